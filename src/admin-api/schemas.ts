@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { fields } from '../http/validate.ts';
+import { TENANT_SCOPES } from '../oidc/provider.ts';
+
+// The Admin API's request schemas: one definition validates requests (and later documents them).
+
+const optionalText = z.string().trim().max(200, 'must be at most 200 characters').nullable().optional();
+const uuid = z.uuid('must be a UUID');
+
+export const UserId = z.strictObject({ userId: uuid });
+
+export const CreateUser = z.strictObject({
+  email: fields.email,
+  password: fields.password.optional(),
+  name: fields.name.optional(),
+  given_name: fields.name.optional(),
+  family_name: fields.name.optional(),
+  email_verified: z.boolean().optional(),
+  tenant_admin: z.boolean().optional(),
+});
+
+export const UpdateUser = z
+  .strictObject({
+    email: fields.email.optional(),
+    password: fields.password.optional(),
+    name: optionalText,
+    given_name: optionalText,
+    family_name: optionalText,
+    email_verified: z.boolean().optional(),
+    disabled: z.boolean().optional(),
+    tenant_admin: z.boolean().optional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
+
+export const ListUsers = z.strictObject({
+  email: z.string().max(254).optional(),
+  q: z.string().trim().min(1).max(200).optional(),
+  limit: fields.limit,
+  cursor: fields.cursor,
+});
+
+export const ListPage = z.strictObject({ limit: fields.limit, cursor: fields.cursor });
+
+/** Redirect URIs are matched exactly; reject what can never match or is unsafe before oidc-provider sees it. */
+const redirectUri = z
+  .string()
+  .max(2000, 'must be at most 2000 characters')
+  .refine((s) => URL.canParse(s), 'must be an absolute URL')
+  .refine((s) => !s.includes('#'), 'must not contain a fragment');
+
+const grantType = z.enum(['authorization_code', 'refresh_token', 'client_credentials']);
+const scope = z.enum(TENANT_SCOPES);
+
+const clientFields = {
+  name: fields.name,
+  redirect_uris: z.array(redirectUri).max(50, 'at most 50'),
+  post_logout_redirect_uris: z.array(redirectUri).max(50, 'at most 50'),
+  grant_types: z.array(grantType).min(1, 'give at least one grant type'),
+  token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'none']),
+  application_type: z.enum(['web', 'native']),
+  scopes: z.array(scope).max(TENANT_SCOPES.length),
+  require_consent: z.boolean(),
+};
+
+export const CreateClient = z
+  .strictObject({
+    ...clientFields,
+    redirect_uris: clientFields.redirect_uris.default([]),
+    post_logout_redirect_uris: clientFields.post_logout_redirect_uris.default([]),
+    grant_types: clientFields.grant_types.default(['authorization_code', 'refresh_token']),
+    token_endpoint_auth_method: clientFields.token_endpoint_auth_method.default('client_secret_basic'),
+    application_type: clientFields.application_type.default('web'),
+    scopes: clientFields.scopes.default(['openid', 'profile', 'email', 'offline_access']),
+    require_consent: clientFields.require_consent.default(false),
+  })
+  .superRefine((c, ctx) => {
+    if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'required for the authorization_code grant' });
+    }
+    if (c.grant_types.includes('client_credentials') && c.token_endpoint_auth_method === 'none') {
+      ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'client_credentials needs a confidential client (not token_endpoint_auth_method none)' });
+    }
+  });
+
+export const UpdateClient = z
+  .strictObject({
+    name: clientFields.name.optional(),
+    redirect_uris: clientFields.redirect_uris.optional(),
+    post_logout_redirect_uris: clientFields.post_logout_redirect_uris.optional(),
+    grant_types: clientFields.grant_types.optional(),
+    token_endpoint_auth_method: clientFields.token_endpoint_auth_method.optional(),
+    application_type: clientFields.application_type.optional(),
+    scopes: clientFields.scopes.optional(),
+    require_consent: clientFields.require_consent.optional(),
+    rotate_secret: z.boolean().optional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
+
+export const ClientId = z.strictObject({ clientId: z.string().min(1).max(200) });

@@ -1,0 +1,165 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import Koa, { type Context, type Next } from 'koa';
+import { adminRoutes } from './admin-api/admin.routes.ts';
+import type { Config } from './config.ts';
+import { connect, type Connection } from './db/connect.ts';
+import { isMigrated, migrateToLatest, ping } from './db/migrate.ts';
+import { requireAdmin } from './http/admin-auth.ts';
+import { errorBoundary, NotFound } from './http/errors.ts';
+import { requestContext, sameOriginForms } from './http/request-context.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { startMaintenance } from './maintenance.ts';
+import { ClientService } from './oidc/client.service.ts';
+import { interactionRoutes } from './oidc/interactions.routes.ts';
+import { TenantRuntimes } from './tenants/tenant-runtime.ts';
+import { TenantService } from './tenants/tenant.service.ts';
+import { UserService } from './users/user.service.ts';
+import { createViews } from './views.ts';
+
+export interface App {
+  koa: Koa;
+  config: Config;
+  log: Logger;
+  connection: Connection;
+  services: { tenants: TenantService; users: UserService; clients: ClientService; runtimes: TenantRuntimes };
+  /** Listens on config.port (0 = any free port); resolves to the base URL. */
+  start(): Promise<string>;
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the database. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function createApp(config: Config, opts: { log?: Logger; connection?: Connection } = {}): Promise<App> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const connection = opts.connection ?? (await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  const { db } = connection;
+  await migrateToLatest(db);
+
+  const render = createViews();
+  const users = new UserService(db);
+  const clients = new ClientService(db, config.tenantCacheTtlMs);
+  const tenants = new TenantService(db, config.publicUrl, config.encryptionKey);
+  const runtimes = new TenantRuntimes(
+    { db, publicUrl: config.publicUrl, encryptionKey: config.encryptionKey, users, clients, render, log },
+    config.tenantCacheTtlMs,
+  );
+
+  const koa = new Koa({ proxy: config.trustProxy });
+  koa.use(requestContext(log));
+  koa.use(
+    errorBoundary(log, (ctx, status, title, detail) => {
+      ctx.type = 'html';
+      ctx.body = render('error.njk', { title, detail, requestId: ctx.state.requestId, status });
+    }),
+  );
+  koa.use(securityHeaders);
+
+  const root = new Router();
+  root.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  root.get('/readyz', async (ctx) => {
+    try {
+      await ping(db);
+      const migrated = await isMigrated(db);
+      ctx.status = migrated ? 200 : 503;
+      ctx.body = { status: migrated ? 'ready' : 'migrations pending' };
+    } catch (err) {
+      log.warn({ err }, 'readiness check failed');
+      ctx.status = 503;
+      ctx.body = { status: 'database unreachable' };
+    }
+  });
+  koa.use(root.routes());
+
+  // RFC 8414 §3.1: the metadata of issuer https://host/t/<slug> is at /.well-known/oauth-authorization-server/t/<slug>.
+  koa.use(async (ctx, next) => {
+    const m = /^\/\.well-known\/oauth-authorization-server\/t\/([^/]+)$/.exec(ctx.path);
+    if (!m) return next();
+    ctx.path = `/t/${m[1]}/.well-known/openid-configuration`;
+    return next();
+  });
+
+  koa.use(tenantDispatch(runtimes));
+
+  const interactions = new Router({ prefix: '/t/:slug/interaction' });
+  interactions.use(sameOriginForms(config.publicUrl), bodyParser({ enableTypes: ['form'], formLimit: '16kb' }));
+  interactions.use(interactionRoutes({ users, clients, render }).routes());
+  koa.use(interactions.routes());
+
+  const admin = new Router({ prefix: '/t/:slug/api/v1/admin' });
+  admin.use(bodyParser({ enableTypes: ['json'], jsonLimit: '100kb', encoding: 'utf-8' }), requireAdmin({ db, tenants, users }));
+  admin.use(adminRoutes({ users, clients, runtimes }).routes());
+  koa.use(admin.routes());
+  koa.use(admin.allowedMethods({ throw: false }));
+
+  koa.use((ctx) => {
+    throw NotFound(`Nothing at ${ctx.method} ${ctx.path}.`);
+  });
+
+  let server: Server | undefined;
+  const maintenance = startMaintenance(db, log);
+
+  return {
+    koa,
+    config,
+    log,
+    connection,
+    services: { tenants, users, clients, runtimes },
+    async start() {
+      server = koa.listen(config.port, config.host);
+      server.headersTimeout = 20_000;
+      server.requestTimeout = 30_000;
+      await new Promise<void>((resolve, reject) => {
+        server!.once('listening', resolve).once('error', reject);
+      });
+      const { port } = server.address() as AddressInfo;
+      return `http://localhost:${port}`;
+    },
+    async stop(graceMs = 10_000) {
+      maintenance.stop();
+      if (server) {
+        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        server.closeIdleConnections();
+        const timer = setTimeout(() => server?.closeAllConnections(), graceMs);
+        await closed;
+        clearTimeout(timer);
+      }
+      await connection.close();
+    },
+  };
+}
+
+/**
+ * `/t/<slug>/…`: resolves the tenant (404 when there is none), then either lets Tessera's own
+ * routes handle the path or hands the request to the tenant's oidc-provider, mounted at the prefix.
+ */
+function tenantDispatch(runtimes: TenantRuntimes) {
+  const OWN_ROUTES = /^\/(interaction|api|portal|account|invitations|sso)(\/|$)/;
+  return async (ctx: Context, next: Next) => {
+    const m = /^\/t\/([^/]+)(\/.*)?$/.exec(ctx.path);
+    if (!m) return next();
+    const slug = m[1]!;
+    const runtime = /^[a-z0-9-]{1,40}$/.test(slug) ? await runtimes.forSlug(slug) : undefined;
+    if (!runtime) throw NotFound(`There is no tenant "${slug}".`);
+    ctx.state.runtime = runtime;
+    const rest = m[2] ?? '/';
+    if (OWN_ROUTES.test(rest)) return next();
+
+    const prefix = `/t/${slug}`;
+    const original = ctx.req.url ?? '';
+    (ctx.req as { originalUrl?: string }).originalUrl = original;
+    ctx.req.url = original.slice(prefix.length) || '/';
+    ctx.respond = false;
+    await runtime.handle(ctx.req, ctx.res);
+  };
+}
+
+async function securityHeaders(ctx: Context, next: Next) {
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('X-Frame-Options', 'DENY');
+  ctx.set('Referrer-Policy', 'no-referrer');
+  await next();
+}

@@ -1,0 +1,50 @@
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** A high-entropy, URL-safe random secret (256 bits by default). */
+export function randomSecret(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/**
+ * High-entropy secrets (API keys, client secrets, tokens) are stored as SHA-256: a slow hash
+ * adds nothing when the input has 256 bits of entropy, and would starve the libuv pool.
+ */
+export function sha256Hex(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex');
+}
+
+export function constantTimeEqual(a: string, b: string): boolean {
+  const ab = Buffer.from(a, 'utf8');
+  const bb = Buffer.from(b, 'utf8');
+  // Compare equal-length buffers so the length difference alone does not short-circuit.
+  if (ab.length !== bb.length) {
+    timingSafeEqual(ab, ab);
+    return false;
+  }
+  return timingSafeEqual(ab, bb);
+}
+
+/** A purpose-bound subkey of the master key, so one leaked use does not expose the others. */
+export function deriveKey(master: Buffer, purpose: string, bytes = 32): Buffer {
+  return Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `tessera:${purpose}`, bytes));
+}
+
+const FORMAT = 'v1';
+
+/** AES-256-GCM; output `v1.<iv>.<tag>.<ciphertext>` (base64url parts). `aad` binds it to its row. */
+export function encrypt(key: Buffer, plaintext: string, aad: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', deriveKey(key, 'at-rest'), iv);
+  cipher.setAAD(Buffer.from(aad));
+  const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return [FORMAT, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ct.toString('base64url')].join('.');
+}
+
+export function decrypt(key: Buffer, sealed: string, aad: string): string {
+  const [format, iv, tag, ct] = sealed.split('.');
+  if (format !== FORMAT || !iv || !tag || ct === undefined) throw new Error('unrecognised encrypted value');
+  const decipher = createDecipheriv('aes-256-gcm', deriveKey(key, 'at-rest'), Buffer.from(iv, 'base64url'));
+  decipher.setAAD(Buffer.from(aad));
+  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
+}

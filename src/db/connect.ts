@@ -1,0 +1,77 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { DB } from './database.ts';
+import { PGliteDialect } from './pglite-dialect.ts';
+
+export interface Connection {
+  db: Kysely<DB>;
+  kind: 'postgres' | 'embedded';
+  close(): Promise<void>;
+}
+
+export class DataDirBusyError extends Error {
+  override name = 'DataDirBusyError';
+}
+
+/** PostgreSQL when a URL is given; otherwise embedded PGlite persisted under `dataDir/pgdata`. */
+export async function connect(opts: { databaseUrl?: string | undefined; dataDir: string; poolSize?: number }): Promise<Connection> {
+  if (opts.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    return { db, kind: 'postgres', close: () => db.destroy() };
+  }
+  const unlock = lockDataDir(opts.dataDir);
+  try {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const pglite = await PGlite.create(join(opts.dataDir, 'pgdata'));
+    const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) });
+    return {
+      db,
+      kind: 'embedded',
+      close: async () => {
+        await db.destroy();
+        unlock();
+      },
+    };
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+}
+
+/**
+ * PGlite is one process's database: a second process opening the same files corrupts them.
+ * A pid file says who holds DATA_DIR; a stale one (its process gone) is taken over.
+ */
+function lockDataDir(dataDir: string): () => void {
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, 'tessera.pid');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return () => rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(readFileSync(file, 'utf8').trim());
+      if (holder && holder !== process.pid && isAlive(holder)) {
+        throw new DataDirBusyError(
+          `The embedded database in ${dataDir} is in use by another Tessera process (pid ${holder}). ` +
+            'Stop that server first, or set DATABASE_URL to use PostgreSQL, which many processes can share.',
+        );
+      }
+      rmSync(file, { force: true });
+    }
+  }
+  throw new DataDirBusyError(`Could not lock ${dataDir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

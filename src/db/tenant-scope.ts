@@ -1,0 +1,22 @@
+import { sql } from 'kysely';
+import type { Database, TenantTx } from './database.ts';
+
+/** The non-superuser role that application queries run as, so row-level security binds them. */
+export const APP_ROLE = 'tessera_app';
+
+/**
+ * Runs `work` in a transaction that can only see `tenantId`'s rows: the tenant id goes into a
+ * transaction-local setting read by every RLS policy, and the role drops to APP_ROLE (superusers
+ * and table owners are not bound by RLS). Repos still filter by tenant_id themselves; this is the
+ * backstop for the query that forgets.
+ */
+export async function inTenant<T>(db: Database | TenantTx, tenantId: string, work: (tx: TenantTx) => Promise<T>): Promise<T> {
+  const enter = async (tx: TenantTx) => {
+    await sql`select set_config('tessera.tenant_id', ${tenantId}, true), set_config('role', ${APP_ROLE}, true)`.execute(tx);
+    return work(tx);
+  };
+  // Inside an owner transaction (tenant creation, key rotation): the role drops for the rest of it,
+  // so do the owner-only statements first.
+  if (db.isTransaction) return enter(db as TenantTx);
+  return db.transaction().execute(enter);
+}

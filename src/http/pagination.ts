@@ -1,0 +1,36 @@
+import { BadRequest } from './errors.ts';
+
+/**
+ * Opaque keyset cursors: the (created_at, id) of the last row of a page. Keyset rather than
+ * offset, so pages stay stable while rows are added.
+ */
+export interface Keyset {
+  createdAt: Date;
+  id: string;
+}
+
+export function encodeCursor(k: Keyset): string {
+  return Buffer.from(JSON.stringify([k.createdAt.toISOString(), k.id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined): Keyset | undefined {
+  if (!cursor) return undefined;
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+    const createdAt = new Date(at);
+    if (typeof id !== 'string' || Number.isNaN(createdAt.getTime())) throw new Error();
+    return { createdAt, id };
+  } catch {
+    throw BadRequest('The cursor is not one this API returned; start again without it.');
+  }
+}
+
+/** Given `limit + 1` rows, the page and the cursor of the next one. */
+export function page<T extends { created_at: Date }>(rows: T[], limit: number, idOf: (row: T) => string) {
+  const data = rows.slice(0, limit);
+  const last = data[data.length - 1];
+  return {
+    data,
+    next_cursor: rows.length > limit && last ? encodeCursor({ createdAt: last.created_at, id: idOf(last) }) : null,
+  };
+}

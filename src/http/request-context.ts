@@ -1,0 +1,51 @@
+import { randomUUID } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import type { Logger } from '../logger.ts';
+
+const SAFE_ID = /^[\w.-]{1,64}$/;
+
+/**
+ * Gives every request an id (the caller's X-Request-Id when it is sane), a child logger that
+ * carries it, and one access-log line. The path is logged without its query string: queries on
+ * OIDC endpoints carry codes and state.
+ */
+export function requestContext(log: Logger) {
+  return async (ctx: Context, next: Next) => {
+    const incoming = ctx.get('x-request-id');
+    const requestId = SAFE_ID.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.req.headers['x-request-id'] = requestId; // for mounted oidc-provider's own context
+    ctx.set('X-Request-Id', requestId);
+    ctx.state.log = log.child({ requestId });
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
+      const line = { method: ctx.method, path: ctx.path, status, ms: Math.round(performance.now() - started) };
+      if (status >= 500) (ctx.state.log as Logger).error(line, 'request');
+      else (ctx.state.log as Logger).info(line, 'request');
+    }
+  };
+}
+
+/**
+ * CSRF defence for form posts: a browser always sends Origin on a cross-site POST, and
+ * Sec-Fetch-Site where it supports it. Either naming another site is refused.
+ */
+export function sameOriginForms(publicUrl: string) {
+  const origin = new URL(publicUrl).origin;
+  return async (ctx: Context, next: Next) => {
+    if (ctx.method === 'POST') {
+      const o = ctx.get('origin');
+      const site = ctx.get('sec-fetch-site');
+      if ((o && o !== origin && o !== 'null') || site === 'cross-site' || o === 'null') {
+        ctx.status = 403;
+        ctx.type = 'text/plain';
+        ctx.body = 'Cross-site form submission refused.';
+        return;
+      }
+    }
+    await next();
+  };
+}

@@ -1,0 +1,49 @@
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { BadRequest, UnsupportedMediaType, ValidationFailed, type FieldError } from './errors.ts';
+
+/** zod's issues as the contract's `errors: [{ field, message }]`. */
+export function fieldErrors(error: z.ZodError): FieldError[] {
+  return error.issues.map((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      const prefix = issue.path.length ? `${issue.path.join('.')}.` : '';
+      return { field: prefix + issue.keys.join(','), message: `unknown field${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}` };
+    }
+    return { field: issue.path.join('.') || '(body)', message: issue.message };
+  });
+}
+
+/** Validates a JSON request body against a strict schema; 415/400/422 otherwise. */
+export function readBody<S extends z.ZodType>(ctx: Context, schema: S): z.output<S> {
+  if (!ctx.is('application/json')) {
+    throw UnsupportedMediaType('Send the request body as JSON with Content-Type: application/json.');
+  }
+  const body = (ctx.request as { body?: unknown }).body;
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw BadRequest('The request body must be a JSON object.');
+  }
+  return parseOrThrow(schema, body);
+}
+
+export function readQuery<S extends z.ZodType>(ctx: Context, schema: S): z.output<S> {
+  return parseOrThrow(schema, { ...ctx.query });
+}
+
+function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    const errors = fieldErrors(result.error);
+    const summary = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+    throw ValidationFailed(`Invalid input: ${summary}`, errors);
+  }
+  return result.data;
+}
+
+/** Common field shapes, so one rule for an email or a name lives in one place. */
+export const fields = {
+  email: z.email('must be a valid email address').max(254, 'must be at most 254 characters').transform((s) => s.trim()),
+  name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+  password: z.string().min(8, 'must be at least 8 characters').max(256, 'must be at most 256 characters'),
+  limit: z.coerce.number().int().min(1, 'must be between 1 and 200').max(200, 'must be between 1 and 200').default(50),
+  cursor: z.string().max(500).optional(),
+};

@@ -1,0 +1,45 @@
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import type { Database } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import { findPayload } from './oidc-payload.repo.ts';
+
+export interface AccessTokenClaims extends JWTPayload {
+  jti: string;
+  client_id: string;
+  scope?: string;
+}
+
+/**
+ * Verifies an access token for Tessera's own APIs: signature against the tenant's keys, issuer,
+ * audience, type and expiry — and that it has not been revoked (its stored row and, for user
+ * tokens, its grant still exist). Offline verification by apps skips only the last step.
+ */
+export async function verifyAccessToken(
+  db: Database,
+  tenantId: string,
+  expected: { issuer: string; audience: string; jwks: JSONWebKeySet },
+  token: string,
+): Promise<AccessTokenClaims | undefined> {
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, createLocalJWKSet(expected.jwks), {
+      issuer: expected.issuer,
+      audience: expected.audience,
+      typ: 'at+jwt',
+      algorithms: ['ES256', 'RS256'],
+    }));
+  } catch {
+    return undefined;
+  }
+  if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string') return undefined;
+  const jti = payload.jti;
+  const live = await inTenant(db, tenantId, async (tx) => {
+    const row =
+      (await findPayload(tx, tenantId, 'AccessToken', { id: jti })) ?? (await findPayload(tx, tenantId, 'ClientCredentials', { id: jti }));
+    if (!row) return false;
+    const grantId = row.payload.grantId;
+    if (typeof grantId === 'string') return (await findPayload(tx, tenantId, 'Grant', { id: grantId })) !== undefined;
+    return true;
+  });
+  return live ? (payload as AccessTokenClaims) : undefined;
+}

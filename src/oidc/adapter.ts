@@ -1,0 +1,66 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { Database } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import type { ClientService } from './client.service.ts';
+import * as repo from './oidc-payload.repo.ts';
+
+/**
+ * Access tokens are JWTs that oidc-provider does not store; Tessera stores their payload by jti
+ * (see access-token-gateway.ts) so userinfo, introspection and revocation can tell a live token
+ * from a revoked one. Such a row may only be found for a request whose JWT was verified first:
+ * the gateway runs the provider inside this store with the jti it verified, so a caller that
+ * merely knows a jti (it is readable in the JWT) cannot use it as a bearer token.
+ */
+export const verifiedAccessToken = new AsyncLocalStorage<{ jti: string; payload: Record<string, unknown> }>();
+
+const JWT_BACKED_MODELS = new Set(['AccessToken', 'ClientCredentials']);
+
+/** Makes oidc-provider's Adapter class for one tenant: every row is keyed and filtered by tenant. */
+export function adapterFor(db: Database, tenantId: string, clients: ClientService) {
+  return class TenantAdapter implements Adapter {
+    constructor(private readonly model: string) {}
+
+    private run<T>(work: Parameters<typeof inTenant<T>>[2]): Promise<T> {
+      return inTenant(db, tenantId, work);
+    }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      await this.run((tx) => repo.upsertPayload(tx, tenantId, this.model, id, payload as Record<string, unknown>, expiresIn));
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.model === 'Client') return clients.providerMetadata(tenantId, id);
+      if (JWT_BACKED_MODELS.has(this.model) && verifiedAccessToken.getStore()?.jti !== id) return undefined;
+      return this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { id })));
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { uid })));
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { userCode })));
+    }
+
+    async consume(id: string): Promise<void> {
+      await this.run((tx) => repo.consumePayload(tx, tenantId, this.model, id));
+    }
+
+    async destroy(id: string): Promise<void> {
+      await this.run((tx) => repo.destroyPayload(tx, tenantId, this.model, id));
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await this.run((tx) => repo.revokeModelByGrant(tx, tenantId, this.model, grantId));
+    }
+
+    private found(row: repo.StoredPayload | undefined): AdapterPayload | undefined {
+      if (!row) return undefined;
+      return {
+        ...(row.payload as AdapterPayload),
+        ...(row.consumed_at ? { consumed: Math.floor(row.consumed_at.getTime() / 1000) } : {}),
+      };
+    }
+  };
+}

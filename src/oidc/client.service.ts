@@ -1,0 +1,161 @@
+import { LRUCache } from 'lru-cache';
+import type { AdapterPayload } from 'oidc-provider';
+import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
+import type { Database } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import { NotFound } from '../http/errors.ts';
+import { decodeCursor, page } from '../http/pagination.ts';
+import * as repo from './client.repo.ts';
+import type { ClientRow } from './client.repo.ts';
+import { revokeEverythingOfClient } from './oidc-payload.repo.ts';
+
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
+export type AuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+
+export interface ClientInput {
+  name: string;
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  grant_types: GrantType[];
+  token_endpoint_auth_method: AuthMethod;
+  application_type: 'web' | 'native';
+  scopes: string[];
+  require_consent: boolean;
+}
+
+/** Checks metadata the way the tenant's oidc-provider will (throws its InvalidClientMetadata). */
+export type MetadataValidator = (tenantId: string, metadata: Record<string, unknown>) => Promise<void>;
+
+function toMetadata(clientId: string, c: ClientInput): Record<string, unknown> {
+  return {
+    client_id: clientId,
+    client_name: c.name,
+    application_type: c.application_type,
+    redirect_uris: c.redirect_uris,
+    post_logout_redirect_uris: c.post_logout_redirect_uris,
+    grant_types: c.grant_types,
+    response_types: c.grant_types.includes('authorization_code') ? ['code'] : [],
+    token_endpoint_auth_method: c.token_endpoint_auth_method,
+    scope: c.scopes.join(' '),
+  };
+}
+
+function fromRow(row: ClientRow): ClientInput {
+  const m = row.metadata as Record<string, any>;
+  return {
+    name: row.name,
+    redirect_uris: m.redirect_uris ?? [],
+    post_logout_redirect_uris: m.post_logout_redirect_uris ?? [],
+    grant_types: m.grant_types ?? [],
+    token_endpoint_auth_method: m.token_endpoint_auth_method,
+    application_type: m.application_type ?? 'web',
+    scopes: typeof m.scope === 'string' && m.scope ? m.scope.split(' ') : [],
+    require_consent: row.require_consent,
+  };
+}
+
+export function presentClient(row: ClientRow) {
+  const { name, ...rest } = fromRow(row);
+  return {
+    client_id: row.client_id,
+    name,
+    ...rest,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}
+
+export class ClientService {
+  /**
+   * oidc-provider looks the client up on every token and authorization request; a short-lived
+   * cache in front keeps that off the database. Changes made here invalidate it at once; other
+   * instances see them within `ttlMs`.
+   */
+  private readonly cache: LRUCache<string, { metadata: AdapterPayload | undefined }>;
+
+  constructor(private readonly db: Database, ttlMs: number) {
+    this.cache = new LRUCache({ max: 10_000, ttl: Math.max(ttlMs, 1) });
+  }
+
+  async create(tenantId: string, input: ClientInput, validate: MetadataValidator) {
+    const clientId = randomSecret(16);
+    const confidential = input.token_endpoint_auth_method !== 'none';
+    const secret = confidential ? randomSecret(32) : undefined;
+    const metadata = toMetadata(clientId, input);
+    await validate(tenantId, { ...metadata, ...(secret ? { client_secret: sha256Hex(secret) } : {}) });
+    const row = await inTenant(this.db, tenantId, (tx) =>
+      repo.insertClient(tx, {
+        tenant_id: tenantId,
+        client_id: clientId,
+        client_secret_hash: secret ? sha256Hex(secret) : null,
+        name: input.name,
+        metadata,
+        require_consent: input.require_consent,
+      }),
+    );
+    return { row, secret };
+  }
+
+  async get(tenantId: string, clientId: string): Promise<ClientRow> {
+    const row = await inTenant(this.db, tenantId, (tx) => repo.findClient(tx, tenantId, clientId));
+    if (!row) throw NotFound(`No client ${clientId} in this tenant.`);
+    return row;
+  }
+
+  async list(tenantId: string, q: { limit: number; cursor?: string | undefined }) {
+    const rows = await inTenant(this.db, tenantId, (tx) => repo.listClients(tx, tenantId, { limit: q.limit, after: decodeCursor(q.cursor) }));
+    const p = page(rows, q.limit, (c) => c.client_id);
+    return { data: p.data.map(presentClient), next_cursor: p.next_cursor };
+  }
+
+  /** PATCH semantics: fields left out keep their value. `rotate_secret` issues a new secret (shown once). */
+  async update(tenantId: string, clientId: string, patch: Partial<ClientInput> & { rotate_secret?: boolean | undefined }, validate: MetadataValidator) {
+    const { rotate_secret, ...changes } = patch;
+    const result = await inTenant(this.db, tenantId, async (tx) => {
+      const current = await repo.findClient(tx, tenantId, clientId);
+      if (!current) throw NotFound(`No client ${clientId} in this tenant.`);
+      const next: ClientInput = { ...fromRow(current), ...changes };
+      const confidential = next.token_endpoint_auth_method !== 'none';
+      const secret = confidential && (rotate_secret || !current.client_secret_hash) ? randomSecret(32) : undefined;
+      const secretHash = confidential ? (secret ? sha256Hex(secret) : current.client_secret_hash) : null;
+      const metadata = toMetadata(clientId, next);
+      await validate(tenantId, { ...metadata, ...(secretHash ? { client_secret: secretHash } : {}) });
+      const row = await repo.updateClient(tx, tenantId, clientId, {
+        name: next.name,
+        metadata,
+        require_consent: next.require_consent,
+        client_secret_hash: secretHash,
+      });
+      return { row: row!, secret };
+    });
+    this.cache.delete(`${tenantId}:${clientId}`);
+    return result;
+  }
+
+  async delete(tenantId: string, clientId: string): Promise<void> {
+    await inTenant(this.db, tenantId, async (tx) => {
+      if (!(await repo.deleteClient(tx, tenantId, clientId))) throw NotFound(`No client ${clientId} in this tenant.`);
+      await revokeEverythingOfClient(tx, tenantId, clientId);
+    });
+    this.cache.delete(`${tenantId}:${clientId}`);
+  }
+
+  /** What the tenant's oidc-provider sees: the metadata with the secret's hash as `client_secret` (see client-auth.ts). */
+  async providerMetadata(tenantId: string, clientId: string): Promise<AdapterPayload | undefined> {
+    const key = `${tenantId}:${clientId}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit.metadata;
+    const row = await inTenant(this.db, tenantId, (tx) => repo.findClient(tx, tenantId, clientId));
+    const metadata = row
+      ? ({ ...(row.metadata as AdapterPayload), ...(row.client_secret_hash ? { client_secret: row.client_secret_hash } : {}) } as AdapterPayload)
+      : undefined;
+    this.cache.set(key, { metadata });
+    return metadata;
+  }
+
+  /** Whether sign-in to this client shows a consent page (first-party apps usually skip it). */
+  async requiresConsent(tenantId: string, clientId: string): Promise<boolean> {
+    const row = await inTenant(this.db, tenantId, (tx) => repo.findClient(tx, tenantId, clientId));
+    return row?.require_consent ?? true;
+  }
+}

@@ -1,0 +1,115 @@
+import * as querystring from 'node:querystring';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import type { Context, Next } from 'koa';
+import { sha256Hex } from '../crypto/secrets.ts';
+import { verifiedAccessToken } from './adapter.ts';
+
+/** Same ceiling as oidc-provider's own body reader. */
+const BODY_LIMIT = 56 * 1024;
+const ENDPOINTS = new Map<string, 'token' | 'introspection' | 'revocation' | 'userinfo'>([
+  ['/token', 'token'],
+  ['/token/introspection', 'introspection'],
+  ['/token/revocation', 'revocation'],
+  ['/me', 'userinfo'],
+]);
+
+/**
+ * Runs in front of oidc-provider's token, introspection, revocation and userinfo endpoints
+ * (registered with provider.use). It does two things the provider can't be configured to do:
+ *
+ * 1. Client secrets are stored as SHA-256 hashes. oidc-provider compares the presented secret with
+ *    the stored one in constant time, so the presented secret is hashed here, before it does.
+ * 2. Access tokens are JWTs, which oidc-provider neither stores nor accepts at these endpoints.
+ *    A JWT presented here is verified against the tenant's keys and then handed to the provider
+ *    as its jti, which the adapter resolves to the stored payload — only within this request.
+ */
+export function tokenGateway(opts: { issuer: string; publicJwks: JSONWebKeySet }) {
+  const jwks = createLocalJWKSet(opts.publicJwks);
+
+  async function verifiedJti(token: string): Promise<{ jti: string; payload: Record<string, unknown> } | null> {
+    try {
+      decodeProtectedHeader(token);
+    } catch {
+      return null; // not a JWT: an opaque refresh token, or garbage; the provider decides
+    }
+    try {
+      const { payload } = await jwtVerify(token, jwks, { issuer: opts.issuer, typ: 'at+jwt', algorithms: ['ES256', 'RS256'] });
+      if (typeof payload.jti !== 'string') return { jti: '', payload: {} };
+      return { jti: payload.jti, payload: payload as Record<string, unknown> };
+    } catch {
+      return { jti: '', payload: {} }; // forged, expired or foreign: found nowhere
+    }
+  }
+
+  return async function gateway(ctx: Context, next: Next) {
+    const route = ENDPOINTS.get(ctx.path);
+    if (!route || ctx.method !== 'POST' && route !== 'userinfo') return next();
+
+    let body: Record<string, unknown> | undefined;
+    if (ctx.method === 'POST' && ctx.is('application/x-www-form-urlencoded')) {
+      const raw = await readLimited(ctx);
+      if (raw === undefined) {
+        ctx.status = 413;
+        ctx.body = { error: 'invalid_request', error_description: 'request body too large' };
+        return;
+      }
+      body = querystring.parse(raw) as Record<string, unknown>;
+      // oidc-provider reads an already-parsed body from req.body.
+      (ctx.req as unknown as { body: unknown }).body = body;
+      if (typeof body.client_secret === 'string') body.client_secret = sha256Hex(body.client_secret);
+    }
+    hashBasicSecret(ctx);
+
+    let verified: { jti: string; payload: Record<string, unknown> } | null = null;
+    if ((route === 'introspection' || route === 'revocation') && body && typeof body.token === 'string') {
+      verified = await verifiedJti(body.token);
+      if (verified) body.token = verified.jti || 'invalid';
+    } else if (route === 'userinfo') {
+      const header = ctx.get('authorization');
+      if (/^bearer /i.test(header)) {
+        verified = await verifiedJti(header.slice(7).trim());
+        if (verified) ctx.req.headers.authorization = `Bearer ${verified.jti || 'invalid'}`;
+      } else if (body && typeof body.access_token === 'string') {
+        verified = await verifiedJti(body.access_token);
+        if (verified) body.access_token = verified.jti || 'invalid';
+      }
+    }
+
+    if (!verified?.jti) return next();
+    const { jti, payload } = verified;
+    await verifiedAccessToken.run({ jti, payload }, next);
+    // Introspection answers from the stored payload; put back what only the JWT carries.
+    const answer = ctx.body as Record<string, unknown> | undefined;
+    if (route === 'introspection' && answer?.active === true) {
+      answer.jti = jti;
+      answer.aud = payload.aud;
+    }
+  };
+}
+
+function hashBasicSecret(ctx: Context) {
+  const header = ctx.get('authorization');
+  if (!/^basic /i.test(header)) return;
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return; // malformed: let the provider reject it
+  let secret: string;
+  try {
+    secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, '%20'));
+  } catch {
+    return;
+  }
+  const rewritten = `${decoded.slice(0, colon)}:${sha256Hex(secret)}`;
+  ctx.req.headers.authorization = `Basic ${Buffer.from(rewritten, 'utf8').toString('base64')}`;
+}
+
+async function readLimited(ctx: Context): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > BODY_LIMIT) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

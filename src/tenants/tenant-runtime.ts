@@ -1,0 +1,77 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LRUCache } from 'lru-cache';
+import type Provider from 'oidc-provider';
+import { inTenant } from '../db/tenant-scope.ts';
+import type { JSONWebKeySet } from 'jose';
+import { apiAudienceOf, buildProvider, issuerOf, publicJwksOf, type ProviderDeps } from '../oidc/provider.ts';
+import { loadSigningKeys } from '../oidc/signing-keys.ts';
+import { findTenantBySlug, type TenantRow } from './tenant.repo.ts';
+
+export interface TenantRuntime {
+  tenant: TenantRow;
+  provider: Provider;
+  issuer: string;
+  /** The `aud` of every access token this tenant issues. */
+  apiAudience: string;
+  publicJwks: JSONWebKeySet;
+  /** oidc-provider's request handler (a Koa app of its own). */
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+}
+
+/**
+ * Resolves `/t/<slug>` to its tenant row and built oidc-provider. Tenant rows are cached for
+ * `ttlMs` (the bound on how stale another instance's change can be); providers are cached by
+ * (tenant, config_version), so a key rotation or settings change on any instance is picked up
+ * by all of them within that bound.
+ */
+export class TenantRuntimes {
+  private readonly tenants: LRUCache<string, { row: TenantRow | null }>;
+  private readonly providers = new LRUCache<string, Promise<TenantRuntime>>({ max: 500 });
+
+  constructor(private readonly deps: ProviderDeps, ttlMs: number) {
+    this.tenants = new LRUCache({ max: 10_000, ttl: Math.max(ttlMs, 1) });
+  }
+
+  async forSlug(slug: string): Promise<TenantRuntime | undefined> {
+    const tenant = await this.tenantBySlug(slug);
+    if (!tenant) return undefined;
+    const key = `${tenant.id}:${tenant.config_version}`;
+    let runtime = this.providers.get(key);
+    if (!runtime) {
+      runtime = this.build(tenant);
+      this.providers.set(key, runtime);
+      runtime.catch(() => this.providers.delete(key));
+    }
+    return runtime;
+  }
+
+  /** Forget what this instance knows of a tenant (after a change made here). */
+  invalidate(slug: string) {
+    this.tenants.delete(slug);
+  }
+
+  private async tenantBySlug(slug: string): Promise<TenantRow | undefined> {
+    const hit = this.tenants.get(slug);
+    if (hit) return hit.row ?? undefined;
+    const row = await findTenantBySlug(this.deps.db, slug);
+    this.tenants.set(slug, { row: row ?? null });
+    return row;
+  }
+
+  private async build(tenant: TenantRow): Promise<TenantRuntime> {
+    const keys = await inTenant(this.deps.db, tenant.id, (tx) => loadSigningKeys(tx, tenant.id, this.deps.encryptionKey));
+    if (keys.length === 0) throw new Error(`tenant ${tenant.slug} has no signing key`);
+    const alg = tenant.settings.signing_alg ?? keys[0]!.alg;
+    const provider = buildProvider(this.deps, tenant, keys, alg);
+    const callback = provider.callback();
+    const issuer = issuerOf(this.deps.publicUrl, tenant.slug);
+    return {
+      tenant,
+      provider,
+      issuer,
+      apiAudience: apiAudienceOf(issuer),
+      publicJwks: publicJwksOf(keys),
+      handle: (req, res) => callback(req, res) as unknown as Promise<void>,
+    };
+  }
+}

@@ -1,0 +1,51 @@
+import { sql, type Selectable } from 'kysely';
+import type { Database, TenantTx } from '../db/database.ts';
+import type { TenantSettings, TenantTable } from './tenant.table.ts';
+
+export type TenantRow = Selectable<TenantTable>;
+
+// The tenants table is the root of tenancy: it is read by slug before any tenant is known,
+// so these queries run outside inTenant().
+
+export async function findTenantBySlug(db: Database, slug: string): Promise<TenantRow | undefined> {
+  return db.selectFrom('tenants').selectAll().where('slug', '=', slug).executeTakeFirst();
+}
+
+export async function insertTenant(db: Database | TenantTx, t: { slug: string; name: string; settings: TenantSettings }): Promise<TenantRow> {
+  return db
+    .insertInto('tenants')
+    .values({ slug: t.slug, name: t.name, settings: JSON.stringify(t.settings) })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function countTenants(db: Database): Promise<number> {
+  const r = await db.selectFrom('tenants').select(sql<string>`count(*)`.as('n')).executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+/** Makes every instance rebuild the tenant's provider on its next request (keys or settings changed). */
+export async function bumpConfigVersion(db: Database | TenantTx, tenantId: string): Promise<void> {
+  await db
+    .updateTable('tenants')
+    .set({ config_version: sql`config_version + 1`, updated_at: new Date() })
+    .where('id', '=', tenantId)
+    .execute();
+}
+
+export async function insertApiKey(tx: TenantTx, k: { tenant_id: string; name: string; prefix: string; key_hash: string }) {
+  return tx.insertInto('admin_api_keys').values(k).returning(['id']).executeTakeFirstOrThrow();
+}
+
+export async function findApiKeyByHash(tx: TenantTx, tenantId: string, keyHash: string) {
+  return tx
+    .selectFrom('admin_api_keys')
+    .select(['id', 'key_hash'])
+    .where('tenant_id', '=', tenantId)
+    .where('key_hash', '=', keyHash)
+    .executeTakeFirst();
+}
+
+export async function touchApiKey(tx: TenantTx, tenantId: string, id: string) {
+  await tx.updateTable('admin_api_keys').set({ last_used_at: new Date() }).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+}

@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { constantTimeEqual, randomSecret, sha256Hex } from '../crypto/secrets.ts';
+import type { Database } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import { Conflict, isUniqueViolation, ValidationFailed } from '../http/errors.ts';
+import { fieldErrors } from '../http/validate.ts';
+import { issuerOf } from '../oidc/provider.ts';
+import { createSigningKey, rotateSigningKey, type SigningAlg } from '../oidc/signing-keys.ts';
+import { hashPassword } from '../users/passwords.ts';
+import { insertUser } from '../users/user.repo.ts';
+import * as repo from './tenant.repo.ts';
+import type { TenantRow } from './tenant.repo.ts';
+import type { TenantSettings } from './tenant.table.ts';
+
+/** Lowercase letters, digits and inner hyphens; 2–40 characters. It is part of every URL and issuer. */
+export const slugSchema = z
+  .string()
+  .min(2, 'must be 2–40 characters')
+  .max(40, 'must be 2–40 characters')
+  .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'use lowercase letters, digits and hyphens, not at the start or end');
+
+const CreateTenantInput = z.strictObject({
+  slug: slugSchema,
+  name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+  adminEmail: z.email('must be a valid email address').optional(),
+  adminPassword: z.string().min(8, 'must be at least 8 characters').max(256).optional(),
+  settings: z.custom<TenantSettings>().optional(),
+  signingAlg: z.enum(['ES256', 'RS256']).optional(),
+});
+
+export interface CreatedTenant {
+  tenant: { id: string; slug: string; name: string };
+  issuer: string;
+  admin_api_key: string;
+  admin?: { email: string; id: string };
+}
+
+const API_KEY_PREFIX = 'tsk_';
+
+export class TenantService {
+  constructor(
+    private readonly db: Database,
+    private readonly publicUrl: string,
+    private readonly encryptionKey: Buffer,
+  ) {}
+
+  /** A tenant with its first signing key, an admin API key (returned once) and optionally an admin user. */
+  async create(input: z.input<typeof CreateTenantInput>): Promise<CreatedTenant> {
+    const parsed = CreateTenantInput.safeParse(input);
+    if (!parsed.success) {
+      const errors = fieldErrors(parsed.error);
+      throw ValidationFailed(errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors);
+    }
+    const t = parsed.data;
+    if ((t.adminEmail === undefined) !== (t.adminPassword === undefined)) {
+      throw ValidationFailed('Give both an admin email and an admin password, or neither.', [{ field: 'adminPassword', message: 'required with adminEmail' }]);
+    }
+    const alg: SigningAlg = t.signingAlg ?? 'ES256';
+    const passwordHash = t.adminPassword ? await hashPassword(t.adminPassword) : undefined;
+    const apiKey = API_KEY_PREFIX + randomSecret(32);
+    try {
+      return await this.db.transaction().execute(async (owner) => {
+        const tenant = await repo.insertTenant(owner, { slug: t.slug, name: t.name, settings: { signing_alg: alg, ...t.settings } });
+        return inTenant(owner, tenant.id, async (tx) => {
+          await createSigningKey(tx, tenant.id, alg, this.encryptionKey);
+          await repo.insertApiKey(tx, { tenant_id: tenant.id, name: 'initial', prefix: apiKey.slice(0, 10), key_hash: sha256Hex(apiKey) });
+          const admin = t.adminEmail
+            ? await insertUser(tx, tenant.id, { email: t.adminEmail, password_hash: passwordHash, email_verified: true, tenant_admin: true, name: 'Administrator' })
+            : undefined;
+          return {
+            tenant: { id: tenant.id, slug: tenant.slug, name: tenant.name },
+            issuer: issuerOf(this.publicUrl, tenant.slug),
+            admin_api_key: apiKey,
+            ...(admin ? { admin: { email: admin.email, id: admin.id } } : {}),
+          };
+        });
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw Conflict(`A tenant with slug "${t.slug}" already exists.`, [{ field: 'slug', message: 'already in use' }]);
+      throw err;
+    }
+  }
+
+  async findBySlug(slug: string): Promise<TenantRow | undefined> {
+    return repo.findTenantBySlug(this.db, slug);
+  }
+
+  async isEmpty(): Promise<boolean> {
+    return (await repo.countTenants(this.db)) === 0;
+  }
+
+  /** New signing key; the old one stays in the JWKS until its tokens have expired. */
+  async rotateKeys(tenant: TenantRow, alg?: SigningAlg): Promise<string> {
+    const useAlg = alg ?? tenant.settings.signing_alg ?? 'ES256';
+    return this.db.transaction().execute(async (owner) => {
+      const kid = await inTenant(owner, tenant.id, (tx) => rotateSigningKey(tx, tenant.id, useAlg, this.encryptionKey));
+      await repo.bumpConfigVersion(owner, tenant.id);
+      return kid;
+    });
+  }
+
+  /** True when `presented` is one of the tenant's admin API keys. */
+  async verifyApiKey(tenantId: string, presented: string): Promise<boolean> {
+    if (!presented.startsWith(API_KEY_PREFIX) || presented.length > 200) return false;
+    const hash = sha256Hex(presented);
+    return inTenant(this.db, tenantId, async (tx) => {
+      const row = await repo.findApiKeyByHash(tx, tenantId, hash);
+      if (!row || !constantTimeEqual(row.key_hash, hash)) return false;
+      await repo.touchApiKey(tx, tenantId, row.id);
+      return true;
+    });
+  }
+}

@@ -1,0 +1,30 @@
+import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+
+export interface TenantSettings {
+  registration_enabled?: boolean;
+  email_verification_required?: boolean;
+  /** Signing algorithm for new keys and tokens: ES256 (default) or RS256. */
+  signing_alg?: 'ES256' | 'RS256';
+}
+
+export interface TenantTable {
+  id: Generated<string>;
+  slug: string;
+  name: string;
+  settings: JSONColumnType<TenantSettings, TenantSettings | string, TenantSettings | string>;
+  /** Bumped on every change that must rebuild the tenant's oidc-provider (keys, settings). */
+  config_version: Generated<number>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface AdminApiKeyTable {
+  tenant_id: string;
+  id: Generated<string>;
+  name: string;
+  /** First characters of the key, shown in listings so a person can tell keys apart. */
+  prefix: string;
+  key_hash: string;
+  created_at: Generated<Date>;
+  last_used_at: ColumnType<Date | null, never, Date>;
+}

@@ -1,0 +1,121 @@
+import type { Database } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import { Conflict, isUniqueViolation, NotFound } from '../http/errors.ts';
+import { decodeCursor, page } from '../http/pagination.ts';
+import { revokeEverythingOfAccount } from '../oidc/oidc-payload.repo.ts';
+import { checkPassword, hashPassword } from './passwords.ts';
+import * as repo from './user.repo.ts';
+import type { UserRow } from './user.repo.ts';
+
+/** The public shape of a user (never the password hash). */
+export function presentUser(u: UserRow) {
+  return {
+    id: u.id,
+    email: u.email,
+    email_verified: u.email_verified,
+    name: u.name,
+    given_name: u.given_name,
+    family_name: u.family_name,
+    disabled: u.disabled,
+    tenant_admin: u.tenant_admin,
+    created_at: u.created_at.toISOString(),
+    updated_at: u.updated_at.toISOString(),
+    last_login_at: u.last_login_at?.toISOString() ?? null,
+  };
+}
+
+export interface CreateUserInput {
+  email: string;
+  password?: string | undefined;
+  name?: string | undefined;
+  given_name?: string | undefined;
+  family_name?: string | undefined;
+  email_verified?: boolean | undefined;
+  tenant_admin?: boolean | undefined;
+}
+
+export interface UpdateUserInput {
+  email?: string | undefined;
+  password?: string | undefined;
+  name?: string | null | undefined;
+  given_name?: string | null | undefined;
+  family_name?: string | null | undefined;
+  email_verified?: boolean | undefined;
+  disabled?: boolean | undefined;
+  tenant_admin?: boolean | undefined;
+}
+
+const DUPLICATE_EMAIL = () => Conflict('A user with this email already exists in this tenant.', [{ field: 'email', message: 'already in use' }]);
+
+export class UserService {
+  constructor(private readonly db: Database) {}
+
+  async create(tenantId: string, input: CreateUserInput): Promise<UserRow> {
+    const password_hash = input.password ? await hashPassword(input.password) : null;
+    try {
+      return await inTenant(this.db, tenantId, (tx) => repo.insertUser(tx, tenantId, { ...input, password_hash }));
+    } catch (err) {
+      if (isUniqueViolation(err)) throw DUPLICATE_EMAIL();
+      throw err;
+    }
+  }
+
+  async get(tenantId: string, id: string): Promise<UserRow> {
+    const user = await inTenant(this.db, tenantId, (tx) => repo.findUserById(tx, tenantId, id));
+    if (!user) throw NotFound(`No user ${id} in this tenant.`);
+    return user;
+  }
+
+  /** For oidc-provider's findAccount: undefined rather than an error. */
+  async find(tenantId: string, id: string): Promise<UserRow | undefined> {
+    return inTenant(this.db, tenantId, (tx) => repo.findUserById(tx, tenantId, id));
+  }
+
+  async list(tenantId: string, q: { email?: string | undefined; q?: string | undefined; limit: number; cursor?: string | undefined }) {
+    const rows = await inTenant(this.db, tenantId, (tx) =>
+      repo.listUsers(tx, tenantId, { email: q.email, q: q.q, limit: q.limit, after: decodeCursor(q.cursor) }),
+    );
+    const p = page(rows, q.limit, (u) => u.id);
+    return { data: p.data.map(presentUser), next_cursor: p.next_cursor };
+  }
+
+  /**
+   * Disabling a user (or changing their password) signs them out everywhere: sessions, grants
+   * and tokens are revoked in the same transaction.
+   */
+  async update(tenantId: string, id: string, input: UpdateUserInput): Promise<UserRow> {
+    const { password, ...rest } = input;
+    const password_hash = password ? await hashPassword(password) : undefined;
+    try {
+      return await inTenant(this.db, tenantId, async (tx) => {
+        const user = await repo.updateUser(tx, tenantId, id, { ...rest, ...(password_hash ? { password_hash } : {}) });
+        if (!user) throw NotFound(`No user ${id} in this tenant.`);
+        if (input.disabled === true || password_hash) await revokeEverythingOfAccount(tx, tenantId, id);
+        return user;
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw DUPLICATE_EMAIL();
+      throw err;
+    }
+  }
+
+  async delete(tenantId: string, id: string): Promise<void> {
+    await inTenant(this.db, tenantId, async (tx) => {
+      await revokeEverythingOfAccount(tx, tenantId, id);
+      if (!(await repo.deleteUser(tx, tenantId, id))) throw NotFound(`No user ${id} in this tenant.`);
+    });
+  }
+
+  /**
+   * Email + password sign-in. Unknown email, wrong password and disabled account all answer
+   * `undefined` after the same argon2 work, so neither the answer nor its timing tells them apart.
+   */
+  async authenticate(tenantId: string, email: string, password: string): Promise<UserRow | undefined> {
+    const user = await inTenant(this.db, tenantId, (tx) => repo.findUserByEmail(tx, tenantId, email));
+    const check = await checkPassword(user?.password_hash, password);
+    if (!user || !check.ok || user.disabled) return undefined;
+    return inTenant(this.db, tenantId, (tx) =>
+      repo.updateUser(tx, tenantId, user.id, { last_login_at: new Date(), ...(check.rehashed ? { password_hash: check.rehashed } : {}) }),
+    );
+  }
+}

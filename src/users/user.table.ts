@@ -1,0 +1,18 @@
+import type { Generated } from 'kysely';
+
+export interface UserTable {
+  tenant_id: string;
+  id: Generated<string>;
+  email: string;
+  email_verified: Generated<boolean>;
+  name: string | null;
+  given_name: string | null;
+  family_name: string | null;
+  password_hash: string | null;
+  disabled: Generated<boolean>;
+  /** May administer the whole tenant in the portal. */
+  tenant_admin: Generated<boolean>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+  last_login_at: Date | null;
+}
