@@ -3,11 +3,12 @@ import { fields } from '../http/validate.ts';
 import { TENANT_SCOPES } from '../oidc/provider.ts';
 
 // The Admin API's request schemas: one definition validates requests (and later documents them).
+// Path params are plain objects (the router adds :slug); bodies and queries are strict.
 
 const optionalText = z.string().trim().max(200, 'must be at most 200 characters').nullable().optional();
 const uuid = z.uuid('must be a UUID');
 
-export const UserId = z.strictObject({ userId: uuid });
+export const UserId = z.object({ userId: uuid });
 
 export const CreateUser = z.strictObject({
   email: fields.email,
@@ -58,7 +59,7 @@ const clientFields = {
   grant_types: z.array(grantType).min(1, 'give at least one grant type'),
   token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'none']),
   application_type: z.enum(['web', 'native']),
-  scopes: z.array(scope).max(TENANT_SCOPES.length),
+  scopes: z.array(scope).min(1, 'give at least one scope').max(TENANT_SCOPES.length),
   require_consent: z.boolean(),
 };
 
@@ -96,4 +97,4 @@ export const UpdateClient = z
   })
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
 
-export const ClientId = z.strictObject({ clientId: z.string().min(1).max(200) });
+export const ClientId = z.object({ clientId: z.string().min(1).max(200) });

@@ -49,7 +49,7 @@ export function isUniqueViolation(err: unknown): boolean {
 }
 
 function wantsJson(ctx: Context): boolean {
-  return ctx.path.includes('/api/') || ctx.accepts('html', 'json', 'application/problem+json') !== 'html';
+  return ctx.path.includes('/api/') || ctx.accepts('json', 'application/problem+json', 'html') !== 'html';
 }
 
 /**

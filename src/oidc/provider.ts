@@ -118,8 +118,17 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      introspection: {
+        enabled: true,
+        // Confidential clients of the tenant (apps and their APIs) may introspect any of its
+        // tokens; a public client only its own.
+        allowedPolicy: async (ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === ctx.oidc.client?.clientId,
+      },
+      revocation: {
+        enabled: true,
+        // A client revokes only what was issued to it.
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
@@ -176,8 +185,10 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
         },
       },
     },
-    issueRefreshToken: async (_ctx, client, code) =>
-      client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    // As in Keycloak: every client allowed the refresh_token grant gets a refresh token. Without
+    // offline_access (which OIDC grants only with prompt=consent) it lives and dies with the
+    // sign-in session; with it, it outlives the session.
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
     ttl: { ...TTL },
     renderError: async (ctx, out, error) => {

@@ -1,0 +1,113 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp, type App } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { connect, type Connection } from '../../src/db/connect.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createTestDatabase } from './database.ts';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export interface TestApp {
+  app: App;
+  url: string;
+  databaseUrl: string | undefined;
+  stop(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  /** Share a database with another instance (multi-instance tests). */
+  databaseUrl?: string;
+  /** Run on embedded PGlite instead of PostgreSQL. */
+  embedded?: boolean;
+  encryptionKey?: string;
+  env?: Record<string, string>;
+}
+
+/** The real app on a real port, on a fresh PostgreSQL database (or a given one). */
+export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
+  const port = await freePort();
+  const fresh = opts.databaseUrl || opts.embedded ? undefined : await createTestDatabase();
+  const databaseUrl = opts.embedded ? undefined : (opts.databaseUrl ?? fresh!.url);
+  const dataDir = mkdtempSync(join(tmpdir(), 'tessera-test-'));
+  const config = loadConfig({
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    ENCRYPTION_KEY: opts.encryptionKey ?? randomBytes(32).toString('hex'),
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    SEED_DEMO: 'false',
+    TENANT_CACHE_TTL_MS: '0',
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    ...opts.env,
+  });
+  let connection: Connection | undefined;
+  if (databaseUrl) connection = await connect({ databaseUrl, dataDir, poolSize: 5 });
+  const app = await createApp(config, { log: createLogger(config.logLevel), ...(connection ? { connection } : {}) });
+  const url = await app.start();
+  return {
+    app,
+    url: `http://localhost:${port}`,
+    databaseUrl,
+    async stop() {
+      await app.stop(1000);
+      await fresh?.drop();
+    },
+  };
+}
+
+export interface TestTenant {
+  id: string;
+  slug: string;
+  issuer: string;
+  adminKey: string;
+  adminEmail: string;
+  adminPassword: string;
+}
+
+let counter = 0;
+
+export async function createTenant(t: TestApp, slug = `t${process.pid}-${++counter}`): Promise<TestTenant> {
+  const adminEmail = `admin@${slug}.test`;
+  const adminPassword = 'correct horse battery staple';
+  const created = await t.app.services.tenants.create({ slug, name: `Tenant ${slug}`, adminEmail, adminPassword });
+  return { id: created.tenant.id, slug, issuer: created.issuer, adminKey: created.admin_api_key, adminEmail, adminPassword };
+}
+
+/** A JSON call to the Admin API. */
+export async function adminApi(t: TestApp, tenant: TestTenant, method: string, path: string, body?: unknown, key = tenant.adminKey) {
+  const res = await fetch(`${t.url}/t/${tenant.slug}/api/v1/admin${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, type: res.headers.get('content-type') ?? '', body: json, text, headers: res.headers };
+}
+
+export function webClient(redirectUri = 'http://localhost:8080/cb', extra: Record<string, unknown> = {}) {
+  return {
+    name: 'Test app',
+    redirect_uris: [redirectUri],
+    post_logout_redirect_uris: ['http://localhost:8080/bye'],
+    ...extra,
+  };
+}

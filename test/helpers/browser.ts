@@ -1,0 +1,48 @@
+import { CookieJar } from 'tough-cookie';
+
+/**
+ * A scripted user agent for the sign-in pages: keeps cookies, follows redirects one by one and
+ * submits forms, so tests see every hop. (Page rendering is tested with a real browser elsewhere.)
+ */
+export class Browser {
+  readonly jar = new CookieJar();
+  constructor(private readonly origin: string) {}
+
+  async request(url: string, init: RequestInit = {}): Promise<Response> {
+    const cookie = await this.jar.getCookieString(url);
+    const res = await fetch(url, {
+      ...init,
+      redirect: 'manual',
+      headers: { ...(init.headers as Record<string, string>), ...(cookie ? { cookie } : {}) },
+    });
+    for (const c of res.headers.getSetCookie()) await this.jar.setCookie(c, url);
+    return res;
+  }
+
+  /** GETs `url` and follows redirects while they stay on `origin`; returns the last response and its URL. */
+  async follow(url: string, init: RequestInit = {}, maxHops = 10): Promise<{ res: Response; url: string }> {
+    let current = url;
+    let res = await this.request(current, init);
+    for (let hop = 0; hop < maxHops && res.status >= 300 && res.status < 400; hop++) {
+      const next = new URL(res.headers.get('location')!, current).href;
+      current = next;
+      if (!next.startsWith(this.origin)) return { res, url: next };
+      res = await this.request(next);
+    }
+    return { res, url: current };
+  }
+
+  async submit(action: string, fields: Record<string, string>) {
+    return this.follow(new URL(action, this.origin).href, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: this.origin },
+      body: new URLSearchParams(fields).toString(),
+    });
+  }
+}
+
+export function formAction(html: string): string {
+  const m = /<form method="post" action="([^"]+)"/.exec(html);
+  if (!m) throw new Error(`no form in page:\n${html.slice(0, 500)}`);
+  return m[1]!.replace(/&amp;/g, '&');
+}

@@ -1,0 +1,52 @@
+import * as oidc from 'openid-client';
+import { Browser, formAction } from './browser.ts';
+import type { TestApp, TestTenant } from './app.ts';
+
+export interface RegisteredClient {
+  client_id: string;
+  client_secret?: string;
+  redirect_uris: string[];
+}
+
+export async function discover(tenant: TestTenant, client: RegisteredClient, auth?: oidc.ClientAuth) {
+  return oidc.discovery(new URL(tenant.issuer), client.client_id, client.client_secret, auth, { execute: [oidc.allowInsecureRequests] });
+}
+
+export interface SignInResult {
+  tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+  config: oidc.Configuration;
+  browser: Browser;
+}
+
+/**
+ * The relying party's whole code + PKCE sign-in: openid-client builds the request and redeems
+ * the code; the Browser plays the user on the sign-in page.
+ */
+export async function signIn(
+  t: TestApp,
+  tenant: TestTenant,
+  client: RegisteredClient,
+  opts: { email?: string; password?: string; scope?: string; config?: oidc.Configuration; browser?: Browser; redeemAt?: TestApp } = {},
+): Promise<SignInResult> {
+  const config = opts.config ?? (await discover(tenant, client));
+  const browser = opts.browser ?? new Browser(t.url);
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const authUrl = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: client.redirect_uris[0]!,
+    scope: opts.scope ?? 'openid profile email offline_access',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+  });
+  let hop = await browser.follow(authUrl.href);
+  if (!hop.url.startsWith(client.redirect_uris[0]!)) {
+    const html = await hop.res.text();
+    hop = await browser.submit(formAction(html), { email: opts.email ?? tenant.adminEmail, password: opts.password ?? tenant.adminPassword });
+  }
+  if (!hop.url.startsWith(client.redirect_uris[0]!)) {
+    throw new Error(`sign-in did not reach the redirect URI: ${hop.res.status} ${hop.url}\n${(await hop.res.text()).slice(0, 400)}`);
+  }
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(hop.url), { pkceCodeVerifier: verifier, expectedState: state });
+  return { tokens, config, browser };
+}
