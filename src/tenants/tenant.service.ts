@@ -93,9 +93,9 @@ export class TenantService {
   async rotateKeys(tenant: TenantRow, alg?: SigningAlg): Promise<string> {
     const useAlg = alg ?? tenant.settings.signing_alg ?? 'ES256';
     return this.db.transaction().execute(async (owner) => {
-      const kid = await inTenant(owner, tenant.id, (tx) => rotateSigningKey(tx, tenant.id, useAlg, this.encryptionKey));
+      // Owner statement first: inTenant drops the role for the rest of the transaction.
       await repo.bumpConfigVersion(owner, tenant.id);
-      return kid;
+      return inTenant(owner, tenant.id, (tx) => rotateSigningKey(tx, tenant.id, useAlg, this.encryptionKey));
     });
   }
 
