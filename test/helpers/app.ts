@@ -7,7 +7,7 @@ import { createApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { connect, type Connection } from '../../src/db/connect.ts';
 import { createLogger } from '../../src/logger.ts';
-import { createTestDatabase } from './database.ts';
+import { createTestDatabase, serverUrl } from './database.ts';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -36,11 +36,12 @@ export interface TestAppOptions {
   env?: Record<string, string>;
 }
 
-/** The real app on a real port, on a fresh PostgreSQL database (or a given one). */
+/** The real app on a real port, on a fresh PostgreSQL database (or a given one, or embedded PGlite). */
 export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   const port = await freePort();
-  const fresh = opts.databaseUrl || opts.embedded ? undefined : await createTestDatabase();
-  const databaseUrl = opts.embedded ? undefined : (opts.databaseUrl ?? fresh!.url);
+  const embedded = opts.embedded || (!opts.databaseUrl && !serverUrl());
+  const fresh = opts.databaseUrl || embedded ? undefined : await createTestDatabase();
+  const databaseUrl = embedded ? undefined : (opts.databaseUrl ?? fresh!.url);
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-test-'));
   const config = loadConfig({
     PORT: String(port),

@@ -2,18 +2,22 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 /**
- * Integration tests run against the PostgreSQL server in TEST_DATABASE_URL (or DATABASE_URL);
- * each test file gets a database of its own, dropped at the end. CI provides one at
- * postgres://postgres@127.0.0.1:5432/postgres.
+ * With DATABASE_URL (or TEST_DATABASE_URL) set, integration tests run against that PostgreSQL
+ * server, each test file in a database of its own, dropped at the end (CI uses
+ * postgres://postgres@127.0.0.1:5432/postgres). Without it they run on embedded PGlite.
  */
-export function serverUrl(): string {
-  const url = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
-  if (!url) throw new Error('Set TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run the integration tests');
+export function serverUrl(): string | undefined {
+  return process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || undefined;
+}
+
+export function requireServerUrl(): string {
+  const url = serverUrl();
+  if (!url) throw new Error('This test needs PostgreSQL: set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres');
   return url;
 }
 
 export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const base = new URL(serverUrl());
+  const base = new URL(requireServerUrl());
   const name = `tessera_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: base.href });
   await admin.connect();

@@ -4,7 +4,10 @@ import test from 'ava';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, freePort, startTestApp, webClient, type TestApp } from '../helpers/app.ts';
-import { createTestDatabase } from '../helpers/database.ts';
+import { createTestDatabase, serverUrl } from '../helpers/database.ts';
+
+/** Needs a PostgreSQL server (several processes on one database); CI always has one. */
+const onPostgres = serverUrl() ? test : test.skip;
 import { signIn } from '../helpers/oidc.ts';
 
 /** A round-robin load balancer: consecutive requests go to alternating instances. */
@@ -25,7 +28,7 @@ async function roundRobin(port: number, targets: number[]) {
   return { hits, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-test('two instances on one database behave as one, behind a round-robin balancer', async (tt) => {
+onPostgres('two instances on one database behave as one, behind a round-robin balancer', async (tt) => {
   const db = await createTestDatabase();
   const lbPort = await freePort();
   const shared = { databaseUrl: db.url, encryptionKey: randomBytes(32).toString('hex'), env: { PUBLIC_URL: `http://localhost:${lbPort}` } };

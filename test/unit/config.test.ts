@@ -1,0 +1,34 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'tessera-config-'));
+
+test('defaults: port 3000, public URL from the port, embedded database, a key generated once under DATA_DIR', (t) => {
+  const dataDir = dir();
+  const c = loadConfig({ DATA_DIR: dataDir });
+  t.is(c.port, 3000);
+  t.is(c.publicUrl, 'http://localhost:3000');
+  t.is(c.databaseUrl, undefined);
+  t.is(c.encryptionKey.length, 32);
+  t.is(readFileSync(join(dataDir, 'encryption.key'), 'utf8').trim(), c.encryptionKey.toString('hex'));
+  t.deepEqual(loadConfig({ DATA_DIR: dataDir }).encryptionKey, c.encryptionKey);
+  t.true(Object.isFrozen(c));
+});
+
+test('PUBLIC_URL loses its trailing slash; empty variables count as unset', (t) => {
+  const c = loadConfig({ DATA_DIR: dir(), PUBLIC_URL: 'https://id.example.com/', DATABASE_URL: '' });
+  t.is(c.publicUrl, 'https://id.example.com');
+  t.is(c.databaseUrl, undefined);
+});
+
+test('bad values fail fast with a message naming each variable', (t) => {
+  const err = t.throws(
+    () => loadConfig({ DATA_DIR: dir(), PORT: 'eighty', DATABASE_URL: 'mysql://x', ENCRYPTION_KEY: 'short', PUBLIC_URL: 'ftp://x' }),
+    { instanceOf: ConfigError },
+  );
+  for (const name of ['PORT', 'DATABASE_URL', 'ENCRYPTION_KEY', 'PUBLIC_URL']) t.regex(err!.message, new RegExp(name));
+  t.regex(err!.message, /openssl rand -hex 32/);
+});

@@ -1,0 +1,38 @@
+import test from 'ava';
+import { CreateClient, CreateUser } from '../../src/admin-api/schemas.ts';
+import { decodeCursor, encodeCursor, page } from '../../src/http/pagination.ts';
+import { fieldErrors } from '../../src/http/validate.ts';
+import { slugSchema } from '../../src/tenants/tenant.service.ts';
+
+test('slug rules', (t) => {
+  for (const ok of ['acme', 'a1', 'acme-corp', '0day', 'x'.repeat(40)]) t.true(slugSchema.safeParse(ok).success, ok);
+  for (const bad of ['a', 'Acme', '-acme', 'acme-', 'ac me', 'acme_corp', 'x'.repeat(41), 'é', '']) t.false(slugSchema.safeParse(bad).success, bad);
+});
+
+test('unknown fields are named in the errors', (t) => {
+  const r = CreateUser.safeParse({ email: 'a@b.test', admin: true, role: 'x' });
+  t.false(r.success);
+  const errors = fieldErrors(r.error!);
+  t.true(errors.some((e) => e.field === 'admin,role'));
+});
+
+test('client schema applies defaults and cross-field rules', (t) => {
+  const ok = CreateClient.parse({ name: 'A', redirect_uris: ['https://a.test/cb'] });
+  t.deepEqual(ok.grant_types, ['authorization_code', 'refresh_token']);
+  t.is(ok.token_endpoint_auth_method, 'client_secret_basic');
+  t.false(CreateClient.safeParse({ name: 'A' }).success);
+  t.true(CreateClient.safeParse({ name: 'M', grant_types: ['client_credentials'] }).success);
+});
+
+test('cursors round-trip and garbage is a 400', (t) => {
+  const k = { createdAt: new Date('2026-01-02T03:04:05.678Z'), id: 'abc' };
+  t.deepEqual(decodeCursor(encodeCursor(k)), k);
+  t.is(decodeCursor(undefined), undefined);
+  const err = t.throws(() => decodeCursor('!!!'));
+  t.is((err as { status?: number }).status, 400);
+  const rows = [1, 2, 3].map((i) => ({ created_at: new Date(i), id: String(i) }));
+  const p = page(rows, 2, (r) => r.id);
+  t.is(p.data.length, 2);
+  t.deepEqual(decodeCursor(p.next_cursor!), { createdAt: new Date(2), id: '2' });
+  t.is(page(rows, 3, (r) => r.id).next_cursor, null);
+});
