@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { connect, type Connection } from '../../src/db/connect.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
 import { createTestDatabase, serverUrl } from './database.ts';
 
 export async function freePort(): Promise<number> {
@@ -34,6 +34,7 @@ export interface TestAppOptions {
   embedded?: boolean;
   encryptionKey?: string;
   env?: Record<string, string>;
+  log?: Logger;
 }
 
 /** The real app on a real port, on a fresh PostgreSQL database (or a given one, or embedded PGlite). */
@@ -56,7 +57,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   });
   let connection: Connection | undefined;
   if (databaseUrl) connection = await connect({ databaseUrl, dataDir, poolSize: 5 });
-  const app = await createApp(config, { log: createLogger(config.logLevel), ...(connection ? { connection } : {}) });
+  const app = await createApp(config, { log: opts.log ?? createLogger(config.logLevel), ...(connection ? { connection } : {}) });
   const url = await app.start();
   return {
     app,
