@@ -33,9 +33,11 @@ export class Browser {
   }
 
   async submit(action: string, fields: Record<string, string>) {
-    return this.follow(new URL(action, this.origin).href, {
+    const url = new URL(action, this.origin);
+    return this.follow(url.href, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: this.origin },
+      // Browsers send the page's origin; forms post to the page's own origin here.
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url.origin },
       body: new URLSearchParams(fields).toString(),
     });
   }

@@ -253,3 +253,17 @@ test('a disabled user can no longer sign in, and their tokens die', async (tt) =
   tt.false((await oidc.tokenIntrospection(config, tokens.refresh_token!)).active);
   await tt.throwsAsync(signIn(t, tenant, client, { email: 'temp@x.test', password: 'a long password 1' }), { message: /did not reach/ });
 });
+
+test('the admin scope is granted to tenant administrators only, whatever the client asks for', async (tt) => {
+  const adminApp = (await adminApi(t, tenant, 'POST', '/clients', { ...webClient(), scopes: ['openid', 'admin'] })).body;
+  await adminApi(t, tenant, 'POST', '/users', { email: 'plain@x.test', password: 'a long password 2' });
+  const plain = await signIn(t, tenant, adminApp, { email: 'plain@x.test', password: 'a long password 2', scope: 'openid admin' });
+  const plainClaims = JSON.parse(Buffer.from(plain.tokens.access_token.split('.')[1]!, 'base64url').toString());
+  tt.false(String(plainClaims.scope).split(' ').includes('admin'));
+  tt.is((await adminApi(t, tenant, 'GET', '/users', undefined, plain.tokens.access_token)).status, 403);
+
+  const boss = await signIn(t, tenant, adminApp, { scope: 'openid admin' });
+  const bossClaims = JSON.parse(Buffer.from(boss.tokens.access_token.split('.')[1]!, 'base64url').toString());
+  tt.true(String(bossClaims.scope).split(' ').includes('admin'));
+  tt.is((await adminApi(t, tenant, 'GET', '/users', undefined, boss.tokens.access_token)).status, 200);
+});
