@@ -50,3 +50,14 @@ export async function signIn(
   const tokens = await oidc.authorizationCodeGrant(config, new URL(hop.url), { pkceCodeVerifier: verifier, expectedState: state });
   return { tokens, config, browser };
 }
+
+/** An authorization URL with a throwaway PKCE challenge, for tests that never redeem the code. */
+export async function authorizationUrl(config: oidc.Configuration, client: RegisteredClient, extra: Record<string, string> = {}) {
+  return oidc.buildAuthorizationUrl(config, {
+    redirect_uri: client.redirect_uris[0]!,
+    scope: 'openid',
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+    ...extra,
+  }).href;
+}

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { inTenant } from '../../src/db/tenant-scope.ts';
 import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
-import { discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
+import { authorizationUrl, discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
 
 let t: TestApp;
 let a: TestTenant;
@@ -103,12 +103,7 @@ test('row-level security: with no tenant set, the app role sees nothing at all',
 test("A's session cookie means nothing at B: B asks to sign in", async (tt) => {
   const { browser } = await signIn(t, a, clientA);
   const configB = await discover(b, clientB);
-  const url = oidc.buildAuthorizationUrl(configB, {
-    redirect_uri: clientB.redirect_uris[0]!,
-    scope: 'openid',
-    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-    code_challenge_method: 'S256',
-  });
-  const hop = await browser.follow(url.href);
+  const url = await authorizationUrl(configB, clientB);
+  const hop = await browser.follow(url);
   tt.regex(await hop.res.text(), /Sign in to/);
 });

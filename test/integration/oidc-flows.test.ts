@@ -3,7 +3,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
 import { Browser, formAction } from '../helpers/browser.ts';
-import { discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
+import { authorizationUrl, discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -160,13 +160,8 @@ test('a wrong password shows the same generic error for known and unknown emails
   const config = await discover(tenant, client);
   const attempt = async (email: string) => {
     const browser = new Browser(t.url);
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: client.redirect_uris[0]!,
-      scope: 'openid',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    });
-    const page = await browser.follow(url.href);
+    const url = await authorizationUrl(config, client);
+    const page = await browser.follow(url);
     const res = await browser.submit(formAction(await page.res.text()), { email, password: 'not the password' });
     return { status: res.res.status, html: await res.res.text() };
   };
@@ -181,14 +176,8 @@ test('a wrong password shows the same generic error for known and unknown emails
 test('the sign-in page escapes what it echoes back', async (tt) => {
   const config = await discover(tenant, client);
   const browser = new Browser(t.url);
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: client.redirect_uris[0]!,
-    scope: 'openid',
-    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-    code_challenge_method: 'S256',
-    login_hint: '"><script>alert(1)</script>',
-  });
-  const page = await browser.follow(url.href);
+  const url = await authorizationUrl(config, client, { login_hint: '"><script>alert(1)</script>' });
+  const page = await browser.follow(url);
   const html = await page.res.text();
   tt.false(html.includes('<script>alert(1)</script>'));
   tt.true(html.includes('&lt;script&gt;'));
@@ -214,14 +203,7 @@ test('RP-initiated logout ends the session: the next authorization asks to sign 
   const done = await browser.submit(action, { xsrf, logout: 'yes' });
   tt.true(done.url.startsWith('http://localhost:8080/bye'));
 
-  const again = await browser.follow(
-    oidc.buildAuthorizationUrl(config, {
-      redirect_uri: client.redirect_uris[0]!,
-      scope: 'openid',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    }).href,
-  );
+  const again = await browser.follow(await authorizationUrl(config, client));
   tt.regex(await again.res.text(), /Sign in to/);
 });
 

@@ -1,0 +1,83 @@
+/**
+ * Benchmarks of the hot OIDC endpoints, in one process (server and load generator share the CPU
+ * budget, so the figures are conservative). Reports ops per CPU second of the whole process and
+ * latency percentiles, and writes bench/results/<timestamp>.json.
+ *
+ *   npm run bench                                   # embedded PGlite
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench
+ *
+ * BENCH_REQUESTS (default 400 per scenario) and BENCH_CONCURRENCY (default 8) bound the run.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as oidc from 'openid-client';
+import { adminApi, createTenant, startTestApp, webClient } from '../test/helpers/app.ts';
+import { discover, signIn } from '../test/helpers/oidc.ts';
+
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const DEADLINE_MS = 60_000;
+
+interface Result {
+  scenario: string;
+  requests: number;
+  ops_per_cpu_second: number;
+  ops_per_wall_second: number;
+  p50_ms: number;
+  p99_ms: number;
+}
+
+async function measure(scenario: string, op: () => Promise<unknown>): Promise<Result> {
+  for (let i = 0; i < 20; i++) await op(); // warm-up: JIT, caches, connection pool
+  const latencies: number[] = [];
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  let issued = 0;
+  const worker = async () => {
+    while (issued < REQUESTS && performance.now() - wall0 < DEADLINE_MS) {
+      issued++;
+      const t0 = performance.now();
+      await op();
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const wall = (performance.now() - wall0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
+  return {
+    scenario,
+    requests: latencies.length,
+    ops_per_cpu_second: Math.round(latencies.length / cpuSeconds),
+    ops_per_wall_second: Math.round(latencies.length / wall),
+    p50_ms: Number(pct(50).toFixed(1)),
+    p99_ms: Number(pct(99).toFixed(1)),
+  };
+}
+
+// Production cache settings (tests use 0 so every change is seen at once).
+const t = await startTestApp({ env: { TENANT_CACHE_TTL_MS: '1000' } });
+try {
+  const tenant = await createTenant(t);
+  const machine = (await adminApi(t, tenant, 'POST', '/clients', { name: 'bench', grant_types: ['client_credentials'], scopes: ['admin'] })).body;
+  const web = (await adminApi(t, tenant, 'POST', '/clients', webClient())).body;
+  const machineConfig = await discover(tenant, machine);
+  const { tokens, config } = await signIn(t, tenant, web);
+  const results: Result[] = [];
+  results.push(await measure('client_credentials token', () => oidc.clientCredentialsGrant(machineConfig, { scope: 'admin' })));
+  results.push(await measure('introspection (JWT)', () => oidc.tokenIntrospection(config, tokens.access_token)));
+  results.push(await measure('userinfo (JWT)', () => oidc.fetchUserInfo(config, tokens.access_token, oidc.skipSubjectCheck)));
+  results.push(await measure('discovery', () => fetch(`${tenant.issuer}/.well-known/openid-configuration`).then((r) => r.text())));
+  results.push(await measure('Admin API GET /users (api key)', () => adminApi(t, tenant, 'GET', '/users?limit=20')));
+
+  const database = t.app.connection.kind;
+  console.log(`\nTessera benchmark — ${database} database, ${CONCURRENCY} concurrent, node ${process.version}\n`);
+  console.table(results);
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  const file = new URL(`./results/${new Date().toISOString().replace(/[:.]/g, '-')}-${database}.json`, import.meta.url);
+  writeFileSync(file, JSON.stringify({ database, concurrency: CONCURRENCY, node: process.version, results }, null, 2));
+  console.log(`written to ${file.pathname}`);
+} finally {
+  await t.stop();
+}
