@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
+import { accountRoutes } from './accounts/account.routes.ts';
+import { AccountService } from './accounts/account.service.ts';
+import { BruteForce } from './accounts/brute-force.ts';
 import { adminRoutes } from './admin-api/admin.routes.ts';
 import type { Config } from './config.ts';
 import { connect, type Connection } from './db/connect.ts';
@@ -10,21 +13,33 @@ import { isMigrated, migrateToLatest, ping } from './db/migrate.ts';
 import { requireAdmin } from './http/admin-auth.ts';
 import { errorBoundary, NotFound } from './http/errors.ts';
 import { requestContext, sameOriginForms } from './http/request-context.ts';
+import { requireUser } from './http/user-auth.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { MailOutbox } from './mail/outbox.ts';
+import { createMailTransport } from './mail/transport.ts';
 import { startMaintenance } from './maintenance.ts';
+import { meRoutes } from './me/me.routes.ts';
 import { ClientService } from './oidc/client.service.ts';
 import { interactionRoutes } from './oidc/interactions.routes.ts';
 import { TenantRuntimes } from './tenants/tenant-runtime.ts';
 import { TenantService } from './tenants/tenant.service.ts';
 import { UserService } from './users/user.service.ts';
-import { createViews } from './views.ts';
+import { createTextViews, createViews } from './views.ts';
 
 export interface App {
   koa: Koa;
   config: Config;
   log: Logger;
   connection: Connection;
-  services: { tenants: TenantService; users: UserService; clients: ClientService; runtimes: TenantRuntimes };
+  services: {
+    tenants: TenantService;
+    users: UserService;
+    clients: ClientService;
+    runtimes: TenantRuntimes;
+    accounts: AccountService;
+    bruteForce: BruteForce;
+    outbox: MailOutbox;
+  };
   /** Listens on config.port (0 = any free port); resolves to the base URL. */
   start(): Promise<string>;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the database. */
@@ -38,6 +53,14 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   await migrateToLatest(db);
 
   const render = createViews();
+  const outbox = new MailOutbox(
+    db,
+    createMailTransport({ smtpUrl: config.smtpUrl, dataDir: config.dataDir, log }),
+    { ...config.mail, encryptionKey: config.encryptionKey },
+    log,
+  );
+  const bruteForce = new BruteForce(db);
+  const accounts = new AccountService(db, outbox, bruteForce, config.publicUrl, render, createTextViews());
   const users = new UserService(db);
   const clients = new ClientService(db, config.tenantCacheTtlMs);
   const tenants = new TenantService(db, config.publicUrl, config.encryptionKey);
@@ -84,14 +107,27 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   koa.use(tenantDispatch(runtimes));
 
+  const forms = () => [sameOriginForms(config.publicUrl), bodyParser({ enableTypes: ['form'], formLimit: '16kb' })];
+  const json = () => bodyParser({ enableTypes: ['json'], jsonLimit: '100kb', encoding: 'utf-8' });
+
   const interactions = new Router({ prefix: '/t/:slug/interaction' });
-  interactions.use(sameOriginForms(config.publicUrl), bodyParser({ enableTypes: ['form'], formLimit: '16kb' }));
-  interactions.use(interactionRoutes({ users, clients, render }).routes());
+  interactions.use(...forms());
+  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, render }).routes());
   koa.use(interactions.routes());
 
+  const account = new Router({ prefix: '/t/:slug/account' });
+  account.use(...forms());
+  account.use(accountRoutes({ accounts, bruteForce, render }).routes());
+  koa.use(account.routes());
+
+  const me = new Router({ prefix: '/t/:slug/api/v1/me' });
+  me.use(json(), requireUser({ db, users }));
+  me.use(meRoutes({ accounts }).routes());
+  koa.use(me.routes());
+
   const admin = new Router({ prefix: '/t/:slug/api/v1/admin' });
-  admin.use(bodyParser({ enableTypes: ['json'], jsonLimit: '100kb', encoding: 'utf-8' }), requireAdmin({ db, tenants, users }));
-  admin.use(adminRoutes({ users, clients, runtimes }).routes());
+  admin.use(json(), requireAdmin({ db, tenants, users }));
+  admin.use(adminRoutes({ users, clients, runtimes, tenants, accounts, bruteForce, outbox }).routes());
   koa.use(admin.routes());
   koa.use(admin.allowedMethods({ throw: false }));
 
@@ -107,7 +143,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     config,
     log,
     connection,
-    services: { tenants, users, clients, runtimes },
+    services: { tenants, users, clients, runtimes, accounts, bruteForce, outbox },
     async start() {
       server = koa.listen(config.port, config.host);
       server.headersTimeout = 20_000;
@@ -115,11 +151,13 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       await new Promise<void>((resolve, reject) => {
         server!.once('listening', resolve).once('error', reject);
       });
+      outbox.start();
       const { port } = server.address() as AddressInfo;
       return `http://localhost:${port}`;
     },
     async stop(graceMs = 10_000) {
       maintenance.stop();
+      await outbox.stop();
       if (server) {
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
         server.closeIdleConnections();

@@ -14,6 +14,16 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
   readonly smtpUrl: string | undefined;
+  readonly mail: {
+    /** Address in the From header; the display name is the tenant's. */
+    readonly from: string;
+    /** How often the outbox worker looks for due mail (it is also woken on every enqueue). */
+    readonly pollMs: number;
+    /** First retry delay; doubles per attempt, capped at an hour. */
+    readonly retryBaseMs: number;
+    /** Attempts before a message is marked failed (visible at GET /api/v1/admin/mail). */
+    readonly maxAttempts: number;
+  };
   readonly logLevel: string;
   /** 32 bytes; encrypts signing keys at rest and derives cookie keys. */
   readonly encryptionKey: Buffer;
@@ -42,6 +52,10 @@ const EnvSchema = z.object({
     .optional(),
   DATA_DIR: z.string().min(1).default('./.tessera'),
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
+  MAIL_FROM: z.email('must be an email address').optional(),
+  MAIL_POLL_MS: z.coerce.number().int().min(50).max(600_000).default(2000),
+  MAIL_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
+  MAIL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ENCRYPTION_KEY: z
     .string()
@@ -70,6 +84,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     dataDir,
     smtpUrl: e.SMTP_URL,
+    mail: Object.freeze({
+      from: e.MAIL_FROM ?? `no-reply@${new URL(publicUrl).hostname}`,
+      pollMs: e.MAIL_POLL_MS,
+      retryBaseMs: e.MAIL_RETRY_BASE_MS,
+      maxAttempts: e.MAIL_MAX_ATTEMPTS,
+    }),
     logLevel: e.LOG_LEVEL,
     encryptionKey: e.ENCRYPTION_KEY ? Buffer.from(e.ENCRYPTION_KEY, 'hex') : encryptionKeyFromDataDir(dataDir),
     trustProxy: e.TRUST_PROXY,

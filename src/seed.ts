@@ -13,7 +13,7 @@ export async function seedDemo(app: App) {
   if (!(await tenants.isEmpty())) return undefined;
   const adminEmail = 'admin@demo.local';
   const adminPassword = randomSecret(12);
-  const created = await tenants.create({ slug: 'demo', name: 'Demo', adminEmail, adminPassword });
+  const created = await tenants.create({ slug: 'demo', name: 'Demo', adminEmail, adminPassword, settings: { registration_enabled: true } });
   const runtime = await runtimes.forSlug('demo');
   const { row, secret } = await clients.create(
     created.tenant.id,

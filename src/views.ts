@@ -13,3 +13,9 @@ export function createViews(): Render {
   });
   return (template, context = {}) => env.render(template, context);
 }
+
+/** For plain-text mail bodies only: nothing is escaped, so never use it for HTML. */
+export function createTextViews(): Render {
+  const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(VIEWS_DIR, { noCache: false }), { autoescape: false });
+  return (template, context = {}) => env.render(template, context);
+}

@@ -5,7 +5,11 @@ import { NotFound, ValidationFailed } from '../http/errors.ts';
 import { readBody, readQuery } from '../http/validate.ts';
 import type { ClientService, MetadataValidator } from '../oidc/client.service.ts';
 import { presentClient } from '../oidc/client.service.ts';
+import type { AccountService } from '../accounts/account.service.ts';
+import type { BruteForce } from '../accounts/brute-force.ts';
+import type { MailOutbox } from '../mail/outbox.ts';
 import type { TenantRuntime, TenantRuntimes } from '../tenants/tenant-runtime.ts';
+import type { TenantService } from '../tenants/tenant.service.ts';
 import { presentUser, type UserService } from '../users/user.service.ts';
 import * as s from './schemas.ts';
 
@@ -19,7 +23,15 @@ function params<T>(ctx: Context, schema: { safeParse(v: unknown): { success: tru
 }
 
 /** Route table of the Admin API: HTTP only; rules live in the services. */
-export function adminRoutes(deps: { users: UserService; clients: ClientService; runtimes: TenantRuntimes }) {
+export function adminRoutes(deps: {
+  users: UserService;
+  clients: ClientService;
+  runtimes: TenantRuntimes;
+  tenants: TenantService;
+  accounts: AccountService;
+  bruteForce: BruteForce;
+  outbox: MailOutbox;
+}) {
   const router = new Router();
   const { users, clients } = deps;
 
@@ -59,6 +71,34 @@ export function adminRoutes(deps: { users: UserService; clients: ClientService; 
     const { userId } = params(ctx, s.UserId, 'user');
     await users.delete(tenantIdOf(ctx), userId);
     ctx.status = 204;
+  });
+
+  router.post('/users/:userId/unlock', async (ctx) => {
+    const { userId } = params(ctx, s.UserId, 'user');
+    const user = await users.get(tenantIdOf(ctx), userId);
+    await deps.bruteForce.unlock(tenantIdOf(ctx), user.email);
+    ctx.status = 204;
+  });
+  router.post('/users/:userId/password-reset', async (ctx) => {
+    const { userId } = params(ctx, s.UserId, 'user');
+    const user = await users.get(tenantIdOf(ctx), userId);
+    await deps.accounts.requestPasswordReset(tenantIdOf(ctx), user.email);
+    ctx.status = 202;
+    ctx.body = { status: 'queued', to: user.email };
+  });
+
+  router.get('/settings', (ctx) => {
+    ctx.body = deps.tenants.presentSettings((ctx.state.runtime as TenantRuntime).tenant);
+  });
+  router.patch('/settings', async (ctx) => {
+    const runtime = ctx.state.runtime as TenantRuntime;
+    const updated = await deps.tenants.updateSettings(runtime.tenant, readBody(ctx, s.UpdateSettings));
+    deps.runtimes.invalidate(runtime.tenant.slug);
+    ctx.body = deps.tenants.presentSettings(updated);
+  });
+
+  router.get('/mail', async (ctx) => {
+    ctx.body = await deps.outbox.list(tenantIdOf(ctx), readQuery(ctx, s.ListMail));
   });
 
   router.get('/clients', async (ctx) => {

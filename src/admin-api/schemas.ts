@@ -98,3 +98,11 @@ export const UpdateClient = z
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
 
 export const ClientId = z.object({ clientId: z.string().min(1).max(200) });
+
+export const ListMail = z.strictObject({
+  status: z.enum(['pending', 'sent', 'failed', 'discarded']).optional(),
+  limit: fields.limit,
+  cursor: fields.cursor,
+});
+
+export { UpdateSettings } from '../tenants/settings.ts';

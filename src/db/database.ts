@@ -2,6 +2,8 @@ import type { Kysely, Transaction } from 'kysely';
 import type { AdminApiKeyTable, TenantTable } from '../tenants/tenant.table.ts';
 import type { ClientTable, OidcPayloadTable, SigningKeyTable } from '../oidc/oidc.table.ts';
 import type { UserTable } from '../users/user.table.ts';
+import type { MailOutboxTable } from '../mail/mail.table.ts';
+import type { AccountTokenTable, AuthThrottleTable } from '../accounts/account.table.ts';
 
 export interface DB {
   tenants: TenantTable;
@@ -10,6 +12,9 @@ export interface DB {
   oidc_payloads: OidcPayloadTable;
   clients: ClientTable;
   users: UserTable;
+  mail_outbox: MailOutboxTable;
+  account_tokens: AccountTokenTable;
+  auth_throttle: AuthThrottleTable;
 }
 
 export type Database = Kysely<DB>;

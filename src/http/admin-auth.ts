@@ -28,8 +28,9 @@ export function requireAdmin(deps: { db: Database; tenants: TenantService; users
       return next();
     }
 
-    const claims = await verifyAccessToken(deps.db, tenantId, { issuer: runtime.issuer, audience: runtime.apiAudience, jwks: runtime.publicJwks }, credential);
-    if (!claims) throw Unauthorized(REFUSED);
+    const verified = await verifyAccessToken(deps.db, tenantId, { issuer: runtime.issuer, audience: runtime.apiAudience, jwks: runtime.publicJwks }, credential);
+    if (!verified) throw Unauthorized(REFUSED);
+    const { claims } = verified;
     if (!claims.scope?.split(' ').includes('admin')) throw Forbidden('This access token lacks the admin scope.');
     if (claims.sub && claims.sub !== claims.client_id) {
       const user = await deps.users.find(tenantId, claims.sub);

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { passwordProblem } from '../users/password-policy.ts';
 import { BadRequest, UnsupportedMediaType, ValidationFailed, type FieldError } from './errors.ts';
 
 /** zod's issues as the contract's `errors: [{ field, message }]`. */
@@ -43,7 +44,10 @@ function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.output<
 export const fields = {
   email: z.email('must be a valid email address').max(254, 'must be at most 254 characters').transform((s) => s.trim()),
   name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
-  password: z.string().min(8, 'must be at least 8 characters').max(256, 'must be at most 256 characters'),
+  password: z.string().superRefine((p, ctx) => {
+    const problem = passwordProblem(p);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
   limit: z.coerce.number().int().min(1, 'must be between 1 and 200').max(200, 'must be between 1 and 200').default(50),
   cursor: z.string().max(500).optional(),
 };

@@ -9,6 +9,12 @@ export interface AccessTokenClaims extends JWTPayload {
   scope?: string;
 }
 
+export interface VerifiedAccessToken {
+  claims: AccessTokenClaims;
+  /** The grant (sign-in) it was issued under; absent for client-credentials tokens. */
+  grantId: string | undefined;
+}
+
 /**
  * Verifies an access token for Tessera's own APIs: signature against the tenant's keys, issuer,
  * audience, type and expiry — and that it has not been revoked (its stored row and, for user
@@ -19,7 +25,7 @@ export async function verifyAccessToken(
   tenantId: string,
   expected: { issuer: string; audience: string; jwks: JSONWebKeySet },
   token: string,
-): Promise<AccessTokenClaims | undefined> {
+): Promise<VerifiedAccessToken | undefined> {
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, createLocalJWKSet(expected.jwks), {
@@ -33,13 +39,12 @@ export async function verifyAccessToken(
   }
   if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string') return undefined;
   const jti = payload.jti;
-  const live = await inTenant(db, tenantId, async (tx) => {
+  return inTenant(db, tenantId, async (tx) => {
     const row =
       (await findPayload(tx, tenantId, 'AccessToken', { id: jti })) ?? (await findPayload(tx, tenantId, 'ClientCredentials', { id: jti }));
-    if (!row) return false;
-    const grantId = row.payload.grantId;
-    if (typeof grantId === 'string') return (await findPayload(tx, tenantId, 'Grant', { id: grantId })) !== undefined;
-    return true;
+    if (!row) return undefined;
+    const grantId = typeof row.payload.grantId === 'string' ? row.payload.grantId : undefined;
+    if (grantId && !(await findPayload(tx, tenantId, 'Grant', { id: grantId }))) return undefined;
+    return { claims: payload as AccessTokenClaims, grantId };
   });
-  return live ? (payload as AccessTokenClaims) : undefined;
 }

@@ -1,5 +1,9 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { PasswordRejected, type AccountService } from '../accounts/account.service.ts';
+import type { BruteForce } from '../accounts/brute-force.ts';
+import { formField, looksLikeEmail, renderPage } from '../http/pages.ts';
+import { effectiveSettings } from '../tenants/settings.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../views.ts';
@@ -12,7 +16,13 @@ const INVALID_CREDENTIALS = 'Invalid email or password.';
  * /t/<slug>/interaction/<uid>; the interaction cookie (path-scoped to that URL) binds the page
  * to the browser that started the authorization request.
  */
-export function interactionRoutes(deps: { users: UserService; clients: ClientService; render: Render }) {
+export function interactionRoutes(deps: {
+  users: UserService;
+  clients: ClientService;
+  accounts: AccountService;
+  bruteForce: BruteForce;
+  render: Render;
+}) {
   const router = new Router();
 
   const runtimeOf = (ctx: Context) => ctx.state.runtime as TenantRuntime;
@@ -23,25 +33,33 @@ export function interactionRoutes(deps: { users: UserService; clients: ClientSer
     return client?.clientName ?? client?.clientId ?? 'the application';
   }
 
-  function page(ctx: Context, template: string, context: Record<string, unknown>) {
-    ctx.type = 'html';
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = deps.render(template, { tenantName: runtimeOf(ctx).tenant.name, ...context });
+  const page = (ctx: Context, template: string, context: Record<string, unknown>, status?: number) => renderPage(ctx, deps.render, template, context, status);
+  const settingsOf = (ctx: Context) => effectiveSettings(runtimeOf(ctx).tenant.settings);
+
+  async function loginPage(ctx: Context, details: { uid: string; params: Record<string, unknown> }, extra: Record<string, unknown> = {}, status?: number) {
+    const slug = runtimeOf(ctx).tenant.slug;
+    page(
+      ctx,
+      'login.njk',
+      {
+        title: 'Sign in',
+        clientName: await clientName(ctx, details.params.client_id),
+        action: `${base(ctx, details.uid)}/login`,
+        abortUrl: `${base(ctx, details.uid)}/abort`,
+        forgotUrl: `/t/${slug}/account/forgot-password`,
+        registerUrl: settingsOf(ctx).registration_enabled ? `${base(ctx, details.uid)}/register` : undefined,
+        email: typeof details.params.login_hint === 'string' ? details.params.login_hint : '',
+        ...extra,
+      },
+      status,
+    );
   }
 
   router.get('/:uid', async (ctx) => {
     const { provider, tenant } = runtimeOf(ctx);
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const uid = details.uid;
-    if (details.prompt.name === 'login') {
-      return page(ctx, 'login.njk', {
-        title: 'Sign in',
-        clientName: await clientName(ctx, details.params.client_id),
-        action: `${base(ctx, uid)}/login`,
-        abortUrl: `${base(ctx, uid)}/abort`,
-        email: typeof details.params.login_hint === 'string' ? details.params.login_hint : '',
-      });
-    }
+    if (details.prompt.name === 'login') return loginPage(ctx, details);
     if (details.prompt.name === 'consent') {
       const clientId = details.params.client_id as string;
       if (!(await deps.clients.requiresConsent(tenant.id, clientId))) {
@@ -56,32 +74,82 @@ export function interactionRoutes(deps: { users: UserService; clients: ClientSer
         abortUrl: `${base(ctx, uid)}/abort`,
       });
     }
-    ctx.status = 400;
-    return page(ctx, 'error.njk', { title: 'Unsupported step', detail: `This sign-in asks for "${details.prompt.name}", which this server does not offer.` });
+    return page(ctx, 'error.njk', { title: 'Unsupported step', detail: `This sign-in asks for "${details.prompt.name}", which this server does not offer.` }, 400);
   });
 
+  /**
+   * Email + password. Brute-force protection first: a blocked address is refused without its
+   * attempt counting against the account; a locked account is refused even with the right
+   * password. Every refusal shows the same message.
+   */
   router.post('/:uid/login', async (ctx) => {
     const { provider, tenant } = runtimeOf(ctx);
     const details = await provider.interactionDetails(ctx.req, ctx.res);
-    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
-    const email = typeof body.email === 'string' ? body.email.trim().slice(0, 254) : '';
-    const password = typeof body.password === 'string' ? body.password.slice(0, 256) : '';
-    const user = email && password ? await deps.users.authenticate(tenant.id, email, password) : undefined;
-    if (!user) {
-      ctx.status = 401;
-      return page(ctx, 'login.njk', {
-        title: 'Sign in',
-        clientName: await clientName(ctx, details.params.client_id),
-        action: `${base(ctx, details.uid)}/login`,
-        abortUrl: `${base(ctx, details.uid)}/abort`,
-        email,
-        error: INVALID_CREDENTIALS,
-      });
+    const settings = settingsOf(ctx);
+    const email = formField(ctx, 'email', 254);
+    const password = formField(ctx, 'password', 256, false);
+    const verdict = await deps.bruteForce.check(tenant.id, settings.brute_force, email, ctx.ip);
+    const user = !verdict.ipBlocked && email && password ? await deps.users.authenticate(tenant.id, email, password) : undefined;
+    if (!user || verdict.accountLocked) {
+      await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, email, ctx.ip, verdict);
+      return loginPage(ctx, details, { email, error: INVALID_CREDENTIALS }, 401);
+    }
+    await deps.bruteForce.recordSuccess(tenant.id, email);
+    if (settings.email_verification_required && !user.email_verified) {
+      await deps.accounts.requestVerification(tenant.id, user.email);
+      return page(ctx, 'message.njk', {
+        title: 'Confirm your email first',
+        paragraphs: [`We have sent a confirmation link to ${user.email}. Open it, then sign in again.`],
+        link: { href: `${base(ctx, details.uid)}`, text: 'Back to sign in' },
+      }, 403);
     }
     const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
     ctx.status = 303;
     ctx.redirect(to);
   });
+
+  router.get('/:uid/register', async (ctx) => {
+    const details = await runtimeOf(ctx).provider.interactionDetails(ctx.req, ctx.res);
+    if (!settingsOf(ctx).registration_enabled) return registrationClosed(ctx, details.uid);
+    registerPage(ctx, details.uid, { name: '', email: '' });
+  });
+
+  /** Same page, same timing, whether or not the email already has an account (see AccountService.register). */
+  router.post('/:uid/register', async (ctx) => {
+    const details = await runtimeOf(ctx).provider.interactionDetails(ctx.req, ctx.res);
+    if (!settingsOf(ctx).registration_enabled) return registrationClosed(ctx, details.uid);
+    const name = formField(ctx, 'name', 200);
+    const email = formField(ctx, 'email', 254);
+    const password = formField(ctx, 'password', 1000, false);
+    if (!name) return registerPage(ctx, details.uid, { name, email, error: 'Enter your name.' }, 400);
+    if (!looksLikeEmail(email)) return registerPage(ctx, details.uid, { name, email, error: 'Enter a valid email address.' }, 400);
+    try {
+      await deps.accounts.register(runtimeOf(ctx).tenant.id, { email, password, name });
+    } catch (err) {
+      if (!(err instanceof PasswordRejected)) throw err;
+      return registerPage(ctx, details.uid, { name, email, error: err.message }, 400);
+    }
+    page(ctx, 'message.njk', {
+      title: 'Check your inbox',
+      paragraphs: [
+        `We have sent a message to ${email}. Follow the link in it to confirm your address.`,
+        settingsOf(ctx).email_verification_required ? 'Then sign in.' : 'You can sign in now.',
+      ],
+      link: { href: base(ctx, details.uid), text: 'Back to sign in' },
+    });
+  });
+
+  function registerPage(ctx: Context, uid: string, values: Record<string, unknown>, status?: number) {
+    page(ctx, 'register.njk', { title: 'Create your account', action: `${base(ctx, uid)}/register`, signInUrl: base(ctx, uid), ...values }, status);
+  }
+
+  function registrationClosed(ctx: Context, uid: string) {
+    page(ctx, 'message.njk', {
+      title: 'Registration is closed',
+      paragraphs: ['Accounts here are created by an administrator or by invitation.'],
+      link: { href: base(ctx, uid), text: 'Back to sign in' },
+    }, 404);
+  }
 
   router.post('/:uid/confirm', async (ctx) => finishConsent(ctx));
 
@@ -104,8 +172,7 @@ export function interactionRoutes(deps: { users: UserService; clients: ClientSer
     const { provider, tenant } = runtimeOf(ctx);
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     if (details.prompt.name !== 'consent' || !details.session?.accountId) {
-      ctx.status = 400;
-      return page(ctx, 'error.njk', { title: 'Nothing to confirm', detail: 'This sign-in is not waiting for consent. Start again from the application.' });
+      return page(ctx, 'error.njk', { title: 'Nothing to confirm', detail: 'This sign-in is not waiting for consent. Start again from the application.' }, 400);
     }
     const accountId = details.session.accountId;
     const user = await deps.users.find(tenant.id, accountId);
@@ -116,8 +183,7 @@ export function interactionRoutes(deps: { users: UserService; clients: ClientSer
       ? await provider.Grant.find(details.grantId)
       : new provider.Grant({ accountId, clientId: details.params.client_id as string });
     if (!grant) {
-      ctx.status = 400;
-      return page(ctx, 'error.njk', { title: 'Sign-in expired', detail: 'Start again from the application.' });
+      return page(ctx, 'error.njk', { title: 'Sign-in expired', detail: 'Start again from the application.' }, 400);
     }
     const missing = details.prompt.details as {
       missingOIDCScope?: string[];

@@ -75,13 +75,15 @@ export async function revokeGrant(tx: TenantTx, tenantId: string, grantId: strin
     .execute();
 }
 
-/** Signs a user out everywhere: their sessions, grants and every token issued to them. */
-export async function revokeEverythingOfAccount(tx: TenantTx, tenantId: string, accountId: string): Promise<void> {
-  await tx
-    .deleteFrom('oidc_payloads')
-    .where('tenant_id', '=', tenantId)
-    .where(sql<string>`payload->>'accountId'`, '=', accountId)
-    .execute();
+/**
+ * Signs a user out everywhere: their sessions, grants and every token issued to them — but for
+ * `exceptGrantId`, the grant (and its tokens) a password change was made with.
+ */
+export async function revokeEverythingOfAccount(tx: TenantTx, tenantId: string, accountId: string, opts: { exceptGrantId?: string | undefined } = {}): Promise<void> {
+  let qb = tx.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where(sql<string>`payload->>'accountId'`, '=', accountId);
+  const keep = opts.exceptGrantId;
+  if (keep) qb = qb.where(sql<boolean>`coalesce(grant_id, '') <> ${keep} and not (model = 'Grant' and id = ${keep})`);
+  await qb.execute();
 }
 
 /** Tokens issued to a client (client credentials included), for when the client is deleted. */

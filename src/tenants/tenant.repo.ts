@@ -24,6 +24,21 @@ export async function countTenants(db: Database): Promise<number> {
   return Number(r.n);
 }
 
+/** Name and/or settings; bumps the config version (every instance rebuilds the tenant's runtime). */
+export async function updateTenant(db: Database, tenantId: string, patch: { name?: string | undefined; settings: TenantSettings }): Promise<TenantRow> {
+  return db
+    .updateTable('tenants')
+    .set({
+      ...(patch.name ? { name: patch.name } : {}),
+      settings: JSON.stringify(patch.settings),
+      config_version: sql`config_version + 1`,
+      updated_at: new Date(),
+    })
+    .where('id', '=', tenantId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
 /** Makes every instance rebuild the tenant's provider on its next request (keys or settings changed). */
 export async function bumpConfigVersion(db: Database | TenantTx, tenantId: string): Promise<void> {
   await db

@@ -10,6 +10,7 @@ import { hashPassword } from '../users/passwords.ts';
 import { insertUser } from '../users/user.repo.ts';
 import * as repo from './tenant.repo.ts';
 import type { TenantRow } from './tenant.repo.ts';
+import { effectiveSettings, type UpdateSettings } from './settings.ts';
 import type { TenantSettings } from './tenant.table.ts';
 
 /** Lowercase letters, digits and inner hyphens; 2–40 characters. It is part of every URL and issuer. */
@@ -97,6 +98,22 @@ export class TenantService {
       await repo.bumpConfigVersion(owner, tenant.id);
       return inTenant(owner, tenant.id, (tx) => rotateSigningKey(tx, tenant.id, useAlg, this.encryptionKey));
     });
+  }
+
+  /** The settings as the Admin API shows them: every value, defaults filled in. */
+  presentSettings(tenant: TenantRow) {
+    return { name: tenant.name, slug: tenant.slug, ...effectiveSettings(tenant.settings) };
+  }
+
+  /** PATCH semantics, `brute_force` merged field by field. Bumps the config version so every instance sees it. */
+  async updateSettings(tenant: TenantRow, patch: UpdateSettings): Promise<TenantRow> {
+    const { name, brute_force, ...rest } = patch;
+    const settings: TenantSettings = {
+      ...tenant.settings,
+      ...rest,
+      ...(brute_force ? { brute_force: { ...tenant.settings.brute_force, ...brute_force } } : {}),
+    };
+    return repo.updateTenant(this.db, tenant.id, { name, settings });
   }
 
   /** True when `presented` is one of the tenant's admin API keys. */

@@ -1,11 +1,8 @@
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
 
-export interface TenantSettings {
-  registration_enabled?: boolean;
-  email_verification_required?: boolean;
-  /** Signing algorithm for new keys and tokens: ES256 (default) or RS256. */
-  signing_alg?: 'ES256' | 'RS256';
-}
+import type { StoredSettings } from './settings.ts';
+
+export type TenantSettings = StoredSettings;
 
 export interface TenantTable {
   id: Generated<string>;

@@ -1,0 +1,107 @@
+import type { Database, TenantTx } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import type { BruteForceSettings } from '../tenants/settings.ts';
+
+const MAIL_REQUESTS_PER_WINDOW = 20;
+const MAIL_WINDOW_SECONDS = 900;
+
+export const accountKey = (email: string) => `account:${email.trim().toLowerCase()}`;
+export const ipKey = (ip: string) => `ip:${ip}`;
+
+export interface Verdict {
+  /** This address failed too often: its attempts are refused without being counted against anyone. */
+  ipBlocked: boolean;
+  /** The account is temporarily locked: even the right password is refused. */
+  accountLocked: boolean;
+}
+
+/**
+ * Keycloak-style brute-force protection, kept in the database so every instance sees it.
+ * Accounts are keyed by email, not user id, so unknown and known emails do the same work.
+ */
+export class BruteForce {
+  constructor(private readonly db: Database) {}
+
+  async check(tenantId: string, s: BruteForceSettings, email: string, ip: string): Promise<Verdict> {
+    if (!s.enabled) return { ipBlocked: false, accountLocked: false };
+    const rows = await inTenant(this.db, tenantId, (tx) =>
+      tx
+        .selectFrom('auth_throttle')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('key', 'in', [accountKey(email), ipKey(ip)])
+        .execute(),
+    );
+    const now = Date.now();
+    const ip_ = rows.find((r) => r.key === ipKey(ip));
+    const account = rows.find((r) => r.key === accountKey(email));
+    const ipWindowOpen = ip_?.last_failure_at && now - ip_.last_failure_at.getTime() < s.ip_window_seconds * 1000;
+    return {
+      ipBlocked: Boolean(ipWindowOpen && ip_!.failures >= s.ip_max_failures),
+      accountLocked: Boolean(account?.locked_until && account.locked_until.getTime() > now),
+    };
+  }
+
+  /**
+   * Counts a failed sign-in against the address and (unless the address is blocked or the
+   * account already locked) the account, locking it per the settings.
+   */
+  async recordFailure(tenantId: string, s: BruteForceSettings, email: string, ip: string, verdict: Verdict): Promise<void> {
+    if (!s.enabled) return;
+    await inTenant(this.db, tenantId, async (tx) => {
+      await this.bump(tx, tenantId, ipKey(ip), s.ip_window_seconds, () => null);
+      if (verdict.ipBlocked || verdict.accountLocked) return;
+      await this.bump(tx, tenantId, accountKey(email), s.failure_reset_seconds, (failures, sinceLastMs) => {
+        let lockSeconds = 0;
+        if (sinceLastMs !== null && sinceLastMs < s.quick_login_check_ms) lockSeconds = s.min_quick_login_wait_seconds;
+        if (failures % s.max_login_failures === 0) {
+          lockSeconds = Math.max(lockSeconds, Math.min(s.wait_increment_seconds * (failures / s.max_login_failures), s.max_wait_seconds));
+        }
+        return lockSeconds > 0 ? new Date(Date.now() + lockSeconds * 1000) : null;
+      });
+    });
+  }
+
+  /** A successful sign-in forgets the account's failures (the address keeps its count). */
+  async recordSuccess(tenantId: string, email: string): Promise<void> {
+    await this.unlock(tenantId, email);
+  }
+
+  /**
+   * Forms that send mail (reset, resend) are limited to MAIL_REQUESTS_PER_WINDOW per address per
+   * quarter hour, counted in the same table.
+   */
+  async allowMailRequest(tenantId: string, ip: string): Promise<boolean> {
+    return inTenant(this.db, tenantId, async (tx) => {
+      await this.bump(tx, tenantId, `mail-ip:${ip}`, MAIL_WINDOW_SECONDS, () => null);
+      const row = await tx.selectFrom('auth_throttle').select('failures').where('tenant_id', '=', tenantId).where('key', '=', `mail-ip:${ip}`).executeTakeFirstOrThrow();
+      return row.failures <= MAIL_REQUESTS_PER_WINDOW;
+    });
+  }
+
+  async unlock(tenantId: string, email: string): Promise<void> {
+    await inTenant(this.db, tenantId, (tx) =>
+      tx.deleteFrom('auth_throttle').where('tenant_id', '=', tenantId).where('key', '=', accountKey(email)).execute(),
+    );
+  }
+
+  private async bump(
+    tx: TenantTx,
+    tenantId: string,
+    key: string,
+    resetAfterSeconds: number,
+    lockFor: (failures: number, sinceLastMs: number | null) => Date | null,
+  ) {
+    const now = new Date();
+    const row = await tx.selectFrom('auth_throttle').selectAll().where('tenant_id', '=', tenantId).where('key', '=', key).forUpdate().executeTakeFirst();
+    const sinceLast = row?.last_failure_at ? now.getTime() - row.last_failure_at.getTime() : null;
+    const fresh = sinceLast === null || sinceLast >= resetAfterSeconds * 1000;
+    const failures = fresh ? 1 : row!.failures + 1;
+    const locked_until = lockFor(failures, fresh ? null : sinceLast) ?? (fresh ? null : row!.locked_until);
+    await tx
+      .insertInto('auth_throttle')
+      .values({ tenant_id: tenantId, key, failures, last_failure_at: now, locked_until })
+      .onConflict((oc) => oc.columns(['tenant_id', 'key']).doUpdateSet({ failures, last_failure_at: now, locked_until }))
+      .execute();
+  }
+}

@@ -1,0 +1,35 @@
+import type { Context, Next } from 'koa';
+import type { Database } from '../db/database.ts';
+import { verifyAccessToken } from '../oidc/access-tokens.ts';
+import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { UserService } from '../users/user.service.ts';
+import { Unauthorized } from './errors.ts';
+
+export interface SignedInUser {
+  userId: string;
+  clientId: string;
+  grantId: string | undefined;
+  scopes: Set<string>;
+}
+
+/** Guard of /api/v1/me: a live access token of this tenant, issued to a user (not a machine) who is not disabled. */
+export function requireUser(deps: { db: Database; users: UserService }) {
+  return async (ctx: Context, next: Next) => {
+    const runtime = ctx.state.runtime as TenantRuntime;
+    const match = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'));
+    const refused = 'Send an access token of this tenant, issued to a signed-in user, as Authorization: Bearer <token>.';
+    if (!match) throw Unauthorized(refused);
+    const verified = await verifyAccessToken(deps.db, runtime.tenant.id, { issuer: runtime.issuer, audience: runtime.apiAudience, jwks: runtime.publicJwks }, match[1]!);
+    const sub = verified?.claims.sub;
+    if (!verified || !sub || sub === verified.claims.client_id) throw Unauthorized(refused);
+    const user = await deps.users.find(runtime.tenant.id, sub);
+    if (!user || user.disabled) throw Unauthorized(refused);
+    ctx.state.user = {
+      userId: user.id,
+      clientId: verified.claims.client_id,
+      grantId: verified.grantId,
+      scopes: new Set(verified.claims.scope?.split(' ') ?? []),
+    } satisfies SignedInUser;
+    return next();
+  };
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+
+/**
+ * Tenant settings: what an admin may change (PATCH /settings), with every default in one place.
+ * Brute-force defaults follow Keycloak's: 30 failures before a lock, locks that grow by a minute
+ * per 30 failures up to 15 minutes, a one-minute lock for failures under a second apart, counts
+ * forgotten after 12 quiet hours. The per-IP limit stops one address from keeping an account
+ * locked: once an address is blocked its attempts no longer count against accounts.
+ */
+export const BruteForceSettings = z.strictObject({
+  enabled: z.boolean(),
+  max_login_failures: z.number().int().min(1).max(1000),
+  wait_increment_seconds: z.number().int().min(1).max(86_400),
+  max_wait_seconds: z.number().int().min(1).max(86_400),
+  failure_reset_seconds: z.number().int().min(1).max(7 * 86_400),
+  quick_login_check_ms: z.number().int().min(0).max(60_000),
+  min_quick_login_wait_seconds: z.number().int().min(0).max(86_400),
+  ip_max_failures: z.number().int().min(1).max(100_000),
+  ip_window_seconds: z.number().int().min(1).max(86_400),
+});
+export type BruteForceSettings = z.infer<typeof BruteForceSettings>;
+
+export const BRUTE_FORCE_DEFAULTS: BruteForceSettings = {
+  enabled: true,
+  max_login_failures: 30,
+  wait_increment_seconds: 60,
+  max_wait_seconds: 900,
+  failure_reset_seconds: 43_200,
+  quick_login_check_ms: 1000,
+  min_quick_login_wait_seconds: 60,
+  ip_max_failures: 100,
+  ip_window_seconds: 900,
+};
+
+export interface EffectiveSettings {
+  registration_enabled: boolean;
+  email_verification_required: boolean;
+  /** Display name in the From header of the tenant's mail. */
+  mail_from_name: string | null;
+  brute_force: BruteForceSettings;
+}
+
+export const SETTINGS_DEFAULTS: Omit<EffectiveSettings, 'brute_force'> = {
+  registration_enabled: false,
+  email_verification_required: true,
+  mail_from_name: null,
+};
+
+/** What is stored (tenants.settings): only what differs from the defaults needs to be there. */
+export interface StoredSettings extends Partial<Omit<EffectiveSettings, 'brute_force'>> {
+  signing_alg?: 'ES256' | 'RS256';
+  brute_force?: Partial<BruteForceSettings>;
+}
+
+export function effectiveSettings(stored: StoredSettings): EffectiveSettings {
+  return {
+    registration_enabled: stored.registration_enabled ?? SETTINGS_DEFAULTS.registration_enabled,
+    email_verification_required: stored.email_verification_required ?? SETTINGS_DEFAULTS.email_verification_required,
+    mail_from_name: stored.mail_from_name ?? SETTINGS_DEFAULTS.mail_from_name,
+    brute_force: { ...BRUTE_FORCE_DEFAULTS, ...stored.brute_force },
+  };
+}
+
+export const UpdateSettings = z
+  .strictObject({
+    name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+    registration_enabled: z.boolean(),
+    email_verification_required: z.boolean(),
+    mail_from_name: z.string().trim().min(1).max(100).regex(/^[^<>"\r\n]+$/, 'must not contain <, >, " or line breaks').nullable(),
+    brute_force: BruteForceSettings.partial(),
+  })
+  .partial()
+  .refine((v) => Object.keys(v).length > 0, 'send at least one setting to change');
+export type UpdateSettings = z.infer<typeof UpdateSettings>;
