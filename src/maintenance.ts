@@ -22,10 +22,18 @@ export async function deleteExpiredPayloads(db: Database): Promise<number> {
   }
 }
 
+/** One-time links a day past expiry, and brute-force rows quiet for a week. */
+export async function deleteStaleAccountRows(db: Database): Promise<number> {
+  const a = await sql`DELETE FROM account_tokens WHERE expires_at < now() - interval '1 day'`.execute(db);
+  const b = await sql`DELETE FROM auth_throttle WHERE last_failure_at < now() - interval '7 days' AND (locked_until IS NULL OR locked_until < now())`.execute(db);
+  return Number(a.numAffectedRows ?? 0n) + Number(b.numAffectedRows ?? 0n);
+}
+
 export function startMaintenance(db: Database, log: Logger) {
   const run = () =>
-    deleteExpiredPayloads(db)
-      .then((n) => n && log.info({ deleted: n }, 'expired oidc rows removed'))
+    Promise.all([deleteExpiredPayloads(db), deleteStaleAccountRows(db)])
+      .then(([n, m]) => n + m)
+      .then((n) => n && log.info({ deleted: n }, 'expired rows removed'))
       .catch((err) => log.warn({ err }, 'expired-row cleanup failed'));
   const timer = setInterval(run, EVERY_MS);
   timer.unref();

@@ -2,8 +2,8 @@ import { sql } from 'kysely';
 import type { TenantTx } from '../db/database.ts';
 import type { AccountTokenPurpose } from './account.table.ts';
 
-/** Replaces the user's unused links of this purpose with a new one: the newest link wins. */
-export async function replaceToken(tx: TenantTx, tenantId: string, userId: string, purpose: AccountTokenPurpose, tokenHash: string, ttlSeconds: number) {
+/** Forgets the user's unused links of this purpose (a new reset link voids the older ones). */
+export async function deleteUnusedTokens(tx: TenantTx, tenantId: string, userId: string, purpose: AccountTokenPurpose) {
   await tx
     .deleteFrom('account_tokens')
     .where('tenant_id', '=', tenantId)
@@ -11,6 +11,9 @@ export async function replaceToken(tx: TenantTx, tenantId: string, userId: strin
     .where('purpose', '=', purpose)
     .where('used_at', 'is', null)
     .execute();
+}
+
+export async function insertToken(tx: TenantTx, tenantId: string, userId: string, purpose: AccountTokenPurpose, tokenHash: string, ttlSeconds: number) {
   await tx
     .insertInto('account_tokens')
     .values({ tenant_id: tenantId, user_id: userId, purpose, token_hash: tokenHash, expires_at: new Date(Date.now() + ttlSeconds * 1000), used_at: null })

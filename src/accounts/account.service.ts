@@ -165,7 +165,10 @@ export class AccountService {
       const user = await users.findUserByEmail(tx, tenantId, email);
       if (!user || !eligible(user)) return null;
       const token = randomSecret(32);
-      await tokens.replaceToken(tx, tenantId, user.id, purpose, sha256Hex(token), ttlSeconds);
+      // Only the newest reset link works; every verification link does until it expires
+      // (someone who signs in early and is sent another must not find the first one dead).
+      if (purpose === 'reset_password') await tokens.deleteUnusedTokens(tx, tenantId, user.id, purpose);
+      await tokens.insertToken(tx, tenantId, user.id, purpose, sha256Hex(token), ttlSeconds);
       return token;
     });
   }

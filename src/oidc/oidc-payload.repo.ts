@@ -77,12 +77,18 @@ export async function revokeGrant(tx: TenantTx, tenantId: string, grantId: strin
 
 /**
  * Signs a user out everywhere: their sessions, grants and every token issued to them — but for
- * `exceptGrantId`, the grant (and its tokens) a password change was made with.
+ * `exceptGrantId`, the grant a password change was made with: it, its tokens and the session
+ * it belongs to survive (refresh tokens without offline_access die with their session).
  */
 export async function revokeEverythingOfAccount(tx: TenantTx, tenantId: string, accountId: string, opts: { exceptGrantId?: string | undefined } = {}): Promise<void> {
   let qb = tx.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where(sql<string>`payload->>'accountId'`, '=', accountId);
   const keep = opts.exceptGrantId;
-  if (keep) qb = qb.where(sql<boolean>`coalesce(grant_id, '') <> ${keep} and not (model = 'Grant' and id = ${keep})`);
+  if (keep) {
+    qb = qb.where(sql<boolean>`
+      coalesce(grant_id, '') <> ${keep}
+      and not (model = 'Grant' and id = ${keep})
+      and not (model = 'Session' and jsonb_path_exists(payload, '$.authorizations.*.grantId ? (@ == $g)', jsonb_build_object('g', ${keep}::text)))`);
+  }
   await qb.execute();
 }
 

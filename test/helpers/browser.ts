@@ -32,12 +32,12 @@ export class Browser {
     return { res, url: current };
   }
 
-  async submit(action: string, fields: Record<string, string>) {
+  async submit(action: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
     const url = new URL(action, this.origin);
     return this.follow(url.href, {
       method: 'POST',
       // Browsers send the page's origin; forms post to the page's own origin here.
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url.origin },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: url.origin, ...headers },
       body: new URLSearchParams(fields).toString(),
     });
   }
@@ -47,4 +47,12 @@ export function formAction(html: string): string {
   const m = /<form method="post" action="([^"]+)"/.exec(html);
   if (!m) throw new Error(`no form in page:\n${html.slice(0, 500)}`);
   return m[1]!.replace(/&amp;/g, '&');
+}
+
+/** The href of the first link whose text matches. */
+export function linkTo(html: string, text: RegExp): string {
+  for (const m of html.matchAll(/<a href="([^"]+)"[^>]*>([^<]*)<\/a>/g)) {
+    if (text.test(m[2]!)) return m[1]!.replace(/&amp;/g, '&');
+  }
+  throw new Error(`no link ${text} in page:\n${html.slice(0, 800)}`);
 }
