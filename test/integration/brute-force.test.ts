@@ -1,0 +1,92 @@
+import test from 'ava';
+import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { Browser, formAction } from '../helpers/browser.ts';
+import { authorizationUrl, discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
+
+let t: TestApp;
+let tenant: TestTenant;
+let client: RegisteredClient;
+
+const LOCK_SECONDS = 2;
+
+test.before(async () => {
+  t = await startTestApp({ env: { TRUST_PROXY: 'true' } });
+  tenant = await createTenant(t);
+  client = (await adminApi(t, tenant, 'POST', '/clients', webClient())).body;
+  // Keycloak-like rules with short waits, so the test can watch a lock expire.
+  const s = await adminApi(t, tenant, 'PATCH', '/settings', {
+    brute_force: { min_quick_login_wait_seconds: LOCK_SECONDS, wait_increment_seconds: LOCK_SECONDS, max_wait_seconds: LOCK_SECONDS, ip_max_failures: 50 },
+  });
+  if (s.status !== 200) throw new Error(s.text);
+});
+test.after.always(async () => t?.stop());
+
+/** One sign-in attempt from `ip`; resolves to the HTTP status of the answer (303 = signed in). */
+async function attempt(email: string, password: string, ip: string) {
+  const browser = new Browser(t.url);
+  const headers = { 'x-forwarded-for': ip };
+  const page = await browser.follow(await authorizationUrl(await discover(tenant, client), client), { headers });
+  const res = await browser.request(new URL(formAction(await page.res.text()), t.url).href, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url, ...headers },
+    body: new URLSearchParams({ email, password }).toString(),
+  });
+  const body = await res.text();
+  return { status: res.status, body };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('100 wrong passwords lock the account without a 500; the lock does not outlive the attacker', async (tt) => {
+  await adminApi(t, tenant, 'POST', '/users', { email: 'victim@x.test', password: 'the real password', email_verified: true });
+  const attacker = '203.0.113.7';
+  const statuses = new Map<number, number>();
+  for (let i = 0; i < 100; i++) {
+    const r = await attempt('victim@x.test', `guess number ${i}`, attacker);
+    statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+    tt.regex(r.body, /Invalid email or password/);
+  }
+  tt.deepEqual([...statuses.keys()], [401], 'every attempt answered 401, never a 500');
+
+  // Locked: even the right password is refused, with the same message — from any address.
+  const locked = await attempt('victim@x.test', 'the real password', '198.51.100.1');
+  tt.is(locked.status, 401);
+  tt.regex(locked.body, /Invalid email or password/);
+
+  // The attacker's address is now blocked, so its attempts no longer count against the account…
+  await sleep(LOCK_SECONDS * 1000 + 300);
+  for (let i = 0; i < 5; i++) tt.is((await attempt('victim@x.test', `late guess ${i}`, attacker)).status, 401);
+  // …and once the lock has run out, the owner signs in from elsewhere.
+  const owner = await attempt('victim@x.test', 'the real password', '198.51.100.2');
+  tt.is(owner.status, 303);
+  // The blocked address stays blocked, even with the right password.
+  tt.is((await attempt('victim@x.test', 'the real password', attacker)).status, 401);
+});
+
+test('an admin can lift a lock at once', async (tt) => {
+  const user = (await adminApi(t, tenant, 'POST', '/users', { email: 'locked@x.test', password: 'another real one', email_verified: true })).body;
+  const ip = '192.0.2.44';
+  // Two failures under a second apart: the quick-login rule locks the account.
+  await attempt('locked@x.test', 'wrong 1', ip);
+  await attempt('locked@x.test', 'wrong 2', ip);
+  tt.is((await attempt('locked@x.test', 'another real one', ip)).status, 401);
+  tt.is((await adminApi(t, tenant, 'POST', `/users/${user.id}/unlock`)).status, 204);
+  tt.is((await attempt('locked@x.test', 'another real one', ip)).status, 303);
+  tt.is((await adminApi(t, tenant, 'POST', '/users/not-a-uuid/unlock')).status, 404);
+});
+
+test('unknown emails are counted like known ones (no difference to observe)', async (tt) => {
+  const ip = '192.0.2.99';
+  const a = await attempt('ghost@x.test', 'x-1-wrong', ip);
+  const b = await attempt('ghost@x.test', 'x-2-wrong', ip);
+  tt.is(a.status, 401);
+  tt.is(b.status, 401);
+  tt.is(a.body.replace(/interaction\/[\w-]+/g, ''), b.body.replace(/interaction\/[\w-]+/g, ''));
+});
+
+test('the lock applies to the OIDC flow end to end: signIn fails while locked', async (tt) => {
+  await adminApi(t, tenant, 'POST', '/users', { email: 'flow@x.test', password: 'flow password ok', email_verified: true });
+  await attempt('flow@x.test', 'bad 1', '192.0.2.10');
+  await attempt('flow@x.test', 'bad 2', '192.0.2.10');
+  await tt.throwsAsync(signIn(t, tenant, client, { email: 'flow@x.test', password: 'flow password ok' }), { message: /did not reach/ });
+});
