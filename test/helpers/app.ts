@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { createApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { connect, type Connection } from '../../src/db/connect.ts';
@@ -112,4 +113,16 @@ export function webClient(redirectUri = 'http://localhost:8080/cb', extra: Recor
     post_logout_redirect_uris: ['http://localhost:8080/bye'],
     ...extra,
   };
+}
+
+/** A logger whose JSON lines land in `lines`, for tests that read the logs. */
+export function captureLogs(level = 'info'): { log: Logger; lines: () => Array<Record<string, any>> } {
+  const raw: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      raw.push(...String(chunk).split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  return { log: createLogger(level, sink), lines: () => raw.map((l) => JSON.parse(l)) };
 }

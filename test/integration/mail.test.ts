@@ -2,11 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { adminApi, createTenant, freePort, startTestApp } from '../helpers/app.ts';
+import { adminApi, captureLogs, createTenant, freePort, startTestApp } from '../helpers/app.ts';
 import { createTestDatabase, serverUrl } from '../helpers/database.ts';
 import { SmtpSink } from '../helpers/smtp.ts';
-import { Writable } from 'node:stream';
-import { createLogger } from '../../src/logger.ts';
 
 const onPostgres = serverUrl() ? test : test.skip;
 
@@ -79,14 +77,8 @@ test('after the last attempt a message is marked failed, and admins see it with 
 });
 
 test('without SMTP_URL, mail goes to the dev outbox as .eml files, and one log line names each', async (tt) => {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(...String(chunk).split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  const t = await startTestApp({ env: { MAIL_POLL_MS: '50' }, log: createLogger('info', sink) });
+  const logs = captureLogs();
+  const t = await startTestApp({ env: { MAIL_POLL_MS: '50' }, log: logs.log });
   try {
     const tenant = await createTenant(t);
     const user = (await adminApi(t, tenant, 'POST', '/users', { email: 'dev@x.test', email_verified: true })).body;
@@ -103,9 +95,9 @@ test('without SMTP_URL, mail goes to the dev outbox as .eml files, and one log l
     tt.regex(eml, /To: dev@x\.test/);
     tt.regex(eml, /Subject: Reset your/);
     tt.regex(eml, /reset-password\//);
-    const named = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'mail written to the dev outbox');
+    const named = logs.lines().filter((l) => l.msg === 'mail written to the dev outbox');
     tt.is(named.length, 1);
-    tt.is(named[0].file, join(dir, file));
+    tt.is(named[0]!.file, join(dir, file));
   } finally {
     await t.stop();
   }

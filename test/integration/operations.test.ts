@@ -1,31 +1,23 @@
-import { Writable } from 'node:stream';
 import test from 'ava';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { inTenant } from '../../src/db/tenant-scope.ts';
-import { createLogger } from '../../src/logger.ts';
 import { deleteExpiredPayloads } from '../../src/maintenance.ts';
-import { adminApi, createTenant, startTestApp, webClient } from '../helpers/app.ts';
+import { adminApi, captureLogs, createTenant, startTestApp, webClient } from '../helpers/app.ts';
 import { signIn } from '../helpers/oidc.ts';
 
 test('logs are structured JSON with request ids and carry no passwords, secrets or tokens', async (tt) => {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(...String(chunk).split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  const t = await startTestApp({ log: createLogger('debug', sink) });
+  const logs = captureLogs('debug');
+  const t = await startTestApp({ log: logs.log });
   try {
     const tenant = await createTenant(t);
     const client = (await adminApi(t, tenant, 'POST', '/clients', webClient())).body;
     const { tokens, config } = await signIn(t, tenant, client);
     await oidc.refreshTokenGrant(config, tokens.refresh_token!);
     await oidc.tokenIntrospection(config, tokens.access_token);
-    const all = lines.join('\n');
-    tt.true(lines.length > 5);
-    const parsed = lines.map((l) => JSON.parse(l));
+    const parsed = logs.lines();
+    const all = JSON.stringify(parsed);
+    tt.true(parsed.length > 5);
     const requests = parsed.filter((l) => l.msg === 'request');
     tt.true(requests.length > 5);
     tt.true(requests.every((l) => typeof l.requestId === 'string' && typeof l.status === 'number' && typeof l.ms === 'number'));
