@@ -6,7 +6,7 @@ import Koa, { type Context, type Next } from 'koa';
 import { accountRoutes } from './accounts/account.routes.ts';
 import { AccountService } from './accounts/account.service.ts';
 import { BruteForce } from './accounts/brute-force.ts';
-import { adminRoutes } from './admin-api/admin.routes.ts';
+import { adminApi } from './admin-api/admin.routes.ts';
 import type { Config } from './config.ts';
 import { connect, type Connection } from './db/connect.ts';
 import { isMigrated, migrateToLatest, ping } from './db/migrate.ts';
@@ -19,6 +19,9 @@ import { MailOutbox } from './mail/outbox.ts';
 import { createMailTransport } from './mail/transport.ts';
 import { startMaintenance } from './maintenance.ts';
 import { meRoutes } from './me/me.routes.ts';
+import { registerInvitationMail } from './orgs/invitation-mail.ts';
+import { invitationRoutes } from './orgs/invitation.routes.ts';
+import { OrgService } from './orgs/org.service.ts';
 import { ClientService } from './oidc/client.service.ts';
 import { interactionRoutes } from './oidc/interactions.routes.ts';
 import { TenantRuntimes } from './tenants/tenant-runtime.ts';
@@ -39,6 +42,7 @@ export interface App {
     accounts: AccountService;
     bruteForce: BruteForce;
     outbox: MailOutbox;
+    orgs: OrgService;
   };
   /** Listens on config.port (0 = any free port); resolves to the base URL. */
   start(): Promise<string>;
@@ -60,7 +64,10 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     log,
   );
   const bruteForce = new BruteForce(db);
-  const accounts = new AccountService(db, outbox, bruteForce, config.publicUrl, render, createTextViews());
+  const renderText = createTextViews();
+  const accounts = new AccountService(db, outbox, bruteForce, config.publicUrl, render, renderText);
+  const orgs = new OrgService(db, outbox);
+  registerInvitationMail(outbox, config.publicUrl, render, renderText);
   const users = new UserService(db);
   const clients = new ClientService(db, config.tenantCacheTtlMs);
   const tenants = new TenantService(db, config.publicUrl, config.encryptionKey);
@@ -120,14 +127,29 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   account.use(accountRoutes({ accounts, bruteForce, render }).routes());
   koa.use(account.routes());
 
+  const invitations = new Router({ prefix: '/t/:slug/invitations' });
+  invitations.use(...forms());
+  invitations.use(invitationRoutes({ db, orgs, users, bruteForce, render }).routes());
+  koa.use(invitations.routes());
+
   const me = new Router({ prefix: '/t/:slug/api/v1/me' });
   me.use(json(), requireUser({ db, users }));
   me.use(meRoutes({ accounts }).routes());
   koa.use(me.routes());
 
+  const adminRegistry = adminApi({ users, clients, runtimes, tenants, accounts, bruteForce, outbox, orgs });
+  const openapi = new Router();
+  // Public on purpose: the description of the API holds no data.
+  openapi.get('/t/:slug/api/v1/openapi.json', (ctx) => {
+    ctx.body = adminRegistry.openapi({ title: `Tessera Admin API — ${ctx.state.runtime.tenant.name}`, version: '1', serverUrl: `${config.publicUrl}/t/${ctx.params.slug}/api/v1/admin` });
+  });
+  koa.use(openapi.routes());
+
   const admin = new Router({ prefix: '/t/:slug/api/v1/admin' });
   admin.use(json(), requireAdmin({ db, tenants, users }));
-  admin.use(adminRoutes({ users, clients, runtimes, tenants, accounts, bruteForce, outbox }).routes());
+  const adminRoutes = new Router();
+  adminRegistry.mount(adminRoutes);
+  admin.use(adminRoutes.routes());
   koa.use(admin.routes());
   koa.use(admin.allowedMethods({ throw: false }));
 
@@ -143,7 +165,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     config,
     log,
     connection,
-    services: { tenants, users, clients, runtimes, accounts, bruteForce, outbox },
+    services: { tenants, users, clients, runtimes, accounts, bruteForce, outbox, orgs },
     async start() {
       server = koa.listen(config.port, config.host);
       server.headersTimeout = 20_000;

@@ -2,6 +2,7 @@ import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { isUniqueViolation } from '../http/errors.ts';
+import { mailRenderer } from '../mail/compose.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import { revokeEverythingOfAccount } from '../oidc/oidc-payload.repo.ts';
 import type { TenantRow } from '../tenants/tenant.repo.ts';
@@ -37,11 +38,7 @@ export class AccountService {
     renderText: Render,
   ) {
     const link = (tenant: TenantRow, path: string) => `${this.publicUrl}/t/${tenant.slug}/account/${path}`;
-    const compose = (kind: string, subject: string, context: Record<string, unknown>) => ({
-      subject,
-      html: renderHtml(`mail/${kind}.html.njk`, context),
-      text: renderText(`mail/${kind}.txt.njk`, context),
-    });
+    const compose = mailRenderer(renderHtml, renderText);
 
     outbox.register('verify_email', async (tenant, email) => {
       const token = await this.issueLink(tenant.id, email, 'verify_email', VERIFY_EMAIL_TTL_SECONDS, (u) => !u.email_verified && !u.disabled);

@@ -1,29 +1,30 @@
-import Router from '@koa/router';
 import type { Context } from 'koa';
 import { errors as oidcErrors } from 'oidc-provider';
-import { NotFound, ValidationFailed } from '../http/errors.ts';
-import { readBody, readQuery } from '../http/validate.ts';
-import type { ClientService, MetadataValidator } from '../oidc/client.service.ts';
-import { presentClient } from '../oidc/client.service.ts';
 import type { AccountService } from '../accounts/account.service.ts';
 import type { BruteForce } from '../accounts/brute-force.ts';
+import type { AdminActor } from '../http/admin-auth.ts';
+import { ValidationFailed } from '../http/errors.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
+import type { ClientService, MetadataValidator } from '../oidc/client.service.ts';
+import { presentClient } from '../oidc/client.service.ts';
+import { presentOrg, type Actor, type OrgService } from '../orgs/org.service.ts';
 import type { TenantRuntime, TenantRuntimes } from '../tenants/tenant-runtime.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import { presentUser, type UserService } from '../users/user.service.ts';
+import { ApiRegistry } from './registry.ts';
 import * as s from './schemas.ts';
 
 const tenantIdOf = (ctx: Context) => (ctx.state.runtime as TenantRuntime).tenant.id;
 
-function params<T>(ctx: Context, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, what: string): T {
-  const r = schema.safeParse(ctx.params);
-  // A malformed id can't name anything: answer as for an unknown one.
-  if (!r.success) throw NotFound(`No ${what} with that id in this tenant.`);
-  return (r as { data: T }).data;
+/** The audit log's view of who is calling. */
+function actorOf(ctx: Context): Actor {
+  const a = ctx.state.actor as AdminActor;
+  if (a.kind === 'user') return { type: 'user', id: a.userId };
+  if (a.kind === 'client') return { type: 'client', id: a.clientId };
+  return { type: 'api_key' };
 }
 
-/** Route table of the Admin API: HTTP only; rules live in the services. */
-export function adminRoutes(deps: {
+export interface AdminDeps {
   users: UserService;
   clients: ClientService;
   runtimes: TenantRuntimes;
@@ -31,9 +32,13 @@ export function adminRoutes(deps: {
   accounts: AccountService;
   bruteForce: BruteForce;
   outbox: MailOutbox;
-}) {
-  const router = new Router();
-  const { users, clients } = deps;
+  orgs: OrgService;
+}
+
+/** The Admin API's route table: HTTP only; rules live in the services. */
+export function adminApi(deps: AdminDeps): ApiRegistry {
+  const api = new ApiRegistry();
+  const { users, clients, orgs } = deps;
 
   // Client metadata is checked by the tenant's own oidc-provider, so the API can't store a
   // client the provider would later refuse.
@@ -49,81 +54,126 @@ export function adminRoutes(deps: {
       throw err;
     }
   };
-
-  router.get('/users', async (ctx) => {
-    ctx.body = await users.list(tenantIdOf(ctx), readQuery(ctx, s.ListUsers));
-  });
-  router.post('/users', async (ctx) => {
-    const user = await users.create(tenantIdOf(ctx), readBody(ctx, s.CreateUser));
+  const created = (ctx: Context, location: string, body: unknown) => {
     ctx.status = 201;
-    ctx.set('Location', `${ctx.path}/${user.id}`);
-    ctx.body = presentUser(user);
-  });
-  router.get('/users/:userId', async (ctx) => {
-    const { userId } = params(ctx, s.UserId, 'user');
-    ctx.body = presentUser(await users.get(tenantIdOf(ctx), userId));
-  });
-  router.patch('/users/:userId', async (ctx) => {
-    const { userId } = params(ctx, s.UserId, 'user');
-    ctx.body = presentUser(await users.update(tenantIdOf(ctx), userId, readBody(ctx, s.UpdateUser)));
-  });
-  router.delete('/users/:userId', async (ctx) => {
-    const { userId } = params(ctx, s.UserId, 'user');
-    await users.delete(tenantIdOf(ctx), userId);
-    ctx.status = 204;
-  });
+    ctx.set('Location', location);
+    ctx.body = body;
+  };
 
-  router.post('/users/:userId/unlock', async (ctx) => {
-    const { userId } = params(ctx, s.UserId, 'user');
-    const user = await users.get(tenantIdOf(ctx), userId);
-    await deps.bruteForce.unlock(tenantIdOf(ctx), user.email);
-    ctx.status = 204;
-  });
-  router.post('/users/:userId/password-reset', async (ctx) => {
-    const { userId } = params(ctx, s.UserId, 'user');
-    const user = await users.get(tenantIdOf(ctx), userId);
-    await deps.accounts.requestPasswordReset(tenantIdOf(ctx), user.email);
-    ctx.status = 202;
-    ctx.body = { status: 'queued', to: user.email };
-  });
+  // ── users ────────────────────────────────────────────────────────────────
+  const U = 'Users';
+  api.add({ method: 'get', path: '/users', tag: U, summary: 'List users (?email=, ?q=)', query: s.ListUsers, responses: { 200: 'A page of users' },
+    handler: async (ctx, { query }) => { ctx.body = await users.list(tenantIdOf(ctx), query); } });
+  api.add({ method: 'post', path: '/users', tag: U, summary: 'Create a user', body: s.CreateUser, responses: { 201: 'The user' },
+    handler: async (ctx, { body }) => { const u = await users.create(tenantIdOf(ctx), body); created(ctx, `${ctx.path}/${u.id}`, presentUser(u)); } });
+  api.add({ method: 'get', path: '/users/:userId', tag: U, summary: 'Get a user', params: s.UserId, responses: { 200: 'The user' },
+    handler: async (ctx, { params }) => { ctx.body = presentUser(await users.get(tenantIdOf(ctx), params.userId)); } });
+  api.add({ method: 'patch', path: '/users/:userId', tag: U, summary: 'Change a user (disabling signs them out everywhere)', params: s.UserId, body: s.UpdateUser, responses: { 200: 'The user' },
+    handler: async (ctx, { params, body }) => { ctx.body = presentUser(await users.update(tenantIdOf(ctx), params.userId, body)); } });
+  api.add({ method: 'delete', path: '/users/:userId', tag: U, summary: 'Delete a user', params: s.UserId, responses: { 204: 'Deleted' },
+    handler: async (ctx, { params }) => { await users.delete(tenantIdOf(ctx), params.userId); ctx.status = 204; } });
+  api.add({ method: 'post', path: '/users/:userId/unlock', tag: U, summary: 'Lift a brute-force lock', params: s.UserId, responses: { 204: 'Unlocked' },
+    handler: async (ctx, { params }) => {
+      const user = await users.get(tenantIdOf(ctx), params.userId);
+      await deps.bruteForce.unlock(tenantIdOf(ctx), user.email);
+      ctx.status = 204;
+    } });
+  api.add({ method: 'post', path: '/users/:userId/password-reset', tag: U, summary: 'Mail the user a password-reset link', params: s.UserId, responses: { 202: 'Queued' },
+    handler: async (ctx, { params }) => {
+      const user = await users.get(tenantIdOf(ctx), params.userId);
+      await deps.accounts.requestPasswordReset(tenantIdOf(ctx), user.email);
+      ctx.status = 202;
+      ctx.body = { status: 'queued', to: user.email };
+    } });
 
-  router.get('/settings', (ctx) => {
-    ctx.body = deps.tenants.presentSettings((ctx.state.runtime as TenantRuntime).tenant);
-  });
-  router.patch('/settings', async (ctx) => {
-    const runtime = ctx.state.runtime as TenantRuntime;
-    const updated = await deps.tenants.updateSettings(runtime.tenant, readBody(ctx, s.UpdateSettings));
-    deps.runtimes.invalidate(runtime.tenant.slug);
-    ctx.body = deps.tenants.presentSettings(updated);
-  });
+  // ── clients ──────────────────────────────────────────────────────────────
+  const C = 'Clients';
+  api.add({ method: 'get', path: '/clients', tag: C, summary: 'List OIDC clients', query: s.ListPage, responses: { 200: 'A page of clients' },
+    handler: async (ctx, { query }) => { ctx.body = await clients.list(tenantIdOf(ctx), query); } });
+  api.add({ method: 'post', path: '/clients', tag: C, summary: 'Register a client (the secret is shown once)', body: s.CreateClient, responses: { 201: 'The client, with client_secret' },
+    handler: async (ctx, { body }) => {
+      const { row, secret } = await clients.create(tenantIdOf(ctx), body, validateWith(ctx));
+      created(ctx, `${ctx.path}/${row.client_id}`, { ...presentClient(row), ...(secret ? { client_secret: secret } : {}) });
+    } });
+  api.add({ method: 'get', path: '/clients/:clientId', tag: C, summary: 'Get a client', params: s.ClientId, responses: { 200: 'The client' },
+    handler: async (ctx, { params }) => { ctx.body = presentClient(await clients.get(tenantIdOf(ctx), params.clientId)); } });
+  api.add({ method: 'patch', path: '/clients/:clientId', tag: C, summary: 'Change a client; rotate_secret issues a new secret', params: s.ClientId, body: s.UpdateClient, responses: { 200: 'The client' },
+    handler: async (ctx, { params, body }) => {
+      const { row, secret } = await clients.update(tenantIdOf(ctx), params.clientId, body, validateWith(ctx));
+      ctx.body = { ...presentClient(row), ...(secret ? { client_secret: secret } : {}) };
+    } });
+  api.add({ method: 'delete', path: '/clients/:clientId', tag: C, summary: 'Delete a client and revoke its tokens', params: s.ClientId, responses: { 204: 'Deleted' },
+    handler: async (ctx, { params }) => { await clients.delete(tenantIdOf(ctx), params.clientId); ctx.status = 204; } });
 
-  router.get('/mail', async (ctx) => {
-    ctx.body = await deps.outbox.list(tenantIdOf(ctx), readQuery(ctx, s.ListMail));
-  });
+  // ── tenant ───────────────────────────────────────────────────────────────
+  const T = 'Tenant';
+  api.add({ method: 'get', path: '/settings', tag: T, summary: 'Tenant settings', responses: { 200: 'The settings' },
+    handler: (ctx) => { ctx.body = deps.tenants.presentSettings((ctx.state.runtime as TenantRuntime).tenant); } });
+  api.add({ method: 'patch', path: '/settings', tag: T, summary: 'Change tenant settings', body: s.UpdateSettings, responses: { 200: 'The settings' },
+    handler: async (ctx, { body }) => {
+      const runtime = ctx.state.runtime as TenantRuntime;
+      const updated = await deps.tenants.updateSettings(runtime.tenant, body);
+      deps.runtimes.invalidate(runtime.tenant.slug);
+      ctx.body = deps.tenants.presentSettings(updated);
+    } });
+  api.add({ method: 'get', path: '/mail', tag: T, summary: 'Outgoing mail and its delivery status', query: s.ListMail, responses: { 200: 'A page of messages' },
+    handler: async (ctx, { query }) => { ctx.body = await deps.outbox.list(tenantIdOf(ctx), query); } });
 
-  router.get('/clients', async (ctx) => {
-    ctx.body = await clients.list(tenantIdOf(ctx), readQuery(ctx, s.ListPage));
-  });
-  router.post('/clients', async (ctx) => {
-    const { row, secret } = await clients.create(tenantIdOf(ctx), readBody(ctx, s.CreateClient), validateWith(ctx));
-    ctx.status = 201;
-    ctx.set('Location', `${ctx.path}/${row.client_id}`);
-    ctx.body = { ...presentClient(row), ...(secret ? { client_secret: secret } : {}) };
-  });
-  router.get('/clients/:clientId', async (ctx) => {
-    const { clientId } = params(ctx, s.ClientId, 'client');
-    ctx.body = presentClient(await clients.get(tenantIdOf(ctx), clientId));
-  });
-  router.patch('/clients/:clientId', async (ctx) => {
-    const { clientId } = params(ctx, s.ClientId, 'client');
-    const { row, secret } = await clients.update(tenantIdOf(ctx), clientId, readBody(ctx, s.UpdateClient), validateWith(ctx));
-    ctx.body = { ...presentClient(row), ...(secret ? { client_secret: secret } : {}) };
-  });
-  router.delete('/clients/:clientId', async (ctx) => {
-    const { clientId } = params(ctx, s.ClientId, 'client');
-    await clients.delete(tenantIdOf(ctx), clientId);
-    ctx.status = 204;
-  });
+  // ── organizations ────────────────────────────────────────────────────────
+  const O = 'Organizations';
+  api.add({ method: 'get', path: '/organizations', tag: O, summary: 'List organizations (?q= searches name and slug)', query: s.ListOrgs, responses: { 200: 'A page of organizations' },
+    handler: async (ctx, { query }) => { ctx.body = await orgs.list(tenantIdOf(ctx), query); } });
+  api.add({ method: 'post', path: '/organizations', tag: O, summary: 'Create an organization', body: s.CreateOrg, responses: { 201: 'The organization' },
+    handler: async (ctx, { body }) => { const o = await orgs.create(tenantIdOf(ctx), actorOf(ctx), body); created(ctx, `${ctx.path}/${o.id}`, presentOrg(o)); } });
+  api.add({ method: 'get', path: '/organizations/:orgId', tag: O, summary: 'Get an organization', params: s.OrgId, responses: { 200: 'The organization' },
+    handler: async (ctx, { params }) => { ctx.body = presentOrg(await orgs.get(tenantIdOf(ctx), params.orgId)); } });
+  api.add({ method: 'put', path: '/organizations/:orgId', tag: O, summary: 'Replace an organization (fields left out return to their defaults)', params: s.OrgId, body: s.PutOrg, responses: { 200: 'The organization' },
+    handler: async (ctx, { params, body }) => { ctx.body = presentOrg(await orgs.update(tenantIdOf(ctx), actorOf(ctx), params.orgId, body, 'put')); } });
+  api.add({ method: 'patch', path: '/organizations/:orgId', tag: O, summary: 'Change some fields of an organization', params: s.OrgId, body: s.PatchOrg, responses: { 200: 'The organization' },
+    handler: async (ctx, { params, body }) => { ctx.body = presentOrg(await orgs.update(tenantIdOf(ctx), actorOf(ctx), params.orgId, body, 'patch')); } });
+  api.add({ method: 'delete', path: '/organizations/:orgId', tag: O, summary: 'Delete an organization with its roles, members and invitations', params: s.OrgId, responses: { 204: 'Deleted' },
+    handler: async (ctx, { params }) => { await orgs.delete(tenantIdOf(ctx), actorOf(ctx), params.orgId); ctx.status = 204; } });
+  api.add({ method: 'get', path: '/organizations/:orgId/audit-log', tag: O, summary: 'Who changed what, newest first', params: s.OrgId, query: s.ListPage, responses: { 200: 'A page of audit entries' },
+    handler: async (ctx, { params, query }) => { ctx.body = await orgs.auditLog(tenantIdOf(ctx), params.orgId, query); } });
 
-  return router;
+  const M = 'Members';
+  api.add({ method: 'get', path: '/organizations/:orgId/members', tag: M, summary: 'List members with their roles', params: s.OrgId, query: s.ListPage, responses: { 200: 'A page of members' },
+    handler: async (ctx, { params, query }) => { ctx.body = await orgs.listMembers(tenantIdOf(ctx), params.orgId, query); } });
+  api.add({ method: 'post', path: '/organizations/:orgId/members', tag: M, summary: 'Add a user of the tenant as a member (role or roles; default member)', params: s.OrgId, body: s.AddMember, responses: { 201: 'The member' },
+    handler: async (ctx, { params, body }) => {
+      const m = await orgs.addMember(tenantIdOf(ctx), actorOf(ctx), params.orgId, body.user_id, body.roles ?? [body.role ?? 'member']);
+      created(ctx, `${ctx.path}/${m.user_id}`, m);
+    } });
+  api.add({ method: 'get', path: '/organizations/:orgId/members/:userId', tag: M, summary: 'Get a member', params: s.MemberParams, responses: { 200: 'The member' },
+    handler: async (ctx, { params }) => { ctx.body = await orgs.getMember(tenantIdOf(ctx), params.orgId, params.userId); } });
+  api.add({ method: 'patch', path: '/organizations/:orgId/members/:userId', tag: M, summary: "Replace a member's roles (the last owner can't be demoted)", params: s.MemberParams, body: s.ChangeMember, responses: { 200: 'The member' },
+    handler: async (ctx, { params, body }) => {
+      ctx.body = await orgs.changeMemberRoles(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.userId, body.roles ?? [body.role!]);
+    } });
+  api.add({ method: 'delete', path: '/organizations/:orgId/members/:userId', tag: M, summary: "Remove a member (their account stays; the last owner can't be removed)", params: s.MemberParams, responses: { 204: 'Removed' },
+    handler: async (ctx, { params }) => { await orgs.removeMember(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.userId); ctx.status = 204; } });
+  api.add({ method: 'post', path: '/organizations/:orgId/transfer-ownership', tag: M, summary: 'Make a member owner; the calling owner (or, with an API key, every other owner) becomes admin', params: s.OrgId, body: s.TransferOwnership, responses: { 200: 'The new owner' },
+    handler: async (ctx, { params, body }) => { ctx.body = await orgs.transferOwnership(tenantIdOf(ctx), actorOf(ctx), params.orgId, body.user_id); } });
+
+  const R = 'Roles';
+  api.add({ method: 'get', path: '/organizations/:orgId/roles', tag: R, summary: 'List roles (built-in and custom)', params: s.OrgId, responses: { 200: '{ data: [role] }' },
+    handler: async (ctx, { params }) => { ctx.body = { data: await orgs.listRoles(tenantIdOf(ctx), params.orgId), next_cursor: null }; } });
+  api.add({ method: 'post', path: '/organizations/:orgId/roles', tag: R, summary: 'Create a custom role, optionally with permissions', params: s.OrgId, body: s.CreateRole, responses: { 201: 'The role' },
+    handler: async (ctx, { params, body }) => { const r = await orgs.createRole(tenantIdOf(ctx), actorOf(ctx), params.orgId, body); created(ctx, `${ctx.path}/${r.id}`, r); } });
+  api.add({ method: 'patch', path: '/organizations/:orgId/roles/:roleId', tag: R, summary: "Change a role's description or permissions", params: s.RoleParams, body: s.UpdateRole, responses: { 200: 'The role' },
+    handler: async (ctx, { params, body }) => { ctx.body = await orgs.updateRole(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.roleId, body); } });
+  api.add({ method: 'delete', path: '/organizations/:orgId/roles/:roleId', tag: R, summary: 'Delete a custom role (?force=true when in use)', params: s.RoleParams, query: s.DeleteRole, responses: { 204: 'Deleted' },
+    handler: async (ctx, { params, query }) => { await orgs.deleteRole(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.roleId, query.force === 'true'); ctx.status = 204; } });
+
+  const I = 'Invitations';
+  api.add({ method: 'get', path: '/organizations/:orgId/invitations', tag: I, summary: 'List invitations with their status', params: s.OrgId, query: s.ListPage, responses: { 200: 'A page of invitations' },
+    handler: async (ctx, { params, query }) => { ctx.body = await orgs.listInvitations(tenantIdOf(ctx), params.orgId, query); } });
+  api.add({ method: 'post', path: '/organizations/:orgId/invitations', tag: I, summary: 'Invite someone by email (expires_in seconds, default 7 days)', params: s.OrgId, body: s.CreateInvitation, responses: { 201: 'The invitation' },
+    handler: async (ctx, { params, body }) => { const i = await orgs.invite(tenantIdOf(ctx), actorOf(ctx), params.orgId, body); created(ctx, `${ctx.path}/${i.id}`, i); } });
+  api.add({ method: 'post', path: '/organizations/:orgId/invitations/:invitationId/resend', tag: I, summary: 'Mail a new link (the old one stops working)', params: s.InvitationParams, responses: { 200: 'The invitation' },
+    handler: async (ctx, { params }) => { ctx.body = await orgs.resendInvitation(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.invitationId); } });
+  api.add({ method: 'delete', path: '/organizations/:orgId/invitations/:invitationId', tag: I, summary: 'Revoke an invitation', params: s.InvitationParams, responses: { 204: 'Revoked' },
+    handler: async (ctx, { params }) => { await orgs.revokeInvitation(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.invitationId); ctx.status = 204; } });
+
+  return api;
 }

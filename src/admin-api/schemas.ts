@@ -106,3 +106,91 @@ export const ListMail = z.strictObject({
 });
 
 export { UpdateSettings } from '../tenants/settings.ts';
+
+// ── organizations ────────────────────────────────────────────────────────────
+
+const orgSlug = z
+  .string()
+  .min(2, 'must be 2–64 characters')
+  .max(64, 'must be 2–64 characters')
+  .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'use lowercase letters, digits and hyphens, not at the start or end');
+const domain = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .max(253, 'must be at most 253 characters')
+  .regex(/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/, 'must be a domain name such as example.com');
+const httpUrl = z
+  .string()
+  .max(2000, 'must be at most 2000 characters')
+  .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), 'must be an http(s) URL');
+const METADATA_MAX_BYTES = 4096;
+const metadata = z
+  .record(z.string().max(100), z.unknown())
+  .refine((m) => Object.keys(m).length <= 50, 'at most 50 keys')
+  .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= METADATA_MAX_BYTES, `must be at most ${METADATA_MAX_BYTES} bytes as JSON`);
+const text = (max: number) => z.string().trim().max(max, `must be at most ${max} characters`);
+
+const orgFields = {
+  name: fields.name,
+  slug: orgSlug.nullable().optional(),
+  domain: domain.nullable().optional(),
+  description: text(2000).nullable().optional(),
+  website: httpUrl.nullable().optional(),
+  industry: text(100).nullable().optional(),
+  logo_url: httpUrl.nullable().optional(),
+  status: z.enum(['active', 'trialing', 'pending', 'suspended']).optional(),
+  metadata: metadata.optional(),
+  max_members: z.number().int().min(1).max(1_000_000).optional(),
+};
+
+export const OrgId = z.object({ orgId: uuid });
+export const CreateOrg = z.strictObject(orgFields);
+export const PutOrg = CreateOrg;
+export const PatchOrg = z
+  .strictObject({ ...orgFields, name: fields.name.optional() })
+  .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
+export const ListOrgs = z.strictObject({
+  q: z.string().trim().min(1).max(200).optional(),
+  status: z.enum(['active', 'trialing', 'pending', 'suspended']).optional(),
+  limit: fields.limit,
+  cursor: fields.cursor,
+});
+
+const roleName = z
+  .string()
+  .min(1)
+  .max(64, 'must be at most 64 characters')
+  .regex(/^[a-z0-9][a-z0-9_:.-]*$/, 'use lowercase letters, digits, _ : . -');
+const permission = z
+  .string()
+  .min(1)
+  .max(100, 'must be at most 100 characters')
+  .regex(/^[A-Za-z0-9_.:*-]+$/, 'use letters, digits and _ . : * - (such as invoices:read)');
+
+export const MemberParams = z.object({ orgId: uuid, userId: uuid });
+export const AddMember = z
+  .strictObject({ user_id: uuid, role: roleName.optional(), roles: z.array(roleName).min(1).max(50).optional() })
+  .refine((v) => !(v.role && v.roles), { message: 'give role or roles, not both', path: ['roles'] });
+export const ChangeMember = z
+  .strictObject({ role: roleName.optional(), roles: z.array(roleName).min(1).max(50).optional() })
+  .refine((v) => Boolean(v.role) !== Boolean(v.roles), { message: 'give either role or roles', path: ['roles'] });
+export const TransferOwnership = z.strictObject({ user_id: uuid });
+
+export const RoleParams = z.object({ orgId: uuid, roleId: uuid });
+export const CreateRole = z.strictObject({
+  name: roleName,
+  description: text(500).optional(),
+  permissions: z.array(permission).max(100).optional(),
+});
+export const UpdateRole = z
+  .strictObject({ description: text(500).nullable().optional(), permissions: z.array(permission).max(100).optional() })
+  .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
+export const DeleteRole = z.strictObject({ force: z.enum(['true', 'false']).optional() });
+
+export const InvitationParams = z.object({ orgId: uuid, invitationId: uuid });
+export const CreateInvitation = z.strictObject({
+  email: fields.email,
+  role: roleName.default('member'),
+  expires_in: z.number().int().min(60, 'must be at least 60 seconds').max(30 * 86_400, 'must be at most 30 days').optional(),
+});

@@ -4,6 +4,7 @@ import type { ClientTable, OidcPayloadTable, SigningKeyTable } from '../oidc/oid
 import type { UserTable } from '../users/user.table.ts';
 import type { MailOutboxTable } from '../mail/mail.table.ts';
 import type { AccountTokenTable, AuthThrottleTable } from '../accounts/account.table.ts';
+import type { OrgAuditLogTable, OrgInvitationTable, OrgMemberRoleTable, OrgMemberTable, OrgRoleTable, OrganizationTable } from '../orgs/org.table.ts';
 
 export interface DB {
   tenants: TenantTable;
@@ -15,6 +16,12 @@ export interface DB {
   mail_outbox: MailOutboxTable;
   account_tokens: AccountTokenTable;
   auth_throttle: AuthThrottleTable;
+  organizations: OrganizationTable;
+  org_roles: OrgRoleTable;
+  org_members: OrgMemberTable;
+  org_member_roles: OrgMemberRoleTable;
+  org_invitations: OrgInvitationTable;
+  org_audit_log: OrgAuditLogTable;
 }
 
 export type Database = Kysely<DB>;

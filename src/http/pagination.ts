@@ -26,11 +26,11 @@ export function decodeCursor(cursor: string | undefined): Keyset | undefined {
 }
 
 /** Given `limit + 1` rows, the page and the cursor of the next one. */
-export function page<T extends { created_at: Date }>(rows: T[], limit: number, idOf: (row: T) => string) {
+export function page<T>(rows: T[], limit: number, keyOf: (row: T) => Keyset) {
   const data = rows.slice(0, limit);
   const last = data[data.length - 1];
   return {
     data,
-    next_cursor: rows.length > limit && last ? encodeCursor({ createdAt: last.created_at, id: idOf(last) }) : null,
+    next_cursor: rows.length > limit && last ? encodeCursor(keyOf(last)) : null,
   };
 }

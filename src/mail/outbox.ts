@@ -72,7 +72,7 @@ export class MailOutbox {
 
   async list(tenantId: string, q: { status?: MailStatus | undefined; limit: number; cursor?: string | undefined }) {
     const rows = await inTenant(this.db, tenantId, (tx) => repo.listMail(tx, tenantId, { status: q.status, limit: q.limit, after: decodeCursor(q.cursor) }));
-    const p = page(rows, q.limit, (r) => r.id);
+    const p = page(rows, q.limit, (r) => ({ createdAt: r.created_at, id: r.id }));
     return {
       data: p.data.map((r) => ({
         id: r.id,

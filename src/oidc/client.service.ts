@@ -104,7 +104,7 @@ export class ClientService {
 
   async list(tenantId: string, q: { limit: number; cursor?: string | undefined }) {
     const rows = await inTenant(this.db, tenantId, (tx) => repo.listClients(tx, tenantId, { limit: q.limit, after: decodeCursor(q.cursor) }));
-    const p = page(rows, q.limit, (c) => c.client_id);
+    const p = page(rows, q.limit, (c) => ({ createdAt: c.created_at, id: c.client_id }));
     return { data: p.data.map(presentClient), next_cursor: p.next_cursor };
   }
 

@@ -75,7 +75,7 @@ export class UserService {
     const rows = await inTenant(this.db, tenantId, (tx) =>
       repo.listUsers(tx, tenantId, { email: q.email, q: q.q, limit: q.limit, after: decodeCursor(q.cursor) }),
     );
-    const p = page(rows, q.limit, (u) => u.id);
+    const p = page(rows, q.limit, (u) => ({ createdAt: u.created_at, id: u.id }));
     return { data: p.data.map(presentUser), next_cursor: p.next_cursor };
   }
 

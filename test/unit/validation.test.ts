@@ -31,8 +31,8 @@ test('cursors round-trip and garbage is a 400', (t) => {
   const err = t.throws(() => decodeCursor('!!!'));
   t.is((err as { status?: number }).status, 400);
   const rows = [1, 2, 3].map((i) => ({ created_at: new Date(i), id: String(i) }));
-  const p = page(rows, 2, (r) => r.id);
+  const p = page(rows, 2, (r) => ({ createdAt: r.created_at, id: r.id }));
   t.is(p.data.length, 2);
   t.deepEqual(decodeCursor(p.next_cursor!), { createdAt: new Date(2), id: '2' });
-  t.is(page(rows, 3, (r) => r.id).next_cursor, null);
+  t.is(page(rows, 3, (r) => ({ createdAt: r.created_at, id: r.id })).next_cursor, null);
 });

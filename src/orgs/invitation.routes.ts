@@ -1,0 +1,149 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { PasswordRejected } from '../accounts/account.service.ts';
+import type { BruteForce } from '../accounts/brute-force.ts';
+import type { Database } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import { AppError } from '../http/errors.ts';
+import { formField, renderPage } from '../http/pages.ts';
+import { effectiveSettings } from '../tenants/settings.ts';
+import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import { hashPassword } from '../users/passwords.ts';
+import { passwordProblem } from '../users/password-policy.ts';
+import { findUserByEmail, insertUser } from '../users/user.repo.ts';
+import type { UserService } from '../users/user.service.ts';
+import type { Render } from '../views.ts';
+import type { OrgService } from './org.service.ts';
+
+const GONE: Record<string, { title: string; text: string }> = {
+  accepted: { title: 'Invitation already accepted', text: 'This invitation has been used. Sign in from your application to reach the organization.' },
+  revoked: { title: 'Invitation revoked', text: 'This invitation was withdrawn. Ask the organization for a new one.' },
+  expired: { title: 'Invitation expired', text: 'This invitation has expired. Ask the organization to send it again.' },
+};
+
+/**
+ * Where an invitation email's link lands: /t/<slug>/invitations/<token>. Someone new registers
+ * (the email is the invited one, and counts as verified: the link reached that mailbox); someone
+ * with an account signs in, or, already signed in as the invited email, accepts with one click;
+ * signed in as someone else, they are told so.
+ */
+export function invitationRoutes(deps: { db: Database; orgs: OrgService; users: UserService; bruteForce: BruteForce; render: Render }) {
+  const router = new Router();
+  const runtimeOf = (ctx: Context) => ctx.state.runtime as TenantRuntime;
+  const page = (ctx: Context, template: string, context: Record<string, unknown>, status?: number) => renderPage(ctx, deps.render, template, context, status);
+  const message = (ctx: Context, title: string, text: string, status = 200) => page(ctx, 'message.njk', { title, paragraphs: [text] }, status);
+
+  async function load(ctx: Context) {
+    const token = String(ctx.params.token).slice(0, 100);
+    const found = await deps.orgs.inspectInvitation(runtimeOf(ctx).tenant.id, token);
+    if (!found) {
+      message(ctx, 'Invitation not found', 'This invitation link is not valid. Check that you opened the whole link from the email.', 404);
+      return undefined;
+    }
+    if (found.status !== 'pending') {
+      const gone = GONE[found.status]!;
+      message(ctx, gone.title, gone.text, 410);
+      return undefined;
+    }
+    return { token, ...found };
+  }
+
+  /** The account signed in at this tenant in this browser, if any (oidc-provider's session cookie). */
+  async function signedInUser(ctx: Context) {
+    const session = await runtimeOf(ctx).provider.Session.get(ctx as never);
+    return session.accountId ? deps.users.find(runtimeOf(ctx).tenant.id, session.accountId) : undefined;
+  }
+
+  async function show(ctx: Context, inv: NonNullable<Awaited<ReturnType<typeof load>>>, extra: Record<string, unknown> = {}, status?: number) {
+    const tenantId = runtimeOf(ctx).tenant.id;
+    const email = inv.invitation.email;
+    const current = await signedInUser(ctx);
+    if (current && current.email.toLowerCase() !== email.toLowerCase()) {
+      return message(
+        ctx,
+        'This invitation is for someone else',
+        `You are signed in as ${current.email}, but this invitation is for ${email}. Sign out, then open the link again.`,
+        409,
+      );
+    }
+    const existing = current ?? (await inTenant(deps.db, tenantId, (tx) => findUserByEmail(tx, tenantId, email)));
+    page(
+      ctx,
+      'invitation.njk',
+      {
+        title: `Join ${inv.org.name}`,
+        orgName: inv.org.name,
+        role: inv.role.name,
+        email,
+        mode: current ? 'accept' : existing ? 'signin' : 'register',
+        action: ctx.path,
+        forgotUrl: `/t/${runtimeOf(ctx).tenant.slug}/account/forgot-password`,
+        name: '',
+        ...extra,
+      },
+      status,
+    );
+  }
+
+  function joined(ctx: Context, orgName: string) {
+    message(ctx, `Welcome to ${orgName}`, `You are now a member of ${orgName}. Sign in from your application to start working in it.`);
+  }
+
+  router.get('/:token', async (ctx) => {
+    const inv = await load(ctx);
+    if (inv) await show(ctx, inv);
+  });
+
+  router.post('/:token', async (ctx) => {
+    const inv = await load(ctx);
+    if (!inv) return;
+    const { tenant } = runtimeOf(ctx);
+    const email = inv.invitation.email;
+    const mode = formField(ctx, 'mode', 20);
+    try {
+      if (mode === 'accept') {
+        const current = await signedInUser(ctx);
+        if (!current || current.email.toLowerCase() !== email.toLowerCase()) return show(ctx, inv);
+        await inTenant(deps.db, tenant.id, (tx) => deps.orgs.acceptInvitation(tx, tenant.id, inv.token, current.id));
+        return joined(ctx, inv.org.name);
+      }
+      if (mode === 'signin') {
+        const password = formField(ctx, 'password', 256, false);
+        const settings = effectiveSettings(tenant.settings).brute_force;
+        const verdict = await deps.bruteForce.check(tenant.id, settings, email, ctx.ip);
+        const user = !verdict.ipBlocked ? await deps.users.authenticate(tenant.id, email, password) : undefined;
+        if (!user || verdict.accountLocked) {
+          await deps.bruteForce.recordFailure(tenant.id, settings, email, ctx.ip, verdict);
+          return show(ctx, inv, { error: 'Invalid email or password.' }, 401);
+        }
+        await deps.bruteForce.recordSuccess(tenant.id, email);
+        await inTenant(deps.db, tenant.id, (tx) => deps.orgs.acceptInvitation(tx, tenant.id, inv.token, user.id));
+        return joined(ctx, inv.org.name);
+      }
+      if (mode === 'register') {
+        const name = formField(ctx, 'name', 200);
+        const password = formField(ctx, 'password', 1000, false);
+        if (!name) return show(ctx, inv, { error: 'Enter your name.' }, 400);
+        const problem = passwordProblem(password, { email });
+        if (problem) throw new PasswordRejected(`The password ${problem}.`);
+        const passwordHash = await hashPassword(password);
+        const result = await inTenant(deps.db, tenant.id, async (tx) => {
+          if (await findUserByEmail(tx, tenant.id, email)) return 'exists' as const;
+          const user = await insertUser(tx, tenant.id, { email, name, password_hash: passwordHash, email_verified: true });
+          await deps.orgs.acceptInvitation(tx, tenant.id, inv.token, user.id);
+          return 'joined' as const;
+        });
+        if (result === 'exists') return show(ctx, inv, { error: 'This email already has an account: sign in instead.' }, 409);
+        return joined(ctx, inv.org.name);
+      }
+      return show(ctx, inv, {}, 400);
+    } catch (err) {
+      if (err instanceof PasswordRejected) return show(ctx, inv, { error: err.message }, 400);
+      // The organization is full, or the invitation was used a moment ago: say so plainly.
+      if (err instanceof AppError && err.status === 409) return message(ctx, 'Could not join', err.detail, 409);
+      throw err;
+    }
+  });
+
+  return router;
+}

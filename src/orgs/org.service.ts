@@ -1,0 +1,501 @@
+import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
+import type { Database, TenantTx } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import { Conflict, isUniqueViolation, NotFound, ValidationFailed } from '../http/errors.ts';
+import { decodeCursor, page } from '../http/pagination.ts';
+import type { MailOutbox } from '../mail/outbox.ts';
+import { findUserById } from '../users/user.repo.ts';
+import * as repo from './org.repo.ts';
+import type { InvitationRow, MemberRow, OrgRow, RoleRow } from './org.repo.ts';
+import { BUILTIN_ROLES, type OrgStatus } from './org.table.ts';
+import { slugify, uniqueSlug } from './slug.ts';
+
+/** Who made a change, as the audit log records it. */
+export type Actor = { type: 'api_key' } | { type: 'client'; id: string } | { type: 'user'; id: string };
+
+export const DEFAULT_INVITATION_TTL_SECONDS = 7 * 24 * 3600;
+
+export interface OrgInput {
+  name: string;
+  slug?: string | null | undefined;
+  domain?: string | null | undefined;
+  description?: string | null | undefined;
+  website?: string | null | undefined;
+  industry?: string | null | undefined;
+  logo_url?: string | null | undefined;
+  status?: OrgStatus | undefined;
+  metadata?: Record<string, unknown> | undefined;
+  max_members?: number | undefined;
+}
+
+// ── presenters: the Admin API's shapes ───────────────────────────────────────
+
+export function presentOrg(o: OrgRow) {
+  return {
+    id: o.id,
+    name: o.name,
+    slug: o.slug,
+    domain: o.domain,
+    description: o.description,
+    website: o.website,
+    industry: o.industry,
+    logo_url: o.logo_url,
+    status: o.status,
+    metadata: o.metadata,
+    max_members: o.max_members,
+    created_at: o.created_at.toISOString(),
+    updated_at: o.updated_at.toISOString(),
+  };
+}
+
+export function presentRole(r: RoleRow) {
+  return { id: r.id, name: r.name, description: r.description, permissions: r.permissions, builtin: r.builtin, created_at: r.created_at.toISOString() };
+}
+
+export function presentMember(m: MemberRow) {
+  return { user_id: m.user_id, email: m.email, name: m.name, roles: m.roles, joined_at: m.joined_at.toISOString() };
+}
+
+/** `expired` is not stored: a pending invitation past its expiry is expired. */
+export function invitationStatus(i: InvitationRow): 'pending' | 'accepted' | 'revoked' | 'expired' {
+  if (i.status === 'pending' && i.expires_at.getTime() <= Date.now()) return 'expired';
+  return i.status;
+}
+
+export function presentInvitation(i: InvitationRow, roleName: string) {
+  return { id: i.id, email: i.email, role: roleName, status: invitationStatus(i), expires_at: i.expires_at.toISOString(), created_at: i.created_at.toISOString() };
+}
+
+const NO_ORG = (orgId: string) => NotFound(`No organization ${orgId} in this tenant.`);
+const NO_MEMBER = () => NotFound('No such member in this organization.');
+const LAST_OWNER = () => Conflict('This is the last owner of the organization: make another member owner first (transfer-ownership).');
+
+/**
+ * Organizations, roles, members and invitations. Every rule lives here, once, for the Admin API,
+ * the portal and the account pages: the last owner stays, member limits hold, ids of another
+ * organization or tenant are "not found", and every change is written to the audit log in the
+ * same transaction as the change itself.
+ */
+export class OrgService {
+  constructor(
+    private readonly db: Database,
+    private readonly outbox: MailOutbox,
+  ) {}
+
+  private tx<T>(tenantId: string, work: (tx: TenantTx) => Promise<T>) {
+    return inTenant(this.db, tenantId, work);
+  }
+
+  private async orgOrThrow(tx: TenantTx, tenantId: string, orgId: string, lock = false) {
+    const org = await repo.findOrg(tx, tenantId, orgId, { lock });
+    if (!org) throw NO_ORG(orgId);
+    return org;
+  }
+
+  private audit(tx: TenantTx, tenantId: string, orgId: string, actor: Actor, action: string, target: { type: string; id: string | null }, before: unknown, after: unknown) {
+    return repo.insertAudit(tx, { tenant_id: tenantId, org_id: orgId, actor, action, target_type: target.type, target_id: target.id, before, after });
+  }
+
+  private conflictOnUnique(err: unknown): never {
+    if (isUniqueViolation(err)) {
+      const detail = String((err as { detail?: string; constraint?: string }).detail ?? (err as { constraint?: string }).constraint ?? '');
+      if (/domain/.test(detail)) throw Conflict('Another organization of this tenant already has this domain.', [{ field: 'domain', message: 'already in use' }]);
+      if (/slug/.test(detail)) throw Conflict('Another organization of this tenant already has this slug.', [{ field: 'slug', message: 'already in use' }]);
+      if (/name/.test(detail)) throw Conflict('This organization already has a role with that name.', [{ field: 'name', message: 'already in use' }]);
+      throw Conflict('That would duplicate an existing entry.');
+    }
+    throw err;
+  }
+
+  // ── organizations ──────────────────────────────────────────────────────────
+
+  async create(tenantId: string, actor: Actor, input: OrgInput): Promise<OrgRow> {
+    try {
+      return await this.tx(tenantId, async (tx) => {
+        const slug = input.slug ?? (await uniqueSlug(slugify(input.name), (s) => repo.slugTaken(tx, tenantId, s)));
+        const org = await repo.insertOrg(tx, {
+          tenant_id: tenantId,
+          name: input.name,
+          slug,
+          domain: input.domain ?? null,
+          description: input.description ?? null,
+          website: input.website ?? null,
+          industry: input.industry ?? null,
+          logo_url: input.logo_url ?? null,
+          metadata: input.metadata ?? {},
+          ...(input.status ? { status: input.status } : {}),
+          ...(input.max_members ? { max_members: input.max_members } : {}),
+        });
+        await repo.insertRoles(
+          tx,
+          BUILTIN_ROLES.map((name) => ({ tenant_id: tenantId, org_id: org.id, name, description: null, builtin: true })),
+        );
+        await this.audit(tx, tenantId, org.id, actor, 'organization.created', { type: 'organization', id: org.id }, null, presentOrg(org));
+        return org;
+      });
+    } catch (err) {
+      this.conflictOnUnique(err);
+    }
+  }
+
+  async get(tenantId: string, orgId: string): Promise<OrgRow> {
+    return this.tx(tenantId, (tx) => this.orgOrThrow(tx, tenantId, orgId));
+  }
+
+  async list(tenantId: string, q: { q?: string | undefined; status?: string | undefined; limit: number; cursor?: string | undefined }) {
+    const rows = await this.tx(tenantId, (tx) => repo.listOrgs(tx, tenantId, { q: q.q, status: q.status, limit: q.limit, after: decodeCursor(q.cursor) }));
+    const p = page(rows, q.limit, (o) => ({ createdAt: o.created_at, id: o.id }));
+    return { data: p.data.map(presentOrg), next_cursor: p.next_cursor };
+  }
+
+  /**
+   * PUT replaces every field (those left out return to their defaults); PATCH changes only the
+   * fields given. A slug may be changed but not emptied; `slug: null` on PUT regenerates it.
+   */
+  async update(tenantId: string, actor: Actor, orgId: string, input: Partial<OrgInput>, mode: 'put' | 'patch'): Promise<OrgRow> {
+    try {
+      return await this.tx(tenantId, async (tx) => {
+        const before = await this.orgOrThrow(tx, tenantId, orgId, true);
+        const next =
+          mode === 'put'
+            ? {
+                name: input.name!,
+                slug: input.slug ?? (await uniqueSlug(slugify(input.name!), (s) => repo.slugTaken(tx, tenantId, s, orgId))),
+                domain: input.domain ?? null,
+                description: input.description ?? null,
+                website: input.website ?? null,
+                industry: input.industry ?? null,
+                logo_url: input.logo_url ?? null,
+                status: input.status ?? 'active',
+                metadata: input.metadata ?? {},
+                max_members: input.max_members ?? 50,
+              }
+            : Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+        if (next.max_members !== undefined) {
+          const count = await repo.countMembers(tx, tenantId, orgId);
+          if ((next.max_members as number) < count) {
+            throw ValidationFailed(`The organization already has ${count} members; max_members can't be lower.`, [{ field: 'max_members', message: `must be at least ${count}` }]);
+          }
+        }
+        const after = await repo.updateOrg(tx, tenantId, orgId, next as Parameters<typeof repo.updateOrg>[3]);
+        await this.audit(tx, tenantId, orgId, actor, 'organization.updated', { type: 'organization', id: orgId }, presentOrg(before), presentOrg(after));
+        return after;
+      });
+    } catch (err) {
+      this.conflictOnUnique(err);
+    }
+  }
+
+  /** Deletes the organization with its roles, members and invitations (foreign keys cascade). */
+  async delete(tenantId: string, actor: Actor, orgId: string): Promise<void> {
+    await this.tx(tenantId, async (tx) => {
+      const before = await this.orgOrThrow(tx, tenantId, orgId, true);
+      await repo.deleteOrg(tx, tenantId, orgId);
+      await this.audit(tx, tenantId, orgId, actor, 'organization.deleted', { type: 'organization', id: orgId }, presentOrg(before), null);
+    });
+  }
+
+  // ── roles ──────────────────────────────────────────────────────────────────
+
+  async listRoles(tenantId: string, orgId: string) {
+    return this.tx(tenantId, async (tx) => {
+      await this.orgOrThrow(tx, tenantId, orgId);
+      return (await repo.listRoles(tx, tenantId, orgId)).map(presentRole);
+    });
+  }
+
+  async createRole(tenantId: string, actor: Actor, orgId: string, input: { name: string; description?: string | undefined; permissions?: string[] | undefined }) {
+    try {
+      return await this.tx(tenantId, async (tx) => {
+        await this.orgOrThrow(tx, tenantId, orgId);
+        const [role] = await repo.insertRoles(tx, [
+          { tenant_id: tenantId, org_id: orgId, name: input.name, description: input.description ?? null, permissions: [...new Set(input.permissions ?? [])] },
+        ]);
+        await this.audit(tx, tenantId, orgId, actor, 'role.created', { type: 'role', id: role!.id }, null, presentRole(role!));
+        return presentRole(role!);
+      });
+    } catch (err) {
+      this.conflictOnUnique(err);
+    }
+  }
+
+  async updateRole(tenantId: string, actor: Actor, orgId: string, roleId: string, input: { description?: string | null | undefined; permissions?: string[] | undefined }) {
+    return this.tx(tenantId, async (tx) => {
+      await this.orgOrThrow(tx, tenantId, orgId);
+      const before = await repo.findRole(tx, tenantId, orgId, roleId);
+      if (!before) throw NotFound('No such role in this organization.');
+      const after = await repo.updateRole(tx, tenantId, roleId, {
+        ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(input.permissions ? { permissions: [...new Set(input.permissions)] } : {}),
+      });
+      await this.audit(tx, tenantId, orgId, actor, 'role.updated', { type: 'role', id: roleId }, presentRole(before), presentRole(after));
+      return presentRole(after);
+    });
+  }
+
+  /** Built-in roles stay. A role in use goes only with `force`, taking its members' grants and pending invitations with it. */
+  async deleteRole(tenantId: string, actor: Actor, orgId: string, roleId: string, force: boolean) {
+    await this.tx(tenantId, async (tx) => {
+      await this.orgOrThrow(tx, tenantId, orgId, true);
+      const role = await repo.findRole(tx, tenantId, orgId, roleId);
+      if (!role) throw NotFound('No such role in this organization.');
+      if (role.builtin) throw Conflict(`"${role.name}" is a built-in role and can't be deleted.`);
+      const usage = await repo.roleUsage(tx, tenantId, roleId);
+      if (!force && (usage.members > 0 || usage.invitations > 0)) {
+        throw Conflict(
+          `The role "${role.name}" is held by ${usage.members} member(s) and ${usage.invitations} pending invitation(s). Delete with ?force=true to remove it from them.`,
+        );
+      }
+      await repo.deleteRole(tx, tenantId, roleId);
+      await this.audit(tx, tenantId, orgId, actor, 'role.deleted', { type: 'role', id: roleId }, { ...presentRole(role), usage }, null);
+    });
+  }
+
+  /** Role names → rows, or a 422 naming the unknown ones. */
+  private async resolveRoles(tx: TenantTx, tenantId: string, orgId: string, names: string[], field: string): Promise<RoleRow[]> {
+    const unique = [...new Set(names)];
+    const rows = await repo.rolesByName(tx, tenantId, orgId, unique);
+    const missing = unique.filter((n) => !rows.some((r) => r.name === n));
+    if (missing.length) {
+      throw ValidationFailed(`Unknown role${missing.length > 1 ? 's' : ''} for this organization: ${missing.join(', ')}.`, [{ field, message: `unknown role: ${missing.join(', ')}` }]);
+    }
+    return rows;
+  }
+
+  // ── members ────────────────────────────────────────────────────────────────
+
+  async listMembers(tenantId: string, orgId: string, q: { limit: number; cursor?: string | undefined }) {
+    const rows = await this.tx(tenantId, async (tx) => {
+      await this.orgOrThrow(tx, tenantId, orgId);
+      return repo.listMembers(tx, tenantId, orgId, { limit: q.limit, after: decodeCursor(q.cursor) });
+    });
+    const p = page(rows, q.limit, (m) => ({ createdAt: m.joined_at, id: m.user_id }));
+    return { data: p.data.map(presentMember), next_cursor: p.next_cursor };
+  }
+
+  async getMember(tenantId: string, orgId: string, userId: string) {
+    return this.tx(tenantId, async (tx) => {
+      await this.orgOrThrow(tx, tenantId, orgId);
+      const m = await repo.findMember(tx, tenantId, orgId, userId);
+      if (!m) throw NO_MEMBER();
+      return presentMember(m);
+    });
+  }
+
+  /** Adds a user of the tenant (409 if already a member, 409 when the organization is full). */
+  async addMember(tenantId: string, actor: Actor, orgId: string, userId: string, roleNames: string[]) {
+    return this.tx(tenantId, async (tx) => {
+      const org = await this.orgOrThrow(tx, tenantId, orgId, true);
+      const user = await findUserById(tx, tenantId, userId);
+      if (!user) throw ValidationFailed('No user with that id in this tenant.', [{ field: 'user_id', message: 'unknown user' }]);
+      if (await repo.findMember(tx, tenantId, orgId, userId)) throw Conflict('That user is already a member; change their roles with PATCH instead.');
+      await this.join(tx, org, userId, await this.resolveRoles(tx, tenantId, orgId, roleNames, 'roles'));
+      const member = (await repo.findMember(tx, tenantId, orgId, userId))!;
+      await this.audit(tx, tenantId, orgId, actor, 'member.added', { type: 'member', id: userId }, null, presentMember(member));
+      return presentMember(member);
+    });
+  }
+
+  /** Membership with the member limit enforced; the organization row must be locked by the caller. */
+  private async join(tx: TenantTx, org: OrgRow, userId: string, roles: RoleRow[]) {
+    const count = await repo.countMembers(tx, org.tenant_id, org.id);
+    if (count >= org.max_members) {
+      throw Conflict(`The organization has reached its limit of ${org.max_members} members. Raise max_members to add more.`);
+    }
+    await repo.insertMember(tx, org.tenant_id, org.id, userId);
+    await repo.setMemberRoles(tx, org.tenant_id, org.id, userId, roles.map((r) => r.id));
+  }
+
+  async changeMemberRoles(tenantId: string, actor: Actor, orgId: string, userId: string, roleNames: string[]) {
+    return this.tx(tenantId, async (tx) => {
+      await this.orgOrThrow(tx, tenantId, orgId, true);
+      const before = await repo.findMember(tx, tenantId, orgId, userId);
+      if (!before) throw NO_MEMBER();
+      const roles = await this.resolveRoles(tx, tenantId, orgId, roleNames, 'roles');
+      if (before.roles.includes('owner') && !roleNames.includes('owner')) await this.assertNotLastOwner(tx, tenantId, orgId, userId);
+      await repo.setMemberRoles(tx, tenantId, orgId, userId, roles.map((r) => r.id));
+      const after = (await repo.findMember(tx, tenantId, orgId, userId))!;
+      await this.audit(tx, tenantId, orgId, actor, 'member.roles_changed', { type: 'member', id: userId }, presentMember(before), presentMember(after));
+      return presentMember(after);
+    });
+  }
+
+  /** Removes the membership only; the user's tenant account is untouched. Also how a member leaves. */
+  async removeMember(tenantId: string, actor: Actor, orgId: string, userId: string) {
+    await this.tx(tenantId, async (tx) => {
+      await this.orgOrThrow(tx, tenantId, orgId, true);
+      const before = await repo.findMember(tx, tenantId, orgId, userId);
+      if (!before) throw NO_MEMBER();
+      if (before.roles.includes('owner')) await this.assertNotLastOwner(tx, tenantId, orgId, userId);
+      await repo.deleteMember(tx, tenantId, orgId, userId);
+      const action = actor.type === 'user' && actor.id === userId ? 'member.left' : 'member.removed';
+      await this.audit(tx, tenantId, orgId, actor, action, { type: 'member', id: userId }, presentMember(before), null);
+    });
+  }
+
+  /** The one rule: an organization with owners never loses its last one. Callers hold the org lock. */
+  private async assertNotLastOwner(tx: TenantTx, tenantId: string, orgId: string, userId: string) {
+    const owners = await repo.ownerIds(tx, tenantId, orgId);
+    if (owners.length === 1 && owners[0] === userId) throw LAST_OWNER();
+  }
+
+  /**
+   * Makes `userId` (a member) an owner. The caller, when a user who owns the organization,
+   * becomes admin; with an API key or machine token, every previous owner becomes admin.
+   */
+  async transferOwnership(tenantId: string, actor: Actor, orgId: string, userId: string) {
+    return this.tx(tenantId, async (tx) => {
+      await this.orgOrThrow(tx, tenantId, orgId, true);
+      const target = await repo.findMember(tx, tenantId, orgId, userId);
+      if (!target) throw ValidationFailed('The new owner must already be a member of the organization.', [{ field: 'user_id', message: 'not a member' }]);
+      const builtins = await this.resolveRoles(tx, tenantId, orgId, ['owner', 'admin'], 'roles');
+      const owner = builtins.find((r) => r.name === 'owner')!;
+      const admin = builtins.find((r) => r.name === 'admin')!;
+      const owners = await repo.ownerIds(tx, tenantId, orgId);
+      const demote = actor.type === 'user' ? owners.filter((id) => id === actor.id && id !== userId) : owners.filter((id) => id !== userId);
+      const changes: Array<{ userId: string; before: MemberRow }> = [];
+      for (const id of new Set([userId, ...demote])) changes.push({ userId: id, before: (await repo.findMember(tx, tenantId, orgId, id))! });
+      const targetRoles = await repo.rolesByName(tx, tenantId, orgId, target.roles);
+      await repo.setMemberRoles(tx, tenantId, orgId, userId, [...new Set([...targetRoles.map((r) => r.id), owner.id])]);
+      for (const id of demote) {
+        const current = (await repo.findMember(tx, tenantId, orgId, id))!;
+        const keep = (await repo.rolesByName(tx, tenantId, orgId, current.roles)).filter((r) => r.name !== 'owner').map((r) => r.id);
+        await repo.setMemberRoles(tx, tenantId, orgId, id, [...new Set([...keep, admin.id])]);
+      }
+      for (const c of changes) {
+        const after = (await repo.findMember(tx, tenantId, orgId, c.userId))!;
+        await this.audit(tx, tenantId, orgId, actor, 'ownership.transferred', { type: 'member', id: c.userId }, presentMember(c.before), presentMember(after));
+      }
+      return presentMember((await repo.findMember(tx, tenantId, orgId, userId))!);
+    });
+  }
+
+  // ── invitations ────────────────────────────────────────────────────────────
+
+  async listInvitations(tenantId: string, orgId: string, q: { limit: number; cursor?: string | undefined }) {
+    return this.tx(tenantId, async (tx) => {
+      await this.orgOrThrow(tx, tenantId, orgId);
+      const rows = await repo.listInvitations(tx, tenantId, orgId, { limit: q.limit, after: decodeCursor(q.cursor) });
+      const roles = new Map((await repo.listRoles(tx, tenantId, orgId)).map((r) => [r.id, r.name]));
+      const p = page(rows, q.limit, (i) => ({ createdAt: i.created_at, id: i.id }));
+      return { data: p.data.map((i) => presentInvitation(i, roles.get(i.role_id) ?? '')), next_cursor: p.next_cursor };
+    });
+  }
+
+  /** Invites by email; the link (its token hashed at rest) is mailed. One pending invitation per email. */
+  async invite(tenantId: string, actor: Actor, orgId: string, input: { email: string; role: string; expires_in?: number | undefined }) {
+    return this.tx(tenantId, async (tx) => {
+      const org = await this.orgOrThrow(tx, tenantId, orgId, true);
+      const [role] = await this.resolveRoles(tx, tenantId, orgId, [input.role], 'role');
+      if (await repo.pendingInvitationFor(tx, tenantId, orgId, input.email)) {
+        throw Conflict('This email already has a pending invitation to this organization: resend or revoke it.', [{ field: 'email', message: 'already invited' }]);
+      }
+      const token = randomSecret(32);
+      const invitation = await repo.insertInvitation(tx, {
+        tenant_id: tenantId,
+        org_id: orgId,
+        email: input.email,
+        role_id: role!.id,
+        token_hash: sha256Hex(token),
+        expires_at: new Date(Date.now() + (input.expires_in ?? DEFAULT_INVITATION_TTL_SECONDS) * 1000),
+        invited_by: actor,
+      });
+      await this.outbox.enqueue(tx, tenantId, 'org_invitation', input.email, { token, org_name: org.name, role: role!.name, expires_at: invitation.expires_at.toISOString() });
+      const shown = presentInvitation(invitation, role!.name);
+      await this.audit(tx, tenantId, orgId, actor, 'invitation.created', { type: 'invitation', id: invitation.id }, null, shown);
+      return shown;
+    });
+  }
+
+  /** A new token and a new mail; the old link stops working. Expiry restarts. */
+  async resendInvitation(tenantId: string, actor: Actor, orgId: string, invitationId: string, expiresIn?: number) {
+    return this.tx(tenantId, async (tx) => {
+      const org = await this.orgOrThrow(tx, tenantId, orgId);
+      const before = await repo.findInvitation(tx, tenantId, orgId, invitationId, { lock: true });
+      if (!before) throw NotFound('No such invitation in this organization.');
+      if (before.status !== 'pending') throw Conflict(`This invitation is ${before.status}; create a new one instead.`);
+      const role = (await repo.findRole(tx, tenantId, orgId, before.role_id))!;
+      const token = randomSecret(32);
+      const after = await repo.updateInvitation(tx, tenantId, invitationId, {
+        token_hash: sha256Hex(token),
+        expires_at: new Date(Date.now() + (expiresIn ?? DEFAULT_INVITATION_TTL_SECONDS) * 1000),
+      });
+      await this.outbox.enqueue(tx, tenantId, 'org_invitation', after.email, { token, org_name: org.name, role: role.name, expires_at: after.expires_at.toISOString() });
+      await this.audit(tx, tenantId, orgId, actor, 'invitation.resent', { type: 'invitation', id: invitationId }, presentInvitation(before, role.name), presentInvitation(after, role.name));
+      return presentInvitation(after, role.name);
+    });
+  }
+
+  async revokeInvitation(tenantId: string, actor: Actor, orgId: string, invitationId: string) {
+    await this.tx(tenantId, async (tx) => {
+      await this.orgOrThrow(tx, tenantId, orgId);
+      const before = await repo.findInvitation(tx, tenantId, orgId, invitationId, { lock: true });
+      if (!before) throw NotFound('No such invitation in this organization.');
+      if (before.status === 'accepted') throw Conflict('This invitation was already accepted; remove the member instead.');
+      const role = (await repo.findRole(tx, tenantId, orgId, before.role_id))!;
+      const after = await repo.updateInvitation(tx, tenantId, invitationId, { status: 'revoked' });
+      await this.audit(tx, tenantId, orgId, actor, 'invitation.revoked', { type: 'invitation', id: invitationId }, presentInvitation(before, role.name), presentInvitation(after, role.name));
+    });
+  }
+
+  /** What an invitation link shows, without using it. */
+  async inspectInvitation(tenantId: string, token: string) {
+    return this.tx(tenantId, async (tx) => {
+      const inv = await repo.findInvitationByToken(tx, tenantId, sha256Hex(token));
+      if (!inv) return undefined;
+      const org = (await repo.findOrg(tx, tenantId, inv.org_id))!;
+      const role = (await repo.findRole(tx, tenantId, inv.org_id, inv.role_id))!;
+      return { invitation: inv, status: invitationStatus(inv), org, role };
+    });
+  }
+
+  /**
+   * Uses an invitation for `userId`, whose email must be the invited one: membership with the
+   * invited role (or the role added, for someone already a member), invitation accepted. Runs in
+   * the caller's transaction so that registering and joining succeed or fail together.
+   */
+  async acceptInvitation(tx: TenantTx, tenantId: string, token: string, userId: string): Promise<{ org: OrgRow }> {
+    const inv = await repo.findInvitationByToken(tx, tenantId, sha256Hex(token), { lock: true });
+    if (!inv || invitationStatus(inv) !== 'pending') throw Conflict('This invitation can no longer be used.');
+    const user = await findUserById(tx, tenantId, userId);
+    if (!user || user.email.toLowerCase() !== inv.email.toLowerCase()) throw Conflict('This invitation is for another email address.');
+    const org = (await repo.findOrg(tx, tenantId, inv.org_id, { lock: true }))!;
+    const role = (await repo.findRole(tx, tenantId, inv.org_id, inv.role_id))!;
+    const actor: Actor = { type: 'user', id: userId };
+    const existing = await repo.findMember(tx, tenantId, org.id, userId);
+    if (existing) {
+      const roles = await repo.rolesByName(tx, tenantId, org.id, existing.roles);
+      await repo.setMemberRoles(tx, tenantId, org.id, userId, [...new Set([...roles.map((r) => r.id), role.id])]);
+    } else {
+      await this.join(tx, org, userId, [role]);
+    }
+    const after = await repo.updateInvitation(tx, tenantId, inv.id, { status: 'accepted', accepted_user_id: userId, accepted_at: new Date() });
+    await this.audit(tx, tenantId, org.id, actor, 'invitation.accepted', { type: 'invitation', id: inv.id }, presentInvitation(inv, role.name), presentInvitation(after, role.name));
+    const member = (await repo.findMember(tx, tenantId, org.id, userId))!;
+    await this.audit(tx, tenantId, org.id, actor, existing ? 'member.roles_changed' : 'member.added', { type: 'member', id: userId }, existing ? presentMember(existing) : null, presentMember(member));
+    return { org };
+  }
+
+  // ── audit log ──────────────────────────────────────────────────────────────
+
+  /** Newest first. Readable while the organization exists. */
+  async auditLog(tenantId: string, orgId: string, q: { limit: number; cursor?: string | undefined }) {
+    return this.tx(tenantId, async (tx) => {
+      await this.orgOrThrow(tx, tenantId, orgId);
+      const rows = await repo.listAudit(tx, tenantId, orgId, { limit: q.limit, after: decodeCursor(q.cursor) });
+      const p = page(rows, q.limit, (r) => ({ createdAt: r.created_at, id: r.id }));
+      return {
+        data: p.data.map((r) => ({
+          id: r.id,
+          actor: r.actor,
+          action: r.action,
+          target: { type: r.target_type, id: r.target_id },
+          before: r.before,
+          after: r.after,
+          created_at: r.created_at.toISOString(),
+        })),
+        next_cursor: p.next_cursor,
+      };
+    });
+  }
+}

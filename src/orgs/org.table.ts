@@ -1,0 +1,78 @@
+import type { Generated, JSONColumnType } from 'kysely';
+
+export type OrgStatus = 'active' | 'trialing' | 'pending' | 'suspended';
+export const ORG_STATUSES = ['active', 'trialing', 'pending', 'suspended'] as const;
+/** Every organization has these; they can't be deleted. */
+export const BUILTIN_ROLES = ['owner', 'admin', 'member', 'billing'] as const;
+
+export interface OrganizationTable {
+  tenant_id: string;
+  id: Generated<string>;
+  name: string;
+  slug: string;
+  domain: string | null;
+  description: string | null;
+  website: string | null;
+  industry: string | null;
+  logo_url: string | null;
+  status: Generated<OrgStatus>;
+  metadata: JSONColumnType<Record<string, unknown>, string, string>;
+  max_members: Generated<number>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface OrgRoleTable {
+  tenant_id: string;
+  org_id: string;
+  id: Generated<string>;
+  name: string;
+  description: string | null;
+  permissions: Generated<string[]>;
+  builtin: Generated<boolean>;
+  created_at: Generated<Date>;
+}
+
+export interface OrgMemberTable {
+  tenant_id: string;
+  org_id: string;
+  user_id: string;
+  joined_at: Generated<Date>;
+}
+
+export interface OrgMemberRoleTable {
+  tenant_id: string;
+  org_id: string;
+  user_id: string;
+  role_id: string;
+}
+
+export type InvitationStatus = 'pending' | 'accepted' | 'revoked';
+
+export interface OrgInvitationTable {
+  tenant_id: string;
+  org_id: string;
+  id: Generated<string>;
+  email: string;
+  role_id: string;
+  token_hash: string;
+  status: Generated<InvitationStatus>;
+  expires_at: Date;
+  invited_by: JSONColumnType<Record<string, unknown>, string, string>;
+  accepted_user_id: string | null;
+  accepted_at: Date | null;
+  created_at: Generated<Date>;
+}
+
+export interface OrgAuditLogTable {
+  tenant_id: string;
+  org_id: string;
+  id: Generated<string>;
+  actor: JSONColumnType<Record<string, unknown>, string, string>;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  before: JSONColumnType<Record<string, unknown> | null, string | null, string | null>;
+  after: JSONColumnType<Record<string, unknown> | null, string | null, string | null>;
+  created_at: Generated<Date>;
+}
