@@ -1,4 +1,6 @@
 // Frozen in time: never import from src/. Later changes go in new migrations.
+// Timestamps that page lists (created_at, joined_at) are timestamptz(3): millisecond precision,
+// the same as a JavaScript Date, so a keyset cursor names its row exactly.
 import { sql, type Kysely } from 'kysely';
 
 const TENANT_TABLES = ['admin_api_keys', 'signing_keys', 'oidc_payloads', 'clients', 'users'];
@@ -30,7 +32,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       name text NOT NULL,
       settings jsonb NOT NULL DEFAULT '{}',
       config_version integer NOT NULL DEFAULT 1,
-      created_at timestamptz NOT NULL DEFAULT date_trunc('milliseconds', now()),
+      created_at timestamptz(3) NOT NULL DEFAULT now(),
       updated_at timestamptz NOT NULL DEFAULT now()
     )`.execute(db);
 
@@ -41,7 +43,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       name text NOT NULL,
       prefix text NOT NULL,
       key_hash text NOT NULL,
-      created_at timestamptz NOT NULL DEFAULT date_trunc('milliseconds', now()),
+      created_at timestamptz(3) NOT NULL DEFAULT now(),
       last_used_at timestamptz,
       PRIMARY KEY (tenant_id, id),
       UNIQUE (tenant_id, key_hash)
@@ -54,7 +56,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       alg text NOT NULL,
       public_jwk jsonb NOT NULL,
       private_jwk_encrypted text NOT NULL,
-      created_at timestamptz NOT NULL DEFAULT date_trunc('milliseconds', now()),
+      created_at timestamptz(3) NOT NULL DEFAULT now(),
       retired_at timestamptz,
       PRIMARY KEY (tenant_id, kid)
     )`.execute(db);
@@ -85,7 +87,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       name text NOT NULL,
       metadata jsonb NOT NULL,
       require_consent boolean NOT NULL DEFAULT false,
-      created_at timestamptz NOT NULL DEFAULT date_trunc('milliseconds', now()),
+      created_at timestamptz(3) NOT NULL DEFAULT now(),
       updated_at timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (tenant_id, client_id)
     )`.execute(db);
@@ -102,7 +104,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       password_hash text,
       disabled boolean NOT NULL DEFAULT false,
       tenant_admin boolean NOT NULL DEFAULT false,
-      created_at timestamptz NOT NULL DEFAULT date_trunc('milliseconds', now()),
+      created_at timestamptz(3) NOT NULL DEFAULT now(),
       updated_at timestamptz NOT NULL DEFAULT now(),
       last_login_at timestamptz,
       PRIMARY KEY (tenant_id, id)

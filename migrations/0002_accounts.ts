@@ -1,8 +1,6 @@
 // Frozen in time: never import from src/.
 import { sql, type Kysely } from 'kysely';
 
-const NOW_MS = sql`date_trunc('milliseconds', now())`;
-
 export async function up(db: Kysely<any>): Promise<void> {
   // Outgoing mail, sent by a worker with retries. Template parameters may hold one-time links, so
   // they are encrypted at rest and erased once the message is sent.
@@ -18,7 +16,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       attempts integer NOT NULL DEFAULT 0,
       next_attempt_at timestamptz NOT NULL DEFAULT now(),
       last_error text,
-      created_at timestamptz NOT NULL DEFAULT ${NOW_MS},
+      created_at timestamptz(3) NOT NULL DEFAULT now(),
       sent_at timestamptz,
       PRIMARY KEY (tenant_id, id)
     )`.execute(db);
@@ -34,7 +32,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       token_hash text NOT NULL UNIQUE,
       expires_at timestamptz NOT NULL,
       used_at timestamptz,
-      created_at timestamptz NOT NULL DEFAULT ${NOW_MS},
+      created_at timestamptz(3) NOT NULL DEFAULT now(),
       PRIMARY KEY (tenant_id, id),
       FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
     )`.execute(db);

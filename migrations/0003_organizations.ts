@@ -1,8 +1,6 @@
 // Frozen in time: never import from src/.
 import { sql, type Kysely } from 'kysely';
 
-const NOW_MS = sql`date_trunc('milliseconds', now())`;
-
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     CREATE TABLE organizations (
@@ -18,8 +16,8 @@ export async function up(db: Kysely<any>): Promise<void> {
       status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'trialing', 'pending', 'suspended')),
       metadata jsonb NOT NULL DEFAULT '{}',
       max_members integer NOT NULL DEFAULT 50 CHECK (max_members > 0),
-      created_at timestamptz NOT NULL DEFAULT ${NOW_MS},
-      updated_at timestamptz NOT NULL DEFAULT ${NOW_MS},
+      created_at timestamptz(3) NOT NULL DEFAULT now(),
+      updated_at timestamptz(3) NOT NULL DEFAULT now(),
       PRIMARY KEY (tenant_id, id),
       UNIQUE (tenant_id, slug)
     )`.execute(db);
@@ -35,7 +33,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       description text,
       permissions text[] NOT NULL DEFAULT '{}',
       builtin boolean NOT NULL DEFAULT false,
-      created_at timestamptz NOT NULL DEFAULT ${NOW_MS},
+      created_at timestamptz(3) NOT NULL DEFAULT now(),
       PRIMARY KEY (tenant_id, id),
       UNIQUE (tenant_id, org_id, name),
       UNIQUE (tenant_id, org_id, id),
@@ -47,7 +45,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       tenant_id uuid NOT NULL,
       org_id uuid NOT NULL,
       user_id uuid NOT NULL,
-      joined_at timestamptz NOT NULL DEFAULT ${NOW_MS},
+      joined_at timestamptz(3) NOT NULL DEFAULT now(),
       PRIMARY KEY (tenant_id, org_id, user_id),
       FOREIGN KEY (tenant_id, org_id) REFERENCES organizations (tenant_id, id) ON DELETE CASCADE,
       FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
@@ -80,7 +78,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       invited_by jsonb NOT NULL,
       accepted_user_id uuid,
       accepted_at timestamptz,
-      created_at timestamptz NOT NULL DEFAULT ${NOW_MS},
+      created_at timestamptz(3) NOT NULL DEFAULT now(),
       PRIMARY KEY (tenant_id, id),
       FOREIGN KEY (tenant_id, org_id) REFERENCES organizations (tenant_id, id) ON DELETE CASCADE,
       FOREIGN KEY (tenant_id, org_id, role_id) REFERENCES org_roles (tenant_id, org_id, id) ON DELETE CASCADE
@@ -99,7 +97,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       target_id text,
       before jsonb,
       after jsonb,
-      created_at timestamptz NOT NULL DEFAULT ${NOW_MS},
+      created_at timestamptz(3) NOT NULL DEFAULT now(),
       PRIMARY KEY (tenant_id, id)
     )`.execute(db);
   await sql`CREATE INDEX org_audit_log_page ON org_audit_log (tenant_id, org_id, created_at, id)`.execute(db);
