@@ -21,6 +21,8 @@ import { startMaintenance } from './maintenance.ts';
 import { meRoutes } from './me/me.routes.ts';
 import { registerInvitationMail } from './orgs/invitation-mail.ts';
 import { invitationRoutes } from './orgs/invitation.routes.ts';
+import { OrgTokens } from './orgs/org-tokens.ts';
+import { ApiTokenService } from './tokens/api-token.service.ts';
 import { OrgService } from './orgs/org.service.ts';
 import { ClientService } from './oidc/client.service.ts';
 import { interactionRoutes } from './oidc/interactions.routes.ts';
@@ -43,6 +45,8 @@ export interface App {
     bruteForce: BruteForce;
     outbox: MailOutbox;
     orgs: OrgService;
+    orgTokens: OrgTokens;
+    apiTokens: ApiTokenService;
   };
   /** Listens on config.port (0 = any free port); resolves to the base URL. */
   start(): Promise<string>;
@@ -69,10 +73,12 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const orgs = new OrgService(db, outbox);
   registerInvitationMail(outbox, config.publicUrl, render, renderText);
   const users = new UserService(db);
+  const orgTokens = new OrgTokens(db);
+  const apiTokens = new ApiTokenService(db, orgTokens);
   const clients = new ClientService(db, config.tenantCacheTtlMs);
   const tenants = new TenantService(db, config.publicUrl, config.encryptionKey);
   const runtimes = new TenantRuntimes(
-    { db, publicUrl: config.publicUrl, encryptionKey: config.encryptionKey, users, clients, render, log },
+    { db, publicUrl: config.publicUrl, encryptionKey: config.encryptionKey, users, clients, orgTokens, render, log },
     config.tenantCacheTtlMs,
   );
 
@@ -119,7 +125,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const interactions = new Router({ prefix: '/t/:slug/interaction' });
   interactions.use(...forms());
-  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, render }).routes());
+  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, orgTokens, render }).routes());
   koa.use(interactions.routes());
 
   const account = new Router({ prefix: '/t/:slug/account' });
@@ -133,11 +139,11 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   koa.use(invitations.routes());
 
   const me = new Router({ prefix: '/t/:slug/api/v1/me' });
-  me.use(json(), requireUser({ db, users }));
-  me.use(meRoutes({ accounts }).routes());
+  me.use(json(), requireUser({ db, users, apiTokens }));
+  me.use(meRoutes({ accounts, orgTokens }).routes());
   koa.use(me.routes());
 
-  const adminRegistry = adminApi({ users, clients, runtimes, tenants, accounts, bruteForce, outbox, orgs });
+  const adminRegistry = adminApi({ users, clients, runtimes, tenants, accounts, bruteForce, outbox, orgs, apiTokens });
   const openapi = new Router();
   // Public on purpose: the description of the API holds no data.
   openapi.get('/t/:slug/api/v1/openapi.json', (ctx) => {
@@ -165,7 +171,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     config,
     log,
     connection,
-    services: { tenants, users, clients, runtimes, accounts, bruteForce, outbox, orgs },
+    services: { tenants, users, clients, runtimes, accounts, bruteForce, outbox, orgs, orgTokens, apiTokens },
     async start() {
       server = koa.listen(config.port, config.host);
       server.headersTimeout = 20_000;

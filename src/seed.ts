@@ -24,8 +24,10 @@ export async function seedDemo(app: App) {
       grant_types: ['authorization_code', 'refresh_token'],
       token_endpoint_auth_method: 'client_secret_basic',
       application_type: 'web',
-      scopes: ['openid', 'profile', 'email', 'offline_access'],
+      scopes: ['openid', 'profile', 'email', 'offline_access', 'organizations'],
       require_consent: false,
+      organization_usage: 'allow',
+      organization_ids: [],
     },
     async (_t, metadata) => runtime!.provider.Client.validate(metadata as never),
   );

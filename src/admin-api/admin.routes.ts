@@ -10,6 +10,7 @@ import { presentClient } from '../oidc/client.service.ts';
 import { presentOrg, type Actor, type OrgService } from '../orgs/org.service.ts';
 import type { TenantRuntime, TenantRuntimes } from '../tenants/tenant-runtime.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
+import type { ApiTokenService } from '../tokens/api-token.service.ts';
 import { presentUser, type UserService } from '../users/user.service.ts';
 import { ApiRegistry } from './registry.ts';
 import * as s from './schemas.ts';
@@ -33,6 +34,7 @@ export interface AdminDeps {
   bruteForce: BruteForce;
   outbox: MailOutbox;
   orgs: OrgService;
+  apiTokens: ApiTokenService;
 }
 
 /** The Admin API's route table: HTTP only; rules live in the services. */
@@ -85,6 +87,22 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
       ctx.status = 202;
       ctx.body = { status: 'queued', to: user.email };
     } });
+
+  api.add({ method: 'post', path: '/users/:userId/tokens', tag: U, summary: 'Mint a scoped API token for the user (shown once; org_id makes it org-scoped)', params: s.UserId, body: s.MintApiToken, responses: { 201: '{ id, access_token, expires_in }' },
+    handler: async (ctx, { params, body }) => {
+      const user = await users.get(tenantIdOf(ctx), params.userId);
+      if (user.disabled) throw ValidationFailed('The user is disabled.', [{ field: 'userId', message: 'disabled' }]);
+      const minted = await deps.apiTokens.mint(ctx.state.runtime as TenantRuntime, user.id, body);
+      ctx.set('Cache-Control', 'no-store');
+      created(ctx, `${ctx.path}/${minted.id}`, minted);
+    } });
+  api.add({ method: 'get', path: '/users/:userId/tokens', tag: U, summary: "List the user's API tokens (never the tokens themselves)", params: s.UserId, query: s.ListPage, responses: { 200: 'A page of API tokens' },
+    handler: async (ctx, { params, query }) => {
+      await users.get(tenantIdOf(ctx), params.userId);
+      ctx.body = await deps.apiTokens.list(tenantIdOf(ctx), params.userId, query);
+    } });
+  api.add({ method: 'delete', path: '/users/:userId/tokens/:tokenId', tag: U, summary: 'Revoke an API token', params: s.ApiTokenParams, responses: { 204: 'Revoked' },
+    handler: async (ctx, { params }) => { await deps.apiTokens.revoke(tenantIdOf(ctx), params.userId, params.tokenId); ctx.status = 204; } });
 
   // ── clients ──────────────────────────────────────────────────────────────
   const C = 'Clients';

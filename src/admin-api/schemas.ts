@@ -61,6 +61,8 @@ const clientFields = {
   application_type: z.enum(['web', 'native']),
   scopes: z.array(scope).min(1, 'give at least one scope').max(TENANT_SCOPES.length),
   require_consent: z.boolean(),
+  organization_usage: z.enum(['deny', 'allow', 'require']),
+  organization_ids: z.array(z.uuid('must be a UUID')).max(100, 'at most 100'),
 };
 
 export const CreateClient = z
@@ -71,8 +73,10 @@ export const CreateClient = z
     grant_types: clientFields.grant_types.default(['authorization_code', 'refresh_token']),
     token_endpoint_auth_method: clientFields.token_endpoint_auth_method.default('client_secret_basic'),
     application_type: clientFields.application_type.default('web'),
-    scopes: clientFields.scopes.default(['openid', 'profile', 'email', 'offline_access']),
+    scopes: clientFields.scopes.default(['openid', 'profile', 'email', 'offline_access', 'organizations']),
     require_consent: clientFields.require_consent.default(false),
+    organization_usage: clientFields.organization_usage.default('allow'),
+    organization_ids: clientFields.organization_ids.default([]),
   })
   .superRefine((c, ctx) => {
     if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
@@ -93,6 +97,8 @@ export const UpdateClient = z
     application_type: clientFields.application_type.optional(),
     scopes: clientFields.scopes.optional(),
     require_consent: clientFields.require_consent.optional(),
+    organization_usage: clientFields.organization_usage.optional(),
+    organization_ids: clientFields.organization_ids.optional(),
     rotate_secret: z.boolean().optional(),
   })
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
@@ -194,3 +200,10 @@ export const CreateInvitation = z.strictObject({
   role: roleName.default('member'),
   expires_in: z.number().int().min(60, 'must be at least 60 seconds').max(30 * 86_400, 'must be at most 30 days').optional(),
 });
+
+export const MintApiToken = z.strictObject({
+  scopes: z.array(z.enum(['openid', 'profile', 'email', 'organizations', 'admin'])).min(1, 'give at least one scope').max(10),
+  expires_in: z.number().int().min(60, 'must be at least 60 seconds').max(365 * 86_400, 'must be at most a year'),
+  org_id: uuid.optional(),
+});
+export const ApiTokenParams = z.object({ userId: uuid, tokenId: uuid });

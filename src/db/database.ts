@@ -4,7 +4,7 @@ import type { ClientTable, OidcPayloadTable, SigningKeyTable } from '../oidc/oid
 import type { UserTable } from '../users/user.table.ts';
 import type { MailOutboxTable } from '../mail/mail.table.ts';
 import type { AccountTokenTable, AuthThrottleTable } from '../accounts/account.table.ts';
-import type { OrgAuditLogTable, OrgInvitationTable, OrgMemberRoleTable, OrgMemberTable, OrgRoleTable, OrganizationTable } from '../orgs/org.table.ts';
+import type { ApiTokenTable, GrantOrganizationTable, OrgAuditLogTable, OrgInvitationTable, OrgMemberRoleTable, OrgMemberTable, OrgRoleTable, OrganizationTable } from '../orgs/org.table.ts';
 
 export interface DB {
   tenants: TenantTable;
@@ -22,6 +22,8 @@ export interface DB {
   org_member_roles: OrgMemberRoleTable;
   org_invitations: OrgInvitationTable;
   org_audit_log: OrgAuditLogTable;
+  grant_organizations: GrantOrganizationTable;
+  api_tokens: ApiTokenTable;
 }
 
 export type Database = Kysely<DB>;

@@ -1,7 +1,9 @@
 import type { Context, Next } from 'koa';
 import type { Database } from '../db/database.ts';
 import { verifyAccessToken } from '../oidc/access-tokens.ts';
+import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { ApiTokenService } from '../tokens/api-token.service.ts';
 import type { UserService } from '../users/user.service.ts';
 import { Unauthorized } from './errors.ts';
 
@@ -13,7 +15,7 @@ export interface SignedInUser {
 }
 
 /** Guard of /api/v1/me: a live access token of this tenant, issued to a user (not a machine) who is not disabled. */
-export function requireUser(deps: { db: Database; users: UserService }) {
+export function requireUser(deps: { db: Database; users: UserService; apiTokens: ApiTokenService }) {
   return async (ctx: Context, next: Next) => {
     const runtime = ctx.state.runtime as TenantRuntime;
     const match = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'));
@@ -24,6 +26,7 @@ export function requireUser(deps: { db: Database; users: UserService }) {
     if (!verified || !sub || sub === verified.claims.client_id) throw Unauthorized(refused);
     const user = await deps.users.find(runtime.tenant.id, sub);
     if (!user || user.disabled) throw Unauthorized(refused);
+    if (verified.claims.client_id === API_TOKENS_CLIENT) await deps.apiTokens.touch(runtime.tenant.id, verified.claims.jti);
     ctx.state.user = {
       userId: user.id,
       clientId: verified.claims.client_id,

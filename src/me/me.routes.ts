@@ -1,9 +1,12 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { PasswordRejected, type AccountService } from '../accounts/account.service.ts';
-import { ValidationFailed } from '../http/errors.ts';
+import { Forbidden, NotFound, ValidationFailed } from '../http/errors.ts';
 import type { SignedInUser } from '../http/user-auth.ts';
 import { readBody } from '../http/validate.ts';
+import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
+import { mintAccessToken } from '../oidc/provider.ts';
+import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 
 const ChangePassword = z.strictObject({
@@ -11,8 +14,8 @@ const ChangePassword = z.strictObject({
   new_password: z.string().min(1, 'required').max(1000),
 });
 
-/** The signed-in user's own API, /t/<slug>/api/v1/me (more arrives with organizations). */
-export function meRoutes(deps: { accounts: AccountService }) {
+/** The signed-in user's own API, /t/<slug>/api/v1/me. */
+export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens }) {
   const router = new Router();
 
   /**
@@ -31,6 +34,45 @@ export function meRoutes(deps: { accounts: AccountService }) {
       throw err;
     }
     ctx.status = 204;
+  });
+
+  /** Every organization the user is in (suspended ones too, marked), with their roles there. */
+  router.get('/organizations', async (ctx) => {
+    const user = ctx.state.user as SignedInUser;
+    const runtime = ctx.state.runtime as TenantRuntime;
+    const current = user.grantId ? await deps.orgTokens.grantOrg(runtime.tenant.id, user.grantId) : undefined;
+    const all = await deps.orgTokens.memberships(runtime.tenant.id, user.userId, { includeSuspended: true });
+    ctx.body = { data: all.map((o) => ({ ...o, current: o.id === current })), next_cursor: null };
+  });
+
+  /**
+   * Switch the sign-in this token belongs to into another organization, without signing in
+   * again: later tokens of the sign-in (refresh included) carry it, and a new access token is
+   * returned now.
+   */
+  router.post('/organizations/:orgId/switch', async (ctx) => {
+    const user = ctx.state.user as SignedInUser;
+    const runtime = ctx.state.runtime as TenantRuntime;
+    const tenantId = runtime.tenant.id;
+    if (!user.grantId || user.clientId === API_TOKENS_CLIENT) {
+      throw Forbidden('This token is not part of a sign-in that can switch organizations (API tokens keep the organization they were made for).');
+    }
+    const orgId = String(ctx.params.orgId).slice(0, 100);
+    const r = await deps.orgTokens.claimsFor(tenantId, user.userId, orgId);
+    if ('refused' in r) {
+      if (r.refused === 'suspended') throw Forbidden('That organization is suspended.');
+      throw NotFound('You are not a member of that organization (or it does not exist).');
+    }
+    await deps.orgTokens.selectForGrant(tenantId, user.grantId, user.userId, r.claims.org_id);
+    const token = await mintAccessToken(runtime, {
+      accountId: user.userId,
+      clientId: user.clientId,
+      grantId: user.grantId,
+      scope: [...user.scopes].join(' '),
+      gty: 'urn:tessera:switch',
+    });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { new_token: token.value, token_type: 'Bearer', expires_in: token.expiresIn, ...r.claims };
   });
 
   return router;

@@ -27,7 +27,14 @@ export async function updateClient(
   tx: TenantTx,
   tenantId: string,
   clientId: string,
-  patch: { name?: string; metadata?: Record<string, unknown>; require_consent?: boolean; client_secret_hash?: string | null },
+  patch: {
+    name?: string;
+    metadata?: Record<string, unknown>;
+    require_consent?: boolean;
+    client_secret_hash?: string | null;
+    organization_usage?: ClientRow['organization_usage'];
+    organization_ids?: string[];
+  },
 ): Promise<ClientRow | undefined> {
   const { metadata, ...rest } = patch;
   return tx

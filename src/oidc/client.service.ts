@@ -1,13 +1,15 @@
 import { LRUCache } from 'lru-cache';
 import type { AdapterPayload } from 'oidc-provider';
 import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
-import type { Database } from '../db/database.ts';
+import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { NotFound } from '../http/errors.ts';
+import { NotFound, ValidationFailed } from '../http/errors.ts';
 import { decodeCursor, page } from '../http/pagination.ts';
 import * as repo from './client.repo.ts';
 import type { ClientRow } from './client.repo.ts';
 import { revokeEverythingOfClient } from './oidc-payload.repo.ts';
+
+export const API_TOKENS_CLIENT = 'tessera:api-tokens';
 
 export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
 export type AuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
@@ -21,6 +23,8 @@ export interface ClientInput {
   application_type: 'web' | 'native';
   scopes: string[];
   require_consent: boolean;
+  organization_usage: 'deny' | 'allow' | 'require';
+  organization_ids: string[];
 }
 
 /** Checks metadata the way the tenant's oidc-provider will (throws its InvalidClientMetadata). */
@@ -51,7 +55,17 @@ function fromRow(row: ClientRow): ClientInput {
     application_type: m.application_type ?? 'web',
     scopes: typeof m.scope === 'string' && m.scope ? m.scope.split(' ') : [],
     require_consent: row.require_consent,
+    organization_usage: row.organization_usage,
+    organization_ids: row.organization_ids,
   };
+}
+
+/** A machine client may only be granted organizations of its own tenant. */
+async function assertOrganizationsExist(tx: TenantTx, tenantId: string, ids: string[]) {
+  if (ids.length === 0) return;
+  const found = await tx.selectFrom('organizations').select('id').where('tenant_id', '=', tenantId).where('id', 'in', ids).execute();
+  const missing = ids.filter((id) => !found.some((f) => f.id === id));
+  if (missing.length) throw ValidationFailed(`No organization ${missing.join(', ')} in this tenant.`, [{ field: 'organization_ids', message: `unknown organization: ${missing.join(', ')}` }]);
 }
 
 export function presentClient(row: ClientRow) {
@@ -64,6 +78,21 @@ export function presentClient(row: ClientRow) {
     updated_at: row.updated_at.toISOString(),
   };
 }
+
+/**
+ * The built-in client API tokens are issued to (see tokens/api-token.service.ts). Its "secret"
+ * is a random value nobody holds (and the gateway hashes whatever is presented), so it can't be
+ * used at the token endpoint; its id can't collide with a generated one (those have no colon).
+ */
+const API_TOKENS_CLIENT_METADATA = {
+  client_id: API_TOKENS_CLIENT,
+  client_name: 'API tokens',
+  client_secret: randomSecret(32),
+  grant_types: ['client_credentials'],
+  response_types: [],
+  redirect_uris: [],
+  token_endpoint_auth_method: 'client_secret_basic',
+} as AdapterPayload;
 
 export class ClientService {
   /**
@@ -83,16 +112,19 @@ export class ClientService {
     const secret = confidential ? randomSecret(32) : undefined;
     const metadata = toMetadata(clientId, input);
     await validate(tenantId, { ...metadata, ...(secret ? { client_secret: sha256Hex(secret) } : {}) });
-    const row = await inTenant(this.db, tenantId, (tx) =>
-      repo.insertClient(tx, {
+    const row = await inTenant(this.db, tenantId, async (tx) => {
+      await assertOrganizationsExist(tx, tenantId, input.organization_ids);
+      return repo.insertClient(tx, {
         tenant_id: tenantId,
         client_id: clientId,
         client_secret_hash: secret ? sha256Hex(secret) : null,
         name: input.name,
         metadata,
         require_consent: input.require_consent,
-      }),
-    );
+        organization_usage: input.organization_usage,
+        organization_ids: input.organization_ids,
+      });
+    });
     return { row, secret };
   }
 
@@ -120,11 +152,14 @@ export class ClientService {
       const secretHash = confidential ? (secret ? sha256Hex(secret) : current.client_secret_hash) : null;
       const metadata = toMetadata(clientId, next);
       await validate(tenantId, { ...metadata, ...(secretHash ? { client_secret: secretHash } : {}) });
+      await assertOrganizationsExist(tx, tenantId, next.organization_ids);
       const row = await repo.updateClient(tx, tenantId, clientId, {
         name: next.name,
         metadata,
         require_consent: next.require_consent,
         client_secret_hash: secretHash,
+        organization_usage: next.organization_usage,
+        organization_ids: next.organization_ids,
       });
       return { row: row!, secret };
     });
@@ -142,6 +177,7 @@ export class ClientService {
 
   /** What the tenant's oidc-provider sees: the metadata with the secret's hash as `client_secret` (see client-auth.ts). */
   async providerMetadata(tenantId: string, clientId: string): Promise<AdapterPayload | undefined> {
+    if (clientId === API_TOKENS_CLIENT) return API_TOKENS_CLIENT_METADATA;
     const key = `${tenantId}:${clientId}`;
     const hit = this.cache.get(key);
     if (hit) return hit.metadata;
@@ -151,6 +187,12 @@ export class ClientService {
       : undefined;
     this.cache.set(key, { metadata });
     return metadata;
+  }
+
+  /** deny, allow or require: may (must) the client's sign-ins work in an organization. */
+  async organizationUsage(tenantId: string, clientId: string): Promise<'deny' | 'allow' | 'require'> {
+    const row = await inTenant(this.db, tenantId, (tx) => repo.findClient(tx, tenantId, clientId));
+    return row?.organization_usage ?? 'deny';
   }
 
   /** Whether sign-in to this client shows a consent page (first-party apps usually skip it). */

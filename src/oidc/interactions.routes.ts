@@ -7,7 +7,9 @@ import { effectiveSettings } from '../tenants/settings.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../views.ts';
+import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { ClientService } from './client.service.ts';
+import { requestedOrganization } from './org-request.ts';
 
 const INVALID_CREDENTIALS = 'Invalid email or password.';
 
@@ -21,6 +23,7 @@ export function interactionRoutes(deps: {
   clients: ClientService;
   accounts: AccountService;
   bruteForce: BruteForce;
+  orgTokens: OrgTokens;
   render: Render;
 }) {
   const router = new Router();
@@ -74,6 +77,7 @@ export function interactionRoutes(deps: {
         abortUrl: `${base(ctx, uid)}/abort`,
       });
     }
+    if (details.prompt.name === 'organization') return chooseOrganization(ctx);
     return page(ctx, 'error.njk', { title: 'Unsupported step', detail: `This sign-in asks for "${details.prompt.name}", which this server does not offer.` }, 400);
   });
 
@@ -152,6 +156,45 @@ export function interactionRoutes(deps: {
   }
 
   router.post('/:uid/confirm', async (ctx) => finishConsent(ctx));
+
+  router.post('/:uid/organization', async (ctx) => chooseOrganization(ctx, formField(ctx, 'org_id', 100)));
+
+  /**
+   * The organization step: the one the request named, or the one picked on the page (when the
+   * client requires an organization and none was named). Not a member, an unknown organization
+   * or a suspended one ends the request with an OAuth error for the app — never a token.
+   */
+  async function chooseOrganization(ctx: Context, picked?: string) {
+    const { provider, tenant } = runtimeOf(ctx);
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    const accountId = details.session?.accountId;
+    if (details.prompt.name !== 'organization' || !accountId || !details.grantId) {
+      return page(ctx, 'error.njk', { title: 'Nothing to choose', detail: 'This sign-in is not waiting for an organization. Start again from the application.' }, 400);
+    }
+    const wanted = requestedOrganization(details.params) ?? picked;
+    if (!wanted) {
+      const organizations = await deps.orgTokens.memberships(tenant.id, accountId);
+      return page(ctx, 'select-organization.njk', {
+        title: 'Choose an organization',
+        clientName: await clientName(ctx, details.params.client_id),
+        organizations,
+        action: `${base(ctx, details.uid)}/organization`,
+        abortUrl: `${base(ctx, details.uid)}/abort`,
+      });
+    }
+    const r = await deps.orgTokens.claimsFor(tenant.id, accountId, wanted);
+    if ('refused' in r) {
+      const description =
+        r.refused === 'suspended' ? `The organization ${wanted} is suspended.` : `The user is not a member of the organization ${wanted}, or it does not exist.`;
+      const to = await provider.interactionResult(ctx.req, ctx.res, { error: 'access_denied', error_description: description }, { mergeWithLastSubmission: false });
+      ctx.status = 303;
+      return ctx.redirect(to);
+    }
+    await deps.orgTokens.selectForGrant(tenant.id, details.grantId, accountId, r.claims.org_id);
+    const to = await provider.interactionResult(ctx.req, ctx.res, { organization: { id: r.claims.org_id } }, { mergeWithLastSubmission: true });
+    ctx.status = 303;
+    ctx.redirect(to);
+  }
 
   router.get('/:uid/abort', async (ctx) => {
     const to = await runtimeOf(ctx).provider.interactionResult(

@@ -34,6 +34,10 @@ export interface ClientTable {
   /** oidc-provider client metadata (redirect_uris, grant_types, …) minus the secret. */
   metadata: JSONColumnType<Record<string, unknown>, string, string>;
   require_consent: Generated<boolean>;
+  /** May the client ask for an organization: deny, allow (default) or require (then the user picks one). */
+  organization_usage: Generated<'deny' | 'allow' | 'require'>;
+  /** Organizations a machine client may act for (client credentials with organization=<id>). */
+  organization_ids: Generated<string[]>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

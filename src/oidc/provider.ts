@@ -1,17 +1,20 @@
 import type { JSONWebKeySet } from 'jose';
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { deriveKey } from '../crypto/secrets.ts';
 import type { Logger } from '../logger.ts';
+import type { OrgTokens } from '../orgs/org-tokens.ts';
+import { effectiveSettings, type StoredSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../views.ts';
 import type { Database } from '../db/database.ts';
 import { adapterFor } from './adapter.ts';
 import type { ClientService } from './client.service.ts';
 import type { PrivateSigningKey, SigningAlg } from './signing-keys.ts';
+import { orgRequest, requestedOrganization } from './org-request.ts';
 import { tokenGateway } from './token-gateway.ts';
 
 /** Every scope a tenant's clients may be allowed. `admin` reaches the Admin API (tenant admins and machine clients only). */
-export const TENANT_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'admin'] as const;
+export const TENANT_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'organizations', 'admin'] as const;
 
 /** Token lifetimes in seconds, in one place (see signing-keys.ts for how long retired keys stay published). */
 export const TTL = {
@@ -29,7 +32,11 @@ export interface TenantIdentity {
   id: string;
   slug: string;
   name: string;
+  settings: StoredSettings;
 }
+
+/** Claims of an org-scoped token; under `openid` so they appear whenever the token has an organization. */
+export const ORG_CLAIMS = ['org_id', 'org_slug', 'org_roles', 'org_permissions'] as const;
 
 export interface ProviderDeps {
   db: Database;
@@ -37,6 +44,7 @@ export interface ProviderDeps {
   encryptionKey: Buffer;
   users: UserService;
   clients: ClientService;
+  orgTokens: OrgTokens;
   render: Render;
   log: Logger;
 }
@@ -58,18 +66,41 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
   const issuer = issuerOf(deps.publicUrl, tenant.slug);
   const apiAudience = apiAudienceOf(issuer);
   const basePath = `/t/${tenant.slug}`;
+  const claimCap = effectiveSettings(tenant.settings).organizations_claim_cap;
+  const userinfoEndpoint = `${issuer}/me`;
+
+  /** The `organizations` claim, or, past the cap, a distributed-claims pointer to userinfo. */
+  async function membershipsClaim(userId: string, capped: boolean) {
+    const all = (await deps.orgTokens.memberships(tenant.id, userId)).map(({ id, slug, name, roles }) => ({ id, slug, name, roles }));
+    if (capped && all.length > claimCap) {
+      return { _claim_names: { organizations: 'tessera_userinfo' }, _claim_sources: { tessera_userinfo: { endpoint: userinfoEndpoint } } };
+    }
+    return { organizations: all };
+  }
+
+  /** The org claims of a grant's sign-in, when it works in an organization the user may still use. */
+  async function grantOrgClaims(grantId: string | undefined, userId: string) {
+    if (!grantId) return {};
+    const orgId = await deps.orgTokens.grantOrg(tenant.id, grantId);
+    if (!orgId) return {};
+    const r = await deps.orgTokens.claimsFor(tenant.id, userId, orgId);
+    return 'claims' in r ? r.claims : {};
+  }
 
   const configuration: Configuration = {
     adapter: adapterFor(deps.db, tenant.id, deps.clients),
     clients: [],
     jwks: { keys },
-    async findAccount(_ctx, sub) {
+    async findAccount(ctx, sub) {
       const user = await deps.users.find(tenant.id, sub);
       if (!user || user.disabled) return undefined;
       return {
         accountId: user.id,
-        async claims() {
+        async claims(use, scope) {
+          const scopes = new Set(String(scope ?? '').split(' '));
           return {
+            ...(await grantOrgClaims(ctx?.oidc?.entities?.Grant?.jti, user.id)),
+            ...(scopes.has('organizations') ? await membershipsClaim(user.id, use !== 'userinfo') : {}),
             sub: user.id,
             email: user.email,
             email_verified: user.email_verified,
@@ -82,7 +113,8 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
       };
     },
     claims: {
-      openid: ['sub'],
+      openid: ['sub', ...ORG_CLAIMS],
+      organizations: ['organizations'],
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name', 'updated_at'],
     },
@@ -91,6 +123,28 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
     // a userinfo round trip to learn who signed in.
     conformIdTokenClaims: false,
     responseTypes: ['code'],
+    extraParams: ['organization'],
+    async extraTokenClaims(_ctx, token) {
+      if (token.kind === 'ClientCredentials') {
+        // A machine client acting for an organization it was granted (checked by the gateway).
+        const asked = orgRequest.getStore();
+        if (!asked || asked.clientId !== token.clientId) return undefined;
+        return (await deps.orgTokens.orgClaimsForClient(tenant.id, asked.orgId)) ?? undefined;
+      }
+      const accountId = (token as { accountId?: string }).accountId;
+      if (!accountId) return undefined;
+      const grantId = (token as { grantId?: string }).grantId;
+      const switchTo = orgRequest.getStore();
+      if (switchTo && grantId) await deps.orgTokens.selectForGrant(tenant.id, grantId, accountId, switchTo.orgId);
+      return {
+        ...(await grantOrgClaims(grantId, accountId)),
+        ...(token.scopes.has('organizations') ? await membershipsClaim(accountId, true) : {}),
+      };
+    },
+    interactions: {
+      url: (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}`,
+      policy: [...interactionPolicy.base(), organizationPrompt(deps, tenant)],
+    },
     pkce: { required: () => true },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     clientDefaults: {
@@ -111,9 +165,6 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
       keys: [deriveKey(deps.encryptionKey, `cookies:${tenant.id}`).toString('base64url')],
       long: { signed: true, httpOnly: true, sameSite: 'lax', path: `${basePath}/` },
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
-    },
-    interactions: {
-      url: (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}`,
     },
     features: {
       devInteractions: { enabled: false },
@@ -152,13 +203,7 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
         useGrantedResource: () => true,
         getResourceServerInfo(_ctx, resource) {
           if (resource !== apiAudience) throw new errors.InvalidTarget(`unknown resource; this issuer serves ${apiAudience}`);
-          return {
-            scope: TENANT_SCOPES.join(' '),
-            audience: apiAudience,
-            accessTokenTTL: TTL.AccessToken,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg } },
-          };
+          return apiResourceServerInfo(apiAudience, alg);
         },
       },
     },
@@ -206,11 +251,46 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
   };
 
   const provider = new Provider(issuer, configuration);
-  provider.use(tokenGateway({ issuer, publicJwks: publicJwksOf(keys) }));
+  provider.use(tokenGateway({ issuer, publicJwks: publicJwksOf(keys), tenantId: tenant.id, orgTokens: deps.orgTokens, provider: () => provider }));
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
     deps.log.error({ err, tenant: tenant.slug, route: ctx.oidc?.route }, 'oidc-provider server error');
   });
   return provider;
+}
+
+/** The one resource server of a tenant: its own APIs. Every access token is a JWT for it. */
+export function apiResourceServerInfo(apiAudience: string, alg: SigningAlg) {
+  return {
+    scope: TENANT_SCOPES.join(' '),
+    audience: apiAudience,
+    accessTokenTTL: TTL.AccessToken,
+    accessTokenFormat: 'jwt' as const,
+    jwt: { sign: { alg } },
+  };
+}
+
+/**
+ * Issues an access token outside a token-endpoint request (organization switch, API tokens),
+ * through the provider's own model: same format, signing key, stored payload and claims hook.
+ */
+export async function mintAccessToken(
+  runtime: { provider: Provider; apiAudience: string; alg: SigningAlg },
+  opts: { accountId: string; clientId: string; grantId: string; scope: string; gty: string; expiresIn?: number | undefined },
+): Promise<{ value: string; jti: string; expiresIn: number }> {
+  const { provider } = runtime;
+  const client = await provider.Client.find(opts.clientId);
+  if (!client) throw new Error(`client ${opts.clientId} not found`);
+  const token = new provider.AccessToken({
+    accountId: opts.accountId,
+    client,
+    grantId: opts.grantId,
+    scope: opts.scope,
+    gty: opts.gty,
+    ...(opts.expiresIn ? { expiresIn: opts.expiresIn } : {}),
+    resourceServer: new provider.ResourceServer(runtime.apiAudience, apiResourceServerInfo(runtime.apiAudience, runtime.alg)),
+  } as never);
+  const value = await token.save();
+  return { value, jti: token.jti, expiresIn: token.expiration };
 }
 
 /** The JWKS as published: public members only. */
@@ -221,4 +301,35 @@ export function publicJwksOf(keys: PrivateSigningKey[]): JSONWebKeySet {
       return pub;
     }),
   };
+}
+
+/**
+ * The `organization` prompt, after login and consent: needed when the request names an
+ * organization the sign-in is not already working in (or may no longer use), or when the client
+ * requires an organization and none is chosen. The interaction validates and records the choice,
+ * or shows the picker (see interactions.routes.ts).
+ */
+function organizationPrompt(deps: ProviderDeps, tenant: TenantIdentity) {
+  const { Prompt, Check } = interactionPolicy;
+  return new Prompt(
+    { name: 'organization', requestable: false },
+    new Check('organization_requested', 'an organization must be chosen', 'interaction_required', async (ctx) => {
+      const { oidc } = ctx;
+      const requested = requestedOrganization(oidc.params as Record<string, unknown>);
+      const usage = await deps.clients.organizationUsage(tenant.id, oidc.client!.clientId);
+      if (usage === 'deny' && requested) throw new errors.InvalidRequest('this client does not use organizations; leave out the organization parameter');
+      if (!requested && usage !== 'require') return Check.NO_NEED_TO_PROMPT;
+      const grantId = oidc.grant?.jti;
+      const accountId = oidc.session?.accountId;
+      if (!grantId || !accountId) return Check.REQUEST_PROMPT;
+      const current = await deps.orgTokens.grantOrg(tenant.id, grantId);
+      if (!current) return Check.REQUEST_PROMPT;
+      if (requested) {
+        const org = await deps.orgTokens.findOrg(tenant.id, requested);
+        if (org?.id !== current) return Check.REQUEST_PROMPT;
+      }
+      const still = await deps.orgTokens.claimsFor(tenant.id, accountId, current);
+      return 'claims' in still ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+    }),
+  );
 }

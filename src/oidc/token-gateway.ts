@@ -2,7 +2,10 @@ import * as querystring from 'node:querystring';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import type { Context, Next } from 'koa';
 import { sha256Hex } from '../crypto/secrets.ts';
+import type Provider from 'oidc-provider';
+import type { OrgTokens } from '../orgs/org-tokens.ts';
 import { verifiedAccessToken } from './adapter.ts';
+import { orgRequest } from './org-request.ts';
 
 /** Same ceiling as oidc-provider's own body reader. */
 const BODY_LIMIT = 56 * 1024;
@@ -22,8 +25,11 @@ const ENDPOINTS = new Map<string, 'token' | 'introspection' | 'revocation' | 'us
  * 2. Access tokens are JWTs, which oidc-provider neither stores nor accepts at these endpoints.
  *    A JWT presented here is verified against the tenant's keys and then handed to the provider
  *    as its jti, which the adapter resolves to the stored payload — only within this request.
+ * 3. `organization=<id>` at the token endpoint (switching with a refresh token, or a machine client
+ *    acting for an organization) is checked here, before the provider spends the refresh token,
+ *    and handed to the token-claims hook (org-request.ts).
  */
-export function tokenGateway(opts: { issuer: string; publicJwks: JSONWebKeySet }) {
+export function tokenGateway(opts: { issuer: string; publicJwks: JSONWebKeySet; tenantId: string; orgTokens: OrgTokens; provider: () => Provider }) {
   const jwks = createLocalJWKSet(opts.publicJwks);
 
   async function verifiedJti(token: string): Promise<{ jti: string; payload: Record<string, unknown> } | null> {
@@ -58,7 +64,37 @@ export function tokenGateway(opts: { issuer: string; publicJwks: JSONWebKeySet }
       (ctx.req as unknown as { body: unknown }).body = body;
       if (typeof body.client_secret === 'string') body.client_secret = sha256Hex(body.client_secret);
     }
-    hashBasicSecret(ctx);
+    const clientIdFromBasic = hashBasicSecret(ctx);
+
+    if (route === 'token' && body && body.organization !== undefined) {
+      const org = body.organization;
+      delete body.organization;
+      const refusal = (description: string) => {
+        ctx.status = 400;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { error: 'invalid_target', error_description: description };
+      };
+      if (typeof org !== 'string' || !org) return refusal('organization must be one organization id or slug');
+      if (body.grant_type === 'refresh_token' && typeof body.refresh_token === 'string') {
+        const rt = await opts.provider().RefreshToken.find(body.refresh_token);
+        if (!rt?.accountId) return next(); // the provider answers invalid_grant
+        const r = await opts.orgTokens.claimsFor(opts.tenantId, rt.accountId, org);
+        if ('refused' in r) return refusal(r.refused === 'suspended' ? `organization ${org} is suspended` : `not a member of organization ${org}, or it does not exist`);
+        return orgRequest.run({ orgId: r.claims.org_id }, next);
+      }
+      if (body.grant_type === 'client_credentials') {
+        const clientId = typeof body.client_id === 'string' ? body.client_id : clientIdFromBasic;
+        const found = clientId ? await opts.orgTokens.findOrg(opts.tenantId, org) : undefined;
+        if (!found || !clientId || !(await opts.orgTokens.clientMayActFor(opts.tenantId, clientId, found.id))) {
+          return refusal(`this client is not granted organization ${org}, or it does not exist`);
+        }
+        if (found.status === 'suspended') return refusal(`organization ${org} is suspended`);
+        return orgRequest.run({ orgId: found.id, clientId }, next);
+      }
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_request', error_description: 'organization is accepted with the refresh_token and client_credentials grants; at sign-in, put it on the authorization request' };
+      return;
+    }
 
     let verified: { jti: string; payload: Record<string, unknown> } | null = null;
     if ((route === 'introspection' || route === 'revocation') && body && typeof body.token === 'string') {
@@ -87,20 +123,24 @@ export function tokenGateway(opts: { issuer: string; publicJwks: JSONWebKeySet }
   };
 }
 
-function hashBasicSecret(ctx: Context) {
+/** Hashes the secret of a Basic Authorization header in place; returns the (decoded) client id. */
+function hashBasicSecret(ctx: Context): string | undefined {
   const header = ctx.get('authorization');
-  if (!/^basic /i.test(header)) return;
+  if (!/^basic /i.test(header)) return undefined;
   const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon < 0) return; // malformed: let the provider reject it
+  if (colon < 0) return undefined; // malformed: let the provider reject it
   let secret: string;
+  let clientId: string;
   try {
     secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, '%20'));
+    clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, '%20'));
   } catch {
-    return;
+    return undefined;
   }
   const rewritten = `${decoded.slice(0, colon)}:${sha256Hex(secret)}`;
   ctx.req.headers.authorization = `Basic ${Buffer.from(rewritten, 'utf8').toString('base64')}`;
+  return clientId;
 }
 
 async function readLimited(ctx: Context): Promise<string | undefined> {

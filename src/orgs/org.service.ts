@@ -5,6 +5,7 @@ import { Conflict, isUniqueViolation, NotFound, ValidationFailed } from '../http
 import { decodeCursor, page } from '../http/pagination.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import { findUserById } from '../users/user.repo.ts';
+import { revokeOrgScoped } from './org-tokens.ts';
 import * as repo from './org.repo.ts';
 import type { InvitationRow, MemberRow, OrgRow, RoleRow } from './org.repo.ts';
 import { BUILTIN_ROLES, type OrgStatus } from './org.table.ts';
@@ -178,6 +179,8 @@ export class OrgService {
           }
         }
         const after = await repo.updateOrg(tx, tenantId, orgId, next as Parameters<typeof repo.updateOrg>[3]);
+        // A suspended organization issues no org-scoped tokens: end the sign-ins working in it.
+        if (after.status === 'suspended' && before.status !== 'suspended') await revokeOrgScoped(tx, tenantId, orgId);
         await this.audit(tx, tenantId, orgId, actor, 'organization.updated', { type: 'organization', id: orgId }, presentOrg(before), presentOrg(after));
         return after;
       });
@@ -190,6 +193,7 @@ export class OrgService {
   async delete(tenantId: string, actor: Actor, orgId: string): Promise<void> {
     await this.tx(tenantId, async (tx) => {
       const before = await this.orgOrThrow(tx, tenantId, orgId, true);
+      await revokeOrgScoped(tx, tenantId, orgId);
       await repo.deleteOrg(tx, tenantId, orgId);
       await this.audit(tx, tenantId, orgId, actor, 'organization.deleted', { type: 'organization', id: orgId }, presentOrg(before), null);
     });
@@ -246,6 +250,9 @@ export class OrgService {
           `The role "${role.name}" is held by ${usage.members} member(s) and ${usage.invitations} pending invitation(s). Delete with ?force=true to remove it from them.`,
         );
       }
+      // Tokens carry org_roles: those of members who held the role are revoked with it.
+      const holders = await tx.selectFrom('org_member_roles').select('user_id').where('tenant_id', '=', tenantId).where('role_id', '=', roleId).execute();
+      await revokeOrgScoped(tx, tenantId, orgId, holders.map((h) => h.user_id));
       await repo.deleteRole(tx, tenantId, roleId);
       await this.audit(tx, tenantId, orgId, actor, 'role.deleted', { type: 'role', id: roleId }, { ...presentRole(role), usage }, null);
     });
@@ -328,6 +335,7 @@ export class OrgService {
       if (!before) throw NO_MEMBER();
       if (before.roles.includes('owner')) await this.assertNotLastOwner(tx, tenantId, orgId, userId);
       await repo.deleteMember(tx, tenantId, orgId, userId);
+      await revokeOrgScoped(tx, tenantId, orgId, [userId]);
       const action = actor.type === 'user' && actor.id === userId ? 'member.left' : 'member.removed';
       await this.audit(tx, tenantId, orgId, actor, action, { type: 'member', id: userId }, presentMember(before), null);
     });

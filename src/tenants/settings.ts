@@ -34,6 +34,11 @@ export const BRUTE_FORCE_DEFAULTS: BruteForceSettings = {
 
 export interface EffectiveSettings {
   registration_enabled: boolean;
+  /**
+   * Past this many organizations, tokens leave the `organizations` claim out and point to
+   * userinfo instead (OIDC distributed claims); userinfo always lists them all.
+   */
+  organizations_claim_cap: number;
   email_verification_required: boolean;
   /** Display name in the From header of the tenant's mail. */
   mail_from_name: string | null;
@@ -42,6 +47,7 @@ export interface EffectiveSettings {
 
 export const SETTINGS_DEFAULTS: Omit<EffectiveSettings, 'brute_force'> = {
   registration_enabled: false,
+  organizations_claim_cap: 100,
   email_verification_required: true,
   mail_from_name: null,
 };
@@ -55,6 +61,7 @@ export interface StoredSettings extends Partial<Omit<EffectiveSettings, 'brute_f
 export function effectiveSettings(stored: StoredSettings): EffectiveSettings {
   return {
     registration_enabled: stored.registration_enabled ?? SETTINGS_DEFAULTS.registration_enabled,
+    organizations_claim_cap: stored.organizations_claim_cap ?? SETTINGS_DEFAULTS.organizations_claim_cap,
     email_verification_required: stored.email_verification_required ?? SETTINGS_DEFAULTS.email_verification_required,
     mail_from_name: stored.mail_from_name ?? SETTINGS_DEFAULTS.mail_from_name,
     brute_force: { ...BRUTE_FORCE_DEFAULTS, ...stored.brute_force },
@@ -65,6 +72,7 @@ export const UpdateSettings = z
   .strictObject({
     name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
     registration_enabled: z.boolean(),
+    organizations_claim_cap: z.number().int().min(0).max(1000),
     email_verification_required: z.boolean(),
     mail_from_name: z.string().trim().min(1).max(100).regex(/^[^<>"\r\n]+$/, 'must not contain <, >, " or line breaks').nullable(),
     brute_force: BruteForceSettings.partial(),

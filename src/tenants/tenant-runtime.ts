@@ -4,7 +4,7 @@ import type Provider from 'oidc-provider';
 import { inTenant } from '../db/tenant-scope.ts';
 import type { JSONWebKeySet } from 'jose';
 import { apiAudienceOf, buildProvider, issuerOf, publicJwksOf, type ProviderDeps } from '../oidc/provider.ts';
-import { loadSigningKeys } from '../oidc/signing-keys.ts';
+import { loadSigningKeys, type SigningAlg } from '../oidc/signing-keys.ts';
 import { findTenantBySlug, type TenantRow } from './tenant.repo.ts';
 
 export interface TenantRuntime {
@@ -14,6 +14,8 @@ export interface TenantRuntime {
   /** The `aud` of every access token this tenant issues. */
   apiAudience: string;
   publicJwks: JSONWebKeySet;
+  /** The algorithm tokens are signed with. */
+  alg: SigningAlg;
   /** oidc-provider's request handler (a Koa app of its own). */
   handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }
@@ -71,6 +73,7 @@ export class TenantRuntimes {
       issuer,
       apiAudience: apiAudienceOf(issuer),
       publicJwks: publicJwksOf(keys),
+      alg,
       handle: (req, res) => callback(req, res) as unknown as Promise<void>,
     };
   }

@@ -1,0 +1,20 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/**
+ * What a token request asked about organizations, carried from the token gateway (which reads
+ * the `organization` parameter oidc-provider does not know at its token endpoint) to the
+ * token-claims hook, within one request.
+ */
+export const orgRequest = new AsyncLocalStorage<{ orgId: string; clientId?: string }>();
+
+const ORG_SCOPE = /^organization:(.+)$/;
+
+/** `organization=<id or slug>`, or the scope `organization:<slug>`, of an authorization request. */
+export function requestedOrganization(params: { organization?: unknown; scope?: unknown }): string | undefined {
+  if (typeof params.organization === 'string' && params.organization) return params.organization;
+  for (const s of String(params.scope ?? '').split(' ')) {
+    const m = ORG_SCOPE.exec(s);
+    if (m) return m[1];
+  }
+  return undefined;
+}

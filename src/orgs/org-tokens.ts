@@ -1,0 +1,144 @@
+import { sql } from 'kysely';
+import type { Database, TenantTx } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import { revokeGrant } from '../oidc/oidc-payload.repo.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface MembershipClaim {
+  id: string;
+  slug: string;
+  name: string;
+  roles: string[];
+}
+
+/** The claims of an org-scoped token. */
+export interface OrgClaims {
+  org_id: string;
+  org_slug: string;
+  org_roles: string[];
+  org_permissions: string[];
+}
+
+/** Why a user can't work in an organization (one message per reason, for OAuth errors). */
+export type OrgRefusal = 'not_found_or_not_member' | 'suspended';
+
+/**
+ * What tokens say about organizations, and the rules behind it, in one place: which
+ * organization a sign-in works in, whether the user may (a member of an organization that is
+ * not suspended), and what the claims are. Used by the provider (claims, extra token claims,
+ * the organization prompt), the switch endpoints and the API tokens.
+ */
+export class OrgTokens {
+  constructor(private readonly db: Database) {}
+
+  /** Every organization the user is in and that is not suspended, with their roles. */
+  async memberships(tenantId: string, userId: string, opts: { includeSuspended?: boolean } = {}): Promise<Array<MembershipClaim & { status: string }>> {
+    return inTenant(this.db, tenantId, async (tx) => {
+      let qb = tx
+        .selectFrom('org_members as m')
+        .innerJoin('organizations as o', (j) => j.onRef('o.tenant_id', '=', 'm.tenant_id').onRef('o.id', '=', 'm.org_id'))
+        .select([
+          'o.id',
+          'o.slug',
+          'o.name',
+          'o.status',
+          sql<string[]>`coalesce((
+            select array_agg(r.name order by r.name) from org_member_roles mr
+            join org_roles r on r.tenant_id = mr.tenant_id and r.id = mr.role_id
+            where mr.tenant_id = m.tenant_id and mr.org_id = m.org_id and mr.user_id = m.user_id), '{}')`.as('roles'),
+        ])
+        .where('m.tenant_id', '=', tenantId)
+        .where('m.user_id', '=', userId);
+      if (!opts.includeSuspended) qb = qb.where('o.status', '!=', 'suspended');
+      return qb.orderBy('o.name').orderBy('o.id').execute();
+    });
+  }
+
+  /** An organization of the tenant by id or slug. */
+  async findOrg(tenantId: string, idOrSlug: string) {
+    if (!idOrSlug || idOrSlug.length > 100) return undefined;
+    return inTenant(this.db, tenantId, (tx) =>
+      tx
+        .selectFrom('organizations')
+        .select(['id', 'slug', 'name', 'status'])
+        .where('tenant_id', '=', tenantId)
+        .where(UUID.test(idOrSlug) ? 'id' : 'slug', '=', idOrSlug)
+        .executeTakeFirst(),
+    );
+  }
+
+  /** The org claims for `userId` in `orgIdOrSlug`, or why not. */
+  async claimsFor(tenantId: string, userId: string, orgIdOrSlug: string): Promise<{ claims: OrgClaims } | { refused: OrgRefusal }> {
+    const org = await this.findOrg(tenantId, orgIdOrSlug);
+    if (!org) return { refused: 'not_found_or_not_member' };
+    const roles = await inTenant(this.db, tenantId, (tx) =>
+      tx
+        .selectFrom('org_members as m')
+        .leftJoin('org_member_roles as mr', (j) => j.onRef('mr.tenant_id', '=', 'm.tenant_id').onRef('mr.org_id', '=', 'm.org_id').onRef('mr.user_id', '=', 'm.user_id'))
+        .leftJoin('org_roles as r', (j) => j.onRef('r.tenant_id', '=', 'mr.tenant_id').onRef('r.id', '=', 'mr.role_id'))
+        .select(['m.user_id', 'r.name', 'r.permissions'])
+        .where('m.tenant_id', '=', tenantId)
+        .where('m.org_id', '=', org.id)
+        .where('m.user_id', '=', userId)
+        .execute(),
+    );
+    if (roles.length === 0) return { refused: 'not_found_or_not_member' };
+    if (org.status === 'suspended') return { refused: 'suspended' };
+    const names = roles.flatMap((r) => (r.name ? [r.name] : [])).sort();
+    const permissions = [...new Set(roles.flatMap((r) => r.permissions ?? []))].sort();
+    return { claims: { org_id: org.id, org_slug: org.slug, org_roles: names, org_permissions: permissions } };
+  }
+
+  /** The organization a grant (sign-in) works in, if any. */
+  async grantOrg(tenantId: string, grantId: string): Promise<string | undefined> {
+    const row = await inTenant(this.db, tenantId, (tx) =>
+      tx.selectFrom('grant_organizations').select('org_id').where('tenant_id', '=', tenantId).where('grant_id', '=', grantId).executeTakeFirst(),
+    );
+    return row?.org_id;
+  }
+
+  async selectForGrant(tenantId: string, grantId: string, userId: string, orgId: string): Promise<void> {
+    await inTenant(this.db, tenantId, (tx) =>
+      tx
+        .insertInto('grant_organizations')
+        .values({ tenant_id: tenantId, grant_id: grantId, user_id: userId, org_id: orgId })
+        .onConflict((oc) => oc.columns(['tenant_id', 'grant_id']).doUpdateSet({ org_id: orgId, user_id: userId, selected_at: new Date() }))
+        .execute(),
+    );
+  }
+
+  /** Which organizations a machine client may act for. */
+  async clientMayActFor(tenantId: string, clientId: string, orgId: string): Promise<boolean> {
+    const row = await inTenant(this.db, tenantId, (tx) =>
+      tx.selectFrom('clients').select('organization_ids').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst(),
+    );
+    return row?.organization_ids.includes(orgId) ?? false;
+  }
+
+  async orgClaimsForClient(tenantId: string, orgId: string): Promise<OrgClaims | undefined> {
+    const org = await this.findOrg(tenantId, orgId);
+    if (!org || org.status === 'suspended') return undefined;
+    return { org_id: org.id, org_slug: org.slug, org_roles: [], org_permissions: [] };
+  }
+}
+
+/**
+ * Revokes every sign-in (grant, with its refresh and access tokens) and API token working in
+ * `orgId` — for all its users, or only `userIds`. Runs in the caller's transaction, so the
+ * membership change and the revocation happen together.
+ */
+export async function revokeOrgScoped(tx: TenantTx, tenantId: string, orgId: string, userIds?: string[]): Promise<number> {
+  if (userIds && userIds.length === 0) return 0;
+  let qb = tx.selectFrom('grant_organizations').select('grant_id').where('tenant_id', '=', tenantId).where('org_id', '=', orgId);
+  if (userIds) qb = qb.where('user_id', 'in', userIds);
+  const grants = await qb.execute();
+  for (const g of grants) await revokeGrant(tx, tenantId, g.grant_id);
+  let del = tx.deleteFrom('grant_organizations').where('tenant_id', '=', tenantId).where('org_id', '=', orgId);
+  if (userIds) del = del.where('user_id', 'in', userIds);
+  await del.execute();
+  let api = tx.updateTable('api_tokens').set({ revoked_at: new Date() }).where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('revoked_at', 'is', null);
+  if (userIds) api = api.where('user_id', 'in', userIds);
+  await api.execute();
+  return grants.length;
+}
