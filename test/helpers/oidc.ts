@@ -26,7 +26,17 @@ export async function signIn(
   t: TestApp,
   tenant: TestTenant,
   client: RegisteredClient,
-  opts: { email?: string; password?: string; scope?: string; config?: oidc.Configuration; browser?: Browser; redeemAt?: TestApp } = {},
+  opts: {
+    email?: string;
+    password?: string;
+    scope?: string;
+    config?: oidc.Configuration;
+    browser?: Browser;
+    /** Extra authorization request parameters (organization, prompt, …). */
+    params?: Record<string, string>;
+    /** The organization to pick if the organization picker shows. */
+    pick?: string;
+  } = {},
 ): Promise<SignInResult> {
   const config = opts.config ?? (await discover(tenant, client));
   const browser = opts.browser ?? new Browser(t.url);
@@ -38,11 +48,21 @@ export async function signIn(
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256',
     state,
+    ...opts.params,
   });
   let hop = await browser.follow(authUrl.href);
   if (!hop.url.startsWith(client.redirect_uris[0]!)) {
     const html = await hop.res.text();
-    hop = await browser.submit(formAction(html), { email: opts.email ?? tenant.adminEmail, password: opts.password ?? tenant.adminPassword });
+    if (/name="password"/.test(html)) {
+      hop = await browser.submit(formAction(html), { email: opts.email ?? tenant.adminEmail, password: opts.password ?? tenant.adminPassword });
+    } else {
+      hop = { res: new Response(html, { status: hop.res.status }), url: hop.url };
+    }
+  }
+  if (!hop.url.startsWith(client.redirect_uris[0]!) && opts.pick) {
+    const html = await hop.res.text();
+    if (!/Choose an organization/.test(html)) throw new Error(`expected the organization picker, got:\n${html.slice(0, 400)}`);
+    hop = await browser.submit(formAction(html), { org_id: opts.pick });
   }
   if (!hop.url.startsWith(client.redirect_uris[0]!)) {
     throw new Error(`sign-in did not reach the redirect URI: ${hop.res.status} ${hop.url}\n${(await hop.res.text()).slice(0, 400)}`);
