@@ -45,7 +45,7 @@ export async function runSampleApp(args: string[]) {
       ctx.redirect(
         oidc.buildAuthorizationUrl(config, {
           redirect_uri: `${base}/callback`,
-          scope: 'openid profile email offline_access',
+          scope: 'openid profile email offline_access organizations',
           code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
           code_challenge_method: 'S256',
           state,
