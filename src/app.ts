@@ -23,6 +23,11 @@ import { registerInvitationMail } from './orgs/invitation-mail.ts';
 import { invitationRoutes } from './orgs/invitation.routes.ts';
 import { OrgTokens } from './orgs/org-tokens.ts';
 import { ApiTokenService } from './tokens/api-token.service.ts';
+import { ConnectionService } from './sso/connection.service.ts';
+import { DomainService, systemTxtResolver, type TxtResolver } from './sso/domain.service.ts';
+import { OidcSso } from './sso/oidc-sso.ts';
+import { SsoRouter } from './sso/sso-router.ts';
+import { ssoRoutes } from './sso/sso.routes.ts';
 import { OrgService } from './orgs/org.service.ts';
 import { ClientService } from './oidc/client.service.ts';
 import { interactionRoutes } from './oidc/interactions.routes.ts';
@@ -47,6 +52,8 @@ export interface App {
     orgs: OrgService;
     orgTokens: OrgTokens;
     apiTokens: ApiTokenService;
+    domains: DomainService;
+    connections: ConnectionService;
   };
   /** Listens on config.port (0 = any free port); resolves to the base URL. */
   start(): Promise<string>;
@@ -54,7 +61,7 @@ export interface App {
   stop(graceMs?: number): Promise<void>;
 }
 
-export async function createApp(config: Config, opts: { log?: Logger; connection?: Connection } = {}): Promise<App> {
+export async function createApp(config: Config, opts: { log?: Logger; connection?: Connection; txtResolver?: TxtResolver } = {}): Promise<App> {
   const log = opts.log ?? createLogger(config.logLevel);
   const connection = opts.connection ?? (await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   const { db } = connection;
@@ -75,6 +82,10 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const users = new UserService(db);
   const orgTokens = new OrgTokens(db);
   const apiTokens = new ApiTokenService(db, orgTokens);
+  const domains = new DomainService(db, opts.txtResolver ?? systemTxtResolver);
+  const connections = new ConnectionService(db, config.encryptionKey, config.publicUrl);
+  const oidcSso = new OidcSso(db, connections);
+  const sso = new SsoRouter(db, domains, connections, oidcSso, orgTokens);
   const clients = new ClientService(db, config.tenantCacheTtlMs);
   const tenants = new TenantService(db, config.publicUrl, config.encryptionKey);
   const runtimes = new TenantRuntimes(
@@ -125,7 +136,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const interactions = new Router({ prefix: '/t/:slug/interaction' });
   interactions.use(...forms());
-  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, orgTokens, render }).routes());
+  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, orgTokens, sso, render }).routes());
   koa.use(interactions.routes());
 
   const account = new Router({ prefix: '/t/:slug/account' });
@@ -138,12 +149,16 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   invitations.use(invitationRoutes({ db, orgs, users, bruteForce, render }).routes());
   koa.use(invitations.routes());
 
+  const ssoRouter = new Router({ prefix: '/t/:slug/sso' });
+  ssoRouter.use(ssoRoutes({ db, connections, domains, oidc: oidcSso, render, log }).routes());
+  koa.use(ssoRouter.routes());
+
   const me = new Router({ prefix: '/t/:slug/api/v1/me' });
   me.use(json(), requireUser({ db, users, apiTokens }));
   me.use(meRoutes({ accounts, orgTokens }).routes());
   koa.use(me.routes());
 
-  const adminRegistry = adminApi({ users, clients, runtimes, tenants, accounts, bruteForce, outbox, orgs, apiTokens });
+  const adminRegistry = adminApi({ users, clients, runtimes, tenants, accounts, bruteForce, outbox, orgs, apiTokens, domains, connections });
   const openapi = new Router();
   // Public on purpose: the description of the API holds no data.
   openapi.get('/t/:slug/api/v1/openapi.json', (ctx) => {
@@ -171,7 +186,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     config,
     log,
     connection,
-    services: { tenants, users, clients, runtimes, accounts, bruteForce, outbox, orgs, orgTokens, apiTokens },
+    services: { tenants, users, clients, runtimes, accounts, bruteForce, outbox, orgs, orgTokens, apiTokens, domains, connections },
     async start() {
       server = koa.listen(config.port, config.host);
       server.headersTimeout = 20_000;

@@ -11,6 +11,8 @@ import { presentOrg, type Actor, type OrgService } from '../orgs/org.service.ts'
 import type { TenantRuntime, TenantRuntimes } from '../tenants/tenant-runtime.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { ApiTokenService } from '../tokens/api-token.service.ts';
+import type { ConnectionService } from '../sso/connection.service.ts';
+import type { DomainService } from '../sso/domain.service.ts';
 import { presentUser, type UserService } from '../users/user.service.ts';
 import { ApiRegistry } from './registry.ts';
 import * as s from './schemas.ts';
@@ -35,6 +37,8 @@ export interface AdminDeps {
   outbox: MailOutbox;
   orgs: OrgService;
   apiTokens: ApiTokenService;
+  domains: DomainService;
+  connections: ConnectionService;
 }
 
 /** The Admin API's route table: HTTP only; rules live in the services. */
@@ -192,6 +196,38 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
     handler: async (ctx, { params }) => { ctx.body = await orgs.resendInvitation(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.invitationId); } });
   api.add({ method: 'delete', path: '/organizations/:orgId/invitations/:invitationId', tag: I, summary: 'Revoke an invitation', params: s.InvitationParams, responses: { 204: 'Revoked' },
     handler: async (ctx, { params }) => { await orgs.revokeInvitation(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.invitationId); ctx.status = 204; } });
+
+  const S = 'SSO';
+  const slugOf = (ctx: Context) => (ctx.state.runtime as TenantRuntime).tenant.slug;
+  api.add({ method: 'get', path: '/organizations/:orgId/domains', tag: S, summary: "The organization's domains and their verification records", params: s.OrgId, responses: { 200: '{ data: [domain] }' },
+    handler: async (ctx, { params }) => { ctx.body = { data: await deps.domains.list(tenantIdOf(ctx), params.orgId), next_cursor: null }; } });
+  api.add({ method: 'post', path: '/organizations/:orgId/domains', tag: S, summary: 'Add a domain; publish its txt_record, then verify', params: s.OrgId, body: s.AddDomain, responses: { 201: 'The domain with its TXT record' },
+    handler: async (ctx, { params, body }) => { created(ctx, `${ctx.path}/${body.domain}`, await deps.domains.add(tenantIdOf(ctx), actorOf(ctx), params.orgId, body.domain)); } });
+  api.add({ method: 'post', path: '/organizations/:orgId/domains/:domain/verify', tag: S, summary: 'Check DNS for the TXT record', params: s.DomainParams, responses: { 200: 'The domain' },
+    handler: async (ctx, { params }) => { ctx.body = await deps.domains.verify(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.domain); } });
+  api.add({ method: 'patch', path: '/organizations/:orgId/domains/:domain', tag: S, summary: "The tenant admin's audited override of verification", params: s.DomainParams, body: s.OverrideDomain, responses: { 200: 'The domain' },
+    handler: async (ctx, { params, body }) => { ctx.body = await deps.domains.setVerified(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.domain, body.verified); } });
+  api.add({ method: 'delete', path: '/organizations/:orgId/domains/:domain', tag: S, summary: 'Remove a domain', params: s.DomainParams, responses: { 204: 'Removed' },
+    handler: async (ctx, { params }) => { await deps.domains.remove(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.domain); ctx.status = 204; } });
+
+  api.add({ method: 'get', path: '/organizations/:orgId/sso-connections', tag: S, summary: "The organization's SSO connections", params: s.OrgId, responses: { 200: '{ data: [connection] }' },
+    handler: async (ctx, { params }) => { ctx.body = { data: (await deps.connections.list(tenantIdOf(ctx), params.orgId)).map((c) => deps.connections.present(slugOf(ctx), c)), next_cursor: null }; } });
+  api.add({ method: 'post', path: '/organizations/:orgId/sso-connections', tag: S, summary: 'Connect the organization\'s IdP (type oidc; saml is not available yet)', params: s.OrgId, body: s.CreateConnection, responses: { 201: 'The connection, with its redirect_uri' },
+    handler: async (ctx, { params, body }) => {
+      if (body.type !== 'oidc') throw ValidationFailed('SAML connections are not available yet; use type "oidc".', [{ field: 'type', message: 'saml is not available yet' }]);
+      const b = body as Extract<typeof body, { type: 'oidc' }>;
+      const c = await deps.connections.create(tenantIdOf(ctx), actorOf(ctx), params.orgId, { ...b, auto_provision: b.auto_provision ?? b.jit_provisioning });
+      created(ctx, `${ctx.path}/${c.id}`, deps.connections.present(slugOf(ctx), c));
+    } });
+  api.add({ method: 'get', path: '/organizations/:orgId/sso-connections/:connectionId', tag: S, summary: 'Get a connection (with its last error)', params: s.ConnectionParams, responses: { 200: 'The connection' },
+    handler: async (ctx, { params }) => { ctx.body = deps.connections.present(slugOf(ctx), await deps.connections.get(tenantIdOf(ctx), params.orgId, params.connectionId)); } });
+  api.add({ method: 'patch', path: '/organizations/:orgId/sso-connections/:connectionId', tag: S, summary: 'Change a connection (client_secret is write-only)', params: s.ConnectionParams, body: s.UpdateConnection, responses: { 200: 'The connection' },
+    handler: async (ctx, { params, body }) => {
+      const c = await deps.connections.update(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.connectionId, { ...body, auto_provision: body.auto_provision ?? body.jit_provisioning });
+      ctx.body = deps.connections.present(slugOf(ctx), c);
+    } });
+  api.add({ method: 'delete', path: '/organizations/:orgId/sso-connections/:connectionId', tag: S, summary: 'Delete a connection', params: s.ConnectionParams, responses: { 204: 'Deleted' },
+    handler: async (ctx, { params }) => { await deps.connections.delete(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.connectionId); ctx.status = 204; } });
 
   return api;
 }

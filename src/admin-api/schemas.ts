@@ -148,6 +148,7 @@ const orgFields = {
   status: z.enum(['active', 'trialing', 'pending', 'suspended']).optional(),
   metadata: metadata.optional(),
   max_members: z.number().int().min(1).max(1_000_000).optional(),
+  sso_required: z.boolean().optional(),
 };
 
 export const OrgId = z.object({ orgId: uuid });
@@ -207,3 +208,41 @@ export const MintApiToken = z.strictObject({
   org_id: uuid.optional(),
 });
 export const ApiTokenParams = z.object({ userId: uuid, tokenId: uuid });
+
+// ── SSO ──────────────────────────────────────────────────────────────────────
+
+export const DomainParams = z.object({ orgId: uuid, domain });
+export const AddDomain = z.strictObject({ domain });
+export const OverrideDomain = z.strictObject({ verified: z.boolean() });
+
+const attributeName = z.string().min(1).max(200);
+const connectionFields = {
+  name: fields.name,
+  enabled: z.boolean().optional(),
+  auto_provision: z.boolean().optional(),
+  jit_provisioning: z.boolean().optional(),
+  default_role: roleName.optional(),
+  attribute_mapping: z
+    .strictObject({ email: attributeName, name: attributeName, given_name: attributeName, family_name: attributeName, groups: attributeName })
+    .partial()
+    .optional(),
+  group_roles: z.record(z.string().min(1).max(200), roleName).refine((m) => Object.keys(m).length <= 100, 'at most 100 groups').optional(),
+  issuer_url: httpUrl,
+  client_id: z.string().min(1).max(500),
+  client_secret: z.string().min(1).max(2000),
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'not a valid scope')).min(1).max(20).refine((s) => s.includes('openid'), 'must include openid').optional(),
+};
+export const ConnectionParams = z.object({ orgId: uuid, connectionId: uuid });
+export const CreateConnection = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('oidc'), ...connectionFields }),
+  z.strictObject({ type: z.literal('saml') }).passthrough(),
+]);
+export const UpdateConnection = z
+  .strictObject({
+    ...connectionFields,
+    name: connectionFields.name.optional(),
+    issuer_url: connectionFields.issuer_url.optional(),
+    client_id: connectionFields.client_id.optional(),
+    client_secret: connectionFields.client_secret.optional(),
+  })
+  .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');

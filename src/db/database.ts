@@ -3,6 +3,7 @@ import type { AdminApiKeyTable, TenantTable } from '../tenants/tenant.table.ts';
 import type { ClientTable, OidcPayloadTable, SigningKeyTable } from '../oidc/oidc.table.ts';
 import type { UserTable } from '../users/user.table.ts';
 import type { MailOutboxTable } from '../mail/mail.table.ts';
+import type { OrgDomainTable, SsoConnectionTable, SsoIdentityTable, SsoRequestTable } from '../sso/sso.table.ts';
 import type { AccountTokenTable, AuthThrottleTable } from '../accounts/account.table.ts';
 import type { ApiTokenTable, GrantOrganizationTable, OrgAuditLogTable, OrgInvitationTable, OrgMemberRoleTable, OrgMemberTable, OrgRoleTable, OrganizationTable } from '../orgs/org.table.ts';
 
@@ -24,6 +25,10 @@ export interface DB {
   org_audit_log: OrgAuditLogTable;
   grant_organizations: GrantOrganizationTable;
   api_tokens: ApiTokenTable;
+  org_domains: OrgDomainTable;
+  sso_connections: SsoConnectionTable;
+  sso_identities: SsoIdentityTable;
+  sso_requests: SsoRequestTable;
 }
 
 export type Database = Kysely<DB>;

@@ -8,6 +8,7 @@ import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../views.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
+import type { SsoRouter } from '../sso/sso-router.ts';
 import type { ClientService } from './client.service.ts';
 import { requestedOrganization } from './org-request.ts';
 
@@ -24,6 +25,7 @@ export function interactionRoutes(deps: {
   accounts: AccountService;
   bruteForce: BruteForce;
   orgTokens: OrgTokens;
+  sso: SsoRouter;
   render: Render;
 }) {
   const router = new Router();
@@ -48,6 +50,8 @@ export function interactionRoutes(deps: {
         title: 'Sign in',
         clientName: await clientName(ctx, details.params.client_id),
         action: `${base(ctx, details.uid)}/login`,
+        identifyUrl: `${base(ctx, details.uid)}/identify`,
+        restartUrl: base(ctx, details.uid),
         abortUrl: `${base(ctx, details.uid)}/abort`,
         forgotUrl: `/t/${slug}/account/forgot-password`,
         registerUrl: settingsOf(ctx).registration_enabled ? `${base(ctx, details.uid)}/register` : undefined,
@@ -62,7 +66,14 @@ export function interactionRoutes(deps: {
     const { provider, tenant } = runtimeOf(ctx);
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const uid = details.uid;
-    if (details.prompt.name === 'login') return loginPage(ctx, details);
+    if (details.prompt.name === 'login') {
+      // organization=<id or slug> with an SSO connection goes straight to that IdP.
+      const requested = requestedOrganization(details.params);
+      const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
+      const to = requested ? await deps.sso.startForOrganization(runtimeOf(ctx), requested, uid, hint) : undefined;
+      if (to) return ctx.redirect(to);
+      return loginPage(ctx, details);
+    }
     if (details.prompt.name === 'consent') {
       const clientId = details.params.client_id as string;
       if (!(await deps.clients.requiresConsent(tenant.id, clientId))) {
@@ -86,17 +97,37 @@ export function interactionRoutes(deps: {
    * attempt counting against the account; a locked account is refused even with the right
    * password. Every refusal shows the same message.
    */
+  /**
+   * Email first: a verified domain of an organization with an enabled connection goes to its
+   * IdP; any other email is asked for its password. Routing is by domain, so the answer says
+   * nothing about whether an account exists.
+   */
+  router.post('/:uid/identify', async (ctx) => {
+    const details = await runtimeOf(ctx).provider.interactionDetails(ctx.req, ctx.res);
+    const email = formField(ctx, 'email', 254);
+    if (!looksLikeEmail(email)) return loginPage(ctx, details, { email, error: 'Enter a valid email address.' }, 400);
+    const to = await deps.sso.startForEmail(runtimeOf(ctx), email, details.uid);
+    if (to) return ctx.redirect(to);
+    return loginPage(ctx, details, { email, step: 'password' });
+  });
+
   router.post('/:uid/login', async (ctx) => {
     const { provider, tenant } = runtimeOf(ctx);
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const settings = settingsOf(ctx);
     const email = formField(ctx, 'email', 254);
     const password = formField(ctx, 'password', 256, false);
+    // "SSO required": a user of the organization's domain never signs in with a password.
+    const sso = await deps.sso.requiredFor(runtimeOf(ctx), email, details.uid);
+    if (sso.required) {
+      if (sso.redirect) return ctx.redirect(sso.redirect);
+      return loginPage(ctx, details, { email, step: 'password', error: 'Your organization requires single sign-on, which is not available right now. Contact your administrator.' }, 403);
+    }
     const verdict = await deps.bruteForce.check(tenant.id, settings.brute_force, email, ctx.ip);
     const user = !verdict.ipBlocked && email && password ? await deps.users.authenticate(tenant.id, email, password) : undefined;
     if (!user || verdict.accountLocked) {
       await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, email, ctx.ip, verdict);
-      return loginPage(ctx, details, { email, error: INVALID_CREDENTIALS }, 401);
+      return loginPage(ctx, details, { email, step: 'password', error: INVALID_CREDENTIALS }, 401);
     }
     await deps.bruteForce.recordSuccess(tenant.id, email);
     if (settings.email_verification_required && !user.email_verified) {
@@ -171,7 +202,9 @@ export function interactionRoutes(deps: {
     if (details.prompt.name !== 'organization' || !accountId || !details.grantId) {
       return page(ctx, 'error.njk', { title: 'Nothing to choose', detail: 'This sign-in is not waiting for an organization. Start again from the application.' }, 400);
     }
-    const wanted = requestedOrganization(details.params) ?? picked;
+    // Named on the request, chosen by signing in through an organization's SSO, or picked here.
+    const ssoOrg = (details.lastSubmission as { sso?: { org_id?: string } } | undefined)?.sso?.org_id;
+    const wanted = requestedOrganization(details.params) ?? ssoOrg ?? picked;
     if (!wanted) {
       const organizations = await deps.orgTokens.memberships(tenant.id, accountId);
       return page(ctx, 'select-organization.njk', {

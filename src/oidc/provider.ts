@@ -315,7 +315,9 @@ function organizationPrompt(deps: ProviderDeps, tenant: TenantIdentity) {
     { name: 'organization', requestable: false },
     new Check('organization_requested', 'an organization must be chosen', 'interaction_required', async (ctx) => {
       const { oidc } = ctx;
-      const requested = requestedOrganization(oidc.params as Record<string, unknown>);
+      // Signing in through an organization's SSO connection makes the sign-in work in it.
+      const ssoOrg = (oidc.result as { sso?: { org_id?: string } } | undefined)?.sso?.org_id;
+      const requested = requestedOrganization(oidc.params as Record<string, unknown>) ?? ssoOrg;
       const usage = await deps.clients.organizationUsage(tenant.id, oidc.client!.clientId);
       if (usage === 'deny' && requested) throw new errors.InvalidRequest('this client does not use organizations; leave out the organization parameter');
       if (!requested && usage !== 'require') return Check.NO_NEED_TO_PROMPT;

@@ -11,7 +11,15 @@ const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 // ── organizations ────────────────────────────────────────────────────────────
 
-export async function insertOrg(tx: TenantTx, row: Omit<OrgRow, 'id' | 'created_at' | 'updated_at' | 'metadata' | 'status' | 'max_members'> & { metadata: Record<string, unknown>; status?: OrgRow['status']; max_members?: number }) {
+export async function insertOrg(
+  tx: TenantTx,
+  row: Omit<OrgRow, 'id' | 'created_at' | 'updated_at' | 'metadata' | 'status' | 'max_members' | 'sso_required'> & {
+    metadata: Record<string, unknown>;
+    status?: OrgRow['status'];
+    max_members?: number;
+    sso_required?: boolean;
+  },
+) {
   return tx
     .insertInto('organizations')
     .values({ ...row, metadata: JSON.stringify(row.metadata) })

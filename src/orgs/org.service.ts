@@ -27,6 +27,7 @@ export interface OrgInput {
   status?: OrgStatus | undefined;
   metadata?: Record<string, unknown> | undefined;
   max_members?: number | undefined;
+  sso_required?: boolean | undefined;
 }
 
 // ── presenters: the Admin API's shapes ───────────────────────────────────────
@@ -44,6 +45,7 @@ export function presentOrg(o: OrgRow) {
     status: o.status,
     metadata: o.metadata,
     max_members: o.max_members,
+    sso_required: o.sso_required,
     created_at: o.created_at.toISOString(),
     updated_at: o.updated_at.toISOString(),
   };
@@ -126,6 +128,7 @@ export class OrgService {
           metadata: input.metadata ?? {},
           ...(input.status ? { status: input.status } : {}),
           ...(input.max_members ? { max_members: input.max_members } : {}),
+          ...(input.sso_required !== undefined ? { sso_required: input.sso_required } : {}),
         });
         await repo.insertRoles(
           tx,
@@ -170,6 +173,7 @@ export class OrgService {
                 status: input.status ?? 'active',
                 metadata: input.metadata ?? {},
                 max_members: input.max_members ?? 50,
+                sso_required: input.sso_required ?? false,
               }
             : Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
         if (next.max_members !== undefined) {

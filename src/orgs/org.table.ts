@@ -18,6 +18,8 @@ export interface OrganizationTable {
   status: Generated<OrgStatus>;
   metadata: JSONColumnType<Record<string, unknown>, string, string>;
   max_members: Generated<number>;
+  /** Users of the organization's verified domains must sign in through its SSO connection. */
+  sso_required: Generated<boolean>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

@@ -56,3 +56,20 @@ export function linkTo(html: string, text: RegExp): string {
   }
   throw new Error(`no link ${text} in page:\n${html.slice(0, 800)}`);
 }
+
+/**
+ * Signs in on Tessera's email-first page: the email goes to the identify step, then email and
+ * password to the password step. `pageUrl` is where `html` was served. Returns the last hop.
+ */
+export async function enterCredentials(browser: Browser, html: string, pageUrl: string, email: string, password: string, headers: Record<string, string> = {}) {
+  let page = html;
+  let url = pageUrl;
+  if (!/name="password"/.test(page)) {
+    const identified = await browser.submit(new URL(formAction(page), url).href, { email }, headers);
+    if (identified.res.status >= 300 && identified.res.status < 400) return identified; // sent to an IdP
+    page = await identified.res.text();
+    url = identified.url;
+    if (!/name="password"/.test(page)) return { res: new Response(page, { status: identified.res.status }), url };
+  }
+  return browser.submit(new URL(formAction(page), url).href, { email, password }, headers);
+}

@@ -1,5 +1,5 @@
 import * as oidc from 'openid-client';
-import { Browser, formAction } from './browser.ts';
+import { Browser, enterCredentials, formAction } from './browser.ts';
 import type { TestApp, TestTenant } from './app.ts';
 
 export interface RegisteredClient {
@@ -53,8 +53,8 @@ export async function signIn(
   let hop = await browser.follow(authUrl.href);
   if (!hop.url.startsWith(client.redirect_uris[0]!)) {
     const html = await hop.res.text();
-    if (/name="password"/.test(html)) {
-      hop = await browser.submit(formAction(html), { email: opts.email ?? tenant.adminEmail, password: opts.password ?? tenant.adminPassword });
+    if (/name="email"/.test(html) && /Sign in to/.test(html)) {
+      hop = await enterCredentials(browser, html, hop.url, opts.email ?? tenant.adminEmail, opts.password ?? tenant.adminPassword);
     } else {
       hop = { res: new Response(html, { status: hop.res.status }), url: hop.url };
     }

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { sql } from 'kysely';
 import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
-import { Browser, formAction } from '../helpers/browser.ts';
+import { Browser, enterCredentials } from '../helpers/browser.ts';
 import { authorizationUrl, discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
 
 let t: TestApp;
@@ -29,11 +29,7 @@ async function attempt(email: string, password: string, ip: string) {
   const browser = new Browser(t.url);
   const headers = { 'x-forwarded-for': ip };
   const page = await browser.follow(await authorizationUrl(await discover(tenant, client), client), { headers });
-  const res = await browser.request(new URL(formAction(await page.res.text()), t.url).href, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url, ...headers },
-    body: new URLSearchParams({ email, password }).toString(),
-  });
+  const { res } = await enterCredentials(browser, await page.res.text(), page.url, email, password, headers);
   const body = await res.text();
   return { status: res.status, body };
 }

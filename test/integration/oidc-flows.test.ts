@@ -2,7 +2,7 @@ import test from 'ava';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
-import { Browser, formAction } from '../helpers/browser.ts';
+import { Browser, enterCredentials } from '../helpers/browser.ts';
 import { authorizationUrl, discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
 
 let t: TestApp;
@@ -162,7 +162,7 @@ test('a wrong password shows the same generic error for known and unknown emails
     const browser = new Browser(t.url);
     const url = await authorizationUrl(config, client);
     const page = await browser.follow(url);
-    const res = await browser.submit(formAction(await page.res.text()), { email, password: 'not the password' });
+    const res = await enterCredentials(browser, await page.res.text(), page.url, email, 'not the password');
     return { status: res.res.status, html: await res.res.text() };
   };
   const known = await attempt(tenant.adminEmail);

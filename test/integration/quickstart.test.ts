@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { freePort } from '../helpers/app.ts';
-import { Browser, formAction } from '../helpers/browser.ts';
+import { Browser, enterCredentials } from '../helpers/browser.ts';
 
 const BIN = new URL('../../bin/tessera.js', import.meta.url).pathname;
 
@@ -44,7 +44,7 @@ test('quickstart: npm start, run the printed sample-app command, sign in', async
     tt.true(login.url.startsWith(`http://localhost:${port}/t/demo/interaction/`), login.url);
     const html = await login.res.text();
     tt.regex(html, /Sign in to Sample app/);
-    const done = await browser.submit(new URL(formAction(html), login.url).href, { email, password });
+    const done = await enterCredentials(browser, html, login.url, email, password);
     tt.is(done.res.status, 200);
     tt.true(done.url.startsWith('http://localhost:3001/callback'));
     const page = await done.res.text();

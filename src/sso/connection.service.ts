@@ -1,0 +1,205 @@
+import type { Selectable } from 'kysely';
+import { decrypt, encrypt } from '../crypto/secrets.ts';
+import type { Database, TenantTx } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import { NotFound, ValidationFailed } from '../http/errors.ts';
+import type { Actor } from '../orgs/org.service.ts';
+import { insertAudit } from '../orgs/org.repo.ts';
+import type { AttributeMapping, SsoConnectionTable } from './sso.table.ts';
+
+export type ConnectionRow = Selectable<SsoConnectionTable>;
+
+export interface OidcConnectionInput {
+  type: 'oidc';
+  name: string;
+  enabled?: boolean | undefined;
+  auto_provision?: boolean | undefined;
+  default_role?: string | undefined;
+  attribute_mapping?: AttributeMapping | undefined;
+  group_roles?: Record<string, string> | undefined;
+  issuer_url: string;
+  client_id: string;
+  client_secret: string;
+  scopes?: string[] | undefined;
+}
+
+export type ConnectionPatch = Partial<Omit<OidcConnectionInput, 'type'>>;
+
+export const DEFAULT_ATTRIBUTES: Required<AttributeMapping> = {
+  email: 'email',
+  name: 'name',
+  given_name: 'given_name',
+  family_name: 'family_name',
+  groups: 'groups',
+};
+
+/**
+ * Enterprise SSO connections of an organization. Secrets are encrypted at rest and never shown;
+ * the last failure of a sign-in is kept on the connection for its admins.
+ */
+export class ConnectionService {
+  constructor(
+    private readonly db: Database,
+    private readonly encryptionKey: Buffer,
+    private readonly publicUrl: string,
+  ) {}
+
+  present(tenantSlug: string, c: ConnectionRow) {
+    const cfg = c.config as { issuer_url?: string; client_id?: string; scopes?: string[] };
+    return {
+      id: c.id,
+      type: c.type,
+      name: c.name,
+      enabled: c.enabled,
+      auto_provision: c.auto_provision,
+      jit_provisioning: c.auto_provision,
+      default_role: c.default_role,
+      attribute_mapping: { ...DEFAULT_ATTRIBUTES, ...c.attribute_mapping },
+      group_roles: c.group_roles,
+      issuer_url: cfg.issuer_url,
+      client_id: cfg.client_id,
+      scopes: cfg.scopes,
+      redirect_uri: this.redirectUri(tenantSlug, c.id),
+      last_error: c.last_error,
+      last_error_at: c.last_error_at?.toISOString() ?? null,
+      created_at: c.created_at.toISOString(),
+      updated_at: c.updated_at.toISOString(),
+    };
+  }
+
+  redirectUri(tenantSlug: string, connectionId: string) {
+    return `${this.publicUrl}/t/${tenantSlug}/sso/oidc/${connectionId}/callback`;
+  }
+
+  private aad(tenantId: string, id: string) {
+    return `sso_connections:${tenantId}:${id}`;
+  }
+
+  clientSecret(c: ConnectionRow): string {
+    return c.secret_encrypted ? decrypt(this.encryptionKey, c.secret_encrypted, this.aad(c.tenant_id, c.id)) : '';
+  }
+
+  private async assertRoles(tx: TenantTx, tenantId: string, orgId: string, names: string[]) {
+    const unique = [...new Set(names)];
+    if (!unique.length) return;
+    const found = await tx.selectFrom('org_roles').select('name').where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('name', 'in', unique).execute();
+    const missing = unique.filter((n) => !found.some((f) => f.name === n));
+    if (missing.length) throw ValidationFailed(`Unknown role for this organization: ${missing.join(', ')}.`, [{ field: 'default_role', message: `unknown role: ${missing.join(', ')}` }]);
+  }
+
+  private async orgExists(tx: TenantTx, tenantId: string, orgId: string) {
+    const org = await tx.selectFrom('organizations').select('id').where('tenant_id', '=', tenantId).where('id', '=', orgId).executeTakeFirst();
+    if (!org) throw NotFound(`No organization ${orgId} in this tenant.`);
+  }
+
+  async create(tenantId: string, actor: Actor, orgId: string, input: OidcConnectionInput): Promise<ConnectionRow> {
+    return inTenant(this.db, tenantId, async (tx) => {
+      await this.orgExists(tx, tenantId, orgId);
+      await this.assertRoles(tx, tenantId, orgId, [input.default_role ?? 'member', ...Object.values(input.group_roles ?? {})]);
+      const inserted = await tx
+        .insertInto('sso_connections')
+        .values({
+          tenant_id: tenantId,
+          org_id: orgId,
+          type: 'oidc',
+          name: input.name,
+          enabled: input.enabled ?? true,
+          auto_provision: input.auto_provision ?? true,
+          default_role: input.default_role ?? 'member',
+          attribute_mapping: JSON.stringify(input.attribute_mapping ?? {}),
+          group_roles: JSON.stringify(input.group_roles ?? {}),
+          config: JSON.stringify({ issuer_url: input.issuer_url, client_id: input.client_id, scopes: input.scopes ?? ['openid', 'email', 'profile'] }),
+          secret_encrypted: null,
+          last_error: null,
+          last_error_at: null,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const row = await tx
+        .updateTable('sso_connections')
+        .set({ secret_encrypted: encrypt(this.encryptionKey, input.client_secret, this.aad(tenantId, inserted.id)) })
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', inserted.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await insertAudit(tx, { tenant_id: tenantId, org_id: orgId, actor, action: 'connection.created', target_type: 'connection', target_id: row.id, before: null, after: { name: row.name, type: row.type } });
+      return row;
+    });
+  }
+
+  async list(tenantId: string, orgId: string) {
+    return inTenant(this.db, tenantId, async (tx) => {
+      await this.orgExists(tx, tenantId, orgId);
+      return tx.selectFrom('sso_connections').selectAll().where('tenant_id', '=', tenantId).where('org_id', '=', orgId).orderBy('created_at').execute();
+    });
+  }
+
+  async get(tenantId: string, orgId: string, id: string): Promise<ConnectionRow> {
+    const row = await inTenant(this.db, tenantId, (tx) =>
+      tx.selectFrom('sso_connections').selectAll().where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst(),
+    );
+    if (!row) throw NotFound('No such SSO connection in this organization.');
+    return row;
+  }
+
+  /** By id alone (the callback URL names only the connection). */
+  async find(tenantId: string, id: string): Promise<ConnectionRow | undefined> {
+    return inTenant(this.db, tenantId, (tx) => tx.selectFrom('sso_connections').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst());
+  }
+
+  /** The organization's first enabled connection, for routing sign-ins. */
+  async enabledFor(tenantId: string, orgId: string): Promise<ConnectionRow | undefined> {
+    return inTenant(this.db, tenantId, (tx) =>
+      tx.selectFrom('sso_connections').selectAll().where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('enabled', '=', true).orderBy('created_at').executeTakeFirst(),
+    );
+  }
+
+  async update(tenantId: string, actor: Actor, orgId: string, id: string, patch: ConnectionPatch): Promise<ConnectionRow> {
+    return inTenant(this.db, tenantId, async (tx) => {
+      const before = await tx.selectFrom('sso_connections').selectAll().where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!before) throw NotFound('No such SSO connection in this organization.');
+      await this.assertRoles(tx, tenantId, orgId, [...(patch.default_role ? [patch.default_role] : []), ...Object.values(patch.group_roles ?? {})]);
+      const cfg = before.config as Record<string, unknown>;
+      const after = await tx
+        .updateTable('sso_connections')
+        .set({
+          ...(patch.name !== undefined ? { name: patch.name } : {}),
+          ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
+          ...(patch.auto_provision !== undefined ? { auto_provision: patch.auto_provision } : {}),
+          ...(patch.default_role !== undefined ? { default_role: patch.default_role } : {}),
+          ...(patch.attribute_mapping ? { attribute_mapping: JSON.stringify(patch.attribute_mapping) } : {}),
+          ...(patch.group_roles ? { group_roles: JSON.stringify(patch.group_roles) } : {}),
+          config: JSON.stringify({
+            ...cfg,
+            ...(patch.issuer_url ? { issuer_url: patch.issuer_url } : {}),
+            ...(patch.client_id ? { client_id: patch.client_id } : {}),
+            ...(patch.scopes ? { scopes: patch.scopes } : {}),
+          }),
+          ...(patch.client_secret ? { secret_encrypted: encrypt(this.encryptionKey, patch.client_secret, this.aad(tenantId, id)) } : {}),
+          updated_at: new Date(),
+        })
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await insertAudit(tx, { tenant_id: tenantId, org_id: orgId, actor, action: 'connection.updated', target_type: 'connection', target_id: id, before: { name: before.name, enabled: before.enabled }, after: { name: after.name, enabled: after.enabled } });
+      return after;
+    });
+  }
+
+  async delete(tenantId: string, actor: Actor, orgId: string, id: string) {
+    await inTenant(this.db, tenantId, async (tx) => {
+      const before = await tx.selectFrom('sso_connections').select(['id', 'name']).where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+      if (!before) throw NotFound('No such SSO connection in this organization.');
+      await tx.deleteFrom('sso_connections').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+      await insertAudit(tx, { tenant_id: tenantId, org_id: orgId, actor, action: 'connection.deleted', target_type: 'connection', target_id: id, before, after: null });
+    });
+  }
+
+  /** The exact reason of a failed sign-in, for the connection's admins (users see a generic page). */
+  async recordError(tenantId: string, id: string, message: string) {
+    await inTenant(this.db, tenantId, (tx) =>
+      tx.updateTable('sso_connections').set({ last_error: message.slice(0, 1000), last_error_at: new Date() }).where('tenant_id', '=', tenantId).where('id', '=', id).execute(),
+    );
+  }
+}

@@ -1,0 +1,113 @@
+import { LRUCache } from 'lru-cache';
+import * as client from 'openid-client';
+import type { Database } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import { randomSecret } from '../crypto/secrets.ts';
+import { DEFAULT_ATTRIBUTES, type ConnectionRow, type ConnectionService } from './connection.service.ts';
+import { SsoRefused, type UpstreamProfile } from './jit.ts';
+
+const REQUEST_TTL_MS = 10 * 60 * 1000;
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Tessera as the relying party of an organization's own OpenID Provider: authorization code with
+ * PKCE, state and nonce bound to a single-use request row, and the email trusted only when the
+ * upstream says it is verified. openid-client checks the ID token (signature, issuer, audience,
+ * expiry, nonce).
+ */
+export class OidcSso {
+  private readonly configs = new LRUCache<string, Promise<client.Configuration>>({ max: 500, ttl: 60 * 60 * 1000 });
+
+  constructor(
+    private readonly db: Database,
+    private readonly connections: ConnectionService,
+  ) {}
+
+  private config(conn: ConnectionRow): Promise<client.Configuration> {
+    const cfg = conn.config as { issuer_url: string; client_id: string };
+    const key = `${conn.tenant_id}:${conn.id}:${conn.updated_at.getTime()}`;
+    let found = this.configs.get(key);
+    if (!found) {
+      const issuer = new URL(cfg.issuer_url);
+      // Plain http only for an IdP on this machine (development and tests).
+      const insecure = issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname);
+      found = client.discovery(issuer, cfg.client_id, this.connections.clientSecret(conn), undefined, insecure ? { execute: [client.allowInsecureRequests] } : undefined);
+      this.configs.set(key, found);
+      found.catch(() => this.configs.delete(key));
+    }
+    return found;
+  }
+
+  /** Where to send the browser: the upstream authorization URL for this sign-in. */
+  async start(conn: ConnectionRow, tenantSlug: string, interactionUid: string, loginHint?: string): Promise<string> {
+    const config = await this.config(conn);
+    const state = randomSecret(24);
+    const nonce = randomSecret(24);
+    const verifier = client.randomPKCECodeVerifier();
+    await inTenant(this.db, conn.tenant_id, (tx) =>
+      tx
+        .insertInto('sso_requests')
+        .values({ tenant_id: conn.tenant_id, id: state, connection_id: conn.id, interaction_uid: interactionUid, nonce, code_verifier: verifier, expires_at: new Date(Date.now() + REQUEST_TTL_MS) })
+        .execute(),
+    );
+    const scopes = (conn.config as { scopes?: string[] }).scopes ?? ['openid', 'email', 'profile'];
+    return client.buildAuthorizationUrl(config, {
+      redirect_uri: this.connections.redirectUri(tenantSlug, conn.id),
+      scope: scopes.join(' '),
+      state,
+      nonce,
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      ...(loginHint ? { login_hint: loginHint } : {}),
+    }).href;
+  }
+
+  /**
+   * Completes the upstream sign-in at our callback. The state names a request we issued for this
+   * connection, used once; everything else is openid-client's checks plus email_verified.
+   */
+  async finish(conn: ConnectionRow, tenantSlug: string, callbackUrl: URL): Promise<{ profile: UpstreamProfile; interactionUid: string }> {
+    const state = callbackUrl.searchParams.get('state') ?? '';
+    const request = await inTenant(this.db, conn.tenant_id, async (tx) => {
+      const row = await tx.deleteFrom('sso_requests').where('tenant_id', '=', conn.tenant_id).where('id', '=', state).returningAll().executeTakeFirst();
+      return row;
+    });
+    if (!request || request.connection_id !== conn.id) throw new SsoRefused('the state does not match a sign-in started here (unknown, used or for another connection)');
+    if (request.expires_at.getTime() < Date.now()) throw new SsoRefused('the sign-in request expired');
+    const config = await this.config(conn);
+    // The registered redirect URI (what the upstream knows), with the response parameters.
+    const url = new URL(this.connections.redirectUri(tenantSlug, conn.id));
+    url.search = callbackUrl.search;
+    let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
+    try {
+      tokens = await client.authorizationCodeGrant(config, url, {
+        pkceCodeVerifier: request.code_verifier!,
+        expectedState: state,
+        expectedNonce: request.nonce!,
+        idTokenExpected: true,
+      });
+    } catch (err) {
+      const e = err as { error?: string; error_description?: string; message?: string; code?: string };
+      throw new SsoRefused(`upstream sign-in failed: ${e.error ?? e.code ?? ''} ${e.error_description ?? e.message ?? ''}`.trim());
+    }
+    const claims = tokens.claims() as Record<string, unknown>;
+    let all: Record<string, unknown> = { ...claims };
+    if (tokens.access_token && config.serverMetadata().userinfo_endpoint) {
+      try {
+        all = { ...(await client.fetchUserInfo(config, tokens.access_token, String(claims.sub))), ...claims };
+      } catch {
+        // userinfo is optional; the ID token's claims stand
+      }
+    }
+    const map = { ...DEFAULT_ATTRIBUTES, ...(conn.attribute_mapping as object) } as typeof DEFAULT_ATTRIBUTES;
+    const email = typeof all[map.email] === 'string' ? (all[map.email] as string).trim() : '';
+    if (!email || !/^[^\s@]+@[^\s@]+$/.test(email)) throw new SsoRefused('the identity provider sent no email address');
+    if (all.email_verified !== true) throw new SsoRefused(`the identity provider does not vouch for ${email} (email_verified is not true)`);
+    const str = (k: string) => (typeof all[k] === 'string' ? (all[k] as string).slice(0, 200) : undefined);
+    const groups = Array.isArray(all[map.groups]) ? (all[map.groups] as unknown[]).filter((g): g is string => typeof g === 'string') : undefined;
+    return {
+      interactionUid: request.interaction_uid,
+      profile: { subject: String(claims.sub), email, name: str(map.name), given_name: str(map.given_name), family_name: str(map.family_name), groups },
+    };
+  }
+}

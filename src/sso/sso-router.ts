@@ -1,0 +1,47 @@
+import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { OrgTokens } from '../orgs/org-tokens.ts';
+import type { ConnectionService } from './connection.service.ts';
+import type { DomainService } from './domain.service.ts';
+import type { OidcSso } from './oidc-sso.ts';
+import type { Database } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+
+/** Which sign-ins go to an organization's IdP, and the redirect that starts them. */
+export class SsoRouter {
+  constructor(
+    private readonly db: Database,
+    private readonly domains: DomainService,
+    private readonly connections: ConnectionService,
+    private readonly oidc: OidcSso,
+    private readonly orgTokens: OrgTokens,
+  ) {}
+
+  private async start(runtime: TenantRuntime, orgId: string, uid: string, loginHint?: string) {
+    const conn = await this.connections.enabledFor(runtime.tenant.id, orgId);
+    if (!conn || conn.type !== 'oidc') return undefined;
+    return this.oidc.start(conn, runtime.tenant.slug, uid, loginHint);
+  }
+
+  /** A verified domain of an organization with an enabled connection → that IdP. */
+  async startForEmail(runtime: TenantRuntime, email: string, uid: string) {
+    const orgId = await this.domains.orgForEmail(runtime.tenant.id, email);
+    return orgId ? this.start(runtime, orgId, uid, email) : undefined;
+  }
+
+  /** `organization=` on the authorization request → that organization's IdP, when it has one. */
+  async startForOrganization(runtime: TenantRuntime, idOrSlug: string, uid: string, loginHint?: string) {
+    const org = await this.orgTokens.findOrg(runtime.tenant.id, idOrSlug);
+    return org && org.status !== 'suspended' ? this.start(runtime, org.id, uid, loginHint) : undefined;
+  }
+
+  /** Whether `email` belongs to an organization that requires SSO (and where to send it). */
+  async requiredFor(runtime: TenantRuntime, email: string, uid: string): Promise<{ required: boolean; redirect?: string | undefined }> {
+    const orgId = await this.domains.orgForEmail(runtime.tenant.id, email);
+    if (!orgId) return { required: false };
+    const org = await inTenant(this.db, runtime.tenant.id, (tx) =>
+      tx.selectFrom('organizations').select('sso_required').where('tenant_id', '=', runtime.tenant.id).where('id', '=', orgId).executeTakeFirst(),
+    );
+    if (!org?.sso_required) return { required: false };
+    return { required: true, redirect: await this.start(runtime, orgId, uid, email) };
+  }
+}

@@ -1,0 +1,59 @@
+import type { Generated, JSONColumnType } from 'kysely';
+
+export interface OrgDomainTable {
+  tenant_id: string;
+  org_id: string;
+  domain: string;
+  verification_token: string;
+  verified: Generated<boolean>;
+  verified_at: Date | null;
+  created_at: Generated<Date>;
+}
+
+export interface AttributeMapping {
+  email?: string;
+  name?: string;
+  given_name?: string;
+  family_name?: string;
+  groups?: string;
+}
+
+export interface SsoConnectionTable {
+  tenant_id: string;
+  org_id: string;
+  id: Generated<string>;
+  type: 'saml' | 'oidc';
+  name: string;
+  enabled: Generated<boolean>;
+  auto_provision: Generated<boolean>;
+  default_role: Generated<string>;
+  attribute_mapping: JSONColumnType<AttributeMapping, string, string>;
+  group_roles: JSONColumnType<Record<string, string>, string, string>;
+  /** Non-secret settings (issuer_url, client_id, scopes for OIDC; IdP metadata for SAML). */
+  config: JSONColumnType<Record<string, unknown>, string, string>;
+  /** OIDC client secret (or SAML SP private key), AES-GCM encrypted. */
+  secret_encrypted: string | null;
+  last_error: string | null;
+  last_error_at: Date | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface SsoIdentityTable {
+  tenant_id: string;
+  connection_id: string;
+  subject: string;
+  user_id: string;
+  created_at: Generated<Date>;
+  last_login_at: Date | null;
+}
+
+export interface SsoRequestTable {
+  tenant_id: string;
+  id: string;
+  connection_id: string;
+  interaction_uid: string;
+  nonce: string | null;
+  code_verifier: string | null;
+  expires_at: Date;
+}
