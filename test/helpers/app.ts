@@ -36,6 +36,8 @@ export interface TestAppOptions {
   encryptionKey?: string;
   env?: Record<string, string>;
   log?: Logger;
+  /** DNS TXT lookups (domain verification) answered from this map instead of the network. */
+  txtRecords?: Map<string, string[][]>;
 }
 
 /** The real app on a real port, on a fresh PostgreSQL database (or a given one, or embedded PGlite). */
@@ -58,7 +60,12 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   });
   let connection: Connection | undefined;
   if (databaseUrl) connection = await connect({ databaseUrl, dataDir, poolSize: 5 });
-  const app = await createApp(config, { log: opts.log ?? createLogger(config.logLevel), ...(connection ? { connection } : {}) });
+  const txt = opts.txtRecords;
+  const app = await createApp(config, {
+    log: opts.log ?? createLogger(config.logLevel),
+    ...(connection ? { connection } : {}),
+    ...(txt ? { txtResolver: async (name: string) => txt.get(name) ?? [] } : {}),
+  });
   const url = await app.start();
   return {
     app,

@@ -6,7 +6,19 @@ import { CookieJar } from 'tough-cookie';
  */
 export class Browser {
   readonly jar = new CookieJar();
-  constructor(private readonly origin: string) {}
+  private readonly origins: string[];
+  /** `origin`: where redirects are followed (several for a flow through an upstream IdP). */
+  constructor(origin: string | string[]) {
+    this.origins = Array.isArray(origin) ? origin : [origin];
+  }
+
+  private get origin() {
+    return this.origins[0]!;
+  }
+
+  private within(url: string) {
+    return this.origins.some((o) => url.startsWith(o));
+  }
 
   async request(url: string, init: RequestInit = {}): Promise<Response> {
     const cookie = await this.jar.getCookieString(url);
@@ -26,7 +38,7 @@ export class Browser {
     for (let hop = 0; hop < maxHops && res.status >= 300 && res.status < 400; hop++) {
       const next = new URL(res.headers.get('location')!, current).href;
       current = next;
-      if (!next.startsWith(this.origin)) return { res, url: next };
+      if (!this.within(next)) return { res, url: next };
       res = await this.request(next);
     }
     return { res, url: current };
@@ -66,7 +78,8 @@ export async function enterCredentials(browser: Browser, html: string, pageUrl: 
   let url = pageUrl;
   if (!/name="password"/.test(page)) {
     const identified = await browser.submit(new URL(formAction(page), url).href, { email }, headers);
-    if (identified.res.status >= 300 && identified.res.status < 400) return identified; // sent to an IdP
+    // Sent to an organization's IdP: the caller takes it from there.
+    if ((identified.res.status >= 300 && identified.res.status < 400) || new URL(identified.url).origin !== new URL(url).origin) return identified;
     page = await identified.res.text();
     url = identified.url;
     if (!/name="password"/.test(page)) return { res: new Response(page, { status: identified.res.status }), url };

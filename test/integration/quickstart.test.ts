@@ -39,7 +39,7 @@ test('quickstart: npm start, run the printed sample-app command, sign in', async
     sample = run(command, {});
     await waitFor(async () => (await fetch('http://localhost:3001/')).ok, 'the sample app');
 
-    const browser = new Browser('http://localhost');
+    const browser = new Browser([`http://localhost:${port}`, 'http://localhost:3001']);
     const login = await browser.follow('http://localhost:3001/login');
     tt.true(login.url.startsWith(`http://localhost:${port}/t/demo/interaction/`), login.url);
     const html = await login.res.text();

@@ -1,0 +1,34 @@
+import type { Server } from 'node:http';
+import Provider from 'oidc-provider';
+import { freePort } from './app.ts';
+
+export interface UpstreamUser {
+  email: string;
+  email_verified: boolean;
+  name?: string;
+  groups?: string[];
+}
+
+/**
+ * A real upstream OpenID Provider (a separate oidc-provider on its own port) standing in for an
+ * organization's Okta or Entra ID. Its dev sign-in form accepts any login; the login names the
+ * account in `users`.
+ */
+export async function startUpstreamIdp(opts: { clientId: string; clientSecret: string; redirectUri: string; users: Record<string, UpstreamUser>; port?: number }) {
+  const port = opts.port ?? (await freePort());
+  const issuer = `http://localhost:${port}`;
+  const provider = new Provider(issuer, {
+    clients: [{ client_id: opts.clientId, client_secret: opts.clientSecret, redirect_uris: [opts.redirectUri], grant_types: ['authorization_code'], response_types: ['code'] }],
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'groups'] },
+    features: { devInteractions: { enabled: true } },
+    pkce: { required: () => true },
+    async findAccount(_ctx, sub) {
+      const user = opts.users[sub];
+      if (!user) return undefined;
+      return { accountId: sub, claims: async () => ({ sub, ...user }) };
+    },
+  });
+  const server: Server = provider.listen(port);
+  await new Promise<void>((r) => server.once('listening', () => r()));
+  return { issuer, provider, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
