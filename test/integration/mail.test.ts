@@ -60,8 +60,8 @@ onPostgres('a message queued while SMTP is down is delivered after a restart, on
 });
 
 test('after the last attempt a message is marked failed, and admins see it with the reason', async (tt) => {
-  const port = await freePort();
-  const t = await startTestApp({ env: { SMTP_URL: `smtp://127.0.0.1:${port}`, MAIL_RETRY_BASE_MS: '50', MAIL_POLL_MS: '50', MAIL_MAX_ATTEMPTS: '2' } });
+  // Port 1: nothing listens there and no test can take it, so every attempt is refused at once.
+  const t = await startTestApp({ env: { SMTP_URL: 'smtp://127.0.0.1:1', MAIL_RETRY_BASE_MS: '50', MAIL_POLL_MS: '50', MAIL_MAX_ATTEMPTS: '2' } });
   try {
     const tenant = await createTenant(t);
     const user = (await adminApi(t, tenant, 'POST', '/users', { email: 'never@x.test', email_verified: true })).body;
