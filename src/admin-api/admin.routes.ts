@@ -72,8 +72,11 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
     handler: async (ctx, { query }) => { ctx.body = await users.list(tenantIdOf(ctx), query); } });
   api.add({ method: 'post', path: '/users', tag: U, summary: 'Create a user', body: s.CreateUser, responses: { 201: 'The user' },
     handler: async (ctx, { body }) => { const u = await users.create(tenantIdOf(ctx), body); created(ctx, `${ctx.path}/${u.id}`, presentUser(u)); } });
-  api.add({ method: 'get', path: '/users/:userId', tag: U, summary: 'Get a user', params: s.UserId, responses: { 200: 'The user' },
-    handler: async (ctx, { params }) => { ctx.body = presentUser(await users.get(tenantIdOf(ctx), params.userId)); } });
+  api.add({ method: 'get', path: '/users/:userId', tag: U, summary: 'Get a user, with the SSO connections they came through', params: s.UserId, responses: { 200: 'The user' },
+    handler: async (ctx, { params }) => {
+      const user = presentUser(await users.get(tenantIdOf(ctx), params.userId));
+      ctx.body = { ...user, identities: await deps.connections.identitiesOf(tenantIdOf(ctx), params.userId) };
+    } });
   api.add({ method: 'patch', path: '/users/:userId', tag: U, summary: 'Change a user (disabling signs them out everywhere)', params: s.UserId, body: s.UpdateUser, responses: { 200: 'The user' },
     handler: async (ctx, { params, body }) => { ctx.body = presentUser(await users.update(tenantIdOf(ctx), params.userId, body)); } });
   api.add({ method: 'delete', path: '/users/:userId', tag: U, summary: 'Delete a user', params: s.UserId, responses: { 204: 'Deleted' },

@@ -196,6 +196,29 @@ export class ConnectionService {
     });
   }
 
+  /** Which connections a user came through (admins see where an account was provisioned from). */
+  async identitiesOf(tenantId: string, userId: string) {
+    const rows = await inTenant(this.db, tenantId, (tx) =>
+      tx
+        .selectFrom('sso_identities as i')
+        .innerJoin('sso_connections as c', (j) => j.onRef('c.tenant_id', '=', 'i.tenant_id').onRef('c.id', '=', 'i.connection_id'))
+        .select(['i.connection_id', 'c.org_id', 'c.name', 'c.type', 'i.subject', 'i.created_at', 'i.last_login_at'])
+        .where('i.tenant_id', '=', tenantId)
+        .where('i.user_id', '=', userId)
+        .orderBy('i.created_at')
+        .execute(),
+    );
+    return rows.map((r) => ({
+      connection_id: r.connection_id,
+      connection_name: r.name,
+      type: r.type,
+      organization_id: r.org_id,
+      subject: r.subject,
+      created_at: r.created_at.toISOString(),
+      last_login_at: r.last_login_at?.toISOString() ?? null,
+    }));
+  }
+
   /** The exact reason of a failed sign-in, for the connection's admins (users see a generic page). */
   async recordError(tenantId: string, id: string, message: string) {
     await inTenant(this.db, tenantId, (tx) =>

@@ -100,8 +100,14 @@ test('SP-initiated SSO: email routes to the IdP, JIT creates the user and member
   users.alice = { ...users.alice!, name: 'Alice Liddell', groups: ['engineering'] };
   const again = await ssoSignIn('alice');
   tt.is(again.tokens!.claims()!.name, 'Alice Liddell');
-  const count = (await api('GET', '/users?email=alice@corp.example')).body.data.length;
-  tt.is(count, 1, 'the same account, found by (connection, subject)');
+  const found = (await api('GET', '/users?email=alice@corp.example')).body.data;
+  tt.is(found.length, 1, 'the same account, found by (connection, subject)');
+  const detail = (await api('GET', `/users/${found[0].id}`)).body;
+  tt.is(detail.identities.length, 1);
+  tt.is(detail.identities[0].connection_id, connection.id);
+  tt.is(detail.identities[0].organization_id, corp.id);
+  tt.is(detail.identities[0].subject, 'alice');
+  tt.truthy(detail.identities[0].last_login_at);
 });
 
 test('organization= on the authorization request goes straight to its IdP', async (tt) => {
