@@ -64,10 +64,26 @@ try {
   const web = (await adminApi(t, tenant, 'POST', '/clients', webClient())).body;
   const machineConfig = await discover(tenant, machine);
   const { tokens, config } = await signIn(t, tenant, web);
+  // Org-scoped sign-ins for the refresh scenario: one refresh-token chain per worker.
+  const org = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Bench Org' })).body;
+  const adminId = (await adminApi(t, tenant, 'GET', `/users?email=${encodeURIComponent(tenant.adminEmail)}`)).body.data[0].id;
+  await adminApi(t, tenant, 'POST', `/organizations/${org.id}/members`, { user_id: adminId, role: 'owner' });
+  const chains: string[] = [];
+  for (let i = 0; i < CONCURRENCY + 1; i++) {
+    const s = await signIn(t, tenant, web, { scope: 'openid organizations offline_access', params: { organization: org.id } });
+    chains.push(s.tokens.refresh_token!);
+  }
   const results: Result[] = [];
   results.push(await measure('client_credentials token', () => oidc.clientCredentialsGrant(machineConfig, { scope: 'admin' })));
   results.push(await measure('introspection (JWT)', () => oidc.tokenIntrospection(config, tokens.access_token)));
   results.push(await measure('userinfo (JWT)', () => oidc.fetchUserInfo(config, tokens.access_token, oidc.skipSubjectCheck)));
+  results.push(
+    await measure('refresh, org-scoped + organizations claim', async () => {
+      const rt = chains.shift()!;
+      const next = await oidc.refreshTokenGrant(config, rt);
+      chains.push(next.refresh_token!);
+    }),
+  );
   results.push(await measure('discovery', () => fetch(`${tenant.issuer}/.well-known/openid-configuration`).then((r) => r.text())));
   results.push(await measure('Admin API GET /users (api key)', () => adminApi(t, tenant, 'GET', '/users?limit=20')));
 
