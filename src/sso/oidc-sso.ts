@@ -87,8 +87,7 @@ export class OidcSso {
         idTokenExpected: true,
       });
     } catch (err) {
-      const e = err as { error?: string; error_description?: string; message?: string; code?: string };
-      throw new SsoRefused(`upstream sign-in failed: ${e.error ?? e.code ?? ''} ${e.error_description ?? e.message ?? ''}`.trim());
+      throw new SsoRefused(`upstream sign-in failed: ${describe(err)}`);
     }
     const claims = tokens.claims() as Record<string, unknown>;
     let all: Record<string, unknown> = { ...claims };
@@ -110,4 +109,16 @@ export class OidcSso {
       profile: { subject: String(claims.sub), email, name: str(map.name), given_name: str(map.given_name), family_name: str(map.family_name), groups },
     };
   }
+}
+
+/** An openid-client error with its causes ("unexpected JWT claim value" ← 'unexpected ID Token "nonce" claim value'). */
+function describe(err: unknown): string {
+  const parts: string[] = [];
+  let e = err as { error?: string; error_description?: string; message?: string; code?: string; cause?: unknown } | undefined;
+  for (let depth = 0; e && depth < 4; depth++) {
+    const text = [e.error ?? e.code, e.error_description ?? e.message].filter(Boolean).join(' ');
+    if (text) parts.push(text);
+    e = typeof e.cause === 'object' && e.cause !== null && 'message' in (e.cause as object) ? (e.cause as typeof e) : undefined;
+  }
+  return parts.join(' ← ');
 }

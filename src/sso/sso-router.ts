@@ -6,6 +6,9 @@ import type { OidcSso } from './oidc-sso.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 
+/** Where to send the browser: the IdP, or (when it can't be reached) our own failure page. */
+export type SsoStart = string;
+
 /** Which sign-ins go to an organization's IdP, and the redirect that starts them. */
 export class SsoRouter {
   constructor(
@@ -16,10 +19,20 @@ export class SsoRouter {
     private readonly orgTokens: OrgTokens,
   ) {}
 
-  private async start(runtime: TenantRuntime, orgId: string, uid: string, loginHint?: string) {
+  /**
+   * The redirect to the organization's IdP. An IdP that can't be reached or whose discovery
+   * document is wrong (say, an issuer mismatch) sends the user to a generic failure page and
+   * leaves the reason on the connection — never a 500.
+   */
+  private async start(runtime: TenantRuntime, orgId: string, uid: string, loginHint?: string): Promise<SsoStart | undefined> {
     const conn = await this.connections.enabledFor(runtime.tenant.id, orgId);
     if (!conn || conn.type !== 'oidc') return undefined;
-    return this.oidc.start(conn, runtime.tenant.slug, uid, loginHint);
+    try {
+      return await this.oidc.start(conn, runtime.tenant.slug, uid, loginHint);
+    } catch (err) {
+      await this.connections.recordError(runtime.tenant.id, conn.id, `could not start the sign-in: ${(err as Error).message}`);
+      return `/t/${runtime.tenant.slug}/sso/unavailable`;
+    }
   }
 
   /** A verified domain of an organization with an enabled connection → that IdP. */

@@ -26,6 +26,8 @@ export function ssoRoutes(deps: { db: Database; connections: ConnectionService; 
       paragraphs: ['We could not sign you in with your organization. Try again from your application, or contact your administrator.'],
     }, 403);
 
+  router.get('/unavailable', (ctx) => failed(ctx));
+
   router.get('/oidc/:connectionId/callback', async (ctx) => {
     const runtime = ctx.state.runtime as TenantRuntime;
     const id = String(ctx.params.connectionId);

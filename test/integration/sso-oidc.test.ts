@@ -1,5 +1,6 @@
 import test from 'ava';
 import { decodeJwt } from 'jose';
+import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, freePort, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
 import { Browser, enterCredentials, formAction } from '../helpers/browser.ts';
@@ -200,4 +201,39 @@ test('connections: the secret is write-only; bad input and other organizations a
   const fo = (await adminApi(t, foreign, 'POST', '/organizations', { name: 'F' })).body;
   tt.is((await adminApi(t, foreign, 'GET', `/organizations/${fo.id}/sso-connections/${connection.id}`)).status, 404);
   tt.is((await adminApi(t, foreign, 'GET', `/organizations/${corp.id}/sso-connections`)).status, 404);
+});
+
+// Serial: it rewrites the pending request rows, so no other sign-in may be in flight.
+test.serial('a nonce that does not match the ID token is refused', async (tt) => {
+  const browser = new Browser([t.url, upstream.issuer]);
+  const config = await discover(tenant, client);
+  const hop = await browser.follow(await authorizationUrl(config, client));
+  const toIdp = await enterCredentials(browser, await hop.res.text(), hop.url, 'bob@corp.example', 'x');
+  tt.true(toIdp.url.startsWith(upstream.issuer));
+  // The request we stored now expects another nonce than the one the IdP will put in the ID token.
+  await sql`update sso_requests set nonce = 'not-the-nonce' where tenant_id = ${tenant.id}`.execute(t.app.connection.db);
+  let step = toIdp;
+  for (let i = 0; i < 3 && step.url.startsWith(upstream.issuer); i++) {
+    const html = await step.res.text();
+    const action = new URL(/action="([^"]+)"/.exec(html)![1]!, step.url).href;
+    step = /name="login"/.test(html) ? await browser.submit(action, { prompt: 'login', login: 'bob', password: 'x' }) : await browser.submit(action, { prompt: 'consent' });
+  }
+  tt.is(step.res.status, 403);
+  tt.regex((await api('GET', `/organizations/${corp.id}/sso-connections/${connection.id}`)).body.last_error, /nonce/);
+});
+
+test('an IdP whose discovery names another issuer is refused before the user leaves', async (tt) => {
+  const o = (await api('POST', '/organizations', { name: 'Mismatch' })).body;
+  const domain = (await api('POST', `/organizations/${o.id}/domains`, { domain: 'mismatch.example' })).body;
+  await api('PATCH', `/organizations/${o.id}/domains/${domain.domain}`, { verified: true });
+  // Same IdP, reached under another name: its discovery document says issuer http://localhost:…
+  const c = (await api('POST', `/organizations/${o.id}/sso-connections`, {
+    type: 'oidc', name: 'Wrong issuer', issuer_url: upstream.issuer.replace('localhost', '127.0.0.1'), client_id: 'tessera', client_secret: 'upstream-secret',
+  })).body;
+  const browser = new Browser(t.url);
+  const hop = await browser.follow(await authorizationUrl(await discover(tenant, client), client));
+  const res = await enterCredentials(browser, await hop.res.text(), hop.url, 'someone@mismatch.example', 'x');
+  tt.is(res.res.status, 403);
+  tt.regex(await res.res.text(), /Single sign-on failed/);
+  tt.regex((await api('GET', `/organizations/${o.id}/sso-connections/${c.id}`)).body.last_error, /issuer/i);
 });
