@@ -69,9 +69,22 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
   const claimCap = effectiveSettings(tenant.settings).organizations_claim_cap;
   const userinfoEndpoint = `${issuer}/me`;
 
+  /**
+   * Within one request the ID token and the access token ask for the same organization data;
+   * it is read once per request (keyed on the provider's request context).
+   */
+  const perRequest = new WeakMap<object, Map<string, Promise<unknown>>>();
+  function once<T>(ctx: unknown, key: string, load: () => Promise<T>): Promise<T> {
+    if (!ctx || typeof ctx !== 'object') return load();
+    let memo = perRequest.get(ctx);
+    if (!memo) perRequest.set(ctx, (memo = new Map()));
+    if (!memo.has(key)) memo.set(key, load());
+    return memo.get(key) as Promise<T>;
+  }
+
   /** The `organizations` claim, or, past the cap, a distributed-claims pointer to userinfo. */
-  async function membershipsClaim(userId: string, capped: boolean) {
-    const all = (await deps.orgTokens.memberships(tenant.id, userId)).map(({ id, slug, name, roles }) => ({ id, slug, name, roles }));
+  async function membershipsClaim(ctx: unknown, userId: string, capped: boolean) {
+    const all = (await once(ctx, `memberships:${userId}`, () => deps.orgTokens.memberships(tenant.id, userId))).map(({ id, slug, name, roles }) => ({ id, slug, name, roles }));
     if (capped && all.length > claimCap) {
       return { _claim_names: { organizations: 'tessera_userinfo' }, _claim_sources: { tessera_userinfo: { endpoint: userinfoEndpoint } } };
     }
@@ -79,12 +92,14 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
   }
 
   /** The org claims of a grant's sign-in, when it works in an organization the user may still use. */
-  async function grantOrgClaims(grantId: string | undefined, userId: string) {
-    if (!grantId) return {};
-    const orgId = await deps.orgTokens.grantOrg(tenant.id, grantId);
-    if (!orgId) return {};
-    const r = await deps.orgTokens.claimsFor(tenant.id, userId, orgId);
-    return 'claims' in r ? r.claims : {};
+  function grantOrgClaims(ctx: unknown, grantId: string | undefined, userId: string) {
+    if (!grantId) return Promise.resolve({});
+    return once(ctx, `grant-org:${grantId}:${userId}`, async () => {
+      const orgId = await deps.orgTokens.grantOrg(tenant.id, grantId);
+      if (!orgId) return {};
+      const r = await deps.orgTokens.claimsFor(tenant.id, userId, orgId);
+      return 'claims' in r ? r.claims : {};
+    });
   }
 
   const configuration: Configuration = {
@@ -99,8 +114,8 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
         async claims(use, scope) {
           const scopes = new Set(String(scope ?? '').split(' '));
           return {
-            ...(await grantOrgClaims(ctx?.oidc?.entities?.Grant?.jti, user.id)),
-            ...(scopes.has('organizations') ? await membershipsClaim(user.id, use !== 'userinfo') : {}),
+            ...(await grantOrgClaims(ctx, ctx?.oidc?.entities?.Grant?.jti, user.id)),
+            ...(scopes.has('organizations') ? await membershipsClaim(ctx, user.id, use !== 'userinfo') : {}),
             sub: user.id,
             email: user.email,
             email_verified: user.email_verified,
@@ -124,7 +139,7 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
     conformIdTokenClaims: false,
     responseTypes: ['code'],
     extraParams: ['organization'],
-    async extraTokenClaims(_ctx, token) {
+    async extraTokenClaims(ctx, token) {
       if (token.kind === 'ClientCredentials') {
         // A machine client acting for an organization it was granted (checked by the gateway).
         const asked = orgRequest.getStore();
@@ -136,9 +151,11 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
       const grantId = (token as { grantId?: string }).grantId;
       const switchTo = orgRequest.getStore();
       if (switchTo && grantId) await deps.orgTokens.selectForGrant(tenant.id, grantId, accountId, switchTo.orgId);
+      // A switch changes the grant's organization: don't reuse what this request read before it.
+      const memoCtx = switchTo ? undefined : ctx;
       return {
-        ...(await grantOrgClaims(grantId, accountId)),
-        ...(token.scopes.has('organizations') ? await membershipsClaim(accountId, true) : {}),
+        ...(await grantOrgClaims(memoCtx, grantId, accountId)),
+        ...(token.scopes.has('organizations') ? await membershipsClaim(memoCtx, accountId, true) : {}),
       };
     },
     interactions: {

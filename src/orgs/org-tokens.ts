@@ -68,26 +68,35 @@ export class OrgTokens {
     );
   }
 
-  /** The org claims for `userId` in `orgIdOrSlug`, or why not. */
+  /** The org claims for `userId` in `orgIdOrSlug`, or why not — one statement. */
   async claimsFor(tenantId: string, userId: string, orgIdOrSlug: string): Promise<{ claims: OrgClaims } | { refused: OrgRefusal }> {
-    const org = await this.findOrg(tenantId, orgIdOrSlug);
-    if (!org) return { refused: 'not_found_or_not_member' };
-    const roles = await inTenant(this.db, tenantId, (tx) =>
+    if (!orgIdOrSlug || orgIdOrSlug.length > 100) return { refused: 'not_found_or_not_member' };
+    const row = await inTenant(this.db, tenantId, (tx) =>
       tx
-        .selectFrom('org_members as m')
-        .leftJoin('org_member_roles as mr', (j) => j.onRef('mr.tenant_id', '=', 'm.tenant_id').onRef('mr.org_id', '=', 'm.org_id').onRef('mr.user_id', '=', 'm.user_id'))
-        .leftJoin('org_roles as r', (j) => j.onRef('r.tenant_id', '=', 'mr.tenant_id').onRef('r.id', '=', 'mr.role_id'))
-        .select(['m.user_id', 'r.name', 'r.permissions'])
-        .where('m.tenant_id', '=', tenantId)
-        .where('m.org_id', '=', org.id)
-        .where('m.user_id', '=', userId)
-        .execute(),
+        .selectFrom('organizations as o')
+        .leftJoin('org_members as m', (j) => j.onRef('m.tenant_id', '=', 'o.tenant_id').onRef('m.org_id', '=', 'o.id').on('m.user_id', '=', userId))
+        .select([
+          'o.id',
+          'o.slug',
+          'o.status',
+          'm.user_id as member',
+          sql<string[]>`coalesce((
+            select array_agg(r.name order by r.name) from org_member_roles mr
+            join org_roles r on r.tenant_id = mr.tenant_id and r.id = mr.role_id
+            where mr.tenant_id = o.tenant_id and mr.org_id = o.id and mr.user_id = ${userId}), '{}')`.as('roles'),
+          sql<string[]>`coalesce((
+            select array_agg(distinct p order by p) from org_member_roles mr
+            join org_roles r on r.tenant_id = mr.tenant_id and r.id = mr.role_id
+            cross join lateral unnest(r.permissions) p
+            where mr.tenant_id = o.tenant_id and mr.org_id = o.id and mr.user_id = ${userId}), '{}')`.as('permissions'),
+        ])
+        .where('o.tenant_id', '=', tenantId)
+        .where(UUID.test(orgIdOrSlug) ? 'o.id' : 'o.slug', '=', orgIdOrSlug)
+        .executeTakeFirst(),
     );
-    if (roles.length === 0) return { refused: 'not_found_or_not_member' };
-    if (org.status === 'suspended') return { refused: 'suspended' };
-    const names = roles.flatMap((r) => (r.name ? [r.name] : [])).sort();
-    const permissions = [...new Set(roles.flatMap((r) => r.permissions ?? []))].sort();
-    return { claims: { org_id: org.id, org_slug: org.slug, org_roles: names, org_permissions: permissions } };
+    if (!row?.member) return { refused: 'not_found_or_not_member' };
+    if (row.status === 'suspended') return { refused: 'suspended' };
+    return { claims: { org_id: row.id, org_slug: row.slug, org_roles: row.roles, org_permissions: row.permissions } };
   }
 
   /** The organization a grant (sign-in) works in, if any. */

@@ -98,6 +98,7 @@ test('switching by refresh_token grant with organization=<id>; refresh keeps it;
   const { tokens, config } = await signIn(t, tenant, client, { params: { organization: acme.id } });
   const switched = await oidc.refreshTokenGrant(config, tokens.refresh_token!, { organization: globex.id });
   tt.is((await verify(switched.access_token)).org_id, globex.id);
+  tt.is(switched.claims()!.org_id, globex.id, 'the ID token of the refresh switches too');
   tt.deepEqual((await verify(switched.access_token)).org_roles, ['member']);
   const kept = await oidc.refreshTokenGrant(config, switched.refresh_token!);
   tt.is((await verify(kept.access_token)).org_id, globex.id);
