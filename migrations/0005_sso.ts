@@ -72,7 +72,18 @@ export async function up(db: Kysely<any>): Promise<void> {
       FOREIGN KEY (tenant_id, connection_id) REFERENCES sso_connections (tenant_id, id) ON DELETE CASCADE
     )`.execute(db);
 
-  for (const table of ['org_domains', 'sso_connections', 'sso_identities', 'sso_requests']) {
+  // SAML assertion ids already used, kept until the assertion would have expired anyway.
+  await sql`
+    CREATE TABLE saml_replay (
+      tenant_id uuid NOT NULL,
+      connection_id uuid NOT NULL,
+      assertion_id text NOT NULL,
+      expires_at timestamptz NOT NULL,
+      PRIMARY KEY (tenant_id, connection_id, assertion_id),
+      FOREIGN KEY (tenant_id, connection_id) REFERENCES sso_connections (tenant_id, id) ON DELETE CASCADE
+    )`.execute(db);
+
+  for (const table of ['org_domains', 'sso_connections', 'sso_identities', 'sso_requests', 'saml_replay']) {
     await sql`ALTER TABLE ${sql.table(table)} ENABLE ROW LEVEL SECURITY`.execute(db);
     await sql`
       CREATE POLICY tenant_isolation ON ${sql.table(table)} TO tessera_app

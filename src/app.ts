@@ -26,6 +26,7 @@ import { ApiTokenService } from './tokens/api-token.service.ts';
 import { ConnectionService } from './sso/connection.service.ts';
 import { DomainService, systemTxtResolver, type TxtResolver } from './sso/domain.service.ts';
 import { OidcSso } from './sso/oidc-sso.ts';
+import { SamlSso } from './sso/saml/saml-sso.ts';
 import { SsoRouter } from './sso/sso-router.ts';
 import { ssoRoutes } from './sso/sso.routes.ts';
 import { OrgService } from './orgs/org.service.ts';
@@ -85,7 +86,8 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const domains = new DomainService(db, opts.txtResolver ?? systemTxtResolver);
   const connections = new ConnectionService(db, config.encryptionKey, config.publicUrl);
   const oidcSso = new OidcSso(db, connections);
-  const sso = new SsoRouter(db, domains, connections, oidcSso, orgTokens);
+  const samlSso = new SamlSso(db, config.publicUrl);
+  const sso = new SsoRouter(db, domains, connections, oidcSso, samlSso, orgTokens);
   const clients = new ClientService(db, config.tenantCacheTtlMs);
   const tenants = new TenantService(db, config.publicUrl, config.encryptionKey);
   const runtimes = new TenantRuntimes(
@@ -150,7 +152,10 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   koa.use(invitations.routes());
 
   const ssoRouter = new Router({ prefix: '/t/:slug/sso' });
-  ssoRouter.use(ssoRoutes({ db, connections, domains, oidc: oidcSso, render, log }).routes());
+  // The SAML ACS takes a cross-site POST from the IdP by design: no same-origin check here; the
+  // response's signature, audience, destination and InResponseTo are what protect it.
+  ssoRouter.use(bodyParser({ enableTypes: ['form'], formLimit: '1mb' }));
+  ssoRouter.use(ssoRoutes({ db, connections, domains, oidc: oidcSso, saml: samlSso, render, log }).routes());
   koa.use(ssoRouter.routes());
 
   const me = new Router({ prefix: '/t/:slug/api/v1/me' });

@@ -215,11 +215,9 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
 
   api.add({ method: 'get', path: '/organizations/:orgId/sso-connections', tag: S, summary: "The organization's SSO connections", params: s.OrgId, responses: { 200: '{ data: [connection] }' },
     handler: async (ctx, { params }) => { ctx.body = { data: (await deps.connections.list(tenantIdOf(ctx), params.orgId)).map((c) => deps.connections.present(slugOf(ctx), c)), next_cursor: null }; } });
-  api.add({ method: 'post', path: '/organizations/:orgId/sso-connections', tag: S, summary: 'Connect the organization\'s IdP (type oidc; saml is not available yet)', params: s.OrgId, body: s.CreateConnection, responses: { 201: 'The connection, with its redirect_uri' },
+  api.add({ method: 'post', path: '/organizations/:orgId/sso-connections', tag: S, summary: "Connect the organization's IdP (type oidc or saml)", params: s.OrgId, body: s.CreateConnection, responses: { 201: 'The connection, with its redirect_uri (OIDC) or sp_entity_id, acs_url and sp_metadata_url (SAML)' },
     handler: async (ctx, { params, body }) => {
-      if (body.type !== 'oidc') throw ValidationFailed('SAML connections are not available yet; use type "oidc".', [{ field: 'type', message: 'saml is not available yet' }]);
-      const b = body as Extract<typeof body, { type: 'oidc' }>;
-      const c = await deps.connections.create(tenantIdOf(ctx), actorOf(ctx), params.orgId, { ...b, auto_provision: b.auto_provision ?? b.jit_provisioning });
+      const c = await deps.connections.create(tenantIdOf(ctx), actorOf(ctx), params.orgId, { ...body, auto_provision: body.auto_provision ?? body.jit_provisioning });
       created(ctx, `${ctx.path}/${c.id}`, deps.connections.present(slugOf(ctx), c));
     } });
   api.add({ method: 'get', path: '/organizations/:orgId/sso-connections/:connectionId', tag: S, summary: 'Get a connection (with its last error)', params: s.ConnectionParams, responses: { 200: 'The connection' },

@@ -233,9 +233,18 @@ const connectionFields = {
   scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'not a valid scope')).min(1).max(20).refine((s) => s.includes('openid'), 'must include openid').optional(),
 };
 export const ConnectionParams = z.object({ orgId: uuid, connectionId: uuid });
+const pem = z.string().max(20_000).regex(/-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----/, 'must be a PEM certificate');
+const samlFields = {
+  metadata_xml: z.string().min(1).max(500_000).optional(),
+  idp_entity_id: z.string().min(1).max(1000).optional(),
+  idp_sso_url: httpUrl.optional(),
+  idp_certificates: z.array(pem).min(1).max(5).optional(),
+};
+const { issuer_url: _i, client_id: _c, client_secret: _s, scopes: _sc, ...sharedConnectionFields } = connectionFields;
+void [_i, _c, _s, _sc];
 export const CreateConnection = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('oidc'), ...connectionFields }),
-  z.strictObject({ type: z.literal('saml') }).passthrough(),
+  z.strictObject({ type: z.literal('saml'), ...sharedConnectionFields, ...samlFields }),
 ]);
 export const UpdateConnection = z
   .strictObject({
@@ -244,5 +253,6 @@ export const UpdateConnection = z
     issuer_url: connectionFields.issuer_url.optional(),
     client_id: connectionFields.client_id.optional(),
     client_secret: connectionFields.client_secret.optional(),
+    ...samlFields,
   })
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');

@@ -6,6 +6,7 @@ import { NotFound, ValidationFailed } from '../http/errors.ts';
 import type { Actor } from '../orgs/org.service.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
 import type { AttributeMapping, SsoConnectionTable } from './sso.table.ts';
+import { acsUrl, describeCertificates, parseIdpMetadata, spEntityId, type SamlConfig } from './saml/saml-sso.ts';
 
 export type ConnectionRow = Selectable<SsoConnectionTable>;
 
@@ -23,7 +24,21 @@ export interface OidcConnectionInput {
   scopes?: string[] | undefined;
 }
 
-export type ConnectionPatch = Partial<Omit<OidcConnectionInput, 'type'>>;
+export interface SamlConnectionInput {
+  type: 'saml';
+  name: string;
+  enabled?: boolean | undefined;
+  auto_provision?: boolean | undefined;
+  default_role?: string | undefined;
+  attribute_mapping?: AttributeMapping | undefined;
+  group_roles?: Record<string, string> | undefined;
+  metadata_xml?: string | undefined;
+  idp_entity_id?: string | undefined;
+  idp_sso_url?: string | undefined;
+  idp_certificates?: string[] | undefined;
+}
+
+export type ConnectionPatch = Partial<Omit<OidcConnectionInput, 'type'>> & Partial<Omit<SamlConnectionInput, 'type' | 'name'>>;
 
 export const DEFAULT_ATTRIBUTES: Required<AttributeMapping> = {
   email: 'email',
@@ -46,6 +61,34 @@ export class ConnectionService {
 
   present(tenantSlug: string, c: ConnectionRow) {
     const cfg = c.config as { issuer_url?: string; client_id?: string; scopes?: string[] };
+    const common = {
+      id: c.id,
+      type: c.type,
+      name: c.name,
+      enabled: c.enabled,
+      auto_provision: c.auto_provision,
+      jit_provisioning: c.auto_provision,
+      default_role: c.default_role,
+      attribute_mapping: { ...DEFAULT_ATTRIBUTES, ...c.attribute_mapping },
+      group_roles: c.group_roles,
+      last_error: c.last_error,
+      last_error_at: c.last_error_at?.toISOString() ?? null,
+      created_at: c.created_at.toISOString(),
+      updated_at: c.updated_at.toISOString(),
+    };
+    if (c.type === 'saml') {
+      const saml = c.config as unknown as SamlConfig;
+      return {
+        ...common,
+        sp_entity_id: spEntityId(this.publicUrl, tenantSlug, c.id),
+        acs_url: acsUrl(this.publicUrl, tenantSlug, c.id),
+        sp_metadata_url: spEntityId(this.publicUrl, tenantSlug, c.id),
+        idp_entity_id: saml.idp_entity_id,
+        idp_sso_url: saml.idp_sso_url,
+        idp_certificates: saml.idp_certificates,
+        idp_certificate_details: describeCertificates(saml.idp_certificates),
+      };
+    }
     return {
       id: c.id,
       type: c.type,
@@ -92,7 +135,29 @@ export class ConnectionService {
     if (!org) throw NotFound(`No organization ${orgId} in this tenant.`);
   }
 
-  async create(tenantId: string, actor: Actor, orgId: string, input: OidcConnectionInput): Promise<ConnectionRow> {
+  /** A SAML IdP from its metadata XML, or from entity id + SSO URL + certificates (several, for rotation). */
+  private samlConfig(input: Partial<SamlConnectionInput>, current?: SamlConfig): SamlConfig {
+    let cfg: Partial<SamlConfig> = { ...current };
+    if (input.metadata_xml) {
+      try {
+        cfg = parseIdpMetadata(input.metadata_xml);
+      } catch (err) {
+        throw ValidationFailed(`The IdP metadata could not be read: ${(err as Error).message}`, [{ field: 'metadata_xml', message: 'not valid IdP metadata' }]);
+      }
+    }
+    if (input.idp_entity_id) cfg.idp_entity_id = input.idp_entity_id;
+    if (input.idp_sso_url) cfg.idp_sso_url = input.idp_sso_url;
+    if (input.idp_certificates) cfg.idp_certificates = input.idp_certificates.map((p) => p.trim());
+    if (!cfg.idp_entity_id || !cfg.idp_sso_url || !cfg.idp_certificates?.length) {
+      throw ValidationFailed('Give metadata_xml, or idp_entity_id, idp_sso_url and idp_certificates.', [{ field: 'metadata_xml', message: 'or idp_entity_id + idp_sso_url + idp_certificates' }]);
+    }
+    const bad = describeCertificates(cfg.idp_certificates).findIndex((d) => !d.not_after);
+    if (bad >= 0) throw ValidationFailed('A certificate is not a PEM X.509 certificate.', [{ field: `idp_certificates.${bad}`, message: 'not a PEM X.509 certificate' }]);
+    return cfg as SamlConfig;
+  }
+
+  async create(tenantId: string, actor: Actor, orgId: string, input: OidcConnectionInput | SamlConnectionInput): Promise<ConnectionRow> {
+    const config = input.type === 'saml' ? this.samlConfig(input) : { issuer_url: input.issuer_url, client_id: input.client_id, scopes: input.scopes ?? ['openid', 'email', 'profile'] };
     return inTenant(this.db, tenantId, async (tx) => {
       await this.orgExists(tx, tenantId, orgId);
       await this.assertRoles(tx, tenantId, orgId, [input.default_role ?? 'member', ...Object.values(input.group_roles ?? {})]);
@@ -101,27 +166,30 @@ export class ConnectionService {
         .values({
           tenant_id: tenantId,
           org_id: orgId,
-          type: 'oidc',
+          type: input.type,
           name: input.name,
           enabled: input.enabled ?? true,
           auto_provision: input.auto_provision ?? true,
           default_role: input.default_role ?? 'member',
           attribute_mapping: JSON.stringify(input.attribute_mapping ?? {}),
           group_roles: JSON.stringify(input.group_roles ?? {}),
-          config: JSON.stringify({ issuer_url: input.issuer_url, client_id: input.client_id, scopes: input.scopes ?? ['openid', 'email', 'profile'] }),
+          config: JSON.stringify(config),
           secret_encrypted: null,
           last_error: null,
           last_error_at: null,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      const row = await tx
-        .updateTable('sso_connections')
-        .set({ secret_encrypted: encrypt(this.encryptionKey, input.client_secret, this.aad(tenantId, inserted.id)) })
-        .where('tenant_id', '=', tenantId)
-        .where('id', '=', inserted.id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const row =
+        input.type === 'oidc'
+          ? await tx
+              .updateTable('sso_connections')
+              .set({ secret_encrypted: encrypt(this.encryptionKey, input.client_secret, this.aad(tenantId, inserted.id)) })
+              .where('tenant_id', '=', tenantId)
+              .where('id', '=', inserted.id)
+              .returningAll()
+              .executeTakeFirstOrThrow()
+          : inserted;
       await insertAudit(tx, { tenant_id: tenantId, org_id: orgId, actor, action: 'connection.created', target_type: 'connection', target_id: row.id, before: null, after: { name: row.name, type: row.type } });
       return row;
     });
@@ -159,7 +227,10 @@ export class ConnectionService {
       const before = await tx.selectFrom('sso_connections').selectAll().where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('id', '=', id).forUpdate().executeTakeFirst();
       if (!before) throw NotFound('No such SSO connection in this organization.');
       await this.assertRoles(tx, tenantId, orgId, [...(patch.default_role ? [patch.default_role] : []), ...Object.values(patch.group_roles ?? {})]);
-      const cfg = before.config as Record<string, unknown>;
+      const cfg =
+        before.type === 'saml' && (patch.metadata_xml || patch.idp_entity_id || patch.idp_sso_url || patch.idp_certificates)
+          ? (this.samlConfig(patch, before.config as unknown as SamlConfig) as unknown as Record<string, unknown>)
+          : (before.config as Record<string, unknown>);
       const after = await tx
         .updateTable('sso_connections')
         .set({

@@ -3,6 +3,7 @@ import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { ConnectionService } from './connection.service.ts';
 import type { DomainService } from './domain.service.ts';
 import type { OidcSso } from './oidc-sso.ts';
+import type { SamlSso } from './saml/saml-sso.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 
@@ -16,6 +17,7 @@ export class SsoRouter {
     private readonly domains: DomainService,
     private readonly connections: ConnectionService,
     private readonly oidc: OidcSso,
+    private readonly saml: SamlSso,
     private readonly orgTokens: OrgTokens,
   ) {}
 
@@ -26,8 +28,9 @@ export class SsoRouter {
    */
   private async start(runtime: TenantRuntime, orgId: string, uid: string, loginHint?: string): Promise<SsoStart | undefined> {
     const conn = await this.connections.enabledFor(runtime.tenant.id, orgId);
-    if (!conn || conn.type !== 'oidc') return undefined;
+    if (!conn) return undefined;
     try {
+      if (conn.type === 'saml') return await this.saml.start(conn, runtime.tenant.slug, uid);
       return await this.oidc.start(conn, runtime.tenant.slug, uid, loginHint);
     } catch (err) {
       await this.connections.recordError(runtime.tenant.id, conn.id, `could not start the sign-in: ${(err as Error).message}`);

@@ -10,6 +10,7 @@ import type { ConnectionService } from './connection.service.ts';
 import type { DomainService } from './domain.service.ts';
 import { provision, SsoRefused } from './jit.ts';
 import type { OidcSso } from './oidc-sso.ts';
+import type { SamlSso } from './saml/saml-sso.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -18,7 +19,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * Any failure shows the user a generic page; the exact reason goes to the logs and to the
  * connection's last_error, for its admins.
  */
-export function ssoRoutes(deps: { db: Database; connections: ConnectionService; domains: DomainService; oidc: OidcSso; render: Render; log: Logger }) {
+export function ssoRoutes(deps: { db: Database; connections: ConnectionService; domains: DomainService; oidc: OidcSso; saml: SamlSso; render: Render; log: Logger }) {
   const router = new Router();
   const failed = (ctx: Context) =>
     renderPage(ctx, deps.render, 'message.njk', {
@@ -28,13 +29,45 @@ export function ssoRoutes(deps: { db: Database; connections: ConnectionService; 
 
   router.get('/unavailable', (ctx) => failed(ctx));
 
-  router.get('/oidc/:connectionId/callback', async (ctx) => {
+  async function connectionOf(ctx: Context, type: 'oidc' | 'saml') {
     const runtime = ctx.state.runtime as TenantRuntime;
     const id = String(ctx.params.connectionId);
     const conn = UUID.test(id) ? await deps.connections.find(runtime.tenant.id, id) : undefined;
-    if (!conn || conn.type !== 'oidc' || !conn.enabled) return failed(ctx);
+    return conn && conn.type === type ? conn : undefined;
+  }
+
+  /** SP metadata for the organization's IdP admin: entity id, ACS. */
+  router.get('/saml/:connectionId/metadata', async (ctx) => {
+    const conn = await connectionOf(ctx, 'saml');
+    if (!conn) {
+      ctx.status = 404;
+      ctx.body = 'No such SAML connection.';
+      return;
+    }
+    ctx.type = 'application/samlmetadata+xml';
+    ctx.body = deps.saml.metadata(conn, (ctx.state.runtime as TenantRuntime).tenant.slug);
+  });
+
+  /** The Assertion Consumer Service: the IdP posts the response here (cross-site, by design). */
+  router.post('/saml/:connectionId/acs', async (ctx) => {
+    const conn = await connectionOf(ctx, 'saml');
+    if (!conn?.enabled) return failed(ctx);
+    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+    const samlResponse = typeof body.SAMLResponse === 'string' ? body.SAMLResponse : '';
+    await complete(ctx, conn, () => deps.saml.finish(conn, (ctx.state.runtime as TenantRuntime).tenant.slug, samlResponse));
+  });
+
+  router.get('/oidc/:connectionId/callback', async (ctx) => {
+    const conn = await connectionOf(ctx, 'oidc');
+    if (!conn?.enabled) return failed(ctx);
+    await complete(ctx, conn, () => deps.oidc.finish(conn, (ctx.state.runtime as TenantRuntime).tenant.slug, new URL(ctx.href)));
+  });
+
+  /** After either protocol: JIT, then back into the waiting sign-in. Failures: generic page, exact reason kept. */
+  async function complete(ctx: Context, conn: NonNullable<Awaited<ReturnType<typeof connectionOf>>>, upstream: () => Promise<{ profile: import('./jit.ts').UpstreamProfile; interactionUid: string }>) {
+    const runtime = ctx.state.runtime as TenantRuntime;
     try {
-      const { profile, interactionUid } = await deps.oidc.finish(conn, runtime.tenant.slug, new URL(ctx.href));
+      const { profile, interactionUid } = await upstream();
       const emailDomainVerified = await deps.domains.isVerifiedFor(runtime.tenant.id, conn.org_id, profile.email);
       const { userId, created } = await provision(deps.db, conn, profile, { emailDomainVerified });
       deps.log.info({ tenant: runtime.tenant.slug, connection: conn.id, userId, created }, 'sso sign-in');
@@ -45,7 +78,7 @@ export function ssoRoutes(deps: { db: Database; connections: ConnectionService; 
       await deps.connections.recordError(runtime.tenant.id, conn.id, reason);
       return failed(ctx);
     }
-  });
+  }
 
   return router;
 }

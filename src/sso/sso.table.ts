@@ -57,3 +57,10 @@ export interface SsoRequestTable {
   code_verifier: string | null;
   expires_at: Date;
 }
+
+export interface SamlReplayTable {
+  tenant_id: string;
+  connection_id: string;
+  assertion_id: string;
+  expires_at: Date;
+}

@@ -1,0 +1,213 @@
+import { X509Certificate } from 'node:crypto';
+import * as samlify from 'samlify';
+import type { Database } from '../../db/database.ts';
+import { inTenant } from '../../db/tenant-scope.ts';
+import type { ConnectionRow } from '../connection.service.ts';
+import { SsoRefused, type UpstreamProfile } from '../jit.ts';
+import { installSamlSchemaValidator } from './schema-validator.ts';
+
+const REQUEST_TTL_MS = 10 * 60 * 1000;
+/** Clock skew allowed on NotBefore / NotOnOrAfter. */
+export const SKEW_MS = 2 * 60 * 1000;
+const { binding } = samlify.Constants.namespace;
+
+export interface SamlConfig {
+  idp_entity_id: string;
+  idp_sso_url: string;
+  idp_certificates: string[];
+}
+
+export function spEntityId(publicUrl: string, slug: string, connectionId: string) {
+  return `${publicUrl}/t/${slug}/sso/saml/${connectionId}/metadata`;
+}
+export function acsUrl(publicUrl: string, slug: string, connectionId: string) {
+  return `${publicUrl}/t/${slug}/sso/saml/${connectionId}/acs`;
+}
+
+/** Certificates as admins see them: who, and until when. */
+export function describeCertificates(pems: string[]) {
+  return pems.map((pem) => {
+    try {
+      const cert = new X509Certificate(pem);
+      return { subject: cert.subject, not_after: new Date(cert.validTo).toISOString(), fingerprint256: cert.fingerprint256 };
+    } catch {
+      return { subject: null, not_after: null, fingerprint256: null };
+    }
+  });
+}
+
+/** Reads an IdP's metadata XML into the fields Tessera stores. */
+export function parseIdpMetadata(xml: string): SamlConfig {
+  installSamlSchemaValidator();
+  const idp = samlify.IdentityProvider({ metadata: xml });
+  const meta = idp.entityMeta;
+  // samlify answers a URL for a known binding key, or the whole { binding: URL } map.
+  const raw = meta.getSingleSignOnService('redirect') as unknown;
+  const sso = typeof raw === 'string' ? raw : Object.values((raw ?? {}) as Record<string, unknown>).find((v) => typeof v === 'string');
+  const certs = meta.getX509Certificate('signing');
+  const list = (Array.isArray(certs) ? certs : [certs]).filter(Boolean) as string[];
+  return {
+    idp_entity_id: meta.getEntityID(),
+    idp_sso_url: typeof sso === 'string' ? sso : '',
+    idp_certificates: list.map(toPem),
+  };
+}
+
+function toPem(cert: string): string {
+  if (cert.includes('BEGIN CERTIFICATE')) return cert.trim();
+  const body = cert.replace(/\s+/g, '').match(/.{1,64}/g)!.join('\n');
+  return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----`;
+}
+
+/**
+ * Checks of the raw response before samlify parses it. No DOCTYPE or entities (XXE, entity
+ * expansion); no comments (they split text nodes: "alice@corp.example<!---->.evil.com");
+ * exactly one Assertion and no EncryptedAssertion (signature-wrapping variants smuggle a second
+ * one); no SHA-1 or unknown algorithms.
+ */
+const ALLOWED_ALGORITHMS = new Set([
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512',
+  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256',
+  'http://www.w3.org/2001/04/xmlenc#sha256',
+  'http://www.w3.org/2001/04/xmlenc#sha512',
+  'http://www.w3.org/2001/10/xml-exc-c14n#',
+  'http://www.w3.org/2001/10/xml-exc-c14n#WithComments',
+  'http://www.w3.org/2000/09/xmldsig#enveloped-signature',
+  'http://www.w3.org/TR/2001/REC-xml-c14n-20010315',
+]);
+
+export function precheck(xml: string) {
+  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw new SsoRefused('the response contains a DOCTYPE or entity declaration');
+  if (xml.includes('<!--')) throw new SsoRefused('the response contains XML comments');
+  const assertions = xml.match(/<(?:[\w-]+:)?Assertion[\s>]/g) ?? [];
+  if (assertions.length !== 1) throw new SsoRefused(`the response holds ${assertions.length} assertions; exactly one is accepted`);
+  if (/<(?:[\w-]+:)?EncryptedAssertion[\s>]/.test(xml)) throw new SsoRefused('encrypted assertions are not accepted on this connection');
+  for (const m of xml.matchAll(/Algorithm="([^"]*)"/g)) {
+    if (!ALLOWED_ALGORITHMS.has(m[1]!)) throw new SsoRefused(`algorithm ${m[1]} is not accepted (SHA-1 and unknown algorithms are refused)`);
+  }
+}
+
+/**
+ * Tessera as a SAML service provider for one organization's IdP. samlify checks the XML schema,
+ * the signature, the issuer and the time window; the checks it leaves out — Audience,
+ * Destination, Recipient, InResponseTo bound to a request we issued, and assertion replay — are
+ * done here, each with a test.
+ */
+export class SamlSso {
+  constructor(
+    private readonly db: Database,
+    private readonly publicUrl: string,
+  ) {
+    installSamlSchemaValidator();
+  }
+
+  private sp(conn: ConnectionRow, slug: string) {
+    return samlify.ServiceProvider({
+      entityID: spEntityId(this.publicUrl, slug, conn.id),
+      assertionConsumerService: [{ Binding: binding.post, Location: acsUrl(this.publicUrl, slug, conn.id) }],
+      wantAssertionsSigned: true,
+      authnRequestsSigned: false,
+      clockDrifts: [-SKEW_MS, SKEW_MS],
+    });
+  }
+
+  private idp(conn: ConnectionRow) {
+    const cfg = conn.config as unknown as SamlConfig;
+    return samlify.IdentityProvider({
+      entityID: cfg.idp_entity_id,
+      singleSignOnService: [{ Binding: binding.redirect, Location: cfg.idp_sso_url }],
+      signingCert: cfg.idp_certificates as unknown as string,
+      wantAuthnRequestsSigned: false,
+    });
+  }
+
+  metadata(conn: ConnectionRow, slug: string): string {
+    return this.sp(conn, slug).getMetadata();
+  }
+
+  /** The redirect to the IdP with an AuthnRequest whose ID we remember (InResponseTo binding). */
+  async start(conn: ConnectionRow, slug: string, interactionUid: string): Promise<string> {
+    const { id, context } = this.sp(conn, slug).createLoginRequest(this.idp(conn), 'redirect') as { id: string; context: string };
+    await inTenant(this.db, conn.tenant_id, (tx) =>
+      tx
+        .insertInto('sso_requests')
+        .values({ tenant_id: conn.tenant_id, id, connection_id: conn.id, interaction_uid: interactionUid, nonce: null, code_verifier: null, expires_at: new Date(Date.now() + REQUEST_TTL_MS) })
+        .execute(),
+    );
+    return context;
+  }
+
+  async finish(conn: ConnectionRow, slug: string, samlResponse: string): Promise<{ profile: UpstreamProfile; interactionUid: string }> {
+    if (!samlResponse || samlResponse.length > 500_000) throw new SsoRefused('no SAMLResponse, or one too large');
+    const xml = Buffer.from(samlResponse, 'base64').toString('utf8');
+    precheck(xml);
+    let parsed: { extract: any; samlContent: string };
+    try {
+      parsed = (await this.sp(conn, slug).parseLoginResponse(this.idp(conn), 'post', { body: { SAMLResponse: samlResponse } })) as typeof parsed;
+    } catch (err) {
+      throw new SsoRefused(`samlify refused the response: ${(err as Error).message ?? err}`);
+    }
+    const ex = parsed.extract;
+    const acs = acsUrl(this.publicUrl, slug, conn.id);
+    const cfg = conn.config as unknown as SamlConfig;
+
+    if (ex.issuer !== cfg.idp_entity_id) throw new SsoRefused(`issuer ${ex.issuer} is not this connection's IdP`);
+    const audiences = [ex.audience].flat().filter(Boolean);
+    if (!audiences.includes(spEntityId(this.publicUrl, slug, conn.id))) throw new SsoRefused(`audience ${audiences.join(', ') || '(none)'} is not this service provider`);
+    if (ex.response?.destination !== acs) throw new SsoRefused(`destination ${ex.response?.destination ?? '(none)'} is not this ACS`);
+    // samlContent is the verified message; read what samlify's extract leaves out from it.
+    const root = /^\s*(?:<\?xml[^>]*>\s*)?<(?:[\w-]+:)?Assertion[\s>]/.test(parsed.samlContent) ? [] : ['Response'];
+    const confirmation = samlify.Extractor.extract(parsed.samlContent, [
+      { key: 'data', localPath: [...root, 'Assertion', 'Subject', 'SubjectConfirmation', 'SubjectConfirmationData'], attributes: ['Recipient', 'InResponseTo', 'NotOnOrAfter'] },
+      { key: 'assertion', localPath: [...root, 'Assertion'], attributes: ['ID'] },
+    ]) as { data?: { recipient?: string; inResponseTo?: string; notOnOrAfter?: string }; assertion?: string };
+    // (a single selected attribute comes back as its value, not as an object)
+    if (confirmation.data?.recipient !== acs) throw new SsoRefused(`recipient ${confirmation.data?.recipient ?? '(none)'} is not this ACS`);
+    const now = Date.now();
+    const notBefore = ex.conditions?.notBefore ? Date.parse(ex.conditions.notBefore) : NaN;
+    const notOnOrAfter = ex.conditions?.notOnOrAfter ? Date.parse(ex.conditions.notOnOrAfter) : NaN;
+    if (Number.isNaN(notOnOrAfter) || now >= notOnOrAfter + SKEW_MS) throw new SsoRefused('the assertion has expired');
+    if (!Number.isNaN(notBefore) && now < notBefore - SKEW_MS) throw new SsoRefused('the assertion is not valid yet');
+
+    // InResponseTo: a request we issued for this connection, used once.
+    const inResponseTo = ex.response?.inResponseTo;
+    if (!inResponseTo) throw new SsoRefused('unsolicited response (no InResponseTo); IdP-initiated sign-in is not accepted');
+    if (confirmation.data?.inResponseTo && confirmation.data.inResponseTo !== inResponseTo) throw new SsoRefused('InResponseTo of the response and the assertion differ');
+    const request = await inTenant(this.db, conn.tenant_id, (tx) =>
+      tx.deleteFrom('sso_requests').where('tenant_id', '=', conn.tenant_id).where('id', '=', inResponseTo).returningAll().executeTakeFirst(),
+    );
+    if (!request || request.connection_id !== conn.id) throw new SsoRefused(`InResponseTo ${inResponseTo} is not a request this connection sent (unknown, used, or another connection's)`);
+    if (request.expires_at.getTime() < now) throw new SsoRefused('the sign-in request expired');
+
+    // Replay: each assertion id once, remembered until it would have expired anyway.
+    const assertionId = typeof confirmation.assertion === 'string' ? confirmation.assertion : undefined;
+    if (!assertionId) throw new SsoRefused('the assertion has no ID');
+    const fresh = await inTenant(this.db, conn.tenant_id, (tx) =>
+      tx
+        .insertInto('saml_replay')
+        .values({ tenant_id: conn.tenant_id, connection_id: conn.id, assertion_id: assertionId, expires_at: new Date(notOnOrAfter + SKEW_MS) })
+        .onConflict((oc) => oc.doNothing())
+        .returning('assertion_id')
+        .executeTakeFirst(),
+    );
+    if (!fresh) throw new SsoRefused(`assertion ${assertionId} was already used (replay)`);
+
+    const attributes = (ex.attributes ?? {}) as Record<string, string | string[]>;
+    const map = { email: 'email', name: 'name', given_name: 'given_name', family_name: 'family_name', groups: 'groups', ...(conn.attribute_mapping as object) } as Record<string, string>;
+    const one = (k: string) => {
+      const v = attributes[map[k]!];
+      return typeof v === 'string' ? v.slice(0, 200) : Array.isArray(v) ? String(v[0] ?? '').slice(0, 200) : undefined;
+    };
+    const nameId = typeof ex.nameID === 'string' ? ex.nameID : '';
+    const email = (one('email') ?? (nameId.includes('@') ? nameId : '')).trim();
+    if (!email || !/^[^\s@]+@[^\s@]+$/.test(email)) throw new SsoRefused('the assertion carries no email address');
+    if (!nameId) throw new SsoRefused('the assertion has no NameID');
+    const groupsRaw = attributes[map.groups!];
+    const groups = Array.isArray(groupsRaw) ? groupsRaw.map(String) : typeof groupsRaw === 'string' ? [groupsRaw] : undefined;
+    return {
+      interactionUid: request.interaction_uid,
+      profile: { subject: nameId, email, name: one('name'), given_name: one('given_name'), family_name: one('family_name'), groups },
+    };
+  }
+}
