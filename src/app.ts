@@ -184,7 +184,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   });
 
   let server: Server | undefined;
-  const maintenance = startMaintenance(db, log);
+  const maintenance = startMaintenance(db, log, { refreshSamlMetadata: () => connections.refreshSamlMetadata() });
 
   return {
     koa,

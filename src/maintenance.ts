@@ -29,7 +29,16 @@ export async function deleteStaleAccountRows(db: Database): Promise<number> {
   return Number(a.numAffectedRows ?? 0n) + Number(b.numAffectedRows ?? 0n);
 }
 
-export function startMaintenance(db: Database, log: Logger) {
+/** Hourly: IdP metadata configured by URL is fetched again (certificate rollovers). */
+const METADATA_EVERY_MS = 60 * 60 * 1000;
+
+export function startMaintenance(db: Database, log: Logger, jobs: { refreshSamlMetadata?: () => Promise<{ refreshed: number; failed: number }> } = {}) {
+  const refresh = () =>
+    jobs.refreshSamlMetadata?.()
+      .then((r) => (r.refreshed || r.failed) && log.info(r, 'saml metadata refreshed'))
+      .catch((err) => log.warn({ err }, 'saml metadata refresh failed'));
+  const metadataTimer = setInterval(refresh, METADATA_EVERY_MS);
+  metadataTimer.unref();
   const run = () =>
     Promise.all([deleteExpiredPayloads(db), deleteStaleAccountRows(db)])
       .then(([n, m]) => n + m)
@@ -37,5 +46,10 @@ export function startMaintenance(db: Database, log: Logger) {
       .catch((err) => log.warn({ err }, 'expired-row cleanup failed'));
   const timer = setInterval(run, EVERY_MS);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      clearInterval(metadataTimer);
+    },
+  };
 }

@@ -236,6 +236,7 @@ export const ConnectionParams = z.object({ orgId: uuid, connectionId: uuid });
 const pem = z.string().max(20_000).regex(/-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----/, 'must be a PEM certificate');
 const samlFields = {
   metadata_xml: z.string().min(1).max(500_000).optional(),
+  metadata_url: httpUrl.optional(),
   idp_entity_id: z.string().min(1).max(1000).optional(),
   idp_sso_url: httpUrl.optional(),
   idp_certificates: z.array(pem).min(1).max(5).optional(),

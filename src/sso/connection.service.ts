@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import { decrypt, encrypt } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
@@ -33,12 +33,33 @@ export interface SamlConnectionInput {
   attribute_mapping?: AttributeMapping | undefined;
   group_roles?: Record<string, string> | undefined;
   metadata_xml?: string | undefined;
+  /** Fetched now and refreshed on a schedule (maintenance), so IdP certificate rollovers are picked up. */
+  metadata_url?: string | undefined;
   idp_entity_id?: string | undefined;
   idp_sso_url?: string | undefined;
   idp_certificates?: string[] | undefined;
 }
 
 export type ConnectionPatch = Partial<Omit<OidcConnectionInput, 'type'>> & Partial<Omit<SamlConnectionInput, 'type' | 'name'>>;
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** IdP metadata by URL: https (plain http only on this machine), 10 s, 1 MB at most. */
+async function fetchMetadata(url: string): Promise<string> {
+  const u = new URL(url);
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && LOOPBACK.has(u.hostname))) {
+    throw ValidationFailed('metadata_url must be an https URL.', [{ field: 'metadata_url', message: 'must be https' }]);
+  }
+  let res: Response;
+  try {
+    res = await fetch(u, { signal: AbortSignal.timeout(10_000), redirect: 'error' });
+  } catch (err) {
+    throw ValidationFailed(`The metadata could not be fetched: ${(err as Error).message}`, [{ field: 'metadata_url', message: 'not reachable' }]);
+  }
+  const text = await res.text();
+  if (!res.ok || text.length > 1_000_000) throw ValidationFailed(`The metadata URL answered ${res.status}${text.length > 1_000_000 ? ' (too large)' : ''}.`, [{ field: 'metadata_url', message: `answered ${res.status}` }]);
+  return text;
+}
 
 export const DEFAULT_ATTRIBUTES: Required<AttributeMapping> = {
   email: 'email',
@@ -86,6 +107,7 @@ export class ConnectionService {
         idp_entity_id: saml.idp_entity_id,
         idp_sso_url: saml.idp_sso_url,
         idp_certificates: saml.idp_certificates,
+        metadata_url: saml.metadata_url ?? null,
         idp_certificate_details: describeCertificates(saml.idp_certificates),
       };
     }
@@ -135,12 +157,16 @@ export class ConnectionService {
     if (!org) throw NotFound(`No organization ${orgId} in this tenant.`);
   }
 
-  /** A SAML IdP from its metadata XML, or from entity id + SSO URL + certificates (several, for rotation). */
-  private samlConfig(input: Partial<SamlConnectionInput>, current?: SamlConfig): SamlConfig {
+  /** A SAML IdP from its metadata (XML or URL), or from entity id + SSO URL + certificates (several, for rotation). */
+  private async samlConfig(input: Partial<SamlConnectionInput>, current?: SamlConfig): Promise<SamlConfig> {
     let cfg: Partial<SamlConfig> = { ...current };
+    if (input.metadata_url) {
+      input = { ...input, metadata_xml: await fetchMetadata(input.metadata_url) };
+      cfg.metadata_url = input.metadata_url;
+    }
     if (input.metadata_xml) {
       try {
-        cfg = parseIdpMetadata(input.metadata_xml);
+        cfg = { ...parseIdpMetadata(input.metadata_xml), ...(cfg.metadata_url ? { metadata_url: cfg.metadata_url } : {}) };
       } catch (err) {
         throw ValidationFailed(`The IdP metadata could not be read: ${(err as Error).message}`, [{ field: 'metadata_xml', message: 'not valid IdP metadata' }]);
       }
@@ -157,7 +183,7 @@ export class ConnectionService {
   }
 
   async create(tenantId: string, actor: Actor, orgId: string, input: OidcConnectionInput | SamlConnectionInput): Promise<ConnectionRow> {
-    const config = input.type === 'saml' ? this.samlConfig(input) : { issuer_url: input.issuer_url, client_id: input.client_id, scopes: input.scopes ?? ['openid', 'email', 'profile'] };
+    const config = input.type === 'saml' ? await this.samlConfig(input) : { issuer_url: input.issuer_url, client_id: input.client_id, scopes: input.scopes ?? ['openid', 'email', 'profile'] };
     return inTenant(this.db, tenantId, async (tx) => {
       await this.orgExists(tx, tenantId, orgId);
       await this.assertRoles(tx, tenantId, orgId, [input.default_role ?? 'member', ...Object.values(input.group_roles ?? {})]);
@@ -228,8 +254,8 @@ export class ConnectionService {
       if (!before) throw NotFound('No such SSO connection in this organization.');
       await this.assertRoles(tx, tenantId, orgId, [...(patch.default_role ? [patch.default_role] : []), ...Object.values(patch.group_roles ?? {})]);
       const cfg =
-        before.type === 'saml' && (patch.metadata_xml || patch.idp_entity_id || patch.idp_sso_url || patch.idp_certificates)
-          ? (this.samlConfig(patch, before.config as unknown as SamlConfig) as unknown as Record<string, unknown>)
+        before.type === 'saml' && (patch.metadata_xml || patch.metadata_url || patch.idp_entity_id || patch.idp_sso_url || patch.idp_certificates)
+          ? ((await this.samlConfig(patch, before.config as unknown as SamlConfig)) as unknown as Record<string, unknown>)
           : (before.config as Record<string, unknown>);
       const after = await tx
         .updateTable('sso_connections')
@@ -288,6 +314,31 @@ export class ConnectionService {
       created_at: r.created_at.toISOString(),
       last_login_at: r.last_login_at?.toISOString() ?? null,
     }));
+  }
+
+  /**
+   * Re-reads the metadata of every SAML connection configured by URL (across tenants; the
+   * maintenance job calls this), so a certificate rollover at the IdP reaches us. A fetch that
+   * fails keeps the last good metadata and records the reason.
+   */
+  async refreshSamlMetadata(): Promise<{ refreshed: number; failed: number }> {
+    const rows = await this.db.selectFrom('sso_connections').selectAll().where('type', '=', 'saml').where(sql<boolean>`config ? 'metadata_url'`).execute();
+    let refreshed = 0;
+    let failed = 0;
+    for (const c of rows) {
+      const current = c.config as unknown as SamlConfig;
+      try {
+        const next = await this.samlConfig({ metadata_url: current.metadata_url }, current);
+        await inTenant(this.db, c.tenant_id, (tx) =>
+          tx.updateTable('sso_connections').set({ config: JSON.stringify(next), updated_at: new Date() }).where('tenant_id', '=', c.tenant_id).where('id', '=', c.id).execute(),
+        );
+        refreshed++;
+      } catch (err) {
+        failed++;
+        await this.recordError(c.tenant_id, c.id, `metadata refresh failed: ${(err as Error).message}`);
+      }
+    }
+    return { refreshed, failed };
   }
 
   /** The exact reason of a failed sign-in, for the connection's admins (users see a generic page). */

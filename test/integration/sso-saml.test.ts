@@ -201,3 +201,32 @@ test('a connection from IdP metadata XML reads the entity id, SSO URL and certif
   tt.is(res.body.idp_certificates.length, 1);
   tt.regex(res.body.acs_url, /\/sso\/saml\/[0-9a-f-]+\/acs$/);
 });
+
+test('metadata by URL: read at creation, refreshed by the maintenance job (certificate rollover)', async (tt) => {
+  const { createServer } = await import('node:http');
+  let served = idp.idp.getMetadata();
+  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/xml' }).end(served));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/metadata`;
+  try {
+    const other = (await api('POST', '/organizations', { name: 'URL Corp' })).body;
+    const created = await api('POST', `/organizations/${other.id}/sso-connections`, { type: 'saml', name: 'By URL', metadata_url: url });
+    tt.is(created.status, 201, created.text);
+    tt.is(created.body.metadata_url, url);
+    const before = created.body.idp_certificate_details[0].fingerprint256;
+    // The IdP rolls its certificate over; the next refresh picks it up.
+    served = new TestSamlIdp(rotated).idp.getMetadata();
+    const r = await t.app.services.connections.refreshSamlMetadata();
+    tt.true(r.refreshed >= 1);
+    const after = (await api('GET', `/organizations/${other.id}/sso-connections/${created.body.id}`)).body;
+    tt.not(after.idp_certificate_details[0].fingerprint256, before);
+    // An unreachable URL at creation is a clear 422.
+    const bad = await api('POST', `/organizations/${other.id}/sso-connections`, { type: 'saml', name: 'x', metadata_url: 'http://127.0.0.1:1/metadata' });
+    tt.is(bad.status, 422);
+    tt.is(bad.body.errors[0].field, 'metadata_url');
+    const insecure = await api('POST', `/organizations/${other.id}/sso-connections`, { type: 'saml', name: 'x', metadata_url: 'http://idp.example/metadata' });
+    tt.is(insecure.status, 422);
+  } finally {
+    server.close();
+  }
+});

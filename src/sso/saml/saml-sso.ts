@@ -12,6 +12,7 @@ export const SKEW_MS = 2 * 60 * 1000;
 const { binding } = samlify.Constants.namespace;
 
 export interface SamlConfig {
+  metadata_url?: string;
   idp_entity_id: string;
   idp_sso_url: string;
   idp_certificates: string[];
