@@ -86,7 +86,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const domains = new DomainService(db, opts.txtResolver ?? systemTxtResolver);
   const connections = new ConnectionService(db, config.encryptionKey, config.publicUrl);
   const oidcSso = new OidcSso(db, connections);
-  const samlSso = new SamlSso(db, config.publicUrl);
+  const samlSso = new SamlSso(db, config.publicUrl, (c) => connections.spPrivateKey(c));
   const sso = new SsoRouter(db, domains, connections, oidcSso, samlSso, orgTokens);
   const clients = new ClientService(db, config.tenantCacheTtlMs);
   const tenants = new TenantService(db, config.publicUrl, config.encryptionKey);

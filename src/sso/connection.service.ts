@@ -7,6 +7,7 @@ import type { Actor } from '../orgs/org.service.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
 import type { AttributeMapping, SsoConnectionTable } from './sso.table.ts';
 import { acsUrl, describeCertificates, parseIdpMetadata, spEntityId, type SamlConfig } from './saml/saml-sso.ts';
+import { generateSpEncryptionKey } from './saml/sp-keys.ts';
 
 export type ConnectionRow = Selectable<SsoConnectionTable>;
 
@@ -108,6 +109,7 @@ export class ConnectionService {
         idp_sso_url: saml.idp_sso_url,
         idp_certificates: saml.idp_certificates,
         metadata_url: saml.metadata_url ?? null,
+        sp_encryption_certificate: saml.sp_encryption_cert ?? null,
         idp_certificate_details: describeCertificates(saml.idp_certificates),
       };
     }
@@ -140,6 +142,11 @@ export class ConnectionService {
     return `sso_connections:${tenantId}:${id}`;
   }
 
+  /** SAML: our private key for decrypting this connection's encrypted assertions. */
+  spPrivateKey(c: ConnectionRow): string | undefined {
+    return c.type === 'saml' && c.secret_encrypted ? this.clientSecret(c) : undefined;
+  }
+
   clientSecret(c: ConnectionRow): string {
     return c.secret_encrypted ? decrypt(this.encryptionKey, c.secret_encrypted, this.aad(c.tenant_id, c.id)) : '';
   }
@@ -166,7 +173,11 @@ export class ConnectionService {
     }
     if (input.metadata_xml) {
       try {
-        cfg = { ...parseIdpMetadata(input.metadata_xml), ...(cfg.metadata_url ? { metadata_url: cfg.metadata_url } : {}) };
+        cfg = {
+          ...parseIdpMetadata(input.metadata_xml),
+          ...(cfg.metadata_url ? { metadata_url: cfg.metadata_url } : {}),
+          ...(cfg.sp_encryption_cert ? { sp_encryption_cert: cfg.sp_encryption_cert } : {}),
+        };
       } catch (err) {
         throw ValidationFailed(`The IdP metadata could not be read: ${(err as Error).message}`, [{ field: 'metadata_xml', message: 'not valid IdP metadata' }]);
       }
@@ -183,7 +194,11 @@ export class ConnectionService {
   }
 
   async create(tenantId: string, actor: Actor, orgId: string, input: OidcConnectionInput | SamlConnectionInput): Promise<ConnectionRow> {
-    const config = input.type === 'saml' ? await this.samlConfig(input) : { issuer_url: input.issuer_url, client_id: input.client_id, scopes: input.scopes ?? ['openid', 'email', 'profile'] };
+    // SAML: our encryption key pair for this connection, so IdPs may encrypt assertions to us.
+    const spKey = input.type === 'saml' ? await generateSpEncryptionKey(`Tessera SP ${input.name}`) : undefined;
+    const samlCfg = input.type === 'saml' ? { ...(await this.samlConfig(input)), sp_encryption_cert: spKey!.certificatePem } : undefined;
+    const oidcInput = input as OidcConnectionInput;
+    const config = samlCfg ?? { issuer_url: oidcInput.issuer_url, client_id: oidcInput.client_id, scopes: oidcInput.scopes ?? ['openid', 'email', 'profile'] };
     return inTenant(this.db, tenantId, async (tx) => {
       await this.orgExists(tx, tenantId, orgId);
       await this.assertRoles(tx, tenantId, orgId, [input.default_role ?? 'member', ...Object.values(input.group_roles ?? {})]);
@@ -206,11 +221,12 @@ export class ConnectionService {
         })
         .returningAll()
         .executeTakeFirstOrThrow();
+      const secret = input.type === 'oidc' ? input.client_secret : spKey?.privateKeyPem;
       const row =
-        input.type === 'oidc'
+        secret
           ? await tx
               .updateTable('sso_connections')
-              .set({ secret_encrypted: encrypt(this.encryptionKey, input.client_secret, this.aad(tenantId, inserted.id)) })
+              .set({ secret_encrypted: encrypt(this.encryptionKey, secret, this.aad(tenantId, inserted.id)) })
               .where('tenant_id', '=', tenantId)
               .where('id', '=', inserted.id)
               .returningAll()

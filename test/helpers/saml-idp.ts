@@ -33,7 +33,7 @@ export class TestSamlIdp {
   readonly ssoUrl = 'https://idp.test/sso';
   readonly idp: ReturnType<typeof samlify.IdentityProvider>;
 
-  constructor(readonly keys = keyPair(), opts: { entityId?: string; signatureAlgorithm?: string } = {}) {
+  constructor(readonly keys = keyPair(), opts: { entityId?: string; signatureAlgorithm?: string; encrypt?: boolean } = {}) {
     installSamlSchemaValidator();
     this.entityId = opts.entityId ?? 'https://idp.test/metadata';
     this.idp = samlify.IdentityProvider({
@@ -42,6 +42,8 @@ export class TestSamlIdp {
       signingCert: keys.cert,
       singleSignOnService: [{ Binding: samlify.Constants.namespace.binding.redirect, Location: this.ssoUrl }],
       requestSignatureAlgorithm: opts.signatureAlgorithm ?? 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+      // Encrypts to the certificate in the SP's metadata.
+      isAssertionEncrypted: opts.encrypt ?? false,
     });
   }
 

@@ -230,3 +230,19 @@ test('metadata by URL: read at creation, refreshed by the maintenance job (certi
     server.close();
   }
 });
+
+test('encrypted assertions: the IdP encrypts to our per-connection certificate; we decrypt, verify and check', async (tt) => {
+  const shown = (await api('GET', `/organizations/${org.id}/sso-connections/${conn.id}`)).body;
+  tt.regex(shown.sp_encryption_certificate, /BEGIN CERTIFICATE/);
+  tt.true((await (await fetch(conn.sp_metadata_url)).text()).includes('use="encryption"'));
+  const encrypting = new TestSamlIdp(idp.keys, { encrypt: true });
+  const { browser, config, verifier, requestId } = await begin('erin@saml.example');
+  const response = await encrypting.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: requestId, nameId: 'erin@saml.example', attributes: { email: 'erin@saml.example' } });
+  const xml = Buffer.from(response, 'base64').toString('utf8');
+  tt.regex(xml, /EncryptedAssertion/);
+  tt.false(xml.includes('erin@saml.example'), 'the identity is not readable in transit');
+  const done = await post(browser, response);
+  tt.true(done.url.startsWith(client.redirect_uris[0]!), `${done.res.status} ${done.url} ${(await api('GET', `/organizations/${org.id}/sso-connections/${conn.id}`)).body.last_error}`);
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier });
+  tt.is(tokens.claims()!.email, 'erin@saml.example');
+});

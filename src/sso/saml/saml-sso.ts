@@ -13,6 +13,8 @@ const { binding } = samlify.Constants.namespace;
 
 export interface SamlConfig {
   metadata_url?: string;
+  /** Our certificate for this connection: IdPs encrypt assertions to it (SP metadata). */
+  sp_encryption_cert?: string;
   idp_entity_id: string;
   idp_sso_url: string;
   idp_certificates: string[];
@@ -76,17 +78,40 @@ const ALLOWED_ALGORITHMS = new Set([
   'http://www.w3.org/2001/10/xml-exc-c14n#WithComments',
   'http://www.w3.org/2000/09/xmldsig#enveloped-signature',
   'http://www.w3.org/TR/2001/REC-xml-c14n-20010315',
+  // Encrypted assertions: AES (CBC or GCM) content, RSA-OAEP key transport. Not RSA 1.5.
+  'http://www.w3.org/2001/04/xmlenc#aes128-cbc',
+  'http://www.w3.org/2001/04/xmlenc#aes256-cbc',
+  'http://www.w3.org/2009/xmlenc11#aes128-gcm',
+  'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+  'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+  'http://www.w3.org/2009/xmlenc11#rsa-oaep',
+  'http://www.w3.org/2000/09/xmldsig#sha1', // only as RSA-OAEP's mask digest (xenc default), never for signatures
 ]);
 
-export function precheck(xml: string) {
+/**
+ * SHA-1 inside a signature (SignedInfo's SignatureMethod / DigestMethod) is refused. (SHA-1 as
+ * RSA-OAEP's mask digest in an EncryptionMethod is the XML-Enc default and not a signature.)
+ * Checked on the raw response and again on the decrypted one.
+ */
+export function rejectWeakSignatures(xml: string) {
+  for (const signedInfo of xml.match(/<(?:[\w-]+:)?SignedInfo[\s>][\s\S]*?<\/(?:[\w-]+:)?SignedInfo>/g) ?? []) {
+    for (const m of signedInfo.matchAll(/Algorithm="([^"]*)"/g)) {
+      if (/sha1$/i.test(m[1]!)) throw new SsoRefused(`algorithm ${m[1]} is not accepted (SHA-1 signatures and digests are refused)`);
+    }
+  }
+}
+
+export function precheck(xml: string): { encrypted: boolean } {
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw new SsoRefused('the response contains a DOCTYPE or entity declaration');
   if (xml.includes('<!--')) throw new SsoRefused('the response contains XML comments');
-  const assertions = xml.match(/<(?:[\w-]+:)?Assertion[\s>]/g) ?? [];
-  if (assertions.length !== 1) throw new SsoRefused(`the response holds ${assertions.length} assertions; exactly one is accepted`);
-  if (/<(?:[\w-]+:)?EncryptedAssertion[\s>]/.test(xml)) throw new SsoRefused('encrypted assertions are not accepted on this connection');
+  const plain = (xml.match(/<(?:[\w-]+:)?Assertion[\s>]/g) ?? []).length;
+  const encrypted = (xml.match(/<(?:[\w-]+:)?EncryptedAssertion[\s>]/g) ?? []).length;
+  if (plain + encrypted !== 1) throw new SsoRefused(`the response holds ${plain + encrypted} assertions; exactly one is accepted`);
+  rejectWeakSignatures(xml);
   for (const m of xml.matchAll(/Algorithm="([^"]*)"/g)) {
     if (!ALLOWED_ALGORITHMS.has(m[1]!)) throw new SsoRefused(`algorithm ${m[1]} is not accepted (SHA-1 and unknown algorithms are refused)`);
   }
+  return { encrypted: encrypted === 1 };
 }
 
 /**
@@ -99,12 +124,17 @@ export class SamlSso {
   constructor(
     private readonly db: Database,
     private readonly publicUrl: string,
+    /** Our private key for the connection's encrypted assertions (decrypted from the database). */
+    private readonly spPrivateKey: (conn: ConnectionRow) => string | undefined,
   ) {
     installSamlSchemaValidator();
   }
 
-  private sp(conn: ConnectionRow, slug: string) {
+  private sp(conn: ConnectionRow, slug: string, encPrivateKey?: string) {
+    const cfg = conn.config as unknown as SamlConfig;
     return samlify.ServiceProvider({
+      ...(cfg.sp_encryption_cert ? { encryptCert: cfg.sp_encryption_cert } : {}),
+      ...(encPrivateKey ? { encPrivateKey } : {}),
       entityID: spEntityId(this.publicUrl, slug, conn.id),
       assertionConsumerService: [{ Binding: binding.post, Location: acsUrl(this.publicUrl, slug, conn.id) }],
       wantAssertionsSigned: true,
@@ -113,9 +143,10 @@ export class SamlSso {
     });
   }
 
-  private idp(conn: ConnectionRow) {
+  private idp(conn: ConnectionRow, encrypted = false) {
     const cfg = conn.config as unknown as SamlConfig;
     return samlify.IdentityProvider({
+      isAssertionEncrypted: encrypted,
       entityID: cfg.idp_entity_id,
       singleSignOnService: [{ Binding: binding.redirect, Location: cfg.idp_sso_url }],
       signingCert: cfg.idp_certificates as unknown as string,
@@ -142,14 +173,25 @@ export class SamlSso {
   async finish(conn: ConnectionRow, slug: string, samlResponse: string): Promise<{ profile: UpstreamProfile; interactionUid: string }> {
     if (!samlResponse || samlResponse.length > 500_000) throw new SsoRefused('no SAMLResponse, or one too large');
     const xml = Buffer.from(samlResponse, 'base64').toString('utf8');
-    precheck(xml);
+    const { encrypted } = precheck(xml);
+    const key = encrypted ? this.spPrivateKey(conn) : undefined;
+    if (encrypted && !key) throw new SsoRefused('the assertion is encrypted but this connection has no decryption key');
     let parsed: { extract: any; samlContent: string };
     try {
-      parsed = (await this.sp(conn, slug).parseLoginResponse(this.idp(conn), 'post', { body: { SAMLResponse: samlResponse } })) as typeof parsed;
+      parsed = (await this.sp(conn, slug, key).parseLoginResponse(this.idp(conn, encrypted), 'post', { body: { SAMLResponse: samlResponse } })) as typeof parsed;
     } catch (err) {
       throw new SsoRefused(`samlify refused the response: ${(err as Error).message ?? err}`);
     }
     const ex = parsed.extract;
+    // The verified message: for an encrypted assertion, samlify verified the decrypted document
+    // but hands back the encrypted one, so decrypt it again (same key) to read what it leaves out.
+    const content = encrypted
+      ? ((await (samlify.SamlLib as unknown as { decryptAssertion(sp: unknown, xml: string): Promise<[string, string]> }).decryptAssertion(this.sp(conn, slug, key), xml))[0])
+      : parsed.samlContent;
+    // Still exactly one assertion (no wrapping inside the encrypted part), and no SHA-1 in the
+    // signature that was inside it.
+    if ((content.match(/<(?:[\w-]+:)?Assertion[\s>]/g) ?? []).length !== 1) throw new SsoRefused('the decrypted response does not hold exactly one assertion');
+    if (encrypted) rejectWeakSignatures(content);
     const acs = acsUrl(this.publicUrl, slug, conn.id);
     const cfg = conn.config as unknown as SamlConfig;
 
@@ -157,9 +199,8 @@ export class SamlSso {
     const audiences = [ex.audience].flat().filter(Boolean);
     if (!audiences.includes(spEntityId(this.publicUrl, slug, conn.id))) throw new SsoRefused(`audience ${audiences.join(', ') || '(none)'} is not this service provider`);
     if (ex.response?.destination !== acs) throw new SsoRefused(`destination ${ex.response?.destination ?? '(none)'} is not this ACS`);
-    // samlContent is the verified message; read what samlify's extract leaves out from it.
-    const root = /^\s*(?:<\?xml[^>]*>\s*)?<(?:[\w-]+:)?Assertion[\s>]/.test(parsed.samlContent) ? [] : ['Response'];
-    const confirmation = samlify.Extractor.extract(parsed.samlContent, [
+    const root = /^\s*(?:<\?xml[^>]*>\s*)?<(?:[\w-]+:)?Assertion[\s>]/.test(content) ? [] : ['Response'];
+    const confirmation = samlify.Extractor.extract(content, [
       { key: 'data', localPath: [...root, 'Assertion', 'Subject', 'SubjectConfirmation', 'SubjectConfirmationData'], attributes: ['Recipient', 'InResponseTo', 'NotOnOrAfter'] },
       { key: 'assertion', localPath: [...root, 'Assertion'], attributes: ['ID'] },
     ]) as { data?: { recipient?: string; inResponseTo?: string; notOnOrAfter?: string }; assertion?: string };
