@@ -150,6 +150,16 @@ test.serial('attack: unsolicited or foreign InResponseTo', async (tt) => {
   await refused(tt, 'a9@saml.example', () => idp.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: '_never-sent', nameId: 'a9@saml.example', attributes: { email: 'a9@saml.example' } }), /not a request this connection sent/);
 });
 
+test.serial("attack: another connection's request id (foreign InResponseTo)", async (tt) => {
+  // A second SAML connection of another organization; a request it sent is answered at ours.
+  const o2 = (await api('POST', '/organizations', { name: 'Other SAML' })).body;
+  await api('POST', `/organizations/${o2.id}/domains`, { domain: 'other-saml.example' });
+  await api('PATCH', `/organizations/${o2.id}/domains/other-saml.example`, { verified: true });
+  await api('POST', `/organizations/${o2.id}/sso-connections`, { type: 'saml', name: 'Other', idp_entity_id: idp.entityId, idp_sso_url: idp.ssoUrl, idp_certificates: [idp.keys.cert] });
+  const other = await begin('x@other-saml.example'); // the other connection sends its own AuthnRequest
+  await refused(tt, 'b6@saml.example', () => good(other!.requestId, 'b6@saml.example'), /not a request this connection sent/);
+});
+
 test.serial('attack: replaying a response that was used', async (tt) => {
   const { browser, requestId } = await begin('replay@saml.example');
   const response = await good(requestId, 'replay@saml.example');

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import * as samlify from 'samlify';
 import type { Database } from '../../db/database.ts';
 import { inTenant } from '../../db/tenant-scope.ts';
@@ -143,7 +144,20 @@ export class SamlSso {
     });
   }
 
+  /** Built once per connection version (samlify also warns once per build about the absent logout endpoint). */
+  private readonly idps = new LRUCache<string, ReturnType<typeof samlify.IdentityProvider>>({ max: 1000 });
+
   private idp(conn: ConnectionRow, encrypted = false) {
+    const key = `${conn.tenant_id}:${conn.id}:${conn.updated_at.getTime()}:${encrypted}`;
+    let idp = this.idps.get(key);
+    if (!idp) {
+      idp = this.buildIdp(conn, encrypted);
+      this.idps.set(key, idp);
+    }
+    return idp;
+  }
+
+  private buildIdp(conn: ConnectionRow, encrypted: boolean) {
     const cfg = conn.config as unknown as SamlConfig;
     return samlify.IdentityProvider({
       isAssertionEncrypted: encrypted,
