@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { revokeGrant } from '../oidc/oidc-payload.repo.ts';
+import { memberRoleNames } from './org.repo.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -43,10 +44,7 @@ export class OrgTokens {
           'o.slug',
           'o.name',
           'o.status',
-          sql<string[]>`coalesce((
-            select array_agg(r.name order by r.name) from org_member_roles mr
-            join org_roles r on r.tenant_id = mr.tenant_id and r.id = mr.role_id
-            where mr.tenant_id = m.tenant_id and mr.org_id = m.org_id and mr.user_id = m.user_id), '{}')`.as('roles'),
+          memberRoleNames(sql.ref('m.tenant_id'), sql.ref('m.org_id'), sql.ref('m.user_id')).as('roles'),
         ])
         .where('m.tenant_id', '=', tenantId)
         .where('m.user_id', '=', userId);
@@ -80,10 +78,7 @@ export class OrgTokens {
           'o.slug',
           'o.status',
           'm.user_id as member',
-          sql<string[]>`coalesce((
-            select array_agg(r.name order by r.name) from org_member_roles mr
-            join org_roles r on r.tenant_id = mr.tenant_id and r.id = mr.role_id
-            where mr.tenant_id = o.tenant_id and mr.org_id = o.id and mr.user_id = ${userId}), '{}')`.as('roles'),
+          memberRoleNames(sql.ref('o.tenant_id'), sql.ref('o.id'), sql`${userId}::uuid`).as('roles'),
           sql<string[]>`coalesce((
             select array_agg(distinct p order by p) from org_member_roles mr
             join org_roles r on r.tenant_id = mr.tenant_id and r.id = mr.role_id

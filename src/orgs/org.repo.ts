@@ -1,4 +1,4 @@
-import { sql, type Selectable, type Updateable } from 'kysely';
+import { sql, type RawBuilder, type Selectable, type Updateable } from 'kysely';
 import type { TenantTx } from '../db/database.ts';
 import type { Keyset } from '../http/pagination.ts';
 import type { InvitationStatus, OrgInvitationTable, OrgRoleTable, OrganizationTable } from './org.table.ts';
@@ -112,6 +112,17 @@ export async function deleteRole(tx: TenantTx, tenantId: string, roleId: string)
 
 // ── members ──────────────────────────────────────────────────────────────────
 
+/**
+ * SQL for the sorted role names of one member, given the SQL expressions naming the tenant, the
+ * organization and the user (columns of the outer query, or values).
+ */
+export function memberRoleNames(tenant: RawBuilder<unknown>, org: RawBuilder<unknown>, user: RawBuilder<unknown>) {
+  return sql<string[]>`coalesce((
+    select array_agg(r.name order by r.name) from org_member_roles mr
+    join org_roles r on r.tenant_id = mr.tenant_id and r.id = mr.role_id
+    where mr.tenant_id = ${tenant} and mr.org_id = ${org} and mr.user_id = ${user}), '{}')`;
+}
+
 export interface MemberRow {
   user_id: string;
   email: string;
@@ -129,11 +140,7 @@ const memberSelect = (tx: TenantTx, tenantId: string, orgId: string) =>
       'u.email',
       'u.name',
       'm.joined_at',
-      sql<string[]>`coalesce((
-        select array_agg(r.name order by r.name) from org_member_roles mr
-        join org_roles r on r.tenant_id = mr.tenant_id and r.id = mr.role_id
-        where mr.tenant_id = m.tenant_id and mr.org_id = m.org_id and mr.user_id = m.user_id
-      ), '{}')`.as('roles'),
+      memberRoleNames(sql.ref('m.tenant_id'), sql.ref('m.org_id'), sql.ref('m.user_id')).as('roles'),
     ])
     .where('m.tenant_id', '=', tenantId)
     .where('m.org_id', '=', orgId);

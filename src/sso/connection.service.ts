@@ -114,23 +114,11 @@ export class ConnectionService {
       };
     }
     return {
-      id: c.id,
-      type: c.type,
-      name: c.name,
-      enabled: c.enabled,
-      auto_provision: c.auto_provision,
-      jit_provisioning: c.auto_provision,
-      default_role: c.default_role,
-      attribute_mapping: { ...DEFAULT_ATTRIBUTES, ...c.attribute_mapping },
-      group_roles: c.group_roles,
+      ...common,
       issuer_url: cfg.issuer_url,
       client_id: cfg.client_id,
       scopes: cfg.scopes,
       redirect_uri: this.redirectUri(tenantSlug, c.id),
-      last_error: c.last_error,
-      last_error_at: c.last_error_at?.toISOString() ?? null,
-      created_at: c.created_at.toISOString(),
-      updated_at: c.updated_at.toISOString(),
     };
   }
 
