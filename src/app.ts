@@ -23,7 +23,7 @@ import { registerInvitationMail } from './orgs/invitation-mail.ts';
 import { invitationRoutes } from './orgs/invitation.routes.ts';
 import { OrgTokens } from './orgs/org-tokens.ts';
 import { ApiTokenService } from './tokens/api-token.service.ts';
-import { ConnectionService } from './sso/connection.service.ts';
+import { ConnectionService, loopbackIdpsAllowed } from './sso/connection.service.ts';
 import { DomainService, systemTxtResolver, type TxtResolver } from './sso/domain.service.ts';
 import { OidcSso } from './sso/oidc-sso.ts';
 import { SamlSso } from './sso/saml/saml-sso.ts';
@@ -85,7 +85,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const apiTokens = new ApiTokenService(db, orgTokens);
   const domains = new DomainService(db, opts.txtResolver ?? systemTxtResolver);
   const connections = new ConnectionService(db, config.encryptionKey, config.publicUrl);
-  const oidcSso = new OidcSso(db, connections);
+  const oidcSso = new OidcSso(db, connections, loopbackIdpsAllowed(config.publicUrl));
   const samlSso = new SamlSso(db, config.publicUrl, (c) => connections.spPrivateKey(c));
   const sso = new SsoRouter(db, domains, connections, oidcSso, samlSso, orgTokens);
   const clients = new ClientService(db, config.tenantCacheTtlMs);

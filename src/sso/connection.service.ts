@@ -45,10 +45,19 @@ export type ConnectionPatch = Partial<Omit<OidcConnectionInput, 'type'>> & Parti
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
-/** IdP metadata by URL: https (plain http only on this machine), 10 s, 1 MB at most. */
-async function fetchMetadata(url: string): Promise<string> {
+/**
+ * Plain-http IdPs on this machine are for development and tests: allowed only while Tessera
+ * itself runs on a loopback PUBLIC_URL, so a tenant admin of a deployed Tessera can't point a
+ * connection at the server's own local services.
+ */
+export function loopbackIdpsAllowed(publicUrl: string) {
+  return LOOPBACK.has(new URL(publicUrl).hostname);
+}
+
+/** IdP metadata by URL: https (plain http to this machine only in development), 10 s, 1 MB at most. */
+async function fetchMetadata(url: string, allowLoopback: boolean): Promise<string> {
   const u = new URL(url);
-  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && LOOPBACK.has(u.hostname))) {
+  if (u.protocol !== 'https:' && !(allowLoopback && u.protocol === 'http:' && LOOPBACK.has(u.hostname))) {
     throw ValidationFailed('metadata_url must be an https URL.', [{ field: 'metadata_url', message: 'must be https' }]);
   }
   let res: Response;
@@ -156,7 +165,7 @@ export class ConnectionService {
   private async samlConfig(input: Partial<SamlConnectionInput>, current?: SamlConfig): Promise<SamlConfig> {
     let cfg: Partial<SamlConfig> = { ...current };
     if (input.metadata_url) {
-      input = { ...input, metadata_xml: await fetchMetadata(input.metadata_url) };
+      input = { ...input, metadata_xml: await fetchMetadata(input.metadata_url, loopbackIdpsAllowed(this.publicUrl)) };
       cfg.metadata_url = input.metadata_url;
     }
     if (input.metadata_xml) {

@@ -21,6 +21,7 @@ export class OidcSso {
   constructor(
     private readonly db: Database,
     private readonly connections: ConnectionService,
+    private readonly allowLoopback: boolean,
   ) {}
 
   private config(conn: ConnectionRow): Promise<client.Configuration> {
@@ -29,8 +30,8 @@ export class OidcSso {
     let found = this.configs.get(key);
     if (!found) {
       const issuer = new URL(cfg.issuer_url);
-      // Plain http only for an IdP on this machine (development and tests).
-      const insecure = issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname);
+      // Plain http only for an IdP on this machine, and only while Tessera runs on one too.
+      const insecure = issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname) && this.allowLoopback;
       found = client.discovery(issuer, cfg.client_id, this.connections.clientSecret(conn), undefined, insecure ? { execute: [client.allowInsecureRequests] } : undefined);
       this.configs.set(key, found);
       found.catch(() => this.configs.delete(key));
