@@ -73,7 +73,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       email text NOT NULL,
       role_id uuid NOT NULL,
       token_hash text NOT NULL UNIQUE,
-      status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'accepted', 'revoked')),
+      status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'accepted', 'revoked', 'declined')),
       expires_at timestamptz NOT NULL,
       invited_by jsonb NOT NULL,
       accepted_user_id uuid,

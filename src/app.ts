@@ -160,7 +160,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const me = new Router({ prefix: '/t/:slug/api/v1/me' });
   me.use(json(), requireUser({ db, users, apiTokens }));
-  me.use(meRoutes({ accounts, orgTokens }).routes());
+  me.use(meRoutes({ accounts, orgTokens, orgs }).routes());
   koa.use(me.routes());
 
   const adminRegistry = adminApi({ users, clients, runtimes, tenants, accounts, bruteForce, outbox, orgs, apiTokens, domains, connections });

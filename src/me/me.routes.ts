@@ -7,6 +7,7 @@ import { readBody } from '../http/validate.ts';
 import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
 import { mintAccessToken } from '../oidc/provider.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
+import type { OrgService } from '../orgs/org.service.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 
 const ChangePassword = z.strictObject({
@@ -15,7 +16,7 @@ const ChangePassword = z.strictObject({
 });
 
 /** The signed-in user's own API, /t/<slug>/api/v1/me. */
-export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens }) {
+export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens; orgs: OrgService }) {
   const router = new Router();
 
   /**
@@ -75,5 +76,36 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens 
     ctx.body = { new_token: token.value, token_type: 'Bearer', expires_in: token.expiresIn, ...r.claims };
   });
 
+  /** Leave an organization (the membership only; the last owner can't: 409). */
+  router.delete('/organizations/:orgId', async (ctx) => {
+    const user = ctx.state.user as SignedInUser;
+    const tenantId = (ctx.state.runtime as TenantRuntime).tenant.id;
+    const orgId = String(ctx.params.orgId);
+    if (!UUID.test(orgId)) throw NotFound('You are not a member of that organization.');
+    await deps.orgs.removeMember(tenantId, { type: 'user', id: user.userId }, orgId, user.userId);
+    ctx.status = 204;
+  });
+
+  /** Pending invitations to the user's email, to accept or decline here. */
+  router.get('/invitations', async (ctx) => {
+    const user = ctx.state.user as SignedInUser;
+    ctx.body = { data: await deps.orgs.invitationsFor((ctx.state.runtime as TenantRuntime).tenant.id, user.userId), next_cursor: null };
+  });
+  router.post('/invitations/:invitationId/accept', async (ctx) => {
+    const user = ctx.state.user as SignedInUser;
+    const id = String(ctx.params.invitationId);
+    if (!UUID.test(id)) throw NotFound('No such invitation for you.');
+    ctx.body = { organization: await deps.orgs.acceptInvitationById((ctx.state.runtime as TenantRuntime).tenant.id, user.userId, id) };
+  });
+  router.post('/invitations/:invitationId/decline', async (ctx) => {
+    const user = ctx.state.user as SignedInUser;
+    const id = String(ctx.params.invitationId);
+    if (!UUID.test(id)) throw NotFound('No such invitation for you.');
+    await deps.orgs.declineInvitation((ctx.state.runtime as TenantRuntime).tenant.id, user.userId, id);
+    ctx.status = 204;
+  });
+
   return router;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

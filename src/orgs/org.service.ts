@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
@@ -60,7 +61,7 @@ export function presentMember(m: MemberRow) {
 }
 
 /** `expired` is not stored: a pending invitation past its expiry is expired. */
-export function invitationStatus(i: InvitationRow): 'pending' | 'accepted' | 'revoked' | 'expired' {
+export function invitationStatus(i: InvitationRow): 'pending' | 'accepted' | 'revoked' | 'declined' | 'expired' {
   if (i.status === 'pending' && i.expires_at.getTime() <= Date.now()) return 'expired';
   return i.status;
 }
@@ -468,6 +469,57 @@ export class OrgService {
    */
   async acceptInvitation(tx: TenantTx, tenantId: string, token: string, userId: string): Promise<{ org: OrgRow }> {
     const inv = await repo.findInvitationByToken(tx, tenantId, sha256Hex(token), { lock: true });
+    return this.accept(tx, tenantId, inv, userId);
+  }
+
+  /** The signed-in user's pending invitations (to their email), across organizations. */
+  async invitationsFor(tenantId: string, userId: string) {
+    return this.tx(tenantId, async (tx) => {
+      const user = await findUserById(tx, tenantId, userId);
+      if (!user) return [];
+      const rows = await tx
+        .selectFrom('org_invitations as i')
+        .innerJoin('organizations as o', (j) => j.onRef('o.tenant_id', '=', 'i.tenant_id').onRef('o.id', '=', 'i.org_id'))
+        .innerJoin('org_roles as r', (j) => j.onRef('r.tenant_id', '=', 'i.tenant_id').onRef('r.id', '=', 'i.role_id'))
+        .select(['i.id', 'i.expires_at', 'i.created_at', 'o.id as org_id', 'o.name as org_name', 'o.slug as org_slug', 'r.name as role'])
+        .where('i.tenant_id', '=', tenantId)
+        .where(sql`lower(i.email)`, '=', user.email.toLowerCase())
+        .where('i.status', '=', 'pending')
+        .where('i.expires_at', '>', sql<Date>`now()`)
+        .orderBy('i.created_at')
+        .execute();
+      return rows.map((r) => ({ id: r.id, organization: { id: r.org_id, name: r.org_name, slug: r.org_slug }, role: r.role, expires_at: r.expires_at.toISOString(), created_at: r.created_at.toISOString() }));
+    });
+  }
+
+  /** Accept from the account page (the user is signed in; the invitation must be to their email). */
+  async acceptInvitationById(tenantId: string, userId: string, invitationId: string) {
+    return this.tx(tenantId, async (tx) => {
+      const inv = await tx.selectFrom('org_invitations').selectAll().where('tenant_id', '=', tenantId).where('id', '=', invitationId).forUpdate().executeTakeFirst();
+      await this.ownInvitation(tx, tenantId, userId, inv);
+      const { org } = await this.accept(tx, tenantId, inv, userId);
+      return presentOrg(org);
+    });
+  }
+
+  async declineInvitation(tenantId: string, userId: string, invitationId: string) {
+    await this.tx(tenantId, async (tx) => {
+      const inv = await tx.selectFrom('org_invitations').selectAll().where('tenant_id', '=', tenantId).where('id', '=', invitationId).forUpdate().executeTakeFirst();
+      await this.ownInvitation(tx, tenantId, userId, inv);
+      if (invitationStatus(inv!) !== 'pending') throw Conflict('This invitation can no longer be declined.');
+      const role = (await repo.findRole(tx, tenantId, inv!.org_id, inv!.role_id))!;
+      const after = await repo.updateInvitation(tx, tenantId, inv!.id, { status: 'declined' });
+      await this.audit(tx, tenantId, inv!.org_id, { type: 'user', id: userId }, 'invitation.declined', { type: 'invitation', id: inv!.id }, presentInvitation(inv!, role.name), presentInvitation(after, role.name));
+    });
+  }
+
+  /** Someone else's invitation is "not found", never a hint that it exists. */
+  private async ownInvitation(tx: TenantTx, tenantId: string, userId: string, inv: InvitationRow | undefined) {
+    const user = await findUserById(tx, tenantId, userId);
+    if (!inv || !user || inv.email.toLowerCase() !== user.email.toLowerCase()) throw NotFound('No such invitation for you.');
+  }
+
+  private async accept(tx: TenantTx, tenantId: string, inv: InvitationRow | undefined, userId: string): Promise<{ org: OrgRow }> {
     if (!inv || invitationStatus(inv) !== 'pending') throw Conflict('This invitation can no longer be used.');
     const user = await findUserById(tx, tenantId, userId);
     if (!user || user.email.toLowerCase() !== inv.email.toLowerCase()) throw Conflict('This invitation is for another email address.');

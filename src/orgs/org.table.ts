@@ -49,7 +49,7 @@ export interface OrgMemberRoleTable {
   role_id: string;
 }
 
-export type InvitationStatus = 'pending' | 'accepted' | 'revoked';
+export type InvitationStatus = 'pending' | 'accepted' | 'revoked' | 'declined';
 
 export interface OrgInvitationTable {
   tenant_id: string;
