@@ -246,6 +246,8 @@ function tenantDispatch(runtimes: TenantRuntimes) {
 async function securityHeaders(ctx: Context, next: Next) {
   ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('X-Frame-Options', 'DENY');
-  ctx.set('Referrer-Policy', 'no-referrer');
+  // same-origin: pages whose URL holds a one-time token never leak it to another site, and our
+  // own form posts still carry an Origin (with no-referrer, browsers send `Origin: null`).
+  ctx.set('Referrer-Policy', 'same-origin');
   await next();
 }

@@ -30,8 +30,9 @@ export function requestContext(log: Logger) {
 }
 
 /**
- * CSRF defence for form posts: a browser always sends Origin on a cross-site POST, and
- * Sec-Fetch-Site where it supports it. Either naming another site is refused.
+ * CSRF defence for form posts. Browsers say where a request comes from: Sec-Fetch-Site where they
+ * support it (it must be same-origin, or none for a user-typed navigation), otherwise Origin
+ * (it must be ours; `null` — an opaque origin — is refused). Non-browser clients send neither.
  */
 export function sameOriginForms(publicUrl: string) {
   const origin = new URL(publicUrl).origin;
@@ -39,7 +40,8 @@ export function sameOriginForms(publicUrl: string) {
     if (ctx.method === 'POST') {
       const o = ctx.get('origin');
       const site = ctx.get('sec-fetch-site');
-      if ((o && o !== origin && o !== 'null') || site === 'cross-site' || o === 'null') {
+      const refused = site ? site !== 'same-origin' && site !== 'none' : Boolean(o) && o !== origin;
+      if (refused) {
         ctx.status = 403;
         ctx.type = 'text/plain';
         ctx.body = 'Cross-site form submission refused.';

@@ -1,0 +1,90 @@
+import test from 'ava';
+import * as oidc from 'openid-client';
+import type { Browser } from 'playwright-core';
+import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { launchChromium, screenshots } from '../helpers/chromium.ts';
+import { discover, type RegisteredClient } from '../helpers/oidc.ts';
+
+let t: TestApp;
+let tenant: TestTenant;
+let client: RegisteredClient;
+let chrome: Browser;
+
+test.before(async () => {
+  t = await startTestApp();
+  tenant = await createTenant(t);
+  client = (await adminApi(t, tenant, 'POST', '/clients', webClient())).body;
+  await adminApi(t, tenant, 'PATCH', '/settings', { registration_enabled: true });
+  chrome = await launchChromium();
+});
+test.after.always(async () => {
+  await chrome?.close();
+  await t?.stop();
+});
+
+async function authorizationUrl() {
+  const config = await discover(tenant, client);
+  const verifier = oidc.randomPKCECodeVerifier();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: client.redirect_uris[0]!,
+    scope: 'openid profile email',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state: 'browser-test',
+  });
+  return { url: url.href, config, verifier };
+}
+
+test('in Chromium: email first, then password, then back at the app with a code that redeems', async (tt) => {
+  const context = await chrome.newContext();
+  const page = await context.newPage();
+  // The app's redirect URI: nothing listens there, so answer it in the browser.
+  await page.route(`${client.redirect_uris[0]}**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>App</h1>' }));
+  const { url, config, verifier } = await authorizationUrl();
+  await page.goto(url);
+  await tt.notThrowsAsync(page.getByRole('heading', { name: /Sign in to Test app/ }).waitFor());
+  await screenshots(page, 'sign-in-email');
+  await page.getByLabel('Email').fill(tenant.adminEmail);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByLabel('Password').waitFor();
+  await screenshots(page, 'sign-in-password');
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await tt.notThrowsAsync(page.getByRole('alert').filter({ hasText: 'Invalid email or password' }).waitFor());
+  await screenshots(page, 'sign-in-error');
+  await page.getByLabel('Password').fill(tenant.adminPassword);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${client.redirect_uris[0]}**`);
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: 'browser-test' });
+  tt.is(tokens.claims()!.email, tenant.adminEmail);
+  await context.close();
+});
+
+test('in Chromium: the registration page keeps what was typed and names the problem', async (tt) => {
+  const context = await chrome.newContext();
+  const page = await context.newPage();
+  await page.goto((await authorizationUrl()).url);
+  await page.getByRole('link', { name: 'Create an account' }).click();
+  await page.getByLabel('Name').fill('Ada Browser');
+  await page.getByLabel('Email').fill('ada.browser@x.test');
+  await page.getByLabel('Password').fill('password1');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await tt.notThrowsAsync(page.getByRole('alert').filter({ hasText: 'most common passwords' }).waitFor());
+  tt.is(await page.getByLabel('Name').inputValue(), 'Ada Browser');
+  tt.is(await page.getByLabel('Email').inputValue(), 'ada.browser@x.test');
+  await screenshots(page, 'register-error');
+  await context.close();
+});
+
+test('in Chromium: every form field of the sign-in pages has a label, and the pages fit a phone', async (tt) => {
+  const context = await chrome.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  await page.goto((await authorizationUrl()).url);
+  const unlabeled = await page.evaluate(() =>
+    Array.from(document.querySelectorAll('input:not([type=hidden])')).filter((i) => !(i as HTMLInputElement).labels?.length).map((i) => (i as HTMLInputElement).name),
+  );
+  tt.deepEqual(unlabeled, []);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  tt.true(overflow <= 0, `horizontal overflow of ${overflow}px at phone width`);
+  await context.close();
+});
