@@ -29,6 +29,7 @@ import { OidcSso } from './sso/oidc-sso.ts';
 import { SamlSso } from './sso/saml/saml-sso.ts';
 import { SsoRouter } from './sso/sso-router.ts';
 import { ssoRoutes } from './sso/sso.routes.ts';
+import { InvitationService } from './orgs/invitation.service.ts';
 import { OrgService } from './orgs/org.service.ts';
 import { ClientService } from './oidc/client.service.ts';
 import { interactionRoutes } from './oidc/interactions.routes.ts';
@@ -51,6 +52,7 @@ export interface App {
     bruteForce: BruteForce;
     outbox: MailOutbox;
     orgs: OrgService;
+    invitations: InvitationService;
     orgTokens: OrgTokens;
     apiTokens: ApiTokenService;
     domains: DomainService;
@@ -78,7 +80,8 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const bruteForce = new BruteForce(db);
   const renderText = createTextViews();
   const accounts = new AccountService(db, outbox, bruteForce, config.publicUrl, render, renderText);
-  const orgs = new OrgService(db, outbox);
+  const orgs = new OrgService(db);
+  const invitations = new InvitationService(db, outbox);
   registerInvitationMail(outbox, config.publicUrl, render, renderText);
   const users = new UserService(db);
   const orgTokens = new OrgTokens(db);
@@ -146,10 +149,10 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   account.use(accountRoutes({ accounts, bruteForce, render }).routes());
   koa.use(account.routes());
 
-  const invitations = new Router({ prefix: '/t/:slug/invitations' });
-  invitations.use(...forms());
-  invitations.use(invitationRoutes({ db, orgs, users, bruteForce, render }).routes());
-  koa.use(invitations.routes());
+  const invitationPages = new Router({ prefix: '/t/:slug/invitations' });
+  invitationPages.use(...forms());
+  invitationPages.use(invitationRoutes({ db, invitations, users, bruteForce, render }).routes());
+  koa.use(invitationPages.routes());
 
   const ssoRouter = new Router({ prefix: '/t/:slug/sso' });
   // The SAML ACS takes a cross-site POST from the IdP by design: no same-origin check here; the
@@ -160,10 +163,10 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const me = new Router({ prefix: '/t/:slug/api/v1/me' });
   me.use(json(), requireUser({ db, users, apiTokens }));
-  me.use(meRoutes({ accounts, orgTokens, orgs }).routes());
+  me.use(meRoutes({ accounts, orgTokens, orgs, invitations }).routes());
   koa.use(me.routes());
 
-  const adminRegistry = adminApi({ users, clients, runtimes, tenants, accounts, bruteForce, outbox, orgs, apiTokens, domains, connections });
+  const adminRegistry = adminApi({ users, clients, runtimes, tenants, accounts, bruteForce, outbox, orgs, invitations, apiTokens, domains, connections });
   const openapi = new Router();
   // Public on purpose: the description of the API holds no data.
   openapi.get('/t/:slug/api/v1/openapi.json', (ctx) => {
@@ -191,7 +194,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     config,
     log,
     connection,
-    services: { tenants, users, clients, runtimes, accounts, bruteForce, outbox, orgs, orgTokens, apiTokens, domains, connections },
+    services: { tenants, users, clients, runtimes, accounts, bruteForce, outbox, orgs, invitations, orgTokens, apiTokens, domains, connections },
     async start() {
       server = koa.listen(config.port, config.host);
       server.headersTimeout = 20_000;

@@ -7,6 +7,7 @@ import { ValidationFailed } from '../http/errors.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import type { ClientService, MetadataValidator } from '../oidc/client.service.ts';
 import { presentClient } from '../oidc/client.service.ts';
+import type { InvitationService } from '../orgs/invitation.service.ts';
 import { presentOrg, type Actor, type OrgService } from '../orgs/org.service.ts';
 import type { TenantRuntime, TenantRuntimes } from '../tenants/tenant-runtime.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
@@ -36,6 +37,7 @@ export interface AdminDeps {
   bruteForce: BruteForce;
   outbox: MailOutbox;
   orgs: OrgService;
+  invitations: InvitationService;
   apiTokens: ApiTokenService;
   domains: DomainService;
   connections: ConnectionService;
@@ -192,13 +194,13 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
 
   const I = 'Invitations';
   api.add({ method: 'get', path: '/organizations/:orgId/invitations', tag: I, summary: 'List invitations with their status', params: s.OrgId, query: s.ListPage, responses: { 200: 'A page of invitations' },
-    handler: async (ctx, { params, query }) => { ctx.body = await orgs.listInvitations(tenantIdOf(ctx), params.orgId, query); } });
+    handler: async (ctx, { params, query }) => { ctx.body = await deps.invitations.listInvitations(tenantIdOf(ctx), params.orgId, query); } });
   api.add({ method: 'post', path: '/organizations/:orgId/invitations', tag: I, summary: 'Invite someone by email (expires_in seconds, default 7 days)', params: s.OrgId, body: s.CreateInvitation, responses: { 201: 'The invitation' },
-    handler: async (ctx, { params, body }) => { const i = await orgs.invite(tenantIdOf(ctx), actorOf(ctx), params.orgId, body); created(ctx, `${ctx.path}/${i.id}`, i); } });
+    handler: async (ctx, { params, body }) => { const i = await deps.invitations.invite(tenantIdOf(ctx), actorOf(ctx), params.orgId, body); created(ctx, `${ctx.path}/${i.id}`, i); } });
   api.add({ method: 'post', path: '/organizations/:orgId/invitations/:invitationId/resend', tag: I, summary: 'Mail a new link (the old one stops working)', params: s.InvitationParams, responses: { 200: 'The invitation' },
-    handler: async (ctx, { params }) => { ctx.body = await orgs.resendInvitation(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.invitationId); } });
+    handler: async (ctx, { params }) => { ctx.body = await deps.invitations.resendInvitation(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.invitationId); } });
   api.add({ method: 'delete', path: '/organizations/:orgId/invitations/:invitationId', tag: I, summary: 'Revoke an invitation', params: s.InvitationParams, responses: { 204: 'Revoked' },
-    handler: async (ctx, { params }) => { await orgs.revokeInvitation(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.invitationId); ctx.status = 204; } });
+    handler: async (ctx, { params }) => { await deps.invitations.revokeInvitation(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.invitationId); ctx.status = 204; } });
 
   const S = 'SSO';
   const slugOf = (ctx: Context) => (ctx.state.runtime as TenantRuntime).tenant.slug;

@@ -7,6 +7,7 @@ import { readBody } from '../http/validate.ts';
 import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
 import { mintAccessToken } from '../oidc/provider.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
+import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 
@@ -16,7 +17,7 @@ const ChangePassword = z.strictObject({
 });
 
 /** The signed-in user's own API, /t/<slug>/api/v1/me. */
-export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens; orgs: OrgService }) {
+export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens; orgs: OrgService; invitations: InvitationService }) {
   const router = new Router();
 
   /**
@@ -89,19 +90,19 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
   /** Pending invitations to the user's email, to accept or decline here. */
   router.get('/invitations', async (ctx) => {
     const user = ctx.state.user as SignedInUser;
-    ctx.body = { data: await deps.orgs.invitationsFor((ctx.state.runtime as TenantRuntime).tenant.id, user.userId), next_cursor: null };
+    ctx.body = { data: await deps.invitations.invitationsFor((ctx.state.runtime as TenantRuntime).tenant.id, user.userId), next_cursor: null };
   });
   router.post('/invitations/:invitationId/accept', async (ctx) => {
     const user = ctx.state.user as SignedInUser;
     const id = String(ctx.params.invitationId);
     if (!UUID.test(id)) throw NotFound('No such invitation for you.');
-    ctx.body = { organization: await deps.orgs.acceptInvitationById((ctx.state.runtime as TenantRuntime).tenant.id, user.userId, id) };
+    ctx.body = { organization: await deps.invitations.acceptInvitationById((ctx.state.runtime as TenantRuntime).tenant.id, user.userId, id) };
   });
   router.post('/invitations/:invitationId/decline', async (ctx) => {
     const user = ctx.state.user as SignedInUser;
     const id = String(ctx.params.invitationId);
     if (!UUID.test(id)) throw NotFound('No such invitation for you.');
-    await deps.orgs.declineInvitation((ctx.state.runtime as TenantRuntime).tenant.id, user.userId, id);
+    await deps.invitations.declineInvitation((ctx.state.runtime as TenantRuntime).tenant.id, user.userId, id);
     ctx.status = 204;
   });
 

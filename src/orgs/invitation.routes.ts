@@ -13,7 +13,7 @@ import { passwordProblem } from '../users/password-policy.ts';
 import { findUserByEmail, insertUser } from '../users/user.repo.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../views.ts';
-import type { OrgService } from './org.service.ts';
+import type { InvitationService } from './invitation.service.ts';
 
 const GONE: Record<string, { title: string; text: string }> = {
   accepted: { title: 'Invitation already accepted', text: 'This invitation has been used. Sign in from your application to reach the organization.' },
@@ -27,7 +27,7 @@ const GONE: Record<string, { title: string; text: string }> = {
  * with an account signs in, or, already signed in as the invited email, accepts with one click;
  * signed in as someone else, they are told so.
  */
-export function invitationRoutes(deps: { db: Database; orgs: OrgService; users: UserService; bruteForce: BruteForce; render: Render }) {
+export function invitationRoutes(deps: { db: Database; invitations: InvitationService; users: UserService; bruteForce: BruteForce; render: Render }) {
   const router = new Router();
   const runtimeOf = (ctx: Context) => ctx.state.runtime as TenantRuntime;
   const page = (ctx: Context, template: string, context: Record<string, unknown>, status?: number) => renderPage(ctx, deps.render, template, context, status);
@@ -35,7 +35,7 @@ export function invitationRoutes(deps: { db: Database; orgs: OrgService; users: 
 
   async function load(ctx: Context) {
     const token = String(ctx.params.token).slice(0, 100);
-    const found = await deps.orgs.inspectInvitation(runtimeOf(ctx).tenant.id, token);
+    const found = await deps.invitations.inspectInvitation(runtimeOf(ctx).tenant.id, token);
     if (!found) {
       message(ctx, 'Invitation not found', 'This invitation link is not valid. Check that you opened the whole link from the email.', 404);
       return undefined;
@@ -104,7 +104,7 @@ export function invitationRoutes(deps: { db: Database; orgs: OrgService; users: 
       if (mode === 'accept') {
         const current = await signedInUser(ctx);
         if (!current || current.email.toLowerCase() !== email.toLowerCase()) return show(ctx, inv);
-        await inTenant(deps.db, tenant.id, (tx) => deps.orgs.acceptInvitation(tx, tenant.id, inv.token, current.id));
+        await inTenant(deps.db, tenant.id, (tx) => deps.invitations.acceptInvitation(tx, tenant.id, inv.token, current.id));
         return joined(ctx, inv.org.name);
       }
       if (mode === 'signin') {
@@ -117,7 +117,7 @@ export function invitationRoutes(deps: { db: Database; orgs: OrgService; users: 
           return show(ctx, inv, { error: 'Invalid email or password.' }, 401);
         }
         await deps.bruteForce.recordSuccess(tenant.id, email);
-        await inTenant(deps.db, tenant.id, (tx) => deps.orgs.acceptInvitation(tx, tenant.id, inv.token, user.id));
+        await inTenant(deps.db, tenant.id, (tx) => deps.invitations.acceptInvitation(tx, tenant.id, inv.token, user.id));
         return joined(ctx, inv.org.name);
       }
       if (mode === 'register') {
@@ -130,7 +130,7 @@ export function invitationRoutes(deps: { db: Database; orgs: OrgService; users: 
         const result = await inTenant(deps.db, tenant.id, async (tx) => {
           if (await findUserByEmail(tx, tenant.id, email)) return 'exists' as const;
           const user = await insertUser(tx, tenant.id, { email, name, password_hash: passwordHash, email_verified: true });
-          await deps.orgs.acceptInvitation(tx, tenant.id, inv.token, user.id);
+          await deps.invitations.acceptInvitation(tx, tenant.id, inv.token, user.id);
           return 'joined' as const;
         });
         if (result === 'exists') return show(ctx, inv, { error: 'This email already has an account: sign in instead.' }, 409);
