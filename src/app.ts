@@ -90,7 +90,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const connections = new ConnectionService(db, config.encryptionKey, config.publicUrl);
   const oidcSso = new OidcSso(db, connections, loopbackIdpsAllowed(config.publicUrl));
   const samlSso = new SamlSso(db, config.publicUrl, (c) => connections.spPrivateKey(c));
-  const sso = new SsoRouter(db, domains, connections, oidcSso, samlSso, orgTokens);
+  const sso = new SsoRouter(domains, connections, oidcSso, samlSso, orgTokens);
   const clients = new ClientService(db, config.tenantCacheTtlMs);
   const tenants = new TenantService(db, config.publicUrl, config.encryptionKey);
   const runtimes = new TenantRuntimes(

@@ -100,7 +100,7 @@ export class ClientService {
    * cache in front keeps that off the database. Changes made here invalidate it at once; other
    * instances see them within `ttlMs`.
    */
-  private readonly cache: LRUCache<string, { metadata: AdapterPayload | undefined }>;
+  private readonly cache: LRUCache<string, { row: ClientRow | null }>;
 
   constructor(private readonly db: Database, ttlMs: number) {
     this.cache = new LRUCache({ max: 10_000, ttl: Math.max(ttlMs, 1) });
@@ -175,29 +175,36 @@ export class ClientService {
     this.cache.delete(`${tenantId}:${clientId}`);
   }
 
-  /** What the tenant's oidc-provider sees: the metadata with the secret's hash as `client_secret` (see client-auth.ts). */
-  async providerMetadata(tenantId: string, clientId: string): Promise<AdapterPayload | undefined> {
-    if (clientId === API_TOKENS_CLIENT) return API_TOKENS_CLIENT_METADATA;
+  /** The client's row, through the short-lived cache (one read serves every question below). */
+  private async cachedRow(tenantId: string, clientId: string): Promise<ClientRow | undefined> {
     const key = `${tenantId}:${clientId}`;
     const hit = this.cache.get(key);
-    if (hit) return hit.metadata;
+    if (hit) return hit.row ?? undefined;
     const row = await inTenant(this.db, tenantId, (tx) => repo.findClient(tx, tenantId, clientId));
-    const metadata = row
-      ? ({ ...(row.metadata as AdapterPayload), ...(row.client_secret_hash ? { client_secret: row.client_secret_hash } : {}) } as AdapterPayload)
-      : undefined;
-    this.cache.set(key, { metadata });
-    return metadata;
+    this.cache.set(key, { row: row ?? null });
+    return row;
+  }
+
+  /** What the tenant's oidc-provider sees: the metadata with the secret's hash as `client_secret` (see token-gateway.ts). */
+  async providerMetadata(tenantId: string, clientId: string): Promise<AdapterPayload | undefined> {
+    if (clientId === API_TOKENS_CLIENT) return API_TOKENS_CLIENT_METADATA;
+    const row = await this.cachedRow(tenantId, clientId);
+    if (!row) return undefined;
+    return { ...(row.metadata as AdapterPayload), ...(row.client_secret_hash ? { client_secret: row.client_secret_hash } : {}) } as AdapterPayload;
   }
 
   /** deny, allow or require: may (must) the client's sign-ins work in an organization. */
   async organizationUsage(tenantId: string, clientId: string): Promise<'deny' | 'allow' | 'require'> {
-    const row = await inTenant(this.db, tenantId, (tx) => repo.findClient(tx, tenantId, clientId));
-    return row?.organization_usage ?? 'deny';
+    return (await this.cachedRow(tenantId, clientId))?.organization_usage ?? 'deny';
+  }
+
+  /** Whether a machine client was granted `orgId` (client credentials with organization=<id>). */
+  async mayActFor(tenantId: string, clientId: string, orgId: string): Promise<boolean> {
+    return (await this.cachedRow(tenantId, clientId))?.organization_ids.includes(orgId) ?? false;
   }
 
   /** Whether sign-in to this client shows a consent page (first-party apps usually skip it). */
   async requiresConsent(tenantId: string, clientId: string): Promise<boolean> {
-    const row = await inTenant(this.db, tenantId, (tx) => repo.findClient(tx, tenantId, clientId));
-    return row?.require_consent ?? true;
+    return (await this.cachedRow(tenantId, clientId))?.require_consent ?? true;
   }
 }

@@ -268,7 +268,7 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
   };
 
   const provider = new Provider(issuer, configuration);
-  provider.use(tokenGateway({ issuer, publicJwks: publicJwksOf(keys), tenantId: tenant.id, orgTokens: deps.orgTokens, provider: () => provider }));
+  provider.use(tokenGateway({ issuer, publicJwks: publicJwksOf(keys), tenantId: tenant.id, orgTokens: deps.orgTokens, clients: deps.clients, provider: () => provider }));
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
     deps.log.error({ err, tenant: tenant.slug, route: ctx.oidc?.route }, 'oidc-provider server error');
   });

@@ -4,6 +4,7 @@ import type { Context, Next } from 'koa';
 import { sha256Hex } from '../crypto/secrets.ts';
 import type Provider from 'oidc-provider';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
+import type { ClientService } from './client.service.ts';
 import { verifiedAccessToken } from './adapter.ts';
 import { orgRequest } from './org-request.ts';
 
@@ -29,7 +30,14 @@ const ENDPOINTS = new Map<string, 'token' | 'introspection' | 'revocation' | 'us
  *    acting for an organization) is checked here, before the provider spends the refresh token,
  *    and handed to the token-claims hook (org-request.ts).
  */
-export function tokenGateway(opts: { issuer: string; publicJwks: JSONWebKeySet; tenantId: string; orgTokens: OrgTokens; provider: () => Provider }) {
+export function tokenGateway(opts: {
+  issuer: string;
+  publicJwks: JSONWebKeySet;
+  tenantId: string;
+  orgTokens: OrgTokens;
+  clients: ClientService;
+  provider: () => Provider;
+}) {
   const jwks = createLocalJWKSet(opts.publicJwks);
 
   async function verifiedJti(token: string): Promise<{ jti: string; payload: Record<string, unknown> } | null> {
@@ -85,7 +93,7 @@ export function tokenGateway(opts: { issuer: string; publicJwks: JSONWebKeySet; 
       if (body.grant_type === 'client_credentials') {
         const clientId = typeof body.client_id === 'string' ? body.client_id : clientIdFromBasic;
         const found = clientId ? await opts.orgTokens.findOrg(opts.tenantId, org) : undefined;
-        if (!found || !clientId || !(await opts.orgTokens.clientMayActFor(opts.tenantId, clientId, found.id))) {
+        if (!found || !clientId || !(await opts.clients.mayActFor(opts.tenantId, clientId, found.id))) {
           return refusal(`this client is not granted organization ${org}, or it does not exist`);
         }
         if (found.status === 'suspended') return refusal(`organization ${org} is suspended`);

@@ -112,14 +112,6 @@ export class OrgTokens {
     );
   }
 
-  /** Which organizations a machine client may act for. */
-  async clientMayActFor(tenantId: string, clientId: string, orgId: string): Promise<boolean> {
-    const row = await inTenant(this.db, tenantId, (tx) =>
-      tx.selectFrom('clients').select('organization_ids').where('tenant_id', '=', tenantId).where('client_id', '=', clientId).executeTakeFirst(),
-    );
-    return row?.organization_ids.includes(orgId) ?? false;
-  }
-
   async orgClaimsForClient(tenantId: string, orgId: string): Promise<OrgClaims | undefined> {
     const org = await this.findOrg(tenantId, orgId);
     if (!org || org.status === 'suspended') return undefined;

@@ -123,17 +123,24 @@ export class DomainService {
     });
   }
 
-  /** The organization that verified the domain of `email`, if any. */
-  async orgForEmail(tenantId: string, email: string): Promise<string | undefined> {
+  /** The organization that verified the domain of `email`, if any, and whether it requires SSO. */
+  async orgForEmail(tenantId: string, email: string): Promise<{ orgId: string; ssoRequired: boolean } | undefined> {
     const domain = email.split('@')[1]?.toLowerCase();
     if (!domain) return undefined;
     const row = await inTenant(this.db, tenantId, (tx) =>
-      tx.selectFrom('org_domains').select('org_id').where('tenant_id', '=', tenantId).where('domain', '=', domain).where('verified', '=', true).executeTakeFirst(),
+      tx
+        .selectFrom('org_domains as d')
+        .innerJoin('organizations as o', (j) => j.onRef('o.tenant_id', '=', 'd.tenant_id').onRef('o.id', '=', 'd.org_id'))
+        .select(['d.org_id', 'o.sso_required'])
+        .where('d.tenant_id', '=', tenantId)
+        .where('d.domain', '=', domain)
+        .where('d.verified', '=', true)
+        .executeTakeFirst(),
     );
-    return row?.org_id;
+    return row ? { orgId: row.org_id, ssoRequired: row.sso_required } : undefined;
   }
 
   async isVerifiedFor(tenantId: string, orgId: string, email: string): Promise<boolean> {
-    return (await this.orgForEmail(tenantId, email)) === orgId;
+    return (await this.orgForEmail(tenantId, email))?.orgId === orgId;
   }
 }

@@ -4,8 +4,6 @@ import type { ConnectionService } from './connection.service.ts';
 import type { DomainService } from './domain.service.ts';
 import type { OidcSso } from './oidc-sso.ts';
 import type { SamlSso } from './saml/saml-sso.ts';
-import type { Database } from '../db/database.ts';
-import { inTenant } from '../db/tenant-scope.ts';
 
 /** Where to send the browser: the IdP, or (when it can't be reached) our own failure page. */
 export type SsoStart = string;
@@ -13,7 +11,6 @@ export type SsoStart = string;
 /** Which sign-ins go to an organization's IdP, and the redirect that starts them. */
 export class SsoRouter {
   constructor(
-    private readonly db: Database,
     private readonly domains: DomainService,
     private readonly connections: ConnectionService,
     private readonly oidc: OidcSso,
@@ -40,8 +37,8 @@ export class SsoRouter {
 
   /** A verified domain of an organization with an enabled connection → that IdP. */
   async startForEmail(runtime: TenantRuntime, email: string, uid: string) {
-    const orgId = await this.domains.orgForEmail(runtime.tenant.id, email);
-    return orgId ? this.start(runtime, orgId, uid, email) : undefined;
+    const route = await this.domains.orgForEmail(runtime.tenant.id, email);
+    return route ? this.start(runtime, route.orgId, uid, email) : undefined;
   }
 
   /** `organization=` on the authorization request → that organization's IdP, when it has one. */
@@ -52,12 +49,8 @@ export class SsoRouter {
 
   /** Whether `email` belongs to an organization that requires SSO (and where to send it). */
   async requiredFor(runtime: TenantRuntime, email: string, uid: string): Promise<{ required: boolean; redirect?: string | undefined }> {
-    const orgId = await this.domains.orgForEmail(runtime.tenant.id, email);
-    if (!orgId) return { required: false };
-    const org = await inTenant(this.db, runtime.tenant.id, (tx) =>
-      tx.selectFrom('organizations').select('sso_required').where('tenant_id', '=', runtime.tenant.id).where('id', '=', orgId).executeTakeFirst(),
-    );
-    if (!org?.sso_required) return { required: false };
-    return { required: true, redirect: await this.start(runtime, orgId, uid, email) };
+    const route = await this.domains.orgForEmail(runtime.tenant.id, email);
+    if (!route?.ssoRequired) return { required: false };
+    return { required: true, redirect: await this.start(runtime, route.orgId, uid, email) };
   }
 }

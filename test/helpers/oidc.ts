@@ -38,19 +38,12 @@ export async function signIn(
     pick?: string;
   } = {},
 ): Promise<SignInResult> {
-  const config = opts.config ?? (await discover(tenant, client));
   const browser = opts.browser ?? new Browser(t.url);
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const authUrl = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: client.redirect_uris[0]!,
+  const { config, verifier, state, url: authUrl } = await startAuthorization(tenant, client, {
     scope: opts.scope ?? 'openid profile email offline_access',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
     ...opts.params,
-  });
-  let hop = await browser.follow(authUrl.href);
+  }, opts.config);
+  let hop = await browser.follow(authUrl);
   if (!hop.url.startsWith(client.redirect_uris[0]!)) {
     const html = await hop.res.text();
     if (/name="email"/.test(html) && /Sign in to/.test(html)) {
@@ -69,6 +62,25 @@ export async function signIn(
   }
   const tokens = await oidc.authorizationCodeGrant(config, new URL(hop.url), { pkceCodeVerifier: verifier, expectedState: state });
   return { tokens, config, browser };
+}
+
+/**
+ * An authorization request the test will redeem: the URL, and the PKCE verifier and state to
+ * redeem its code with. `params` may override scope and add any parameter.
+ */
+export async function startAuthorization(tenant: TestTenant, client: RegisteredClient, params: Record<string, string> = {}, config?: oidc.Configuration) {
+  const cfg = config ?? (await discover(tenant, client));
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = params.state ?? oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(cfg, {
+    redirect_uri: client.redirect_uris[0]!,
+    scope: 'openid profile email',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    ...params,
+    state,
+  }).href;
+  return { config: cfg, verifier, state, url };
 }
 
 /** An authorization URL with a throwaway PKCE challenge, for tests that never redeem the code. */

@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import type { Browser } from 'playwright-core';
 import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
 import { launchChromium, screenshots } from '../helpers/chromium.ts';
-import { discover, type RegisteredClient } from '../helpers/oidc.ts';
+import { startAuthorization, type RegisteredClient } from '../helpers/oidc.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -22,18 +22,7 @@ test.after.always(async () => {
   await t?.stop();
 });
 
-async function authorizationUrl() {
-  const config = await discover(tenant, client);
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: client.redirect_uris[0]!,
-    scope: 'openid profile email',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state: 'browser-test',
-  });
-  return { url: url.href, config, verifier };
-}
+const authorizationUrl = () => startAuthorization(tenant, client, { state: 'browser-test' });
 
 test('in Chromium: email first, then password, then back at the app with a code that redeems', async (tt) => {
   const context = await chrome.newContext();

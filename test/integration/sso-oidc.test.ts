@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, freePort, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
 import { Browser, enterCredentials, formAction } from '../helpers/browser.ts';
-import { authorizationUrl, discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
+import { authorizationUrl, discover, signIn, startAuthorization, type RegisteredClient } from '../helpers/oidc.ts';
 import { startUpstreamIdp, type UpstreamUser } from '../helpers/upstream-idp.ts';
 
 let t: TestApp;
@@ -60,16 +60,8 @@ async function startUpstreamIdpOn(port: number) {
 /** Through the RP's sign-in: email first, on to the upstream IdP, its dev login and consent, and back. */
 async function ssoSignIn(login: string, params: Record<string, string> = {}) {
   const browser = new Browser([t.url, upstream.issuer]);
-  const config = await discover(tenant, client);
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: client.redirect_uris[0]!,
-    scope: 'openid profile email organizations',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    ...params,
-  });
-  let hop = await browser.follow(url.href);
+  const { config, verifier, state, url } = await startAuthorization(tenant, client, { scope: 'openid profile email organizations', ...params });
+  let hop = await browser.follow(url);
   if (hop.url.startsWith(`${t.url}/t/${tenant.slug}/interaction/`)) {
     hop = await enterCredentials(browser, await hop.res.text(), hop.url, users[login]?.email ?? login, 'ignored');
   }
@@ -80,7 +72,7 @@ async function ssoSignIn(login: string, params: Record<string, string> = {}) {
     hop = /name="login"/.test(html) ? await browser.submit(action, { prompt: 'login', login, password: 'any' }) : await browser.submit(action, { prompt: 'consent' });
   }
   if (!hop.url.startsWith(client.redirect_uris[0]!)) return { failed: { status: hop.res.status, html: await hop.res.text(), url: hop.url } };
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(hop.url), { pkceCodeVerifier: verifier });
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(hop.url), { pkceCodeVerifier: verifier, expectedState: state });
   return { tokens, config };
 }
 

@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import * as samlify from 'samlify';
 import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
-import { discover, type RegisteredClient } from '../helpers/oidc.ts';
+import { startAuthorization, type RegisteredClient } from '../helpers/oidc.ts';
 import { keyPair, TestSamlIdp } from '../helpers/saml-idp.ts';
 
 let t: TestApp;
@@ -43,18 +43,11 @@ test.after.always(async () => t?.stop());
 /** Starts a sign-in at the RP; returns the browser, the AuthnRequest id and what the RP needs to finish. */
 async function begin(email: string) {
   const browser = new Browser(t.url);
-  const config = await discover(tenant, client);
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: client.redirect_uris[0]!,
-    scope: 'openid profile email',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-  });
-  const page = await browser.follow(url.href);
+  const { config, verifier, state, url } = await startAuthorization(tenant, client);
+  const page = await browser.follow(url);
   const toIdp = await enterCredentials(browser, await page.res.text(), page.url, email, 'unused');
   if (!toIdp.url.startsWith(idp.ssoUrl)) throw new Error(`expected a redirect to the IdP, got ${toIdp.res.status} ${toIdp.url}`);
-  return { browser, config, verifier, requestId: await idp.requestIdOf(sp, toIdp.url) };
+  return { browser, config, verifier, state, requestId: await idp.requestIdOf(sp, toIdp.url) };
 }
 
 /** Posts a SAMLResponse to the ACS as the IdP's page would (a cross-site form post). */
@@ -80,10 +73,10 @@ test('the SP metadata names our entity id and ACS', async (tt) => {
 });
 
 test('SP-initiated SAML sign-in end to end: JIT user, membership with mapped role, org-scoped tokens', async (tt) => {
-  const { browser, config, verifier, requestId } = await begin('carol@saml.example');
+  const { browser, config, verifier, state, requestId } = await begin('carol@saml.example');
   const done = await post(browser, await good(requestId, 'carol@saml.example', { groups: ['billing-team'] }));
   tt.true(done.url.startsWith(client.redirect_uris[0]!), `${done.res.status} ${done.url} ${(await done.res.text()).slice(0, 200)}`);
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier });
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier, expectedState: state });
   const claims = tokens.claims()!;
   tt.is(claims.email, 'carol@saml.example');
   tt.is(claims.org_id, org.id);
@@ -246,13 +239,13 @@ test('encrypted assertions: the IdP encrypts to our per-connection certificate; 
   tt.regex(shown.sp_encryption_certificate, /BEGIN CERTIFICATE/);
   tt.true((await (await fetch(conn.sp_metadata_url)).text()).includes('use="encryption"'));
   const encrypting = new TestSamlIdp(idp.keys, { encrypt: true });
-  const { browser, config, verifier, requestId } = await begin('erin@saml.example');
+  const { browser, config, verifier, state, requestId } = await begin('erin@saml.example');
   const response = await encrypting.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: requestId, nameId: 'erin@saml.example', attributes: { email: 'erin@saml.example' } });
   const xml = Buffer.from(response, 'base64').toString('utf8');
   tt.regex(xml, /EncryptedAssertion/);
   tt.false(xml.includes('erin@saml.example'), 'the identity is not readable in transit');
   const done = await post(browser, response);
   tt.true(done.url.startsWith(client.redirect_uris[0]!), `${done.res.status} ${done.url} ${(await api('GET', `/organizations/${org.id}/sso-connections/${conn.id}`)).body.last_error}`);
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier });
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier, expectedState: state });
   tt.is(tokens.claims()!.email, 'erin@saml.example');
 });
