@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
+import { accountPages } from './accounts/account-pages.ts';
 import { accountRoutes } from './accounts/account.routes.ts';
+import { SessionService } from './accounts/session.service.ts';
 import { AccountService } from './accounts/account.service.ts';
 import { BruteForce } from './accounts/brute-force.ts';
 import { adminApi } from './admin-api/admin.routes.ts';
@@ -22,6 +25,10 @@ import { meRoutes } from './me/me.routes.ts';
 import { registerInvitationMail } from './orgs/invitation-mail.ts';
 import { invitationRoutes } from './orgs/invitation.routes.ts';
 import { OrgTokens } from './orgs/org-tokens.ts';
+import { orgPages } from './portal/org-pages.ts';
+import { peoplePages } from './portal/people-pages.ts';
+import { PortalSessions } from './portal/portal-session.ts';
+import { ssoPages } from './portal/sso-pages.ts';
 import { ApiTokenService } from './tokens/api-token.service.ts';
 import { ConnectionService, loopbackIdpsAllowed } from './sso/connection.service.ts';
 import { DomainService, systemTxtResolver, type TxtResolver } from './sso/domain.service.ts';
@@ -124,6 +131,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       ctx.body = { status: 'database unreachable' };
     }
   });
+  root.get('/assets/:file', serveAsset);
   koa.use(root.routes());
 
   // RFC 8414 §3.1: the metadata of issuer https://host/t/<slug> is at /.well-known/oauth-authorization-server/t/<slug>.
@@ -144,9 +152,24 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, orgTokens, sso, render }).routes());
   koa.use(interactions.routes());
 
+  // The portal and the account pages: signed in through the tenant's own OIDC (portal-session.ts).
+  const portalSessions = new PortalSessions(config.encryptionKey, users, render);
+  const guard = portalSessions.requireViewer();
+  const portalSignIn = new Router({ prefix: '/t/:slug/portal' });
+  portalSignIn.use(...forms());
+  portalSignIn.use(portalSessions.routes().routes());
+  koa.use(portalSignIn.routes());
+  const portal = new Router({ prefix: '/t/:slug/portal' });
+  portal.use(...forms(), guard);
+  portal.use(orgPages({ orgs, orgTokens, users, render }).routes());
+  portal.use(peoplePages({ orgs, invitations, users, render }).routes());
+  portal.use(ssoPages({ orgs, connections, domains, oidc: oidcSso, saml: samlSso, render }).routes());
+  koa.use(portal.routes());
+
   const account = new Router({ prefix: '/t/:slug/account' });
   account.use(...forms());
   account.use(accountRoutes({ accounts, bruteForce, render }).routes());
+  account.use(accountPages({ guard, users, orgs, orgTokens, invitations, accounts, bruteForce, sessions: new SessionService(db), render }).routes());
   koa.use(account.routes());
 
   const invitationPages = new Router({ prefix: '/t/:slug/invitations' });
@@ -244,6 +267,22 @@ function tenantDispatch(runtimes: TenantRuntimes) {
     ctx.respond = false;
     await runtime.handle(ctx.req, ctx.res);
   };
+}
+
+/** The stylesheet and the one enhancement script, read once; the files change only with a release. */
+const ASSETS = new Map(
+  [
+    ['tessera.css', 'text/css; charset=utf-8'],
+    ['portal.js', 'text/javascript; charset=utf-8'],
+  ].map(([name, type]) => [name!, { type: type!, body: readFileSync(new URL(`../views/assets/${name}`, import.meta.url)) }]),
+);
+
+function serveAsset(ctx: Context) {
+  const asset = ASSETS.get(ctx.params.file ?? '');
+  if (!asset) throw NotFound(`Nothing at ${ctx.path}.`);
+  ctx.type = asset.type;
+  ctx.set('Cache-Control', 'public, max-age=3600');
+  ctx.body = asset.body;
 }
 
 async function securityHeaders(ctx: Context, next: Next) {

@@ -1,13 +1,23 @@
 import type { Context } from 'koa';
+import { effectiveSettings } from '../tenants/settings.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { Render } from '../views.ts';
 
+/**
+ * Our pages load only our stylesheet and script; images may come from https (tenant and
+ * organization logos). No inline script can run, whatever a template gets wrong. No form-action:
+ * a sign-in form's redirect chain ends at the app's own origin, which Chromium would refuse.
+ */
+export const PAGE_CSP = "default-src 'self'; img-src 'self' https: data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
 /** Renders a server page of the tenant in `ctx.state.runtime`; never cached (pages carry one-time state). */
 export function renderPage(ctx: Context, render: Render, template: string, context: Record<string, unknown>, status = 200) {
+  const { tenant } = ctx.state.runtime as TenantRuntime;
   ctx.status = status;
   ctx.type = 'html';
   ctx.set('Cache-Control', 'no-store');
-  ctx.body = render(template, { tenantName: (ctx.state.runtime as TenantRuntime).tenant.name, ...context });
+  ctx.set('Content-Security-Policy', PAGE_CSP);
+  ctx.body = render(template, { tenantName: tenant.name, tenantLogo: effectiveSettings(tenant.settings).logo_url, base: `/t/${tenant.slug}`, ...context });
 }
 
 /** A string field of a urlencoded form, trimmed and cut to `max` characters ('' when absent). */

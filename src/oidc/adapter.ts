@@ -17,7 +17,7 @@ export const verifiedAccessToken = new AsyncLocalStorage<{ jti: string; payload:
 const JWT_BACKED_MODELS = new Set(['AccessToken', 'ClientCredentials']);
 
 /** Makes oidc-provider's Adapter class for one tenant: every row is keyed and filtered by tenant. */
-export function adapterFor(db: Database, tenantId: string, clients: ClientService) {
+export function adapterFor(db: Database, tenantId: string, issuer: string, clients: ClientService) {
   return class TenantAdapter implements Adapter {
     constructor(private readonly model: string) {}
 
@@ -30,7 +30,7 @@ export function adapterFor(db: Database, tenantId: string, clients: ClientServic
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      if (this.model === 'Client') return clients.providerMetadata(tenantId, id);
+      if (this.model === 'Client') return clients.providerMetadata(tenantId, id, issuer);
       if (JWT_BACKED_MODELS.has(this.model) && verifiedAccessToken.getStore()?.jti !== id) return undefined;
       return this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { id })));
     }

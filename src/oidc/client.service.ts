@@ -10,6 +10,29 @@ import type { ClientRow } from './client.repo.ts';
 import { revokeEverythingOfClient } from './oidc-payload.repo.ts';
 
 export const API_TOKENS_CLIENT = 'tessera:api-tokens';
+/** The built-in client the portal and account pages sign in with (see portal/portal-session.ts). */
+export const PORTAL_CLIENT = 'tessera:portal';
+
+/** The portal's redirect URI at a tenant's issuer. */
+export const portalRedirectUri = (issuer: string) => `${issuer}/portal/callback`;
+
+/**
+ * The portal is a public client of its own tenant: authorization code with PKCE (S256), its code
+ * redeemed in-process by the portal (portal-session.ts), never at the token endpoint (no grant
+ * type but the code, no secret). First-party: no consent page.
+ */
+function portalClientMetadata(issuer: string): AdapterPayload {
+  return {
+    client_id: PORTAL_CLIENT,
+    client_name: 'Tessera portal',
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    redirect_uris: [portalRedirectUri(issuer)],
+    post_logout_redirect_uris: [`${issuer}/portal/signed-out`],
+    token_endpoint_auth_method: 'none',
+    scope: 'openid email profile',
+  } as AdapterPayload;
+}
 
 export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
 export type AuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
@@ -186,8 +209,9 @@ export class ClientService {
   }
 
   /** What the tenant's oidc-provider sees: the metadata with the secret's hash as `client_secret` (see token-gateway.ts). */
-  async providerMetadata(tenantId: string, clientId: string): Promise<AdapterPayload | undefined> {
+  async providerMetadata(tenantId: string, clientId: string, issuer: string): Promise<AdapterPayload | undefined> {
     if (clientId === API_TOKENS_CLIENT) return API_TOKENS_CLIENT_METADATA;
+    if (clientId === PORTAL_CLIENT) return portalClientMetadata(issuer);
     const row = await this.cachedRow(tenantId, clientId);
     if (!row) return undefined;
     return { ...(row.metadata as AdapterPayload), ...(row.client_secret_hash ? { client_secret: row.client_secret_hash } : {}) } as AdapterPayload;
@@ -205,6 +229,7 @@ export class ClientService {
 
   /** Whether sign-in to this client shows a consent page (first-party apps usually skip it). */
   async requiresConsent(tenantId: string, clientId: string): Promise<boolean> {
+    if (clientId === PORTAL_CLIENT) return false;
     return (await this.cachedRow(tenantId, clientId))?.require_consent ?? true;
   }
 }

@@ -206,11 +206,14 @@ export function interactionRoutes(deps: {
     const ssoOrg = (details.lastSubmission as { sso?: { org_id?: string } } | undefined)?.sso?.org_id;
     const wanted = requestedOrganization(details.params) ?? ssoOrg ?? picked;
     if (!wanted) {
-      const organizations = await deps.orgTokens.memberships(tenant.id, accountId);
+      const [organizations, user] = await Promise.all([deps.orgTokens.memberships(tenant.id, accountId), deps.users.find(tenant.id, accountId)]);
+      // The user's active organization (last chosen here, in the account pages or by an app) first.
+      const active = organizations.some((o) => o.id === user?.active_org_id) ? user!.active_org_id : organizations[0]?.id;
       return page(ctx, 'select-organization.njk', {
         title: 'Choose an organization',
         clientName: await clientName(ctx, details.params.client_id),
         organizations,
+        active,
         action: `${base(ctx, details.uid)}/organization`,
         abortUrl: `${base(ctx, details.uid)}/abort`,
       });

@@ -103,7 +103,7 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
   }
 
   const configuration: Configuration = {
-    adapter: adapterFor(deps.db, tenant.id, deps.clients),
+    adapter: adapterFor(deps.db, tenant.id, issuer, deps.clients),
     clients: [],
     jwks: { keys },
     async findAccount(ctx, sub) {

@@ -102,14 +102,19 @@ export class OrgTokens {
     return row?.org_id;
   }
 
+  /**
+   * The sign-in (grant) now works in `orgId`; the user's active organization — preselected the
+   * next time an app asks them to choose — becomes it too.
+   */
   async selectForGrant(tenantId: string, grantId: string, userId: string, orgId: string): Promise<void> {
-    await inTenant(this.db, tenantId, (tx) =>
-      tx
+    await inTenant(this.db, tenantId, async (tx) => {
+      await tx
         .insertInto('grant_organizations')
         .values({ tenant_id: tenantId, grant_id: grantId, user_id: userId, org_id: orgId })
         .onConflict((oc) => oc.columns(['tenant_id', 'grant_id']).doUpdateSet({ org_id: orgId, user_id: userId, selected_at: new Date() }))
-        .execute(),
-    );
+        .execute();
+      await tx.updateTable('users').set({ active_org_id: orgId }).where('tenant_id', '=', tenantId).where('id', '=', userId).execute();
+    });
   }
 
   async orgClaimsForClient(tenantId: string, orgId: string): Promise<OrgClaims | undefined> {

@@ -27,6 +27,8 @@ export interface OrgInput {
   metadata?: Record<string, unknown> | undefined;
   max_members?: number | undefined;
   sso_required?: boolean | undefined;
+  /** A user who joins as the first owner, in the same transaction (the portal's "create"). */
+  owner?: string | undefined;
 }
 
 // ── presenters: the Admin API's shapes ───────────────────────────────────────
@@ -124,11 +126,16 @@ export class OrgService {
           ...(input.max_members ? { max_members: input.max_members } : {}),
           ...(input.sso_required !== undefined ? { sso_required: input.sso_required } : {}),
         });
-        await repo.insertRoles(
+        const roles = await repo.insertRoles(
           tx,
           BUILTIN_ROLES.map((name) => ({ tenant_id: tenantId, org_id: org.id, name, description: null, builtin: true })),
         );
         await this.audit(tx, tenantId, org.id, actor, 'organization.created', { type: 'organization', id: org.id }, null, presentOrg(org));
+        if (input.owner) {
+          await this.join(tx, org, input.owner, roles.filter((r) => r.name === 'owner'));
+          const member = (await repo.findMember(tx, tenantId, org.id, input.owner))!;
+          await this.audit(tx, tenantId, org.id, actor, 'member.added', { type: 'member', id: input.owner }, null, presentMember(member));
+        }
         return org;
       });
     } catch (err) {

@@ -39,6 +39,13 @@ export class OidcSso {
     return found;
   }
 
+  /** "Test connection": the issuer's discovery document loads and names what a sign-in needs. */
+  async check(conn: ConnectionRow): Promise<string> {
+    const meta = (await this.config(conn)).serverMetadata();
+    if (!meta.authorization_endpoint || !meta.token_endpoint) throw new Error('the discovery document has no authorization or token endpoint');
+    return `Discovery loaded from ${meta.issuer}: sign-ins go to ${meta.authorization_endpoint}.`;
+  }
+
   /** Where to send the browser: the upstream authorization URL for this sign-in. */
   async start(conn: ConnectionRow, tenantSlug: string, interactionUid: string, loginHint?: string): Promise<string> {
     const config = await this.config(conn);

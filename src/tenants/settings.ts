@@ -42,6 +42,10 @@ export interface EffectiveSettings {
   email_verification_required: boolean;
   /** Display name in the From header of the tenant's mail. */
   mail_from_name: string | null;
+  /** Shown beside the tenant's name on the sign-in, portal and account pages. */
+  logo_url: string | null;
+  /** Whether any signed-in user may create an organization in the portal (and becomes its owner); tenant admins always may. */
+  users_can_create_organizations: boolean;
   brute_force: BruteForceSettings;
 }
 
@@ -50,6 +54,8 @@ export const SETTINGS_DEFAULTS: Omit<EffectiveSettings, 'brute_force'> = {
   organizations_claim_cap: 100,
   email_verification_required: true,
   mail_from_name: null,
+  logo_url: null,
+  users_can_create_organizations: false,
 };
 
 /** What is stored (tenants.settings): only what differs from the defaults needs to be there. */
@@ -64,6 +70,8 @@ export function effectiveSettings(stored: StoredSettings): EffectiveSettings {
     organizations_claim_cap: stored.organizations_claim_cap ?? SETTINGS_DEFAULTS.organizations_claim_cap,
     email_verification_required: stored.email_verification_required ?? SETTINGS_DEFAULTS.email_verification_required,
     mail_from_name: stored.mail_from_name ?? SETTINGS_DEFAULTS.mail_from_name,
+    logo_url: stored.logo_url ?? SETTINGS_DEFAULTS.logo_url,
+    users_can_create_organizations: stored.users_can_create_organizations ?? SETTINGS_DEFAULTS.users_can_create_organizations,
     brute_force: { ...BRUTE_FORCE_DEFAULTS, ...stored.brute_force },
   };
 }
@@ -75,6 +83,13 @@ export const UpdateSettings = z
     organizations_claim_cap: z.number().int().min(0).max(1000),
     email_verification_required: z.boolean(),
     mail_from_name: z.string().trim().min(1).max(100).regex(/^[^<>"\r\n]+$/, 'must not contain <, >, " or line breaks').nullable(),
+    // https only: the logo is loaded by every sign-in page, which must not mix in plain http.
+    logo_url: z
+      .string()
+      .max(2000, 'must be at most 2000 characters')
+      .refine((s) => URL.canParse(s) && new URL(s).protocol === 'https:', 'must be an https URL')
+      .nullable(),
+    users_can_create_organizations: z.boolean(),
     brute_force: BruteForceSettings.partial(),
   })
   .partial()

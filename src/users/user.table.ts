@@ -12,6 +12,8 @@ export interface UserTable {
   disabled: Generated<boolean>;
   /** May administer the whole tenant in the portal. */
   tenant_admin: Generated<boolean>;
+  /** The organization the user last chose to work in; preselected when an app asks for one. */
+  active_org_id: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
   last_login_at: Date | null;

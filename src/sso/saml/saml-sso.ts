@@ -172,6 +172,22 @@ export class SamlSso {
     return this.sp(conn, slug).getMetadata();
   }
 
+  /**
+   * "Test connection": a certificate valid now (and a warning when it expires within 30 days),
+   * and an AuthnRequest to the IdP's SSO URL can be built.
+   */
+  check(conn: ConnectionRow, slug: string): string {
+    const cfg = conn.config as unknown as SamlConfig;
+    const now = Date.now();
+    const certs = describeCertificates(cfg.idp_certificates);
+    const valid = certs.filter((c) => c.not_after && new Date(c.not_after).getTime() > now);
+    if (!valid.length) throw new Error('every IdP signing certificate has expired or cannot be read: paste the current one (or the metadata)');
+    this.sp(conn, slug).createLoginRequest(this.idp(conn), 'redirect');
+    const soonest = Math.max(...valid.map((c) => new Date(c.not_after!).getTime()));
+    const days = Math.floor((soonest - now) / 86_400_000);
+    return `Sign-ins go to ${cfg.idp_sso_url}; the IdP's signing certificate is valid for ${days} more days${days < 30 ? ' — ask the IdP for its next one soon' : ''}.`;
+  }
+
   /** The redirect to the IdP with an AuthnRequest whose ID we remember (InResponseTo binding). */
   async start(conn: ConnectionRow, slug: string, interactionUid: string): Promise<string> {
     const { id, context } = this.sp(conn, slug).createLoginRequest(this.idp(conn), 'redirect') as { id: string; context: string };

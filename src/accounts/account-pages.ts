@@ -1,0 +1,197 @@
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import { z } from 'zod';
+import { NotFound } from '../http/errors.ts';
+import { formField } from '../http/pages.ts';
+import { PORTAL_CLIENT } from '../oidc/client.service.ts';
+import type { InvitationService } from '../orgs/invitation.service.ts';
+import type { OrgTokens } from '../orgs/org-tokens.ts';
+import type { OrgService } from '../orgs/org.service.ts';
+import { FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from '../portal/forms.ts';
+import { UUID } from '../portal/org-context.ts';
+import type { Viewer } from '../portal/portal-session.ts';
+import { effectiveSettings } from '../tenants/settings.ts';
+import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { UserService } from '../users/user.service.ts';
+import type { Render } from '../views.ts';
+import { PasswordRejected, type AccountService } from './account.service.ts';
+import type { BruteForce } from './brute-force.ts';
+import type { SessionService } from './session.service.ts';
+
+const NOTICES = {
+  switched: 'Active organization switched.',
+  left: 'You left the organization.',
+  accepted: 'Invitation accepted: you are a member now.',
+  declined: 'Invitation declined.',
+  profile_saved: 'Profile saved.',
+  password_changed: 'Password changed. Every other session was signed out.',
+  session_revoked: 'That session is signed out.',
+};
+const REFUSALS: Record<string, string> = {
+  last_owner: 'You are the last owner of that organization: make another member owner first, then leave.',
+};
+
+const optionalName = z.string().trim().max(200, 'must be at most 200 characters').transform((s) => s || null);
+const Profile = z.strictObject({ name: optionalName, given_name: optionalName, family_name: optionalName });
+
+/**
+ * The signed-in user's own pages at /t/<slug>/account: organizations (switch, leave,
+ * invitations), profile, password and sessions. Same services as the /api/v1/me endpoints.
+ */
+export function accountPages(deps: {
+  guard: Middleware;
+  users: UserService;
+  orgs: OrgService;
+  orgTokens: OrgTokens;
+  invitations: InvitationService;
+  accounts: AccountService;
+  bruteForce: BruteForce;
+  sessions: SessionService;
+  render: Render;
+}) {
+  const router = new Router();
+  const page = portalPage(deps.render);
+  const runtimeOf = (ctx: Context) => ctx.state.runtime as TenantRuntime;
+  const viewerOf = (ctx: Context) => ctx.state.viewer as Viewer;
+  const url = (ctx: Context, path: string) => `/t/${runtimeOf(ctx).tenant.slug}/account/${path}`;
+  const view = (ctx: Context, template: string, tab: string, context: Record<string, unknown>, status = 200) =>
+    page(ctx, template, { section: 'account', tab, notice: noticeFor(ctx, NOTICES), ...context }, status);
+  const orgIdOf = (ctx: Context) => {
+    const id = String(ctx.params.orgId);
+    if (!UUID.test(id)) throw NotFound('You are not a member of that organization.');
+    return id;
+  };
+  const { guard } = deps;
+
+  router.get('/organizations', guard, async (ctx) => {
+    const viewer = viewerOf(ctx);
+    const tenantId = runtimeOf(ctx).tenant.id;
+    const [memberships, invitations, current] = await Promise.all([
+      deps.orgTokens.memberships(tenantId, viewer.user.id, { includeSuspended: true }),
+      deps.invitations.invitationsFor(tenantId, viewer.user.id),
+      deps.orgTokens.grantOrg(tenantId, viewer.grantId),
+    ]);
+    const active = current ?? viewer.user.active_org_id;
+    const refusal = typeof ctx.query.refused === 'string' ? REFUSALS[ctx.query.refused] : undefined;
+    view(ctx, 'account/organizations.njk', 'organizations', { title: 'My organizations', memberships: memberships.map((m) => ({ ...m, active: m.id === active })), invitations, formError: refusal });
+  });
+
+  /**
+   * Switch: the portal's sign-in now works in this organization, and it becomes the user's
+   * active organization, preselected when an app asks them to choose one.
+   */
+  router.post('/organizations/:orgId/switch', guard, async (ctx) => {
+    const viewer = viewerOf(ctx);
+    const tenantId = runtimeOf(ctx).tenant.id;
+    const r = await deps.orgTokens.claimsFor(tenantId, viewer.user.id, orgIdOf(ctx));
+    if ('refused' in r) throw NotFound(r.refused === 'suspended' ? 'That organization is suspended.' : 'You are not a member of that organization.');
+    await deps.orgTokens.selectForGrant(tenantId, viewer.grantId, viewer.user.id, r.claims.org_id);
+    redirectWithNotice(ctx, url(ctx, 'organizations'), 'switched');
+  });
+
+  router.post('/organizations/:orgId/leave', guard, async (ctx) => {
+    const viewer = viewerOf(ctx);
+    try {
+      await deps.orgs.removeMember(runtimeOf(ctx).tenant.id, { type: 'user', id: viewer.user.id }, orgIdOf(ctx), viewer.user.id);
+      redirectWithNotice(ctx, url(ctx, 'organizations'), 'left');
+    } catch (err) {
+      if ((err as { status?: number }).status !== 409) throw err;
+      ctx.status = 303;
+      ctx.redirect(`${url(ctx, 'organizations')}?refused=last_owner`);
+    }
+  });
+
+  router.post('/invitations/:invitationId/:answer', guard, async (ctx) => {
+    const viewer = viewerOf(ctx);
+    const id = String(ctx.params.invitationId);
+    const answer = ctx.params.answer;
+    if (!UUID.test(id) || (answer !== 'accept' && answer !== 'decline')) throw NotFound('No such invitation for you.');
+    const tenantId = runtimeOf(ctx).tenant.id;
+    if (answer === 'accept') await deps.invitations.acceptInvitationById(tenantId, viewer.user.id, id);
+    else await deps.invitations.declineInvitation(tenantId, viewer.user.id, id);
+    redirectWithNotice(ctx, url(ctx, 'organizations'), answer === 'accept' ? 'accepted' : 'declined');
+  });
+
+  // ── profile ────────────────────────────────────────────────────────────────
+
+  const profilePage = (ctx: Context, values: Record<string, unknown>, errors: FormErrors, status = 200) =>
+    view(ctx, 'account/profile.njk', 'profile', { title: 'Profile', values, errors, formError: errors._form }, status);
+
+  router.get('/profile', guard, (ctx) => {
+    const { user } = viewerOf(ctx);
+    profilePage(ctx, { name: user.name ?? '', given_name: user.given_name ?? '', family_name: user.family_name ?? '', email: user.email }, {});
+  });
+
+  router.post('/profile', guard, async (ctx) => {
+    const { user } = viewerOf(ctx);
+    const values = formValues(ctx, ['name', 'given_name', 'family_name'], 300);
+    try {
+      await deps.users.update(runtimeOf(ctx).tenant.id, user.id, parseForm(Profile, values));
+      redirectWithNotice(ctx, url(ctx, 'profile'), 'profile_saved');
+    } catch (err) {
+      profilePage(ctx, { ...values, email: user.email }, formErrorsOf(err), 422);
+    }
+  });
+
+  // ── password ───────────────────────────────────────────────────────────────
+
+  const passwordPage = (ctx: Context, errors: FormErrors, status = 200) =>
+    view(ctx, 'account/password.njk', 'password', { title: 'Password', email: viewerOf(ctx).user.email, hasPassword: Boolean(viewerOf(ctx).user.password_hash), errors, formError: errors._form }, status);
+
+  router.get('/password', guard, (ctx) => passwordPage(ctx, {}));
+
+  /**
+   * Change password: a wrong current password counts as a failed sign-in (brute-force rules),
+   * so a stolen session can't be used to guess it. Every other session and token is revoked.
+   */
+  router.post('/password', guard, async (ctx) => {
+    const viewer = viewerOf(ctx);
+    const { tenant } = runtimeOf(ctx);
+    const current = formField(ctx, 'current_password', 256, false);
+    const next = formField(ctx, 'new_password', 1000, false);
+    const again = formField(ctx, 'confirm_password', 1000, false);
+    try {
+      if (!current) throw new FormRejected({ current_password: 'Enter your current password.' });
+      if (next !== again) throw new FormRejected({ confirm_password: 'The two new passwords are not the same.' });
+      const settings = effectiveSettings(tenant.settings).brute_force;
+      const verdict = await deps.bruteForce.check(tenant.id, settings, viewer.user.email, ctx.ip);
+      if (verdict.ipBlocked || verdict.accountLocked) throw new FormRejected({ _form: 'Too many wrong passwords. Wait a few minutes, then try again.' });
+      const ok = await deps.accounts.changePassword(tenant.id, viewer.user.id, current, next, viewer.grantId);
+      if (!ok) {
+        await deps.bruteForce.recordFailure(tenant.id, settings, viewer.user.email, ctx.ip, verdict);
+        throw new FormRejected({ current_password: 'That is not your current password.' });
+      }
+      redirectWithNotice(ctx, url(ctx, 'password'), 'password_changed');
+    } catch (err) {
+      if (err instanceof PasswordRejected) return passwordPage(ctx, { new_password: err.message }, 422);
+      passwordPage(ctx, formErrorsOf(err), 422);
+    }
+  });
+
+  // ── sessions ───────────────────────────────────────────────────────────────
+
+  router.get('/sessions', guard, async (ctx) => {
+    const viewer = viewerOf(ctx);
+    const { provider, tenant } = runtimeOf(ctx);
+    const sessions = await deps.sessions.list(tenant.id, viewer.user.id);
+    const appName = async (clientId: string) => (clientId === PORTAL_CLIENT ? 'This portal' : ((await provider.Client.find(clientId))?.clientName ?? clientId));
+    const rows = await Promise.all(
+      sessions.map(async (s) => ({
+        ...s,
+        current: s.authorizations.some((a) => a.grantId === viewer.grantId),
+        apps: await Promise.all(s.authorizations.map((a) => appName(a.clientId))),
+      })),
+    );
+    view(ctx, 'account/sessions.njk', 'sessions', { title: 'Sessions', sessions: rows });
+  });
+
+  router.post('/sessions/:sessionId/revoke', guard, async (ctx) => {
+    const viewer = viewerOf(ctx);
+    const id = String(ctx.params.sessionId).slice(0, 100);
+    if (!(await deps.sessions.revoke(runtimeOf(ctx).tenant.id, viewer.user.id, id))) throw NotFound('No such session of yours.');
+    redirectWithNotice(ctx, url(ctx, 'sessions'), 'session_revoked');
+  });
+
+  return router;
+}
+

@@ -1,0 +1,47 @@
+import type { Context } from 'koa';
+import { Forbidden, NotFound } from '../http/errors.ts';
+import { presentOrg, type OrgService } from '../orgs/org.service.ts';
+import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import { abilitiesFor, type OrgAbilities } from './access.ts';
+import type { Viewer } from './portal-session.ts';
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface OrgPageContext {
+  tenantId: string;
+  viewer: Viewer;
+  org: ReturnType<typeof presentOrg>;
+  can: OrgAbilities;
+  /** The viewer's roles here (undefined: a tenant admin who is not a member). */
+  myRoles: string[] | undefined;
+  /** /t/<slug>/portal/organizations/<id> */
+  url: string;
+}
+
+/**
+ * The organization of the URL as the viewer may see it. Not a member and not a tenant admin:
+ * 404, the same answer as for an id that does not exist.
+ */
+export async function orgPageContext(ctx: Context, orgs: OrgService): Promise<OrgPageContext> {
+  const runtime = ctx.state.runtime as TenantRuntime;
+  const viewer = ctx.state.viewer as Viewer;
+  const orgId = String(ctx.params.orgId ?? '');
+  const notFound = () => NotFound('There is no such organization, or you are not a member of it.');
+  if (!UUID.test(orgId)) throw notFound();
+  const tenantId = runtime.tenant.id;
+  let myRoles: string[] | undefined;
+  try {
+    myRoles = (await orgs.getMember(tenantId, orgId, viewer.user.id)).roles;
+  } catch (err) {
+    if ((err as { status?: number }).status !== 404) throw err;
+  }
+  const can = abilitiesFor(viewer.user.tenant_admin, myRoles);
+  if (!can) throw notFound();
+  const org = presentOrg(await orgs.get(tenantId, orgId));
+  return { tenantId, viewer, org, can, myRoles, url: `/t/${runtime.tenant.slug}/portal/organizations/${orgId}` };
+}
+
+/** Refuses what the viewer may not do here, as the page of an organization they can see. */
+export function requireAbility(page: OrgPageContext, ability: keyof OrgAbilities, what: string) {
+  if (!page.can[ability]) throw Forbidden(`You can't ${what} in ${page.org.name}.`);
+}

@@ -1,0 +1,271 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { CreateInvitation, CreateRole } from '../admin-api/schemas.ts';
+import { Forbidden, NotFound } from '../http/errors.ts';
+import type { InvitationService } from '../orgs/invitation.service.ts';
+import type { OrgService } from '../orgs/org.service.ts';
+import type { UserService } from '../users/user.service.ts';
+import type { Render } from '../views.ts';
+import { FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from './forms.ts';
+import { orgPageContext, requireAbility, UUID, type OrgPageContext } from './org-context.ts';
+
+const NOTICES = {
+  created: 'Organization created. You are its owner.',
+  created_admin: 'Organization created.',
+  added: 'Member added.',
+  role_changed: 'Role changed.',
+  removed: 'Member removed.',
+  transferred: 'Ownership transferred. You are now an admin.',
+  invited: 'Invitation sent.',
+  resent: 'Invitation sent again, with a new link and expiry.',
+  revoked: 'Invitation revoked.',
+  role_created: 'Role added.',
+  role_deleted: 'Role deleted.',
+};
+const REFUSALS: Record<string, string> = {
+  last_owner: 'You are the last owner: make another member owner first (Transfer ownership), then leave.',
+  leave: 'You could not leave this organization.',
+};
+
+const actorOf = (org: OrgPageContext) => ({ type: 'user' as const, id: org.viewer.user.id });
+
+/** Members, invitations and roles of one organization. */
+export function peoplePages(deps: { orgs: OrgService; invitations: InvitationService; users: UserService; render: Render }) {
+  const router = new Router();
+  const page = portalPage(deps.render);
+
+  /** An admin may not touch the owner role: granting it, or changing or removing an owner. */
+  function assertMayChange(org: OrgPageContext, target: { roles: string[] } | undefined, newRole?: string) {
+    if (org.can.ownerPowers) return;
+    if (newRole === 'owner' || target?.roles.includes('owner')) throw Forbidden('Only owners can make, change or remove owners.');
+  }
+
+  async function membersPage(ctx: Context, org: OrgPageContext, extra: { values?: Record<string, string>; errors?: FormErrors } = {}, status = 200) {
+    const cursor = typeof ctx.query.cursor === 'string' ? ctx.query.cursor.slice(0, 500) : undefined;
+    const [members, roles] = await Promise.all([deps.orgs.listMembers(org.tenantId, org.org.id, { limit: 50, cursor }), deps.orgs.listRoles(org.tenantId, org.org.id)]);
+    // Finding people across the tenant is for tenant admins: an organization's admin must not
+    // learn who else has an account here (their customers' neighbours). They invite by email.
+    const find = org.viewer.user.tenant_admin && typeof ctx.query.find === 'string' ? ctx.query.find.trim().slice(0, 200) : '';
+    const found = find ? (await deps.users.list(org.tenantId, { q: find, limit: 10 })).data : [];
+    const refusal = typeof ctx.query.refused === 'string' ? REFUSALS[ctx.query.refused] : undefined;
+    page(
+      ctx,
+      'portal/org-members.njk',
+      {
+        title: `Members · ${org.org.name}`,
+        section: 'portal',
+        tab: 'members',
+        org,
+        members: members.data,
+        nextUrl: members.next_cursor ? `${org.url}/members?cursor=${encodeURIComponent(members.next_cursor)}` : undefined,
+        roleOptions: roles.filter((r) => org.can.ownerPowers || r.name !== 'owner').map((r) => ({ value: r.name, label: r.name })),
+        canSearchUsers: org.viewer.user.tenant_admin,
+        find,
+        found: found.map((u) => ({ ...u, member: members.data.some((m) => m.user_id === u.id) })),
+        notice: noticeFor(ctx, NOTICES),
+        formError: extra.errors?._form ?? refusal,
+        values: extra.values ?? {},
+        errors: extra.errors ?? {},
+      },
+      status,
+    );
+  }
+
+  router.get('/organizations/:orgId/members', async (ctx) => membersPage(ctx, await orgPageContext(ctx, deps.orgs)));
+
+  /** Add an existing user (tenant admins: found by the search on the members page). */
+  router.post('/organizations/:orgId/members', async (ctx) => {
+    const org = await orgPageContext(ctx, deps.orgs);
+    requireAbility(org, 'manage', 'add members');
+    if (!org.viewer.user.tenant_admin) throw Forbidden('Invite people by email instead.');
+    const values = formValues(ctx, ['user_id', 'role']);
+    try {
+      if (!UUID.test(values.user_id!)) throw new FormRejected({ _form: 'Choose a user from the search results.' });
+      assertMayChange(org, undefined, values.role);
+      await deps.orgs.addMember(org.tenantId, actorOf(org), org.org.id, values.user_id!, [values.role || 'member']);
+      redirectWithNotice(ctx, `${org.url}/members`, 'added');
+    } catch (err) {
+      await membersPage(ctx, org, { values, errors: formErrorsOf(err) }, 422);
+    }
+  });
+
+  /** Change a member's role: the dropdown replaces their roles with the one chosen. */
+  router.post('/organizations/:orgId/members/:userId/role', async (ctx) => {
+    const org = await orgPageContext(ctx, deps.orgs);
+    requireAbility(org, 'manage', 'change roles');
+    const userId = memberIdOf(ctx);
+    const role = formValues(ctx, ['role']).role!;
+    const target = await deps.orgs.getMember(org.tenantId, org.org.id, userId);
+    assertMayChange(org, target, role);
+    try {
+      await deps.orgs.changeMemberRoles(org.tenantId, actorOf(org), org.org.id, userId, [role]);
+      redirectWithNotice(ctx, `${org.url}/members`, 'role_changed');
+    } catch (err) {
+      await membersPage(ctx, org, { errors: formErrorsOf(err) }, 422);
+    }
+  });
+
+  router.post('/organizations/:orgId/members/:userId/remove', async (ctx) => {
+    const org = await orgPageContext(ctx, deps.orgs);
+    requireAbility(org, 'manage', 'remove members');
+    const userId = memberIdOf(ctx);
+    assertMayChange(org, await deps.orgs.getMember(org.tenantId, org.org.id, userId));
+    try {
+      await deps.orgs.removeMember(org.tenantId, actorOf(org), org.org.id, userId);
+      redirectWithNotice(ctx, `${org.url}/members`, 'removed');
+    } catch (err) {
+      await membersPage(ctx, org, { errors: formErrorsOf(err) }, 409);
+    }
+  });
+
+  router.post('/organizations/:orgId/members/:userId/transfer', async (ctx) => {
+    const org = await orgPageContext(ctx, deps.orgs);
+    requireAbility(org, 'ownerPowers', 'transfer ownership');
+    try {
+      await deps.orgs.transferOwnership(org.tenantId, actorOf(org), org.org.id, memberIdOf(ctx));
+      redirectWithNotice(ctx, `${org.url}/members`, 'transferred');
+    } catch (err) {
+      await membersPage(ctx, org, { errors: formErrorsOf(err) }, 422);
+    }
+  });
+
+  // ── invitations ────────────────────────────────────────────────────────────
+
+  async function invitationsPage(ctx: Context, org: OrgPageContext, extra: { values?: Record<string, string>; errors?: FormErrors } = {}, status = 200) {
+    const cursor = typeof ctx.query.cursor === 'string' ? ctx.query.cursor.slice(0, 500) : undefined;
+    const [invitations, roles] = await Promise.all([deps.invitations.listInvitations(org.tenantId, org.org.id, { limit: 50, cursor }), deps.orgs.listRoles(org.tenantId, org.org.id)]);
+    page(
+      ctx,
+      'portal/org-invitations.njk',
+      {
+        title: `Invitations · ${org.org.name}`,
+        section: 'portal',
+        tab: 'invitations',
+        org,
+        invitations: invitations.data.filter((i) => i.status === 'pending' || i.status === 'expired'),
+        nextUrl: invitations.next_cursor ? `${org.url}/invitations?cursor=${encodeURIComponent(invitations.next_cursor)}` : undefined,
+        roleOptions: roles.filter((r) => org.can.ownerPowers || r.name !== 'owner').map((r) => ({ value: r.name, label: r.name })),
+        notice: noticeFor(ctx, NOTICES),
+        formError: extra.errors?._form,
+        values: { role: 'member', ...extra.values },
+        errors: extra.errors ?? {},
+      },
+      status,
+    );
+  }
+
+  router.get('/organizations/:orgId/invitations', async (ctx) => {
+    const org = await orgPageContext(ctx, deps.orgs);
+    requireAbility(org, 'manage', 'see invitations');
+    await invitationsPage(ctx, org);
+  });
+
+  router.post('/organizations/:orgId/invitations', async (ctx) => {
+    const org = await orgPageContext(ctx, deps.orgs);
+    requireAbility(org, 'manage', 'invite people');
+    const values = formValues(ctx, ['email', 'role'], 300);
+    try {
+      const input = parseForm(CreateInvitation, { email: values.email, role: values.role || 'member' });
+      assertMayChange(org, undefined, input.role);
+      await deps.invitations.invite(org.tenantId, actorOf(org), org.org.id, input);
+      redirectWithNotice(ctx, `${org.url}/invitations`, 'invited');
+    } catch (err) {
+      await invitationsPage(ctx, org, { values, errors: formErrorsOf(err) }, 422);
+    }
+  });
+
+  router.post('/organizations/:orgId/invitations/:invitationId/resend', async (ctx) => {
+    const org = await orgPageContext(ctx, deps.orgs);
+    requireAbility(org, 'manage', 'resend invitations');
+    try {
+      await deps.invitations.resendInvitation(org.tenantId, actorOf(org), org.org.id, invitationIdOf(ctx));
+      redirectWithNotice(ctx, `${org.url}/invitations`, 'resent');
+    } catch (err) {
+      await invitationsPage(ctx, org, { errors: formErrorsOf(err) }, 409);
+    }
+  });
+
+  router.post('/organizations/:orgId/invitations/:invitationId/revoke', async (ctx) => {
+    const org = await orgPageContext(ctx, deps.orgs);
+    requireAbility(org, 'manage', 'revoke invitations');
+    try {
+      await deps.invitations.revokeInvitation(org.tenantId, actorOf(org), org.org.id, invitationIdOf(ctx));
+      redirectWithNotice(ctx, `${org.url}/invitations`, 'revoked');
+    } catch (err) {
+      await invitationsPage(ctx, org, { errors: formErrorsOf(err) }, 409);
+    }
+  });
+
+  // ── roles ──────────────────────────────────────────────────────────────────
+
+  async function rolesPage(ctx: Context, org: OrgPageContext, extra: { values?: Record<string, string>; errors?: FormErrors } = {}, status = 200) {
+    page(
+      ctx,
+      'portal/org-roles.njk',
+      {
+        title: `Roles · ${org.org.name}`,
+        section: 'portal',
+        tab: 'roles',
+        org,
+        roles: await deps.orgs.listRoles(org.tenantId, org.org.id),
+        notice: noticeFor(ctx, NOTICES),
+        formError: extra.errors?._form,
+        values: extra.values ?? {},
+        errors: extra.errors ?? {},
+      },
+      status,
+    );
+  }
+
+  router.get('/organizations/:orgId/roles', async (ctx) => {
+    const org = await orgPageContext(ctx, deps.orgs);
+    requireAbility(org, 'manage', 'manage roles');
+    await rolesPage(ctx, org);
+  });
+
+  router.post('/organizations/:orgId/roles', async (ctx) => {
+    const org = await orgPageContext(ctx, deps.orgs);
+    requireAbility(org, 'manage', 'manage roles');
+    const values = formValues(ctx, ['name', 'description', 'permissions']);
+    try {
+      const permissions = values.permissions!.split(/[\s,]+/).filter(Boolean);
+      const input = parseForm(CreateRole, {
+        name: values.name,
+        ...(values.description ? { description: values.description } : {}),
+        ...(permissions.length ? { permissions } : {}),
+      });
+      await deps.orgs.createRole(org.tenantId, actorOf(org), org.org.id, input);
+      redirectWithNotice(ctx, `${org.url}/roles`, 'role_created');
+    } catch (err) {
+      await rolesPage(ctx, org, { values, errors: formErrorsOf(err) }, 422);
+    }
+  });
+
+  /** Deleting a role in use takes it from its members too (the form says so before). */
+  router.post('/organizations/:orgId/roles/:roleId/delete', async (ctx) => {
+    const org = await orgPageContext(ctx, deps.orgs);
+    requireAbility(org, 'manage', 'manage roles');
+    const roleId = String(ctx.params.roleId);
+    try {
+      if (!UUID.test(roleId)) throw NotFound('No such role.');
+      await deps.orgs.deleteRole(org.tenantId, actorOf(org), org.org.id, roleId, true);
+      redirectWithNotice(ctx, `${org.url}/roles`, 'role_deleted');
+    } catch (err) {
+      await rolesPage(ctx, org, { errors: formErrorsOf(err) }, 409);
+    }
+  });
+
+  return router;
+}
+
+function memberIdOf(ctx: Context): string {
+  const id = String(ctx.params.userId);
+  if (!UUID.test(id)) throw NotFound('No such member.');
+  return id;
+}
+
+function invitationIdOf(ctx: Context): string {
+  const id = String(ctx.params.invitationId);
+  if (!UUID.test(id)) throw NotFound('No such invitation.');
+  return id;
+}

@@ -1,0 +1,224 @@
+import { createHash, createHmac } from 'node:crypto';
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import { constantTimeEqual, deriveKey, randomSecret } from '../crypto/secrets.ts';
+import { formField, renderPage } from '../http/pages.ts';
+import { PORTAL_CLIENT, portalRedirectUri } from '../oidc/client.service.ts';
+import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { UserRow } from '../users/user.repo.ts';
+import type { UserService } from '../users/user.service.ts';
+import type { Render } from '../views.ts';
+
+/**
+ * Signing in to the portal and account pages. The portal is an OIDC client of its own tenant
+ * (`tessera:portal`, a public client with PKCE): it sends the browser through the tenant's
+ * authorization endpoint like any app, and redeems the code in-process — same checks as the
+ * token endpoint (client, redirect URI, PKCE S256, single use, expiry) without a network hop to
+ * its own public URL. Its session is a signed cookie naming the grant: revoking the grant (sign
+ * out, password change or reset, "sign out of this session") ends the portal session at once.
+ */
+
+const SESSION_COOKIE = 'tessera.portal';
+const LOGIN_COOKIE = 'tessera.portal.login';
+const SESSION_SECONDS = 8 * 3600;
+const LOGIN_SECONDS = 10 * 60;
+
+export interface Viewer {
+  user: UserRow;
+  grantId: string;
+  /** Bound to the session; every portal and account form carries it (see checkCsrf). */
+  csrf: string;
+}
+
+interface SessionCookie {
+  g: string; // grant id
+  u: string; // user id
+  c: string; // csrf token
+  exp: number;
+}
+
+interface LoginCookie {
+  state: string;
+  verifier: string;
+  returnTo: string;
+  exp: number;
+}
+
+const runtimeOf = (ctx: Context) => ctx.state.runtime as TenantRuntime;
+
+/** HMAC-signed JSON with a key of this tenant and purpose: one tenant's cookie means nothing at another. */
+class SignedCookie<T extends { exp: number }> {
+  constructor(
+    private readonly name: string,
+    private readonly purpose: string,
+    private readonly encryptionKey: Buffer,
+  ) {}
+
+  private mac(tenantId: string, body: string) {
+    return createHmac('sha256', deriveKey(this.encryptionKey, `${this.purpose}:${tenantId}`)).update(body).digest('base64url');
+  }
+
+  read(ctx: Context): T | undefined {
+    const raw = ctx.cookies.get(this.name);
+    if (!raw) return undefined;
+    const [body, mac] = raw.split('.');
+    if (!body || !mac || !constantTimeEqual(mac, this.mac(runtimeOf(ctx).tenant.id, body))) return undefined;
+    try {
+      const value = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as T;
+      return value.exp > Date.now() / 1000 ? value : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  write(ctx: Context, value: T, path: string) {
+    const body = Buffer.from(JSON.stringify(value)).toString('base64url');
+    ctx.cookies.set(this.name, `${body}.${this.mac(runtimeOf(ctx).tenant.id, body)}`, {
+      path,
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: ctx.secure,
+      maxAge: (value.exp - Math.floor(Date.now() / 1000)) * 1000,
+      overwrite: true,
+    });
+  }
+
+  clear(ctx: Context, path: string) {
+    ctx.cookies.set(this.name, '', { path, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 0, overwrite: true });
+  }
+}
+
+const tenantPath = (ctx: Context) => `/t/${runtimeOf(ctx).tenant.slug}/`;
+
+/** Only our own portal and account pages are places to return to after signing in. */
+function safeReturnTo(ctx: Context, candidate: unknown): string {
+  const base = tenantPath(ctx);
+  const fallback = `${base}portal/organizations`;
+  if (typeof candidate !== 'string' || candidate.length > 500) return fallback;
+  return new RegExp(`^${base}(portal|account)/[\\w\\-/?=&%.]*$`).test(candidate) && !candidate.includes('//') ? candidate : fallback;
+}
+
+export class PortalSessions {
+  private readonly session: SignedCookie<SessionCookie>;
+  private readonly login: SignedCookie<LoginCookie>;
+
+  constructor(
+    encryptionKey: Buffer,
+    private readonly users: UserService,
+    private readonly render: Render,
+  ) {
+    this.session = new SignedCookie(SESSION_COOKIE, 'portal-session', encryptionKey);
+    this.login = new SignedCookie(LOGIN_COOKIE, 'portal-login', encryptionKey);
+  }
+
+  /** GET /portal/login, /portal/callback, /portal/signed-out and POST /portal/logout. */
+  routes() {
+    const router = new Router();
+
+    router.get('/login', (ctx) => {
+      const { issuer } = runtimeOf(ctx);
+      const state = randomSecret(24);
+      const verifier = randomSecret(32);
+      this.login.write(ctx, { state, verifier, returnTo: safeReturnTo(ctx, ctx.query.return_to), exp: Math.floor(Date.now() / 1000) + LOGIN_SECONDS }, `${tenantPath(ctx)}portal/`);
+      const url = new URL(`${issuer}/auth`);
+      url.search = new URLSearchParams({
+        client_id: PORTAL_CLIENT,
+        response_type: 'code',
+        redirect_uri: portalRedirectUri(issuer),
+        scope: 'openid email profile',
+        state,
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        code_challenge_method: 'S256',
+      }).toString();
+      ctx.redirect(url.href);
+    });
+
+    router.get('/callback', async (ctx) => {
+      const runtime = runtimeOf(ctx);
+      const pending = this.login.read(ctx);
+      this.login.clear(ctx, `${tenantPath(ctx)}portal/`);
+      const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
+      if (!pending || !constantTimeEqual(state, pending.state)) return this.failed(ctx, 'This sign-in link is stale or was opened in another browser. Start again.');
+      if (typeof ctx.query.error === 'string') return this.failed(ctx, 'The sign-in was cancelled.');
+      const code = typeof ctx.query.code === 'string' ? await runtime.provider.AuthorizationCode.find(ctx.query.code) : undefined;
+      const challenge = createHash('sha256').update(pending.verifier).digest('base64url');
+      if (
+        !code ||
+        (code as { consumed?: unknown }).consumed ||
+        code.clientId !== PORTAL_CLIENT ||
+        code.redirectUri !== portalRedirectUri(runtime.issuer) ||
+        code.codeChallengeMethod !== 'S256' ||
+        !constantTimeEqual(String(code.codeChallenge), challenge) ||
+        !code.grantId ||
+        !code.accountId
+      ) {
+        return this.failed(ctx, 'The sign-in could not be completed. Start again.');
+      }
+      await code.consume();
+      this.session.write(ctx, { g: code.grantId, u: code.accountId, c: randomSecret(24), exp: Math.floor(Date.now() / 1000) + SESSION_SECONDS }, tenantPath(ctx));
+      ctx.redirect(pending.returnTo);
+    });
+
+    /** Ends the portal's grant and the tenant's browser session (oidc-provider asks to confirm). */
+    router.post('/logout', async (ctx) => {
+      const viewer = await this.viewer(ctx);
+      if (viewer && this.csrfOk(ctx, viewer)) {
+        const grant = await runtimeOf(ctx).provider.Grant.find(viewer.grantId);
+        await grant?.destroy();
+      }
+      this.session.clear(ctx, tenantPath(ctx));
+      const { issuer } = runtimeOf(ctx);
+      ctx.redirect(`${issuer}/session/end?${new URLSearchParams({ client_id: PORTAL_CLIENT, post_logout_redirect_uri: `${issuer}/portal/signed-out` })}`);
+    });
+
+    router.get('/signed-out', (ctx) => {
+      renderPage(ctx, this.render, 'message.njk', { title: 'Signed out', paragraphs: ['You are signed out.'], link: { href: `${tenantPath(ctx)}portal/organizations`, text: 'Sign in again' } });
+    });
+
+    return router;
+  }
+
+  private failed(ctx: Context, message: string) {
+    renderPage(ctx, this.render, 'message.njk', { title: 'Sign-in failed', paragraphs: [message], link: { href: `${tenantPath(ctx)}portal/login`, text: 'Sign in' } }, 400);
+  }
+
+  /** The signed-in user of this request, when the cookie is good and its grant still lives. */
+  async viewer(ctx: Context): Promise<Viewer | undefined> {
+    if (ctx.state.viewer) return ctx.state.viewer as Viewer;
+    const cookie = this.session.read(ctx);
+    if (!cookie) return undefined;
+    const runtime = runtimeOf(ctx);
+    const grant = await runtime.provider.Grant.find(cookie.g);
+    if (!grant || grant.accountId !== cookie.u || grant.clientId !== PORTAL_CLIENT) return undefined;
+    const user = await this.users.find(runtime.tenant.id, cookie.u);
+    if (!user || user.disabled) return undefined;
+    const viewer: Viewer = { user, grantId: cookie.g, csrf: cookie.c };
+    ctx.state.viewer = viewer;
+    return viewer;
+  }
+
+  private csrfOk(ctx: Context, viewer: Viewer) {
+    return constantTimeEqual(formField(ctx, '_csrf', 100), viewer.csrf);
+  }
+
+  /**
+   * Guard of the portal and account pages: no session → to sign-in (and back here after). Every
+   * POST must carry the session's CSRF token — on top of the same-origin check every form route has.
+   */
+  requireViewer() {
+    return async (ctx: Context, next: Next) => {
+      const viewer = await this.viewer(ctx);
+      if (!viewer) {
+        const back = ctx.method === 'GET' ? ctx.originalUrl : undefined;
+        ctx.redirect(`${tenantPath(ctx)}portal/login${back ? `?${new URLSearchParams({ return_to: back })}` : ''}`);
+        return;
+      }
+      if (ctx.method === 'POST' && !this.csrfOk(ctx, viewer)) {
+        renderPage(ctx, this.render, 'message.njk', { title: 'Form expired', paragraphs: ['This form was opened in an earlier session. Go back, reload the page and try again.'] }, 403);
+        return;
+      }
+      ctx.state.viewer = viewer;
+      return next();
+    };
+  }
+}
