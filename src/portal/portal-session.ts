@@ -142,9 +142,13 @@ export class PortalSessions {
       if (typeof ctx.query.error === 'string') return this.failed(ctx, 'The sign-in was cancelled.');
       const code = typeof ctx.query.code === 'string' ? await runtime.provider.AuthorizationCode.find(ctx.query.code) : undefined;
       const challenge = createHash('sha256').update(pending.verifier).digest('base64url');
+      if (code && (code as { consumed?: unknown }).consumed) {
+        // A code used twice may have been stolen: end what it started (RFC 6749 §4.1.2).
+        if (code.grantId) await (await runtime.provider.Grant.find(code.grantId))?.destroy();
+        return this.failed(ctx, 'The sign-in could not be completed. Start again.');
+      }
       if (
         !code ||
-        (code as { consumed?: unknown }).consumed ||
         code.clientId !== PORTAL_CLIENT ||
         code.redirectUri !== portalRedirectUri(runtime.issuer) ||
         code.codeChallengeMethod !== 'S256' ||

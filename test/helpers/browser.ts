@@ -6,6 +6,8 @@ import { CookieJar } from 'tough-cookie';
  */
 export class Browser {
   readonly jar = new CookieJar();
+  /** Every URL requested, in order (tests look for one hop of a redirect chain). */
+  readonly visited: string[] = [];
   private readonly origins: string[];
   /** `origin`: where redirects are followed (several for a flow through an upstream IdP). */
   constructor(origin: string | string[]) {
@@ -21,6 +23,7 @@ export class Browser {
   }
 
   async request(url: string, init: RequestInit = {}): Promise<Response> {
+    this.visited.push(url);
     const cookie = await this.jar.getCookieString(url);
     const res = await fetch(url, {
       ...init,
