@@ -66,7 +66,7 @@ async function start(config: Config) {
   const url = await app.start();
   log.info({ url, publicUrl: config.publicUrl, database: app.connection.kind }, 'tessera listening');
   if (demo) printDemo(config, demo);
-  else console.log(`\nTessera is running at ${config.publicUrl} (listening on ${url}).\n`);
+  else console.log(`\nTessera is running at ${config.publicUrl} (listening on ${url}).\nEach tenant's portal: ${config.publicUrl}/t/<tenant>/portal/organizations\n`);
   stopOnSignals(app);
 }
 
@@ -81,6 +81,7 @@ function printDemo(config: Config, demo: Awaited<ReturnType<typeof seedDemo>> & 
     Admin API key      ${demo.adminApiKey}
     Admin user         ${demo.adminEmail}  /  ${demo.adminPassword}
     Sample app client  ${demo.clientId}  /  ${demo.clientSecret}
+    Portal             ${demo.issuer}/portal/organizations   (sign in as the admin user)
 
   Sign in to the sample app (in another terminal), then open http://localhost:3001 :
 

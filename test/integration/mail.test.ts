@@ -95,6 +95,8 @@ test('without SMTP_URL, mail goes to the dev outbox as .eml files, and one log l
     tt.regex(eml, /To: dev@x\.test/);
     tt.regex(eml, /Subject: Reset your/);
     tt.regex(eml, /reset-password\//);
+    // The line is written just after the file appears: wait for it rather than race it.
+    await until(async () => logs.lines().some((l) => l.msg === 'mail written to the dev outbox') || undefined, 'the log line');
     const named = logs.lines().filter((l) => l.msg === 'mail written to the dev outbox');
     tt.is(named.length, 1);
     tt.is(named[0]!.file, join(dir, file));

@@ -294,3 +294,24 @@ test.serial('the account pages: my organizations with my role, switch, profile, 
   await tt.notThrowsAsync(page.getByRole('heading', { name: /Sign in to Tessera portal/ }).waitFor());
   await context.close();
 });
+
+test.serial('without JavaScript: an organization is created, a role added and deleted, and the confirmation disclosures still work', async (tt) => {
+  const context = await chrome.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await signIn(page, OWNER);
+  await page.getByRole('link', { name: 'New organization' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('No Script Co');
+  await page.getByRole('button', { name: 'Create organization' }).click();
+  await page.waitForURL(/\/members\?done=created/);
+  await page.getByRole('navigation', { name: 'Organization' }).getByRole('link', { name: 'Roles' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('support');
+  await page.getByLabel('Permissions').fill('tickets:read tickets:write');
+  await page.getByRole('button', { name: 'Add role' }).click();
+  await tt.notThrowsAsync(page.getByRole('status').filter({ hasText: 'Role added' }).waitFor());
+  const row = page.getByRole('row', { name: /support/ });
+  tt.regex(await row.innerText(), /tickets:write/);
+  await confirm(row, 'Delete');
+  await tt.notThrowsAsync(page.getByRole('status').filter({ hasText: 'Role deleted' }).waitFor());
+  tt.is(await page.getByRole('row', { name: /support/ }).count(), 0);
+  await context.close();
+});

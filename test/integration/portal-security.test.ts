@@ -240,3 +240,37 @@ test('pages carry a CSP that allows no inline script; the stylesheet is one cach
   tt.regex(css.headers.get('cache-control') ?? '', /max-age/);
   tt.is((await fetch(`${t.url}/assets/..%2Fpackage.json`)).status, 404);
 });
+
+test('an OIDC connection is added and edited from the SSO tab: blank secret keeps the old one, a failed test is kept as the last error', async (tt) => {
+  const { browser, csrf } = await signedIn(people.owner);
+  const post = (path: string, fields: Record<string, string>) =>
+    browser.request(portal(`organizations/${acme}/${path}`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url }, body: new URLSearchParams({ ...fields, _csrf: csrf }).toString() });
+  const bad = await post('sso', { type: 'oidc', name: 'Entra', issuer_url: 'not a url', client_id: 'c1', client_secret: 's1', default_role: 'member', enabled: 'on' });
+  tt.is(bad.status, 422);
+  const badHtml = await bad.text();
+  tt.regex(badHtml, /id="e-issuer_url">[^<]*http/);
+  tt.regex(badHtml, /value="Entra"/);
+  tt.notRegex(badHtml, /value="s1"/, 'a secret is never echoed back');
+  const created = await post('sso', { type: 'oidc', name: 'Entra', issuer_url: 'https://login.entra.invalid/tenant/v2.0', client_id: 'c1', client_secret: 's1', default_role: 'member', enabled: 'on', auto_provision: 'on' });
+  tt.is(created.status, 303);
+  const page = new URL(created.headers.get('location')!, t.url);
+  const id = /\/sso\/([0-9a-f-]{36})/.exec(page.pathname)![1]!;
+  const shown = await (await browser.request(page.href)).text();
+  tt.regex(shown, new RegExp(`/t/${tenant.slug}/sso/oidc/${id}/callback`));
+  const row = () => t.app.services.connections.get(tenant.id, acme, id);
+  const secretBefore = t.app.services.connections.clientSecret(await row());
+  tt.is(secretBefore, 's1');
+  const edited = await post(`sso/${id}`, { name: 'Entra ID', issuer_url: 'https://login.entra.invalid/tenant/v2.0', client_id: 'c1', client_secret: '', default_role: 'member' });
+  tt.is(edited.status, 303);
+  const after = await row();
+  tt.is(after.name, 'Entra ID');
+  tt.false(after.enabled, 'an unticked box is a no');
+  tt.is(t.app.services.connections.clientSecret(after), 's1');
+  const tested = await post(`sso/${id}/test`, {});
+  tt.is(tested.status, 422);
+  tt.regex(await tested.text(), /Test failed/);
+  tt.regex((await row()).last_error ?? '', /Test failed/);
+  const deleted = await post(`sso/${id}/delete`, {});
+  tt.is(deleted.status, 303);
+  await tt.throwsAsync(row());
+});
