@@ -3,6 +3,7 @@ import { Forbidden, NotFound } from '../http/errors.ts';
 import { presentOrg, type OrgService } from '../orgs/org.service.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import { abilitiesFor, type OrgAbilities } from './access.ts';
+import { formErrorsOf, formValues, redirectWithNotice, type FormErrors } from './forms.ts';
 import type { Viewer } from './portal-session.ts';
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -44,4 +45,31 @@ export async function orgPageContext(ctx: Context, orgs: OrgService): Promise<Or
 /** Refuses what the viewer may not do here, as the page of an organization they can see. */
 export function requireAbility(page: OrgPageContext, ability: keyof OrgAbilities, what: string) {
   if (!page.can[ability]) throw Forbidden(`You can't ${what} in ${page.org.name}.`);
+}
+
+/** Renders one of an organization's tabs, again with what was typed and what was wrong. */
+export type TabPage = (ctx: Context, org: OrgPageContext, extra?: { values?: Record<string, string>; errors?: FormErrors }, status?: number) => Promise<void>;
+
+/**
+ * Every change made from an organization's tab has this shape: the organization as the viewer
+ * may see it (404 otherwise), the ability the change needs (403), the change, then back to the
+ * tab with a notice (post/redirect/get). A refusal — a bad field, a duplicate, the last owner —
+ * shows the tab again with the reason next to its field and the typed values kept.
+ */
+export function orgChange(
+  orgs: OrgService,
+  opts: { ability: keyof OrgAbilities; what: string; back: string; show: TabPage; fields?: readonly string[]; refusedStatus?: number },
+  change: (ctx: Context, org: OrgPageContext, values: Record<string, string>) => Promise<string>,
+) {
+  return async (ctx: Context) => {
+    const org = await orgPageContext(ctx, orgs);
+    requireAbility(org, opts.ability, opts.what);
+    const values = opts.fields ? formValues(ctx, opts.fields) : {};
+    try {
+      const notice = await change(ctx, org, values);
+      redirectWithNotice(ctx, `${org.url}/${opts.back}`, notice);
+    } catch (err) {
+      await opts.show(ctx, org, { values, errors: formErrorsOf(err) }, opts.refusedStatus ?? 422);
+    }
+  };
 }

@@ -6,8 +6,8 @@ import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../views.ts';
-import { FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from './forms.ts';
-import { orgPageContext, requireAbility, UUID, type OrgPageContext } from './org-context.ts';
+import { FormRejected, noticeFor, parseForm, portalPage, type FormErrors } from './forms.ts';
+import { orgChange, orgPageContext, requireAbility, UUID, type OrgPageContext } from './org-context.ts';
 
 const NOTICES = {
   created: 'Organization created. You are its owner.',
@@ -73,61 +73,48 @@ export function peoplePages(deps: { orgs: OrgService; invitations: InvitationSer
 
   router.get('/organizations/:orgId/members', async (ctx) => membersPage(ctx, await orgPageContext(ctx, deps.orgs)));
 
+  const members = { back: 'members', show: membersPage } as const;
+
   /** Add an existing user (tenant admins: found by the search on the members page). */
-  router.post('/organizations/:orgId/members', async (ctx) => {
-    const org = await orgPageContext(ctx, deps.orgs);
-    requireAbility(org, 'manage', 'add members');
-    if (!org.viewer.user.tenant_admin) throw Forbidden('Invite people by email instead.');
-    const values = formValues(ctx, ['user_id', 'role']);
-    try {
+  router.post(
+    '/organizations/:orgId/members',
+    orgChange(deps.orgs, { ...members, ability: 'manage', what: 'add members', fields: ['user_id', 'role'] }, async (_ctx, org, values) => {
+      if (!org.viewer.user.tenant_admin) throw Forbidden('Invite people by email instead.');
       if (!UUID.test(values.user_id!)) throw new FormRejected({ _form: 'Choose a user from the search results.' });
       assertMayChange(org, undefined, values.role);
       await deps.orgs.addMember(org.tenantId, actorOf(org), org.org.id, values.user_id!, [values.role || 'member']);
-      redirectWithNotice(ctx, `${org.url}/members`, 'added');
-    } catch (err) {
-      await membersPage(ctx, org, { values, errors: formErrorsOf(err) }, 422);
-    }
-  });
+      return 'added';
+    }),
+  );
 
   /** Change a member's role: the dropdown replaces their roles with the one chosen. */
-  router.post('/organizations/:orgId/members/:userId/role', async (ctx) => {
-    const org = await orgPageContext(ctx, deps.orgs);
-    requireAbility(org, 'manage', 'change roles');
-    const userId = memberIdOf(ctx);
-    const role = formValues(ctx, ['role']).role!;
-    const target = await deps.orgs.getMember(org.tenantId, org.org.id, userId);
-    assertMayChange(org, target, role);
-    try {
-      await deps.orgs.changeMemberRoles(org.tenantId, actorOf(org), org.org.id, userId, [role]);
-      redirectWithNotice(ctx, `${org.url}/members`, 'role_changed');
-    } catch (err) {
-      await membersPage(ctx, org, { errors: formErrorsOf(err) }, 422);
-    }
-  });
+  router.post(
+    '/organizations/:orgId/members/:userId/role',
+    orgChange(deps.orgs, { ...members, ability: 'manage', what: 'change roles', fields: ['role'] }, async (ctx, org, values) => {
+      const userId = memberIdOf(ctx);
+      assertMayChange(org, await deps.orgs.getMember(org.tenantId, org.org.id, userId), values.role);
+      await deps.orgs.changeMemberRoles(org.tenantId, actorOf(org), org.org.id, userId, [values.role!]);
+      return 'role_changed';
+    }),
+  );
 
-  router.post('/organizations/:orgId/members/:userId/remove', async (ctx) => {
-    const org = await orgPageContext(ctx, deps.orgs);
-    requireAbility(org, 'manage', 'remove members');
-    const userId = memberIdOf(ctx);
-    assertMayChange(org, await deps.orgs.getMember(org.tenantId, org.org.id, userId));
-    try {
+  router.post(
+    '/organizations/:orgId/members/:userId/remove',
+    orgChange(deps.orgs, { ...members, ability: 'manage', what: 'remove members', refusedStatus: 409 }, async (ctx, org) => {
+      const userId = memberIdOf(ctx);
+      assertMayChange(org, await deps.orgs.getMember(org.tenantId, org.org.id, userId));
       await deps.orgs.removeMember(org.tenantId, actorOf(org), org.org.id, userId);
-      redirectWithNotice(ctx, `${org.url}/members`, 'removed');
-    } catch (err) {
-      await membersPage(ctx, org, { errors: formErrorsOf(err) }, 409);
-    }
-  });
+      return 'removed';
+    }),
+  );
 
-  router.post('/organizations/:orgId/members/:userId/transfer', async (ctx) => {
-    const org = await orgPageContext(ctx, deps.orgs);
-    requireAbility(org, 'ownerPowers', 'transfer ownership');
-    try {
+  router.post(
+    '/organizations/:orgId/members/:userId/transfer',
+    orgChange(deps.orgs, { ...members, ability: 'ownerPowers', what: 'transfer ownership' }, async (ctx, org) => {
       await deps.orgs.transferOwnership(org.tenantId, actorOf(org), org.org.id, memberIdOf(ctx));
-      redirectWithNotice(ctx, `${org.url}/members`, 'transferred');
-    } catch (err) {
-      await membersPage(ctx, org, { errors: formErrorsOf(err) }, 422);
-    }
-  });
+      return 'transferred';
+    }),
+  );
 
   // ── invitations ────────────────────────────────────────────────────────────
 
@@ -160,41 +147,33 @@ export function peoplePages(deps: { orgs: OrgService; invitations: InvitationSer
     await invitationsPage(ctx, org);
   });
 
-  router.post('/organizations/:orgId/invitations', async (ctx) => {
-    const org = await orgPageContext(ctx, deps.orgs);
-    requireAbility(org, 'manage', 'invite people');
-    const values = formValues(ctx, ['email', 'role'], 300);
-    try {
+  const invitationsTab = { back: 'invitations', show: invitationsPage, ability: 'manage' } as const;
+
+  router.post(
+    '/organizations/:orgId/invitations',
+    orgChange(deps.orgs, { ...invitationsTab, what: 'invite people', fields: ['email', 'role'] }, async (_ctx, org, values) => {
       const input = parseForm(CreateInvitation, { email: values.email, role: values.role || 'member' });
       assertMayChange(org, undefined, input.role);
       await deps.invitations.invite(org.tenantId, actorOf(org), org.org.id, input);
-      redirectWithNotice(ctx, `${org.url}/invitations`, 'invited');
-    } catch (err) {
-      await invitationsPage(ctx, org, { values, errors: formErrorsOf(err) }, 422);
-    }
-  });
+      return 'invited';
+    }),
+  );
 
-  router.post('/organizations/:orgId/invitations/:invitationId/resend', async (ctx) => {
-    const org = await orgPageContext(ctx, deps.orgs);
-    requireAbility(org, 'manage', 'resend invitations');
-    try {
+  router.post(
+    '/organizations/:orgId/invitations/:invitationId/resend',
+    orgChange(deps.orgs, { ...invitationsTab, what: 'resend invitations', refusedStatus: 409 }, async (ctx, org) => {
       await deps.invitations.resendInvitation(org.tenantId, actorOf(org), org.org.id, invitationIdOf(ctx));
-      redirectWithNotice(ctx, `${org.url}/invitations`, 'resent');
-    } catch (err) {
-      await invitationsPage(ctx, org, { errors: formErrorsOf(err) }, 409);
-    }
-  });
+      return 'resent';
+    }),
+  );
 
-  router.post('/organizations/:orgId/invitations/:invitationId/revoke', async (ctx) => {
-    const org = await orgPageContext(ctx, deps.orgs);
-    requireAbility(org, 'manage', 'revoke invitations');
-    try {
+  router.post(
+    '/organizations/:orgId/invitations/:invitationId/revoke',
+    orgChange(deps.orgs, { ...invitationsTab, what: 'revoke invitations', refusedStatus: 409 }, async (ctx, org) => {
       await deps.invitations.revokeInvitation(org.tenantId, actorOf(org), org.org.id, invitationIdOf(ctx));
-      redirectWithNotice(ctx, `${org.url}/invitations`, 'revoked');
-    } catch (err) {
-      await invitationsPage(ctx, org, { errors: formErrorsOf(err) }, 409);
-    }
-  });
+      return 'revoked';
+    }),
+  );
 
   // ── roles ──────────────────────────────────────────────────────────────────
 
@@ -223,11 +202,11 @@ export function peoplePages(deps: { orgs: OrgService; invitations: InvitationSer
     await rolesPage(ctx, org);
   });
 
-  router.post('/organizations/:orgId/roles', async (ctx) => {
-    const org = await orgPageContext(ctx, deps.orgs);
-    requireAbility(org, 'manage', 'manage roles');
-    const values = formValues(ctx, ['name', 'description', 'permissions']);
-    try {
+  const rolesTab = { back: 'roles', show: rolesPage, ability: 'manage', what: 'manage roles' } as const;
+
+  router.post(
+    '/organizations/:orgId/roles',
+    orgChange(deps.orgs, { ...rolesTab, fields: ['name', 'description', 'permissions'] }, async (_ctx, org, values) => {
       const permissions = values.permissions!.split(/[\s,]+/).filter(Boolean);
       const input = parseForm(CreateRole, {
         name: values.name,
@@ -235,25 +214,20 @@ export function peoplePages(deps: { orgs: OrgService; invitations: InvitationSer
         ...(permissions.length ? { permissions } : {}),
       });
       await deps.orgs.createRole(org.tenantId, actorOf(org), org.org.id, input);
-      redirectWithNotice(ctx, `${org.url}/roles`, 'role_created');
-    } catch (err) {
-      await rolesPage(ctx, org, { values, errors: formErrorsOf(err) }, 422);
-    }
-  });
+      return 'role_created';
+    }),
+  );
 
   /** Deleting a role in use takes it from its members too (the form says so before). */
-  router.post('/organizations/:orgId/roles/:roleId/delete', async (ctx) => {
-    const org = await orgPageContext(ctx, deps.orgs);
-    requireAbility(org, 'manage', 'manage roles');
-    const roleId = String(ctx.params.roleId);
-    try {
+  router.post(
+    '/organizations/:orgId/roles/:roleId/delete',
+    orgChange(deps.orgs, { ...rolesTab, refusedStatus: 409 }, async (ctx, org) => {
+      const roleId = String(ctx.params.roleId);
       if (!UUID.test(roleId)) throw NotFound('No such role.');
       await deps.orgs.deleteRole(org.tenantId, actorOf(org), org.org.id, roleId, true);
-      redirectWithNotice(ctx, `${org.url}/roles`, 'role_deleted');
-    } catch (err) {
-      await rolesPage(ctx, org, { errors: formErrorsOf(err) }, 409);
-    }
-  });
+      return 'role_deleted';
+    }),
+  );
 
   return router;
 }

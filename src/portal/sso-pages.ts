@@ -10,7 +10,7 @@ import type { SamlSso } from '../sso/saml/saml-sso.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { Render } from '../views.ts';
 import { FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from './forms.ts';
-import { orgPageContext, requireAbility, UUID, type OrgPageContext } from './org-context.ts';
+import { orgChange, orgPageContext, requireAbility, UUID, type OrgPageContext } from './org-context.ts';
 
 const NOTICES = {
   created: 'Connection created. Give your IdP the values below, then test it.',
@@ -110,34 +110,32 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
 
   // Domains first: their paths would otherwise be taken for a connection id.
 
-  router.post('/organizations/:orgId/sso/domains', async (ctx) => {
-    const org = await ssoOrg(ctx);
-    const values = formValues(ctx, ['domain'], 300);
-    try {
+  const ssoTab = { back: 'sso', show: overview, ability: 'manage', what: 'manage single sign-on' } as const;
+
+  router.post(
+    '/organizations/:orgId/sso/domains',
+    orgChange(deps.orgs, { ...ssoTab, fields: ['domain'] }, async (_ctx, org, values) => {
       const { domain } = parseForm(AddDomain, { domain: values.domain });
       await deps.domains.add(org.tenantId, actorOf(org), org.org.id, domain);
-      redirectWithNotice(ctx, `${org.url}/sso`, 'domain_added');
-    } catch (err) {
-      await overview(ctx, org, { values, errors: formErrorsOf(err) }, 422);
-    }
-  });
+      return 'domain_added';
+    }),
+  );
 
-  router.post('/organizations/:orgId/sso/domains/:domain/verify', async (ctx) => {
-    const org = await ssoOrg(ctx);
-    try {
+  router.post(
+    '/organizations/:orgId/sso/domains/:domain/verify',
+    orgChange(deps.orgs, { ...ssoTab, refusedStatus: 409 }, async (ctx, org) => {
       await deps.domains.verify(org.tenantId, actorOf(org), org.org.id, domainOf(ctx));
-      redirectWithNotice(ctx, `${org.url}/sso`, 'domain_verified');
-    } catch (err) {
-      await overview(ctx, org, { errors: formErrorsOf(err) }, 409);
-    }
-  });
+      return 'domain_verified';
+    }),
+  );
 
-  router.post('/organizations/:orgId/sso/domains/:domain/remove', async (ctx) => {
-    const org = await ssoOrg(ctx);
-    await deps.domains.remove(org.tenantId, actorOf(org), org.org.id, domainOf(ctx));
-    redirectWithNotice(ctx, `${org.url}/sso`, 'domain_removed');
-  });
-
+  router.post(
+    '/organizations/:orgId/sso/domains/:domain/remove',
+    orgChange(deps.orgs, ssoTab, async (ctx, org) => {
+      await deps.domains.remove(org.tenantId, actorOf(org), org.org.id, domainOf(ctx));
+      return 'domain_removed';
+    }),
+  );
 
   router.get('/organizations/:orgId/sso/new', async (ctx) => {
     const org = await ssoOrg(ctx);
@@ -201,12 +199,13 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
     await connectionForm(ctx, org, { connection: c, values: editValues(c), checks: { enabled: c.enabled, auto_provision: c.auto_provision }, errors: {}, check }, check.ok ? 200 : 422);
   });
 
-  router.post('/organizations/:orgId/sso/:connectionId/delete', async (ctx) => {
-    const org = await ssoOrg(ctx);
-    const row = await connectionOf(ctx, org);
-    await deps.connections.delete(org.tenantId, actorOf(org), org.org.id, row.id);
-    redirectWithNotice(ctx, `${org.url}/sso`, 'deleted');
-  });
+  router.post(
+    '/organizations/:orgId/sso/:connectionId/delete',
+    orgChange(deps.orgs, ssoTab, async (ctx, org) => {
+      await deps.connections.delete(org.tenantId, actorOf(org), org.org.id, (await connectionOf(ctx, org)).id);
+      return 'deleted';
+    }),
+  );
 
   return router;
 }
