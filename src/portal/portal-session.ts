@@ -48,6 +48,9 @@ const runtimeOf = (ctx: Context) => ctx.state.runtime as TenantRuntime;
 
 /** HMAC-signed JSON with a key of this tenant and purpose: one tenant's cookie means nothing at another. */
 class SignedCookie<T extends { exp: number }> {
+  /** Derived once per tenant: HKDF on every request showed in the profile. */
+  private readonly keys = new Map<string, Buffer>();
+
   constructor(
     private readonly name: string,
     private readonly purpose: string,
@@ -55,7 +58,13 @@ class SignedCookie<T extends { exp: number }> {
   ) {}
 
   private mac(tenantId: string, body: string) {
-    return createHmac('sha256', deriveKey(this.encryptionKey, `${this.purpose}:${tenantId}`)).update(body).digest('base64url');
+    let key = this.keys.get(tenantId);
+    if (!key) {
+      key = deriveKey(this.encryptionKey, `${this.purpose}:${tenantId}`);
+      if (this.keys.size > 10_000) this.keys.clear();
+      this.keys.set(tenantId, key);
+    }
+    return createHmac('sha256', key).update(body).digest('base64url');
   }
 
   read(ctx: Context): T | undefined {
