@@ -11,6 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, startTestApp, webClient } from '../test/helpers/app.ts';
+import { Browser, enterCredentials } from '../test/helpers/browser.ts';
 import { discover, signIn } from '../test/helpers/oidc.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
@@ -73,6 +74,17 @@ try {
     const s = await signIn(t, tenant, web, { scope: 'openid organizations offline_access', params: { organization: org.id } });
     chains.push(s.tokens.refresh_token!);
   }
+  // The portal's members page of an organization of 60 members, signed in as its owner.
+  for (let i = 0; i < 59; i++) {
+    const u = (await adminApi(t, tenant, 'POST', '/users', { email: `member${i}@bench.test`, email_verified: true })).body;
+    await adminApi(t, tenant, 'POST', `/organizations/${org.id}/members`, { user_id: u.id, role: 'member' });
+  }
+  const portalBrowser = new Browser(t.url);
+  const portalStart = await portalBrowser.follow(`${t.url}/t/${tenant.slug}/portal/organizations`);
+  await enterCredentials(portalBrowser, await portalStart.res.text(), portalStart.url, tenant.adminEmail, tenant.adminPassword);
+  const portalCookie = await portalBrowser.jar.getCookieString(`${t.url}/t/${tenant.slug}/portal/`);
+  const membersPage = `${t.url}/t/${tenant.slug}/portal/organizations/${org.id}/members`;
+
   const results: Result[] = [];
   results.push(await measure('client_credentials token', () => oidc.clientCredentialsGrant(machineConfig, { scope: 'admin' })));
   results.push(await measure('introspection (JWT)', () => oidc.tokenIntrospection(config, tokens.access_token)));
@@ -86,6 +98,13 @@ try {
   );
   results.push(await measure('discovery', () => fetch(`${tenant.issuer}/.well-known/openid-configuration`).then((r) => r.text())));
   results.push(await measure('Admin API GET /users (api key)', () => adminApi(t, tenant, 'GET', '/users?limit=20')));
+  results.push(
+    await measure('portal members page (60 members)', async () => {
+      const res = await fetch(membersPage, { headers: { cookie: portalCookie } });
+      await res.text();
+      if (res.status !== 200) throw new Error(`portal answered ${res.status}`);
+    }),
+  );
 
   const database = t.app.connection.kind;
   console.log(`\nTessera benchmark — ${database} database, ${CONCURRENCY} concurrent, node ${process.version}\n`);
