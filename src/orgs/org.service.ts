@@ -143,6 +143,14 @@ export class OrgService {
     }
   }
 
+  /** An organization and `userId`'s roles in it (undefined: not a member), in one transaction. */
+  async withMembership(tenantId: string, orgId: string, userId: string): Promise<{ org: OrgRow; roles: string[] | undefined }> {
+    return this.tx(tenantId, async (tx) => {
+      const org = await this.orgOrThrow(tx, tenantId, orgId);
+      return { org, roles: (await repo.findMember(tx, tenantId, orgId, userId))?.roles };
+    });
+  }
+
   async get(tenantId: string, orgId: string): Promise<OrgRow> {
     return this.tx(tenantId, (tx) => this.orgOrThrow(tx, tenantId, orgId));
   }

@@ -30,15 +30,17 @@ export async function orgPageContext(ctx: Context, orgs: OrgService): Promise<Or
   const notFound = () => NotFound('There is no such organization, or you are not a member of it.');
   if (!UUID.test(orgId)) throw notFound();
   const tenantId = runtime.tenant.id;
-  let myRoles: string[] | undefined;
+  let found: Awaited<ReturnType<OrgService['withMembership']>>;
   try {
-    myRoles = (await orgs.getMember(tenantId, orgId, viewer.user.id)).roles;
+    found = await orgs.withMembership(tenantId, orgId, viewer.user.id);
   } catch (err) {
-    if ((err as { status?: number }).status !== 404) throw err;
+    if ((err as { status?: number }).status === 404) throw notFound();
+    throw err;
   }
+  const myRoles = found.roles;
   const can = abilitiesFor(viewer.user.tenant_admin, myRoles);
   if (!can) throw notFound();
-  const org = presentOrg(await orgs.get(tenantId, orgId));
+  const org = presentOrg(found.org);
   return { tenantId, viewer, org, can, myRoles, url: `/t/${runtime.tenant.slug}/portal/organizations/${orgId}` };
 }
 

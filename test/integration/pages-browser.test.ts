@@ -2,7 +2,8 @@ import test from 'ava';
 import * as oidc from 'openid-client';
 import type { Browser } from 'playwright-core';
 import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
-import { launchChromium, screenshots } from '../helpers/chromium.ts';
+import { seriousA11yViolations } from '../helpers/axe.ts';
+import { launchChromium, screenshots as saveScreenshots } from '../helpers/chromium.ts';
 import { startAuthorization, type RegisteredClient } from '../helpers/oidc.ts';
 
 let t: TestApp;
@@ -22,10 +23,17 @@ test.after.always(async () => {
   await t?.stop();
 });
 
+/** A screenshot at both widths, after axe-core finds no serious or critical violation on the page. */
+async function screenshots(page: import('playwright-core').Page, name: string) {
+  const violations = await seriousA11yViolations(page);
+  if (violations.length) throw new Error(`accessibility violations on ${name}: ${JSON.stringify(violations, null, 2)}`);
+  await saveScreenshots(page, name);
+}
+
 const authorizationUrl = () => startAuthorization(tenant, client, { state: 'browser-test' });
 
 test('in Chromium: email first, then password, then back at the app with a code that redeems', async (tt) => {
-  const context = await chrome.newContext();
+  const context = await chrome.newContext({ bypassCSP: true }); // only so axe-core can be injected
   const page = await context.newPage();
   // The app's redirect URI: nothing listens there, so answer it in the browser.
   await page.route(`${client.redirect_uris[0]}**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>App</h1>' }));
@@ -50,7 +58,7 @@ test('in Chromium: email first, then password, then back at the app with a code 
 });
 
 test('in Chromium: the registration page keeps what was typed and names the problem', async (tt) => {
-  const context = await chrome.newContext();
+  const context = await chrome.newContext({ bypassCSP: true }); // only so axe-core can be injected
   const page = await context.newPage();
   await page.goto((await authorizationUrl()).url);
   await page.getByRole('link', { name: 'Create an account' }).click();

@@ -315,3 +315,77 @@ test.serial('without JavaScript: an organization is created, a role added and de
   tt.is(await page.getByRole('row', { name: /support/ }).count(), 0);
   await context.close();
 });
+
+test.serial('settings: rename, slug change with its warning, logo checked at the field, delete only with the slug typed out', async (tt) => {
+  const { context, page } = await newPage();
+  await signIn(page, OWNER);
+  await page.getByRole('link', { name: 'New organization' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('Gamma');
+  await page.getByRole('button', { name: 'Create organization' }).click();
+  await page.waitForURL(/\/members\?done=created/);
+  await page.getByRole('navigation', { name: 'Organization' }).getByRole('link', { name: 'Settings' }).click();
+  tt.regex(await page.locator('#h-slug').innerText(), /breaks links and apps that use the old one/);
+  tt.is(await page.getByLabel('Status').count(), 0, 'only tenant admins change the status');
+  await page.getByLabel('Name', { exact: true }).fill('Gamma Inc');
+  await page.getByLabel('Slug', { exact: true }).fill('gamma-inc');
+  await page.getByLabel('Logo URL').fill('javascript:alert(1)');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await tt.notThrowsAsync(fieldError(page, 'logo_url').waitFor());
+  tt.regex(await fieldError(page, 'logo_url').innerText(), /http\(s\) URL/);
+  tt.is(await page.getByLabel('Name', { exact: true }).inputValue(), 'Gamma Inc');
+  await look(tt, page, 'portal-org-settings-error');
+  await page.getByLabel('Logo URL').fill('https://logo.example/gamma.svg');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await tt.notThrowsAsync(page.getByRole('status').filter({ hasText: 'Settings saved' }).waitFor());
+  tt.is(await page.getByRole('heading', { level: 1 }).innerText(), 'Gamma Inc');
+  const saved = (await adminApi(t, tenant, 'GET', `/organizations/${await orgId('gamma-inc')}`)).body;
+  tt.like(saved, { name: 'Gamma Inc', slug: 'gamma-inc', logo_url: 'https://logo.example/gamma.svg' });
+  await look(tt, page, 'portal-org-settings');
+
+  await page.getByRole('link', { name: 'Delete organization…' }).click();
+  await page.getByLabel(/Type the slug/).fill('gamma');
+  await page.getByRole('button', { name: 'Delete organization' }).click();
+  await tt.notThrowsAsync(fieldError(page, 'confirm_slug').waitFor());
+  await look(tt, page, 'portal-org-delete');
+  await page.getByLabel(/Type the slug/).fill('gamma-inc');
+  await page.getByRole('button', { name: 'Delete organization' }).click();
+  await tt.notThrowsAsync(page.getByRole('status').filter({ hasText: 'Organization deleted' }).waitFor());
+  tt.is((await adminApi(t, tenant, 'GET', `/organizations/${saved.id}`)).status, 404);
+  await context.close();
+});
+
+test.serial('a tenant admin finds a user and adds them; the owner transfers ownership and becomes an admin', async (tt) => {
+  const gus = (await adminApi(t, tenant, 'POST', '/users', { email: 'gus.grant@acme.test', name: 'Gus Grant', email_verified: true })).body;
+  const owner = await newPage();
+  await signIn(owner.page, OWNER);
+  await owner.page.getByRole('link', { name: 'New organization' }).click();
+  await owner.page.getByLabel('Name', { exact: true }).fill('Delta');
+  await owner.page.getByRole('button', { name: 'Create organization' }).click();
+  await owner.page.waitForURL(/\/members\?done=created/);
+  const membersUrl = owner.page.url().replace(/\?.*$/, '');
+
+  const admin = await newPage();
+  await signIn(admin.page, { email: tenant.adminEmail, password: tenant.adminPassword });
+  await tt.notThrowsAsync(admin.page.getByRole('link', { name: 'Delta' }).waitFor());
+  await admin.page.goto(membersUrl);
+  await admin.page.getByText('Add a member').click();
+  await admin.page.getByLabel('Find a user by name or email').fill('gus');
+  await admin.page.getByRole('button', { name: 'Search' }).click();
+  const found = admin.page.getByRole('row', { name: /gus\.grant@acme\.test/ });
+  await found.getByRole('button', { name: 'Add' }).click();
+  await tt.notThrowsAsync(admin.page.getByRole('status').filter({ hasText: 'Member added' }).waitFor());
+  await look(tt, admin.page, 'portal-org-members-as-tenant-admin');
+  await admin.context.close();
+
+  await owner.page.goto(membersUrl);
+  const row = owner.page.getByRole('row', { name: /gus\.grant@acme\.test/ });
+  await confirm(row, 'Transfer ownership');
+  await tt.notThrowsAsync(owner.page.getByRole('status').filter({ hasText: 'Ownership transferred' }).waitFor());
+  const members = (await adminApi(t, tenant, 'GET', `/organizations/${await orgId('delta')}/members`)).body.data as Array<{ user_id: string; email: string; roles: string[] }>;
+  tt.true(members.find((m) => m.user_id === gus.id)!.roles.includes('owner'));
+  tt.deepEqual(members.find((m) => m.email === OWNER.email)!.roles, ['admin']);
+  // Now an admin: no owner powers on the page.
+  await owner.page.getByRole('navigation', { name: 'Organization' }).getByRole('link', { name: 'Settings' }).click();
+  tt.is(await owner.page.getByRole('link', { name: 'Delete organization…' }).count(), 0);
+  await owner.context.close();
+});
