@@ -1,118 +1,165 @@
 /**
- * Benchmarks of the hot OIDC endpoints, in one process (server and load generator share the CPU
- * budget, so the figures are conservative). Reports ops per CPU second of the whole process and
- * latency percentiles, and writes bench/results/<timestamp>.json.
+ * Tessera's benchmark: Keycloak's sizing scenarios against Tessera running as its own process on
+ * PostgreSQL, side by side with a bare oidc-provider. See bench/README.md.
  *
- *   npm run bench                                   # embedded PGlite
- *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench
- *
- * BENCH_REQUESTS (default 400 per scenario) and BENCH_CONCURRENCY (default 8) bound the run.
+ *   npm run bench                                        # every scenario
+ *   npm run bench -- ClientSecret RefreshToken --duration 20 --rate 200
+ *   npm run bench -- --smoke                             # seconds per scenario, small seeds
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import * as oidc from 'openid-client';
-import { adminApi, createTenant, startTestApp, webClient } from '../test/helpers/app.ts';
-import { Browser, enterCredentials } from '../test/helpers/browser.ts';
-import { discover, signIn } from '../test/helpers/oidc.ts';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { fixedRate, percentile, saturate, type LoadResult } from './lib/load.ts';
+import { machine, sampleProcess } from './lib/proc.ts';
+import { adminClient, freePort, startTessera } from './lib/tessera.ts';
+import { SCENARIOS, type BenchEnv, type Prepared, type Scenario } from './scenarios.ts';
 
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
-const DEADLINE_MS = 60_000;
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    duration: { type: 'string', default: '15' },
+    rate: { type: 'string' },
+    concurrency: { type: 'string', default: '16' },
+    smoke: { type: 'boolean', default: false },
+    'no-bare': { type: 'boolean', default: false },
+    out: { type: 'string' },
+  },
+});
 
-interface Result {
+const smoke = values.smoke!;
+const durationMs = (smoke ? 1 : Number(values.duration)) * 1000;
+const concurrency = smoke ? 4 : Number(values.concurrency);
+const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const unknown = positionals.filter((p) => !SCENARIOS.some((s) => s.name === p || s.name.startsWith(`${p}.`)));
+if (unknown.length) {
+  console.error(`Unknown scenario ${unknown.join(', ')}. Scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  process.exit(2);
+}
+const chosen: Scenario[] = positionals.length ? SCENARIOS.filter((s) => positionals.some((p) => s.name === p || s.name.startsWith(`${p}.`))) : SCENARIOS;
+
+export interface Row {
   scenario: string;
-  requests: number;
-  ops_per_cpu_second: number;
-  ops_per_wall_second: number;
+  target: string;
+  mode: string;
+  ops: number;
+  ops_per_second: number;
+  ops_per_cpu_second: number | null;
   p50_ms: number;
+  p95_ms: number;
   p99_ms: number;
+  errors: number;
+  first_error?: string;
+  rss_mb: number | null;
+  goal?: string;
+  ratio_to_bare?: number;
 }
 
-async function measure(scenario: string, op: () => Promise<unknown>): Promise<Result> {
-  for (let i = 0; i < 20; i++) await op(); // warm-up: JIT, caches, connection pool
-  const latencies: number[] = [];
-  const cpu0 = process.cpuUsage();
-  const wall0 = performance.now();
-  let issued = 0;
-  const worker = async () => {
-    while (issued < REQUESTS && performance.now() - wall0 < DEADLINE_MS) {
-      issued++;
-      const t0 = performance.now();
-      await op();
-      latencies.push(performance.now() - t0);
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const wall = (performance.now() - wall0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
+const log = (m: string) => process.stderr.write(`${m}\n`);
+
+async function startBare(chains: number) {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./lib/bare-provider.ts', import.meta.url)), String(port), String(chains)], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const l = buf.split('\n').find((x) => x.startsWith('{"port"'));
+      if (l) resolve(l);
+    });
+    child.once('exit', (code) => reject(new Error(`the bare provider exited with ${code}`)));
+  });
+  const seeds = JSON.parse(line) as { refreshTokens: string[]; opaqueToken: string };
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, ...seeds, stop: () => child.kill('SIGTERM') };
+}
+
+/** One measured run of an operation, with the CPU and memory of the process that served it. */
+async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'rate', rate: number, pidOf: (t: Prepared['target']) => number | undefined): Promise<Row> {
+  const pid = pidOf(p.target);
+  // Warm-up: JIT, caches, connection pools.
+  await saturate(p.op, Math.min(4, concurrency), smoke ? 200 : 1500);
+  const before = pid ? sampleProcess(pid) : undefined;
+  const localCpu = process.cpuUsage();
+  const result: LoadResult = mode === 'saturation' ? await saturate(p.op, concurrency, durationMs) : await fixedRate(p.op, rate, durationMs);
+  const after = pid ? sampleProcess(pid) : undefined;
+  const local = process.cpuUsage(localCpu);
+  const cpuSeconds = p.target === 'local' ? (local.user + local.system) / 1e6 : after!.cpuSeconds - before!.cpuSeconds;
+  const sorted = result.latenciesMs.sort((a, b) => a - b);
+  const goal = scenario.goal?.opsPerCpuSecond ? `≥ ${scenario.goal.opsPerCpuSecond}/CPU s` : scenario.goal?.p99Ms ? `p99 < ${scenario.goal.p99Ms} ms` : undefined;
   return {
-    scenario,
-    requests: latencies.length,
-    ops_per_cpu_second: Math.round(latencies.length / cpuSeconds),
-    ops_per_wall_second: Math.round(latencies.length / wall),
-    p50_ms: Number(pct(50).toFixed(1)),
-    p99_ms: Number(pct(99).toFixed(1)),
+    scenario: scenario.name,
+    target: p.target,
+    mode: mode === 'rate' ? `${rate}/s` : `saturation (${concurrency})`,
+    ops: result.ops,
+    ops_per_second: Math.round(result.ops / result.wallSeconds),
+    ops_per_cpu_second: cpuSeconds > 0 ? Math.round(result.ops / cpuSeconds) : null,
+    p50_ms: round(percentile(sorted, 50)),
+    p95_ms: round(percentile(sorted, 95)),
+    p99_ms: round(percentile(sorted, 99)),
+    errors: result.errors,
+    ...(result.firstError ? { first_error: result.firstError } : {}),
+    rss_mb: after ? Math.round(after.rssBytes / 1048576) : null,
+    ...(goal && p.target === 'tessera' ? { goal } : {}),
   };
 }
 
-// Production cache settings (tests use 0 so every change is seen at once).
-const t = await startTestApp({ env: { TENANT_CACHE_TTL_MS: '1000' } });
+const round = (n: number) => Math.round(n * 10) / 10;
+
+function markdown(rows: Row[], meta: { date: string; machine: { cores: number; cpu: string }; node: string; durationS: number }) {
+  const head = `Tessera benchmark, ${meta.date} — ${meta.machine.cores} cores, ${meta.machine.cpu}, Node ${meta.node}, PostgreSQL local, ${meta.durationS} s per row. ` +
+    'ops/CPU s is the CPU of the process that served the requests, read from /proc (the load generator and PostgreSQL not counted); `local` rows are crypto floors measured in the load generator itself.\n\n';
+  const lines = ['| scenario | target | mode | ops/s | ops/CPU s | p50 ms | p95 ms | p99 ms | errors | RSS MB | goal | Tessera/bare |', '|---|---|---|---|---|---|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    lines.push(`| ${r.scenario} | ${r.target} | ${r.mode} | ${r.ops_per_second} | ${r.ops_per_cpu_second ?? '—'} | ${r.p50_ms} | ${r.p95_ms} | ${r.p99_ms} | ${r.errors}${r.first_error ? ` (${r.first_error.replace(/\|/g, '/').slice(0, 60)})` : ''} | ${r.rss_mb ?? '—'} | ${r.goal ?? ''} | ${r.ratio_to_bare ?? ''} |`);
+  }
+  return head + lines.join('\n') + '\n';
+}
+
+const tessera = await startTessera(serverUrl);
+const bare = values['no-bare'] ? undefined : await startBare(concurrency * 2 + 2);
+const rows: Row[] = [];
 try {
-  const tenant = await createTenant(t);
-  const machine = (await adminApi(t, tenant, 'POST', '/clients', { name: 'bench', grant_types: ['client_credentials'], scopes: ['admin'] })).body;
-  const web = (await adminApi(t, tenant, 'POST', '/clients', webClient())).body;
-  const machineConfig = await discover(tenant, machine);
-  const { tokens, config } = await signIn(t, tenant, web);
-  // Org-scoped sign-ins for the refresh scenario: one refresh-token chain per worker.
-  const org = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Bench Org' })).body;
-  const adminId = (await adminApi(t, tenant, 'GET', `/users?email=${encodeURIComponent(tenant.adminEmail)}`)).body.data[0].id;
-  await adminApi(t, tenant, 'POST', `/organizations/${org.id}/members`, { user_id: adminId, role: 'owner' });
-  const chains: string[] = [];
-  for (let i = 0; i < CONCURRENCY + 1; i++) {
-    const s = await signIn(t, tenant, web, { scope: 'openid organizations offline_access', params: { organization: org.id } });
-    chains.push(s.tokens.refresh_token!);
+  const slug = 'bench';
+  const created = await tessera.tenants.create({ slug, name: 'Bench', adminEmail: 'admin@bench.test', adminPassword: 'bench admin password 9' });
+  const env: BenchEnv = {
+    tessera,
+    slug,
+    issuer: `${tessera.url}/t/${slug}`,
+    admin: adminClient(tessera.url, slug, created.admin_api_key),
+    apiKey: created.admin_api_key,
+    smoke,
+    concurrency,
+    ...(bare ? { bare: { url: bare.url, refreshTokens: bare.refreshTokens, opaqueToken: bare.opaqueToken } } : {}),
+    progress: log,
+  };
+  const pidOf = (t: Prepared['target']) => (t === 'tessera' ? tessera.pid : t === 'bare' ? bare?.pid : undefined);
+  for (const scenario of chosen) {
+    log(`${scenario.name}: seeding`);
+    const prepared = await scenario.prepare(env);
+    for (const p of prepared) {
+      log(`${scenario.name} → ${p.target}: saturation`);
+      const sat = await measure(scenario, p, 'saturation', 0, pidOf);
+      rows.push(sat);
+      const rate = values.rate ? Number(values.rate) : Math.max(1, Math.round(sat.ops_per_second / 2));
+      log(`${scenario.name} → ${p.target}: ${rate}/s`);
+      rows.push(await measure(scenario, p, 'rate', rate, pidOf));
+    }
   }
-  // The portal's members page of an organization of 60 members, signed in as its owner.
-  for (let i = 0; i < 59; i++) {
-    const u = (await adminApi(t, tenant, 'POST', '/users', { email: `member${i}@bench.test`, email_verified: true })).body;
-    await adminApi(t, tenant, 'POST', `/organizations/${org.id}/members`, { user_id: u.id, role: 'member' });
+  // Tessera / bare, per scenario, at saturation and per CPU second.
+  for (const r of rows) {
+    if (r.target !== 'tessera' || !r.mode.startsWith('saturation')) continue;
+    const b = rows.find((x) => x.scenario === r.scenario && x.target === 'bare' && x.mode.startsWith('saturation'));
+    if (b?.ops_per_cpu_second && r.ops_per_cpu_second) r.ratio_to_bare = Math.round((r.ops_per_cpu_second / b.ops_per_cpu_second) * 100) / 100;
   }
-  const portalBrowser = new Browser(t.url);
-  const portalStart = await portalBrowser.follow(`${t.url}/t/${tenant.slug}/portal/organizations`);
-  await enterCredentials(portalBrowser, await portalStart.res.text(), portalStart.url, tenant.adminEmail, tenant.adminPassword);
-  const portalCookie = await portalBrowser.jar.getCookieString(`${t.url}/t/${tenant.slug}/portal/`);
-  const membersPage = `${t.url}/t/${tenant.slug}/portal/organizations/${org.id}/members`;
-
-  const results: Result[] = [];
-  results.push(await measure('client_credentials token', () => oidc.clientCredentialsGrant(machineConfig, { scope: 'admin' })));
-  results.push(await measure('introspection (JWT)', () => oidc.tokenIntrospection(config, tokens.access_token)));
-  results.push(await measure('userinfo (JWT)', () => oidc.fetchUserInfo(config, tokens.access_token, oidc.skipSubjectCheck)));
-  results.push(
-    await measure('refresh, org-scoped + organizations claim', async () => {
-      const rt = chains.shift()!;
-      const next = await oidc.refreshTokenGrant(config, rt);
-      chains.push(next.refresh_token!);
-    }),
-  );
-  results.push(await measure('discovery', () => fetch(`${tenant.issuer}/.well-known/openid-configuration`).then((r) => r.text())));
-  results.push(await measure('Admin API GET /users (api key)', () => adminApi(t, tenant, 'GET', '/users?limit=20')));
-  results.push(
-    await measure('portal members page (60 members)', async () => {
-      const res = await fetch(membersPage, { headers: { cookie: portalCookie } });
-      await res.text();
-      if (res.status !== 200) throw new Error(`portal answered ${res.status}`);
-    }),
-  );
-
-  const database = t.app.connection.kind;
-  console.log(`\nTessera benchmark — ${database} database, ${CONCURRENCY} concurrent, node ${process.version}\n`);
-  console.table(results);
+  const date = new Date().toISOString();
+  const meta = { date, machine: machine(), node: process.version, durationS: durationMs / 1000, smoke, concurrency };
+  const md = markdown(rows, meta);
+  const base = values.out ?? fileURLToPath(new URL(`./results/${date.replace(/[:.]/g, '-')}`, import.meta.url));
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  const file = new URL(`./results/${new Date().toISOString().replace(/[:.]/g, '-')}-${database}.json`, import.meta.url);
-  writeFileSync(file, JSON.stringify({ database, concurrency: CONCURRENCY, node: process.version, results }, null, 2));
-  console.log(`written to ${file.pathname}`);
+  writeFileSync(`${base}.json`, JSON.stringify({ ...meta, rows }, null, 2));
+  writeFileSync(`${base}.md`, md);
+  process.stdout.write(`\n${md}\nwritten to ${base}.json and ${base}.md\n`);
 } finally {
-  await t.stop();
+  bare?.stop();
+  await tessera.stop();
 }

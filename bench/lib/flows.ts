@@ -1,0 +1,90 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { basic, CookieJar, expectStatus, form, send, type Reply } from './http.ts';
+
+export interface WebClient {
+  client_id: string;
+  client_secret: string;
+  redirect_uri: string;
+}
+
+export interface Tokens {
+  access_token: string;
+  refresh_token?: string;
+  id_token?: string;
+}
+
+const b64url = (b: Buffer) => b.toString('base64url');
+
+function formActions(html: string): string[] {
+  return [...html.matchAll(/<form method="post" action="([^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&'));
+}
+
+/** Follows redirects on `origin` until one leaves it (the app's redirect URI) or a page answers. */
+async function follow(jar: CookieJar, origin: string, r: Reply, from: string): Promise<{ reply: Reply; url: string }> {
+  let url = from;
+  for (let hop = 0; hop < 10 && r.status >= 300 && r.status < 400; hop++) {
+    url = new URL(r.headers.location!, url).href;
+    if (!url.startsWith(origin)) return { reply: r, url };
+    r = jar.take(await send(url, { headers: jar.header() }));
+  }
+  return { reply: r, url };
+}
+
+/**
+ * One browser sign-in, as keycloak-benchmark's AuthorizationCode does it: the authorization
+ * request, the sign-in page, email, password, the redirects back with a code, and the code
+ * exchange with PKCE. Returns the tokens and the browser's cookies (for a logout).
+ */
+export async function signIn(origin: string, issuer: string, client: WebClient, user: { email: string; password: string }, extra: Record<string, string> = {}) {
+  const jar = new CookieJar();
+  const verifier = b64url(randomBytes(32));
+  const state = b64url(randomBytes(16));
+  const auth = `${issuer}/auth?${form({
+    client_id: client.client_id,
+    response_type: 'code',
+    redirect_uri: client.redirect_uri,
+    scope: 'openid email profile',
+    state,
+    code_challenge: b64url(createHash('sha256').update(verifier).digest()),
+    code_challenge_method: 'S256',
+    ...extra,
+  })}`;
+  let at = await follow(jar, origin, jar.take(await send(auth, { headers: jar.header() })), auth);
+  expectStatus(at.reply, 200);
+  const identify = formActions(at.reply.body).find((a) => a.endsWith('/identify'));
+  if (!identify) throw new Error('no email form on the sign-in page');
+  const idUrl = new URL(identify, origin).href;
+  const pw = jar.take(expectStatus(await send(idUrl, { body: form({ email: user.email }), headers: jar.header() }), 200));
+  const login = formActions(pw.body).find((a) => a.endsWith('/login'));
+  if (!login) throw new Error('no password form');
+  const loginUrl = new URL(login, origin).href;
+  at = await follow(jar, origin, jar.take(await send(loginUrl, { body: form({ email: user.email, password: user.password }), headers: jar.header() })), loginUrl);
+  if (!at.url.startsWith(client.redirect_uri)) throw new Error(`sign-in did not return to the app: HTTP ${at.reply.status} ${at.reply.body.slice(0, 200)}`);
+  const back = new URL(at.url);
+  if (back.searchParams.get('state') !== state) throw new Error('state mismatch');
+  const code = back.searchParams.get('code');
+  if (!code) throw new Error(`no code: ${at.url}`);
+  const token = expectStatus(
+    await send(`${issuer}/token`, {
+      body: form({ grant_type: 'authorization_code', code, redirect_uri: client.redirect_uri, code_verifier: verifier }),
+      headers: { authorization: basic(client.client_id, client.client_secret) },
+    }),
+    200,
+  );
+  return { tokens: JSON.parse(token.body) as Tokens, jar };
+}
+
+/** RP-initiated logout: the confirmation page, then its form. */
+export async function logout(origin: string, issuer: string, client: WebClient, idToken: string, jar: CookieJar, postLogout: string) {
+  const page = jar.take(expectStatus(await send(`${issuer}/session/end?${form({ id_token_hint: idToken, post_logout_redirect_uri: postLogout, client_id: client.client_id })}`, { headers: jar.header() }), 200));
+  const action = /<form[^>]*action="([^"]+)"/.exec(page.body)?.[1];
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.body)?.[1];
+  if (!action || !xsrf) throw new Error('no logout form');
+  const done = await send(new URL(action.replace(/&amp;/g, '&'), origin).href, { body: form({ xsrf, logout: 'yes' }), headers: jar.header() });
+  expectStatus(done, 303, 302);
+}
+
+export async function refresh(issuer: string, client: WebClient, refreshToken: string, extra: Record<string, string> = {}): Promise<Tokens> {
+  const r = expectStatus(await send(`${issuer}/token`, { body: form({ grant_type: 'refresh_token', refresh_token: refreshToken, ...extra }), headers: { authorization: basic(client.client_id, client.client_secret) } }), 200);
+  return JSON.parse(r.body) as Tokens;
+}

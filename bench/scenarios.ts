@@ -1,0 +1,363 @@
+import argon2 from 'argon2';
+import { generateKeyPair, SignJWT } from 'jose';
+import { sql } from 'kysely';
+import { ARGON2_PARAMS } from '../src/users/passwords.ts';
+import { logout, refresh, signIn, type WebClient } from './lib/flows.ts';
+import { basic, expectStatus, form, send } from './lib/http.ts';
+import type { Op } from './lib/load.ts';
+import { adminClient, type Tessera } from './lib/tessera.ts';
+
+/** What a scenario runs against: Tessera's own process, the bare provider's, or this process (crypto floors). */
+export type Target = 'tessera' | 'bare' | 'local';
+
+export interface Prepared {
+  op: Op;
+  target: Target;
+}
+
+export interface BenchEnv {
+  tessera: Tessera;
+  slug: string;
+  issuer: string;
+  admin: ReturnType<typeof adminClient>;
+  apiKey: string;
+  /** Small seeds and short runs: the smoke test of `npm test`. */
+  smoke: boolean;
+  concurrency: number;
+  bare?: { url: string; refreshTokens: string[]; opaqueToken: string };
+  progress(message: string): void;
+}
+
+export interface Scenario {
+  name: string;
+  /** What the issue asks of it, printed beside the figure. */
+  goal?: { opsPerCpuSecond?: number; p99Ms?: number };
+  prepare(env: BenchEnv): Promise<Prepared[]>;
+}
+
+const PASSWORD = 'bench password 4 lantern';
+const REDIRECT = 'http://127.0.0.1:9/cb';
+const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)]!;
+
+// ── shared fixtures, made once per run ──────────────────────────────────────
+
+const once = new Map<string, Promise<unknown>>();
+function memo<T>(key: string, make: () => Promise<T>): Promise<T> {
+  if (!once.has(key)) once.set(key, make());
+  return once.get(key) as Promise<T>;
+}
+
+const machineClient = (env: BenchEnv) =>
+  memo('machine', async () => {
+    const c = await env.admin<{ client_id: string; client_secret: string }>('POST', '/clients', { name: 'bench machine', grant_types: ['client_credentials'], scopes: ['openid'] });
+    return c;
+  });
+
+const webClient = (env: BenchEnv, organizationUsage: 'deny' | 'allow' = 'deny') =>
+  memo(`web:${organizationUsage}`, async (): Promise<WebClient> => {
+    const c = await env.admin<{ client_id: string; client_secret: string }>('POST', '/clients', {
+      name: `bench web ${organizationUsage}`,
+      redirect_uris: [REDIRECT],
+      post_logout_redirect_uris: [REDIRECT],
+      grant_types: ['authorization_code', 'refresh_token'],
+      require_consent: false,
+      organization_usage: organizationUsage,
+    });
+    return { client_id: c.client_id, client_secret: c.client_secret, redirect_uri: REDIRECT };
+  });
+
+/** The first `n` of 20 users with a password (argon2 at Tessera's parameters, hashed by Tessera). */
+const users = async (env: BenchEnv, n: number) => (await allUsers(env)).slice(0, n);
+const allUsers = (env: BenchEnv) =>
+  memo('users', async () => {
+    const out: Array<{ id: string; email: string; password: string }> = [];
+    for (let i = 0; i < 20; i++) {
+      const email = `bench-${i}@bench.test`;
+      const u = await env.admin<{ id: string }>('POST', '/users', { email, password: PASSWORD, email_verified: true });
+      out.push({ id: u.id, email, password: PASSWORD });
+    }
+    return out;
+  });
+
+const userAccessToken = (env: BenchEnv) =>
+  memo('user-at', async () => {
+    const [user] = await users(env, 1);
+    const { tokens } = await signIn(env.tessera.url, env.issuer, await webClient(env), user!);
+    return tokens.access_token;
+  });
+
+// ── the scenarios ───────────────────────────────────────────────────────────
+
+export const SCENARIOS: Scenario[] = [
+  {
+    name: 'AuthorizationCode',
+    goal: { opsPerCpuSecond: 30 },
+    async prepare(env) {
+      const client = await webClient(env);
+      const people = await users(env, 20);
+      let n = 0;
+      return [
+        {
+          target: 'tessera',
+          op: async () => {
+            const { tokens, jar } = await signIn(env.tessera.url, env.issuer, client, pick(people));
+            // One sign-in in ten also signs out, as keycloak-benchmark's scenario does.
+            if (++n % 10 === 0) await logout(env.tessera.url, env.issuer, client, tokens.id_token!, jar, REDIRECT);
+          },
+        },
+      ];
+    },
+  },
+  {
+    name: 'ClientSecret',
+    goal: { opsPerCpuSecond: 1500 },
+    async prepare(env) {
+      const c = await machineClient(env);
+      const auth = basic(c.client_id, c.client_secret);
+      const prepared: Prepared[] = [
+        { target: 'tessera', op: async () => void expectStatus(await send(`${env.issuer}/token`, { body: 'grant_type=client_credentials', headers: { authorization: auth } }), 200) },
+      ];
+      if (env.bare) {
+        const bareAuth = basic('machine', 'machine-secret');
+        prepared.push({ target: 'bare', op: async () => void expectStatus(await send(`${env.bare!.url}/token`, { body: 'grant_type=client_credentials', headers: { authorization: bareAuth } }), 200) });
+      }
+      return prepared;
+    },
+  },
+  {
+    name: 'ClientSecretNewConnection',
+    async prepare(env) {
+      const c = await machineClient(env);
+      const auth = basic(c.client_id, c.client_secret);
+      return [{ target: 'tessera', op: async () => void expectStatus(await send(`${env.issuer}/token`, { body: 'grant_type=client_credentials', headers: { authorization: auth }, agent: false }), 200) }];
+    },
+  },
+  {
+    name: 'RefreshToken',
+    goal: { opsPerCpuSecond: 600 },
+    async prepare(env) {
+      const client = await webClient(env);
+      const people = await users(env, 20);
+      // One sign-in to eight refreshes: each virtual user signs in, refreshes eight times
+      // (rotating), then signs in again. Only refreshes count as operations; the sign-ins' CPU
+      // is in the Tessera process's figure, as in keycloak-benchmark.
+      const chains = new Map<number, { rt: string; left: number }>();
+      const prepared: Prepared[] = [
+        {
+          target: 'tessera',
+          op: async (worker) => {
+            let chain = chains.get(worker);
+            if (!chain || chain.left === 0) {
+              const { tokens } = await signIn(env.tessera.url, env.issuer, client, pick(people));
+              chain = { rt: tokens.refresh_token!, left: 8 };
+              chains.set(worker, chain);
+            }
+            const next = await refresh(env.issuer, client, chain.rt);
+            chain.rt = next.refresh_token!;
+            chain.left--;
+          },
+        },
+      ];
+      if (env.bare) {
+        const bare = env.bare;
+        const bareChains = new Map<number, string>();
+        const bareClient = { client_id: 'web', client_secret: 'web-secret', redirect_uri: REDIRECT };
+        let next = 0;
+        prepared.push({
+          target: 'bare',
+          op: async (worker) => {
+            const rt = bareChains.get(worker) ?? bare.refreshTokens[next++ % bare.refreshTokens.length]!;
+            const tokens = await refresh(bare.url, bareClient, rt);
+            bareChains.set(worker, tokens.refresh_token!);
+          },
+        });
+      }
+      return prepared;
+    },
+  },
+  {
+    name: 'OrgSwitch',
+    async prepare(env) {
+      const client = await webClient(env, 'allow');
+      const [user] = await users(env, 1);
+      const orgIds = await memo('orgs50', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < (env.smoke ? 5 : 50); i++) {
+          const org = await env.admin<{ id: string }>('POST', '/organizations', { name: `Switch Org ${i}` });
+          await env.admin('POST', `/organizations/${org.id}/members`, { user_id: user!.id, role: i % 2 ? 'admin' : 'member' });
+          ids.push(org.id);
+        }
+        return ids;
+      });
+      const chains = new Map<number, string>();
+      return [
+        {
+          target: 'tessera',
+          op: async (worker) => {
+            let rt = chains.get(worker);
+            if (!rt) rt = (await signIn(env.tessera.url, env.issuer, client, user!, { organization: orgIds[0]! })).tokens.refresh_token!;
+            const tokens = await refresh(env.issuer, client, rt, { organization: pick(orgIds) });
+            chains.set(worker, tokens.refresh_token!);
+          },
+        },
+      ];
+    },
+  },
+  {
+    name: 'Introspect',
+    goal: { opsPerCpuSecond: 1500 },
+    async prepare(env) {
+      const c = await machineClient(env);
+      const auth = basic(c.client_id, c.client_secret);
+      const token = await userAccessToken(env);
+      const active = (body: string) => {
+        if (!body.includes('"active":true')) throw new Error(`not active: ${body.slice(0, 100)}`);
+      };
+      const prepared: Prepared[] = [{ target: 'tessera', op: async () => active(expectStatus(await send(`${env.issuer}/token/introspection`, { body: form({ token }), headers: { authorization: auth } }), 200).body) }];
+      if (env.bare) {
+        const bareAuth = basic('machine', 'machine-secret');
+        const bareToken = env.bare.opaqueToken;
+        prepared.push({ target: 'bare', op: async () => active(expectStatus(await send(`${env.bare!.url}/token/introspection`, { body: form({ token: bareToken }), headers: { authorization: bareAuth } }), 200).body) });
+      }
+      return prepared;
+    },
+  },
+  {
+    name: 'UserInfo',
+    goal: { opsPerCpuSecond: 1500 },
+    async prepare(env) {
+      const token = await userAccessToken(env);
+      return [{ target: 'tessera', op: async () => void expectStatus(await send(`${env.issuer}/me`, { headers: { authorization: `Bearer ${token}` } }), 200) }];
+    },
+  },
+  ...adminOrgs(),
+  {
+    name: 'ManyTenants',
+    goal: { p99Ms: 50 },
+    async prepare(env) {
+      const n = env.smoke ? 20 : 10_000;
+      const slugs = await memo('many-tenants', async () => {
+        const out: string[] = [];
+        const started = Date.now();
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            while (next < n) {
+              const i = next++;
+              const slug = `mt-${i}`;
+              await env.tessera.tenants.create({ slug, name: `Many ${i}` });
+              out.push(slug);
+              if (out.length % 1000 === 0) env.progress(`ManyTenants: ${out.length}/${n} tenants (${Math.round((Date.now() - started) / 1000)} s)`);
+            }
+          }),
+        );
+        return out;
+      });
+      // Discovery of a random tenant: most are not among the 500 providers an instance keeps,
+      // so most requests build one (tenant row, keys decrypted, provider configured).
+      return [{ target: 'tessera', op: async () => void expectStatus(await send(`${env.tessera.url}/t/${pick(slugs)}/.well-known/openid-configuration`), 200) }];
+    },
+  },
+  {
+    name: 'HashOnly',
+    async prepare() {
+      return [{ target: 'local', op: async () => void (await argon2.hash(PASSWORD, ARGON2_PARAMS)) }];
+    },
+  },
+  {
+    name: 'SignOnly',
+    async prepare() {
+      const { privateKey } = await generateKeyPair('ES256');
+      return [
+        {
+          target: 'local',
+          op: async () =>
+            void (await new SignJWT({ scope: 'openid', client_id: 'bench' }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' }).setIssuedAt().setExpirationTime('15m').setJti(crypto.randomUUID()).sign(privateKey)),
+        },
+      ];
+    },
+  },
+];
+
+/**
+ * AdminOrgs: an organization of 100,000 members (seeded in bulk with SQL), then three measured
+ * operations through the Admin API: create an organization, add a member, list a page of 50.
+ */
+function adminOrgs(): Scenario[] {
+  const big = (env: BenchEnv) =>
+    memo('big-org', async () => {
+      const members = env.smoke ? 1_000 : 100_000;
+      const spare = env.smoke ? 2_000 : 50_000;
+      const org = await env.admin<{ id: string }>('POST', '/organizations', { name: 'Big Org', max_members: 1_000_000 });
+      const db = env.tessera.connection.db;
+      const tenantId = (await db.selectFrom('tenants').select('id').where('slug', '=', env.slug).executeTakeFirstOrThrow()).id;
+      const started = Date.now();
+      await sql`INSERT INTO users (tenant_id, email, email_verified) SELECT ${tenantId}::uuid, 'm' || g || '@big.test', true FROM generate_series(1, ${members + spare}::int) g`.execute(db);
+      await sql`
+        INSERT INTO org_members (tenant_id, org_id, user_id, joined_at)
+        SELECT tenant_id, ${org.id}::uuid, id, now() - (random() * interval '365 days') FROM users
+        WHERE tenant_id = ${tenantId}::uuid AND email LIKE 'm%@big.test' AND split_part(substr(email, 2), '@', 1)::int <= ${members}::int`.execute(db);
+      await sql`
+        INSERT INTO org_member_roles (tenant_id, org_id, user_id, role_id)
+        SELECT m.tenant_id, m.org_id, m.user_id, r.id FROM org_members m
+        JOIN org_roles r ON r.tenant_id = m.tenant_id AND r.org_id = m.org_id AND r.name = 'member'
+        WHERE m.tenant_id = ${tenantId}::uuid AND m.org_id = ${org.id}::uuid`.execute(db);
+      await sql`ANALYZE`.execute(db);
+      env.progress(`AdminOrgs: ${members} members seeded in ${Math.round((Date.now() - started) / 1000)} s`);
+      const spareIds = (
+        await sql<{ id: string }>`SELECT id FROM users WHERE tenant_id = ${tenantId}::uuid AND email LIKE 'm%@big.test' AND split_part(substr(email, 2), '@', 1)::int > ${members}::int`.execute(db)
+      ).rows.map((r) => r.id);
+      // Cursors into the first pages, so listing reads pages at several depths.
+      const cursors: Array<string | undefined> = [undefined];
+      for (let i = 0; i < 20; i++) {
+        const page = await env.admin<{ next_cursor: string | null }>('GET', `/organizations/${org.id}/members?limit=50${cursors.at(-1) ? `&cursor=${encodeURIComponent(cursors.at(-1)!)}` : ''}`);
+        if (!page.next_cursor) break;
+        cursors.push(page.next_cursor);
+      }
+      return { id: org.id, spareIds, cursors };
+    });
+  const apiKeyHeader = (env: BenchEnv) => ({ authorization: `Bearer ${env.apiKey}`, 'content-type': 'application/json' });
+  let created = 0;
+  return [
+    {
+      name: 'AdminOrgs.create',
+      async prepare(env) {
+        await big(env);
+        return [{ target: 'tessera', op: async () => void expectStatus(await send(`${env.issuer}/api/v1/admin/organizations`, { method: 'POST', headers: apiKeyHeader(env), body: JSON.stringify({ name: `Created ${++created}` }) }), 201) }];
+      },
+    },
+    {
+      name: 'AdminOrgs.addMember',
+      async prepare(env) {
+        const org = await big(env);
+        return [
+          {
+            target: 'tessera',
+            op: async () => {
+              const userId = org.spareIds.pop();
+              if (!userId) throw new Error('out of spare users: seed more');
+              expectStatus(await send(`${env.issuer}/api/v1/admin/organizations/${org.id}/members`, { method: 'POST', headers: apiKeyHeader(env), body: JSON.stringify({ user_id: userId, role: 'member' }) }), 201);
+            },
+          },
+        ];
+      },
+    },
+    {
+      name: 'AdminOrgs.list',
+      goal: { p99Ms: 20 },
+      async prepare(env) {
+        const org = await big(env);
+        return [
+          {
+            target: 'tessera',
+            op: async () => {
+              const cursor = pick(org.cursors);
+              const r = expectStatus(await send(`${env.issuer}/api/v1/admin/organizations/${org.id}/members?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { headers: apiKeyHeader(env) }), 200);
+              if (!r.body.startsWith('{"data":[{')) throw new Error('an empty page');
+            },
+          },
+        ];
+      },
+    },
+  ];
+}
