@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
 import { fixedRate, percentile, saturate, type LoadResult } from './lib/load.ts';
 import { machine, sampleProcess } from './lib/proc.ts';
 import { adminClient, freePort, startTessera } from './lib/tessera.ts';
@@ -23,6 +24,7 @@ const { values, positionals } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     smoke: { type: 'boolean', default: false },
     'no-bare': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
     out: { type: 'string' },
   },
 });
@@ -51,6 +53,8 @@ export interface Row {
   errors: number;
   first_error?: string;
   rss_mb: number | null;
+  /** Database transactions committed per operation (pg_stat_database), Tessera rows only. */
+  tx_per_op?: number;
   goal?: string;
   ratio_to_bare?: number;
 }
@@ -78,11 +82,15 @@ async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'ra
   const pid = pidOf(p.target);
   // Warm-up: JIT, caches, connection pools.
   await saturate(p.op, Math.min(4, concurrency), smoke ? 200 : 1500);
+  await new Promise((r) => setTimeout(r, p.target === 'tessera' ? 1200 : 0)); // let the warm-up's commits be counted before
+  const commits0 = p.target === 'tessera' ? await commits() : 0;
   const before = pid ? sampleProcess(pid) : undefined;
   const localCpu = process.cpuUsage();
   const result: LoadResult = mode === 'saturation' ? await saturate(p.op, concurrency, durationMs) : await fixedRate(p.op, rate, durationMs);
   const after = pid ? sampleProcess(pid) : undefined;
   const local = process.cpuUsage(localCpu);
+  // PostgreSQL publishes transaction counts within a second or so.
+  const commits1 = p.target === 'tessera' ? (await new Promise((r) => setTimeout(r, 1200)), await commits()) : 0;
   const cpuSeconds = p.target === 'local' ? (local.user + local.system) / 1e6 : after!.cpuSeconds - before!.cpuSeconds;
   const sorted = result.latenciesMs.sort((a, b) => a - b);
   const goal = scenario.goal?.opsPerCpuSecond ? `≥ ${scenario.goal.opsPerCpuSecond}/CPU s` : scenario.goal?.p99Ms ? `p99 < ${scenario.goal.p99Ms} ms` : undefined;
@@ -99,24 +107,33 @@ async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'ra
     errors: result.errors,
     ...(result.firstError ? { first_error: result.firstError } : {}),
     rss_mb: after ? Math.round(after.rssBytes / 1048576) : null,
+    ...(p.target === 'tessera' && result.ops ? { tx_per_op: round((commits1 - commits0) / (result.ops)) } : {}),
     ...(goal && p.target === 'tessera' ? { goal } : {}),
   };
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
+/** Transactions committed so far in Tessera's database. */
+async function commits(): Promise<number> {
+  const r = await sql<{ n: string }>`select xact_commit::text as n from pg_stat_database where datname = current_database()`.execute(tessera.connection.db);
+  return Number(r.rows[0]?.n ?? 0);
+}
+
 function markdown(rows: Row[], meta: { date: string; machine: { cores: number; cpu: string }; node: string; durationS: number }) {
   const head = `Tessera benchmark, ${meta.date} — ${meta.machine.cores} cores, ${meta.machine.cpu}, Node ${meta.node}, PostgreSQL local, ${meta.durationS} s per row. ` +
     'ops/CPU s is the CPU of the process that served the requests, read from /proc (the load generator and PostgreSQL not counted); `local` rows are crypto floors measured in the load generator itself.\n\n';
-  const lines = ['| scenario | target | mode | ops/s | ops/CPU s | p50 ms | p95 ms | p99 ms | errors | RSS MB | goal | Tessera/bare |', '|---|---|---|---|---|---|---|---|---|---|---|---|'];
+  const lines = ['| scenario | target | mode | ops/s | ops/CPU s | p50 ms | p95 ms | p99 ms | errors | RSS MB | tx/op | goal | Tessera/bare |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
-    lines.push(`| ${r.scenario} | ${r.target} | ${r.mode} | ${r.ops_per_second} | ${r.ops_per_cpu_second ?? '—'} | ${r.p50_ms} | ${r.p95_ms} | ${r.p99_ms} | ${r.errors}${r.first_error ? ` (${r.first_error.replace(/\|/g, '/').slice(0, 60)})` : ''} | ${r.rss_mb ?? '—'} | ${r.goal ?? ''} | ${r.ratio_to_bare ?? ''} |`);
+    lines.push(`| ${r.scenario} | ${r.target} | ${r.mode} | ${r.ops_per_second} | ${r.ops_per_cpu_second ?? '—'} | ${r.p50_ms} | ${r.p95_ms} | ${r.p99_ms} | ${r.errors}${r.first_error ? ` (${r.first_error.replace(/\|/g, '/').slice(0, 60)})` : ''} | ${r.rss_mb ?? '—'} | ${r.tx_per_op ?? ''} | ${r.goal ?? ''} | ${r.ratio_to_bare ?? ''} |`);
   }
   return head + lines.join('\n') + '\n';
 }
 
-const tessera = await startTessera(serverUrl);
-const bare = values['no-bare'] ? undefined : await startBare(concurrency * 2 + 2);
+// --profile: Tessera runs with --cpu-prof; the profile lands in bench/results/profiles/ when it stops.
+const profileDir = fileURLToPath(new URL('./results/profiles/', import.meta.url));
+const tessera = await startTessera(serverUrl, values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+const bare = values['no-bare'] ? undefined : await startBare(600);
 const rows: Row[] = [];
 try {
   const slug = 'bench';

@@ -39,6 +39,21 @@ const PASSWORD = 'bench password 4 lantern';
 const REDIRECT = 'http://127.0.0.1:9/cb';
 const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)]!;
 
+/**
+ * Things one operation uses at a time (a refresh-token chain): taken when free, made when none
+ * is, given back after. Works the same whether workers loop (saturation) or operations arrive on
+ * a schedule (fixed rate), where there is no stable worker to hold one.
+ */
+class Pool<T> {
+  private readonly idle: T[] = [];
+  constructor(private readonly make: () => Promise<T>) {}
+  async use(work: (item: T) => Promise<T | undefined>): Promise<void> {
+    const item = this.idle.pop() ?? (await this.make());
+    const back = await work(item);
+    if (back !== undefined) this.idle.push(back);
+  }
+}
+
 // ── shared fixtures, made once per run ──────────────────────────────────────
 
 const once = new Map<string, Promise<unknown>>();
@@ -138,39 +153,31 @@ export const SCENARIOS: Scenario[] = [
     async prepare(env) {
       const client = await webClient(env);
       const people = await users(env, 20);
-      // One sign-in to eight refreshes: each virtual user signs in, refreshes eight times
-      // (rotating), then signs in again. Only refreshes count as operations; the sign-ins' CPU
-      // is in the Tessera process's figure, as in keycloak-benchmark.
-      const chains = new Map<number, { rt: string; left: number }>();
+      // One sign-in to eight refreshes: a chain is a sign-in, refreshed eight times (rotating),
+      // then dropped for a new sign-in. Only refreshes count as operations; the sign-ins' CPU is
+      // in the Tessera process's figure, as in keycloak-benchmark.
+      const chains = new Pool(async () => ({ rt: (await signIn(env.tessera.url, env.issuer, client, pick(people))).tokens.refresh_token!, left: 8 }));
       const prepared: Prepared[] = [
         {
           target: 'tessera',
-          op: async (worker) => {
-            let chain = chains.get(worker);
-            if (!chain || chain.left === 0) {
-              const { tokens } = await signIn(env.tessera.url, env.issuer, client, pick(people));
-              chain = { rt: tokens.refresh_token!, left: 8 };
-              chains.set(worker, chain);
-            }
-            const next = await refresh(env.issuer, client, chain.rt);
-            chain.rt = next.refresh_token!;
-            chain.left--;
-          },
+          op: () =>
+            chains.use(async (chain) => {
+              const next = await refresh(env.issuer, client, chain.rt);
+              return chain.left > 1 ? { rt: next.refresh_token!, left: chain.left - 1 } : undefined;
+            }),
         },
       ];
       if (env.bare) {
         const bare = env.bare;
-        const bareChains = new Map<number, string>();
         const bareClient = { client_id: 'web', client_secret: 'web-secret', redirect_uri: REDIRECT };
-        let next = 0;
-        prepared.push({
-          target: 'bare',
-          op: async (worker) => {
-            const rt = bareChains.get(worker) ?? bare.refreshTokens[next++ % bare.refreshTokens.length]!;
-            const tokens = await refresh(bare.url, bareClient, rt);
-            bareChains.set(worker, tokens.refresh_token!);
-          },
+        // The bare provider's chains were made at its start (no pages); they rotate forever.
+        const seeds = [...bare.refreshTokens];
+        const bareChains = new Pool(async () => {
+          const rt = seeds.pop();
+          if (!rt) throw new Error('the bare provider has no more refresh-token chains: start it with more');
+          return rt;
         });
+        prepared.push({ target: 'bare', op: () => bareChains.use(async (rt) => (await refresh(bare.url, bareClient, rt)).refresh_token!) });
       }
       return prepared;
     },
@@ -189,16 +196,11 @@ export const SCENARIOS: Scenario[] = [
         }
         return ids;
       });
-      const chains = new Map<number, string>();
+      const chains = new Pool(async () => (await signIn(env.tessera.url, env.issuer, client, user!, { organization: orgIds[0]! })).tokens.refresh_token!);
       return [
         {
           target: 'tessera',
-          op: async (worker) => {
-            let rt = chains.get(worker);
-            if (!rt) rt = (await signIn(env.tessera.url, env.issuer, client, user!, { organization: orgIds[0]! })).tokens.refresh_token!;
-            const tokens = await refresh(env.issuer, client, rt, { organization: pick(orgIds) });
-            chains.set(worker, tokens.refresh_token!);
-          },
+          op: () => chains.use(async (rt) => (await refresh(env.issuer, client, rt, { organization: pick(orgIds) })).refresh_token!),
         },
       ];
     },
