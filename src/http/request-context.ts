@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../logger.ts';
+import { withRequestReads } from './request-reads.ts';
 
 const SAFE_ID = /^[\w.-]{1,64}$/;
 
@@ -19,7 +20,7 @@ export function requestContext(log: Logger) {
     ctx.state.log = log.child({ requestId });
     const started = performance.now();
     try {
-      await next();
+      await withRequestReads(next);
     } finally {
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
       const line = { method: ctx.method, path: ctx.path, status, ms: Math.round(performance.now() - started) };

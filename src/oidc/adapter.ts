@@ -3,7 +3,11 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import type { ClientService } from './client.service.ts';
+import { forget, readOnce, remember } from '../http/request-reads.ts';
+import { grantOrgKey } from '../orgs/org-tokens.ts';
+import { userKey } from '../users/user.service.ts';
 import * as repo from './oidc-payload.repo.ts';
+import { findTokenWithRelated, PREFETCHING_MODELS } from './token-prefetch.ts';
 
 /**
  * Access tokens are JWTs that oidc-provider does not store; Tessera stores their payload by jti
@@ -25,18 +29,50 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
       return inTenant(db, tenantId, work);
     }
 
+    /** This request's reads of the model (http/request-reads.ts), keyed per tenant. */
+    private key(by: 'id' | 'uid' | 'userCode', value: string) {
+      return `oidc:${tenantId}:${this.model}:${by}:${value}`;
+    }
+
+    private changed() {
+      forget(`oidc:${tenantId}:${this.model}:`);
+    }
+
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      this.changed();
       await this.run((tx) => repo.upsertPayload(tx, tenantId, this.model, id, payload as Record<string, unknown>, expiresIn));
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') return clients.providerMetadata(tenantId, id, issuer);
       if (JWT_BACKED_MODELS.has(this.model) && verifiedAccessToken.getStore()?.jti !== id) return undefined;
-      return this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { id })));
+      // Our refresh tokens are opaque (no dots); a JWT offered at introspection is not one.
+      if (this.model === 'RefreshToken' && id.includes('.')) return undefined;
+      if (!PREFETCHING_MODELS.has(this.model)) {
+        return readOnce(this.key('id', id), async () => this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { id }))));
+      }
+      return readOnce(this.key('id', id), async () => {
+        // A verified JWT's jti may name an access token or a client-credentials token: one query for both.
+        const models = JWT_BACKED_MODELS.has(this.model) ? [...JWT_BACKED_MODELS] : [this.model];
+        const hit = await this.run((tx) => findTokenWithRelated(tx, tenantId, models, id));
+        if (!hit) {
+          for (const m of models) remember(`oidc:${tenantId}:${m}:id:${id}`, undefined);
+          return undefined;
+        }
+        const p = hit.token.payload;
+        for (const m of models) if (m !== hit.model) remember(`oidc:${tenantId}:${m}:id:${id}`, undefined);
+        if (typeof p.grantId === 'string') {
+          remember(`oidc:${tenantId}:Grant:id:${p.grantId}`, this.found(hit.grant));
+          remember(grantOrgKey(tenantId, p.grantId), hit.grantOrg);
+        }
+        if (typeof p.sessionUid === 'string') remember(`oidc:${tenantId}:Session:uid:${p.sessionUid}`, this.found(hit.session));
+        if (typeof p.accountId === 'string') remember(userKey(tenantId, p.accountId), hit.user);
+        return hit.model === this.model ? this.found(hit.token) : undefined;
+      });
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { uid })));
+      return readOnce(this.key('uid', uid), async () => this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { uid }))));
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
@@ -44,14 +80,17 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
     }
 
     async consume(id: string): Promise<void> {
+      this.changed();
       await this.run((tx) => repo.consumePayload(tx, tenantId, this.model, id));
     }
 
     async destroy(id: string): Promise<void> {
+      this.changed();
       await this.run((tx) => repo.destroyPayload(tx, tenantId, this.model, id));
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      forget(`oidc:${tenantId}:`);
       await this.run((tx) => repo.revokeModelByGrant(tx, tenantId, this.model, grantId));
     }
 

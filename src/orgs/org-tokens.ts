@@ -1,10 +1,14 @@
 import { sql } from 'kysely';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
+import { forget, readOnce } from '../http/request-reads.ts';
 import { revokeGrant } from '../oidc/oidc-payload.repo.ts';
 import { memberRoleNames } from './org.repo.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The request-reads key of a grant's working organization (see http/request-reads.ts). */
+export const grantOrgKey = (tenantId: string, grantId: string) => `grantOrg:${tenantId}:${grantId}`;
 
 export interface MembershipClaim {
   id: string;
@@ -94,12 +98,14 @@ export class OrgTokens {
     return { claims: { org_id: row.id, org_slug: row.slug, org_roles: row.roles, org_permissions: row.permissions } };
   }
 
-  /** The organization a grant (sign-in) works in, if any. */
+  /** The organization a grant (sign-in) works in, if any (read once per request; token lookups bring it along). */
   async grantOrg(tenantId: string, grantId: string): Promise<string | undefined> {
-    const row = await inTenant(this.db, tenantId, (tx) =>
-      tx.selectFrom('grant_organizations').select('org_id').where('tenant_id', '=', tenantId).where('grant_id', '=', grantId).executeTakeFirst(),
-    );
-    return row?.org_id;
+    return readOnce(grantOrgKey(tenantId, grantId), async () => {
+      const row = await inTenant(this.db, tenantId, (tx) =>
+        tx.selectFrom('grant_organizations').select('org_id').where('tenant_id', '=', tenantId).where('grant_id', '=', grantId).executeTakeFirst(),
+      );
+      return row?.org_id;
+    });
   }
 
   /**
@@ -107,6 +113,7 @@ export class OrgTokens {
    * next time an app asks them to choose — becomes it too.
    */
   async selectForGrant(tenantId: string, grantId: string, userId: string, orgId: string): Promise<void> {
+    forget(grantOrgKey(tenantId, grantId));
     await inTenant(this.db, tenantId, async (tx) => {
       await tx
         .insertInto('grant_organizations')

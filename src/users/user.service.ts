@@ -2,6 +2,7 @@ import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { Conflict, isUniqueViolation, NotFound } from '../http/errors.ts';
 import { decodeCursor, page } from '../http/pagination.ts';
+import { forget, readOnce } from '../http/request-reads.ts';
 import { revokeEverythingOfAccount } from '../oidc/oidc-payload.repo.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
 import * as repo from './user.repo.ts';
@@ -47,6 +48,9 @@ export interface UpdateUserInput {
 
 const DUPLICATE_EMAIL = () => Conflict('A user with this email already exists in this tenant.', [{ field: 'email', message: 'already in use' }]);
 
+/** The request-reads key of a user row (see http/request-reads.ts). */
+export const userKey = (tenantId: string, id: string) => `user:${tenantId}:${id}`;
+
 export class UserService {
   constructor(private readonly db: Database) {}
 
@@ -68,7 +72,8 @@ export class UserService {
 
   /** For oidc-provider's findAccount: undefined rather than an error. */
   async find(tenantId: string, id: string): Promise<UserRow | undefined> {
-    return inTenant(this.db, tenantId, (tx) => repo.findUserById(tx, tenantId, id));
+    // Read once per request (oidc-provider asks for the account several times; token lookups bring it along).
+    return readOnce(userKey(tenantId, id), () => inTenant(this.db, tenantId, (tx) => repo.findUserById(tx, tenantId, id)));
   }
 
   async list(tenantId: string, q: { email?: string | undefined; q?: string | undefined; limit: number; cursor?: string | undefined }) {
@@ -86,6 +91,7 @@ export class UserService {
   async update(tenantId: string, id: string, input: UpdateUserInput): Promise<UserRow> {
     const { password, ...rest } = input;
     const password_hash = password ? await hashPassword(password) : undefined;
+    forget(userKey(tenantId, id));
     try {
       return await inTenant(this.db, tenantId, async (tx) => {
         const user = await repo.updateUser(tx, tenantId, id, { ...rest, ...(password_hash ? { password_hash } : {}) });
@@ -100,6 +106,7 @@ export class UserService {
   }
 
   async delete(tenantId: string, id: string): Promise<void> {
+    forget(userKey(tenantId, id));
     await inTenant(this.db, tenantId, async (tx) => {
       await revokeEverythingOfAccount(tx, tenantId, id);
       if (!(await repo.deleteUser(tx, tenantId, id))) throw NotFound(`No user ${id} in this tenant.`);
@@ -114,6 +121,7 @@ export class UserService {
     const user = await inTenant(this.db, tenantId, (tx) => repo.findUserByEmail(tx, tenantId, email));
     const check = await checkPassword(user?.password_hash, password);
     if (!user || !check.ok || user.disabled) return undefined;
+    forget(userKey(tenantId, user.id));
     return inTenant(this.db, tenantId, (tx) =>
       repo.updateUser(tx, tenantId, user.id, { last_login_at: new Date(), ...(check.rehashed ? { password_hash: check.rehashed } : {}) }),
     );

@@ -1,0 +1,74 @@
+import { sql } from 'kysely';
+import type { TenantTx } from '../db/database.ts';
+import type { UserRow } from '../users/user.repo.ts';
+import type { StoredPayload } from './oidc-payload.repo.ts';
+
+/** Tokens whose lookup brings the rows the rest of the request asks for next. */
+export const PREFETCHING_MODELS = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken', 'AuthorizationCode']);
+
+export interface TokenWithRelated {
+  model: string;
+  token: StoredPayload;
+  grant: StoredPayload | undefined;
+  session: StoredPayload | undefined;
+  user: UserRow | undefined;
+  grantOrg: string | undefined;
+}
+
+interface JsonPayload {
+  payload: Record<string, unknown>;
+  expires_at: string | null;
+  consumed_at: string | null;
+}
+
+const date = (s: string | null) => (s === null ? null : new Date(s));
+const stored = (j: JsonPayload | null): StoredPayload | undefined => (j ? { payload: j.payload, expires_at: date(j.expires_at), consumed_at: date(j.consumed_at) } : undefined);
+
+/**
+ * A token by id (of one of `models`), with — in the same statement — what oidc-provider and
+ * Tessera read right after it on every token request: its grant, the session it is bound to,
+ * the account, and the organization the grant works in. One round trip instead of five
+ * transactions at userinfo and introspection (measured with `npm run bench`, tx/op).
+ * The filters are those of findPayload, findUserById and OrgTokens.grantOrg.
+ */
+export async function findTokenWithRelated(tx: TenantTx, tenantId: string, models: string[], id: string): Promise<TokenWithRelated | undefined> {
+  const live = (alias: string) => sql.raw(`(${alias}.expires_at is null or ${alias}.expires_at > now())`);
+  const r = await sql<{
+    model: string;
+    payload: Record<string, unknown>;
+    expires_at: Date | null;
+    consumed_at: Date | null;
+    grant: JsonPayload | null;
+    session: JsonPayload | null;
+    account: (Omit<UserRow, 'created_at' | 'updated_at' | 'last_login_at'> & { created_at: string; updated_at: string; last_login_at: string | null }) | null;
+    grant_org: string | null;
+  }>`
+    select t.model, t.payload, t.expires_at, t.consumed_at,
+      (select json_build_object('payload', g.payload, 'expires_at', g.expires_at, 'consumed_at', g.consumed_at)
+         from oidc_payloads g
+        where g.tenant_id = t.tenant_id and g.model = 'Grant' and g.id = t.payload->>'grantId' and ${live('g')}) as grant,
+      (select json_build_object('payload', s.payload, 'expires_at', s.expires_at, 'consumed_at', s.consumed_at)
+         from oidc_payloads s
+        where s.tenant_id = t.tenant_id and s.model = 'Session' and s.uid = t.payload->>'sessionUid' and ${live('s')}
+        limit 1) as session,
+      (select row_to_json(u) from users u
+        where u.tenant_id = t.tenant_id
+          and u.id = case when t.payload->>'accountId' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                          then (t.payload->>'accountId')::uuid end) as account,
+      (select go.org_id from grant_organizations go
+        where go.tenant_id = t.tenant_id and go.grant_id = t.payload->>'grantId') as grant_org
+    from oidc_payloads t
+    where t.tenant_id = ${tenantId} and t.model in (${sql.join(models)}) and t.id = ${id} and ${live('t')}
+    limit 1`.execute(tx);
+  const row = r.rows[0];
+  if (!row) return undefined;
+  const a = row.account;
+  return {
+    model: row.model,
+    token: { payload: row.payload, expires_at: row.expires_at, consumed_at: row.consumed_at },
+    grant: stored(row.grant),
+    session: stored(row.session),
+    user: a ? { ...a, created_at: new Date(a.created_at), updated_at: new Date(a.updated_at), last_login_at: date(a.last_login_at) } : undefined,
+    grantOrg: row.grant_org ?? undefined,
+  };
+}
