@@ -36,5 +36,13 @@ const show = (title: string, m: Map<string, number>) => {
     .slice(0, Number(values.top))
     .forEach(([k, v]) => console.log(`${((v / all) * 100).toFixed(1).padStart(5)}%  ${k}`));
 };
+// Self time by package or source directory: where the CPU goes, in broad strokes.
+const byModule = new Map<string, number>();
+for (const [k, v] of self) {
+  const url = k.split(' ').slice(1).join(' ');
+  const m = /^(@[^/]+\/[^/]+|[^/:]+)\//.exec(url)?.[1] ?? (url.startsWith('node:') ? 'node (core)' : url.startsWith(':') ? k.split(' ')[0]! : url.split(':')[0]!);
+  byModule.set(m, (byModule.get(m) ?? 0) + v);
+}
+show('self time by module', byModule);
 show('self time', self);
 show('total time (inclusive)', total);

@@ -17,12 +17,59 @@ const audience = `${issuer}/api`;
 const { privateKey } = await generateKeyPair('ES256', { extractable: true });
 const jwk = { ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig', kid: 'bare' };
 
+/**
+ * oidc-provider's bundled development adapter keeps 1,000 entries (an LRU): a long run evicts
+ * the grants this process seeded. A Map per model, without eviction, is the "in-memory adapter"
+ * the comparison means.
+ */
+class MapAdapter {
+  private static readonly stores = new Map<string, Map<string, { payload: Record<string, unknown>; exp: number }>>();
+  private readonly store: Map<string, { payload: Record<string, unknown>; exp: number }>;
+  constructor(private readonly model: string) {
+    this.store = MapAdapter.stores.get(model) ?? new Map();
+    MapAdapter.stores.set(model, this.store);
+  }
+  private static get(model: string) {
+    return MapAdapter.stores.get(model);
+  }
+  async upsert(id: string, payload: Record<string, unknown>, expiresIn: number) {
+    this.store.set(id, { payload, exp: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
+    if (this.model === 'Session' && typeof payload.uid === 'string') {
+      const byUid = MapAdapter.stores.get('Session:uid') ?? new Map();
+      byUid.set(payload.uid, { payload: { id }, exp: Infinity });
+      MapAdapter.stores.set('Session:uid', byUid);
+    }
+  }
+  async find(id: string) {
+    const e = this.store.get(id);
+    return e && e.exp > Date.now() ? e.payload : undefined;
+  }
+  async findByUid(uid: string) {
+    const ref = MapAdapter.get('Session:uid')?.get(uid);
+    return ref ? this.find(ref.payload.id as string) : undefined;
+  }
+  async findByUserCode() {
+    return undefined;
+  }
+  async consume(id: string) {
+    const e = this.store.get(id);
+    if (e) e.payload = { ...e.payload, consumed: Math.floor(Date.now() / 1000) };
+  }
+  async destroy(id: string) {
+    this.store.delete(id);
+  }
+  async revokeByGrantId(grantId: string) {
+    for (const store of MapAdapter.stores.values()) for (const [id, e] of store) if (e.payload.grantId === grantId) store.delete(id);
+  }
+}
+
 export const BARE_CLIENTS = {
   machine: { client_id: 'machine', client_secret: 'machine-secret' },
   web: { client_id: 'web', client_secret: 'web-secret', redirect_uri: 'http://127.0.0.1:9/cb' },
 };
 
 const provider = new Provider(issuer, {
+  adapter: MapAdapter as never,
   clients: [
     { ...BARE_CLIENTS.machine, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' },
     { client_id: BARE_CLIENTS.web.client_id, client_secret: BARE_CLIENTS.web.client_secret, redirect_uris: [BARE_CLIENTS.web.redirect_uri], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic' },
@@ -58,8 +105,13 @@ for (let i = 0; i < chains; i++) {
   const rt = new provider.RefreshToken({ client, accountId: `user-${i}`, grantId, scope: 'openid', gty: 'authorization_code', resource: audience } as never);
   refreshTokens.push(await rt.save());
 }
-// An opaque, stored token to introspect (oidc-provider cannot introspect its JWT access tokens).
-const opaqueToken = refreshTokens.pop()!;
+// An opaque, stored token to introspect (oidc-provider cannot introspect its JWT access tokens),
+// on a grant of its own that no refresh chain touches.
+const introspected = new provider.Grant({ accountId: 'introspected', clientId: 'web' });
+introspected.addOIDCScope('openid');
+introspected.addResourceScope(audience, 'openid');
+const introspectedGrant = await introspected.save();
+const opaqueToken = await new provider.RefreshToken({ client, accountId: 'introspected', grantId: introspectedGrant, scope: 'openid', gty: 'authorization_code', resource: audience } as never).save();
 
 const server = provider.listen(port, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ port, refreshTokens, opaqueToken })}\n`);

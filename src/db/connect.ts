@@ -4,6 +4,7 @@ import { Kysely } from 'kysely';
 import pg from 'pg';
 import type { DB } from './database.ts';
 import { LazyBeginPostgresDialect } from './lazy-begin.ts';
+import { registerOneShot } from './one-shot.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
 
 export interface Connection {
@@ -21,6 +22,7 @@ export async function connect(opts: { databaseUrl?: string | undefined; dataDir:
   if (opts.databaseUrl) {
     const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
     const db = new Kysely<DB>({ dialect: new LazyBeginPostgresDialect({ pool }) });
+    registerOneShot(db, pool);
     return { db, kind: 'postgres', close: () => db.destroy() };
   }
   const unlock = lockDataDir(opts.dataDir);

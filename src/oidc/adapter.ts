@@ -1,7 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/database.ts';
-import { inTenant } from '../db/tenant-scope.ts';
+import { scopedStatement } from '../db/one-shot.ts';
+import type { inTenant } from '../db/tenant-scope.ts';
 import type { ClientService } from './client.service.ts';
 import { forget, readOnce, remember } from '../http/request-reads.ts';
 import { grantOrgKey } from '../orgs/org-tokens.ts';
@@ -25,8 +26,9 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
   return class TenantAdapter implements Adapter {
     constructor(private readonly model: string) {}
 
+    /** Every adapter operation is one statement: one round trip (db/one-shot.ts). */
     private run<T>(work: Parameters<typeof inTenant<T>>[2]): Promise<T> {
-      return inTenant(db, tenantId, work);
+      return scopedStatement(db, tenantId, work);
     }
 
     /** This request's reads of the model (http/request-reads.ts), keyed per tenant. */
@@ -36,6 +38,7 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
 
     private changed() {
       forget(`oidc:${tenantId}:${this.model}:`);
+      if (JWT_BACKED_MODELS.has(this.model)) forget(`oidc:${tenantId}:jwt:`);
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
@@ -51,24 +54,27 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
       if (!PREFETCHING_MODELS.has(this.model)) {
         return readOnce(this.key('id', id), async () => this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { id }))));
       }
-      return readOnce(this.key('id', id), async () => {
-        // A verified JWT's jti may name an access token or a client-credentials token: one query for both.
-        const models = JWT_BACKED_MODELS.has(this.model) ? [...JWT_BACKED_MODELS] : [this.model];
-        const hit = await this.run((tx) => findTokenWithRelated(tx, tenantId, models, id));
-        if (!hit) {
-          for (const m of models) remember(`oidc:${tenantId}:${m}:id:${id}`, undefined);
-          return undefined;
-        }
-        const p = hit.token.payload;
-        for (const m of models) if (m !== hit.model) remember(`oidc:${tenantId}:${m}:id:${id}`, undefined);
-        if (typeof p.grantId === 'string') {
-          remember(`oidc:${tenantId}:Grant:id:${p.grantId}`, this.found(hit.grant));
-          remember(grantOrgKey(tenantId, p.grantId), hit.grantOrg);
-        }
-        if (typeof p.sessionUid === 'string') remember(`oidc:${tenantId}:Session:uid:${p.sessionUid}`, this.found(hit.session));
-        if (typeof p.accountId === 'string') remember(userKey(tenantId, p.accountId), hit.user);
-        return hit.model === this.model ? this.found(hit.token) : undefined;
-      });
+      // A verified JWT's jti names an access token or a client-credentials token, and
+      // introspection asks for both at once: one shared query answers both.
+      if (JWT_BACKED_MODELS.has(this.model)) {
+        const hit = await readOnce(`oidc:${tenantId}:jwt:${id}`, () => this.findWithRelated([...JWT_BACKED_MODELS], id));
+        return hit?.model === this.model ? this.found(hit.token) : undefined;
+      }
+      return readOnce(this.key('id', id), async () => this.found((await this.findWithRelated([this.model], id))?.token));
+    }
+
+    /** The token and, remembered for the rest of the request, its grant, session, account and working organization. */
+    private async findWithRelated(models: string[], id: string) {
+      const hit = await this.run((tx) => findTokenWithRelated(tx, tenantId, models, id));
+      if (!hit) return undefined;
+      const p = hit.token.payload;
+      if (typeof p.grantId === 'string') {
+        remember(`oidc:${tenantId}:Grant:id:${p.grantId}`, this.found(hit.grant));
+        remember(grantOrgKey(tenantId, p.grantId), hit.grantOrg);
+      }
+      if (typeof p.sessionUid === 'string') remember(`oidc:${tenantId}:Session:uid:${p.sessionUid}`, this.found(hit.session));
+      if (typeof p.accountId === 'string') remember(userKey(tenantId, p.accountId), hit.user);
+      return hit;
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {

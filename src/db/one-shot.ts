@@ -1,0 +1,142 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import {
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type QueryResult,
+} from 'kysely';
+import pg from 'pg';
+// @ts-expect-error -- node-postgres ships no types for lib/utils; prepareValue is what it applies to every parameter.
+import pgUtils from 'pg/lib/utils.js';
+import type { DB, Database, TenantTx } from './database.ts';
+import { APP_ROLE, inTenant } from './tenant-scope.ts';
+
+/**
+ * One tenant-scoped statement in one round trip.
+ *
+ * `inTenant` costs three round trips (BEGIN with the scope, the statement, COMMIT), and on this
+ * kind of machine every socket write is dear: `--cpu-prof` of the token endpoints showed a third
+ * of the busy time in writes to PostgreSQL. A simple-protocol query holding several statements
+ * runs them as one implicit transaction, so `select set_config(<tenant>, <role>, true); <statement>`
+ * scopes the statement exactly as `inTenant` does — RLS binds it, the settings end with it — in a
+ * single write. The statement's parameters are inlined as literals the way node-postgres would
+ * send them (`prepareValue`) and quoted with its `escapeLiteral`; an untyped literal is inferred
+ * by PostgreSQL exactly as an untyped parameter is.
+ *
+ * Only for work that runs exactly one statement (the OIDC adapter's reads and writes).
+ */
+const scope = new AsyncLocalStorage<string>();
+const oneShots = new WeakMap<Database, Kysely<DB>>();
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function registerOneShot(db: Database, pool: pg.Pool) {
+  oneShots.set(db, new Kysely<DB>({ dialect: new OneShotDialect(pool) }));
+}
+
+/** Runs `work` — one statement — scoped to `tenantId`: one round trip on PostgreSQL, `inTenant` elsewhere. */
+export function scopedStatement<T>(db: Database, tenantId: string, work: (tx: TenantTx) => Promise<T>): Promise<T> {
+  const oneShot = oneShots.get(db);
+  if (!oneShot) return inTenant(db, tenantId, work);
+  if (!UUID.test(tenantId)) throw new Error('scopedStatement: not a tenant id');
+  return scope.run(tenantId, () => work(oneShot as unknown as TenantTx));
+}
+
+/** `$n` placeholders outside quoted strings and identifiers, replaced by literals. */
+export function inlineParameters(text: string, parameters: readonly unknown[]): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === "'" || c === '"') {
+      const end = closing(text, i, c);
+      out += text.slice(i, end);
+      i = end;
+    } else if (c === '$' && /\d/.test(text[i + 1] ?? '')) {
+      let j = i + 1;
+      while (/\d/.test(text[j] ?? '')) j++;
+      const n = Number(text.slice(i + 1, j));
+      if (n < 1 || n > parameters.length) throw new Error(`inlineParameters: no parameter $${n}`);
+      out += literal(parameters[n - 1]);
+      i = j;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+function closing(text: string, start: number, quote: string): number {
+  let i = start + 1;
+  while (i < text.length) {
+    if (text[i] === quote) {
+      if (text[i + 1] === quote) i += 2; // doubled quote inside
+      else return i + 1;
+    } else i++;
+  }
+  throw new Error('inlineParameters: unterminated quote');
+}
+
+function literal(value: unknown): string {
+  const prepared = pgUtils.prepareValue(value) as string | Buffer | null;
+  if (prepared === null || prepared === undefined) return 'NULL';
+  if (Buffer.isBuffer(prepared)) throw new Error('inlineParameters: binary parameters are not supported');
+  return pg.escapeLiteral(String(prepared));
+}
+
+class OneShotConnection implements DatabaseConnection {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    const tenantId = scope.getStore();
+    if (!tenantId) throw new Error('a one-shot statement outside scopedStatement');
+    const text = `select set_config('tessera.tenant_id', '${tenantId}', true), set_config('role', '${APP_ROLE}', true); ${inlineParameters(compiled.sql, compiled.parameters)}`;
+    const results = (await this.pool.query(text)) as unknown as pg.QueryResult[];
+    const r = results[1]!;
+    return {
+      rows: r.rows as R[],
+      ...(['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(r.command) ? { numAffectedRows: BigInt(r.rowCount ?? 0) } : {}),
+    };
+  }
+
+  // eslint-disable-next-line require-yield
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error('one-shot statements do not stream');
+  }
+}
+
+class OneShotDriver implements Driver {
+  constructor(private readonly pool: pg.Pool) {}
+  async init() {}
+  async acquireConnection() {
+    return new OneShotConnection(this.pool);
+  }
+  async beginTransaction(): Promise<void> {
+    throw new Error('one-shot statements are their own transaction');
+  }
+  async commitTransaction(): Promise<void> {}
+  async rollbackTransaction(): Promise<void> {}
+  async releaseConnection() {}
+  async destroy() {}
+}
+
+class OneShotDialect implements Dialect {
+  constructor(private readonly pool: pg.Pool) {}
+  createAdapter() {
+    return new PostgresAdapter();
+  }
+  createDriver() {
+    return new OneShotDriver(this.pool);
+  }
+  createQueryCompiler() {
+    return new PostgresQueryCompiler();
+  }
+  createIntrospector(db: Kysely<unknown>) {
+    return new PostgresIntrospector(db);
+  }
+}
