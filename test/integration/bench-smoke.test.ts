@@ -1,0 +1,33 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { serverUrl } from '../helpers/database.ts';
+import { SCENARIOS } from '../../bench/scenarios.ts';
+
+/**
+ * The benchmark's smoke run: every scenario, a second each at saturation and at a fixed rate,
+ * small seeds — so the harness can't rot. It asserts that everything ran without an error; it
+ * asserts nothing about speed (timings don't belong in tests; `npm run bench` measures them).
+ */
+const onPostgres = serverUrl() ? test : test.skip;
+
+onPostgres('npm run bench -- --smoke: every scenario runs, against Tessera and the bare provider, with no errors', async (tt) => {
+  tt.timeout(300_000);
+  const out = join(mkdtempSync(join(tmpdir(), 'bench-smoke-')), 'smoke');
+  await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke', '--out', out], {
+    env: { ...process.env, DATABASE_URL: serverUrl() },
+    timeout: 240_000,
+    maxBuffer: 10 * 1024 * 1024,
+  });
+  const report = JSON.parse(readFileSync(`${out}.json`, 'utf8')) as { machine: { cores: number }; rows: Array<{ scenario: string; target: string; mode: string; ops: number; errors: number; first_error?: string; ops_per_cpu_second: number | null }> };
+  tt.true(report.machine.cores >= 1);
+  for (const s of SCENARIOS) tt.true(report.rows.some((r) => r.scenario === s.name && r.ops > 0), `${s.name} ran`);
+  for (const r of report.rows) tt.is(r.errors, 0, `${r.scenario} → ${r.target} (${r.mode}): ${r.first_error ?? ''}`);
+  tt.true(report.rows.some((r) => r.target === 'bare' && r.ops > 0), 'the bare provider ran');
+  tt.true(report.rows.filter((r) => r.target === 'tessera').every((r) => (r.ops_per_cpu_second ?? 0) > 0), "Tessera's CPU was read from /proc");
+  const md = readFileSync(`${out}.md`, 'utf8');
+  tt.regex(md, /\| scenario \| target \| mode \| ops\/s \| ops\/CPU s \|/);
+});
