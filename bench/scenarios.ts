@@ -2,7 +2,7 @@ import argon2 from 'argon2';
 import { generateKeyPair, SignJWT } from 'jose';
 import { sql } from 'kysely';
 import { ARGON2_PARAMS } from '../src/users/passwords.ts';
-import { logout, refresh, signIn, type WebClient } from './lib/flows.ts';
+import { logout, portalSignIn, refresh, signIn, type WebClient } from './lib/flows.ts';
 import { basic, expectStatus, form, send } from './lib/http.ts';
 import type { Op } from './lib/load.ts';
 import { adminClient, type Tessera } from './lib/tessera.ts';
@@ -262,6 +262,23 @@ export const SCENARIOS: Scenario[] = [
       // Discovery of a random tenant: most are not among the 500 providers an instance keeps,
       // so most requests build one (tenant row, keys decrypted, provider configured).
       return [{ target: 'tessera', op: async () => void expectStatus(await send(`${env.tessera.url}/t/${pick(slugs)}/.well-known/openid-configuration`), 200) }];
+    },
+  },
+  {
+    // The portal's members tab of a 60-member organization, signed in as its owner: the
+    // heaviest everyday page (each row carries its role dropdown and forms).
+    name: 'PortalMembers',
+    async prepare(env) {
+      const [owner] = await users(env, 1);
+      const org = await env.admin<{ id: string }>('POST', '/organizations', { name: 'Portal Org', max_members: 100 });
+      await env.admin('POST', `/organizations/${org.id}/members`, { user_id: owner!.id, role: 'owner' });
+      for (let i = 0; i < 59; i++) {
+        const u = await env.admin<{ id: string }>('POST', '/users', { email: `portal-${i}@bench.test`, email_verified: true });
+        await env.admin('POST', `/organizations/${org.id}/members`, { user_id: u.id, role: 'member' });
+      }
+      const jar = await portalSignIn(env.tessera.url, env.slug, owner!);
+      const page = `${env.tessera.url}/t/${env.slug}/portal/organizations/${org.id}/members`;
+      return [{ target: 'tessera', op: async () => void expectStatus(await send(page, { headers: jar.header() }), 200) }];
     },
   },
   {

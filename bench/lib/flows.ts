@@ -88,3 +88,18 @@ export async function refresh(issuer: string, client: WebClient, refreshToken: s
   const r = expectStatus(await send(`${issuer}/token`, { body: form({ grant_type: 'refresh_token', refresh_token: refreshToken, ...extra }), headers: { authorization: basic(client.client_id, client.client_secret) } }), 200);
   return JSON.parse(r.body) as Tokens;
 }
+
+/** Signs in to the portal (the built-in `tessera:portal` client): returns the browser's cookies. */
+export async function portalSignIn(origin: string, slug: string, user: { email: string; password: string }): Promise<CookieJar> {
+  const jar = new CookieJar();
+  const start = `${origin}/t/${slug}/portal/login`;
+  let at = await follow(jar, origin, jar.take(await send(start, { headers: jar.header() })), start);
+  expectStatus(at.reply, 200);
+  const identify = formActions(at.reply.body).find((a) => a.endsWith('/identify'));
+  if (!identify) throw new Error('no email form on the sign-in page');
+  const pw = jar.take(expectStatus(await send(new URL(identify, origin).href, { body: form({ email: user.email }), headers: jar.header() }), 200));
+  const login = new URL(formActions(pw.body).find((a) => a.endsWith('/login'))!, origin).href;
+  at = await follow(jar, origin, jar.take(await send(login, { body: form({ email: user.email, password: user.password }), headers: jar.header() })), login);
+  if (at.reply.status !== 200 || !at.url.includes('/portal/organizations')) throw new Error(`portal sign-in ended at ${at.url} (HTTP ${at.reply.status})`);
+  return jar;
+}

@@ -14,7 +14,7 @@ export const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 256 });
  * can (no fetch/openid-client machinery), so what is measured is the server. `agent: false`
  * opens a new connection for this request and closes it after.
  */
-export function send(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent | false } = {}): Promise<Reply> {
+export function send(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent | false } = {}, retried = false): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
@@ -34,7 +34,12 @@ export function send(url: string, opts: { method?: string; headers?: Record<stri
         res.on('error', reject);
       },
     );
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      // A kept-alive connection the server closed just as it was reused: the request never
+      // reached it, so sending it again is safe (Node's documented pattern, req.reusedSocket).
+      if (!retried && req.reusedSocket && err.code === 'ECONNRESET') resolve(send(url, opts, true));
+      else reject(err);
+    });
     if (opts.body !== undefined) req.write(opts.body);
     req.end();
   });

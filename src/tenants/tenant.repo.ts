@@ -55,7 +55,7 @@ export async function insertApiKey(tx: TenantTx, k: { tenant_id: string; name: s
 export async function findApiKeyByHash(tx: TenantTx, tenantId: string, keyHash: string) {
   return tx
     .selectFrom('admin_api_keys')
-    .select(['id', 'key_hash'])
+    .select(['id', 'key_hash', 'last_used_at'])
     .where('tenant_id', '=', tenantId)
     .where('key_hash', '=', keyHash)
     .executeTakeFirst();

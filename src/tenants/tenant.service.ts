@@ -38,6 +38,8 @@ export interface CreatedTenant {
 
 const API_KEY_PREFIX = 'tsk_';
 
+const API_KEY_TOUCH_MS = 60_000;
+
 export class TenantService {
   constructor(
     private readonly db: Database,
@@ -123,7 +125,8 @@ export class TenantService {
     return inTenant(this.db, tenantId, async (tx) => {
       const row = await repo.findApiKeyByHash(tx, tenantId, hash);
       if (!row || !constantTimeEqual(row.key_hash, hash)) return false;
-      await repo.touchApiKey(tx, tenantId, row.id);
+      // "Last used" to the minute: a write on every Admin API call cost a transaction per request.
+      if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > API_KEY_TOUCH_MS) await repo.touchApiKey(tx, tenantId, row.id);
       return true;
     });
   }
