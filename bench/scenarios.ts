@@ -2,7 +2,9 @@ import argon2 from 'argon2';
 import { generateKeyPair, SignJWT } from 'jose';
 import { sql } from 'kysely';
 import { ARGON2_PARAMS } from '../src/users/passwords.ts';
-import { logout, portalSignIn, refresh, signIn, type WebClient } from './lib/flows.ts';
+import * as samlify from 'samlify';
+import { TestSamlIdp } from '../test/helpers/saml-idp.ts';
+import { logout, portalSignIn, refresh, signIn, startSignIn, type WebClient } from './lib/flows.ts';
 import { basic, expectStatus, form, send } from './lib/http.ts';
 import type { Op } from './lib/load.ts';
 import { adminClient, type Tessera } from './lib/tessera.ts';
@@ -279,6 +281,43 @@ export const SCENARIOS: Scenario[] = [
       const jar = await portalSignIn(env.tessera.url, env.slug, owner!);
       const page = `${env.tessera.url}/t/${env.slug}/portal/organizations/${org.id}/members`;
       return [{ target: 'tessera', op: async () => void expectStatus(await send(page, { headers: jar.header() }), 200) }];
+    },
+  },
+  {
+    // SP-initiated SAML: the authorization request, the email of a verified domain (which routes
+    // to the organization's IdP), then a signed response for that AuthnRequest posted to the ACS.
+    // The response is made and signed here, by the test IdP; Tessera parses, schema-checks and
+    // verifies it, provisions the user just in time (first time) and resumes the sign-in.
+    name: 'SamlAcs',
+    async prepare(env) {
+      const client = await webClient(env);
+      const org = await env.admin<{ id: string }>('POST', '/organizations', { name: 'SAML Bench', max_members: 100_000 });
+      await env.admin('POST', `/organizations/${org.id}/domains`, { domain: 'saml.bench' });
+      await env.admin('PATCH', `/organizations/${org.id}/domains/saml.bench`, { verified: true });
+      const idp = new TestSamlIdp();
+      const conn = await env.admin<{ id: string; acs_url: string; sp_entity_id: string; sp_metadata_url: string }>('POST', `/organizations/${org.id}/sso-connections`, {
+        type: 'saml',
+        name: 'Bench IdP',
+        idp_entity_id: idp.entityId,
+        idp_sso_url: idp.ssoUrl,
+        idp_certificates: [idp.keys.cert],
+      });
+      const sp = samlify.ServiceProvider({ metadata: (await send(conn.sp_metadata_url)).body });
+      let n = 0;
+      return [
+        {
+          target: 'tessera',
+          op: async () => {
+            const email = `user${n++ % 50}@saml.bench`;
+            const toIdp = await startSignIn(env.tessera.url, env.issuer, client, email);
+            if (!toIdp.startsWith(idp.ssoUrl)) throw new Error(`not sent to the IdP: ${toIdp}`);
+            const response = await idp.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: await idp.requestIdOf(sp, toIdp), nameId: email, attributes: { email, name: 'Bench User' } });
+            const r = await send(conn.acs_url, { body: form({ SAMLResponse: response }), headers: { origin: 'https://idp.test' } });
+            if (r.status !== 303 && r.status !== 302) throw new Error(`ACS answered ${r.status}: ${r.body.slice(0, 200)}`);
+            if (!r.headers.location?.includes('/auth/')) throw new Error(`ACS sent the browser to ${r.headers.location}`);
+          },
+        },
+      ];
     },
   },
   {

@@ -103,3 +103,27 @@ export async function portalSignIn(origin: string, slug: string, user: { email: 
   if (at.reply.status !== 200 || !at.url.includes('/portal/organizations')) throw new Error(`portal sign-in ended at ${at.url} (HTTP ${at.reply.status})`);
   return jar;
 }
+
+/**
+ * The start of a sign-in up to the email step: returns where Tessera sends the browser next
+ * (an organization's IdP for a verified SSO domain; otherwise the password page's own URL).
+ */
+export async function startSignIn(origin: string, issuer: string, client: WebClient, email: string): Promise<string> {
+  const jar = new CookieJar();
+  const auth = `${issuer}/auth?${form({
+    client_id: client.client_id,
+    response_type: 'code',
+    redirect_uri: client.redirect_uri,
+    scope: 'openid email profile',
+    state: b64url(randomBytes(16)),
+    code_challenge: b64url(createHash('sha256').update(b64url(randomBytes(32))).digest()),
+    code_challenge_method: 'S256',
+  })}`;
+  const at = await follow(jar, origin, jar.take(await send(auth, { headers: jar.header() })), auth);
+  expectStatus(at.reply, 200);
+  const identify = formActions(at.reply.body).find((a) => a.endsWith('/identify'));
+  if (!identify) throw new Error('no email form on the sign-in page');
+  const url = new URL(identify, origin).href;
+  const r = jar.take(await send(url, { body: form({ email }), headers: jar.header() }));
+  return r.status >= 300 && r.status < 400 ? new URL(r.headers.location!, url).href : url;
+}
