@@ -5,6 +5,7 @@ import { adminApi, createTenant, startTestApp, webClient, type TestApp, type Tes
 import { Browser, enterCredentials } from '../helpers/browser.ts';
 import { startAuthorization, type RegisteredClient } from '../helpers/oidc.ts';
 import { keyPair, TestSamlIdp } from '../helpers/saml-idp.ts';
+import { samlSchemaValidator } from '../../src/sso/saml/schema-validator.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -61,6 +62,22 @@ async function post(browser: Browser, samlResponse: string) {
 
 const good = (requestId: string, nameId = 'carol@saml.example', extra: Record<string, string | string[]> = {}) =>
   idp.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: requestId, nameId, attributes: { email: nameId, name: 'Carol', ...extra } });
+
+test.serial('a response to no request of this connection is refused before the costly checks run (schema validation ~225 ms of CPU)', async (tt) => {
+  const before = samlSchemaValidator.calls;
+  // Well-formed and signed, but answering an AuthnRequest we never sent; then one with none.
+  const forged = await good('_never-sent-by-us');
+  const unsolicited = Buffer.from(Buffer.from(forged, 'base64').toString('utf8').replace(/\sInResponseTo="[^"]*"/g, '')).toString('base64');
+  for (const response of [forged, unsolicited]) {
+    const r = await fetch(conn.acs_url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ SAMLResponse: response }), redirect: 'manual' });
+    tt.true(r.status >= 300 && r.status < 500, `answered ${r.status}`);
+  }
+  tt.is(samlSchemaValidator.calls, before, 'the schema validator never ran');
+  // A response to a request we did send is validated as before.
+  const { requestId, browser } = await begin('early@saml.example');
+  await post(browser, await good(requestId, 'early@saml.example'));
+  tt.true(samlSchemaValidator.calls > before);
+});
 
 test('the SP metadata names our entity id and ACS', async (tt) => {
   const xml = await (await fetch(conn.sp_metadata_url)).text();

@@ -204,6 +204,16 @@ export class SamlSso {
     if (!samlResponse || samlResponse.length > 500_000) throw new SsoRefused('no SAMLResponse, or one too large');
     const xml = Buffer.from(samlResponse, 'base64').toString('utf8');
     const { encrypted } = precheck(xml);
+    // InResponseTo first, and used up at once: only an answer to a sign-in this connection
+    // started reaches the schema validation and signature checks — xmllint-wasm costs ~225 ms of
+    // CPU per message (bench SamlAcs), which an unauthenticated POST must not be able to buy.
+    const claimed = /<(?:[\w-]+:)?Response\b[^>]*?\sInResponseTo="([^"]{1,200})"/.exec(xml)?.[1];
+    if (!claimed) throw new SsoRefused('unsolicited response (no InResponseTo); IdP-initiated sign-in is not accepted');
+    const request = await inTenant(this.db, conn.tenant_id, (tx) =>
+      tx.deleteFrom('sso_requests').where('tenant_id', '=', conn.tenant_id).where('id', '=', claimed).returningAll().executeTakeFirst(),
+    );
+    if (!request || request.connection_id !== conn.id) throw new SsoRefused(`InResponseTo ${claimed} is not a request this connection sent (unknown, used, or another connection's)`);
+    if (request.expires_at.getTime() < Date.now()) throw new SsoRefused('the sign-in request expired');
     const key = encrypted ? this.spPrivateKey(conn) : undefined;
     if (encrypted && !key) throw new SsoRefused('the assertion is encrypted but this connection has no decryption key');
     let parsed: { extract: any; samlContent: string };
@@ -246,11 +256,8 @@ export class SamlSso {
     const inResponseTo = ex.response?.inResponseTo;
     if (!inResponseTo) throw new SsoRefused('unsolicited response (no InResponseTo); IdP-initiated sign-in is not accepted');
     if (confirmation.data?.inResponseTo && confirmation.data.inResponseTo !== inResponseTo) throw new SsoRefused('InResponseTo of the response and the assertion differ');
-    const request = await inTenant(this.db, conn.tenant_id, (tx) =>
-      tx.deleteFrom('sso_requests').where('tenant_id', '=', conn.tenant_id).where('id', '=', inResponseTo).returningAll().executeTakeFirst(),
-    );
-    if (!request || request.connection_id !== conn.id) throw new SsoRefused(`InResponseTo ${inResponseTo} is not a request this connection sent (unknown, used, or another connection's)`);
-    if (request.expires_at.getTime() < now) throw new SsoRefused('the sign-in request expired');
+    // The verified InResponseTo must be the one the request was found by.
+    if (inResponseTo !== claimed) throw new SsoRefused('InResponseTo changed between the raw and the verified response');
 
     // Replay: each assertion id once, remembered until it would have expired anyway.
     const assertionId = typeof confirmation.assertion === 'string' ? confirmation.assertion : undefined;
