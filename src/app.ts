@@ -99,7 +99,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const samlSso = new SamlSso(db, config.publicUrl, (c) => connections.spPrivateKey(c));
   const sso = new SsoRouter(domains, connections, oidcSso, samlSso, orgTokens);
   const clients = new ClientService(db, config.tenantCacheTtlMs);
-  const tenants = new TenantService(db, config.publicUrl, config.encryptionKey);
+  const tenants = new TenantService(db, config.publicUrl, config.encryptionKey, config.tenantCacheTtlMs);
   const runtimes = new TenantRuntimes(
     { db, publicUrl: config.publicUrl, encryptionKey: config.encryptionKey, users, clients, orgTokens, render, log },
     config.tenantCacheTtlMs,

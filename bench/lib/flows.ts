@@ -30,12 +30,8 @@ async function follow(jar: CookieJar, origin: string, r: Reply, from: string): P
   return { reply: r, url };
 }
 
-/**
- * One browser sign-in, as keycloak-benchmark's AuthorizationCode does it: the authorization
- * request, the sign-in page, email, password, the redirects back with a code, and the code
- * exchange with PKCE. Returns the tokens and the browser's cookies (for a logout).
- */
-export async function signIn(origin: string, issuer: string, client: WebClient, user: { email: string; password: string }, extra: Record<string, string> = {}) {
+/** The authorization request with PKCE, followed to the sign-in page: the browser, its email form, and what the code exchange needs. */
+async function authorize(origin: string, issuer: string, client: WebClient, extra: Record<string, string> = {}) {
   const jar = new CookieJar();
   const verifier = b64url(randomBytes(32));
   const state = b64url(randomBytes(16));
@@ -49,16 +45,25 @@ export async function signIn(origin: string, issuer: string, client: WebClient, 
     code_challenge_method: 'S256',
     ...extra,
   })}`;
-  let at = await follow(jar, origin, jar.take(await send(auth, { headers: jar.header() })), auth);
+  const at = await follow(jar, origin, jar.take(await send(auth, { headers: jar.header() })), auth);
   expectStatus(at.reply, 200);
   const identify = formActions(at.reply.body).find((a) => a.endsWith('/identify'));
   if (!identify) throw new Error('no email form on the sign-in page');
-  const idUrl = new URL(identify, origin).href;
+  return { jar, verifier, state, identifyUrl: new URL(identify, origin).href };
+}
+
+/**
+ * One browser sign-in, as keycloak-benchmark's AuthorizationCode does it: the authorization
+ * request, the sign-in page, email, password, the redirects back with a code, and the code
+ * exchange with PKCE. Returns the tokens and the browser's cookies (for a logout).
+ */
+export async function signIn(origin: string, issuer: string, client: WebClient, user: { email: string; password: string }, extra: Record<string, string> = {}) {
+  const { jar, verifier, state, identifyUrl: idUrl } = await authorize(origin, issuer, client, extra);
   const pw = jar.take(expectStatus(await send(idUrl, { body: form({ email: user.email }), headers: jar.header() }), 200));
   const login = formActions(pw.body).find((a) => a.endsWith('/login'));
   if (!login) throw new Error('no password form');
   const loginUrl = new URL(login, origin).href;
-  at = await follow(jar, origin, jar.take(await send(loginUrl, { body: form({ email: user.email, password: user.password }), headers: jar.header() })), loginUrl);
+  const at = await follow(jar, origin, jar.take(await send(loginUrl, { body: form({ email: user.email, password: user.password }), headers: jar.header() })), loginUrl);
   if (!at.url.startsWith(client.redirect_uri)) throw new Error(`sign-in did not return to the app: HTTP ${at.reply.status} ${at.reply.body.slice(0, 200)}`);
   const back = new URL(at.url);
   if (back.searchParams.get('state') !== state) throw new Error('state mismatch');
@@ -109,21 +114,7 @@ export async function portalSignIn(origin: string, slug: string, user: { email: 
  * (an organization's IdP for a verified SSO domain; otherwise the password page's own URL).
  */
 export async function startSignIn(origin: string, issuer: string, client: WebClient, email: string): Promise<string> {
-  const jar = new CookieJar();
-  const auth = `${issuer}/auth?${form({
-    client_id: client.client_id,
-    response_type: 'code',
-    redirect_uri: client.redirect_uri,
-    scope: 'openid email profile',
-    state: b64url(randomBytes(16)),
-    code_challenge: b64url(createHash('sha256').update(b64url(randomBytes(32))).digest()),
-    code_challenge_method: 'S256',
-  })}`;
-  const at = await follow(jar, origin, jar.take(await send(auth, { headers: jar.header() })), auth);
-  expectStatus(at.reply, 200);
-  const identify = formActions(at.reply.body).find((a) => a.endsWith('/identify'));
-  if (!identify) throw new Error('no email form on the sign-in page');
-  const url = new URL(identify, origin).href;
-  const r = jar.take(await send(url, { body: form({ email }), headers: jar.header() }));
-  return r.status >= 300 && r.status < 400 ? new URL(r.headers.location!, url).href : url;
+  const { jar, identifyUrl } = await authorize(origin, issuer, client);
+  const r = jar.take(await send(identifyUrl, { body: form({ email }), headers: jar.header() }));
+  return r.status >= 300 && r.status < 400 ? new URL(r.headers.location!, identifyUrl).href : identifyUrl;
 }

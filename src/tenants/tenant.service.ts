@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { constantTimeEqual, randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database } from '../db/database.ts';
@@ -41,11 +42,25 @@ const API_KEY_PREFIX = 'tsk_';
 const API_KEY_TOUCH_MS = 60_000;
 
 export class TenantService {
+  /**
+   * Verified admin API keys, for `cacheTtlMs` (the bound on cross-instance staleness that tenants
+   * and clients use): the Admin API checked the key in its own transaction on every call. Only
+   * successes are kept. Whatever revokes a key one day must `forgetApiKeys()` here too.
+   */
+  private readonly verifiedKeys: LRUCache<string, true> | undefined;
+
   constructor(
     private readonly db: Database,
     private readonly publicUrl: string,
     private readonly encryptionKey: Buffer,
-  ) {}
+    cacheTtlMs = 0,
+  ) {
+    this.verifiedKeys = cacheTtlMs > 0 ? new LRUCache({ max: 10_000, ttl: cacheTtlMs }) : undefined;
+  }
+
+  forgetApiKeys() {
+    this.verifiedKeys?.clear();
+  }
 
   /** A tenant with its first signing key, an admin API key (returned once) and optionally an admin user. */
   async create(input: z.input<typeof CreateTenantInput>): Promise<CreatedTenant> {
@@ -122,12 +137,16 @@ export class TenantService {
   async verifyApiKey(tenantId: string, presented: string): Promise<boolean> {
     if (!presented.startsWith(API_KEY_PREFIX) || presented.length > 200) return false;
     const hash = sha256Hex(presented);
-    return inTenant(this.db, tenantId, async (tx) => {
+    const cacheKey = `${tenantId}:${hash}`;
+    if (this.verifiedKeys?.get(cacheKey)) return true;
+    const ok = await inTenant(this.db, tenantId, async (tx) => {
       const row = await repo.findApiKeyByHash(tx, tenantId, hash);
       if (!row || !constantTimeEqual(row.key_hash, hash)) return false;
       // "Last used" to the minute: a write on every Admin API call cost a transaction per request.
       if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > API_KEY_TOUCH_MS) await repo.touchApiKey(tx, tenantId, row.id);
       return true;
     });
+    if (ok) this.verifiedKeys?.set(cacheKey, true);
+    return ok;
   }
 }
