@@ -169,7 +169,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const account = new Router({ prefix: '/t/:slug/account' });
   account.use(...forms());
   account.use(accountRoutes({ accounts, bruteForce, render }).routes());
-  account.use(accountPages({ guard, users, orgs, orgTokens, invitations, accounts, bruteForce, sessions: new SessionService(db), render }).routes());
+  account.use(accountPages({ guard, users, orgs, orgTokens, invitations, accounts, sessions: new SessionService(db), render }).routes());
   koa.use(account.routes());
 
   const invitationPages = new Router({ prefix: '/t/:slug/invitations' });

@@ -8,14 +8,13 @@ import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import { FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from '../portal/forms.ts';
-import { UUID } from '../portal/org-context.ts';
+import { isUuid } from '../ids.ts';
 import type { Viewer } from '../portal/portal-session.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../views.ts';
 import { PasswordRejected, type AccountService } from './account.service.ts';
-import type { BruteForce } from './brute-force.ts';
 import type { SessionService } from './session.service.ts';
 
 const NOTICES = {
@@ -45,7 +44,6 @@ export function accountPages(deps: {
   orgTokens: OrgTokens;
   invitations: InvitationService;
   accounts: AccountService;
-  bruteForce: BruteForce;
   sessions: SessionService;
   render: Render;
 }) {
@@ -58,7 +56,7 @@ export function accountPages(deps: {
     page(ctx, template, { section: 'account', tab, notice: noticeFor(ctx, NOTICES), ...context }, status);
   const orgIdOf = (ctx: Context) => {
     const id = String(ctx.params.orgId);
-    if (!UUID.test(id)) throw NotFound('You are not a member of that organization.');
+    if (!isUuid(id)) throw NotFound('You are not a member of that organization.');
     return id;
   };
   const { guard } = deps;
@@ -105,7 +103,7 @@ export function accountPages(deps: {
     const viewer = viewerOf(ctx);
     const id = String(ctx.params.invitationId);
     const answer = ctx.params.answer;
-    if (!UUID.test(id) || (answer !== 'accept' && answer !== 'decline')) throw NotFound('No such invitation for you.');
+    if (!isUuid(id) || (answer !== 'accept' && answer !== 'decline')) throw NotFound('No such invitation for you.');
     const tenantId = runtimeOf(ctx).tenant.id;
     if (answer === 'accept') await deps.invitations.acceptInvitationById(tenantId, viewer.user.id, id);
     else await deps.invitations.declineInvitation(tenantId, viewer.user.id, id);
@@ -140,10 +138,7 @@ export function accountPages(deps: {
 
   router.get('/password', guard, (ctx) => passwordPage(ctx, {}));
 
-  /**
-   * Change password: a wrong current password counts as a failed sign-in (brute-force rules),
-   * so a stolen session can't be used to guess it. Every other session and token is revoked.
-   */
+  /** Change password (brute-force accounting and revocation: AccountService.changePassword). */
   router.post('/password', guard, async (ctx) => {
     const viewer = viewerOf(ctx);
     const { tenant } = runtimeOf(ctx);
@@ -153,14 +148,9 @@ export function accountPages(deps: {
     try {
       if (!current) throw new FormRejected({ current_password: 'Enter your current password.' });
       if (next !== again) throw new FormRejected({ confirm_password: 'The two new passwords are not the same.' });
-      const settings = effectiveSettings(tenant.settings).brute_force;
-      const verdict = await deps.bruteForce.check(tenant.id, settings, viewer.user.email, ctx.ip);
-      if (verdict.ipBlocked || verdict.accountLocked) throw new FormRejected({ _form: 'Too many wrong passwords. Wait a few minutes, then try again.' });
-      const ok = await deps.accounts.changePassword(tenant.id, viewer.user.id, current, next, viewer.grantId);
-      if (!ok) {
-        await deps.bruteForce.recordFailure(tenant.id, settings, viewer.user.email, ctx.ip, verdict);
-        throw new FormRejected({ current_password: 'That is not your current password.' });
-      }
+      const outcome = await deps.accounts.changePassword(tenant.id, viewer.user.id, current, next, viewer.grantId, { ip: ctx.ip, bruteForce: effectiveSettings(tenant.settings).brute_force });
+      if (outcome === 'locked') throw new FormRejected({ _form: 'Too many wrong passwords. Wait a few minutes, then try again.' });
+      if (outcome === 'wrong_password') throw new FormRejected({ current_password: 'That is not your current password.' });
       redirectWithNotice(ctx, url(ctx, 'password'), 'password_changed');
     } catch (err) {
       if (err instanceof PasswordRejected) return passwordPage(ctx, { new_password: err.message }, 422);

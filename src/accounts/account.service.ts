@@ -11,6 +11,7 @@ import { passwordProblem } from '../users/password-policy.ts';
 import * as users from '../users/user.repo.ts';
 import type { Render } from '../views.ts';
 import * as tokens from './account-token.repo.ts';
+import type { BruteForceSettings } from '../tenants/settings.ts';
 import type { BruteForce } from './brute-force.ts';
 
 export const VERIFY_EMAIL_TTL_SECONDS = 24 * 3600;
@@ -136,10 +137,29 @@ export class AccountService {
    * Change of password by a signed-in user: the current password must be right. Every other
    * session, grant and token of the user is revoked; the grant the request came with survives.
    */
-  async changePassword(tenantId: string, userId: string, current: string, next: string, keepGrantId: string | undefined): Promise<boolean> {
+  /**
+   * Change password, for the account page and `POST /api/v1/me/password` alike. A wrong current
+   * password counts as a failed sign-in (brute-force rules, keyed by the account's email), so a
+   * stolen session or token can't be used to guess it; while locked, even the right one is refused.
+   * Every other session and token of the user is revoked; `keepGrantId`'s sign-in stays.
+   */
+  async changePassword(
+    tenantId: string,
+    userId: string,
+    current: string,
+    next: string,
+    keepGrantId: string | undefined,
+    attempt: { ip: string; bruteForce: BruteForceSettings },
+  ): Promise<'changed' | 'wrong_password' | 'locked'> {
     const user = await inTenant(this.db, tenantId, (tx) => users.findUserById(tx, tenantId, userId));
-    const check = await checkPassword(user?.password_hash, current);
-    if (!user || !check.ok) return false;
+    if (!user) return 'wrong_password';
+    const verdict = await this.bruteForce.check(tenantId, attempt.bruteForce, user.email, attempt.ip);
+    if (verdict.ipBlocked || verdict.accountLocked) return 'locked';
+    const check = await checkPassword(user.password_hash, current);
+    if (!check.ok) {
+      await this.bruteForce.recordFailure(tenantId, attempt.bruteForce, user.email, attempt.ip, verdict);
+      return 'wrong_password';
+    }
     const problem = passwordProblem(next, { email: user.email });
     if (problem) throw new PasswordRejected(`The new password ${problem}.`);
     const passwordHash = await hashPassword(next);
@@ -147,7 +167,7 @@ export class AccountService {
       await users.updateUser(tx, tenantId, userId, { password_hash: passwordHash });
       await revokeEverythingOfAccount(tx, tenantId, userId, { exceptGrantId: keepGrantId });
     });
-    return true;
+    return 'changed';
   }
 
   /** Makes a one-time link for `email` when it has an account that `eligible` accepts. */

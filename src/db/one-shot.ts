@@ -15,6 +15,7 @@ import pg from 'pg';
 import pgUtils from 'pg/lib/utils.js';
 import type { DB, Database, TenantTx } from './database.ts';
 import { APP_ROLE, inTenant } from './tenant-scope.ts';
+import { isUuid } from '../ids.ts';
 
 /**
  * One tenant-scoped statement in one round trip.
@@ -32,7 +33,6 @@ import { APP_ROLE, inTenant } from './tenant-scope.ts';
  */
 const scope = new AsyncLocalStorage<string>();
 const oneShots = new WeakMap<Database, Kysely<DB>>();
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function registerOneShot(db: Database, pool: pg.Pool) {
   oneShots.set(db, new Kysely<DB>({ dialect: new OneShotDialect(pool) }));
@@ -42,7 +42,7 @@ export function registerOneShot(db: Database, pool: pg.Pool) {
 export function scopedStatement<T>(db: Database, tenantId: string, work: (tx: TenantTx) => Promise<T>): Promise<T> {
   const oneShot = oneShots.get(db);
   if (!oneShot) return inTenant(db, tenantId, work);
-  if (!UUID.test(tenantId)) throw new Error('scopedStatement: not a tenant id');
+  if (!isUuid(tenantId)) throw new Error('scopedStatement: not a tenant id');
   return scope.run(tenantId, () => work(oneShot as unknown as TenantTx));
 }
 

@@ -1,11 +1,11 @@
 import { sql } from 'kysely';
 import type { Database, TenantTx } from './database.ts';
 import { SCOPE_MARK } from './lazy-begin.ts';
+import { isUuid } from '../ids.ts';
 
 /** The non-superuser role that application queries run as, so row-level security binds them. */
 export const APP_ROLE = 'tessera_app';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Runs `work` in a transaction that can only see `tenantId`'s rows: the tenant id goes into a
@@ -16,7 +16,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export async function inTenant<T>(db: Database | TenantTx, tenantId: string, work: (tx: TenantTx) => Promise<T>): Promise<T> {
   // Inlined, not a parameter: a parameter-free statement can share BEGIN's round trip
   // (lazy-begin.ts). Safe because it is a UUID, checked here.
-  if (!UUID.test(tenantId)) throw new Error(`inTenant: not a tenant id: ${JSON.stringify(tenantId).slice(0, 60)}`);
+  if (!isUuid(tenantId)) throw new Error(`inTenant: not a tenant id: ${JSON.stringify(tenantId).slice(0, 60)}`);
   const enter = async (tx: TenantTx) => {
     await sql.raw(`${SCOPE_MARK} select set_config('tessera.tenant_id', '${tenantId}', true), set_config('role', '${APP_ROLE}', true)`).execute(tx);
     return work(tx);

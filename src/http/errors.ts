@@ -42,6 +42,7 @@ export const NotFound = kind(404, 'not_found', 'Not found');
 export const Conflict = kind(409, 'conflict', 'Conflict');
 export const PayloadTooLarge = kind(413, 'payload_too_large', 'Payload too large');
 export const UnsupportedMediaType = kind(415, 'unsupported_media_type', 'Unsupported media type');
+export const TooManyRequests = kind(429, 'too_many_requests', 'Too many requests');
 
 /** PostgreSQL's unique_violation, for turning a lost race into a 409 instead of a 500. */
 export function isUniqueViolation(err: unknown): boolean {

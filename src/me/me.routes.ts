@@ -1,7 +1,8 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { PasswordRejected, type AccountService } from '../accounts/account.service.ts';
-import { Forbidden, NotFound, ValidationFailed } from '../http/errors.ts';
+import { Forbidden, NotFound, TooManyRequests, ValidationFailed } from '../http/errors.ts';
+import { effectiveSettings } from '../tenants/settings.ts';
 import type { SignedInUser } from '../http/user-auth.ts';
 import { readBody } from '../http/validate.ts';
 import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
@@ -10,6 +11,7 @@ import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import { isUuid } from '../ids.ts';
 
 const ChangePassword = z.strictObject({
   current_password: z.string().min(1, 'required').max(256),
@@ -29,8 +31,12 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
     const user = ctx.state.user as SignedInUser;
     const tenantId = (ctx.state.runtime as TenantRuntime).tenant.id;
     try {
-      const ok = await deps.accounts.changePassword(tenantId, user.userId, body.current_password, body.new_password, user.grantId);
-      if (!ok) throw ValidationFailed('The current password is not right.', [{ field: 'current_password', message: 'is not right' }]);
+      const outcome = await deps.accounts.changePassword(tenantId, user.userId, body.current_password, body.new_password, user.grantId, {
+        ip: ctx.ip,
+        bruteForce: effectiveSettings((ctx.state.runtime as TenantRuntime).tenant.settings).brute_force,
+      });
+      if (outcome === 'locked') throw TooManyRequests('Too many wrong passwords for this account: wait a few minutes, then try again.');
+      if (outcome === 'wrong_password') throw ValidationFailed('The current password is not right.', [{ field: 'current_password', message: 'is not right' }]);
     } catch (err) {
       if (err instanceof PasswordRejected) throw ValidationFailed(err.message, [{ field: 'new_password', message: err.message }]);
       throw err;
@@ -82,7 +88,7 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
     const user = ctx.state.user as SignedInUser;
     const tenantId = (ctx.state.runtime as TenantRuntime).tenant.id;
     const orgId = String(ctx.params.orgId);
-    if (!UUID.test(orgId)) throw NotFound('You are not a member of that organization.');
+    if (!isUuid(orgId)) throw NotFound('You are not a member of that organization.');
     await deps.orgs.removeMember(tenantId, { type: 'user', id: user.userId }, orgId, user.userId);
     ctx.status = 204;
   });
@@ -95,13 +101,13 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
   router.post('/invitations/:invitationId/accept', async (ctx) => {
     const user = ctx.state.user as SignedInUser;
     const id = String(ctx.params.invitationId);
-    if (!UUID.test(id)) throw NotFound('No such invitation for you.');
+    if (!isUuid(id)) throw NotFound('No such invitation for you.');
     ctx.body = { organization: await deps.invitations.acceptInvitationById((ctx.state.runtime as TenantRuntime).tenant.id, user.userId, id) };
   });
   router.post('/invitations/:invitationId/decline', async (ctx) => {
     const user = ctx.state.user as SignedInUser;
     const id = String(ctx.params.invitationId);
-    if (!UUID.test(id)) throw NotFound('No such invitation for you.');
+    if (!isUuid(id)) throw NotFound('No such invitation for you.');
     await deps.invitations.declineInvitation((ctx.state.runtime as TenantRuntime).tenant.id, user.userId, id);
     ctx.status = 204;
   });
@@ -109,4 +115,3 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
   return router;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

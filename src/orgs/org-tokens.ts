@@ -4,8 +4,8 @@ import { inTenant } from '../db/tenant-scope.ts';
 import { forget, readOnce } from '../http/request-reads.ts';
 import { revokeGrant } from '../oidc/oidc-payload.repo.ts';
 import { memberRoleNames } from './org.repo.ts';
+import { isUuid } from '../ids.ts';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The request-reads key of a grant's working organization (see http/request-reads.ts). */
 export const grantOrgKey = (tenantId: string, grantId: string) => `grantOrg:${tenantId}:${grantId}`;
@@ -65,7 +65,7 @@ export class OrgTokens {
         .selectFrom('organizations')
         .select(['id', 'slug', 'name', 'status'])
         .where('tenant_id', '=', tenantId)
-        .where(UUID.test(idOrSlug) ? 'id' : 'slug', '=', idOrSlug)
+        .where(isUuid(idOrSlug) ? 'id' : 'slug', '=', idOrSlug)
         .executeTakeFirst(),
     );
   }
@@ -90,7 +90,7 @@ export class OrgTokens {
             where mr.tenant_id = o.tenant_id and mr.org_id = o.id and mr.user_id = ${userId}), '{}')`.as('permissions'),
         ])
         .where('o.tenant_id', '=', tenantId)
-        .where(UUID.test(orgIdOrSlug) ? 'o.id' : 'o.slug', '=', orgIdOrSlug)
+        .where(isUuid(orgIdOrSlug) ? 'o.id' : 'o.slug', '=', orgIdOrSlug)
         .executeTakeFirst(),
     );
     if (!row?.member) return { refused: 'not_found_or_not_member' };

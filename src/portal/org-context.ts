@@ -5,8 +5,8 @@ import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import { abilitiesFor, type OrgAbilities } from './access.ts';
 import { formErrorsOf, formValues, redirectWithNotice, type FormErrors } from './forms.ts';
 import type { Viewer } from './portal-session.ts';
+import { isUuid } from '../ids.ts';
 
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface OrgPageContext {
   tenantId: string;
@@ -28,7 +28,7 @@ export async function orgPageContext(ctx: Context, orgs: OrgService): Promise<Or
   const viewer = ctx.state.viewer as Viewer;
   const orgId = String(ctx.params.orgId ?? '');
   const notFound = () => NotFound('There is no such organization, or you are not a member of it.');
-  if (!UUID.test(orgId)) throw notFound();
+  if (!isUuid(orgId)) throw notFound();
   const tenantId = runtime.tenant.id;
   let found: Awaited<ReturnType<OrgService['withMembership']>>;
   try {

@@ -7,7 +7,8 @@ import type { OrgService } from '../orgs/org.service.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../views.ts';
 import { FormRejected, noticeFor, parseForm, portalPage, type FormErrors } from './forms.ts';
-import { orgChange, orgPageContext, requireAbility, UUID, type OrgPageContext } from './org-context.ts';
+import { orgChange, orgPageContext, requireAbility, type OrgPageContext } from './org-context.ts';
+import { isUuid } from '../ids.ts';
 
 const NOTICES = {
   created: 'Organization created. You are its owner.',
@@ -80,7 +81,7 @@ export function peoplePages(deps: { orgs: OrgService; invitations: InvitationSer
     '/organizations/:orgId/members',
     orgChange(deps.orgs, { ...members, ability: 'manage', what: 'add members', fields: ['user_id', 'role'] }, async (_ctx, org, values) => {
       if (!org.viewer.user.tenant_admin) throw Forbidden('Invite people by email instead.');
-      if (!UUID.test(values.user_id!)) throw new FormRejected({ _form: 'Choose a user from the search results.' });
+      if (!isUuid(values.user_id!)) throw new FormRejected({ _form: 'Choose a user from the search results.' });
       assertMayChange(org, undefined, values.role);
       await deps.orgs.addMember(org.tenantId, actorOf(org), org.org.id, values.user_id!, [values.role || 'member']);
       return 'added';
@@ -223,7 +224,7 @@ export function peoplePages(deps: { orgs: OrgService; invitations: InvitationSer
     '/organizations/:orgId/roles/:roleId/delete',
     orgChange(deps.orgs, { ...rolesTab, refusedStatus: 409 }, async (ctx, org) => {
       const roleId = String(ctx.params.roleId);
-      if (!UUID.test(roleId)) throw NotFound('No such role.');
+      if (!isUuid(roleId)) throw NotFound('No such role.');
       await deps.orgs.deleteRole(org.tenantId, actorOf(org), org.org.id, roleId, true);
       return 'role_deleted';
     }),
@@ -234,12 +235,12 @@ export function peoplePages(deps: { orgs: OrgService; invitations: InvitationSer
 
 function memberIdOf(ctx: Context): string {
   const id = String(ctx.params.userId);
-  if (!UUID.test(id)) throw NotFound('No such member.');
+  if (!isUuid(id)) throw NotFound('No such member.');
   return id;
 }
 
 function invitationIdOf(ctx: Context): string {
   const id = String(ctx.params.invitationId);
-  if (!UUID.test(id)) throw NotFound('No such invitation.');
+  if (!isUuid(id)) throw NotFound('No such invitation.');
   return id;
 }

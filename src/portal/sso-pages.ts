@@ -10,7 +10,8 @@ import type { SamlSso } from '../sso/saml/saml-sso.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { Render } from '../views.ts';
 import { FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from './forms.ts';
-import { orgChange, orgPageContext, requireAbility, UUID, type OrgPageContext } from './org-context.ts';
+import { orgChange, orgPageContext, requireAbility, type OrgPageContext } from './org-context.ts';
+import { isUuid } from '../ids.ts';
 
 const NOTICES = {
   created: 'Connection created. Give your IdP the values below, then test it.',
@@ -58,7 +59,7 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
 
   async function connectionOf(ctx: Context, org: OrgPageContext): Promise<ConnectionRow> {
     const id = String(ctx.params.connectionId);
-    if (!UUID.test(id)) throw NotFound('No such SSO connection in this organization.');
+    if (!isUuid(id)) throw NotFound('No such SSO connection in this organization.');
     return deps.connections.get(org.tenantId, org.org.id, id);
   }
 

@@ -11,28 +11,26 @@ import { generateSpEncryptionKey } from './saml/sp-keys.ts';
 
 export type ConnectionRow = Selectable<SsoConnectionTable>;
 
-export interface OidcConnectionInput {
-  type: 'oidc';
+/** What every connection has, whatever its protocol. */
+interface ConnectionCommonInput {
   name: string;
   enabled?: boolean | undefined;
   auto_provision?: boolean | undefined;
   default_role?: string | undefined;
   attribute_mapping?: AttributeMapping | undefined;
   group_roles?: Record<string, string> | undefined;
+}
+
+export interface OidcConnectionInput extends ConnectionCommonInput {
+  type: 'oidc';
   issuer_url: string;
   client_id: string;
   client_secret: string;
   scopes?: string[] | undefined;
 }
 
-export interface SamlConnectionInput {
+export interface SamlConnectionInput extends ConnectionCommonInput {
   type: 'saml';
-  name: string;
-  enabled?: boolean | undefined;
-  auto_provision?: boolean | undefined;
-  default_role?: string | undefined;
-  attribute_mapping?: AttributeMapping | undefined;
-  group_roles?: Record<string, string> | undefined;
   metadata_xml?: string | undefined;
   /** Fetched now and refreshed on a schedule (maintenance), so IdP certificate rollovers are picked up. */
   metadata_url?: string | undefined;

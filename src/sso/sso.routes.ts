@@ -11,8 +11,8 @@ import type { DomainService } from './domain.service.ts';
 import { provision, SsoRefused } from './jit.ts';
 import type { OidcSso } from './oidc-sso.ts';
 import type { SamlSso } from './saml/saml-sso.ts';
+import { isUuid } from '../ids.ts';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * /t/<slug>/sso/oidc/<connectionId>/callback — where an organization's IdP sends the browser back.
@@ -32,7 +32,7 @@ export function ssoRoutes(deps: { db: Database; connections: ConnectionService; 
   async function connectionOf(ctx: Context, type: 'oidc' | 'saml') {
     const runtime = ctx.state.runtime as TenantRuntime;
     const id = String(ctx.params.connectionId);
-    const conn = UUID.test(id) ? await deps.connections.find(runtime.tenant.id, id) : undefined;
+    const conn = isUuid(id) ? await deps.connections.find(runtime.tenant.id, id) : undefined;
     return conn && conn.type === type ? conn : undefined;
   }
 

@@ -245,6 +245,28 @@ test('change password while signed in: other sessions die, this one lives; wrong
   await tt.notThrowsAsync(signIn(t, tenant, client, { email: 'ken@unix.test', password: 'plan nine from bell' }));
 });
 
+test('a wrong current password at /me/password counts as a failed sign-in: after the limit the account is locked (429), even for the right one', async (tt) => {
+  const own = await createTenant(t); // its own: this test lowers the lock threshold
+  await adminApi(t, own, 'PATCH', '/settings', { brute_force: { max_login_failures: 3, quick_login_check_ms: 0 } });
+  const ownClient = (await adminApi(t, own, 'POST', '/clients', webClient())).body;
+  await adminApi(t, own, 'POST', '/users', { email: 'guess@unix.test', password: 'the original unix', email_verified: true });
+  const me = await signIn(t, own, ownClient, { email: 'guess@unix.test', password: 'the original unix' });
+  const call = (current: string) =>
+    fetch(`${t.url}/t/${own.slug}/api/v1/me/password`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${me.tokens.access_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ current_password: current, new_password: 'plan nine from bell' }),
+    });
+  for (let i = 0; i < 3; i++) tt.is((await call(`guess ${i}`)).status, 422);
+  const locked = await call('the original unix');
+  tt.is(locked.status, 429);
+  tt.is((await locked.json()).code, 'too_many_requests');
+  // The lock is the sign-in's: the password did not change, and an admin can lift it.
+  const user = (await adminApi(t, own, 'GET', `/users?email=${encodeURIComponent('guess@unix.test')}`)).body.data[0];
+  await adminApi(t, own, 'POST', `/users/${user.id}/unlock`);
+  tt.is((await call('the original unix')).status, 204);
+});
+
 test('admin: settings validate and round-trip; a reset mail can be triggered for a user', async (tt) => {
   const tenant = await createTenant(t); // its own: this test changes the sender name
   await adminApi(t, tenant, 'PATCH', '/settings', { registration_enabled: true });
