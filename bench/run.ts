@@ -50,6 +50,8 @@ export interface Row {
   p50_ms: number;
   p95_ms: number;
   p99_ms: number;
+  /** Fixed-rate rows: the 99th percentile of how late the load generator sent (its own lag). */
+  send_lag_p99_ms?: number;
   errors: number;
   first_error?: string;
   rss_mb: number | null;
@@ -106,6 +108,7 @@ async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'ra
     p50_ms: round(percentile(sorted, 50)),
     p95_ms: round(percentile(sorted, 95)),
     p99_ms: round(percentile(sorted, 99)),
+    ...(result.sendLagP99Ms !== undefined ? { send_lag_p99_ms: round(result.sendLagP99Ms) } : {}),
     errors: result.errors,
     ...(result.firstError ? { first_error: result.firstError } : {}),
     rss_mb: after ? Math.round(after.rssBytes / 1048576) : null,
@@ -155,13 +158,17 @@ try {
   for (const scenario of chosen) {
     log(`${scenario.name}: seeding`);
     const prepared = await scenario.prepare(env);
+    // The fixed rate is half of what Tessera reached at saturation (or --rate), the same for the
+    // bare provider: latency side by side at one arrival rate.
+    let scenarioRate = values.rate ? Number(values.rate) : undefined;
     for (const p of prepared) {
       log(`${scenario.name} → ${p.target}: saturation`);
       const sat = await measure(scenario, p, 'saturation', 0, pidOf);
       rows.push(sat);
       // The crypto floors run in this process: a fixed rate would measure the load generator.
       if (p.target === 'local') continue;
-      const rate = values.rate ? Number(values.rate) : Math.max(1, Math.round(sat.ops_per_second / 2));
+      scenarioRate ??= Math.max(1, Math.round(sat.ops_per_second / 2));
+      const rate = scenarioRate;
       log(`${scenario.name} → ${p.target}: ${rate}/s`);
       rows.push(await measure(scenario, p, 'rate', rate, pidOf));
     }

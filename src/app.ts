@@ -73,7 +73,13 @@ export interface App {
 
 export async function createApp(config: Config, opts: { log?: Logger; connection?: Connection; txtResolver?: TxtResolver } = {}): Promise<App> {
   const log = opts.log ?? createLogger(config.logLevel);
-  const connection = opts.connection ?? (await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  const connection =
+    opts.connection ??
+    (await connect({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      onIdleConnectionLost: (err) => log.warn({ err }, 'a database connection was lost while idle; a new one will be opened when needed'),
+    }));
   const { db } = connection;
   await migrateToLatest(db);
 

@@ -1,4 +1,5 @@
 import type { Database, TenantTx } from '../db/database.ts';
+import { scopedStatement } from '../db/one-shot.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import type { BruteForceSettings } from '../tenants/settings.ts';
 
@@ -24,7 +25,7 @@ export class BruteForce {
 
   async check(tenantId: string, s: BruteForceSettings, email: string, ip: string): Promise<Verdict> {
     if (!s.enabled) return { ipBlocked: false, accountLocked: false };
-    const rows = await inTenant(this.db, tenantId, (tx) =>
+    const rows = await scopedStatement(this.db, tenantId, (tx) =>
       tx
         .selectFrom('auth_throttle')
         .selectAll()
@@ -80,7 +81,7 @@ export class BruteForce {
   }
 
   async unlock(tenantId: string, email: string): Promise<void> {
-    await inTenant(this.db, tenantId, (tx) =>
+    await scopedStatement(this.db, tenantId, (tx) =>
       tx.deleteFrom('auth_throttle').where('tenant_id', '=', tenantId).where('key', '=', accountKey(email)).execute(),
     );
   }

@@ -18,9 +18,20 @@ export class DataDirBusyError extends Error {
 }
 
 /** PostgreSQL when a URL is given; otherwise embedded PGlite persisted under `dataDir/pgdata`. */
-export async function connect(opts: { databaseUrl?: string | undefined; dataDir: string; poolSize?: number }): Promise<Connection> {
+export async function connect(opts: {
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  poolSize?: number;
+  /** Told when an idle pooled connection dies (PostgreSQL restarted, an admin ended it). */
+  onIdleConnectionLost?: (err: Error) => void;
+}): Promise<Connection> {
   if (opts.databaseUrl) {
     const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
+    // Without a listener, node-postgres re-emits an idle connection's error on the pool, and an
+    // unhandled 'error' event ends the process: a PostgreSQL restart would take Tessera down.
+    // The pool drops the dead connection and opens a new one when next needed.
+    const lost = opts.onIdleConnectionLost ?? ((err: Error) => process.emitWarning(`database connection lost while idle: ${err.message}`));
+    pool.on('error', lost);
     const db = new Kysely<DB>({ dialect: new LazyBeginPostgresDialect({ pool }) });
     registerOneShot(db, pool);
     return { db, kind: 'postgres', close: () => db.destroy() };

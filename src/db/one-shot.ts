@@ -14,7 +14,7 @@ import pg from 'pg';
 // @ts-expect-error -- node-postgres ships no types for lib/utils; prepareValue is what it applies to every parameter.
 import pgUtils from 'pg/lib/utils.js';
 import type { DB, Database, TenantTx } from './database.ts';
-import { APP_ROLE, inTenant } from './tenant-scope.ts';
+import { inTenant, scopeStatementFor } from './tenant-scope.ts';
 import { isUuid } from '../ids.ts';
 
 /**
@@ -29,13 +29,17 @@ import { isUuid } from '../ids.ts';
  * send them (`prepareValue`) and quoted with its `escapeLiteral`; an untyped literal is inferred
  * by PostgreSQL exactly as an untyped parameter is.
  *
- * Only for work that runs exactly one statement (the OIDC adapter's reads and writes).
+ * `scopedStatement` is for work that runs exactly one statement (the OIDC adapter's reads, the
+ * single-statement lookups of sign-in and the Admin API); `scopedBatch` sends several compiled
+ * statements the same way (the adapter's group-committed writes).
  */
 const scope = new AsyncLocalStorage<string>();
 const oneShots = new WeakMap<Database, Kysely<DB>>();
+const pools = new WeakMap<Database, pg.Pool>();
 
 export function registerOneShot(db: Database, pool: pg.Pool) {
   oneShots.set(db, new Kysely<DB>({ dialect: new OneShotDialect(pool) }));
+  pools.set(db, pool);
 }
 
 /** Runs `work` — one statement — scoped to `tenantId`: one round trip on PostgreSQL, `inTenant` elsewhere. */
@@ -44,6 +48,28 @@ export function scopedStatement<T>(db: Database, tenantId: string, work: (tx: Te
   if (!oneShot) return inTenant(db, tenantId, work);
   if (!isUuid(tenantId)) throw new Error('scopedStatement: not a tenant id');
   return scope.run(tenantId, () => work(oneShot as unknown as TenantTx));
+}
+
+/**
+ * Several statements, scoped to `tenantId`, in one round trip and one implicit transaction (all
+ * or nothing): `build` compiles them against a query builder (it must not execute anything).
+ * Answers each statement's rows. Elsewhere (the embedded database) they run in order inside
+ * `inTenant`.
+ */
+export async function scopedBatch(db: Database, tenantId: string, build: (qb: Kysely<DB>) => CompiledQuery[]): Promise<unknown[][]> {
+  if (!isUuid(tenantId)) throw new Error('scopedBatch: not a tenant id');
+  const pool = pools.get(db);
+  if (!pool) {
+    return inTenant(db, tenantId, async (tx) => {
+      const out: unknown[][] = [];
+      for (const q of build(tx)) out.push((await tx.executeQuery(q)).rows as unknown[]);
+      return out;
+    });
+  }
+  const statements = build(db);
+  if (statements.length === 0) return [];
+  const results = (await pool.query(`${scopeStatementFor(tenantId)}; ${statements.map((q) => inlineParameters(q.sql, q.parameters)).join('; ')}`)) as unknown as pg.QueryResult[];
+  return results.slice(1).map((r) => r.rows);
 }
 
 /** `$n` placeholders outside quoted strings and identifiers, replaced by literals. */
@@ -95,7 +121,7 @@ class OneShotConnection implements DatabaseConnection {
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const tenantId = scope.getStore();
     if (!tenantId) throw new Error('a one-shot statement outside scopedStatement');
-    const text = `select set_config('tessera.tenant_id', '${tenantId}', true), set_config('role', '${APP_ROLE}', true); ${inlineParameters(compiled.sql, compiled.parameters)}`;
+    const text = `${scopeStatementFor(tenantId)}; ${inlineParameters(compiled.sql, compiled.parameters)}`;
     const results = (await this.pool.query(text)) as unknown as pg.QueryResult[];
     const r = results[1]!;
     return {

@@ -6,6 +6,14 @@ import { isUuid } from '../ids.ts';
 /** The non-superuser role that application queries run as, so row-level security binds them. */
 export const APP_ROLE = 'tessera_app';
 
+/**
+ * The statement that scopes a transaction to a tenant: its id in a transaction-local setting read
+ * by every RLS policy, and the role dropped to APP_ROLE. Inlined, not parameters, so it can share
+ * a round trip with BEGIN (lazy-begin.ts) or with the statement it scopes (one-shot.ts) — safe only
+ * for a UUID, which callers check.
+ */
+export const scopeStatementFor = (tenantId: string) =>
+  `select set_config('tessera.tenant_id', '${tenantId}', true), set_config('role', '${APP_ROLE}', true)`;
 
 /**
  * Runs `work` in a transaction that can only see `tenantId`'s rows: the tenant id goes into a
@@ -14,11 +22,10 @@ export const APP_ROLE = 'tessera_app';
  * backstop for the query that forgets.
  */
 export async function inTenant<T>(db: Database | TenantTx, tenantId: string, work: (tx: TenantTx) => Promise<T>): Promise<T> {
-  // Inlined, not a parameter: a parameter-free statement can share BEGIN's round trip
-  // (lazy-begin.ts). Safe because it is a UUID, checked here.
+  // The scope statement inlines the id (see scopeStatementFor): it must be a UUID.
   if (!isUuid(tenantId)) throw new Error(`inTenant: not a tenant id: ${JSON.stringify(tenantId).slice(0, 60)}`);
   const enter = async (tx: TenantTx) => {
-    await sql.raw(`${SCOPE_MARK} select set_config('tessera.tenant_id', '${tenantId}', true), set_config('role', '${APP_ROLE}', true)`).execute(tx);
+    await sql.raw(`${SCOPE_MARK} ${scopeStatementFor(tenantId)}`).execute(tx);
     return work(tx);
   };
   // Inside an owner transaction (tenant creation, key rotation): the role drops for the rest of it,

@@ -1,3 +1,4 @@
+import { isUuid } from '../ids.ts';
 import { BadRequest } from './errors.ts';
 
 /**
@@ -18,7 +19,8 @@ export function decodeCursor(cursor: string | undefined): Keyset | undefined {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
     const createdAt = new Date(at);
-    if (typeof id !== 'string' || Number.isNaN(createdAt.getTime())) throw new Error();
+    // Every keyset id is a UUID; anything else is forged and would fail the SQL cast (a 500).
+    if (typeof id !== 'string' || !isUuid(id) || Number.isNaN(createdAt.getTime())) throw new Error();
     return { createdAt, id };
   } catch {
     throw BadRequest('The cursor is not one this API returned; start again without it.');

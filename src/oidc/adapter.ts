@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/database.ts';
-import { scopedStatement } from '../db/one-shot.ts';
+import { scopedBatch, scopedStatement } from '../db/one-shot.ts';
 import type { inTenant } from '../db/tenant-scope.ts';
 import type { ClientService } from './client.service.ts';
 import { forget, readOnce, remember } from '../http/request-reads.ts';
@@ -9,6 +9,7 @@ import { grantOrgKey } from '../orgs/org-tokens.ts';
 import { userKey } from '../users/user.service.ts';
 import * as repo from './oidc-payload.repo.ts';
 import { findTokenWithRelated, PREFETCHING_MODELS } from './token-prefetch.ts';
+import { GroupCommit } from '../db/group-commit.ts';
 
 /**
  * Access tokens are JWTs that oidc-provider does not store; Tessera stores their payload by jti
@@ -23,6 +24,15 @@ const JWT_BACKED_MODELS = new Set(['AccessToken', 'ClientCredentials']);
 
 /** Makes oidc-provider's Adapter class for one tenant: every row is keyed and filtered by tenant. */
 export function adapterFor(db: Database, tenantId: string, issuer: string, clients: ClientService) {
+  // Every write — saves of tokens, codes, grants, sessions and interactions, spending a code or
+  // refresh token, removals — goes to PostgreSQL by group commit: concurrent requests' writes share
+  // one round trip, and each caller still waits until its write has committed (a token is handed
+  // out only once it is stored) and learns its outcome (whether its consume spent the row).
+  const writes = new GroupCommit<repo.PayloadWrite, boolean>(async (batch) => {
+    const { statements, outcomes } = repo.payloadWriteBatch(db, tenantId, batch);
+    return outcomes(await scopedBatch(db, tenantId, () => statements));
+  });
+
   return class TenantAdapter implements Adapter {
     constructor(private readonly model: string) {}
 
@@ -43,14 +53,15 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       this.changed();
-      await this.run((tx) => repo.upsertPayload(tx, tenantId, this.model, id, payload as Record<string, unknown>, expiresIn));
+      await writes.add({ op: 'upsert', model: this.model, id, payload: payload as Record<string, unknown>, expiresInSeconds: expiresIn });
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') return clients.providerMetadata(tenantId, id, issuer);
       if (JWT_BACKED_MODELS.has(this.model) && verifiedAccessToken.getStore()?.jti !== id) return undefined;
-      // Our refresh tokens are opaque (no dots); a JWT offered at introspection is not one.
-      if (this.model === 'RefreshToken' && id.includes('.')) return undefined;
+      // Our refresh tokens are opaque (no dots); a JWT offered at introspection is not one, and
+      // neither is the jti the gateway handed on for it (introspection asks all three models).
+      if (this.model === 'RefreshToken' && (id.includes('.') || verifiedAccessToken.getStore()?.jti === id)) return undefined;
       if (!PREFETCHING_MODELS.has(this.model)) {
         return readOnce(this.key('id', id), async () => this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { id }))));
       }
@@ -85,14 +96,26 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
       return this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { userCode })));
     }
 
+    /**
+     * Codes and refresh tokens are spent atomically (repo.payloadWriteBatch): a request that loses
+     * the race to spend one is a replay, answered as oidc-provider answers a sequential one — the
+     * grant it came from is revoked (RFC 6749 §4.1.2, and refresh-token reuse detection of the
+     * OAuth security BCP) and the request gets invalid_grant.
+     */
     async consume(id: string): Promise<void> {
       this.changed();
-      await this.run((tx) => repo.consumePayload(tx, tenantId, this.model, id));
+      if (await writes.add({ op: 'consume', model: this.model, id })) return;
+      const grantId = await this.run((tx) => repo.grantOf(tx, tenantId, this.model, id));
+      if (grantId) {
+        forget(`oidc:${tenantId}:`);
+        await this.run((tx) => repo.revokeGrant(tx, tenantId, grantId));
+      }
+      throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'authorization code'} already used`);
     }
 
     async destroy(id: string): Promise<void> {
       this.changed();
-      await this.run((tx) => repo.destroyPayload(tx, tenantId, this.model, id));
+      await writes.add({ op: 'destroy', model: this.model, id });
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

@@ -93,11 +93,6 @@ export function interactionRoutes(deps: {
   });
 
   /**
-   * Email + password. Brute-force protection first: a blocked address is refused without its
-   * attempt counting against the account; a locked account is refused even with the right
-   * password. Every refusal shows the same message.
-   */
-  /**
    * Email first: a verified domain of an organization with an enabled connection goes to its
    * IdP; any other email is asked for its password. Routing is by domain, so the answer says
    * nothing about whether an account exists.
@@ -111,6 +106,11 @@ export function interactionRoutes(deps: {
     return loginPage(ctx, details, { email, step: 'password' });
   });
 
+  /**
+   * Email + password. Brute-force protection first: a blocked address is refused without its
+   * attempt counting against the account; a locked account is refused even with the right
+   * password. Every refusal shows the same message.
+   */
   router.post('/:uid/login', async (ctx) => {
     const { provider, tenant } = runtimeOf(ctx);
     const details = await provider.interactionDetails(ctx.req, ctx.res);

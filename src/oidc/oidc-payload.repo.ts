@@ -1,5 +1,7 @@
-import { sql } from 'kysely';
-import type { TenantTx } from '../db/database.ts';
+import { sql, type CompiledQuery, type ExpressionBuilder, type Kysely } from 'kysely';
+import type { DB, TenantTx } from '../db/database.ts';
+
+type Queries = Kysely<DB> | TenantTx;
 
 /**
  * SQL for oidc-provider's stored models. The adapter (adapter.ts) is the provider-facing side;
@@ -11,7 +13,29 @@ export interface StoredPayload {
   consumed_at: Date | null;
 }
 
-export async function upsertPayload(
+/** A row to save. */
+export interface PayloadUpsert {
+  model: string;
+  id: string;
+  payload: Record<string, unknown>;
+  expiresInSeconds: number | undefined;
+}
+
+/** What the adapter writes by group commit: saves, spending a code or token, removals. */
+export type PayloadWrite = ({ op: 'upsert' } & PayloadUpsert) | { op: 'consume' | 'destroy'; model: string; id: string };
+
+function rowOf(w: PayloadUpsert) {
+  const str = (k: string) => (typeof w.payload[k] === 'string' ? (w.payload[k] as string) : null);
+  return {
+    payload: JSON.stringify(w.payload),
+    grant_id: str('grantId'),
+    user_code: str('userCode'),
+    uid: str('uid'),
+    expires_at: w.expiresInSeconds ? new Date(Date.now() + w.expiresInSeconds * 1000) : null,
+  };
+}
+
+export function upsertPayload(
   tx: TenantTx,
   tenantId: string,
   model: string,
@@ -19,19 +43,84 @@ export async function upsertPayload(
   payload: Record<string, unknown>,
   expiresInSeconds: number | undefined,
 ): Promise<void> {
-  const str = (k: string) => (typeof payload[k] === 'string' ? (payload[k] as string) : null);
-  const row = {
-    payload: JSON.stringify(payload),
-    grant_id: str('grantId'),
-    user_code: str('userCode'),
-    uid: str('uid'),
-    expires_at: expiresInSeconds ? new Date(Date.now() + expiresInSeconds * 1000) : null,
-  };
-  await tx
+  return upsertQuery(tx, tenantId, [{ model, id, payload, expiresInSeconds }]).execute().then(() => undefined);
+}
+
+/**
+ * Several rows in one statement. The ids must be distinct: one INSERT … ON CONFLICT may not
+ * update the same row twice.
+ */
+function upsertQuery(db: Queries, tenantId: string, rows: PayloadUpsert[]) {
+  return db
     .insertInto('oidc_payloads')
-    .values({ tenant_id: tenantId, model, id, ...row })
-    .onConflict((oc) => oc.columns(['tenant_id', 'model', 'id']).doUpdateSet(row))
-    .execute();
+    .values(rows.map((w) => ({ tenant_id: tenantId, model: w.model, id: w.id, ...rowOf(w) })))
+    .onConflict((oc) =>
+      oc.columns(['tenant_id', 'model', 'id']).doUpdateSet((eb) => ({
+        payload: eb.ref('excluded.payload'),
+        grant_id: eb.ref('excluded.grant_id'),
+        user_code: eb.ref('excluded.user_code'),
+        uid: eb.ref('excluded.uid'),
+        expires_at: eb.ref('excluded.expires_at'),
+      })),
+    );
+}
+
+/**
+ * The statements that apply a batch of writes from concurrent requests (the adapter's group
+ * commit), and how to read each write's outcome from their rows. All saves go in one statement,
+ * then the spending, then the removals. Writes of one request never share a batch (each waits for
+ * its own), so only concurrent requests' writes — which have no order between them anyway — are
+ * reordered. Of several saves of one row, the last counts.
+ *
+ * A consume marks a code or refresh token used only if it is not already (`consumed_at is null`):
+ * of concurrent requests spending the same one, exactly one is told `true` — also when two of them
+ * land in the same batch. oidc-provider checks `consumed` on the row it read and spends it later,
+ * so without this, concurrent redemptions of one code all succeeded.
+ */
+export function payloadWriteBatch(db: Queries, tenantId: string, writes: PayloadWrite[]) {
+  const key = (w: { model: string; id: string }) => `${w.model}\0${w.id}`;
+  const upserts = new Map<string, PayloadUpsert>();
+  const consumed = new Map<string, PayloadWrite>();
+  const destroyed: PayloadWrite[] = [];
+  for (const w of writes) {
+    if (w.op === 'upsert') upserts.set(key(w), w);
+    else if (w.op === 'consume') consumed.set(key(w), w);
+    else destroyed.push(w);
+  }
+  const rowsOf = (ws: PayloadWrite[]) => (eb: ExpressionBuilder<DB, 'oidc_payloads'>) => eb.or(ws.map((w) => eb.and([eb('model', '=', w.model), eb('id', '=', w.id)])));
+  const statements: CompiledQuery[] = [];
+  if (upserts.size) statements.push(upsertQuery(db, tenantId, [...upserts.values()]).compile());
+  const consumeAt = statements.length;
+  if (consumed.size) {
+    statements.push(
+      db
+        .updateTable('oidc_payloads')
+        .set({ consumed_at: new Date() })
+        .where('tenant_id', '=', tenantId)
+        .where('consumed_at', 'is', null)
+        .where(rowsOf([...consumed.values()]))
+        .returning(['model', 'id'])
+        .compile(),
+    );
+  }
+  if (destroyed.length) statements.push(db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where(rowsOf(destroyed)).compile());
+  /** One outcome per write: true, but for a consume that did not spend its row (or came second). */
+  const outcomes = (rows: unknown[][]): boolean[] => {
+    const spent = new Set(consumed.size ? (rows[consumeAt] as { model: string; id: string }[]).map(key) : []);
+    return writes.map((w) => {
+      if (w.op !== 'consume') return true;
+      const won = spent.has(key(w));
+      spent.delete(key(w)); // a second consume of the same row in this batch loses
+      return won;
+    });
+  };
+  return { statements, outcomes };
+}
+
+/** The grant a code or refresh token was issued under (for revoking it on a replay). */
+export async function grantOf(tx: TenantTx, tenantId: string, model: string, id: string): Promise<string | null> {
+  const row = await tx.selectFrom('oidc_payloads').select('grant_id').where('tenant_id', '=', tenantId).where('model', '=', model).where('id', '=', id).executeTakeFirst();
+  return row?.grant_id ?? null;
 }
 
 export async function findPayload(tx: TenantTx, tenantId: string, model: string, where: { id: string } | { uid: string } | { userCode: string }): Promise<StoredPayload | undefined> {
@@ -45,20 +134,6 @@ export async function findPayload(tx: TenantTx, tenantId: string, model: string,
   else if ('uid' in where) qb = qb.where('uid', '=', where.uid);
   else qb = qb.where('user_code', '=', where.userCode);
   return qb.executeTakeFirst();
-}
-
-export async function consumePayload(tx: TenantTx, tenantId: string, model: string, id: string): Promise<void> {
-  await tx
-    .updateTable('oidc_payloads')
-    .set({ consumed_at: new Date() })
-    .where('tenant_id', '=', tenantId)
-    .where('model', '=', model)
-    .where('id', '=', id)
-    .execute();
-}
-
-export async function destroyPayload(tx: TenantTx, tenantId: string, model: string, id: string): Promise<void> {
-  await tx.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where('model', '=', model).where('id', '=', id).execute();
 }
 
 /** One model's rows issued under a grant (oidc-provider revokes model by model). */

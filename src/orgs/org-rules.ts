@@ -28,10 +28,15 @@ export async function resolveRoles(tx: TenantTx, tenantId: string, orgId: string
   return rows;
 }
 
+/**
+ * The member limit. `org` must have been read with its row lock (findOrg … { lock: true }): the
+ * lock serialises membership changes, and the count the database keeps on the row is then exact.
+ */
+export const isFull = (org: OrgRow) => org.member_count >= org.max_members;
+
 /** Membership with the member limit enforced; the organization row must be locked by the caller. */
 export async function join(tx: TenantTx, org: OrgRow, userId: string, roles: RoleRow[]) {
-  const count = await repo.countMembers(tx, org.tenant_id, org.id);
-  if (count >= org.max_members) {
+  if (isFull(org)) {
     throw Conflict(`The organization has reached its limit of ${org.max_members} members. Raise max_members to add more.`);
   }
   await repo.insertMember(tx, org.tenant_id, org.id, userId);

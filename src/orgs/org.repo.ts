@@ -13,7 +13,7 @@ const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 export async function insertOrg(
   tx: TenantTx,
-  row: Omit<OrgRow, 'id' | 'created_at' | 'updated_at' | 'metadata' | 'status' | 'max_members' | 'sso_required'> & {
+  row: Omit<OrgRow, 'id' | 'created_at' | 'updated_at' | 'metadata' | 'status' | 'max_members' | 'member_count' | 'sso_required'> & {
     metadata: Record<string, unknown>;
     status?: OrgRow['status'];
     max_members?: number;
@@ -153,11 +153,6 @@ export async function listMembers(tx: TenantTx, tenantId: string, orgId: string,
 
 export async function findMember(tx: TenantTx, tenantId: string, orgId: string, userId: string): Promise<MemberRow | undefined> {
   return memberSelect(tx, tenantId, orgId).where('m.user_id', '=', userId).executeTakeFirst();
-}
-
-export async function countMembers(tx: TenantTx, tenantId: string, orgId: string) {
-  const r = await tx.selectFrom('org_members').select(sql<string>`count(*)`.as('n')).where('tenant_id', '=', tenantId).where('org_id', '=', orgId).executeTakeFirstOrThrow();
-  return Number(r.n);
 }
 
 export async function insertMember(tx: TenantTx, tenantId: string, orgId: string, userId: string) {

@@ -1,5 +1,6 @@
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
+import { scopedStatement } from '../db/one-shot.ts';
 import { Conflict, isUniqueViolation, NotFound, ValidationFailed } from '../http/errors.ts';
 import { decodeCursor, page } from '../http/pagination.ts';
 import { findUserById } from '../users/user.repo.ts';
@@ -186,7 +187,7 @@ export class OrgService {
               }
             : Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
         if (next.max_members !== undefined) {
-          const count = await repo.countMembers(tx, tenantId, orgId);
+          const count = before.member_count;
           if ((next.max_members as number) < count) {
             throw ValidationFailed(`The organization already has ${count} members; max_members can't be lower.`, [{ field: 'max_members', message: `must be at least ${count}` }]);
           }
@@ -278,10 +279,11 @@ export class OrgService {
   // ── members ────────────────────────────────────────────────────────────────
 
   async listMembers(tenantId: string, orgId: string, q: { limit: number; cursor?: string | undefined }) {
-    const rows = await this.tx(tenantId, async (tx) => {
-      await this.orgOrThrow(tx, tenantId, orgId);
-      return repo.listMembers(tx, tenantId, orgId, { limit: q.limit, after: decodeCursor(q.cursor) });
-    });
+    const after = decodeCursor(q.cursor);
+    // One statement, one round trip (db/one-shot.ts): a member row proves its organization
+    // exists in this tenant (foreign key, RLS), so only an empty page asks whether it does.
+    const rows = await scopedStatement(this.db, tenantId, (tx) => repo.listMembers(tx, tenantId, orgId, { limit: q.limit, after }));
+    if (rows.length === 0) await scopedStatement(this.db, tenantId, (tx) => this.orgOrThrow(tx, tenantId, orgId));
     const p = page(rows, q.limit, (m) => ({ createdAt: m.joined_at, id: m.user_id }));
     return { data: p.data.map(presentMember), next_cursor: p.next_cursor };
   }

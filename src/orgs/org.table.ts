@@ -18,6 +18,8 @@ export interface OrganizationTable {
   status: Generated<OrgStatus>;
   metadata: JSONColumnType<Record<string, unknown>, string, string>;
   max_members: Generated<number>;
+  /** Kept by the database (migration 0007 triggers); read it from a locked row to check the limit. */
+  member_count: Generated<number>;
   /** Users of the organization's verified domains must sign in through its SSO connection. */
   sso_required: Generated<boolean>;
   created_at: Generated<Date>;

@@ -1,4 +1,5 @@
 import { promises as dns } from 'node:dns';
+import { scopedStatement } from '../db/one-shot.ts';
 import { randomSecret } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
@@ -127,7 +128,8 @@ export class DomainService {
   async orgForEmail(tenantId: string, email: string): Promise<{ orgId: string; ssoRequired: boolean } | undefined> {
     const domain = email.split('@')[1]?.toLowerCase();
     if (!domain) return undefined;
-    const row = await inTenant(this.db, tenantId, (tx) =>
+    // One statement, one round trip: sign-in asks this at the email step and again at the password.
+    const row = await scopedStatement(this.db, tenantId, (tx) =>
       tx
         .selectFrom('org_domains as d')
         .innerJoin('organizations as o', (j) => j.onRef('o.tenant_id', '=', 'd.tenant_id').onRef('o.id', '=', 'd.org_id'))

@@ -1,6 +1,7 @@
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { findMember, insertMember, pendingInvitationFor, rolesByName, setMemberRoles, countMembers, findOrg } from '../orgs/org.repo.ts';
+import { findMember, insertMember, pendingInvitationFor, rolesByName, setMemberRoles, findOrg } from '../orgs/org.repo.ts';
+import { isFull } from '../orgs/org-rules.ts';
 import { findUserByEmail, insertUser, updateUser } from '../users/user.repo.ts';
 import type { ConnectionRow } from './connection.service.ts';
 
@@ -76,7 +77,7 @@ export async function provision(db: Database, conn: ConnectionRow, profile: Upst
     const member = await findMember(tx, tenantId, conn.org_id, userId);
     if (!member) {
       const org = (await findOrg(tx, tenantId, conn.org_id, { lock: true }))!;
-      if ((await countMembers(tx, tenantId, org.id)) >= org.max_members) throw new SsoRefused(`the organization has reached its limit of ${org.max_members} members`);
+      if (isFull(org)) throw new SsoRefused(`the organization has reached its limit of ${org.max_members} members`);
       await insertMember(tx, tenantId, conn.org_id, userId);
       const roles = await rolesByName(tx, tenantId, conn.org_id, mapped.length ? mapped : [conn.default_role]);
       await setMemberRoles(tx, tenantId, conn.org_id, userId, roles.map((r) => r.id));

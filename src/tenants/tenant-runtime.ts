@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type Provider from 'oidc-provider';
-import { inTenant } from '../db/tenant-scope.ts';
+import { scopedStatement } from '../db/one-shot.ts';
 import type { JSONWebKeySet } from 'jose';
 import { apiAudienceOf, buildProvider, issuerOf, publicJwksOf, type ProviderDeps } from '../oidc/provider.ts';
 import { loadSigningKeys, type SigningAlg } from '../oidc/signing-keys.ts';
@@ -61,7 +61,8 @@ export class TenantRuntimes {
   }
 
   private async build(tenant: TenantRow): Promise<TenantRuntime> {
-    const keys = await inTenant(this.deps.db, tenant.id, (tx) => loadSigningKeys(tx, tenant.id, this.deps.encryptionKey));
+    // One statement, one round trip (db/one-shot.ts): a cold tenant's first request pays for this.
+    const keys = await scopedStatement(this.deps.db, tenant.id, (tx) => loadSigningKeys(tx, tenant.id, this.deps.encryptionKey));
     if (keys.length === 0) throw new Error(`tenant ${tenant.slug} has no signing key`);
     const alg = tenant.settings.signing_alg ?? keys[0]!.alg;
     const provider = buildProvider(this.deps, tenant, keys, alg);

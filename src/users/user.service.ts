@@ -1,4 +1,5 @@
 import type { Database } from '../db/database.ts';
+import { scopedStatement } from '../db/one-shot.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { Conflict, isUniqueViolation, NotFound } from '../http/errors.ts';
 import { decodeCursor, page } from '../http/pagination.ts';
@@ -73,7 +74,7 @@ export class UserService {
   /** For oidc-provider's findAccount: undefined rather than an error. */
   async find(tenantId: string, id: string): Promise<UserRow | undefined> {
     // Read once per request (oidc-provider asks for the account several times; token lookups bring it along).
-    return readOnce(userKey(tenantId, id), () => inTenant(this.db, tenantId, (tx) => repo.findUserById(tx, tenantId, id)));
+    return readOnce(userKey(tenantId, id), () => scopedStatement(this.db, tenantId, (tx) => repo.findUserById(tx, tenantId, id)));
   }
 
   async list(tenantId: string, q: { email?: string | undefined; q?: string | undefined; limit: number; cursor?: string | undefined }) {
@@ -118,11 +119,12 @@ export class UserService {
    * `undefined` after the same argon2 work, so neither the answer nor its timing tells them apart.
    */
   async authenticate(tenantId: string, email: string, password: string): Promise<UserRow | undefined> {
-    const user = await inTenant(this.db, tenantId, (tx) => repo.findUserByEmail(tx, tenantId, email));
+    // Sign-in's two statements each go in one round trip (db/one-shot.ts).
+    const user = await scopedStatement(this.db, tenantId, (tx) => repo.findUserByEmail(tx, tenantId, email));
     const check = await checkPassword(user?.password_hash, password);
     if (!user || !check.ok || user.disabled) return undefined;
     forget(userKey(tenantId, user.id));
-    return inTenant(this.db, tenantId, (tx) =>
+    return scopedStatement(this.db, tenantId, (tx) =>
       repo.updateUser(tx, tenantId, user.id, { last_login_at: new Date(), ...(check.rehashed ? { password_hash: check.rehashed } : {}) }),
     );
   }

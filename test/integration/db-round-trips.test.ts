@@ -1,9 +1,11 @@
 import test from 'ava';
+import pg from 'pg';
 import { sql } from 'kysely';
-import { inlineParameters, scopedStatement } from '../../src/db/one-shot.ts';
+import { inlineParameters, scopedBatch, scopedStatement } from '../../src/db/one-shot.ts';
 import { inTenant } from '../../src/db/tenant-scope.ts';
-import { findPayload, upsertPayload } from '../../src/oidc/oidc-payload.repo.ts';
+import { findPayload, payloadWriteBatch, upsertPayload, type PayloadWrite } from '../../src/oidc/oidc-payload.repo.ts';
 import { createTenant, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { serverUrl } from '../helpers/database.ts';
 
 /**
  * The round-trip savers of db/lazy-begin.ts and db/one-shot.ts keep tenant isolation exactly:
@@ -68,4 +70,63 @@ test('a transaction that fails in its first statement leaves the connection clea
   tt.true(results.every((r) => r.rows[0]!.one === 1));
   // A transaction that only scopes itself (BEGIN merged into the scope statement) commits cleanly.
   tt.is(await inTenant(db(), a.id, async () => 'nothing ran'), 'nothing ran');
+});
+
+test('a batch of adapter writes (group commit) is scoped like one statement, all or nothing, and spends a token once', async (tt) => {
+  const find = (tenantId: string, model: string, id: string) => scopedStatement(db(), tenantId, (tx) => findPayload(tx, tenantId, model, { id }));
+  await scopedStatement(db(), a.id, (tx) => upsertPayload(tx, a.id, 'RefreshToken', 'rt-1', { n: 1 }, 60));
+  await scopedStatement(db(), a.id, (tx) => upsertPayload(tx, a.id, 'Interaction', 'gone', {}, 60));
+  await scopedStatement(db(), b.id, (tx) => upsertPayload(tx, b.id, 'RefreshToken', 'rt-1', { owner: 'b' }, 60));
+  await scopedStatement(db(), b.id, (tx) => upsertPayload(tx, b.id, 'Interaction', 'gone', { owner: 'b' }, 60));
+  const writes: PayloadWrite[] = [
+    { op: 'upsert', model: 'RefreshToken', id: 'rt-2', payload: { n: 2 }, expiresInSeconds: 60 },
+    { op: 'upsert', model: 'RefreshToken', id: 'rt-2', payload: { n: 3 }, expiresInSeconds: 60 }, // the last save of a row counts
+    { op: 'consume', model: 'RefreshToken', id: 'rt-1' },
+    { op: 'consume', model: 'RefreshToken', id: 'rt-1' }, // the same token spent twice in one batch: one wins
+    { op: 'consume', model: 'RefreshToken', id: 'no-such-token' },
+    { op: 'destroy', model: 'Interaction', id: 'gone' },
+  ];
+  const batch = payloadWriteBatch(db(), a.id, writes);
+  tt.deepEqual(batch.outcomes(await scopedBatch(db(), a.id, () => batch.statements)), [true, true, true, false, false, true]);
+  // Spent already: a later consume loses.
+  const again = payloadWriteBatch(db(), a.id, [{ op: 'consume', model: 'RefreshToken', id: 'rt-1' }]);
+  tt.deepEqual(again.outcomes(await scopedBatch(db(), a.id, () => again.statements)), [false]);
+  tt.true((await find(a.id, 'RefreshToken', 'rt-1'))?.consumed_at instanceof Date);
+  tt.deepEqual((await find(a.id, 'RefreshToken', 'rt-2'))?.payload, { n: 3 });
+  tt.is(await find(a.id, 'Interaction', 'gone'), undefined);
+  // The other tenant's rows with the same ids are untouched.
+  tt.deepEqual((await find(b.id, 'RefreshToken', 'rt-1'))?.payload, { owner: 'b' });
+  tt.deepEqual((await find(b.id, 'Interaction', 'gone'))?.payload, { owner: 'b' });
+  // All or nothing: a batch whose last statement fails leaves no trace of its first.
+  await tt.throwsAsync(
+    scopedBatch(db(), a.id, (qb) => [
+      ...payloadWriteBatch(qb, a.id, [{ op: 'upsert', model: 'RefreshToken', id: 'rt-3', payload: {}, expiresInSeconds: 60 }]).statements,
+      sql`select 1/0`.compile(qb),
+    ]),
+  );
+  tt.is(await find(a.id, 'RefreshToken', 'rt-3'), undefined);
+  // A batch naming another tenant's rows cannot write them (RLS WITH CHECK).
+  await tt.throwsAsync(scopedBatch(db(), a.id, (qb) => payloadWriteBatch(qb, b.id, [{ op: 'upsert', model: 'Session', id: 'sneaky', payload: {}, expiresInSeconds: 60 }]).statements));
+  // …nor spend them: the other tenant's token with the same id stays unspent.
+  const foreign = payloadWriteBatch(db(), a.id, [{ op: 'consume', model: 'Interaction', id: 'gone' }]);
+  tt.deepEqual(foreign.outcomes(await scopedBatch(db(), a.id, () => foreign.statements)), [false]);
+  tt.is((await find(b.id, 'Interaction', 'gone'))?.consumed_at, null);
+});
+
+// PostgreSQL only: the embedded database has no server connections to lose. Serial: AVA runs serial
+// tests before the concurrent ones, so ending every connection interrupts no other test.
+(serverUrl() ? test.serial : test.skip)('a pooled connection that dies while idle (PostgreSQL restarted, an admin ended it) is replaced, not fatal', async (tt) => {
+  // Fill the pool with idle connections, then end every one of them from the server side.
+  await Promise.all(Array.from({ length: 5 }, () => scopedStatement(db(), a.id, (tx) => sql`select pg_sleep(0.05)`.execute(tx))));
+  const admin = new pg.Client({ connectionString: t.databaseUrl });
+  await admin.connect();
+  const ended = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`);
+  await admin.end();
+  tt.true(ended.rowCount! >= 1);
+  await new Promise((r) => setTimeout(r, 300));
+  // Still serving (an unhandled pool 'error' would have ended this process), on new connections.
+  const res = await fetch(`${t.url}/t/${a.slug}/.well-known/openid-configuration`);
+  tt.is(res.status, 200);
+  const one = await scopedStatement(db(), a.id, (tx) => sql<{ one: number }>`select 1 as one`.execute(tx));
+  tt.is(one.rows[0]!.one, 1);
 });

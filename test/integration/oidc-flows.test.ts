@@ -3,7 +3,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
-import { authorizationUrl, discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
+import { authorizationUrl, discover, signIn, startAuthorization, type RegisteredClient } from '../helpers/oidc.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -116,6 +116,56 @@ test('client credentials gives a JWT access token for the machine client', async
   // Revoked, it no longer does.
   await oidc.tokenRevocation(config, tokens.access_token);
   tt.is((await adminApi(t, tenant, 'GET', '/users', undefined, tokens.access_token)).status, 401);
+});
+
+test('tokens issued at once (their rows share statements) are each stored before they are handed out', async (tt) => {
+  const m = (await adminApi(t, tenant, 'POST', '/clients', { name: 'burst', grant_types: ['client_credentials'], scopes: ['admin'] })).body;
+  const config = await discover(tenant, m);
+  const tokens = await Promise.all(Array.from({ length: 40 }, () => oidc.clientCredentialsGrant(config, { scope: 'admin' })));
+  tt.is(new Set(tokens.map((x) => x.access_token)).size, 40);
+  // Each one is live the moment its response arrives; revoking one leaves the others alone.
+  const active = await Promise.all(tokens.map((x) => oidc.tokenIntrospection(config, x.access_token)));
+  tt.true(active.every((a) => a.active === true));
+  await oidc.tokenRevocation(config, tokens[7]!.access_token);
+  tt.false((await oidc.tokenIntrospection(config, tokens[7]!.access_token)).active);
+  tt.true((await oidc.tokenIntrospection(config, tokens[8]!.access_token)).active);
+});
+
+/** Sends the same token request `n` times at once; answers the statuses and bodies. */
+async function atOnce(n: number, body: Record<string, string>) {
+  return Promise.all(
+    Array.from({ length: n }, async () => {
+      const res = await fetch(`${tenant.issuer}/token`, { ...form(body), headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client.client_id, client.client_secret!) } });
+      return { status: res.status, body: (await res.json()) as Record<string, string> };
+    }),
+  );
+}
+
+test('an authorization code redeemed by concurrent requests works once; the rest are refused and the grant is revoked', async (tt) => {
+  const { verifier, url } = await startAuthorization(tenant, client, { scope: 'openid offline_access' });
+  const browser = new Browser(t.url);
+  const page = await browser.follow(url);
+  const back = await enterCredentials(browser, await page.res.text(), page.url, tenant.adminEmail, tenant.adminPassword);
+  const code = new URL(back.url).searchParams.get('code')!;
+  tt.truthy(code);
+  const answers = await atOnce(6, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: client.redirect_uris[0]! });
+  const won = answers.filter((a) => a.status === 200);
+  tt.is(won.length, 1, JSON.stringify(answers.map((a) => a.status)));
+  tt.true(answers.filter((a) => a.status !== 200).every((a) => a.status === 400 && a.body.error === 'invalid_grant'));
+  // A code used twice revokes what it gave (RFC 6749 §4.1.2): the winner's tokens are dead too.
+  tt.is((await fetch(`${tenant.issuer}/me`, { headers: { authorization: `Bearer ${won[0]!.body.access_token}` } })).status, 401);
+  const refreshed = await atOnce(1, { grant_type: 'refresh_token', refresh_token: won[0]!.body.refresh_token! });
+  tt.is(refreshed[0]!.body.error, 'invalid_grant');
+});
+
+test('a refresh token presented by concurrent requests rotates once; reuse revokes the grant', async (tt) => {
+  const { tokens } = await signIn(t, tenant, client);
+  const answers = await atOnce(6, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! });
+  const won = answers.filter((a) => a.status === 200);
+  tt.is(won.length, 1, JSON.stringify(answers.map((a) => a.status)));
+  tt.true(answers.filter((a) => a.status !== 200).every((a) => a.status === 400 && a.body.error === 'invalid_grant'));
+  const next = await atOnce(1, { grant_type: 'refresh_token', refresh_token: won[0]!.body.refresh_token! });
+  tt.is(next[0]!.body.error, 'invalid_grant');
 });
 
 test('client_secret_post works; a wrong secret is refused', async (tt) => {

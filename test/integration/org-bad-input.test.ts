@@ -9,6 +9,8 @@ let userId: string;
 let roleId: string;
 let invitationId: string;
 
+const forged = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+
 test.before(async () => {
   t = await startTestApp();
   tenant = await createTenant(t);
@@ -67,6 +69,10 @@ const cases: Case[] = [
   ['PATCH', () => `/organizations/${orgId}/members/${userId}`, {}, 422, 'roles'],
   ['DELETE', () => `/organizations/${orgId}/members/${userId}`, undefined, 409],
   ['GET', () => `/organizations/${orgId}/members?cursor=%%%`, undefined, 400],
+  // Well-formed but forged cursors: valid base64 JSON whose id or shape is not one we issue.
+  ['GET', () => `/organizations/${orgId}/members?cursor=${forged(['2024-01-01T00:00:00.000Z', 'not-a-uuid'])}`, undefined, 400],
+  ['GET', () => `/organizations/${orgId}/members?cursor=${forged({ a: 1 })}`, undefined, 400],
+  ['GET', () => `/organizations?cursor=${forged(['2024-01-01T00:00:00.000Z', "x'; select 1"])}`, undefined, 400],
   ['POST', () => `/organizations/${orgId}/transfer-ownership`, {}, 422, 'user_id'],
   ['POST', () => `/organizations/${orgId}/transfer-ownership`, { user_id: 7 }, 422, 'user_id'],
   // roles

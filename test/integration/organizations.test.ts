@@ -161,6 +161,33 @@ test('member limit: refused with a clear 409; max_members cannot go below the me
   tt.is((await api('POST', `/organizations/${o.id}/members`, { user_id: (await user()).id })).status, 201);
 });
 
+test('the member count the database keeps is exact through adds, removals, concurrent adds, bulk SQL and user deletion', async (tt) => {
+  const { db } = t.app.connection;
+  const o = await org({ max_members: 30 });
+  const kept = async () => (await db.selectFrom('organizations').select('member_count').where('id', '=', o.id).executeTakeFirstOrThrow()).member_count;
+  const real = async () => Number((await db.selectFrom('org_members').select((eb) => eb.fn.countAll().as('n')).where('org_id', '=', o.id).executeTakeFirstOrThrow()).n);
+  const users = await Promise.all(Array.from({ length: 12 }, () => user()));
+  // Ten at once: the row lock serialises them, none is lost.
+  const added = await Promise.all(users.slice(0, 10).map((u) => api('POST', `/organizations/${o.id}/members`, { user_id: u.id })));
+  tt.true(added.every((r) => r.status === 201));
+  tt.is(await kept(), 10);
+  tt.is((await api('DELETE', `/organizations/${o.id}/members/${users[0]!.id}`)).status, 204);
+  tt.is(await kept(), 9);
+  // Deleting a user ends their memberships by cascade; the count follows.
+  tt.is((await api('DELETE', `/users/${users[1]!.id}`)).status, 204);
+  tt.is(await kept(), 8);
+  // Bulk SQL (as the bench seeds) is counted once per statement.
+  await db.insertInto('org_members').values(users.slice(10).map((u) => ({ tenant_id: tenant.id, org_id: o.id, user_id: u.id }))).execute();
+  tt.is(await kept(), 10);
+  tt.is(await kept(), await real());
+  // The limit reads the kept count: lower the limit to it, and the next add is refused.
+  tt.is((await api('PATCH', `/organizations/${o.id}`, { max_members: 10 })).status, 200);
+  tt.is((await api('POST', `/organizations/${o.id}/members`, { user_id: users[0]!.id })).status, 409);
+  // A membership cannot be moved to another organization behind the count's back.
+  const other = await org();
+  await tt.throwsAsync(db.updateTable('org_members').set({ org_id: other.id }).where('org_id', '=', o.id).where('user_id', '=', users[2]!.id).execute());
+});
+
 test('deleting an organization removes its members, roles and invitations but not the users', async (tt) => {
   const o = await org();
   const u = await user();

@@ -12,7 +12,9 @@ let t: TestApp;
 let tenant: TestTenant;
 let other: TestTenant;
 const PASSWORD = 'steady copper 81 lantern';
-const people = { owner: 'owen@sec.test', admin: 'ada@sec.test', member: 'mo@sec.test', outsider: 'oscar@sec.test' };
+// `roamer` is signed in and out by the sessions test alone: revoking "every other session" of a
+// user shared with concurrent tests would sign their browsers out mid-flow.
+const people = { owner: 'owen@sec.test', admin: 'ada@sec.test', member: 'mo@sec.test', outsider: 'oscar@sec.test', roamer: 'rory@sec.test' };
 const ids: Record<string, string> = {};
 let acme: string;
 let globex: string;
@@ -31,6 +33,7 @@ test.before(async () => {
   await adminApi(t, tenant, 'POST', `/organizations/${acme}/members`, { user_id: ids.owner, role: 'owner' });
   await adminApi(t, tenant, 'POST', `/organizations/${acme}/members`, { user_id: ids.admin, role: 'admin' });
   await adminApi(t, tenant, 'POST', `/organizations/${acme}/members`, { user_id: ids.member, role: 'member' });
+  await adminApi(t, tenant, 'POST', `/organizations/${acme}/members`, { user_id: ids.roamer, role: 'member' });
   await adminApi(t, tenant, 'POST', `/organizations/${globex}/members`, { user_id: ids.outsider, role: 'owner' });
 });
 test.after.always(async () => t?.stop());
@@ -44,7 +47,7 @@ async function signedIn(email: string, start = portal('organizations'), password
   const done = await enterCredentials(browser, await first.res.text(), first.url, email, password);
   const html = await done.res.text();
   const csrf = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
-  if (!csrf) throw new Error(`not signed in: ${done.url}\n${html.slice(0, 400)}`);
+  if (!csrf) throw new Error(`not signed in: ${browser.visited.join("\n")}\n${/<main[^>]*>([\s\S]*?)<\/main>/.exec(html)?.[1]?.trim() ?? html.slice(0, 400)}`);
   return { browser, csrf, url: done.url, html };
 }
 
@@ -212,8 +215,8 @@ test('the portal session ends with its grant: disabling the user or a password r
 });
 
 test('signing out of another session from the sessions page ends that browser, not this one', async (tt) => {
-  const one = await signedIn(people.member);
-  const two = await signedIn(people.member);
+  const one = await signedIn(people.roamer);
+  const two = await signedIn(people.roamer);
   const page = await (await two.browser.request(`${t.url}/t/${tenant.slug}/account/sessions`)).text();
   const revoke = [...page.matchAll(/action="([^"]+\/sessions\/[^"]+\/revoke)"/g)].map((m) => m[1]!);
   tt.true(revoke.length >= 1);

@@ -25,14 +25,16 @@ test('client schema applies defaults and cross-field rules', (t) => {
 });
 
 test('cursors round-trip and garbage is a 400', (t) => {
-  const k = { createdAt: new Date('2026-01-02T03:04:05.678Z'), id: 'abc' };
+  const k = { createdAt: new Date('2026-01-02T03:04:05.678Z'), id: '0b6c9f5e-2d1a-4c3b-9e8f-7a6b5c4d3e2f' };
   t.deepEqual(decodeCursor(encodeCursor(k)), k);
   t.is(decodeCursor(undefined), undefined);
   const err = t.throws(() => decodeCursor('!!!'));
   t.is((err as { status?: number }).status, 400);
-  const rows = [1, 2, 3].map((i) => ({ created_at: new Date(i), id: String(i) }));
+  const rows = [1, 2, 3].map((i) => ({ created_at: new Date(i), id: `00000000-0000-4000-8000-00000000000${i}` }));
   const p = page(rows, 2, (r) => ({ createdAt: r.created_at, id: r.id }));
   t.is(p.data.length, 2);
-  t.deepEqual(decodeCursor(p.next_cursor!), { createdAt: new Date(2), id: '2' });
+  t.deepEqual(decodeCursor(p.next_cursor!), { createdAt: new Date(2), id: '00000000-0000-4000-8000-000000000002' });
+  // A cursor we did not issue (its id is not a UUID) is a 400, not a failed SQL cast.
+  t.is((t.throws(() => decodeCursor(encodeCursor({ createdAt: new Date(2), id: "2'; --" }))) as { status?: number }).status, 400);
   t.is(page(rows, 3, (r) => ({ createdAt: r.created_at, id: r.id })).next_cursor, null);
 });

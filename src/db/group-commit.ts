@@ -1,0 +1,44 @@
+/**
+ * Group commit: callers hand in a write and wait until the statement that carries it has
+ * committed. While one statement is in flight, later writes queue and go together in the next,
+ * so under load many writes share one round trip, and at rest a write goes at once — no timer,
+ * no added latency. `npm run bench -- ClientSecret` showed the per-token row write costing half
+ * of the token endpoint's CPU when each went alone.
+ *
+ * If a batch fails, its writes are retried one by one, so one bad write fails only its own caller.
+ */
+export class GroupCommit<T, R = void> {
+  private queue: { item: T; resolve: (r: R) => void; reject: (err: unknown) => void }[] = [];
+  private inFlight = false;
+
+  /** `writeBatch` answers one result per item, in order (what each write's caller is told). */
+  constructor(
+    private readonly writeBatch: (items: T[]) => Promise<R[]>,
+    private readonly maxBatch = 200,
+  ) {}
+
+  add(item: T): Promise<R> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (!this.inFlight) void this.drain();
+    });
+  }
+
+  private async drain() {
+    this.inFlight = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        try {
+          const results = await this.writeBatch(batch.map((b) => b.item));
+          batch.forEach((b, i) => b.resolve(results[i]!));
+        } catch (err) {
+          if (batch.length === 1) batch[0]!.reject(err);
+          else await Promise.all(batch.map((b) => this.writeBatch([b.item]).then((r) => b.resolve(r[0]!), b.reject)));
+        }
+      }
+    } finally {
+      this.inFlight = false;
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import test from 'ava';
+import { GroupCommit } from '../../src/db/group-commit.ts';
+
+/** A writer that records each batch and finishes when told to. */
+function recordingWriter(fail: (items: string[]) => boolean = () => false) {
+  const batches: string[][] = [];
+  let release: () => void = () => {};
+  let gate = new Promise<void>((r) => (release = r));
+  const write = async (items: string[]) => {
+    batches.push(items);
+    await gate;
+    if (fail(items)) throw new Error(`refused ${items.join(',')}`);
+    return items.map((x) => `wrote ${x}`);
+  };
+  const open = () => {
+    release();
+    gate = Promise.resolve();
+  };
+  return { batches, write, open };
+}
+
+test('a write at rest goes at once; writes arriving meanwhile share the next statement', async (t) => {
+  const w = recordingWriter();
+  const gc = new GroupCommit(w.write);
+  const first = gc.add('a');
+  t.deepEqual(w.batches, [['a']]); // no timer, no waiting for company
+  const rest = ['b', 'c', 'd'].map((x) => gc.add(x));
+  w.open();
+  // Each caller is told its own write's result, batched or not.
+  t.deepEqual(await Promise.all([first, ...rest]), ['wrote a', 'wrote b', 'wrote c', 'wrote d']);
+  t.deepEqual(w.batches, [['a'], ['b', 'c', 'd']]);
+});
+
+test('a caller is answered only after the statement carrying its write has finished', async (t) => {
+  const w = recordingWriter();
+  const gc = new GroupCommit(w.write);
+  let done = false;
+  const p = gc.add('a').then(() => (done = true));
+  await new Promise((r) => setImmediate(r));
+  t.false(done);
+  w.open();
+  await p;
+  t.true(done);
+});
+
+test('batches are capped', async (t) => {
+  const w = recordingWriter();
+  const gc = new GroupCommit(w.write, 2);
+  const all = ['a', 'b', 'c', 'd', 'e'].map((x) => gc.add(x));
+  w.open();
+  await Promise.all(all);
+  t.deepEqual(w.batches, [['a'], ['b', 'c'], ['d', 'e']]);
+});
+
+test('one bad write fails only its own caller: a failed batch is retried write by write', async (t) => {
+  const w = recordingWriter((items) => items.includes('bad'));
+  const gc = new GroupCommit(w.write);
+  const first = gc.add('a');
+  const good = gc.add('b');
+  const bad = gc.add('bad');
+  const alsoGood = gc.add('c');
+  w.open();
+  await first;
+  t.is(await good, 'wrote b'); // its result comes from the one-by-one retry
+  await alsoGood;
+  await t.throwsAsync(bad, { message: 'refused bad' });
+  t.deepEqual(w.batches, [['a'], ['b', 'bad', 'c'], ['b'], ['bad'], ['c']]);
+  // And it keeps working afterwards.
+  await gc.add('d');
+  t.deepEqual(w.batches.at(-1), ['d']);
+});
