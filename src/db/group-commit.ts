@@ -1,7 +1,8 @@
 /**
  * Group commit: callers hand in a write and wait until the statement that carries it has
- * committed. While one statement is in flight, later writes queue and go together in the next,
- * so under load many writes share one round trip, and at rest a write goes at once — no timer,
+ * committed. While a statement is in flight (or `maxInFlight` of them), later writes queue and go
+ * together in the next, so under load many writes share one round trip, and at rest a write goes
+ * at once — no timer,
  * no added latency. `npm run bench -- ClientSecret` showed the per-token row write costing half
  * of the token endpoint's CPU when each went alone.
  *
@@ -9,23 +10,27 @@
  */
 export class GroupCommit<T, R = void> {
   private queue: { item: T; resolve: (r: R) => void; reject: (err: unknown) => void }[] = [];
-  private inFlight = false;
+  private inFlight = 0;
 
-  /** `writeBatch` answers one result per item, in order (what each write's caller is told). */
+  /**
+   * `writeBatch` answers one result per item, in order (what each write's caller is told).
+   * `maxInFlight` batches may be outstanding at once; an item goes at once while fewer are.
+   */
   constructor(
     private readonly writeBatch: (items: T[]) => Promise<R[]>,
     private readonly maxBatch = 200,
+    private readonly maxInFlight = 1,
   ) {}
 
   add(item: T): Promise<R> {
     return new Promise((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (!this.inFlight) void this.drain();
+      if (this.inFlight < this.maxInFlight) void this.drain();
     });
   }
 
   private async drain() {
-    this.inFlight = true;
+    this.inFlight++;
     try {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.maxBatch);
@@ -38,7 +43,7 @@ export class GroupCommit<T, R = void> {
         }
       }
     } finally {
-      this.inFlight = false;
+      this.inFlight--;
     }
   }
 }

@@ -44,6 +44,39 @@ test('the settings of a one-shot statement end with it: the next use of the conn
   tt.true(!after.rows[0]!.t);
 });
 
+test('concurrent one-shot reads of different tenants share a round trip, and each is scoped to its own tenant', async (tt) => {
+  await scopedStatement(db(), a.id, (tx) => upsertPayload(tx, a.id, 'Session', 'grouped-read', { owner: 'a' }, 60));
+  await scopedStatement(db(), b.id, (tx) => upsertPayload(tx, b.id, 'Session', 'grouped-read', { owner: 'b' }, 60));
+  const tenants = Array.from({ length: 40 }, (_, i) => (i % 2 ? b : a));
+  const reads = await Promise.all(
+    tenants.map((tenant) =>
+      scopedStatement(db(), tenant.id, async (tx) => {
+        // No tenant filter: only the scope (RLS) can keep the other tenant's row out.
+        const rows = await tx.selectFrom('oidc_payloads').select('payload').where('id', '=', 'grouped-read').execute();
+        const where = await sql<{ tenant: string; batch: string }>`select current_setting('tessera.tenant_id') as tenant, pg_backend_pid() || '@' || now() as batch`.execute(tx);
+        return { owners: rows.map((r) => (r.payload as { owner: string }).owner), ...where.rows[0]! };
+      }),
+    ),
+  );
+  reads.forEach((r, i) => {
+    tt.deepEqual(r.owners, [tenants[i] === a ? 'a' : 'b']);
+    tt.is(r.tenant, tenants[i]!.id);
+  });
+  // Statements of one batch run in one implicit transaction: same backend, same now().
+  const perBatch = new Map<string, Set<string>>();
+  for (const r of reads) perBatch.set(r.batch, (perBatch.get(r.batch) ?? new Set()).add(r.tenant));
+  tt.true(perBatch.size < reads.length, 'some reads went together');
+  tt.true([...perBatch.values()].some((ts) => ts.size === 2), 'a batch held both tenants, each scoped apart');
+});
+
+test('a failing read fails only its own caller, not the reads it was batched with', async (tt) => {
+  const good = Array.from({ length: 10 }, (_, i) => scopedStatement(db(), a.id, (tx) => sql<{ n: number }>`select ${i}::int as n`.execute(tx)));
+  const bad = scopedStatement(db(), a.id, (tx) => sql`select 1/0`.execute(tx));
+  const more = Array.from({ length: 10 }, (_, i) => scopedStatement(db(), b.id, (tx) => sql<{ n: number }>`select ${i + 10}::int as n`.execute(tx)));
+  await tt.throwsAsync(bad, { message: /division by zero/ });
+  tt.deepEqual((await Promise.all([...good, ...more])).map((r) => r.rows[0]!.n), Array.from({ length: 20 }, (_, i) => i));
+});
+
 test('inlined parameters arrive exactly: quotes, backslashes, $1 inside values, unicode, dates, null, JSON', async (tt) => {
   const tricky = { s: "it's a \\ back'slash \\' $1 $2 -- ; drop table users; '", u: 'ünïcødé 🙂', n: null, nested: { q: '"quoted"' } };
   await scopedStatement(db(), a.id, (tx) => upsertPayload(tx, a.id, 'Interaction', "id with ' quote", tricky, 60));

@@ -69,3 +69,16 @@ test('one bad write fails only its own caller: a failed batch is retried write b
   await gc.add('d');
   t.deepEqual(w.batches.at(-1), ['d']);
 });
+
+test('with maxInFlight 2 a second batch goes while the first is out; a third waits for one of them', async (t) => {
+  const w = recordingWriter();
+  const gc = new GroupCommit(w.write, 200, 2);
+  const first = gc.add('a');
+  const second = gc.add('b');
+  t.deepEqual(w.batches, [['a'], ['b']]);
+  const rest = ['c', 'd'].map((x) => gc.add(x));
+  t.deepEqual(w.batches, [['a'], ['b']]); // both slots busy: c and d wait and then go together
+  w.open();
+  t.deepEqual(await Promise.all([first, second, ...rest]), ['wrote a', 'wrote b', 'wrote c', 'wrote d']);
+  t.deepEqual(w.batches, [['a'], ['b'], ['c', 'd']]);
+});
