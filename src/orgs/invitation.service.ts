@@ -140,7 +140,7 @@ export class InvitationService {
       const rows = await tx
         .selectFrom('org_invitations as i')
         .innerJoin('organizations as o', (j) => j.onRef('o.tenant_id', '=', 'i.tenant_id').onRef('o.id', '=', 'i.org_id'))
-        .innerJoin('org_roles as r', (j) => j.onRef('r.tenant_id', '=', 'i.tenant_id').onRef('r.id', '=', 'i.role_id'))
+        .innerJoin('org_roles as r', (j) => j.onRef('r.tenant_id', '=', 'i.tenant_id').onRef('r.org_id', '=', 'i.org_id').onRef('r.id', '=', 'i.role_id')) // see memberRoleNames
         .select(['i.id', 'i.expires_at', 'i.created_at', 'o.id as org_id', 'o.name as org_name', 'o.slug as org_slug', 'r.name as role'])
         .where('i.tenant_id', '=', tenantId)
         .where(sql`lower(i.email)`, '=', user.email.toLowerCase())

@@ -85,7 +85,7 @@ export class OrgTokens {
           memberRoleNames(sql.ref('o.tenant_id'), sql.ref('o.id'), sql`${userId}::uuid`).as('roles'),
           sql<string[]>`coalesce((
             select array_agg(distinct p order by p) from org_member_roles mr
-            join org_roles r on r.tenant_id = mr.tenant_id and r.id = mr.role_id
+            join org_roles r on r.tenant_id = mr.tenant_id and r.org_id = mr.org_id and r.id = mr.role_id -- see memberRoleNames
             cross join lateral unnest(r.permissions) p
             where mr.tenant_id = o.tenant_id and mr.org_id = o.id and mr.user_id = ${userId}), '{}')`.as('permissions'),
         ])

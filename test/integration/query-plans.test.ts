@@ -1,0 +1,53 @@
+import test from 'ava';
+import { CompiledQuery, sql } from 'kysely';
+import { memberRoleNames } from '../../src/orgs/org.repo.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
+
+/**
+ * Plans that must stay bounded whatever PostgreSQL's statistics say. These assert what a plan
+ * reads (rows, from EXPLAIN ANALYZE), not how long it takes.
+ */
+
+let t: TestApp;
+let tenant: TestTenant;
+
+test.before(async () => {
+  t = await startTestApp();
+  tenant = await createTenant(t);
+});
+test.after.always(async () => t?.stop());
+
+/** Sums "Actual Rows × Actual Loops" of every plan node that reads `relation`. */
+function rowsRead(plan: Record<string, unknown>, relation: string): number {
+  const own = plan['Relation Name'] === relation ? Number(plan['Actual Rows']) * Number(plan['Actual Loops']) : 0;
+  const children = (plan['Plans'] as Record<string, unknown>[] | undefined) ?? [];
+  return own + children.reduce((sum, child) => sum + rowsRead(child, relation), 0);
+}
+
+test("a member's role names read only that organization's roles, even when the planner prefers a merge join", async (tt) => {
+  const db = t.app.connection.db;
+  const org = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Plans' })).body as { id: string };
+  const user = (await adminApi(t, tenant, 'POST', '/users', { email: 'plans@plans.test' })).body as { id: string };
+  tt.is((await adminApi(t, tenant, 'POST', `/organizations/${org.id}/members`, { user_id: user.id, role: 'admin' })).status, 201);
+  // Many other organizations in the tenant, each with its built-in roles: ~1,600 roles.
+  const others = await sql<{ id: string }>`
+    INSERT INTO organizations (tenant_id, name, slug) SELECT ${tenant.id}::uuid, 'Other ' || g, 'other-' || g FROM generate_series(1, 400) g RETURNING id`.execute(db);
+  tt.is(others.rows.length, 400);
+  await sql`
+    INSERT INTO org_roles (tenant_id, org_id, name, builtin)
+    SELECT ${tenant.id}::uuid, o.id, r, true FROM organizations o CROSS JOIN unnest(array['owner','admin','member','billing']) r
+    WHERE o.tenant_id = ${tenant.id}::uuid AND o.slug LIKE 'other-%'`.execute(db);
+
+  const query = sql<{ roles: string[] }>`select ${memberRoleNames(sql`${tenant.id}::uuid`, sql`${org.id}::uuid`, sql`${user.id}::uuid`)} as roles`.compile(db);
+  tt.deepEqual((await db.executeQuery(query)).rows[0]!.roles, ['admin']);
+
+  // Without nested loops the planner must join org_member_roles to org_roles by merging or hashing,
+  // which is the plan it picked on its own with stale statistics (see memberRoleNames).
+  const plan = await db.transaction().execute(async (tx) => {
+    await sql`set local enable_nestloop = off`.execute(tx);
+    const r = await tx.executeQuery(CompiledQuery.raw(`explain (analyze, format json) ${query.sql}`, [...query.parameters]));
+    return (r.rows[0] as { 'QUERY PLAN': Array<{ Plan: Record<string, unknown> }> })['QUERY PLAN'][0]!.Plan;
+  });
+  const read = rowsRead(plan, 'org_roles');
+  tt.true(read <= 10, `org_roles rows read: ${read} (the tenant has ~1,600)`);
+});
