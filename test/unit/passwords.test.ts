@@ -24,3 +24,13 @@ test('no stored hash (unknown user) still does argon2 work and fails; a malforme
   // Not a timing assertion: a sanity check that the dummy path really ran a hash at all.
   t.true(performance.now() - started > 1);
 });
+
+test('stored hashes stay valid whichever argon2 build is installed (a known answer)', async (t) => {
+  // Made with the package's portable prebuilt binary; `npm run argon2:native` builds one for this
+  // CPU, which must agree byte for byte or every stored password would stop working.
+  const salt = Buffer.from('tessera-fixed-salt-16');
+  const known = '$argon2id$v=19$m=19456,p=1,t=2$dGVzc2VyYS1maXhlZC1zYWx0LTE2$CAjU9IwP/2J26jMOfeUkWpVJxFGHej6/OATL67xPcgI';
+  t.is(await argon2.hash('Tr0ub4dor&3 ünïcode', { ...ARGON2_PARAMS, salt }), known);
+  t.deepEqual(await checkPassword(known, 'Tr0ub4dor&3 ünïcode'), { ok: true });
+  t.deepEqual(await checkPassword(known, 'Tr0ub4dor&3 unicode'), { ok: false });
+});
