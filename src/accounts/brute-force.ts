@@ -14,6 +14,13 @@ export interface Verdict {
   ipBlocked: boolean;
   /** The account is temporarily locked: even the right password is refused. */
   accountLocked: boolean;
+  /**
+   * The account had failures on record when checked (or checking was off, so unknown). Without
+   * any, a successful sign-in has nothing to forget and skips the delete — one statement fewer
+   * per sign-in. A failure counted meanwhile by a concurrent attempt then stays counted, which
+   * errs on the side of locking.
+   */
+  accountHasFailures: boolean;
 }
 
 /**
@@ -24,7 +31,7 @@ export class BruteForce {
   constructor(private readonly db: Database) {}
 
   async check(tenantId: string, s: BruteForceSettings, email: string, ip: string): Promise<Verdict> {
-    if (!s.enabled) return { ipBlocked: false, accountLocked: false };
+    if (!s.enabled) return { ipBlocked: false, accountLocked: false, accountHasFailures: true };
     const rows = await scopedStatement(this.db, tenantId, (tx) =>
       tx
         .selectFrom('auth_throttle')
@@ -40,6 +47,7 @@ export class BruteForce {
     return {
       ipBlocked: Boolean(ipWindowOpen && ip_!.failures >= s.ip_max_failures),
       accountLocked: Boolean(account?.locked_until && account.locked_until.getTime() > now),
+      accountHasFailures: account !== undefined,
     };
   }
 
@@ -64,8 +72,8 @@ export class BruteForce {
   }
 
   /** A successful sign-in forgets the account's failures (the address keeps its count). */
-  async recordSuccess(tenantId: string, email: string): Promise<void> {
-    await this.unlock(tenantId, email);
+  async recordSuccess(tenantId: string, email: string, verdict: Verdict): Promise<void> {
+    if (verdict.accountHasFailures) await this.unlock(tenantId, email);
   }
 
   /**

@@ -129,7 +129,7 @@ export function interactionRoutes(deps: {
       await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, email, ctx.ip, verdict);
       return loginPage(ctx, details, { email, step: 'password', error: INVALID_CREDENTIALS }, 401);
     }
-    await deps.bruteForce.recordSuccess(tenant.id, email);
+    await deps.bruteForce.recordSuccess(tenant.id, email, verdict);
     if (settings.email_verification_required && !user.email_verified) {
       await deps.accounts.requestVerification(tenant.id, user.email);
       return page(ctx, 'message.njk', {

@@ -116,7 +116,7 @@ export function invitationRoutes(deps: { db: Database; invitations: InvitationSe
           await deps.bruteForce.recordFailure(tenant.id, settings, email, ctx.ip, verdict);
           return show(ctx, inv, { error: 'Invalid email or password.' }, 401);
         }
-        await deps.bruteForce.recordSuccess(tenant.id, email);
+        await deps.bruteForce.recordSuccess(tenant.id, email, verdict);
         await inTenant(deps.db, tenant.id, (tx) => deps.invitations.acceptInvitation(tx, tenant.id, inv.token, user.id));
         return joined(ctx, inv.org.name);
       }

@@ -89,3 +89,16 @@ test('the lock applies to the OIDC flow end to end: signIn fails while locked', 
   await attempt('flow@x.test', 'bad 2', '192.0.2.10');
   await tt.throwsAsync(signIn(t, tenant, client, { email: 'flow@x.test', password: 'flow password ok' }), { message: /did not reach/ });
 });
+
+test("a successful sign-in forgets the account's failures (and has none to forget without them)", async (tt) => {
+  await adminApi(t, tenant, 'POST', '/users', { email: 'forget@x.test', password: 'forget password ok', email_verified: true });
+  const failures = async () =>
+    (await sql<{ failures: number }>`select failures from auth_throttle where tenant_id = ${tenant.id}::uuid and key = 'account:forget@x.test'`.execute(t.app.connection.db)).rows[0]?.failures;
+  tt.is((await attempt('forget@x.test', 'wrong once', '192.0.2.30')).status, 401);
+  tt.is(await failures(), 1);
+  tt.is((await attempt('forget@x.test', 'forget password ok', '192.0.2.30')).status, 303);
+  tt.is(await failures(), undefined);
+  // Nothing on record: the success is still a success, and nothing appears.
+  tt.is((await attempt('forget@x.test', 'forget password ok', '192.0.2.30')).status, 303);
+  tt.is(await failures(), undefined);
+});
