@@ -161,10 +161,8 @@ try {
   // went from 0.7 to 4–5 ms. Production runs autovacuum; between scenarios do what it would.
   const autovacuumOff = (await sql<{ autovacuum: string }>`show autovacuum`.execute(tessera.connection.db)).rows[0]?.autovacuum === 'off';
   if (autovacuumOff) log('autovacuum is off on this server: VACUUM (ANALYZE) between scenarios, as autovacuum would');
-  let first = true;
-  for (const scenario of chosen) {
-    if (autovacuumOff && !first) await sql`VACUUM (ANALYZE)`.execute(tessera.connection.db);
-    first = false;
+  for (const [i, scenario] of chosen.entries()) {
+    if (autovacuumOff && i > 0) await sql`VACUUM (ANALYZE)`.execute(tessera.connection.db);
     log(`${scenario.name}: seeding`);
     const prepared = await scenario.prepare(env);
     // The fixed rate is half of what Tessera reached at saturation (or --rate), the same for the

@@ -2,9 +2,8 @@
  * Group commit: callers hand in a write and wait until the statement that carries it has
  * committed. While a statement is in flight (or `maxInFlight` of them), later writes queue and go
  * together in the next, so under load many writes share one round trip, and at rest a write goes
- * at once — no timer,
- * no added latency. `npm run bench -- ClientSecret` showed the per-token row write costing half
- * of the token endpoint's CPU when each went alone.
+ * at once — no timer, no added latency. `npm run bench -- ClientSecret` showed the per-token row
+ * write costing half of the token endpoint's CPU when each went alone.
  *
  * If a batch fails, its writes are retried one by one, so one bad write fails only its own caller.
  */

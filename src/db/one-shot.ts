@@ -43,10 +43,20 @@ export function registerOneShot(db: Database, pool: pg.Pool) {
   pools.set(db, pool);
 }
 
-/** One scoped statement: the text that sets the tenant scope, then the statement itself. */
+/** A statement (parameters inlined) and the tenant it runs for. */
 interface ScopedText {
   tenantId: string;
   statement: string;
+}
+
+/**
+ * Sends statements as one simple-protocol query, each after its own tenant scope, and answers
+ * each statement's result (the scope statements' results are dropped).
+ */
+async function sendScoped(pool: pg.Pool, statements: ScopedText[]): Promise<pg.QueryResult[]> {
+  const text = statements.map((s) => `${scopeStatementFor(s.tenantId)}; ${s.statement}`).join('; ');
+  const results = (await pool.query(text)) as unknown as pg.QueryResult[];
+  return statements.map((_, i) => results[2 * i + 1]!);
 }
 
 /**
@@ -58,19 +68,12 @@ interface ScopedText {
  * time in the socket write that sends it. At rest a read goes at once.
  *
  * Only SELECTs are grouped: a write sent along would hold its row locks until the whole batch
- * commits and could order locks against another transaction. Two batches may be in flight, so a
- * slow read (a large page) does not hold up every other request's read.
+ * commits and could order locks against another transaction. Two batches may be in flight, so one
+ * slow read (a large page) does not hold up every other request's read; two would (four in
+ * flight measured ~10 % fewer introspections per CPU second than two).
  */
 function groupedReads(pool: pg.Pool) {
-  return new GroupCommit<ScopedText, pg.QueryResult>(
-    async (reads) => {
-      const text = reads.map((r) => `${scopeStatementFor(r.tenantId)}; ${r.statement}`).join('; ');
-      const results = (await pool.query(text)) as unknown as pg.QueryResult[];
-      return reads.map((_, i) => results[2 * i + 1]!);
-    },
-    64,
-    2,
-  );
+  return new GroupCommit<ScopedText, pg.QueryResult>((reads) => sendScoped(pool, reads), 64, 2);
 }
 
 /** Runs `work` — one statement — scoped to `tenantId`: one round trip on PostgreSQL, `inTenant` elsewhere. */
@@ -158,16 +161,11 @@ class OneShotConnection implements DatabaseConnection {
     const tenantId = scope.getStore();
     if (!tenantId) throw new Error('a one-shot statement outside scopedStatement');
     const statement = inlineParameters(compiled.sql, compiled.parameters);
-    const r = isPlainSelect(compiled) ? await this.reads.add({ tenantId, statement }) : await this.sendAlone(tenantId, statement);
+    const r = isPlainSelect(compiled) ? await this.reads.add({ tenantId, statement }) : (await sendScoped(this.pool, [{ tenantId, statement }]))[0]!;
     return {
       rows: r.rows as R[],
       ...(['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(r.command) ? { numAffectedRows: BigInt(r.rowCount ?? 0) } : {}),
     };
-  }
-
-  private async sendAlone(tenantId: string, statement: string): Promise<pg.QueryResult> {
-    const results = (await this.pool.query(`${scopeStatementFor(tenantId)}; ${statement}`)) as unknown as pg.QueryResult[];
-    return results[1]!;
   }
 
   // eslint-disable-next-line require-yield
