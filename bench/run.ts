@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { fixedRate, percentile, saturate, type LoadResult } from './lib/load.ts';
 import { machine, sampleProcess } from './lib/proc.ts';
+import { argon2Build } from '../src/users/argon2.ts';
 import { adminClient, freePort, startTessera } from './lib/tessera.ts';
 import { SCENARIOS, type BenchEnv, type Prepared, type Scenario } from './scenarios.ts';
 
@@ -125,8 +126,8 @@ async function commits(): Promise<number> {
   return Number(r.rows[0]?.n ?? 0);
 }
 
-function markdown(rows: Row[], meta: { date: string; machine: { cores: number; cpu: string }; node: string; durationS: number; vacuumBetweenScenarios: boolean }) {
-  const head = `Tessera benchmark, ${meta.date} — ${meta.machine.cores} cores, ${meta.machine.cpu}, Node ${meta.node}, PostgreSQL local${meta.vacuumBetweenScenarios ? ' (autovacuum off: VACUUM ANALYZE between scenarios)' : ''}, ${meta.durationS} s per row. ` +
+function markdown(rows: Row[], meta: { date: string; machine: { cores: number; cpu: string }; node: string; argon2: string; durationS: number; vacuumBetweenScenarios: boolean }) {
+  const head = `Tessera benchmark, ${meta.date} — ${meta.machine.cores} cores, ${meta.machine.cpu}, Node ${meta.node}, argon2 ${meta.argon2} build, PostgreSQL local${meta.vacuumBetweenScenarios ? ' (autovacuum off: VACUUM ANALYZE between scenarios)' : ''}, ${meta.durationS} s per row. ` +
     'ops/CPU s is the CPU of the process that served the requests, read from /proc (the load generator and PostgreSQL not counted); `local` rows are crypto floors measured in the load generator itself.\n\n';
   const lines = ['| scenario | target | mode | ops/s | ops/CPU s | p50 ms | p95 ms | p99 ms | errors | RSS MB | tx/op | goal | Tessera/bare |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
@@ -187,7 +188,7 @@ try {
     if (b?.ops_per_cpu_second && r.ops_per_cpu_second) r.ratio_to_bare = Math.round((r.ops_per_cpu_second / b.ops_per_cpu_second) * 100) / 100;
   }
   const date = new Date().toISOString();
-  const meta = { date, machine: machine(), node: process.version, durationS: durationMs / 1000, smoke, concurrency, vacuumBetweenScenarios: autovacuumOff };
+  const meta = { date, machine: machine(), node: process.version, argon2: argon2Build, durationS: durationMs / 1000, smoke, concurrency, vacuumBetweenScenarios: autovacuumOff };
   const md = markdown(rows, meta);
   const base = values.out ?? fileURLToPath(new URL(`./results/${date.replace(/[:.]/g, '-')}`, import.meta.url));
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });

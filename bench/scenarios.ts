@@ -1,4 +1,4 @@
-import argon2 from 'argon2';
+import argon2 from '../src/users/argon2.ts';
 import { generateKeyPair, SignJWT } from 'jose';
 import { sql } from 'kysely';
 import { ARGON2_PARAMS } from '../src/users/passwords.ts';

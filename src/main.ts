@@ -7,6 +7,7 @@ import { AppError } from './http/errors.ts';
 import { createLogger } from './logger.ts';
 import { seedDemo } from './seed.ts';
 import { TenantService } from './tenants/tenant.service.ts';
+import { argon2Build } from './users/argon2.ts';
 
 const USAGE = `Usage: tessera <command>
 
@@ -64,7 +65,7 @@ async function start(config: Config) {
   const app = await createApp(config, { log });
   const demo = config.seedDemo ? await seedDemo(app) : undefined;
   const url = await app.start();
-  log.info({ url, publicUrl: config.publicUrl, database: app.connection.kind }, 'tessera listening');
+  log.info({ url, publicUrl: config.publicUrl, database: app.connection.kind, argon2: argon2Build }, 'tessera listening');
   if (demo) printDemo(config, demo);
   else console.log(`\nTessera is running at ${config.publicUrl} (listening on ${url}).\nEach tenant's portal: ${config.publicUrl}/t/<tenant>/portal/organizations\n`);
   stopOnSignals(app);

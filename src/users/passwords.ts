@@ -1,4 +1,4 @@
-import argon2 from 'argon2';
+import argon2 from './argon2.ts';
 import pLimit from 'p-limit';
 
 /** OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane. */
