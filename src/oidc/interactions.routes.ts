@@ -11,6 +11,7 @@ import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { SsoRouter } from '../sso/sso-router.ts';
 import type { ClientService } from './client.service.ts';
 import { requestedOrganization } from './org-request.ts';
+import { recordConsent, type MissingConsent } from './consent.ts';
 
 const INVALID_CREDENTIALS = 'Invalid email or password.';
 
@@ -244,8 +245,9 @@ export function interactionRoutes(deps: {
   });
 
   /**
-   * Records consent in the grant. The `admin` scope is granted only to tenant administrators,
-   * whatever the client may request.
+   * Records consent in the grant (recordConsent: the `admin` scope only for tenant administrators).
+   * First-party clients mostly never get here: their grant is decided when the sign-in resumes
+   * (loadExistingGrant in provider.ts); a native client, which the provider always prompts, does.
    */
   async function finishConsent(ctx: Context) {
     const { provider, tenant } = runtimeOf(ctx);
@@ -254,31 +256,13 @@ export function interactionRoutes(deps: {
       return page(ctx, 'error.njk', { title: 'Nothing to confirm', detail: 'This sign-in is not waiting for consent. Start again from the application.' }, 400);
     }
     const accountId = details.session.accountId;
-    const user = await deps.users.find(tenant.id, accountId);
-    const allowed = (scopes: string[]) => scopes.filter((s) => s !== 'admin' || user?.tenant_admin === true);
-    const refused = (scopes: string[]) => scopes.filter((s) => !allowed([s]).length);
-
     const grant = details.grantId
       ? await provider.Grant.find(details.grantId)
       : new provider.Grant({ accountId, clientId: details.params.client_id as string });
     if (!grant) {
       return page(ctx, 'error.njk', { title: 'Sign-in expired', detail: 'Start again from the application.' }, 400);
     }
-    const missing = details.prompt.details as {
-      missingOIDCScope?: string[];
-      missingOIDCClaims?: string[];
-      missingResourceScopes?: Record<string, string[]>;
-    };
-    // Refused scopes are recorded as rejected, so the provider treats them as decided (not missing).
-    if (missing.missingOIDCScope) {
-      grant.addOIDCScope(allowed(missing.missingOIDCScope).join(' '));
-      grant.rejectOIDCScope(refused(missing.missingOIDCScope).join(' '));
-    }
-    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-    for (const [resource, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
-      grant.addResourceScope(resource, allowed(scopes).join(' '));
-      grant.rejectResourceScope(resource, refused(scopes).join(' '));
-    }
+    recordConsent(grant, details.prompt.details as MissingConsent, await deps.users.find(tenant.id, accountId));
     const grantId = await grant.save();
     const to = await provider.interactionResult(ctx.req, ctx.res, { consent: details.grantId ? {} : { grantId } }, { mergeWithLastSubmission: true });
     ctx.status = 303;

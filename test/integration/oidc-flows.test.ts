@@ -292,6 +292,37 @@ test('a disabled user can no longer sign in, and their tokens die', async (tt) =
   await tt.throwsAsync(signIn(t, tenant, client, { email: 'temp@x.test', password: 'a long password 1' }), { message: /did not reach/ });
 });
 
+test('a first-party client (no consent page) goes from the password straight to the redirect URI, with the scopes it asked for', async (tt) => {
+  const { tokens, browser } = await signIn(t, tenant, client, { scope: 'openid profile email offline_access' });
+  // One interaction (the sign-in page and its two posts); no second one for consent.
+  const interactions = new Set(browser.visited.map((u) => /\/interaction\/([^/?]+)/.exec(u)?.[1]).filter(Boolean));
+  tt.is(interactions.size, 1, browser.visited.join('\n'));
+  tt.false(browser.visited.some((u) => u.includes('/confirm')));
+  // The same grant the consent step used to record (offline_access is dropped without prompt=consent, as OIDC says).
+  tt.deepEqual(String(tokens.scope).split(' ').sort(), ['email', 'openid', 'profile']);
+  const claims = tokens.claims()!;
+  tt.is(claims.email, tenant.adminEmail);
+  tt.truthy(tokens.refresh_token);
+});
+
+test('a client that requires consent shows the consent page; allowing issues the code, still without the admin scope for a non-admin', async (tt) => {
+  const thirdParty = (await adminApi(t, tenant, 'POST', '/clients', { ...webClient(), scopes: ['openid', 'email', 'admin'], require_consent: true })).body;
+  tt.true(thirdParty.require_consent);
+  await adminApi(t, tenant, 'POST', '/users', { email: 'asked@x.test', password: 'a long password 3', email_verified: true });
+  const browser = new Browser(t.url);
+  const { config, verifier, state, url } = await startAuthorization(tenant, thirdParty, { scope: 'openid email admin' });
+  const first = await browser.follow(url);
+  const asked = await enterCredentials(browser, await first.res.text(), first.url, 'asked@x.test', 'a long password 3');
+  const html = await asked.res.text();
+  tt.regex(html, /would like to/);
+  tt.regex(html, /<li>email<\/li>/);
+  const allowed = await browser.submit(new URL(/<form method="post" action="([^"]+)"/.exec(html)![1]!, asked.url).href, {});
+  tt.true(allowed.url.startsWith(thirdParty.redirect_uris[0]!), allowed.url);
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(allowed.url), { pkceCodeVerifier: verifier, expectedState: state });
+  tt.deepEqual(String(tokens.scope).split(' ').sort(), ['email', 'openid']);
+  tt.is(tokens.claims()!.email, 'asked@x.test');
+});
+
 test('the admin scope is granted to tenant administrators only, whatever the client asks for', async (tt) => {
   const adminApp = (await adminApi(t, tenant, 'POST', '/clients', { ...webClient(), scopes: ['openid', 'admin'] })).body;
   await adminApi(t, tenant, 'POST', '/users', { email: 'plain@x.test', password: 'a long password 2', email_verified: true });
