@@ -247,7 +247,8 @@ export function interactionRoutes(deps: {
   /**
    * Records consent in the grant (recordConsent: the `admin` scope only for tenant administrators).
    * First-party clients mostly never get here: their grant is decided when the sign-in resumes
-   * (loadExistingGrant in provider.ts); a native client, which the provider always prompts, does.
+   * (loadExistingGrant in provider.ts). A first-party native client still comes through here: the
+   * provider always starts a consent interaction for native clients, which is finished at once.
    */
   async function finishConsent(ctx: Context) {
     const { provider, tenant } = runtimeOf(ctx);
