@@ -118,14 +118,20 @@ export function interactionRoutes(deps: {
     const settings = settingsOf(ctx);
     const email = formField(ctx, 'email', 254);
     const password = formField(ctx, 'password', 256, false);
+    // Three reads that don't depend on one another, so they share one round trip (grouped reads):
+    // whether the email's organization requires SSO, the brute-force record, and the account. The
+    // account is used only once both checks let a password through.
+    const [sso, verdict, account] = await Promise.all([
+      deps.sso.requiredFor(runtimeOf(ctx), email, details.uid),
+      deps.bruteForce.check(tenant.id, settings.brute_force, email, ctx.ip),
+      email && password ? deps.users.findForSignIn(tenant.id, email) : undefined,
+    ]);
     // "SSO required": a user of the organization's domain never signs in with a password.
-    const sso = await deps.sso.requiredFor(runtimeOf(ctx), email, details.uid);
     if (sso.required) {
       if (sso.redirect) return ctx.redirect(sso.redirect);
       return loginPage(ctx, details, { email, step: 'password', error: 'Your organization requires single sign-on, which is not available right now. Contact your administrator.' }, 403);
     }
-    const verdict = await deps.bruteForce.check(tenant.id, settings.brute_force, email, ctx.ip);
-    const user = !verdict.ipBlocked && email && password ? await deps.users.authenticate(tenant.id, email, password) : undefined;
+    const user = !verdict.ipBlocked && email && password ? await deps.users.checkSignIn(tenant.id, account, password) : undefined;
     if (!user || verdict.accountLocked) {
       await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, email, ctx.ip, verdict);
       return loginPage(ctx, details, { email, step: 'password', error: INVALID_CREDENTIALS }, 401);

@@ -119,8 +119,19 @@ export class UserService {
    * `undefined` after the same argon2 work, so neither the answer nor its timing tells them apart.
    */
   async authenticate(tenantId: string, email: string, password: string): Promise<UserRow | undefined> {
-    // Sign-in's two statements each go in one round trip (db/one-shot.ts).
-    const user = await scopedStatement(this.db, tenantId, (tx) => repo.findUserByEmail(tx, tenantId, email));
+    return this.checkSignIn(tenantId, await this.findForSignIn(tenantId, email), password);
+  }
+
+  /** The account an email signs in to, if any (one statement; its own round trip or a share of one). */
+  findForSignIn(tenantId: string, email: string): Promise<UserRow | undefined> {
+    return scopedStatement(this.db, tenantId, (tx) => repo.findUserByEmail(tx, tenantId, email));
+  }
+
+  /**
+   * The password check of a sign-in, for an account read with findForSignIn (undefined: no such
+   * account, which still costs a hash). Records the sign-in (and a rehash) on success.
+   */
+  async checkSignIn(tenantId: string, user: UserRow | undefined, password: string): Promise<UserRow | undefined> {
     const check = await checkPassword(user?.password_hash, password);
     if (!user || !check.ok || user.disabled) return undefined;
     forget(userKey(tenantId, user.id));
@@ -128,4 +139,5 @@ export class UserService {
       repo.updateUser(tx, tenantId, user.id, { last_login_at: new Date(), ...(check.rehashed ? { password_hash: check.rehashed } : {}) }),
     );
   }
+
 }
