@@ -111,7 +111,7 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
      * A first-party client (require_consent off) skips the consent page, so its grant is decided
      * here, when the sign-in resumes after login, under the same rule as the page (recordConsent).
      * Without this the provider would start a consent interaction only for Tessera to finish it
-     * at once: two redirects and ~8 statements per sign-in (oidc-provider's documented way of
+     * at once: two redirects and ~10 statements per sign-in (oidc-provider's documented way of
      * skipping consent). Clients that ask for consent keep the default: the grant the session
      * already holds for the client, if any.
      */

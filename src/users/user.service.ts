@@ -139,5 +139,4 @@ export class UserService {
       repo.updateUser(tx, tenantId, user.id, { last_login_at: new Date(), ...(check.rehashed ? { password_hash: check.rehashed } : {}) }),
     );
   }
-
 }
