@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ARGON2_LEVELS, argon2BindingFile, argon2BuildDir } from './argon2-builds.ts';
+import { ARGON2_LEVELS, argon2BindingFile, argon2BuildDir, type Argon2LevelName } from './argon2-builds.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -19,7 +19,8 @@ function nodeGyp(): string[] {
   return ['npx', '--no-install', 'node-gyp'];
 }
 
-function buildLevel(level: string, source: string, target: string): boolean {
+function buildLevel(level: Argon2LevelName, source: string): void {
+  const target = argon2BuildDir(level);
   rmSync(target, { recursive: true, force: true });
   mkdirSync(target, { recursive: true });
   for (const part of ['package.json', 'binding.gyp', 'argon2.cpp', 'argon2']) {
@@ -37,14 +38,13 @@ function buildLevel(level: string, source: string, target: string): boolean {
     const output = `${run.stdout ?? ''}${run.stderr ?? ''}${run.error?.message ?? ''}`.trim().split('\n').slice(-15).join('\n');
     console.warn(`tessera: argon2 for ${level} was not built; the portable build will be used.\n${output}`);
     rmSync(target, { recursive: true, force: true });
-    return false;
+    return;
   }
   // Keep the binding, drop the object files and copied sources (a few MB).
-  const binding = argon2BindingFile(level as never);
+  const binding = argon2BindingFile(level);
   rmSync(path.join(target, 'build', 'Release', 'obj.target'), { recursive: true, force: true });
   rmSync(path.join(target, 'argon2'), { recursive: true, force: true });
   console.log(`tessera: built argon2 for ${level} in ${((performance.now() - started) / 1000).toFixed(1)} s (${binding})`);
-  return true;
 }
 
 if (process.arch !== 'x64' || process.platform === 'win32') {
@@ -52,7 +52,7 @@ if (process.arch !== 'x64' || process.platform === 'win32') {
 } else {
   try {
     const source = path.dirname(require.resolve('argon2/package.json'));
-    for (const level of ARGON2_LEVELS) buildLevel(level.name, source, argon2BuildDir(level.name));
+    for (const level of ARGON2_LEVELS) buildLevel(level.name, source);
   } catch (err) {
     // Never fail `npm install` over an optimisation.
     console.warn(`tessera: argon2's faster builds were skipped (${(err as Error).message}); the portable build will be used`);

@@ -21,12 +21,8 @@ export type Argon2LevelName = (typeof ARGON2_LEVELS)[number]['name'];
 const require = createRequire(import.meta.url);
 
 /** Beside the argon2 package, in the same node_modules, so removing node_modules removes them. */
-export function argon2BuildsDir(): string {
-  return path.join(path.dirname(require.resolve('argon2/package.json')), '..', '.tessera-argon2');
-}
-
 export function argon2BuildDir(level: Argon2LevelName): string {
-  return path.join(argon2BuildsDir(), level);
+  return path.join(path.dirname(require.resolve('argon2/package.json')), '..', '.tessera-argon2', level);
 }
 
 /** The compiled binding of a level's build, where node-gyp-build looks for it. */
@@ -44,10 +40,14 @@ export function cpuFlags(): Set<string> {
   }
 }
 
+/** The features of `level` this CPU lacks (by /proc/cpuinfo's names). */
+export function missingCpuFlags(flags: ReadonlySet<string>, level: Argon2LevelName): string[] {
+  return ARGON2_LEVELS.find((l) => l.name === level)!.cpuFlags.filter((f) => !flags.has(f));
+}
+
 /** Whether this CPU has every feature of `level`: one missing and the binary dies with SIGILL. */
 export function cpuSupports(flags: ReadonlySet<string>, level: Argon2LevelName, arch = process.arch): boolean {
-  const wanted = ARGON2_LEVELS.find((l) => l.name === level);
-  return arch === 'x64' && !!wanted && wanted.cpuFlags.every((f) => flags.has(f));
+  return arch === 'x64' && missingCpuFlags(flags, level).length === 0;
 }
 
 /**

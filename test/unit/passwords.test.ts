@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import test from 'ava';
-import { ARGON2_LEVELS, argon2BindingFile, cpuFlags, cpuSupports, isArgon2LevelBuilt, pickArgon2Level } from '../../src/users/argon2-builds.ts';
+import { ARGON2_LEVELS, argon2BindingFile, cpuFlags, cpuSupports, isArgon2LevelBuilt, pickArgon2Level, type Argon2LevelName } from '../../src/users/argon2-builds.ts';
 import argon2, { argon2Build, chooseArgon2Build } from '../../src/users/argon2.ts';
 import { ARGON2_PARAMS, checkPassword, hashPassword } from '../../src/users/passwords.ts';
 
@@ -40,7 +40,7 @@ test('stored hashes stay valid with the argon2 build this process loaded (a know
 });
 
 test('every argon2 build this CPU can run gives the known answer, each in a process of its own', (t) => {
-  const builds = ['portable', ...ARGON2_LEVELS.map((l) => l.name).filter((l) => cpuSupports(cpuFlags(), l) && isArgon2LevelBuilt(l))];
+  const builds: Array<Argon2LevelName | 'portable'> = ['portable', ...ARGON2_LEVELS.map((l) => l.name).filter((l) => cpuSupports(cpuFlags(), l) && isArgon2LevelBuilt(l))];
   const script = `const { default: a, argon2Build } = await import('./src/users/argon2.ts');
     const { ARGON2_PARAMS } = await import('./src/users/passwords.ts');
     const binding = process.report.getReport().sharedObjects.find((f) => /argon2[^/]*\\.node$/.test(f));
@@ -51,7 +51,7 @@ test('every argon2 build this CPU can run gives the known answer, each in a proc
     t.is(out.hash, KNOWN_HASH, `the ${build} build`);
     // The binary really loaded is the one chosen (a level's own file, or the package's).
     if (build === 'portable') t.notRegex(out.binding, /\.tessera-argon2/);
-    else t.is(out.binding, argon2BindingFile(build as never));
+    else t.is(out.binding, argon2BindingFile(build));
   }
   t.log(`builds checked: ${builds.join(', ')}`);
 });
