@@ -28,7 +28,7 @@ export function requireAdmin(deps: { db: Database; tenants: TenantService; users
       return next();
     }
 
-    const verified = await verifyAccessToken(deps.db, tenantId, { issuer: runtime.issuer, audience: runtime.apiAudience, jwks: runtime.publicJwks }, credential);
+    const verified = await verifyAccessToken(deps.db, tenantId, { audience: runtime.apiAudience, verify: runtime.verifyAccessToken }, credential);
     if (!verified) throw Unauthorized(REFUSED);
     const { claims } = verified;
     if (!claims.scope?.split(' ').includes('admin')) throw Forbidden('This access token lacks the admin scope.');

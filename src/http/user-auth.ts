@@ -21,7 +21,7 @@ export function requireUser(deps: { db: Database; users: UserService; apiTokens:
     const match = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'));
     const refused = 'Send an access token of this tenant, issued to a signed-in user, as Authorization: Bearer <token>.';
     if (!match) throw Unauthorized(refused);
-    const verified = await verifyAccessToken(deps.db, runtime.tenant.id, { issuer: runtime.issuer, audience: runtime.apiAudience, jwks: runtime.publicJwks }, match[1]!);
+    const verified = await verifyAccessToken(deps.db, runtime.tenant.id, { audience: runtime.apiAudience, verify: runtime.verifyAccessToken }, match[1]!);
     const sub = verified?.claims.sub;
     if (!verified || !sub || sub === verified.claims.client_id) throw Unauthorized(refused);
     const user = await deps.users.find(runtime.tenant.id, sub);

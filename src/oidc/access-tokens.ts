@@ -1,6 +1,7 @@
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
+import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { findPayload } from './oidc-payload.repo.ts';
 
 export interface AccessTokenClaims extends JWTPayload {
@@ -23,21 +24,11 @@ export interface VerifiedAccessToken {
 export async function verifyAccessToken(
   db: Database,
   tenantId: string,
-  expected: { issuer: string; audience: string; jwks: JSONWebKeySet },
+  expected: { audience: string; verify: AccessTokenVerifier },
   token: string,
 ): Promise<VerifiedAccessToken | undefined> {
-  let payload: JWTPayload;
-  try {
-    ({ payload } = await jwtVerify(token, createLocalJWKSet(expected.jwks), {
-      issuer: expected.issuer,
-      audience: expected.audience,
-      typ: 'at+jwt',
-      algorithms: ['ES256', 'RS256'],
-    }));
-  } catch {
-    return undefined;
-  }
-  if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string') return undefined;
+  const payload = expected.verify(token, expected.audience);
+  if (!payload || typeof payload.jti !== 'string' || typeof payload.client_id !== 'string') return undefined;
   const jti = payload.jti;
   return inTenant(db, tenantId, async (tx) => {
     const row =

@@ -13,6 +13,7 @@ import type { ClientService } from './client.service.ts';
 import type { PrivateSigningKey, SigningAlg } from './signing-keys.ts';
 import { orgRequest, requestedOrganization } from './org-request.ts';
 import { tokenGateway } from './token-gateway.ts';
+import type { AccessTokenVerifier } from './jwt-verifier.ts';
 
 /** Every scope a tenant's clients may be allowed. `admin` reaches the Admin API (tenant admins and machine clients only). */
 export const TENANT_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'organizations', 'admin'] as const;
@@ -63,7 +64,13 @@ export function apiAudienceOf(issuer: string) {
  * One tenant's OpenID Provider. Everything tenant-specific — issuer, keys, cookie keys, storage —
  * comes in here; everything else is the same for all tenants.
  */
-export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: PrivateSigningKey[], alg: SigningAlg): Provider {
+export function buildProvider(
+  deps: ProviderDeps,
+  tenant: TenantIdentity,
+  keys: PrivateSigningKey[],
+  alg: SigningAlg,
+  verifyAccessToken: AccessTokenVerifier,
+): Provider {
   const issuer = issuerOf(deps.publicUrl, tenant.slug);
   const apiAudience = apiAudienceOf(issuer);
   const basePath = `/t/${tenant.slug}`;
@@ -292,7 +299,7 @@ export function buildProvider(deps: ProviderDeps, tenant: TenantIdentity, keys: 
   };
 
   const provider = new Provider(issuer, configuration);
-  provider.use(tokenGateway({ issuer, publicJwks: publicJwksOf(keys), tenantId: tenant.id, orgTokens: deps.orgTokens, clients: deps.clients, provider: () => provider }));
+  provider.use(tokenGateway({ verifyAccessToken, tenantId: tenant.id, orgTokens: deps.orgTokens, clients: deps.clients, provider: () => provider }));
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
     deps.log.error({ err, tenant: tenant.slug, route: ctx.oidc?.route }, 'oidc-provider server error');
   });

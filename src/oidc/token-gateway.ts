@@ -1,11 +1,11 @@
 import * as querystring from 'node:querystring';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import type { Context, Next } from 'koa';
 import { sha256Hex } from '../crypto/secrets.ts';
 import type Provider from 'oidc-provider';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { ClientService } from './client.service.ts';
 import { verifiedAccessToken } from './adapter.ts';
+import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { orgRequest } from './org-request.ts';
 
 /** Same ceiling as oidc-provider's own body reader. */
@@ -31,28 +31,19 @@ const ENDPOINTS = new Map<string, 'token' | 'introspection' | 'revocation' | 'us
  *    and handed to the token-claims hook (org-request.ts).
  */
 export function tokenGateway(opts: {
-  issuer: string;
-  publicJwks: JSONWebKeySet;
+  verifyAccessToken: AccessTokenVerifier;
   tenantId: string;
   orgTokens: OrgTokens;
   clients: ClientService;
   provider: () => Provider;
 }) {
-  const jwks = createLocalJWKSet(opts.publicJwks);
-
-  async function verifiedJti(token: string): Promise<{ jti: string; payload: Record<string, unknown> } | null> {
-    try {
-      decodeProtectedHeader(token);
-    } catch {
-      return null; // not a JWT: an opaque refresh token, or garbage; the provider decides
-    }
-    try {
-      const { payload } = await jwtVerify(token, jwks, { issuer: opts.issuer, typ: 'at+jwt', algorithms: ['ES256', 'RS256'] });
-      if (typeof payload.jti !== 'string') return { jti: '', payload: {} };
-      return { jti: payload.jti, payload: payload as Record<string, unknown> };
-    } catch {
-      return { jti: '', payload: {} }; // forged, expired or foreign: found nowhere
-    }
+  function verifiedJti(token: string): { jti: string; payload: Record<string, unknown> } | null {
+    // Not a JWT (three dot-separated parts): an opaque refresh token, or garbage; the provider decides.
+    if (token.split('.').length !== 3) return null;
+    const payload = opts.verifyAccessToken(token);
+    // Forged, expired or foreign: found nowhere.
+    if (!payload || typeof payload.jti !== 'string') return { jti: '', payload: {} };
+    return { jti: payload.jti, payload: payload as Record<string, unknown> };
   }
 
   return async function gateway(ctx: Context, next: Next) {
@@ -106,15 +97,15 @@ export function tokenGateway(opts: {
 
     let verified: { jti: string; payload: Record<string, unknown> } | null = null;
     if ((route === 'introspection' || route === 'revocation') && body && typeof body.token === 'string') {
-      verified = await verifiedJti(body.token);
+      verified = verifiedJti(body.token);
       if (verified) body.token = verified.jti || 'invalid';
     } else if (route === 'userinfo') {
       const header = ctx.get('authorization');
       if (/^bearer /i.test(header)) {
-        verified = await verifiedJti(header.slice(7).trim());
+        verified = verifiedJti(header.slice(7).trim());
         if (verified) ctx.req.headers.authorization = `Bearer ${verified.jti || 'invalid'}`;
       } else if (body && typeof body.access_token === 'string') {
-        verified = await verifiedJti(body.access_token);
+        verified = verifiedJti(body.access_token);
         if (verified) body.access_token = verified.jti || 'invalid';
       }
     }

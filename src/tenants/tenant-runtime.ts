@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import { scopedStatement } from '../db/one-shot.ts';
 import type { JSONWebKeySet } from 'jose';
 import { apiAudienceOf, buildProvider, issuerOf, publicJwksOf, type ProviderDeps } from '../oidc/provider.ts';
+import { accessTokenVerifier, type AccessTokenVerifier } from '../oidc/jwt-verifier.ts';
 import { loadSigningKeys, type SigningAlg } from '../oidc/signing-keys.ts';
 import { findTenantBySlug, type TenantRow } from './tenant.repo.ts';
 
@@ -14,6 +15,8 @@ export interface TenantRuntime {
   /** The `aud` of every access token this tenant issues. */
   apiAudience: string;
   publicJwks: JSONWebKeySet;
+  /** Verifies an access token's JWT (signature, issuer, type, expiry); not whether it was revoked. */
+  verifyAccessToken: AccessTokenVerifier;
   /** The algorithm tokens are signed with. */
   alg: SigningAlg;
   /** oidc-provider's request handler (a Koa app of its own). */
@@ -65,15 +68,18 @@ export class TenantRuntimes {
     const keys = await scopedStatement(this.deps.db, tenant.id, (tx) => loadSigningKeys(tx, tenant.id, this.deps.encryptionKey));
     if (keys.length === 0) throw new Error(`tenant ${tenant.slug} has no signing key`);
     const alg = tenant.settings.signing_alg ?? keys[0]!.alg;
-    const provider = buildProvider(this.deps, tenant, keys, alg);
-    const callback = provider.callback();
     const issuer = issuerOf(this.deps.publicUrl, tenant.slug);
+    const publicJwks = publicJwksOf(keys);
+    const verifyAccessToken = accessTokenVerifier(issuer, publicJwks);
+    const provider = buildProvider(this.deps, tenant, keys, alg, verifyAccessToken);
+    const callback = provider.callback();
     return {
       tenant,
       provider,
       issuer,
       apiAudience: apiAudienceOf(issuer),
-      publicJwks: publicJwksOf(keys),
+      publicJwks,
+      verifyAccessToken,
       alg,
       handle: (req, res) => callback(req, res) as unknown as Promise<void>,
     };
