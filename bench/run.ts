@@ -7,7 +7,7 @@
  *   npm run bench -- --smoke                             # seconds per scenario, small seeds
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
@@ -26,6 +26,8 @@ const { values, positionals } = parseArgs({
     smoke: { type: 'boolean', default: false },
     'no-bare': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    'trace-gc': { type: 'boolean', default: false },
+    'node-flags': { type: 'string', default: '' },
     out: { type: 'string' },
   },
 });
@@ -137,8 +139,21 @@ function markdown(rows: Row[], meta: { date: string; machine: { cores: number; c
 }
 
 // --profile: Tessera runs with --cpu-prof; the profile lands in bench/results/profiles/ when it stops.
+// --trace-gc: V8's line per collection (pause, heap before → after) in bench/results/gc-<time>.log.
+// --node-flags="…": more flags for Tessera's node (V8 experiments: --max-semi-space-size=8, say).
 const profileDir = fileURLToPath(new URL('./results/profiles/', import.meta.url));
-const tessera = await startTessera(serverUrl, values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+const gcLog = values['trace-gc'] ? fileURLToPath(new URL(`./results/gc-${new Date().toISOString().replace(/[:.]/g, '-')}.log`, import.meta.url)) : undefined;
+if (gcLog) mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
+const tessera = await startTessera(
+  serverUrl,
+  [
+    ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    ...(gcLog ? ['--trace-gc'] : []),
+    ...values['node-flags']!.split(' ').filter(Boolean),
+  ],
+  gcLog ? openSync(gcLog, 'w') : 'ignore',
+);
+if (gcLog) console.log(`Tessera's GC trace: ${gcLog}`);
 const bare = values['no-bare'] ? undefined : await startBare(600);
 const rows: Row[] = [];
 try {

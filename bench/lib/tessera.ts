@@ -54,7 +54,8 @@ export interface Tessera {
  * Tessera as its own process (`bin/tessera.js start`) on a fresh PostgreSQL database, production
  * settings: the load generator's CPU never mixes with the server's.
  */
-export async function startTessera(serverUrl: string, nodeArgs: string[] = []): Promise<Tessera> {
+/** `stdout`: where Tessera's standard output goes (its logs go to stderr); `--trace-gc` writes there. */
+export async function startTessera(serverUrl: string, nodeArgs: string[] = [], stdout: 'ignore' | number = 'ignore'): Promise<Tessera> {
   const name = `tessera_bench_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
@@ -75,7 +76,7 @@ export async function startTessera(serverUrl: string, nodeArgs: string[] = []): 
     TENANT_CACHE_TTL_MS: '1000',
     NODE_ENV: 'production',
   };
-  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/tessera.js'), 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/tessera.js'), 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-4000);
