@@ -1,5 +1,6 @@
 import test from 'ava';
 import { CompiledQuery, sql } from 'kysely';
+import { findTokenWithRelated, tokenWithRelatedQuery } from '../../src/oidc/token-prefetch.ts';
 import { memberRoleNames } from '../../src/orgs/org.repo.ts';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
 
@@ -50,4 +51,50 @@ test("a member's role names read only that organization's roles, even when the p
   });
   const read = rowsRead(plan, 'org_roles');
   tt.true(read <= 10, `org_roles rows read: ${read} (the tenant has ~1,600)`);
+});
+
+/** Rows a plan node looked at for `relation`: those it returned and those its filter threw away. */
+function rowsExamined(plan: Record<string, unknown>, relation: string): number {
+  const own =
+    plan['Relation Name'] === relation
+      ? (Number(plan['Actual Rows']) + Number(plan['Rows Removed by Filter'] ?? 0)) * Number(plan['Actual Loops'])
+      : 0;
+  const children = (plan['Plans'] as Record<string, unknown>[] | undefined) ?? [];
+  return own + children.reduce((sum, child) => sum + rowsExamined(child, relation), 0);
+}
+
+test("a token's grant, session, account and organization are looked up by index under row-level security", async (tt) => {
+  const db = t.app.connection.db;
+  const org = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Token Plans' })).body as { id: string };
+  const user = (await adminApi(t, tenant, 'POST', '/users', { email: 'token-plans@plans.test' })).body as { id: string };
+  // A tenant after some traffic: 2,000 each of other grants, sessions, accounts and org selections.
+  await sql`
+    INSERT INTO oidc_payloads (tenant_id, model, id, payload, grant_id, uid, expires_at)
+    SELECT ${tenant.id}::uuid, m, m || '-' || g, '{}'::jsonb, CASE WHEN m = 'Grant' THEN 'grant-' || g END, CASE WHEN m = 'Session' THEN 'uid-' || g END, now() + interval '1 hour'
+    FROM generate_series(1, 2000) g CROSS JOIN unnest(array['Grant', 'Session']) m`.execute(db);
+  await sql`INSERT INTO users (tenant_id, email) SELECT ${tenant.id}::uuid, 'other-' || g || '@plans.test' FROM generate_series(1, 2000) g`.execute(db);
+  await sql`
+    INSERT INTO grant_organizations (tenant_id, grant_id, org_id, user_id)
+    SELECT ${tenant.id}::uuid, 'Grant-' || g, ${org.id}::uuid, ${user.id}::uuid FROM generate_series(1, 2000) g`.execute(db);
+  await sql`
+    INSERT INTO oidc_payloads (tenant_id, model, id, payload, expires_at)
+    VALUES (${tenant.id}::uuid, 'AccessToken', 'the-token', ${JSON.stringify({ grantId: 'Grant-7', sessionUid: 'uid-7', accountId: user.id })}::jsonb, now() + interval '1 hour')`.execute(db);
+  await sql`ANALYZE oidc_payloads, users, grant_organizations`.execute(db);
+
+  const query = tokenWithRelatedQuery(tenant.id, ['AccessToken', 'ClientCredentials'], 'the-token').compile(db);
+  // As the application runs it: the unprivileged role, the tenant in the scope (db/tenant-scope.ts).
+  const { plan, found } = await db.transaction().execute(async (tx) => {
+    await sql`select set_config('tessera.tenant_id', ${tenant.id}, true), set_config('role', 'tessera_app', true)`.execute(tx);
+    const found = await findTokenWithRelated(tx, tenant.id, ['AccessToken', 'ClientCredentials'], 'the-token');
+    const r = await tx.executeQuery(CompiledQuery.raw(`explain (analyze, format json) ${query.sql}`, [...query.parameters]));
+    return { plan: (r.rows[0] as { 'QUERY PLAN': Array<{ Plan: Record<string, unknown> }> })['QUERY PLAN'][0]!.Plan, found };
+  });
+  tt.truthy(found?.grant, 'the grant by its id');
+  tt.truthy(found?.session, 'the session by its uid');
+  tt.is(found?.user?.id, user.id);
+  tt.is(found?.grantOrg, org.id);
+  for (const [relation, most] of [['oidc_payloads', 6], ['users', 2], ['grant_organizations', 2]] as const) {
+    const examined = rowsExamined(plan, relation);
+    tt.true(examined <= most, `${relation}: ${examined} rows examined (the tenant has ~2,000)`);
+  }
 });
