@@ -5,7 +5,7 @@ import { inTenant } from '../db/tenant-scope.ts';
 import { Conflict, NotFound } from '../http/errors.ts';
 import { decodeCursor, page } from '../http/pagination.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
-import { findUserById } from '../users/user.repo.ts';
+import { emailKey, findUserById } from '../users/user.repo.ts';
 import { audit, join, orgOrThrow, resolveRoles } from './org-rules.ts';
 import * as repo from './org.repo.ts';
 import type { InvitationRow, OrgRow } from './org.repo.ts';
@@ -143,7 +143,7 @@ export class InvitationService {
         .innerJoin('org_roles as r', (j) => j.onRef('r.tenant_id', '=', 'i.tenant_id').onRef('r.org_id', '=', 'i.org_id').onRef('r.id', '=', 'i.role_id')) // see memberRoleNames
         .select(['i.id', 'i.expires_at', 'i.created_at', 'o.id as org_id', 'o.name as org_name', 'o.slug as org_slug', 'r.name as role'])
         .where('i.tenant_id', '=', tenantId)
-        .where(sql`lower(i.email)`, '=', user.email.toLowerCase())
+        .where('i.email_key', '=', emailKey(user.email))
         .where('i.status', '=', 'pending')
         .where('i.expires_at', '>', sql<Date>`now()`)
         .orderBy('i.created_at')

@@ -1,6 +1,7 @@
 import { sql, type RawBuilder, type Selectable, type Updateable } from 'kysely';
 import type { TenantTx } from '../db/database.ts';
 import type { Keyset } from '../http/pagination.ts';
+import { emailKey } from '../users/user.repo.ts';
 import type { InvitationStatus, OrgInvitationTable, OrgRoleTable, OrganizationTable } from './org.table.ts';
 
 export type OrgRow = Selectable<OrganizationTable>;
@@ -195,7 +196,7 @@ export async function ownerIds(tx: TenantTx, tenantId: string, orgId: string): P
 
 // ── invitations ──────────────────────────────────────────────────────────────
 
-export async function insertInvitation(tx: TenantTx, row: Omit<InvitationRow, 'id' | 'created_at' | 'status' | 'accepted_user_id' | 'accepted_at' | 'invited_by'> & { invited_by: Record<string, unknown> }) {
+export async function insertInvitation(tx: TenantTx, row: Omit<InvitationRow, 'id' | 'email_key' | 'created_at' | 'status' | 'accepted_user_id' | 'accepted_at' | 'invited_by'> & { invited_by: Record<string, unknown> }) {
   return tx
     .insertInto('org_invitations')
     .values({ ...row, invited_by: JSON.stringify(row.invited_by), accepted_user_id: null, accepted_at: null })
@@ -236,7 +237,7 @@ export async function pendingInvitationFor(tx: TenantTx, tenantId: string, orgId
     .select('id')
     .where('tenant_id', '=', tenantId)
     .where('org_id', '=', orgId)
-    .where(sql`lower(email)`, '=', email.toLowerCase())
+    .where('email_key', '=', emailKey(email))
     .where('status', '=', 'pending')
     .where('expires_at', '>', sql<Date>`now()`)
     .executeTakeFirst();

@@ -1,4 +1,4 @@
-import type { Generated, JSONColumnType } from 'kysely';
+import type { Generated, GeneratedAlways, JSONColumnType } from 'kysely';
 
 export type OrgStatus = 'active' | 'trialing' | 'pending' | 'suspended';
 export const ORG_STATUSES = ['active', 'trialing', 'pending', 'suspended'] as const;
@@ -58,6 +58,8 @@ export interface OrgInvitationTable {
   org_id: string;
   id: Generated<string>;
   email: string;
+  /** lower(email), kept by PostgreSQL (see emailKey in users/user.repo.ts). */
+  email_key: GeneratedAlways<string>;
   role_id: string;
   token_hash: string;
   status: Generated<InvitationStatus>;

@@ -37,12 +37,21 @@ export async function findUserById(tx: TenantTx, tenantId: string, id: string): 
   return tx.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
 }
 
+/**
+ * What an email is compared as: PostgreSQL's lower(), the same function that fills the indexed
+ * `email_key` columns of users and invitations. Compare the column itself, never `lower(email)`:
+ * under row-level security that condition can't use an index (migrations/0008_email_keys.ts).
+ */
+export function emailKey(email: string) {
+  return sql<string>`lower(${email})`;
+}
+
 export async function findUserByEmail(tx: TenantTx, tenantId: string, email: string): Promise<UserRow | undefined> {
   return tx
     .selectFrom('users')
     .selectAll()
     .where('tenant_id', '=', tenantId)
-    .where(sql`lower(email)`, '=', email.toLowerCase())
+    .where('email_key', '=', emailKey(email))
     .executeTakeFirst();
 }
 
@@ -56,7 +65,7 @@ export interface UserQuery {
 /** `limit + 1` rows so the caller can tell whether another page follows. */
 export async function listUsers(tx: TenantTx, tenantId: string, query: UserQuery): Promise<UserRow[]> {
   let qb = tx.selectFrom('users').selectAll().where('tenant_id', '=', tenantId);
-  if (query.email) qb = qb.where(sql`lower(email)`, '=', query.email.toLowerCase());
+  if (query.email) qb = qb.where('email_key', '=', emailKey(query.email));
   if (query.q) {
     const pattern = `%${query.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     qb = qb.where((eb) => eb.or([eb('email', 'ilike', pattern), eb('name', 'ilike', pattern)]));

@@ -1,9 +1,11 @@
-import type { Generated } from 'kysely';
+import type { Generated, GeneratedAlways } from 'kysely';
 
 export interface UserTable {
   tenant_id: string;
   id: Generated<string>;
   email: string;
+  /** lower(email), kept by PostgreSQL; what lookups by email compare (see emailKey in user.repo.ts). */
+  email_key: GeneratedAlways<string>;
   email_verified: Generated<boolean>;
   name: string | null;
   given_name: string | null;

@@ -1,7 +1,9 @@
 import test from 'ava';
 import { CompiledQuery, sql } from 'kysely';
 import { findTokenWithRelated, tokenWithRelatedQuery } from '../../src/oidc/token-prefetch.ts';
-import { memberRoleNames } from '../../src/orgs/org.repo.ts';
+import { memberRoleNames, pendingInvitationFor } from '../../src/orgs/org.repo.ts';
+import { findUserByEmail } from '../../src/users/user.repo.ts';
+import type { TenantTx } from '../../src/db/database.ts';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
 
 /**
@@ -97,4 +99,39 @@ test("a token's grant, session, account and organization are looked up by index 
     const examined = rowsExamined(plan, relation);
     tt.true(examined <= most, `${relation}: ${examined} rows examined (the tenant has ~2,000)`);
   }
+});
+
+/** Runs `work` as the application does (unprivileged role, tenant scope) and returns the rows it read per table. */
+async function rowsReadDoing(work: (tx: TenantTx) => Promise<unknown>) {
+  return t.app.connection.db.transaction().execute(async (tx) => {
+    await sql`select set_config('tessera.tenant_id', ${tenant.id}, true), set_config('role', 'tessera_app', true)`.execute(tx);
+    await work(tx as unknown as TenantTx);
+    await sql`reset role`.execute(tx);
+    const r = await sql<{ relname: string; read: string }>`
+      select relname, (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::text as read from pg_stat_xact_user_tables`.execute(tx);
+    return Object.fromEntries(r.rows.map((row) => [row.relname, Number(row.read)]));
+  });
+}
+
+test('an account and its invitations are found by email through the index, whatever the case, under row-level security', async (tt) => {
+  const db = t.app.connection.db;
+  const org = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Email Plans' })).body as { id: string };
+  await sql`INSERT INTO users (tenant_id, email) SELECT ${tenant.id}::uuid, 'Mixed' || g || '@Email.Test' FROM generate_series(1, 2000) g`.execute(db);
+  const role = await sql<{ id: string }>`SELECT id FROM org_roles WHERE tenant_id = ${tenant.id}::uuid AND org_id = ${org.id}::uuid AND name = 'member'`.execute(db);
+  await sql`
+    INSERT INTO org_invitations (tenant_id, org_id, email, role_id, token_hash, expires_at, invited_by)
+    SELECT ${tenant.id}::uuid, ${org.id}::uuid, 'Mixed' || g || '@Email.Test', ${role.rows[0]!.id}::uuid, md5(g::text), now() + interval '1 day', '{}'::jsonb
+    FROM generate_series(1, 2000) g`.execute(db);
+  await sql`ANALYZE users, org_invitations`.execute(db);
+
+  let found: { email: string } | undefined;
+  let invitation: { id: string } | undefined;
+  const read = await rowsReadDoing(async (tx) => {
+    found = await findUserByEmail(tx, tenant.id, 'mixed77@email.TEST');
+    invitation = await pendingInvitationFor(tx, tenant.id, org.id, 'MIXED77@email.test');
+  });
+  tt.is(found?.email, 'Mixed77@Email.Test');
+  tt.truthy(invitation);
+  tt.true(read['users']! <= 2, `users rows read: ${read['users']} (the tenant has ~2,000)`);
+  tt.true(read['org_invitations']! <= 2, `org_invitations rows read: ${read['org_invitations']} (~2,000 pending)`);
 });
