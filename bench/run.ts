@@ -139,11 +139,16 @@ function markdown(rows: Row[], meta: { date: string; machine: { cores: number; c
 }
 
 // --profile: Tessera runs with --cpu-prof; the profile lands in bench/results/profiles/ when it stops.
-// --trace-gc: V8's line per collection (pause, heap before → after) in bench/results/gc-<time>.log.
+// --trace-gc: V8's line per collection (pause, heap before → after) in bench/results/gc-<time>.log
+// (or <out>.gc.log with --out).
 // --node-flags="…": more flags for Tessera's node (V8 experiments: --max-semi-space-size=8, say).
 const profileDir = fileURLToPath(new URL('./results/profiles/', import.meta.url));
-const gcLog = values['trace-gc'] ? fileURLToPath(new URL(`./results/gc-${new Date().toISOString().replace(/[:.]/g, '-')}.log`, import.meta.url)) : undefined;
-if (gcLog) mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
+const gcLog = !values['trace-gc']
+  ? undefined
+  : values.out
+    ? `${values.out}.gc.log`
+    : fileURLToPath(new URL(`./results/gc-${new Date().toISOString().replace(/[:.]/g, '-')}.log`, import.meta.url));
+if (gcLog && !values.out) mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
 const tessera = await startTessera(
   serverUrl,
   [

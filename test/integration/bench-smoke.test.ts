@@ -14,10 +14,10 @@ import { SCENARIOS } from '../../bench/scenarios.ts';
  */
 const onPostgres = serverUrl() ? test : test.skip;
 
-onPostgres('npm run bench -- --smoke: every scenario runs, against Tessera and the bare provider, with no errors', async (tt) => {
+onPostgres('npm run bench -- --smoke --trace-gc: every scenario runs, against Tessera and the bare provider, with no errors', async (tt) => {
   tt.timeout(300_000);
   const out = join(mkdtempSync(join(tmpdir(), 'bench-smoke-')), 'smoke');
-  await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke', '--out', out], {
+  await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke', '--trace-gc', '--out', out], {
     env: { ...process.env, DATABASE_URL: serverUrl() },
     timeout: 240_000,
     maxBuffer: 10 * 1024 * 1024,
@@ -30,4 +30,6 @@ onPostgres('npm run bench -- --smoke: every scenario runs, against Tessera and t
   tt.true(report.rows.filter((r) => r.target === 'tessera').every((r) => (r.ops_per_cpu_second ?? 0) > 0), "Tessera's CPU was read from /proc");
   const md = readFileSync(`${out}.md`, 'utf8');
   tt.regex(md, /\| scenario \| target \| mode \| ops\/s \| ops\/CPU s \|/);
+  // --trace-gc: Tessera's own collections, one line each.
+  tt.regex(readFileSync(`${out}.gc.log`, 'utf8'), /\d+ ms: Scavenge /);
 });
