@@ -109,6 +109,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const runtimes = new TenantRuntimes(
     { db, publicUrl: config.publicUrl, encryptionKey: config.encryptionKey, users, clients, orgTokens, render, log },
     config.tenantCacheTtlMs,
+    config.tenantProviderCacheSize,
   );
 
   const koa = new Koa({ proxy: config.trustProxy });

@@ -32,6 +32,8 @@ export interface Config {
   readonly seedDemo: boolean;
   /** How long a tenant row may be served from memory before it is re-read (cross-instance staleness bound). */
   readonly tenantCacheTtlMs: number;
+  /** How many tenants' built OpenID Providers an instance keeps (least recently used go first). */
+  readonly tenantProviderCacheSize: number;
 }
 
 export class ConfigError extends Error {
@@ -64,6 +66,7 @@ const EnvSchema = z.object({
   TRUST_PROXY: booleanString.default(false),
   SEED_DEMO: booleanString.default(true),
   TENANT_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
+  TENANT_PROVIDER_CACHE_SIZE: z.coerce.number().int().min(1).max(1_000_000).default(500),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -95,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: e.TRUST_PROXY,
     seedDemo: e.SEED_DEMO,
     tenantCacheTtlMs: e.TENANT_CACHE_TTL_MS,
+    tenantProviderCacheSize: e.TENANT_PROVIDER_CACHE_SIZE,
   });
 }
 

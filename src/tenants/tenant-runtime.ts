@@ -27,14 +27,17 @@ export interface TenantRuntime {
  * Resolves `/t/<slug>` to its tenant row and built oidc-provider. Tenant rows are cached for
  * `ttlMs` (the bound on how stale another instance's change can be); providers are cached by
  * (tenant, config_version), so a key rotation or settings change on any instance is picked up
- * by all of them within that bound.
+ * by all of them within that bound. A provider costs ~45 KB kept and ~0.6 ms of CPU to build;
+ * `providerCacheSize` (TENANT_PROVIDER_CACHE_SIZE) bounds how many stay built — a tenant outside
+ * it is rebuilt on its next request, and V8 collects the evicted one (bench/REPORT.md, ManyTenants).
  */
 export class TenantRuntimes {
   private readonly tenants: LRUCache<string, { row: TenantRow | null }>;
-  private readonly providers = new LRUCache<string, Promise<TenantRuntime>>({ max: 500 });
+  private readonly providers: LRUCache<string, Promise<TenantRuntime>>;
 
-  constructor(private readonly deps: ProviderDeps, ttlMs: number) {
+  constructor(private readonly deps: ProviderDeps, ttlMs: number, providerCacheSize = 500) {
     this.tenants = new LRUCache({ max: 10_000, ttl: Math.max(ttlMs, 1) });
+    this.providers = new LRUCache({ max: providerCacheSize });
   }
 
   async forSlug(slug: string): Promise<TenantRuntime | undefined> {

@@ -16,6 +16,8 @@ test('defaults: port 3000, public URL from the port, embedded database, a key ge
   t.is(readFileSync(join(dataDir, 'encryption.key'), 'utf8').trim(), c.encryptionKey.toString('hex'));
   t.deepEqual(loadConfig({ DATA_DIR: dataDir }).encryptionKey, c.encryptionKey);
   t.true(Object.isFrozen(c));
+  t.is(c.tenantProviderCacheSize, 500);
+  t.is(loadConfig({ DATA_DIR: dataDir, TENANT_PROVIDER_CACHE_SIZE: '10000' }).tenantProviderCacheSize, 10_000);
 });
 
 test('PUBLIC_URL loses its trailing slash; empty variables count as unset', (t) => {
@@ -26,9 +28,9 @@ test('PUBLIC_URL loses its trailing slash; empty variables count as unset', (t) 
 
 test('bad values fail fast with a message naming each variable', (t) => {
   const err = t.throws(
-    () => loadConfig({ DATA_DIR: dir(), PORT: 'eighty', DATABASE_URL: 'mysql://x', ENCRYPTION_KEY: 'short', PUBLIC_URL: 'ftp://x' }),
+    () => loadConfig({ DATA_DIR: dir(), PORT: 'eighty', DATABASE_URL: 'mysql://x', ENCRYPTION_KEY: 'short', PUBLIC_URL: 'ftp://x', TENANT_PROVIDER_CACHE_SIZE: '0' }),
     { instanceOf: ConfigError },
   );
-  for (const name of ['PORT', 'DATABASE_URL', 'ENCRYPTION_KEY', 'PUBLIC_URL']) t.regex(err!.message, new RegExp(name));
+  for (const name of ['PORT', 'DATABASE_URL', 'ENCRYPTION_KEY', 'PUBLIC_URL', 'TENANT_PROVIDER_CACHE_SIZE']) t.regex(err!.message, new RegExp(name));
   t.regex(err!.message, /openssl rand -hex 32/);
 });
