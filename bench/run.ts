@@ -62,6 +62,8 @@ export interface Row {
   tx_per_op?: number;
   goal?: string;
   ratio_to_bare?: number;
+  /** Tessera rows: when the measured load ran, in ms since Tessera's process started — the clock of `--trace-gc`'s lines. */
+  tessera_ms?: [number, number];
 }
 
 const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -93,6 +95,7 @@ async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'ra
   const commits0 = p.target === 'tessera' ? await commits() : 0;
   const before = pid ? sampleProcess(pid) : undefined;
   const localCpu = process.cpuUsage();
+  const startedMs = Date.now() - tessera.spawnedAt;
   const result: LoadResult = mode === 'saturation' ? await saturate(p.op, concurrency, durationMs) : await fixedRate(p.op, rate, durationMs);
   const after = pid ? sampleProcess(pid) : undefined;
   const local = process.cpuUsage(localCpu);
@@ -117,6 +120,7 @@ async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'ra
     rss_mb: after ? Math.round(after.rssBytes / 1048576) : null,
     ...(p.target === 'tessera' && result.ops && !smoke ? { tx_per_op: round((commits1 - commits0) / (result.ops)) } : {}),
     ...(goal && p.target === 'tessera' ? { goal } : {}),
+    ...(p.target === 'tessera' ? { tessera_ms: [startedMs, Date.now() - tessera.spawnedAt] as [number, number] } : {}),
   };
 }
 

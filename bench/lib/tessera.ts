@@ -42,6 +42,8 @@ export async function waitFor(url: string, child: ChildProcess, ms = 60_000) {
 export interface Tessera {
   url: string;
   pid: number;
+  /** When the process was started (epoch ms): the zero of its `--trace-gc` timestamps, give or take its start-up. */
+  spawnedAt: number;
   databaseUrl: string;
   encryptionKey: Buffer;
   /** The runner's own connection (as the database owner), for seeding in bulk. */
@@ -76,6 +78,7 @@ export async function startTessera(serverUrl: string, nodeArgs: string[] = [], s
     TENANT_CACHE_TTL_MS: '1000',
     NODE_ENV: 'production',
   };
+  const spawnedAt = Date.now();
   const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/tessera.js'), 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => {
@@ -93,6 +96,7 @@ export async function startTessera(serverUrl: string, nodeArgs: string[] = [], s
   return {
     url,
     pid: child.pid!,
+    spawnedAt,
     databaseUrl,
     encryptionKey: config.encryptionKey,
     connection,
