@@ -21,7 +21,6 @@ interface JsonPayload {
   consumed_at: string | null;
 }
 
-const date = (s: string | null) => (s === null ? null : new Date(s));
 interface TokenWithRelatedRow {
   model: string;
   payload: Record<string, unknown>;
@@ -33,6 +32,7 @@ interface TokenWithRelatedRow {
   grant_org: string | null;
 }
 
+const date = (s: string | null) => (s === null ? null : new Date(s));
 const stored = (j: JsonPayload | null): StoredPayload | undefined => (j ? { payload: j.payload, expires_at: date(j.expires_at), consumed_at: date(j.consumed_at) } : undefined);
 
 /**

@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type Provider from 'oidc-provider';
 import { scopedStatement } from '../db/one-shot.ts';
-import type { JSONWebKeySet } from 'jose';
 import { apiAudienceOf, buildProvider, issuerOf, publicJwksOf, type ProviderDeps } from '../oidc/provider.ts';
 import { accessTokenVerifier, type AccessTokenVerifier } from '../oidc/jwt-verifier.ts';
 import { loadSigningKeys, type SigningAlg } from '../oidc/signing-keys.ts';
@@ -14,7 +13,6 @@ export interface TenantRuntime {
   issuer: string;
   /** The `aud` of every access token this tenant issues. */
   apiAudience: string;
-  publicJwks: JSONWebKeySet;
   /** Verifies an access token's JWT (signature, issuer, type, expiry); not whether it was revoked. */
   verifyAccessToken: AccessTokenVerifier;
   /** The algorithm tokens are signed with. */
@@ -72,8 +70,7 @@ export class TenantRuntimes {
     if (keys.length === 0) throw new Error(`tenant ${tenant.slug} has no signing key`);
     const alg = tenant.settings.signing_alg ?? keys[0]!.alg;
     const issuer = issuerOf(this.deps.publicUrl, tenant.slug);
-    const publicJwks = publicJwksOf(keys);
-    const verifyAccessToken = accessTokenVerifier(issuer, publicJwks);
+    const verifyAccessToken = accessTokenVerifier(issuer, publicJwksOf(keys));
     const provider = buildProvider(this.deps, tenant, keys, alg, verifyAccessToken);
     const callback = provider.callback();
     return {
@@ -81,7 +78,6 @@ export class TenantRuntimes {
       provider,
       issuer,
       apiAudience: apiAudienceOf(issuer),
-      publicJwks,
       verifyAccessToken,
       alg,
       handle: (req, res) => callback(req, res) as unknown as Promise<void>,
