@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,18 @@ export async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * The Node flags `npm start` runs Tessera with (package.json's start script, `node <flags>
+ * bin/tessera.js start`): the benchmark measures the process production runs.
+ */
+export function startScriptFlags(): string[] {
+  const start: unknown = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts?.start;
+  const words = typeof start === 'string' ? start.trim().split(/\s+/) : [];
+  const entry = words.indexOf('bin/tessera.js');
+  if (words[0] !== 'node' || entry < 0) throw new Error(`package.json's start script is not "node [flags] bin/tessera.js start": ${String(start)}`);
+  return words.slice(1, entry);
 }
 
 /** Waits until `url` answers 200 (or the process dies, or `ms` pass). */
@@ -79,7 +91,7 @@ export async function startTessera(serverUrl: string, nodeArgs: string[] = [], s
     NODE_ENV: 'production',
   };
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/tessera.js'), 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'pipe'] });
+  const child = spawn(process.execPath, [...startScriptFlags(), ...nodeArgs, join(ROOT, 'bin/tessera.js'), 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-4000);

@@ -29,10 +29,15 @@ export type AccessTokenVerifier = (token: string, audience?: string) => JWTPaylo
  * without saying why, as jose's errors were never shown either).
  */
 export function accessTokenVerifier(issuer: string, jwks: JSONWebKeySet): AccessTokenVerifier {
-  const keys = new Map<string, { alg: Alg; key: KeyObject }>();
+  // A KeyObject is made on the key's first use, not when the tenant's runtime is built: a runtime
+  // that never verifies a token (discovery, sign-in pages) makes none. Each KeyObject is a native
+  // object behind a weak handle, and V8 runs the weak callbacks of dead ones inside a Mark-Compact's
+  // pause: with providers built and evicted at hundreds per second (ManyTenants) they were 23–53 ms
+  // of 41–71 ms pauses (bench/REPORT.md, fourth session). Importing a JWK also costs ~57 µs.
+  const keys = new Map<string, { alg: Alg; jwk: JsonWebKey; key?: KeyObject }>();
   for (const jwk of jwks.keys) {
     if (typeof jwk.kid !== 'string' || !isAlg(jwk.alg)) continue;
-    keys.set(jwk.kid, { alg: jwk.alg, key: createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }) });
+    keys.set(jwk.kid, { alg: jwk.alg, jwk: jwk as JsonWebKey });
   }
 
   return (token, audience) => {
@@ -48,6 +53,7 @@ export function accessTokenVerifier(issuer: string, jwks: JSONWebKeySet): Access
     const signature = Buffer.from(encodedSignature, 'base64url');
     const signingInput = Buffer.from(`${encodedHeader}.${encodedPayload}`, 'ascii');
     // JOSE's ECDSA signature is r‖s (64 bytes for P-256); node refuses any other length, DER included.
+    known.key ??= createPublicKey({ key: known.jwk, format: 'jwk' });
     const key = known.alg === 'ES256' ? { key: known.key, dsaEncoding: 'ieee-p1363' as const } : known.key;
     if (!verify('sha256', signingInput, key, signature)) return undefined;
 
