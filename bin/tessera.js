@@ -12,11 +12,13 @@ import { register } from 'tsx/esm/api';
 // application is loaded, so every allocation site of Tessera's code is created under it.
 v8.setFlagsFromString('--no-allocation-site-pretenuring');
 // The young generation's size can't be set from here (V8 fixes it when the heap is made), so
-// `npm start` passes `--max-semi-space-size=8` (package.json). V8's default on a machine with a
-// few GB is 32 MB, and much of what Tessera allocates lives about a second — cached providers
-// being replaced, tenant and client rows, requests in flight — so each scavenge of a full 32 MB
-// copied ~10 MB of survivors: 20–46 ms pauses under ManyTenants. With 8 MB they stay under
-// ~12–20 ms, with no throughput cost measured elsewhere (bench/REPORT.md, fourth session).
+// `npm start` passes `--max-semi-space-size=16` (package.json). V8's own choice grows with the
+// machine's memory (up to 64 MB per semi-space with 24 GB), and much of what Tessera allocates
+// lives about a second — providers being replaced in the cache, tenant and client rows, requests
+// in flight — so a scavenge of a full young generation copied 8–10 MB of survivors: 16–70 ms
+// pauses, 15–45 of them over 20 ms per ManyTenants run. With 16 MB the largest were 13–21 ms;
+// 8 MB did as well there but showed signs of costing refreshes per CPU second, 16 MB none
+// beyond the machine's noise (bench/REPORT.md, fourth session).
 
 register();
 const { main } = await import('../src/main.ts');
