@@ -19,6 +19,11 @@ v8.setFlagsFromString('--no-allocation-site-pretenuring');
 // pauses, 15–45 of them over 20 ms per ManyTenants run. With 16 MB the largest were 13–21 ms;
 // 8 MB did as well there but showed signs of costing refreshes per CPU second, 16 MB none
 // beyond the machine's noise (bench/REPORT.md, fourth session).
+// It also passes `--no-memory-reducer`: when the allocation rate drops — a burst of load ending —
+// V8's memory reducer marks and compacts the whole heap to give memory back, and that
+// `Mark-Compact (reduce)` (17–46 ms, plus its marking threads on a small machine) fell in the
+// next rows: AdminOrgs.list at a fixed rate after its saturation row, p99 52–218 ms with it in
+// four runs, 6.9 and 13.5 ms without. The cost: the heap stays at its peak size after a peak.
 
 register();
 const { main } = await import('../src/main.ts');

@@ -52,8 +52,8 @@ export function accessTokenVerifier(issuer: string, jwks: JSONWebKeySet): Access
 
     const signature = Buffer.from(encodedSignature, 'base64url');
     const signingInput = Buffer.from(`${encodedHeader}.${encodedPayload}`, 'ascii');
-    // JOSE's ECDSA signature is r‖s (64 bytes for P-256); node refuses any other length, DER included.
     known.key ??= createPublicKey({ key: known.jwk, format: 'jwk' });
+    // JOSE's ECDSA signature is r‖s (64 bytes for P-256); node refuses any other length, DER included.
     const key = known.alg === 'ES256' ? { key: known.key, dsaEncoding: 'ieee-p1363' as const } : known.key;
     if (!verify('sha256', signingInput, key, signature)) return undefined;
 
