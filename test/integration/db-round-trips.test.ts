@@ -44,7 +44,7 @@ test('the settings of a one-shot statement end with it: the next use of the conn
   tt.true(!after.rows[0]!.t);
 });
 
-test('concurrent one-shot reads of different tenants share a round trip, and each is scoped to its own tenant', async (tt) => {
+test('concurrent one-shot reads of different tenants are each scoped to their own tenant, and on PostgreSQL share a round trip', async (tt) => {
   await scopedStatement(db(), a.id, (tx) => upsertPayload(tx, a.id, 'Session', 'grouped-read', { owner: 'a' }, 60));
   await scopedStatement(db(), b.id, (tx) => upsertPayload(tx, b.id, 'Session', 'grouped-read', { owner: 'b' }, 60));
   const tenants = Array.from({ length: 40 }, (_, i) => (i % 2 ? b : a));
@@ -62,6 +62,10 @@ test('concurrent one-shot reads of different tenants share a round trip, and eac
     tt.deepEqual(r.owners, [tenants[i] === a ? 'a' : 'b']);
     tt.is(r.tenant, tenants[i]!.id);
   });
+  // Grouping is PostgreSQL's (one-shot.ts): on the embedded database each read is its own
+  // transaction, and this check passed there only by chance — PGlite's now() has millisecond
+  // resolution, so on a fast machine several transactions shared one (40 distinct here).
+  if (!serverUrl()) return;
   // Statements of one batch run in one implicit transaction: same backend, same now().
   const perBatch = new Map<string, Set<string>>();
   for (const r of reads) perBatch.set(r.batch, (perBatch.get(r.batch) ?? new Set()).add(r.tenant));
