@@ -33,7 +33,7 @@ export class TenantRuntimes {
   private readonly tenants: LRUCache<string, { row: TenantRow | null }>;
   private readonly providers: LRUCache<string, Promise<TenantRuntime>>;
 
-  constructor(private readonly deps: ProviderDeps, ttlMs: number, providerCacheSize = 500) {
+  constructor(private readonly deps: ProviderDeps, ttlMs: number, providerCacheSize: number) {
     this.tenants = new LRUCache({ max: 10_000, ttl: Math.max(ttlMs, 1) });
     this.providers = new LRUCache({ max: providerCacheSize });
   }

@@ -13,9 +13,8 @@ test('bench Pool: with max, an operation finding none free waits for one given b
   const pool = new Pool(async () => `chain-${++made}`, 2);
   const first = gate();
   const second = gate();
-  const used: string[] = [];
-  const a = pool.use(async (c) => (used.push(c), await first.done, `${c}'`));
-  const b = pool.use(async (c) => (used.push(c), await second.done, `${c}'`));
+  const a = pool.use(async (c) => (await first.done, `${c}'`));
+  const b = pool.use(async (c) => (await second.done, `${c}'`));
   let thirdGot: string | undefined;
   const c = pool.use(async (item) => ((thirdGot = item), item));
   await new Promise((r) => setImmediate(r));
