@@ -14,8 +14,8 @@ import { sql } from 'kysely';
 import { fixedRate, percentile, saturate, type LoadResult } from './lib/load.ts';
 import { machine, sampleProcess } from './lib/proc.ts';
 import { argon2Build } from '../src/users/argon2.ts';
-import { adminClient, freePort, startTessera } from './lib/tessera.ts';
-import { SCENARIOS, type BenchEnv, type Prepared, type Scenario } from './scenarios.ts';
+import { freePort, startTessera } from './lib/tessera.ts';
+import { benchEnv, SCENARIOS, type Prepared, type Scenario } from './scenarios.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -166,19 +166,7 @@ if (gcLog) console.log(`Tessera's GC trace: ${gcLog}`);
 const bare = values['no-bare'] ? undefined : await startBare(600);
 const rows: Row[] = [];
 try {
-  const slug = 'bench';
-  const created = await tessera.tenants.create({ slug, name: 'Bench', adminEmail: 'admin@bench.test', adminPassword: 'bench admin password 9' });
-  const env: BenchEnv = {
-    tessera,
-    slug,
-    issuer: `${tessera.url}/t/${slug}`,
-    admin: adminClient(tessera.url, slug, created.admin_api_key),
-    apiKey: created.admin_api_key,
-    smoke,
-    concurrency,
-    ...(bare ? { bare: { url: bare.url, refreshTokens: bare.refreshTokens, opaqueToken: bare.opaqueToken } } : {}),
-    progress: log,
-  };
+  const env = await benchEnv(tessera, { smoke, concurrency, progress: log, ...(bare ? { bare: { url: bare.url, refreshTokens: bare.refreshTokens, opaqueToken: bare.opaqueToken } } : {}) });
   const pidOf = (t: Prepared['target']) => (t === 'tessera' ? tessera.pid : t === 'bare' ? bare?.pid : undefined);
   // A server run with autovacuum off (some CI and test machines, this one included) never prunes
   // dead rows or refreshes statistics: after a few write-heavy rows every later scenario read

@@ -38,26 +38,36 @@ export interface Scenario {
   prepare(env: BenchEnv): Promise<Prepared[]>;
 }
 
+/** The tenant every scenario runs in (`bench`), made on a fresh Tessera, and what scenarios get. */
+export async function benchEnv(tessera: Tessera, opts: Pick<BenchEnv, 'smoke' | 'concurrency' | 'bare' | 'progress'>): Promise<BenchEnv> {
+  const slug = 'bench';
+  const created = await tessera.tenants.create({ slug, name: 'Bench', adminEmail: 'admin@bench.test', adminPassword: 'bench admin password 9' });
+  return { tessera, slug, issuer: `${tessera.url}/t/${slug}`, admin: adminClient(tessera.url, slug, created.admin_api_key), apiKey: created.admin_api_key, ...opts };
+}
+
 const PASSWORD = 'bench password 4 lantern';
 const REDIRECT = 'http://127.0.0.1:9/cb';
 const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)]!;
 
 // ── shared fixtures, made once per run ──────────────────────────────────────
 
-const once = new Map<string, Promise<unknown>>();
-function memo<T>(key: string, make: () => Promise<T>): Promise<T> {
-  if (!once.has(key)) once.set(key, make());
-  return once.get(key) as Promise<T>;
+/** Per Tessera instance (bench/ab.ts drives two in one process), so each seeds its own. */
+const once = new WeakMap<Tessera, Map<string, Promise<unknown>>>();
+function memo<T>(env: BenchEnv, key: string, make: () => Promise<T>): Promise<T> {
+  let made = once.get(env.tessera);
+  if (!made) once.set(env.tessera, (made = new Map()));
+  if (!made.has(key)) made.set(key, make());
+  return made.get(key) as Promise<T>;
 }
 
 const machineClient = (env: BenchEnv) =>
-  memo('machine', async () => {
+  memo(env, 'machine', async () => {
     const c = await env.admin<{ client_id: string; client_secret: string }>('POST', '/clients', { name: 'bench machine', grant_types: ['client_credentials'], scopes: ['openid'] });
     return c;
   });
 
 const webClient = (env: BenchEnv, organizationUsage: 'deny' | 'allow' = 'deny') =>
-  memo(`web:${organizationUsage}`, async (): Promise<WebClient> => {
+  memo(env, `web:${organizationUsage}`, async (): Promise<WebClient> => {
     const c = await env.admin<{ client_id: string; client_secret: string }>('POST', '/clients', {
       name: `bench web ${organizationUsage}`,
       redirect_uris: [REDIRECT],
@@ -72,7 +82,7 @@ const webClient = (env: BenchEnv, organizationUsage: 'deny' | 'allow' = 'deny') 
 /** The first `n` of 20 users with a password (argon2 at Tessera's parameters, hashed by Tessera). */
 const users = async (env: BenchEnv, n: number) => (await allUsers(env)).slice(0, n);
 const allUsers = (env: BenchEnv) =>
-  memo('users', async () => {
+  memo(env, 'users', async () => {
     const out: Array<{ id: string; email: string; password: string }> = [];
     for (let i = 0; i < 20; i++) {
       const email = `bench-${i}@bench.test`;
@@ -83,7 +93,7 @@ const allUsers = (env: BenchEnv) =>
   });
 
 const userAccessToken = (env: BenchEnv) =>
-  memo('user-at', async () => {
+  memo(env, 'user-at', async () => {
     const [user] = await users(env, 1);
     const { tokens } = await signIn(env.tessera.url, env.issuer, await webClient(env), user!);
     return tokens.access_token;
@@ -181,7 +191,7 @@ export const SCENARIOS: Scenario[] = [
     async prepare(env) {
       const client = await webClient(env, 'allow');
       const [user] = await users(env, 1);
-      const orgIds = await memo('orgs50', async () => {
+      const orgIds = await memo(env, 'orgs50', async () => {
         const ids: string[] = [];
         for (let i = 0; i < (env.smoke ? 5 : 50); i++) {
           const org = await env.admin<{ id: string }>('POST', '/organizations', { name: `Switch Org ${i}` });
@@ -232,7 +242,7 @@ export const SCENARIOS: Scenario[] = [
     goal: { p99Ms: 50 },
     async prepare(env) {
       const n = env.smoke ? 20 : 10_000;
-      const slugs = await memo('many-tenants', async () => {
+      const slugs = await memo(env, 'many-tenants', async () => {
         const out: string[] = [];
         const started = Date.now();
         let next = 0;
@@ -348,7 +358,7 @@ function bareRefresh(env: BenchEnv): Prepared {
  */
 function adminOrgs(): Scenario[] {
   const big = (env: BenchEnv) =>
-    memo('big-org', async () => {
+    memo(env, 'big-org', async () => {
       const members = env.smoke ? 1_000 : 100_000;
       const spare = env.smoke ? 2_000 : 50_000;
       const org = await env.admin<{ id: string }>('POST', '/organizations', { name: 'Big Org', max_members: 1_000_000 });

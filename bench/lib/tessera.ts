@@ -28,8 +28,8 @@ export async function freePort(): Promise<number> {
  * The Node flags `npm start` runs Tessera with (package.json's start script, `node <flags>
  * bin/tessera.js start`): the benchmark measures the process production runs.
  */
-export function startScriptFlags(): string[] {
-  const start: unknown = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts?.start;
+export function startScriptFlags(root = ROOT): string[] {
+  const start: unknown = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts?.start;
   const words = typeof start === 'string' ? start.trim().split(/\s+/) : [];
   const entry = words.indexOf('bin/tessera.js');
   if (words[0] !== 'node' || entry < 0) throw new Error(`package.json's start script is not "node [flags] bin/tessera.js start": ${String(start)}`);
@@ -68,8 +68,11 @@ export interface Tessera {
  * Tessera as its own process (`bin/tessera.js start`) on a fresh PostgreSQL database, production
  * settings: the load generator's CPU never mixes with the server's.
  */
-/** `stdout`: where Tessera's standard output goes (its logs go to stderr); `--trace-gc` writes there. */
-export async function startTessera(serverUrl: string, nodeArgs: string[] = [], stdout: 'ignore' | number = 'ignore'): Promise<Tessera> {
+/**
+ * `stdout`: where Tessera's standard output goes (its logs go to stderr); `--trace-gc` writes there.
+ * `root`: the source tree to run (bench/ab.ts runs an earlier commit's from a git worktree).
+ */
+export async function startTessera(serverUrl: string, nodeArgs: string[] = [], stdout: 'ignore' | number = 'ignore', root = ROOT): Promise<Tessera> {
   const name = `tessera_bench_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
@@ -91,7 +94,7 @@ export async function startTessera(serverUrl: string, nodeArgs: string[] = [], s
     NODE_ENV: 'production',
   };
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, [...startScriptFlags(), ...nodeArgs, join(ROOT, 'bin/tessera.js'), 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'pipe'] });
+  const child = spawn(process.execPath, [...startScriptFlags(root), ...nodeArgs, join(root, 'bin/tessera.js'), 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-4000);

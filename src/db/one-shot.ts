@@ -106,47 +106,41 @@ export async function scopedBatch(db: Database, tenantId: string, build: (qb: Ky
   return results.slice(1).map((r) => r.rows);
 }
 
+/**
+ * Quoted strings and identifiers (kept as they are) or a `$n` placeholder. One regular expression
+ * and one pass: the statement is built from slices, never a character at a time — char-wise `+=`
+ * made a cons string per character and was 28 % of everything a refresh allocated (sampled with
+ * V8's heap profiler, collected objects included).
+ */
+const QUOTED_OR_PLACEHOLDER = /'[^']*(?:''[^']*)*'|"[^"]*(?:""[^"]*)*"|\$(\d+)|['"]/g;
+
 /** `$n` placeholders outside quoted strings and identifiers, replaced by literals. */
 export function inlineParameters(text: string, parameters: readonly unknown[]): string {
-  let out = '';
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i]!;
-    if (c === "'" || c === '"') {
-      const end = closing(text, i, c);
-      out += text.slice(i, end);
-      i = end;
-    } else if (c === '$' && /\d/.test(text[i + 1] ?? '')) {
-      let j = i + 1;
-      while (/\d/.test(text[j] ?? '')) j++;
-      const n = Number(text.slice(i + 1, j));
-      if (n < 1 || n > parameters.length) throw new Error(`inlineParameters: no parameter $${n}`);
-      out += literal(parameters[n - 1]);
-      i = j;
-    } else {
-      out += c;
-      i++;
+  return text.replace(QUOTED_OR_PLACEHOLDER, (match: string, index: string | undefined) => {
+    if (index === undefined) {
+      // A lone quote is what remains of a string or identifier that never closes.
+      if (match.length === 1) throw new Error('inlineParameters: unterminated quote');
+      return match;
     }
-  }
-  return out;
+    const n = Number(index);
+    if (n < 1 || n > parameters.length) throw new Error(`inlineParameters: no parameter $${n}`);
+    return literal(parameters[n - 1]);
+  });
 }
 
-function closing(text: string, start: number, quote: string): number {
-  let i = start + 1;
-  while (i < text.length) {
-    if (text[i] === quote) {
-      if (text[i + 1] === quote) i += 2; // doubled quote inside
-      else return i + 1;
-    } else i++;
-  }
-  throw new Error('inlineParameters: unterminated quote');
-}
-
+/**
+ * A parameter as node-postgres would send it (`prepareValue`), as a quoted literal. Escaped as
+ * node-postgres's `escapeLiteral` escapes (quotes doubled; with a backslash, an E'' string with
+ * backslashes doubled, so the literal means the same whatever standard_conforming_strings says),
+ * but with two replaces instead of a concatenation per character.
+ */
 function literal(value: unknown): string {
   const prepared = pgUtils.prepareValue(value) as string | Buffer | null;
   if (prepared === null || prepared === undefined) return 'NULL';
   if (Buffer.isBuffer(prepared)) throw new Error('inlineParameters: binary parameters are not supported');
-  return pg.escapeLiteral(String(prepared));
+  const text = String(prepared);
+  if (text.includes('\\')) return ` E'${text.replace(/['\\]/g, '$&$&')}'`;
+  return `'${text.replace(/'/g, "''")}'`;
 }
 
 type ReadGroup = ReturnType<typeof groupedReads>;

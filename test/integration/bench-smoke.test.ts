@@ -34,3 +34,14 @@ onPostgres('npm run bench -- --smoke --trace-gc: every scenario runs, against Te
   // --trace-gc: Tessera's own collections, one line each.
   tt.regex(readFileSync(`${out}.gc.log`, 'utf8'), /\d+ ms: Scavenge /);
 });
+
+onPostgres('npm run bench:ab: HEAD (from a git worktree) and this tree, alternating slices, a ratio per round', async (tt) => {
+  tt.timeout(300_000);
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/ab.ts', 'ClientSecret', '--base', 'HEAD', '--rounds', '2', '--slice', '1', '--concurrency', '4'], {
+    env: { ...process.env, DATABASE_URL: serverUrl() },
+    timeout: 240_000,
+  });
+  const rounds = stdout.split('\n').filter((l) => /^\| \d+ \| \d+ \| \d+ \| \d+\.\d{3} \|$/.test(l));
+  tt.is(rounds.length, 2, stdout);
+  tt.regex(stdout, /ClientSecret: A \(\w+\) \d+ ops\/CPU s, B \(working tree\) \d+; B \/ A median of 2 rounds \d+\.\d{3}/);
+});
