@@ -11,6 +11,7 @@ import type { Database } from '../db/database.ts';
 import { adapterFor } from './adapter.ts';
 import type { ClientService } from './client.service.ts';
 import type { PrivateSigningKey, SigningAlg } from './signing-keys.ts';
+import { SyncSigningKey } from './sync-signing-key.ts';
 import { orgRequest, requestedOrganization } from './org-request.ts';
 import { tokenGateway } from './token-gateway.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
@@ -113,7 +114,8 @@ export function buildProvider(
   const configuration: Configuration = {
     adapter: adapterFor(deps.db, tenant.id, issuer, deps.clients),
     clients: [],
-    jwks: { keys },
+    // Signed with crypto.sign rather than WebCrypto's thread pool (sync-signing-key.ts says why).
+    jwks: { keys: keys.map((k) => new SyncSigningKey(k)) as unknown as NonNullable<Configuration['jwks']>['keys'] },
     /**
      * A first-party client (require_consent off) skips the consent page, so its grant is decided
      * here, when the sign-in resumes after login, under the same rule as the page (recordConsent).
@@ -216,6 +218,8 @@ export function buildProvider(
     },
     features: {
       devInteractions: { enabled: false },
+      // The signing keys above are ExternalSigningKeys; the acknowledgement pins the feature's version.
+      externalSigningSupport: { enabled: true, ack: 'experimental-01' },
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
