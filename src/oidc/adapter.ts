@@ -29,7 +29,7 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
   // one round trip, and each caller still waits until its write has committed (a token is handed
   // out only once it is stored) and learns its outcome (whether its consume spent the row).
   const writes = new GroupCommit<repo.PayloadWrite, boolean>(async (batch) => {
-    const { statements, outcomes } = repo.payloadWriteBatch(db, tenantId, batch);
+    const { statements, outcomes } = repo.payloadWriteBatch(tenantId, batch);
     return outcomes(await scopedBatch(db, tenantId, () => statements));
   });
 

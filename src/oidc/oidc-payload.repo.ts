@@ -1,7 +1,5 @@
-import { sql, type CompiledQuery, type ExpressionBuilder, type Kysely } from 'kysely';
-import type { DB, TenantTx } from '../db/database.ts';
-
-type Queries = Kysely<DB> | TenantTx;
+import { CompiledQuery, sql } from 'kysely';
+import type { TenantTx } from '../db/database.ts';
 
 /**
  * SQL for oidc-provider's stored models. The adapter (adapter.ts) is the provider-facing side;
@@ -35,7 +33,7 @@ function rowOf(w: PayloadUpsert) {
   };
 }
 
-export function upsertPayload(
+export async function upsertPayload(
   tx: TenantTx,
   tenantId: string,
   model: string,
@@ -43,26 +41,46 @@ export function upsertPayload(
   payload: Record<string, unknown>,
   expiresInSeconds: number | undefined,
 ): Promise<void> {
-  return upsertQuery(tx, tenantId, [{ model, id, payload, expiresInSeconds }]).execute().then(() => undefined);
+  await tx.executeQuery(upsertStatement(tenantId, [{ model, id, payload, expiresInSeconds }]));
+}
+
+/*
+ * The adapter's writes are the hottest statements Tessera runs (three per refresh, two per code
+ * exchange), so they are written as SQL text with numbered parameters rather than built with
+ * kysely's query builder each time: building and compiling their trees was ~4 % of a refresh's
+ * CPU (perf, bench/REPORT.md). They say exactly what the builder said; the integration tests in
+ * db-round-trips run them, row-level security included.
+ */
+
+/** `($1, $2, …)` for each tuple, numbering on from what `params` holds, which it fills. */
+function tuples(params: unknown[], rows: unknown[][]): string {
+  return rows.map((values) => `(${values.map((v) => `$${params.push(v)}`).join(', ')})`).join(', ');
+}
+
+/** `("model" = $n and "id" = $m) or …` for the given rows. */
+function rowsMatching(params: unknown[], rows: Array<{ model: string; id: string }>): string {
+  return rows.map((w) => `("model" = $${params.push(w.model)} and "id" = $${params.push(w.id)})`).join(' or ');
 }
 
 /**
  * Several rows in one statement. The ids must be distinct: one INSERT … ON CONFLICT may not
  * update the same row twice.
  */
-function upsertQuery(db: Queries, tenantId: string, rows: PayloadUpsert[]) {
-  return db
-    .insertInto('oidc_payloads')
-    .values(rows.map((w) => ({ tenant_id: tenantId, model: w.model, id: w.id, ...rowOf(w) })))
-    .onConflict((oc) =>
-      oc.columns(['tenant_id', 'model', 'id']).doUpdateSet((eb) => ({
-        payload: eb.ref('excluded.payload'),
-        grant_id: eb.ref('excluded.grant_id'),
-        user_code: eb.ref('excluded.user_code'),
-        uid: eb.ref('excluded.uid'),
-        expires_at: eb.ref('excluded.expires_at'),
-      })),
-    );
+function upsertStatement(tenantId: string, rows: PayloadUpsert[]): CompiledQuery {
+  const params: unknown[] = [];
+  const values = tuples(
+    params,
+    rows.map((w) => {
+      const r = rowOf(w);
+      return [tenantId, w.model, w.id, r.payload, r.grant_id, r.user_code, r.uid, r.expires_at];
+    }),
+  );
+  return CompiledQuery.raw(
+    `insert into "oidc_payloads" ("tenant_id", "model", "id", "payload", "grant_id", "user_code", "uid", "expires_at") values ${values} ` +
+      'on conflict ("tenant_id", "model", "id") do update set "payload" = "excluded"."payload", "grant_id" = "excluded"."grant_id", ' +
+      '"user_code" = "excluded"."user_code", "uid" = "excluded"."uid", "expires_at" = "excluded"."expires_at"',
+    params,
+  );
 }
 
 /**
@@ -77,7 +95,7 @@ function upsertQuery(db: Queries, tenantId: string, rows: PayloadUpsert[]) {
  * land in the same batch. oidc-provider checks `consumed` on the row it read and spends it later,
  * so without this, concurrent redemptions of one code all succeeded.
  */
-export function payloadWriteBatch(db: Queries, tenantId: string, writes: PayloadWrite[]) {
+export function payloadWriteBatch(tenantId: string, writes: PayloadWrite[]) {
   const key = (w: { model: string; id: string }) => `${w.model}\0${w.id}`;
   const upserts = new Map<string, PayloadUpsert>();
   const consumed = new Map<string, PayloadWrite>();
@@ -87,23 +105,20 @@ export function payloadWriteBatch(db: Queries, tenantId: string, writes: Payload
     else if (w.op === 'consume') consumed.set(key(w), w);
     else destroyed.push(w);
   }
-  const rowsOf = (ws: PayloadWrite[]) => (eb: ExpressionBuilder<DB, 'oidc_payloads'>) => eb.or(ws.map((w) => eb.and([eb('model', '=', w.model), eb('id', '=', w.id)])));
   const statements: CompiledQuery[] = [];
-  if (upserts.size) statements.push(upsertQuery(db, tenantId, [...upserts.values()]).compile());
+  if (upserts.size) statements.push(upsertStatement(tenantId, [...upserts.values()]));
   const consumeAt = statements.length;
   if (consumed.size) {
+    const params: unknown[] = [new Date(), tenantId];
+    const which = rowsMatching(params, [...consumed.values()]);
     statements.push(
-      db
-        .updateTable('oidc_payloads')
-        .set({ consumed_at: new Date() })
-        .where('tenant_id', '=', tenantId)
-        .where('consumed_at', 'is', null)
-        .where(rowsOf([...consumed.values()]))
-        .returning(['model', 'id'])
-        .compile(),
+      CompiledQuery.raw(`update "oidc_payloads" set "consumed_at" = $1 where "tenant_id" = $2 and "consumed_at" is null and (${which}) returning "model", "id"`, params),
     );
   }
-  if (destroyed.length) statements.push(db.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where(rowsOf(destroyed)).compile());
+  if (destroyed.length) {
+    const params: unknown[] = [tenantId];
+    statements.push(CompiledQuery.raw(`delete from "oidc_payloads" where "tenant_id" = $1 and (${rowsMatching(params, destroyed)})`, params));
+  }
   /** One outcome per write: true, but for a consume that did not spend its row (or came second). */
   const outcomes = (rows: unknown[][]): boolean[] => {
     const spent = new Set(consumed.size ? (rows[consumeAt] as { model: string; id: string }[]).map(key) : []);

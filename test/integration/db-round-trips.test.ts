@@ -115,10 +115,10 @@ test('a batch of adapter writes (group commit) is scoped like one statement, all
     { op: 'consume', model: 'RefreshToken', id: 'no-such-token' },
     { op: 'destroy', model: 'Interaction', id: 'gone' },
   ];
-  const batch = payloadWriteBatch(db(), a.id, writes);
+  const batch = payloadWriteBatch(a.id, writes);
   tt.deepEqual(batch.outcomes(await scopedBatch(db(), a.id, () => batch.statements)), [true, true, true, false, false, true]);
   // Spent already: a later consume loses.
-  const again = payloadWriteBatch(db(), a.id, [{ op: 'consume', model: 'RefreshToken', id: 'rt-1' }]);
+  const again = payloadWriteBatch(a.id, [{ op: 'consume', model: 'RefreshToken', id: 'rt-1' }]);
   tt.deepEqual(again.outcomes(await scopedBatch(db(), a.id, () => again.statements)), [false]);
   tt.true((await find(a.id, 'RefreshToken', 'rt-1'))?.consumed_at instanceof Date);
   tt.deepEqual((await find(a.id, 'RefreshToken', 'rt-2'))?.payload, { n: 3 });
@@ -129,15 +129,15 @@ test('a batch of adapter writes (group commit) is scoped like one statement, all
   // All or nothing: a batch whose last statement fails leaves no trace of its first.
   await tt.throwsAsync(
     scopedBatch(db(), a.id, (qb) => [
-      ...payloadWriteBatch(qb, a.id, [{ op: 'upsert', model: 'RefreshToken', id: 'rt-3', payload: {}, expiresInSeconds: 60 }]).statements,
+      ...payloadWriteBatch(a.id, [{ op: 'upsert', model: 'RefreshToken', id: 'rt-3', payload: {}, expiresInSeconds: 60 }]).statements,
       sql`select 1/0`.compile(qb),
     ]),
   );
   tt.is(await find(a.id, 'RefreshToken', 'rt-3'), undefined);
   // A batch naming another tenant's rows cannot write them (RLS WITH CHECK).
-  await tt.throwsAsync(scopedBatch(db(), a.id, (qb) => payloadWriteBatch(qb, b.id, [{ op: 'upsert', model: 'Session', id: 'sneaky', payload: {}, expiresInSeconds: 60 }]).statements));
+  await tt.throwsAsync(scopedBatch(db(), a.id, () => payloadWriteBatch(b.id, [{ op: 'upsert', model: 'Session', id: 'sneaky', payload: {}, expiresInSeconds: 60 }]).statements));
   // …nor spend them: the other tenant's token with the same id stays unspent.
-  const foreign = payloadWriteBatch(db(), a.id, [{ op: 'consume', model: 'Interaction', id: 'gone' }]);
+  const foreign = payloadWriteBatch(a.id, [{ op: 'consume', model: 'Interaction', id: 'gone' }]);
   tt.deepEqual(foreign.outcomes(await scopedBatch(db(), a.id, () => foreign.statements)), [false]);
   tt.is((await find(b.id, 'Interaction', 'gone'))?.consumed_at, null);
 });

@@ -76,7 +76,7 @@ test("a token's grant, session, account and organization are looked up by index 
     VALUES (${tenant.id}::uuid, 'AccessToken', 'the-token', ${JSON.stringify({ grantId: 'Grant-7', sessionUid: 'uid-7', accountId: user.id })}::jsonb, now() + interval '1 hour')`.execute(db);
   await sql`ANALYZE oidc_payloads, users, grant_organizations`.execute(db);
 
-  const query = tokenWithRelatedQuery(tenant.id, ['AccessToken', 'ClientCredentials'], 'the-token').compile(db);
+  const query = tokenWithRelatedQuery(tenant.id, ['AccessToken', 'ClientCredentials'], 'the-token');
   // As the application runs it: the unprivileged role, the tenant in the scope (db/tenant-scope.ts).
   const { plan, found } = await db.transaction().execute(async (tx) => {
     await sql`select set_config('tessera.tenant_id', ${tenant.id}, true), set_config('role', 'tessera_app', true)`.execute(tx);
