@@ -28,6 +28,13 @@ export class GroupCommit<T, R = void> {
     });
   }
 
+  /** Several items that must travel together: they are queued at once, so they share a batch. */
+  addAll(items: T[]): Promise<R[]> {
+    const answers = items.map((item) => new Promise<R>((resolve, reject) => this.queue.push({ item, resolve, reject })));
+    if (this.inFlight < this.maxInFlight) void this.drain();
+    return Promise.all(answers);
+  }
+
   private async drain() {
     this.inFlight++;
     try {

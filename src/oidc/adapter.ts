@@ -10,6 +10,7 @@ import { userKey } from '../users/user.service.ts';
 import * as repo from './oidc-payload.repo.ts';
 import { findTokenWithRelated, PREFETCHING_MODELS } from './token-prefetch.ts';
 import { GroupCommit } from '../db/group-commit.ts';
+import { heldSaves } from './held-saves.ts';
 
 /**
  * Access tokens are JWTs that oidc-provider does not store; Tessera stores their payload by jti
@@ -53,11 +54,27 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       this.changed();
-      await writes.add({ op: 'upsert', model: this.model, id, payload: payload as Record<string, unknown>, expiresInSeconds: expiresIn });
+      const save: repo.PayloadWrite = { op: 'upsert', model: this.model, id, payload: payload as Record<string, unknown>, expiresInSeconds: expiresIn };
+      const held = heldSaves();
+      if (held) held.hold(writes, save); // sent with the request's next write, or before its response
+      else await writes.add(save);
+    }
+
+    /** A write, after whatever this request holds (held-saves.ts), in the same batch. */
+    private async write(w: repo.PayloadWrite): Promise<boolean> {
+      const held = heldSaves();
+      return held ? (await held.send(writes, w))! : writes.add(w);
+    }
+
+    /** Before a read: the request's held saves are stored first, so it reads what it wrote. */
+    private async sendHeld() {
+      const held = heldSaves();
+      if (held?.holding) await held.send(writes);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') return clients.providerMetadata(tenantId, id, issuer);
+      await this.sendHeld();
       if (JWT_BACKED_MODELS.has(this.model) && verifiedAccessToken.getStore()?.jti !== id) return undefined;
       // Our refresh tokens are opaque (no dots); a JWT offered at introspection is not one, and
       // neither is the jti the gateway handed on for it (introspection asks all three models).
@@ -89,10 +106,12 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      await this.sendHeld();
       return readOnce(this.key('uid', uid), async () => this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { uid }))));
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      await this.sendHeld();
       return this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { userCode })));
     }
 
@@ -104,7 +123,7 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
      */
     async consume(id: string): Promise<void> {
       this.changed();
-      if (await writes.add({ op: 'consume', model: this.model, id })) return;
+      if (await this.write({ op: 'consume', model: this.model, id })) return;
       const grantId = await this.run((tx) => repo.grantOf(tx, tenantId, this.model, id));
       if (grantId) {
         forget(`oidc:${tenantId}:`);
@@ -115,10 +134,11 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
 
     async destroy(id: string): Promise<void> {
       this.changed();
-      await writes.add({ op: 'destroy', model: this.model, id });
+      await this.write({ op: 'destroy', model: this.model, id });
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      await this.sendHeld();
       forget(`oidc:${tenantId}:`);
       await this.run((tx) => repo.revokeModelByGrant(tx, tenantId, this.model, grantId));
     }

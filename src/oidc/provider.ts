@@ -303,7 +303,7 @@ export function buildProvider(
   };
 
   const provider = new Provider(issuer, configuration);
-  provider.use(tokenGateway({ verifyAccessToken, tenantId: tenant.id, orgTokens: deps.orgTokens, clients: deps.clients, provider: () => provider }));
+  provider.use(tokenGateway({ verifyAccessToken, tenantId: tenant.id, orgTokens: deps.orgTokens, clients: deps.clients, provider: () => provider, log: deps.log }));
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
     deps.log.error({ err, tenant: tenant.slug, route: ctx.oidc?.route }, 'oidc-provider server error');
   });

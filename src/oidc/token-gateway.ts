@@ -2,11 +2,13 @@ import * as querystring from 'node:querystring';
 import type { Context, Next } from 'koa';
 import { sha256Hex } from '../crypto/secrets.ts';
 import type Provider from 'oidc-provider';
+import type { Logger } from '../logger.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { ClientService } from './client.service.ts';
 import { verifiedAccessToken } from './adapter.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { orgRequest } from './org-request.ts';
+import { withHeldSaves } from './held-saves.ts';
 
 /** Same ceiling as oidc-provider's own body reader. */
 const BODY_LIMIT = 56 * 1024;
@@ -36,6 +38,7 @@ export function tokenGateway(opts: {
   orgTokens: OrgTokens;
   clients: ClientService;
   provider: () => Provider;
+  log: Logger;
 }) {
   function verifiedJti(token: string): { jti: string; payload: Record<string, unknown> } | null {
     // Not a JWT (three dot-separated parts): an opaque refresh token, or garbage; the provider decides.
@@ -49,6 +52,20 @@ export function tokenGateway(opts: {
   return async function gateway(ctx: Context, next: Next) {
     const route = ENDPOINTS.get(ctx.path);
     if (!route || ctx.method !== 'POST' && route !== 'userinfo') return next();
+    // The token endpoint's saves wait for its response and go together (held-saves.ts). If they
+    // cannot be stored, the tokens in the body were never valid: the body is replaced.
+    if (route !== 'token') return handle(ctx, next, route);
+    try {
+      await withHeldSaves(() => handle(ctx, next, route));
+    } catch (err) {
+      opts.log.error({ err, requestId: ctx.get('x-request-id') }, 'token request: storing its tokens failed');
+      ctx.status = 500;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'server_error', error_description: 'the tokens could not be stored; try again' };
+    }
+  };
+
+  async function handle(ctx: Context, next: Next, route: 'token' | 'introspection' | 'revocation' | 'userinfo') {
 
     let body: Record<string, unknown> | undefined;
     if (ctx.method === 'POST' && ctx.is('application/x-www-form-urlencoded')) {
@@ -119,7 +136,7 @@ export function tokenGateway(opts: {
       answer.jti = jti;
       answer.aud = payload.aud;
     }
-  };
+  }
 }
 
 /** Hashes the secret of a Basic Authorization header in place; returns the (decoded) client id. */

@@ -4,7 +4,9 @@ import { sql } from 'kysely';
 import { scopedBatch, scopedStatement } from '../../src/db/one-shot.ts';
 import { inTenant } from '../../src/db/tenant-scope.ts';
 import { findPayload, payloadWriteBatch, upsertPayload, type PayloadWrite } from '../../src/oidc/oidc-payload.repo.ts';
-import { createTenant, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
+import * as oidc from 'openid-client';
+import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { signIn } from '../helpers/oidc.ts';
 import { serverUrl } from '../helpers/database.ts';
 
 /**
@@ -158,4 +160,67 @@ test('a batch of adapter writes (group commit) is scoped like one statement, all
   tt.is(res.status, 200);
   const one = await scopedStatement(db(), a.id, (tx) => sql<{ one: number }>`select 1 as one`.execute(tx));
   tt.is(one.rows[0]!.one, 1);
+});
+
+/**
+ * The token endpoint holds its saves until its response (oidc/held-saves.ts). A statement-level
+ * trigger records, per INSERT statement into oidc_payloads, which models it stored for the tenant.
+ */
+async function recordInsertStatements(tenantId: string) {
+  await sql`create table if not exists test_insert_statements (id serial primary key, tenant_id uuid, models text[])`.execute(db());
+  await sql.raw(`
+    create or replace function test_record_insert_statement() returns trigger language plpgsql security definer as $$
+    begin
+      insert into test_insert_statements (tenant_id, models)
+        select tenant_id, array_agg(model order by model) from new_rows group by tenant_id;
+      return null;
+    end $$`).execute(db());
+  await sql`drop trigger if exists test_record_inserts on oidc_payloads`.execute(db());
+  await sql`create trigger test_record_inserts after insert on oidc_payloads referencing new table as new_rows for each statement execute function test_record_insert_statement()`.execute(db());
+  return async () => {
+    const r = await sql<{ models: string[] }>`select models from test_insert_statements where tenant_id = ${tenantId} order by id`.execute(db());
+    return r.rows.map((x) => x.models);
+  };
+}
+
+test.serial('a refresh stores its new refresh token and access token together, in one statement, before it answers', async (tt) => {
+  const c = await createTenant(t);
+  const client = (await adminApi(t, c, 'POST', '/clients', webClient())).body;
+  const { tokens, config } = await signIn(t, c, client);
+  const statements = await recordInsertStatements(c.id);
+  const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  tt.deepEqual(await statements(), [['AccessToken', 'RefreshToken']]);
+  // Both were stored when the answer came: each works at once.
+  tt.is((await fetch(`${c.issuer}/me`, { headers: { authorization: `Bearer ${refreshed.access_token}` } })).status, 200);
+  tt.truthy((await oidc.refreshTokenGrant(config, refreshed.refresh_token!)).access_token);
+  await sql`drop trigger test_record_inserts on oidc_payloads`.execute(db());
+});
+
+test.serial('a token request whose tokens cannot be stored answers server_error and hands out no token', async (tt) => {
+  const c = await createTenant(t);
+  const client = (await adminApi(t, c, 'POST', '/clients', webClient())).body;
+  const { tokens } = await signIn(t, c, client);
+  await sql.raw(`
+    create or replace function test_refuse_access_tokens() returns trigger language plpgsql as $$
+    begin
+      if new.model = 'AccessToken' and new.tenant_id = '${c.id}' then raise exception 'refused by the test'; end if;
+      return new;
+    end $$`).execute(db());
+  await sql`create trigger test_refuse before insert on oidc_payloads for each row execute function test_refuse_access_tokens()`.execute(db());
+  try {
+    const res = await fetch(`${c.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }).toString(),
+    });
+    tt.is(res.status, 500);
+    tt.is(res.headers.get('cache-control'), 'no-store');
+    const body = (await res.json()) as Record<string, unknown>;
+    tt.is(body.error, 'server_error');
+    tt.is(body.access_token, undefined);
+    tt.is(body.refresh_token, undefined);
+    tt.is(body.id_token, undefined);
+  } finally {
+    await sql`drop trigger test_refuse on oidc_payloads`.execute(db());
+  }
 });

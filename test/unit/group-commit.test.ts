@@ -82,3 +82,20 @@ test('with maxInFlight 2 a second batch goes while the first is out; a third wai
   t.deepEqual(await Promise.all([first, second, ...rest]), ['wrote a', 'wrote b', 'wrote c', 'wrote d']);
   t.deepEqual(w.batches, [['a'], ['b'], ['c', 'd']]);
 });
+
+test('addAll: items handed in together go in one batch, each caller told its own result', async (t) => {
+  const w = recordingWriter();
+  const gc = new GroupCommit(w.write);
+  const together = gc.addAll(['a', 'b', 'c']);
+  t.deepEqual(w.batches, [['a', 'b', 'c']]);
+  w.open();
+  t.deepEqual(await together, ['wrote a', 'wrote b', 'wrote c']);
+  // With a batch in flight they queue, still together.
+  const w2 = recordingWriter();
+  const gc2 = new GroupCommit(w2.write);
+  const first = gc2.add('x');
+  const pair = gc2.addAll(['y', 'z']);
+  w2.open();
+  t.deepEqual([await first, ...(await pair)], ['wrote x', 'wrote y', 'wrote z']);
+  t.deepEqual(w2.batches, [['x'], ['y', 'z']]);
+});
