@@ -1,8 +1,9 @@
 /**
- * Interleaved A/B: is this working tree faster per CPU second than an earlier commit?
+ * Interleaved A/B: is this working tree (or `--head`) faster per CPU second than an earlier commit?
  *
  *   npm run bench:ab -- RefreshToken.rotate                  # working tree (B) against HEAD (A)
  *   npm run bench:ab -- Introspect --base 08f8345 --rounds 8 --slice 5
+ *   npm run bench:ab -- ClientSecret --base 774be97 --head 10aa019   # two commits, neither this tree
  *
  * On these 2-core VMs the same row of one build swings ±25 % between runs minutes apart, more
  * than most changes move it, so two `npm run bench` runs compare poorly. Here both builds run at
@@ -28,6 +29,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     base: { type: 'string', default: 'HEAD' },
+    head: { type: 'string' },
     rounds: { type: 'string', default: '6' },
     slice: { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '16' },
@@ -41,7 +43,7 @@ const sliceMs = Number(values.slice) * 1000;
 const concurrency = Number(values.concurrency);
 const scenario = SCENARIOS.find((s) => s.name === positionals[0]);
 if (!scenario || positionals.length !== 1 || !(rounds > 0) || !(sliceMs > 0) || !(concurrency > 0)) {
-  console.error(`usage: npm run bench:ab -- <scenario> [--base <commit>] [--rounds N] [--slice seconds] [--concurrency N]\nscenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  console.error(`usage: npm run bench:ab -- <scenario> [--base <commit>] [--head <commit>] [--rounds N] [--slice seconds] [--concurrency N]\nscenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
   process.exit(2);
 }
 const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -59,7 +61,9 @@ function worktreeOf(rev: string): { root: string; commit: string } {
 }
 
 const base = worktreeOf(values.base!);
-log(`A = ${base.commit} (${base.root}), B = this working tree; ${scenario.name}, ${rounds} rounds of ${sliceMs / 1000} s slices at concurrency ${concurrency}`);
+const head = values.head ? worktreeOf(values.head) : undefined;
+const headName = head ? head.commit : 'working tree';
+log(`A = ${base.commit} (${base.root}), B = ${head ? `${head.commit} (${head.root})` : 'this working tree'}; ${scenario.name}, ${rounds} rounds of ${sliceMs / 1000} s slices at concurrency ${concurrency}`);
 
 interface Side {
   name: 'A' | 'B';
@@ -92,7 +96,7 @@ async function slice(s: Side): Promise<number> {
 const sides: Side[] = [];
 try {
   log('starting A and B, seeding');
-  sides.push(await side('A', base.root), await side('B'));
+  sides.push(await side('A', base.root), await side('B', head?.root));
   const [a, b] = sides as [Side, Side];
   const ratios: number[] = [];
   console.log('| round | A ops/CPU s | B ops/CPU s | B / A |\n|---|---|---|---|');
@@ -108,7 +112,7 @@ try {
   ratios.sort((x, y) => x - y);
   const median = ratios.length % 2 ? ratios[(ratios.length - 1) / 2]! : (ratios[ratios.length / 2 - 1]! + ratios[ratios.length / 2]!) / 2;
   console.log(
-    `\n${scenario.name}: A (${base.commit}) ${Math.round(a.ops / a.cpuSeconds)} ops/CPU s, B (working tree) ${Math.round(b.ops / b.cpuSeconds)}; ` +
+    `\n${scenario.name}: A (${base.commit}) ${Math.round(a.ops / a.cpuSeconds)} ops/CPU s, B (${headName}) ${Math.round(b.ops / b.cpuSeconds)}; ` +
       `B / A median of ${rounds} rounds ${median.toFixed(3)} (range ${ratios[0]!.toFixed(3)}–${ratios.at(-1)!.toFixed(3)})`,
   );
 } finally {

