@@ -63,6 +63,10 @@ export class SyncSigningKey extends ExternalSigningKey {
   override get e() {
     return this.jwk.e;
   }
+  /** AKP (ML-DSA) keys' public part; ours are EC or RSA. The base class would derive it from keyObject(). */
+  override get pub() {
+    return undefined;
+  }
 
   /** The public key: oidc-provider verifies its own tokens with it (an id_token_hint at sign-out). */
   override keyObject(): KeyObject {

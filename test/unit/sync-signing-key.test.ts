@@ -1,4 +1,5 @@
 import test from 'ava';
+import Provider from 'oidc-provider';
 import { calculateJwkThumbprint, compactVerify, exportJWK, generateKeyPair, importJWK } from 'jose';
 import type { PrivateSigningKey, SigningAlg } from '../../src/oidc/signing-keys.ts';
 import { SyncSigningKey } from '../../src/oidc/sync-signing-key.ts';
@@ -46,4 +47,22 @@ test('nothing is derived from the private key until the first signature', async 
   const key = new SyncSigningKey(noPrivateHalf as PrivateSigningKey);
   tt.is(key.kty, 'EC');
   tt.throws(() => key.sign(Buffer.from('x')));
+});
+
+test('building a provider with it makes no KeyObject (ManyTenants builds hundreds a second)', async (tt) => {
+  let made = 0;
+  class Counting extends SyncSigningKey {
+    override keyObject() {
+      made++;
+      return super.keyObject();
+    }
+  }
+  const provider = new Provider('http://localhost:3000/t/x', {
+    jwks: { keys: [new Counting(await storedKey('ES256')), new Counting(await storedKey('RS256'))] as never },
+    features: { externalSigningSupport: { enabled: true, ack: 'experimental-01' }, devInteractions: { enabled: false } },
+  });
+  tt.truthy(provider);
+  // A KeyObject is a native handle whose collection costs V8 a weak callback inside its pauses
+  // (bench/REPORT.md, fourth session); the base class derived one for the AKP-only `pub` getter.
+  tt.is(made, 0);
 });
