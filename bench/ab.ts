@@ -3,7 +3,7 @@
  *
  *   npm run bench:ab -- RefreshToken.rotate                  # working tree (B) against HEAD (A)
  *   npm run bench:ab -- Introspect --base 08f8345 --rounds 8 --slice 5
- *   npm run bench:ab -- ClientSecret --base 774be97 --head 10aa019   # two commits, neither this tree
+ *   npm run bench:ab -- ClientSecret --base f824893 --head 6498ebb   # two commits, neither this tree
  *
  * On these 2-core VMs the same row of one build swings ±25 % between runs minutes apart, more
  * than most changes move it, so two `npm run bench` runs compare poorly. Here both builds run at
