@@ -22,17 +22,25 @@ export class GroupCommit<T, R = void> {
   ) {}
 
   add(item: T): Promise<R> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      if (this.inFlight < this.maxInFlight) void this.drain();
-    });
+    const answer = this.enqueue(item);
+    this.kick();
+    return answer;
   }
 
   /** Several items that must travel together: they are queued at once, so they share a batch. */
   addAll(items: T[]): Promise<R[]> {
-    const answers = items.map((item) => new Promise<R>((resolve, reject) => this.queue.push({ item, resolve, reject })));
-    if (this.inFlight < this.maxInFlight) void this.drain();
+    const answers = items.map((item) => this.enqueue(item));
+    this.kick();
     return Promise.all(answers);
+  }
+
+  private enqueue(item: T): Promise<R> {
+    return new Promise((resolve, reject) => this.queue.push({ item, resolve, reject }));
+  }
+
+  /** Starts a batch now if fewer than `maxInFlight` are outstanding. */
+  private kick() {
+    if (this.inFlight < this.maxInFlight) void this.drain();
   }
 
   private async drain() {

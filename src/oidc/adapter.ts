@@ -66,19 +66,22 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
       return held ? (await held.send(writes, w))! : writes.add(w);
     }
 
-    /** Before a read: the request's held saves are stored first, so it reads what it wrote. */
-    private async sendHeld() {
+    /**
+     * Before a read: the request's held saves are stored first, so it reads what it wrote. Not an
+     * async function: a read with nothing held (most of them) makes no promise here.
+     */
+    private sendHeld(): Promise<unknown> | undefined {
       const held = heldSaves();
-      if (held?.holding) await held.send(writes);
+      return held?.holding ? held.send(writes) : undefined;
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'Client') return clients.providerMetadata(tenantId, id, issuer);
-      await this.sendHeld();
       if (JWT_BACKED_MODELS.has(this.model) && verifiedAccessToken.getStore()?.jti !== id) return undefined;
       // Our refresh tokens are opaque (no dots); a JWT offered at introspection is not one, and
       // neither is the jti the gateway handed on for it (introspection asks all three models).
       if (this.model === 'RefreshToken' && (id.includes('.') || verifiedAccessToken.getStore()?.jti === id)) return undefined;
+      await this.sendHeld();
       if (!PREFETCHING_MODELS.has(this.model)) {
         return readOnce(this.key('id', id), async () => this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { id }))));
       }

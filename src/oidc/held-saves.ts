@@ -26,15 +26,15 @@ class HeldSaves {
   }
 
   hold(target: Writes, save: PayloadWrite) {
-    // One request talks to one tenant's adapter; anything else is sent at once, unheld.
-    if (this.target && this.target !== target) throw new Error('held saves for two adapters in one request');
-    this.target = target;
+    this.bind(target);
     this.saves.push(save);
   }
 
   /** Sends what is held, with `write` after it when given; answers `write`'s outcome. */
   async send(target: Writes, write?: PayloadWrite): Promise<boolean | undefined> {
-    const held = this.take(target);
+    this.bind(target);
+    const held = this.saves;
+    this.saves = [];
     if (!write) {
       if (held.length) await target.addAll(held);
       return undefined;
@@ -48,21 +48,34 @@ class HeldSaves {
     if (this.target) await this.send(this.target);
   }
 
-  private take(target: Writes): PayloadWrite[] {
+  /** A request is served by one tenant's adapter; a second one would mean the order is lost. */
+  private bind(target: Writes) {
     if (this.target && this.target !== target) throw new Error('held saves for two adapters in one request');
-    const held = this.saves;
-    this.saves = [];
-    return held;
+    this.target = target;
+  }
+}
+
+/** The saves a request held could not be stored (after its work succeeded). */
+export class HeldSavesNotStored extends Error {
+  constructor(cause: unknown) {
+    super('the saves held for this request could not be stored', { cause });
   }
 }
 
 const current = new AsyncLocalStorage<HeldSaves>();
 
-/** Runs `work` (a token request) holding its saves, and sends them before it returns. */
+/**
+ * Runs `work` (a token request) holding its saves, and sends them before it returns. An error of
+ * `work` is its own (nothing held is sent); a failure to send what it held is HeldSavesNotStored.
+ */
 export async function withHeldSaves<T>(work: () => Promise<T>): Promise<T> {
   const held = new HeldSaves();
   const result = await current.run(held, work);
-  await held.flush();
+  try {
+    await held.flush();
+  } catch (err) {
+    throw new HeldSavesNotStored(err);
+  }
   return result;
 }
 

@@ -8,7 +8,7 @@ import type { ClientService } from './client.service.ts';
 import { verifiedAccessToken } from './adapter.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { orgRequest } from './org-request.ts';
-import { withHeldSaves } from './held-saves.ts';
+import { HeldSavesNotStored, withHeldSaves } from './held-saves.ts';
 
 /** Same ceiling as oidc-provider's own body reader. */
 const BODY_LIMIT = 56 * 1024;
@@ -55,6 +55,7 @@ export function tokenGateway(opts: {
       try {
         await withHeldSaves(next);
       } catch (err) {
+        if (!(err instanceof HeldSavesNotStored)) throw err;
         opts.log.error({ err, requestId: ctx.get('x-request-id') }, 'token request: storing its tokens failed');
         ctx.status = 500;
         ctx.set('Cache-Control', 'no-store');
