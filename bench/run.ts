@@ -7,12 +7,13 @@
  *   npm run bench -- --smoke                             # seconds per scenario, small seeds
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
-import { fixedRate, percentile, saturate, type LoadResult } from './lib/load.ts';
+import { fixedRate, percentile, saturate, type LoadResult, type SlowLog } from './lib/load.ts';
 import { machine, sampleProcess } from './lib/proc.ts';
+import { machineLoad, sampleMachine } from './lib/machine-load.ts';
 import { argon2Build } from '../src/users/argon2.ts';
 import { freePort, startTessera } from './lib/tessera.ts';
 import { benchEnv, SCENARIOS, type Prepared, type Scenario } from './scenarios.ts';
@@ -28,6 +29,7 @@ const { values, positionals } = parseArgs({
     profile: { type: 'boolean', default: false },
     'trace-gc': { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '' },
+    'slow-log': { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -60,6 +62,10 @@ export interface Row {
   rss_mb: number | null;
   /** Database transactions committed per operation (pg_stat_database), Tessera rows only. */
   tx_per_op?: number;
+  /** PostgreSQL's CPU per operation, ms (all its local processes; null for a remote server). */
+  pg_ms_per_op?: number | null;
+  /** Share of all cores, in %, used meanwhile by processes that are neither PostgreSQL nor the bench's (the machine's other services, kernel threads). */
+  others_cpu_pct?: number;
   goal?: string;
   ratio_to_bare?: number;
   /** Tessera rows: when the measured load ran, in ms since Tessera's process started — the clock of `--trace-gc`'s lines. */
@@ -84,8 +90,23 @@ async function startBare(chains: number) {
   return { url: `http://127.0.0.1:${port}`, pid: child.pid!, ...seeds, stop: () => child.kill('SIGTERM') };
 }
 
+/**
+ * The fixed rates a target is driven at after saturation: half of Tessera's saturation rate, the
+ * same for the bare provider (latency side by side at one arrival rate), or `--rate`. A scenario
+ * with a latency goal also runs at a quarter of Tessera's saturation: at half, the whole 2-core
+ * machine (Tessera, PostgreSQL, the load generator) is 60–95 % busy and its p99 is mostly queueing
+ * behind whatever else wakes up on the machine (bench/REPORT.md, sixth session); a quarter shows
+ * the operation's own tail. Both rows are reported.
+ */
+function fixedRates(scenario: Scenario, p: Prepared, tesseraSaturation: number): Array<{ rate: number; share?: string }> {
+  if (values.rate) return [{ rate: Number(values.rate) }];
+  const rates: Array<{ rate: number; share?: string }> = [{ rate: Math.max(1, Math.round(tesseraSaturation / 2)), share: '½' }];
+  if (scenario.goal?.p99Ms && p.target === 'tessera') rates.push({ rate: Math.max(1, Math.round(tesseraSaturation / 4)), share: '¼' });
+  return rates;
+}
+
 /** One measured run of an operation, with the CPU and memory of the process that served it. */
-async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'rate', rate: number, pidOf: (t: Prepared['target']) => number | undefined): Promise<Row> {
+async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'rate', rate: number, pidOf: (t: Prepared['target']) => number | undefined, share?: string): Promise<Row> {
   const pid = pidOf(p.target);
   // Warm-up: JIT, caches, connection pools.
   await saturate(p.op, Math.min(4, concurrency), smoke ? 200 : 1500);
@@ -94,11 +115,14 @@ async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'ra
   await settle();
   const commits0 = p.target === 'tessera' ? await commits() : 0;
   const before = pid ? sampleProcess(pid) : undefined;
+  const benchBefore = benchCpuSeconds();
+  const machineBefore = sampleMachine();
   const localCpu = process.cpuUsage();
   const startedMs = Date.now() - tessera.spawnedAt;
-  const result: LoadResult = mode === 'saturation' ? await saturate(p.op, concurrency, durationMs) : await fixedRate(p.op, rate, durationMs);
+  const result: LoadResult = mode === 'saturation' ? await saturate(p.op, concurrency, durationMs) : await fixedRate(p.op, rate, durationMs, { slow: slowLog(`${scenario.name} ${p.target} ${rate}/s`) });
   const after = pid ? sampleProcess(pid) : undefined;
   const local = process.cpuUsage(localCpu);
+  const load = machineLoad(machineBefore, sampleMachine(), { ops: result.ops, benchSeconds: benchCpuSeconds() - benchBefore, wallSeconds: result.wallSeconds, cores: cores });
   // PostgreSQL publishes transaction counts within a second or so.
   const commits1 = p.target === 'tessera' ? (await settle(), await commits()) : 0;
   const cpuSeconds = p.target === 'local' ? (local.user + local.system) / 1e6 : after!.cpuSeconds - before!.cpuSeconds;
@@ -107,7 +131,7 @@ async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'ra
   return {
     scenario: scenario.name,
     target: p.target,
-    mode: mode === 'rate' ? `${rate}/s` : `saturation (${concurrency})`,
+    mode: mode === 'rate' ? `${rate}/s${share ? ` (${share} of saturation)` : ''}` : `saturation (${concurrency})`,
     ops: result.ops,
     ops_per_second: Math.round(result.ops / result.wallSeconds),
     ops_per_cpu_second: cpuSeconds > 0 ? Math.round(result.ops / cpuSeconds) : null,
@@ -119,12 +143,36 @@ async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'ra
     ...(result.firstError ? { first_error: result.firstError } : {}),
     rss_mb: after ? Math.round(after.rssBytes / 1048576) : null,
     ...(p.target === 'tessera' && result.ops && !smoke ? { tx_per_op: round((commits1 - commits0) / (result.ops)) } : {}),
+    ...(p.target === 'tessera' ? { pg_ms_per_op: load.postgresMsPerOp === null ? null : Math.round(load.postgresMsPerOp * 100) / 100 } : {}),
+    others_cpu_pct: round(load.othersShare * 100),
     ...(goal && p.target === 'tessera' ? { goal } : {}),
     ...(p.target === 'tessera' ? { tessera_ms: [startedMs, Date.now() - tessera.spawnedAt] as [number, number] } : {}),
   };
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
+
+/**
+ * --slow-log FILE: each fixed-rate operation over 20 ms, one line — `op <sent at, wall-clock s> <ms> <row>` —
+ * to line up with bench/diag/stalls.mjs and `perf record -k realtime` (bench/README.md).
+ */
+function slowLog(row: string): SlowLog | undefined {
+  const file = values['slow-log'];
+  if (!file) return undefined;
+  const fd = openSync(file, 'a');
+  return (sentAt, ms) => {
+    if (ms > 20) writeSync(fd, `op ${((performance.timeOrigin + sentAt) / 1000).toFixed(3)} ${ms.toFixed(1)} ${row}\n`);
+  };
+}
+const cores = machine().cores;
+
+/** CPU seconds of the bench's own processes: this load generator, Tessera and the bare provider. */
+function benchCpuSeconds(): number {
+  const own = process.cpuUsage();
+  let seconds = (own.user + own.system) / 1e6 + sampleProcess(tessera.pid).cpuSeconds;
+  if (bare) seconds += sampleProcess(bare.pid).cpuSeconds;
+  return seconds;
+}
 
 /** Transactions committed so far in Tessera's database. */
 async function commits(): Promise<number> {
@@ -134,10 +182,11 @@ async function commits(): Promise<number> {
 
 function markdown(rows: Row[], meta: { date: string; machine: { cores: number; cpu: string }; node: string; argon2: string; durationS: number; vacuumBetweenScenarios: boolean }) {
   const head = `Tessera benchmark, ${meta.date} — ${meta.machine.cores} cores, ${meta.machine.cpu}, Node ${meta.node}, argon2 ${meta.argon2} build, PostgreSQL local${meta.vacuumBetweenScenarios ? ' (autovacuum off: VACUUM ANALYZE between scenarios)' : ''}, ${meta.durationS} s per row. ` +
-    'ops/CPU s is the CPU of the process that served the requests, read from /proc (the load generator and PostgreSQL not counted); `local` rows are crypto floors measured in the load generator itself.\n\n';
-  const lines = ['| scenario | target | mode | ops/s | ops/CPU s | p50 ms | p95 ms | p99 ms | errors | RSS MB | tx/op | goal | Tessera/bare |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
+    'ops/CPU s is the CPU of the process that served the requests, read from /proc (the load generator and PostgreSQL not counted); `local` rows are crypto floors measured in the load generator itself. ' +
+    'PG ms/op is PostgreSQL\'s CPU per operation; others % is the share of all cores used meanwhile by processes that are neither PostgreSQL nor the bench\'s own.\n\n';
+  const lines = ['| scenario | target | mode | ops/s | ops/CPU s | p50 ms | p95 ms | p99 ms | errors | RSS MB | tx/op | PG ms/op | others % | goal | Tessera/bare |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
-    lines.push(`| ${r.scenario} | ${r.target} | ${r.mode} | ${r.ops_per_second} | ${r.ops_per_cpu_second ?? '—'} | ${r.p50_ms} | ${r.p95_ms} | ${r.p99_ms} | ${r.errors}${r.first_error ? ` (${r.first_error.replace(/\|/g, '/').slice(0, 60)})` : ''} | ${r.rss_mb ?? '—'} | ${r.tx_per_op ?? ''} | ${r.goal ?? ''} | ${r.ratio_to_bare ?? ''} |`);
+    lines.push(`| ${r.scenario} | ${r.target} | ${r.mode} | ${r.ops_per_second} | ${r.ops_per_cpu_second ?? '—'} | ${r.p50_ms} | ${r.p95_ms} | ${r.p99_ms} | ${r.errors}${r.first_error ? ` (${r.first_error.replace(/\|/g, '/').slice(0, 60)})` : ''} | ${r.rss_mb ?? '—'} | ${r.tx_per_op ?? ''} | ${r.pg_ms_per_op ?? ''} | ${r.others_cpu_pct ?? ''} | ${r.goal ?? ''} | ${r.ratio_to_bare ?? ''} |`);
   }
   return head + lines.join('\n') + '\n';
 }
@@ -178,19 +227,19 @@ try {
     if (autovacuumOff && i > 0) await sql`VACUUM (ANALYZE)`.execute(tessera.connection.db);
     log(`${scenario.name}: seeding`);
     const prepared = await scenario.prepare(env);
-    // The fixed rate is half of what Tessera reached at saturation (or --rate), the same for the
-    // bare provider: latency side by side at one arrival rate.
-    let scenarioRate = values.rate ? Number(values.rate) : undefined;
+    let tesseraSaturation: number | undefined;
     for (const p of prepared) {
       log(`${scenario.name} → ${p.target}: saturation`);
       const sat = await measure(scenario, p, 'saturation', 0, pidOf);
       rows.push(sat);
       // The crypto floors run in this process: a fixed rate would measure the load generator.
       if (p.target === 'local') continue;
-      scenarioRate ??= Math.max(1, Math.round(sat.ops_per_second / 2));
-      const rate = scenarioRate;
-      log(`${scenario.name} → ${p.target}: ${rate}/s`);
-      rows.push(await measure(scenario, p, 'rate', rate, pidOf));
+      // The first target is Tessera: its saturation sets the rates for the bare provider too.
+      tesseraSaturation ??= sat.ops_per_second;
+      for (const { rate, share } of fixedRates(scenario, p, tesseraSaturation)) {
+        log(`${scenario.name} → ${p.target}: ${rate}/s`);
+        rows.push(await measure(scenario, p, 'rate', rate, pidOf, share));
+      }
     }
   }
   // Tessera / bare, per scenario, at saturation and per CPU second.

@@ -10,6 +10,9 @@ export interface LoadResult {
 
 export type Op = (worker: number) => Promise<void>;
 
+/** Told of every completed fixed-rate operation: when it was sent (performance.now()) and how long it took. */
+export type SlowLog = (sentAt: number, ms: number) => void;
+
 /**
  * Saturation (closed loop): `concurrency` workers, each starting its next operation when the
  * last one ends, for `durationMs`.
@@ -47,7 +50,8 @@ export async function saturate(op: Op, concurrency: number, durationMs: number):
  * granularity, its own event loop: up to 2 ms here at 100/s) is the generator's cost, not the
  * server's; it is reported apart as `sendLagP99Ms`, so a generator that can't keep time is seen.
  */
-export async function fixedRate(op: Op, rate: number, durationMs: number, maxInFlight = 512): Promise<LoadResult> {
+export async function fixedRate(op: Op, rate: number, durationMs: number, opts: { maxInFlight?: number; slow?: SlowLog } = {}): Promise<LoadResult> {
+  const maxInFlight = opts.maxInFlight ?? 512;
   const latenciesMs: number[] = [];
   const lagMs: number[] = [];
   let errors = 0;
@@ -71,7 +75,9 @@ export async function fixedRate(op: Op, rate: number, durationMs: number, maxInF
     pending.push(
       op(i)
         .then(() => {
-          latenciesMs.push(performance.now() - sent);
+          const ms = performance.now() - sent;
+          latenciesMs.push(ms);
+          opts.slow?.(sent, ms);
         })
         .catch((err: Error) => {
           errors++;

@@ -1,0 +1,71 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Clock ticks per second of /proc's counters (USER_HZ: 100 on Linux everywhere). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * Where the machine's CPU went while a row ran: PostgreSQL's processes, and everything that is
+ * neither PostgreSQL nor one of the bench's own processes (Tessera, the bare provider, the load
+ * generator). On a 2-core VM that shares its cores with the database and the load generator, a
+ * latency tail is often someone else's: in the sixth session's runs the machine's own services
+ * (RabbitMQ's periodic `erl` and `df` checks, the kernel's `kdamond`) took a third of a core for
+ * a few hundred ms and AdminOrgs.list's fixed-rate requests queued behind them (bench/REPORT.md).
+ */
+export interface MachineSample {
+  /** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
+  busySeconds: number;
+  /** CPU seconds of every live process named `postgres` (the server and its backends); NaN if none runs here (a remote server). */
+  postgresSeconds: number;
+}
+
+export function sampleMachine(): MachineSample {
+  return { busySeconds: machineBusySeconds(), postgresSeconds: postgresSeconds() };
+}
+
+export interface MachineLoad {
+  /** PostgreSQL's CPU per operation, in ms; null when it does not run on this machine. */
+  postgresMsPerOp: number | null;
+  /** Share of all cores used by other processes (and kernel threads), 0–1. */
+  othersShare: number;
+}
+
+/**
+ * The load between two samples. `benchSeconds` is the CPU the bench's own processes used meanwhile
+ * (Tessera, the bare provider, this load generator): what is left of the machine's busy time after
+ * it and PostgreSQL is the others'. A backend that exits mid-row takes its CPU with it: clamped at 0.
+ */
+export function machineLoad(before: MachineSample, after: MachineSample, opts: { ops: number; benchSeconds: number; wallSeconds: number; cores: number }): MachineLoad {
+  const local = Number.isFinite(before.postgresSeconds) && Number.isFinite(after.postgresSeconds);
+  const postgres = local ? Math.max(0, after.postgresSeconds - before.postgresSeconds) : 0;
+  const others = Math.max(0, after.busySeconds - before.busySeconds - postgres - opts.benchSeconds);
+  return {
+    postgresMsPerOp: local && opts.ops ? (postgres * 1000) / opts.ops : null,
+    othersShare: opts.wallSeconds > 0 ? others / (opts.wallSeconds * opts.cores) : 0,
+  };
+}
+
+/** user + nice + system + irq + softirq + steal of the `cpu` line (idle and iowait are not busy). */
+function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / TICKS_PER_SECOND;
+}
+
+function postgresSeconds(): number {
+  let ticks = 0;
+  let found = false;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone between the listing and the read
+    }
+    if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+    found = true;
+  }
+  return found ? ticks / TICKS_PER_SECOND : NaN;
+}
