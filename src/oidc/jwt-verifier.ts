@@ -1,5 +1,6 @@
 import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { JSONWebKeySet, JWTPayload } from 'jose';
+import { joseToDer } from '../crypto/ecdsa-signature.ts';
 
 /** What Tessera signs access tokens with (signing-keys.ts). */
 const ALGORITHMS = ['ES256', 'RS256'] as const;
@@ -53,9 +54,10 @@ export function accessTokenVerifier(issuer: string, jwks: JSONWebKeySet): Access
     const signature = Buffer.from(encodedSignature, 'base64url');
     const signingInput = Buffer.from(`${encodedHeader}.${encodedPayload}`, 'ascii');
     known.key ??= createPublicKey({ key: known.jwk, format: 'jwk' });
-    // JOSE's ECDSA signature is r‖s (64 bytes for P-256); node refuses any other length, DER included.
-    const key = known.alg === 'ES256' ? { key: known.key, dsaEncoding: 'ieee-p1363' as const } : known.key;
-    if (!verify('sha256', signingInput, key, signature)) return undefined;
+    // JOSE's ECDSA signature is r‖s, exactly 64 bytes for P-256 (a DER one is refused); node
+    // verifies it as DER with the bare KeyObject — a third less CPU than `dsaEncoding` (ecdsa-signature.ts).
+    const encoded = known.alg === 'ES256' ? joseToDer(signature, 32) : signature;
+    if (!encoded || !verify('sha256', signingInput, known.key, encoded)) return undefined;
 
     const payload = decodeJson(encodedPayload) as JWTPayload | undefined;
     if (!payload || payload.iss !== issuer) return undefined;
