@@ -14,12 +14,12 @@ const TICKS_PER_SECOND = 100;
 export interface MachineSample {
   /** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
   busySeconds: number;
-  /** CPU seconds of every live process named `postgres` (the server and its backends); NaN if none runs here (a remote server). */
-  postgresSeconds: number;
+  /** CPU seconds of each live process named `postgres` (the server and its backends), by pid; empty when none runs here (a remote server). */
+  postgres: Map<number, number>;
 }
 
 export function sampleMachine(): MachineSample {
-  return { busySeconds: machineBusySeconds(), postgresSeconds: postgresSeconds() };
+  return { busySeconds: machineBusySeconds(), postgres: postgresSeconds() };
 }
 
 export interface MachineLoad {
@@ -32,11 +32,15 @@ export interface MachineLoad {
 /**
  * The load between two samples. `benchSeconds` is the CPU the bench's own processes used meanwhile
  * (Tessera, the bare provider, this load generator): what is left of the machine's busy time after
- * it and PostgreSQL is the others'. A backend that exits mid-row takes its CPU with it: clamped at 0.
+ * it and PostgreSQL is the others'. PostgreSQL's CPU is summed per backend — node-postgres closes
+ * idle connections, and a sum over whoever is alive would lose an exited backend's whole history:
+ * a backend seen only after counts whole (it started meanwhile), one seen only before counts
+ * nothing (it was idle, which is why it was closed).
  */
 export function machineLoad(before: MachineSample, after: MachineSample, opts: { ops: number; benchSeconds: number; wallSeconds: number; cores: number }): MachineLoad {
-  const local = Number.isFinite(before.postgresSeconds) && Number.isFinite(after.postgresSeconds);
-  const postgres = local ? Math.max(0, after.postgresSeconds - before.postgresSeconds) : 0;
+  const local = before.postgres.size > 0 || after.postgres.size > 0;
+  let postgres = 0;
+  for (const [pid, seconds] of after.postgres) postgres += seconds - (before.postgres.get(pid) ?? 0);
   const others = Math.max(0, after.busySeconds - before.busySeconds - postgres - opts.benchSeconds);
   return {
     postgresMsPerOp: local && opts.ops ? (postgres * 1000) / opts.ops : null,
@@ -51,9 +55,8 @@ function machineBusySeconds(): number {
   return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / TICKS_PER_SECOND;
 }
 
-function postgresSeconds(): number {
-  let ticks = 0;
-  let found = false;
+function postgresSeconds(): Map<number, number> {
+  const seconds = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
@@ -64,8 +67,7 @@ function postgresSeconds(): number {
     }
     if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]);
-    found = true;
+    seconds.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND);
   }
-  return found ? ticks / TICKS_PER_SECOND : NaN;
+  return seconds;
 }
