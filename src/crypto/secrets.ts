@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /** A high-entropy, URL-safe random secret (256 bits by default). */
 export function randomSecret(bytes = 32): string {
@@ -31,10 +31,23 @@ export function deriveKey(master: Buffer, purpose: string, bytes = 32): Buffer {
 
 const FORMAT = 'v1';
 
+/**
+ * The at-rest subkey of a master key, derived once per master key (per Buffer) and kept as a
+ * KeyObject. Deriving it per call (HKDF) and handing the cipher raw bytes cost 36 µs a decryption
+ * against 9 µs this way — and every provider build decrypts its tenant's signing keys
+ * (ManyTenants: ~5 % of Tessera's CPU; bench/REPORT.md, sixth session).
+ */
+const atRestKeys = new WeakMap<Buffer, KeyObject>();
+function atRestKey(master: Buffer): KeyObject {
+  let key = atRestKeys.get(master);
+  if (!key) atRestKeys.set(master, (key = createSecretKey(deriveKey(master, 'at-rest'))));
+  return key;
+}
+
 /** AES-256-GCM; output `v1.<iv>.<tag>.<ciphertext>` (base64url parts). `aad` binds it to its row. */
 export function encrypt(key: Buffer, plaintext: string, aad: string): string {
   const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', deriveKey(key, 'at-rest'), iv);
+  const cipher = createCipheriv('aes-256-gcm', atRestKey(key), iv);
   cipher.setAAD(Buffer.from(aad));
   const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   return [FORMAT, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ct.toString('base64url')].join('.');
@@ -43,7 +56,7 @@ export function encrypt(key: Buffer, plaintext: string, aad: string): string {
 export function decrypt(key: Buffer, sealed: string, aad: string): string {
   const [format, iv, tag, ct] = sealed.split('.');
   if (format !== FORMAT || !iv || !tag || ct === undefined) throw new Error('unrecognised encrypted value');
-  const decipher = createDecipheriv('aes-256-gcm', deriveKey(key, 'at-rest'), Buffer.from(iv, 'base64url'));
+  const decipher = createDecipheriv('aes-256-gcm', atRestKey(key), Buffer.from(iv, 'base64url'));
   decipher.setAAD(Buffer.from(aad));
   decipher.setAuthTag(Buffer.from(tag, 'base64url'));
   return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');

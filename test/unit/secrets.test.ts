@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import test from 'ava';
-import { constantTimeEqual, decrypt, encrypt, randomSecret, sha256Hex } from '../../src/crypto/secrets.ts';
+import { constantTimeEqual, decrypt, deriveKey, encrypt, randomSecret, sha256Hex } from '../../src/crypto/secrets.ts';
 
 test('encrypt/decrypt round-trips and binds the ciphertext to its row', (t) => {
   const key = randomBytes(32);
@@ -29,4 +29,17 @@ test('constant-time compare', (t) => {
   t.false(constantTimeEqual('abc', 'abd'));
   t.false(constantTimeEqual('abc', 'abcd'));
   t.false(constantTimeEqual('', 'a'));
+});
+
+test('the at-rest subkey is kept per master key: equal bytes in another Buffer decrypt, another key is refused, and the format is unchanged', (t) => {
+  const master = randomBytes(32);
+  const sealed = encrypt(master, 'signing key', 'row-1');
+  t.is(decrypt(Buffer.from(master), sealed, 'row-1'), 'signing key');
+  t.throws(() => decrypt(randomBytes(32), sealed, 'row-1'));
+  // The subkey is still HKDF(master, 'tessera:at-rest'): a value sealed with it directly opens.
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', deriveKey(master, 'at-rest'), iv);
+  cipher.setAAD(Buffer.from('row-2'));
+  const ct = Buffer.concat([cipher.update('older value', 'utf8'), cipher.final()]);
+  t.is(decrypt(master, ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ct.toString('base64url')].join('.'), 'row-2'), 'older value');
 });
