@@ -1,7 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-
-/** Clock ticks per second of /proc's counters (USER_HZ: 100 on Linux everywhere). */
-const TICKS_PER_SECOND = 100;
+import { parseStat, TICKS_PER_SECOND } from './proc.ts';
 
 /**
  * Where the machine's CPU went while a row ran: PostgreSQL's processes, and everything that is
@@ -65,9 +63,8 @@ function postgresSeconds(): Map<number, number> {
     } catch {
       continue; // gone between the listing and the read
     }
-    if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    seconds.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND);
+    const { comm, cpuSeconds } = parseStat(stat);
+    if (comm === 'postgres') seconds.set(Number(entry), cpuSeconds);
   }
   return seconds;
 }
