@@ -337,6 +337,14 @@ export const SCENARIOS: Scenario[] = [
       ];
     },
   },
+  {
+    // Tessera's HTTP floor: node's server, koa, the request context, security headers and the
+    // router, with no tenant, database or crypto — what every request costs before its own work.
+    name: 'HttpOnly',
+    async prepare(env) {
+      return [{ target: 'tessera', op: async () => void expectStatus(await send(`${env.tessera.url}/healthz`), 200) }];
+    },
+  },
 ];
 
 /** The bare provider's refresh-token rotation (its chains were made at its start, without pages). */

@@ -130,3 +130,55 @@ test('keys without a kid or with an algorithm Tessera does not sign with are not
   t.is(ignoring(await sign(privateKey, { kid: 'es-2' })), undefined);
   t.is(ignoring(await sign(es.privateKey, {})), undefined);
 });
+
+// ── a token presented again (its signature is checked once, by its exact text) ──
+
+test('a token presented again is still checked for audience, and a changed copy of it is refused', async (t) => {
+  const token = await sign(es.privateKey, {});
+  t.truthy(verify(token, AUDIENCE));
+  t.truthy(verify(token, AUDIENCE), 'the second presentation');
+  t.is(verify(token, 'https://other.example/api'), undefined, 'the audience is checked at every presentation');
+  // Same signature, other signed parts: the signature is only good for the exact text it signed.
+  t.is(verify(withSegment(token, 1, { ...decoded(token, 1), client_id: 'attacker' })), undefined);
+  t.is(verify(withSegment(token, 0, { ...decoded(token, 0), kid: 'rs-1' })), undefined);
+  t.is(verify(`${token} `), undefined);
+});
+
+test('the payload handed out is frozen: one object answers every presentation of a token', async (t) => {
+  const token = await sign(es.privateKey, {}, { aud: ['a', AUDIENCE] });
+  const payload = verify(token)!;
+  t.true(Object.isFrozen(payload));
+  t.true(Object.isFrozen(payload.aud));
+  t.throws(() => {
+    (payload as Record<string, unknown>).client_id = 'attacker';
+  });
+  t.is(verify(token)!.client_id, 'app');
+});
+
+test('a token checked by one tenant or key set is checked again by another', async (t) => {
+  const token = await sign(es.privateKey, {});
+  t.truthy(verify(token));
+  // The same issuer after its ES256 key was removed (a rotation that retires a compromised key).
+  const rotated = accessTokenVerifier(ISSUER, { keys: [rs.publicJwk] });
+  t.is(rotated(token), undefined);
+  // Another tenant that publishes the same key (never the case, but the issuer must still match).
+  const otherTenant = accessTokenVerifier('https://id.example.com/t/other', { keys: [es.publicJwk] });
+  t.is(otherTenant(token), undefined);
+  t.truthy(verify(token), 'still good where it was issued');
+});
+
+test.serial('a token presented again is refused once it expires', async (t) => {
+  const realNow = Date.now;
+  const now = Math.floor(realNow() / 1000);
+  const token = await sign(es.privateKey, {}, { exp: now + 30, nbf: now - 1 });
+  t.truthy(verify(token));
+  try {
+    Date.now = () => realNow() + 31_000;
+    t.is(verify(token), undefined, 'expired after it was remembered');
+    Date.now = () => realNow() - 5_000;
+    t.is(verify(token), undefined, 'before its nbf (a clock set back)');
+  } finally {
+    Date.now = realNow;
+  }
+  t.truthy(verify(token));
+});
