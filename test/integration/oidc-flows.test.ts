@@ -101,6 +101,20 @@ test('a forged or tampered access token is inactive and refused at userinfo', as
   tt.is(res.status, 401);
 });
 
+test('an oversized body at the token endpoints is a 413 with an OAuth error', async (tt) => {
+  const { tokens } = await signIn(t, tenant, client);
+  const auth = basic(client.client_id, client.client_secret!);
+  for (const path of ['/token', '/token/introspection', '/token/revocation']) {
+    const res = await fetch(`${tenant.issuer}${path}`, { ...form({ token: tokens.access_token, padding: 'x'.repeat(60 * 1024) }), headers: { ...form({}).headers, authorization: auth } });
+    tt.is(res.status, 413, path);
+    tt.like(await res.json(), { error: 'invalid_request', error_description: 'request body too large' }, path);
+  }
+  // Just under the limit is read as usual.
+  const res = await fetch(`${tenant.issuer}/token/introspection`, { ...form({ token: tokens.access_token, padding: 'x'.repeat(50 * 1024) }), headers: { ...form({}).headers, authorization: auth } });
+  tt.is(res.status, 200);
+  tt.true(((await res.json()) as { active: boolean }).active);
+});
+
 test('client credentials gives a JWT access token for the machine client', async (tt) => {
   const m = (await adminApi(t, tenant, 'POST', '/clients', { name: 'worker', grant_types: ['client_credentials'], scopes: ['admin'] })).body;
   const config = await discover(tenant, m);
