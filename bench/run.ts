@@ -232,8 +232,10 @@ try {
       log(`${scenario.name} → ${p.target}: saturation`);
       const sat = await measure(scenario, p, 'saturation', 0, pidOf);
       rows.push(sat);
-      // The crypto floors run in this process: a fixed rate would measure the load generator.
-      if (p.target === 'local') continue;
+      // Floors are saturation figures. (The crypto floors run in this process, where a fixed rate
+      // would measure the load generator; HttpOnly's ½ rate, thousands a second, would measure the
+      // load generator's limit of requests in flight at the first pause.)
+      if (scenario.floor) continue;
       // The first target is Tessera: its saturation sets the rates for the bare provider too.
       tesseraSaturation ??= sat.ops_per_second;
       for (const { rate, share } of fixedRates(scenario, p, tesseraSaturation)) {

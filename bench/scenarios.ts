@@ -35,6 +35,8 @@ export interface Scenario {
   name: string;
   /** What the issue asks of it, printed beside the figure. */
   goal?: { opsPerCpuSecond?: number; p99Ms?: number };
+  /** A floor (the cost of one part alone): measured at saturation only. */
+  floor?: true;
   prepare(env: BenchEnv): Promise<Prepared[]>;
 }
 
@@ -320,12 +322,14 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'HashOnly',
+    floor: true,
     async prepare() {
       return [{ target: 'local', op: async () => void (await argon2.hash(PASSWORD, ARGON2_PARAMS)) }];
     },
   },
   {
     name: 'SignOnly',
+    floor: true,
     async prepare() {
       const { privateKey } = await generateKeyPair('ES256');
       return [
@@ -341,6 +345,7 @@ export const SCENARIOS: Scenario[] = [
     // Tessera's HTTP floor: node's server, koa, the request context, security headers and the
     // router, with no tenant, database or crypto — what every request costs before its own work.
     name: 'HttpOnly',
+    floor: true,
     async prepare(env) {
       return [{ target: 'tessera', op: async () => void expectStatus(await send(`${env.tessera.url}/healthz`), 200) }];
     },

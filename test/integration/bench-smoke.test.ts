@@ -32,6 +32,8 @@ onPostgres('npm run bench -- --smoke --trace-gc: every scenario runs, against Te
   // PostgreSQL runs on this machine: its CPU per operation is read for every Tessera row.
   tt.true(report.rows.filter((r) => r.target === 'tessera').every((r) => typeof r.pg_ms_per_op === 'number' && r.pg_ms_per_op >= 0), 'PostgreSQL CPU per op on each Tessera row');
   tt.true(report.rows.every((r) => typeof r.others_cpu_pct === 'number' && r.others_cpu_pct >= 0), "the others' share of the machine on each row");
+  // Floors are saturation figures only.
+  for (const s of SCENARIOS.filter((x) => x.floor)) tt.true(report.rows.filter((r) => r.scenario === s.name).every((r) => r.mode.startsWith('saturation')), `${s.name}: saturation only`);
   // A latency goal is also measured at a quarter of saturation.
   for (const s of SCENARIOS.filter((x) => x.goal?.p99Ms)) tt.true(report.rows.some((r) => r.scenario === s.name && r.mode.endsWith('(¼ of saturation)')), `${s.name} at a quarter of saturation`);
   const md = readFileSync(`${out}.md`, 'utf8');
