@@ -1,4 +1,4 @@
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import test from 'ava';
 import { constantTimeEqual, decrypt, deriveKey, encrypt, randomSecret, sha256Hex } from '../../src/crypto/secrets.ts';
 
@@ -42,4 +42,18 @@ test('the at-rest subkey is kept per master key: equal bytes in another Buffer d
   cipher.setAAD(Buffer.from('row-2'));
   const ct = Buffer.concat([cipher.update('older value', 'utf8'), cipher.final()]);
   t.is(decrypt(master, ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ct.toString('base64url')].join('.'), 'row-2'), 'older value');
+});
+
+test('deriveKey is HKDF-SHA256 with an empty salt, byte for byte as hkdfSync computes it, at every length', (t) => {
+  for (const master of [randomBytes(32), randomBytes(32), Buffer.alloc(32), randomBytes(64)]) {
+    for (const purpose of ['cookies:7d1f0c2e-5b7a-4f3e-9d55-0a1b2c3d4e5f', 'at-rest', 'portal:x', '', 'ünïcödé']) {
+      for (const bytes of [1, 16, 31, 32, 33, 64]) {
+        const expected = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `tessera:${purpose}`, bytes));
+        t.deepEqual(deriveKey(master, purpose, bytes), expected, `${purpose} ${bytes}`);
+      }
+    }
+  }
+  // Kept per master key Buffer: another key with other bytes derives other subkeys.
+  t.notDeepEqual(deriveKey(randomBytes(32), 'cookies:a'), deriveKey(randomBytes(32), 'cookies:a'));
+  t.notDeepEqual(deriveKey(Buffer.alloc(32), 'cookies:a'), deriveKey(Buffer.alloc(32), 'cookies:b'));
 });
