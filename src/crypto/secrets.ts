@@ -36,7 +36,7 @@ export function constantTimeEqual(a: string, b: string): boolean {
  */
 export function deriveKey(master: Buffer, purpose: string, bytes = 32): Buffer {
   const info = `tessera:${purpose}`;
-  if (bytes > HASH_BYTES) return Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), info, bytes));
+  if (bytes < 1 || bytes > HASH_BYTES) return Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), info, bytes));
   let prk = extracted.get(master);
   if (!prk) extracted.set(master, (prk = createSecretKey(createHmac('sha256', Buffer.alloc(HASH_BYTES)).update(master).digest())));
   const okm = createHmac('sha256', prk).update(info, 'utf8').update(FIRST_BLOCK).digest();

@@ -53,6 +53,7 @@ test('deriveKey is HKDF-SHA256 with an empty salt, byte for byte as hkdfSync com
       }
     }
   }
+  t.throws(() => deriveKey(randomBytes(32), 'cookies:a', 0), undefined, 'a zero-length key is refused, as hkdfSync refuses it');
   // Kept per master key Buffer: another key with other bytes derives other subkeys.
   t.notDeepEqual(deriveKey(randomBytes(32), 'cookies:a'), deriveKey(randomBytes(32), 'cookies:a'));
   t.notDeepEqual(deriveKey(Buffer.alloc(32), 'cookies:a'), deriveKey(Buffer.alloc(32), 'cookies:b'));
