@@ -78,13 +78,9 @@ export function accessTokenVerifier(issuer: string, jwks: JSONWebKeySet): Access
 
   return (token, audience) => {
     const remembered = signatureChecked.get(token);
-    let payload = remembered?.verifier === keys ? remembered.payload : undefined;
-    if (!payload) {
-      payload = signedByThisTenant(token);
-      if (!payload) return undefined;
-      if (isCurrent(payload)) signatureChecked.set(ownCopy(token), { verifier: keys, payload });
-    }
-    if (!isCurrent(payload)) return undefined;
+    const payload = remembered?.verifier === keys ? remembered.payload : signedByThisTenant(token);
+    if (!payload || !isCurrent(payload)) return undefined;
+    if (payload !== remembered?.payload) signatureChecked.set(ownCopy(token), { verifier: keys, payload });
     if (audience !== undefined && !(Array.isArray(payload.aud) ? payload.aud.includes(audience) : payload.aud === audience)) return undefined;
     return payload;
   };
