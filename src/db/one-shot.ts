@@ -14,7 +14,7 @@ import pg from 'pg';
 // @ts-expect-error -- node-postgres ships no types for lib/utils; prepareValue is what it applies to every parameter.
 import pgUtils from 'pg/lib/utils.js';
 import type { DB, Database, TenantTx } from './database.ts';
-import { inTenant, scopeStatementFor } from './tenant-scope.ts';
+import { inTenant, inTenantOfSlug, isInlineSafeSlug, scopeStatementFor, scopeStatementForSlug } from './tenant-scope.ts';
 import { isUuid } from '../ids.ts';
 import { GroupCommit } from './group-commit.ts';
 
@@ -34,6 +34,7 @@ import { GroupCommit } from './group-commit.ts';
  * single-statement lookups of sign-in and the Admin API); `scopedBatch` sends several compiled
  * statements the same way (the adapter's group-committed writes).
  */
+/** The scope statement (tenant-scope.ts) of the one-shot work running. */
 const scope = new AsyncLocalStorage<string>();
 const oneShots = new WeakMap<Database, Kysely<DB>>();
 const pools = new WeakMap<Database, pg.Pool>();
@@ -43,9 +44,9 @@ export function registerOneShot(db: Database, pool: pg.Pool) {
   pools.set(db, pool);
 }
 
-/** A statement (parameters inlined) and the tenant it runs for. */
+/** A statement (parameters inlined) and the scope statement it runs after. */
 interface ScopedText {
-  tenantId: string;
+  scope: string;
   statement: string;
 }
 
@@ -54,7 +55,7 @@ interface ScopedText {
  * each statement's result (the scope statements' results are dropped).
  */
 async function sendScoped(pool: pg.Pool, statements: ScopedText[]): Promise<pg.QueryResult[]> {
-  const text = statements.map((s) => `${scopeStatementFor(s.tenantId)}; ${s.statement}`).join('; ');
+  const text = statements.map((s) => `${s.scope}; ${s.statement}`).join('; ');
   const results = (await pool.query(text)) as unknown as pg.QueryResult[];
   return statements.map((_, i) => results[2 * i + 1]!);
 }
@@ -81,7 +82,19 @@ export function scopedStatement<T>(db: Database, tenantId: string, work: (tx: Te
   const oneShot = oneShots.get(db);
   if (!oneShot) return inTenant(db, tenantId, work);
   if (!isUuid(tenantId)) throw new Error('scopedStatement: not a tenant id');
-  return scope.run(tenantId, () => work(oneShot as unknown as TenantTx));
+  return scope.run(scopeStatementFor(tenantId), () => work(oneShot as unknown as TenantTx));
+}
+
+/**
+ * As scopedStatement, for the tenant `slug` names — found by the scope statement in the same
+ * round trip (scopeStatementForSlug), so the statement may read the tenant's row together with
+ * its tenant-scoped rows. An unknown slug: RLS shows the statement no tenant-scoped row.
+ */
+export async function slugScopedStatement<T>(db: Database, slug: string, work: (tx: TenantTx) => Promise<T>): Promise<T> {
+  const oneShot = oneShots.get(db);
+  if (!oneShot) return inTenantOfSlug(db, slug, work);
+  if (!isInlineSafeSlug(slug)) throw new Error('slugScopedStatement: not a tenant slug');
+  return scope.run(scopeStatementForSlug(slug), () => work(oneShot as unknown as TenantTx));
 }
 
 /**
@@ -152,10 +165,10 @@ class OneShotConnection implements DatabaseConnection {
   ) {}
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const tenantId = scope.getStore();
-    if (!tenantId) throw new Error('a one-shot statement outside scopedStatement');
+    const scoped = scope.getStore();
+    if (!scoped) throw new Error('a one-shot statement outside scopedStatement');
     const statement = inlineParameters(compiled.sql, compiled.parameters);
-    const r = isPlainSelect(compiled) ? await this.reads.add({ tenantId, statement }) : (await sendScoped(this.pool, [{ tenantId, statement }]))[0]!;
+    const r = isPlainSelect(compiled) ? await this.reads.add({ scope: scoped, statement }) : (await sendScoped(this.pool, [{ scope: scoped, statement }]))[0]!;
     return {
       rows: r.rows as R[],
       ...(['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(r.command) ? { numAffectedRows: BigInt(r.rowCount ?? 0) } : {}),

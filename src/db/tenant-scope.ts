@@ -24,8 +24,30 @@ export const scopeStatementFor = (tenantId: string) =>
 export async function inTenant<T>(db: Database | TenantTx, tenantId: string, work: (tx: TenantTx) => Promise<T>): Promise<T> {
   // The scope statement inlines the id (see scopeStatementFor): it must be a UUID.
   if (!isUuid(tenantId)) throw new Error(`inTenant: not a tenant id: ${JSON.stringify(tenantId).slice(0, 60)}`);
+  return inScope(db, scopeStatementFor(tenantId), work);
+}
+
+/**
+ * The tenant a slug names, found by the scope statement itself: its own row and its tenant-scoped
+ * rows read in one round trip before its id is known (a cold tenant's runtime, tenant-runtime.ts).
+ * A slug no tenant has scopes to none — every RLS policy then matches nothing. Inlined as
+ * scopeStatementFor is, so only for a slug of lowercase letters, digits and hyphens.
+ */
+export const scopeStatementForSlug = (slug: string) =>
+  `select set_config('tessera.tenant_id', coalesce((select id::text from tenants where slug = '${slug}'), ''), true), set_config('role', '${APP_ROLE}', true)`;
+
+/** What scopeStatementForSlug may inline: every tenant slug is lowercase letters, digits and hyphens. */
+export const isInlineSafeSlug = (slug: string) => /^[a-z0-9-]{1,63}$/.test(slug);
+
+/** As inTenant, for the tenant `slug` names (scopeStatementForSlug). */
+export async function inTenantOfSlug<T>(db: Database | TenantTx, slug: string, work: (tx: TenantTx) => Promise<T>): Promise<T> {
+  if (!isInlineSafeSlug(slug)) throw new Error(`inTenantOfSlug: not a tenant slug: ${JSON.stringify(slug).slice(0, 60)}`);
+  return inScope(db, scopeStatementForSlug(slug), work);
+}
+
+async function inScope<T>(db: Database | TenantTx, scopeStatement: string, work: (tx: TenantTx) => Promise<T>): Promise<T> {
   const enter = async (tx: TenantTx) => {
-    await sql.raw(`${SCOPE_MARK} ${scopeStatementFor(tenantId)}`).execute(tx);
+    await sql.raw(`${SCOPE_MARK} ${scopeStatement}`).execute(tx);
     return work(tx);
   };
   // Inside an owner transaction (tenant creation, key rotation): the role drops for the rest of it,

@@ -1,5 +1,5 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { sql } from 'kysely';
+import { sql, type Expression } from 'kysely';
 import { decrypt, encrypt } from '../crypto/secrets.ts';
 import type { TenantTx } from '../db/database.ts';
 
@@ -50,17 +50,26 @@ export async function rotateSigningKey(tx: TenantTx, tenantId: string, alg: Sign
   return createSigningKey(tx, tenantId, alg, encryptionKey);
 }
 
-/** The keys to load into the tenant's provider: the active one first (it signs), then the still-published retired ones. */
-export async function loadSigningKeys(tx: TenantTx, tenantId: string, encryptionKey: Buffer): Promise<PrivateSigningKey[]> {
-  const rows = await tx
-    .selectFrom('signing_keys')
-    .select(['kid', 'private_jwk_encrypted', 'retired_at'])
-    .where('tenant_id', '=', tenantId)
-    .where((eb) =>
-      eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', sql<Date>`now() - make_interval(secs => ${RETIRED_KEY_GRACE_SECONDS})`)]),
-    )
-    .orderBy(sql`retired_at is null`, 'desc')
-    .orderBy('created_at', 'desc')
-    .execute();
-  return rows.map((r) => JSON.parse(decrypt(encryptionKey, r.private_jwk_encrypted, aadFor(tenantId, r.kid))) as PrivateSigningKey);
+/** A published key as stored: its private half still encrypted. */
+export interface SealedSigningKey {
+  kid: string;
+  sealed: string;
+}
+
+/**
+ * The keys to load into a tenant's provider, as one JSON array that a statement reads together with
+ * the tenant's row (tenant.repo.ts): the active one first (it signs), then the retired ones still
+ * published. Ordered inside the aggregate, where PostgreSQL guarantees the order.
+ */
+export function publishedKeysOf(tenantId: Expression<string>) {
+  return sql<SealedSigningKey[]>`coalesce((
+    select json_agg(json_build_object('kid', k.kid, 'sealed', k.private_jwk_encrypted) order by k.retired_at is null desc, k.created_at desc)
+    from signing_keys k
+    where k.tenant_id = ${tenantId}
+      and (k.retired_at is null or k.retired_at > now() - make_interval(secs => ${RETIRED_KEY_GRACE_SECONDS}))), '[]')`;
+}
+
+/** Decrypts a tenant's published keys (publishedKeysOf); a key sealed for another tenant or kid fails. */
+export function openSigningKeys(tenantId: string, keys: SealedSigningKey[], encryptionKey: Buffer): PrivateSigningKey[] {
+  return keys.map((k) => JSON.parse(decrypt(encryptionKey, k.sealed, aadFor(tenantId, k.kid))) as PrivateSigningKey);
 }

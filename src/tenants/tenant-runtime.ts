@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type Provider from 'oidc-provider';
-import { scopedStatement } from '../db/one-shot.ts';
+import { slugScopedStatement } from '../db/one-shot.ts';
+import { isInlineSafeSlug } from '../db/tenant-scope.ts';
 import { apiAudienceOf, buildProvider, issuerOf, publicJwksOf, type ProviderDeps } from '../oidc/provider.ts';
 import { accessTokenVerifier, type AccessTokenVerifier } from '../oidc/jwt-verifier.ts';
-import { loadSigningKeys, type SigningAlg } from '../oidc/signing-keys.ts';
-import { findTenantBySlug, type TenantRow } from './tenant.repo.ts';
+import { openSigningKeys, type SealedSigningKey, type SigningAlg } from '../oidc/signing-keys.ts';
+import { findTenantWithKeys, type TenantRow } from './tenant.repo.ts';
 
 export interface TenantRuntime {
   tenant: TenantRow;
@@ -22,15 +23,16 @@ export interface TenantRuntime {
 }
 
 /**
- * Resolves `/t/<slug>` to its tenant row and built oidc-provider. Tenant rows are cached for
- * `ttlMs` (the bound on how stale another instance's change can be); providers are cached by
- * (tenant, config_version), so a key rotation or settings change on any instance is picked up
- * by all of them within that bound. A provider costs ~45 KB kept and ~0.6 ms of CPU to build;
- * `providerCacheSize` (TENANT_PROVIDER_CACHE_SIZE) bounds how many stay built — a tenant outside
- * it is rebuilt on its next request, and V8 collects the evicted one (bench/REPORT.md, ManyTenants).
+ * Resolves `/t/<slug>` to its tenant row and built oidc-provider. Tenant rows (with their sealed
+ * signing keys) are cached for `ttlMs` (the bound on how stale another instance's change can be);
+ * providers are cached by (tenant, config_version), so a key rotation or settings change on any
+ * instance is picked up by all of them within that bound. A provider costs ~45 KB kept and ~0.3 ms
+ * of CPU to build (bench/diag/provider-build.ts); `providerCacheSize` (TENANT_PROVIDER_CACHE_SIZE)
+ * bounds how many stay built — a tenant outside it is rebuilt on its next request, and V8 collects
+ * the evicted one (bench/REPORT.md, ManyTenants).
  */
 export class TenantRuntimes {
-  private readonly tenants: LRUCache<string, { row: TenantRow | null }>;
+  private readonly tenants: LRUCache<string, { found: { row: TenantRow; keys: SealedSigningKey[] } | null }>;
   private readonly providers: LRUCache<string, Promise<TenantRuntime>>;
 
   constructor(private readonly deps: ProviderDeps, ttlMs: number, providerCacheSize: number) {
@@ -39,12 +41,13 @@ export class TenantRuntimes {
   }
 
   async forSlug(slug: string): Promise<TenantRuntime | undefined> {
-    const tenant = await this.tenantBySlug(slug);
-    if (!tenant) return undefined;
-    const key = `${tenant.id}:${tenant.config_version}`;
+    if (!isInlineSafeSlug(slug)) return undefined; // no tenant has such a slug (tenant.service.ts)
+    const found = await this.tenantBySlug(slug);
+    if (!found) return undefined;
+    const key = `${found.row.id}:${found.row.config_version}`;
     let runtime = this.providers.get(key);
     if (!runtime) {
-      runtime = this.build(tenant);
+      runtime = this.build(found.row, found.keys);
       this.providers.set(key, runtime);
       runtime.catch(() => this.providers.delete(key));
     }
@@ -56,17 +59,22 @@ export class TenantRuntimes {
     this.tenants.delete(slug);
   }
 
-  private async tenantBySlug(slug: string): Promise<TenantRow | undefined> {
+  /**
+   * The tenant's row with its sealed signing keys, read in one statement and one round trip
+   * (db/one-shot.ts): a cold tenant's request reads nothing else before its provider is built.
+   * The keys are the same snapshot as the row's config_version, and a warm tenant's re-read
+   * (every `ttlMs`) costs a few hundred bytes more than the row alone.
+   */
+  private async tenantBySlug(slug: string) {
     const hit = this.tenants.get(slug);
-    if (hit) return hit.row ?? undefined;
-    const row = await findTenantBySlug(this.deps.db, slug);
-    this.tenants.set(slug, { row: row ?? null });
-    return row;
+    if (hit) return hit.found ?? undefined;
+    const found = await slugScopedStatement(this.deps.db, slug, (tx) => findTenantWithKeys(tx, slug));
+    this.tenants.set(slug, { found: found ?? null });
+    return found;
   }
 
-  private async build(tenant: TenantRow): Promise<TenantRuntime> {
-    // One statement, one round trip (db/one-shot.ts): a cold tenant's first request pays for this.
-    const keys = await scopedStatement(this.deps.db, tenant.id, (tx) => loadSigningKeys(tx, tenant.id, this.deps.encryptionKey));
+  private async build(tenant: TenantRow, sealedKeys: SealedSigningKey[]): Promise<TenantRuntime> {
+    const keys = openSigningKeys(tenant.id, sealedKeys, this.deps.encryptionKey);
     if (keys.length === 0) throw new Error(`tenant ${tenant.slug} has no signing key`);
     const alg = tenant.settings.signing_alg ?? keys[0]!.alg;
     const issuer = issuerOf(this.deps.publicUrl, tenant.slug);

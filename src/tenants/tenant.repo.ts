@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Database, TenantTx } from '../db/database.ts';
 import type { TenantSettings, TenantTable } from './tenant.table.ts';
+import { publishedKeysOf, type SealedSigningKey } from '../oidc/signing-keys.ts';
 
 export type TenantRow = Selectable<TenantTable>;
 
@@ -9,6 +10,22 @@ export type TenantRow = Selectable<TenantTable>;
 
 export async function findTenantBySlug(db: Database, slug: string): Promise<TenantRow | undefined> {
   return db.selectFrom('tenants').selectAll().where('slug', '=', slug).executeTakeFirst();
+}
+
+/**
+ * A tenant's row with its published signing keys, still sealed: everything its runtime is built
+ * from, in one statement. Run it with slugScopedStatement so that RLS binds the keys' read.
+ */
+export async function findTenantWithKeys(tx: TenantTx, slug: string): Promise<{ row: TenantRow; keys: SealedSigningKey[] } | undefined> {
+  const found = await tx
+    .selectFrom('tenants as t')
+    .selectAll('t')
+    .select((eb) => publishedKeysOf(eb.ref('t.id')).as('signing_keys'))
+    .where('t.slug', '=', slug)
+    .executeTakeFirst();
+  if (!found) return undefined;
+  const { signing_keys: keys, ...row } = found;
+  return { row, keys };
 }
 
 export async function insertTenant(db: Database | TenantTx, t: { slug: string; name: string; settings: TenantSettings }): Promise<TenantRow> {

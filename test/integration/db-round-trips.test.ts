@@ -1,7 +1,7 @@
 import test from 'ava';
 import pg from 'pg';
 import { sql } from 'kysely';
-import { scopedBatch, scopedStatement } from '../../src/db/one-shot.ts';
+import { scopedBatch, scopedStatement, slugScopedStatement } from '../../src/db/one-shot.ts';
 import { inTenant } from '../../src/db/tenant-scope.ts';
 import { findPayload, payloadWriteBatch, upsertPayload, type PayloadWrite } from '../../src/oidc/oidc-payload.repo.ts';
 import * as oidc from 'openid-client';
@@ -222,5 +222,27 @@ test.serial('a token request whose tokens cannot be stored answers server_error 
     tt.is(body.id_token, undefined);
   } finally {
     await sql`drop trigger test_refuse on oidc_payloads`.execute(db());
+  }
+});
+
+test('a statement scoped by slug sees only the tenant the slug names, as the app role; an unknown slug sees no tenant-scoped row', async (tt) => {
+  const keysOf = (slug: string) => slugScopedStatement(db(), slug, (tx) => tx.selectFrom('signing_keys').select('tenant_id').execute());
+  // Concurrent, so on PostgreSQL they may share a round trip with each other and with an id-scoped read.
+  const [ofA, ofB, ofNone, byId] = await Promise.all([
+    keysOf(a.slug),
+    keysOf(b.slug),
+    keysOf('no-such-tenant'),
+    scopedStatement(db(), b.id, (tx) => tx.selectFrom('signing_keys').select('tenant_id').execute()),
+  ]);
+  tt.true(ofA.length > 0);
+  tt.deepEqual(new Set(ofA.map((r) => r.tenant_id)), new Set([a.id]));
+  tt.deepEqual(new Set(ofB.map((r) => r.tenant_id)), new Set([b.id]));
+  tt.deepEqual(ofNone, [], 'no tenant: RLS shows nothing');
+  tt.deepEqual(new Set(byId.map((r) => r.tenant_id)), new Set([b.id]));
+  const role = await slugScopedStatement(db(), a.slug, (tx) => sql<{ r: string; t: string }>`select current_user as r, current_setting('tessera.tenant_id') as t`.execute(tx));
+  tt.deepEqual(role.rows[0], { r: 'tessera_app', t: a.id });
+  // The slug is inlined into the scope statement: anything but a slug's characters is refused.
+  for (const bad of ["x' or true --", 'A-Upper', '', 'x'.repeat(64)]) {
+    await tt.throwsAsync(slugScopedStatement(db(), bad, (tx) => sql`select 1`.execute(tx)), { message: /not a tenant slug/ });
   }
 });
