@@ -34,6 +34,8 @@ export interface Config {
   readonly tenantCacheTtlMs: number;
   /** How many tenants' built OpenID Providers an instance keeps (least recently used go first). */
   readonly tenantProviderCacheSize: number;
+  /** Hot statements prepared once per connection (off behind a pooler in transaction mode). */
+  readonly databasePreparedStatements: boolean;
 }
 
 export class ConfigError extends Error {
@@ -65,6 +67,7 @@ const EnvSchema = z.object({
     .optional(),
   TRUST_PROXY: booleanString.default(false),
   SEED_DEMO: booleanString.default(true),
+  DATABASE_PREPARED_STATEMENTS: booleanString.default(true),
   TENANT_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
   TENANT_PROVIDER_CACHE_SIZE: z.coerce.number().int().min(1).max(1_000_000).default(500),
 });
@@ -85,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     publicUrl,
     databaseUrl: e.DATABASE_URL,
+    databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS,
     dataDir,
     smtpUrl: e.SMTP_URL,
     mail: Object.freeze({

@@ -22,6 +22,8 @@ export async function connect(opts: {
   databaseUrl?: string | undefined;
   dataDir: string;
   poolSize?: number;
+  /** Statements marked `prepare` are prepared once per connection (one-shot.ts); default on. */
+  preparedStatements?: boolean;
   /** Told when an idle pooled connection dies (PostgreSQL restarted, an admin ended it). */
   onIdleConnectionLost?: (err: Error) => void;
 }): Promise<Connection> {
@@ -33,7 +35,7 @@ export async function connect(opts: {
     const lost = opts.onIdleConnectionLost ?? ((err: Error) => process.emitWarning(`database connection lost while idle: ${err.message}`));
     pool.on('error', lost);
     const db = new Kysely<DB>({ dialect: new LazyBeginPostgresDialect({ pool }) });
-    registerOneShot(db, pool);
+    registerOneShot(db, pool, { preparedStatements: opts.preparedStatements ?? true });
     return { db, kind: 'postgres', close: () => db.destroy() };
   }
   const unlock = lockDataDir(opts.dataDir);

@@ -17,6 +17,7 @@ import type { DB, Database, TenantTx } from './database.ts';
 import { inTenant, inTenantOfSlug, isInlineSafeSlug, scopeStatementFor, scopeStatementForSlug } from './tenant-scope.ts';
 import { isUuid } from '../ids.ts';
 import { GroupCommit } from './group-commit.ts';
+import { GENERIC_PLAN, markPrepared, preparationsFor, preparedStatement, type PreparedStatement } from './prepared.ts';
 
 /**
  * One tenant-scoped statement in one round trip.
@@ -34,30 +35,47 @@ import { GroupCommit } from './group-commit.ts';
  * single-statement lookups of sign-in and the Admin API); `scopedBatch` sends several compiled
  * statements the same way (the adapter's group-committed writes).
  */
-/** The scope statement (tenant-scope.ts) of the one-shot work running. */
-const scope = new AsyncLocalStorage<string>();
+/** The one-shot work running: its scope statement (tenant-scope.ts), and whether its statement is prepared (prepared.ts). */
+interface OneShotRun {
+  scope: string;
+  prepare: boolean;
+}
+const scope = new AsyncLocalStorage<OneShotRun>();
 const oneShots = new WeakMap<Database, Kysely<DB>>();
 const pools = new WeakMap<Database, pg.Pool>();
 
-export function registerOneShot(db: Database, pool: pg.Pool) {
-  oneShots.set(db, new Kysely<DB>({ dialect: new OneShotDialect(pool, groupedReads(pool)) }));
+export function registerOneShot(db: Database, pool: pg.Pool, opts: { preparedStatements: boolean }) {
+  oneShots.set(db, new Kysely<DB>({ dialect: new OneShotDialect(pool, groupedReads(pool), opts.preparedStatements) }));
   pools.set(db, pool);
 }
 
-/** A statement (parameters inlined) and the scope statement it runs after. */
+/** A statement (parameters inlined, or an EXECUTE of `prepared`) and the scope statement it runs after. */
 interface ScopedText {
   scope: string;
   statement: string;
+  prepared?: PreparedStatement | undefined;
 }
 
 /**
  * Sends statements as one simple-protocol query, each after its own tenant scope, and answers
- * each statement's result (the scope statements' results are dropped).
+ * each statement's result (the scope statements' results are dropped). The connection's missing
+ * `PREPARE`s go first, in the same query.
  */
 async function sendScoped(pool: pg.Pool, statements: ScopedText[]): Promise<pg.QueryResult[]> {
-  const text = statements.map((s) => `${s.scope}; ${s.statement}`).join('; ');
-  const results = (await pool.query(text)) as unknown as pg.QueryResult[];
-  return statements.map((_, i) => results[2 * i + 1]!);
+  const connection = await pool.connect();
+  const preparations = preparationsFor(connection, statements);
+  try {
+    const text = [...preparations, ...statements.map((s) => `${s.scope}; ${s.statement}`)].join('; ');
+    const results = (await connection.query(text)) as unknown as pg.QueryResult[];
+    markPrepared(connection, statements);
+    connection.release();
+    return statements.map((_, i) => results[preparations.length + 2 * i + 1]!);
+  } catch (err) {
+    // A PREPARE is not undone with its transaction: after a failure, which ones ran is unknown,
+    // so such a connection is closed rather than reused.
+    connection.release(preparations.length > 0 ? (err as Error) : undefined);
+    throw err;
+  }
 }
 
 /**
@@ -77,12 +95,16 @@ function groupedReads(pool: pg.Pool) {
   return new GroupCommit<ScopedText, pg.QueryResult>((reads) => sendScoped(pool, reads), 64, 2);
 }
 
-/** Runs `work` — one statement — scoped to `tenantId`: one round trip on PostgreSQL, `inTenant` elsewhere. */
-export function scopedStatement<T>(db: Database, tenantId: string, work: (tx: TenantTx) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` — one statement — scoped to `tenantId`: one round trip on PostgreSQL, `inTenant`
+ * elsewhere. `prepare`: the statement is prepared once per connection and runs with a generic plan
+ * (prepared.ts) — for a hot statement whose best plan does not depend on its parameters.
+ */
+export function scopedStatement<T>(db: Database, tenantId: string, work: (tx: TenantTx) => Promise<T>, opts?: { prepare?: boolean }): Promise<T> {
   const oneShot = oneShots.get(db);
   if (!oneShot) return inTenant(db, tenantId, work);
   if (!isUuid(tenantId)) throw new Error('scopedStatement: not a tenant id');
-  return scope.run(scopeStatementFor(tenantId), () => work(oneShot as unknown as TenantTx));
+  return scope.run({ scope: scopeStatementFor(tenantId), prepare: opts?.prepare ?? false }, () => work(oneShot as unknown as TenantTx));
 }
 
 /**
@@ -94,7 +116,7 @@ export async function slugScopedStatement<T>(db: Database, slug: string, work: (
   const oneShot = oneShots.get(db);
   if (!oneShot) return inTenantOfSlug(db, slug, work);
   if (!isInlineSafeSlug(slug)) throw new Error('slugScopedStatement: not a tenant slug');
-  return scope.run(scopeStatementForSlug(slug), () => work(oneShot as unknown as TenantTx));
+  return scope.run({ scope: scopeStatementForSlug(slug), prepare: false }, () => work(oneShot as unknown as TenantTx));
 }
 
 /**
@@ -162,13 +184,14 @@ class OneShotConnection implements DatabaseConnection {
   constructor(
     private readonly pool: pg.Pool,
     private readonly reads: ReadGroup,
+    private readonly preparing: boolean,
   ) {}
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const scoped = scope.getStore();
-    if (!scoped) throw new Error('a one-shot statement outside scopedStatement');
-    const statement = inlineParameters(compiled.sql, compiled.parameters);
-    const r = isPlainSelect(compiled) ? await this.reads.add({ scope: scoped, statement }) : (await sendScoped(this.pool, [{ scope: scoped, statement }]))[0]!;
+    const run = scope.getStore();
+    if (!run) throw new Error('a one-shot statement outside scopedStatement');
+    const scoped = this.preparing && run.prepare ? executePrepared(run.scope, compiled) : { scope: run.scope, statement: inlineParameters(compiled.sql, compiled.parameters) };
+    const r = isPlainSelect(compiled) ? await this.reads.add(scoped) : (await sendScoped(this.pool, [scoped]))[0]!;
     return {
       rows: r.rows as R[],
       ...(['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(r.command) ? { numAffectedRows: BigInt(r.rowCount ?? 0) } : {}),
@@ -187,10 +210,17 @@ function isPlainSelect(compiled: CompiledQuery): boolean {
   return select && !/\bfor\s+(update|no key update|share|key share)\b/i.test(compiled.sql);
 }
 
+/** `EXECUTE` of the compiled statement's prepared form, its parameters as literals, with a generic plan. */
+function executePrepared(scopeStatement: string, compiled: CompiledQuery): ScopedText {
+  const prepared = preparedStatement(compiled.sql);
+  const args = compiled.parameters.length ? `(${compiled.parameters.map(literal).join(', ')})` : '';
+  return { scope: `${scopeStatement}, ${GENERIC_PLAN}`, statement: `EXECUTE ${prepared.name}${args}`, prepared };
+}
+
 class OneShotDriver implements Driver {
   private readonly connection: OneShotConnection;
-  constructor(pool: pg.Pool, reads: ReadGroup) {
-    this.connection = new OneShotConnection(pool, reads);
+  constructor(pool: pg.Pool, reads: ReadGroup, preparing: boolean) {
+    this.connection = new OneShotConnection(pool, reads, preparing);
   }
   async init() {}
   async acquireConnection() {
@@ -209,12 +239,13 @@ class OneShotDialect implements Dialect {
   constructor(
     private readonly pool: pg.Pool,
     private readonly reads: ReadGroup,
+    private readonly preparing: boolean,
   ) {}
   createAdapter() {
     return new PostgresAdapter();
   }
   createDriver() {
-    return new OneShotDriver(this.pool, this.reads);
+    return new OneShotDriver(this.pool, this.reads, this.preparing);
   }
   createQueryCompiler() {
     return new PostgresQueryCompiler();

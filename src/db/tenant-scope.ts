@@ -12,6 +12,7 @@ export const APP_ROLE = 'tessera_app';
  * a round trip with BEGIN (lazy-begin.ts) or with the statement it scopes (one-shot.ts) — safe only
  * for a UUID, which callers check.
  */
+// Each scope statement is one `select` of settings: one-shot.ts may append another setting to it.
 export const scopeStatementFor = (tenantId: string) =>
   `select set_config('tessera.tenant_id', '${tenantId}', true), set_config('role', '${APP_ROLE}', true)`;
 

@@ -153,10 +153,17 @@ const memberSelect = (tx: TenantTx, tenantId: string, orgId: string) =>
     .where('m.tenant_id', '=', tenantId)
     .where('m.org_id', '=', orgId);
 
+/** A row count written into a statement's text: only a small positive integer ever is. */
+function literalRowCount(n: number) {
+  if (!Number.isSafeInteger(n) || n < 1 || n > 1001) throw new Error(`not a page size: ${n}`);
+  return sql.lit(n);
+}
+
 export async function listMembers(tx: TenantTx, tenantId: string, orgId: string, q: { after?: Keyset | undefined; limit: number }): Promise<MemberRow[]> {
   let qb = memberSelect(tx, tenantId, orgId);
   if (q.after) qb = qb.where(sql<boolean>`(m.joined_at, m.user_id) > (${q.after.createdAt}, ${q.after.id}::uuid)`);
-  return qb.orderBy('m.joined_at').orderBy('m.user_id').limit(q.limit + 1).execute();
+  // A literal, not a parameter: the statement is prepared with a generic plan (db/prepared.ts).
+  return qb.orderBy('m.joined_at').orderBy('m.user_id').limit(literalRowCount(q.limit + 1)).execute();
 }
 
 export async function findMember(tx: TenantTx, tenantId: string, orgId: string, userId: string): Promise<MemberRow | undefined> {

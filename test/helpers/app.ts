@@ -59,7 +59,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     ...opts.env,
   });
   let connection: Connection | undefined;
-  if (databaseUrl) connection = await connect({ databaseUrl, dataDir, poolSize: 5 });
+  if (databaseUrl) connection = await connect({ databaseUrl, dataDir, poolSize: 5, preparedStatements: config.databasePreparedStatements });
   const txt = opts.txtRecords;
   const app = await createApp(config, {
     log: opts.log ?? createLogger(config.logLevel),

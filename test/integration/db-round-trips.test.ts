@@ -246,3 +246,58 @@ test('a statement scoped by slug sees only the tenant the slug names, as the app
     await tt.throwsAsync(slugScopedStatement(db(), bad, (tx) => sql`select 1`.execute(tx)), { message: /not a tenant slug/ });
   }
 });
+
+test('a prepared one-shot statement: same rows as inlined, scoped at each execution (not when planned), a generic plan, and a failed execution leaves the pool usable', async (tt) => {
+  const keysSeen = (tenantId: string, prepare: boolean) =>
+    scopedStatement(db(), tenantId, (tx) => tx.selectFrom('signing_keys').select(['tenant_id', 'kid']).where('kid', '<>', '').orderBy('kid').execute(), { prepare });
+  // Interleaved and concurrent: a plan made under one tenant's scope must not answer for another.
+  const rounds = await Promise.all(Array.from({ length: 12 }, (_, i) => keysSeen(i % 2 ? a.id : b.id, true)));
+  rounds.forEach((rows, i) => tt.deepEqual(new Set(rows.map((r) => r.tenant_id)), new Set([i % 2 ? a.id : b.id])));
+  tt.deepEqual(await keysSeen(a.id, true), await keysSeen(a.id, false));
+
+  if (t.app.connection.kind === 'postgres') {
+    const plans = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        scopedStatement(db(), a.id, (tx) => sql<{ statement: string; generic_plans: string; custom_plans: string }>`select statement, generic_plans, custom_plans from pg_prepared_statements`.execute(tx)),
+      ),
+    );
+    const ours = plans.flatMap((p) => p.rows).filter((r) => r.statement.includes('"signing_keys"'));
+    tt.true(ours.length > 0, 'prepared on the connections that ran it');
+    tt.true(ours.every((r) => Number(r.custom_plans) === 0), 'never replanned per execution');
+    tt.true(ours.some((r) => Number(r.generic_plans) > 0));
+  }
+
+  const divide = (by: number) => scopedStatement(db(), a.id, (tx) => sql<{ n: number }>`select (10 / ${by}::int) as n`.execute(tx), { prepare: true });
+  for (let i = 0; i < 3; i++) await tt.throwsAsync(divide(0), { message: /division by zero/ });
+  const after = await Promise.all(Array.from({ length: 12 }, () => divide(2)));
+  tt.true(after.every((r) => r.rows[0]!.n === 5));
+});
+
+const onPostgres = serverUrl() ? test : test.skip;
+
+onPostgres("the members page is a prepared statement; with DATABASE_PREPARED_STATEMENTS=false nothing is prepared and the page is the same", async (tt) => {
+  const off = await startTestApp({ env: { DATABASE_PREPARED_STATEMENTS: 'false' } });
+  tt.teardown(() => off.stop());
+  const pages: unknown[] = [];
+  const preparedOf = async (app: TestApp) => {
+    const seen = await Promise.all(
+      Array.from({ length: 10 }, () => scopedStatement(app.app.connection.db, a.id, (tx) => sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(tx))),
+    );
+    return seen.flatMap((s) => s.rows).filter((r) => r.statement.includes('"org_members"'));
+  };
+  for (const app of [t, off]) {
+    const tenant = app === t ? a : await createTenant(off);
+    const org = (await adminApi(app, tenant, 'POST', '/organizations', { name: 'Prepared' })).body;
+    const user = (await adminApi(app, tenant, 'POST', '/users', { email: 'prepared@example.test' })).body;
+    tt.is((await adminApi(app, tenant, 'POST', `/organizations/${org.id}/members`, { user_id: user.id, role: 'admin' })).status, 201);
+    for (let i = 0; i < 8; i++) {
+      const r = await adminApi(app, tenant, 'GET', `/organizations/${org.id}/members?limit=50`);
+      tt.is(r.status, 200);
+      if (i === 0) pages.push(r.body.data.map((m: { email: string; roles: string[] }) => [m.email, m.roles]));
+    }
+    if (app === t) tt.true((await preparedOf(t)).length > 0, 'prepared by default');
+    else tt.deepEqual(await preparedOf(off), [], 'not prepared when switched off');
+  }
+  tt.deepEqual(pages[0], pages[1]);
+  tt.deepEqual(pages[0], [['prepared@example.test', ['admin']]]);
+});

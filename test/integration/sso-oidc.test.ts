@@ -109,7 +109,8 @@ test('organization= on the authorization request goes straight to its IdP', asyn
   tt.deepEqual(r.tokens!.claims()!.org_roles, ['member'], 'the default role');
 });
 
-test('refusals: unverified email, an existing account not in the organization; a generic page, the reason on the connection', async (tt) => {
+// Serial, these two: each reads the connection's last_error, which the other (and any refusal) overwrites.
+test.serial('refusals: unverified email, an existing account not in the organization; a generic page, the reason on the connection', async (tt) => {
   const unverified = await ssoSignIn('unverified');
   tt.is(unverified.failed?.status, 403);
   tt.regex(unverified.failed!.html, /Single sign-on failed/);
@@ -123,7 +124,7 @@ test('refusals: unverified email, an existing account not in the organization; a
   tt.regex((await api('GET', `/organizations/${corp.id}/sso-connections/${connection.id}`)).body.last_error, /not linked by email alone/);
 });
 
-test('the callback refuses a state it did not issue', async (tt) => {
+test.serial('the callback refuses a state it did not issue', async (tt) => {
   const res = await fetch(`${connection.redirect_uri}?code=abc&state=forged`);
   tt.is(res.status, 403);
   tt.regex((await api('GET', `/organizations/${corp.id}/sso-connections/${connection.id}`)).body.last_error, /state/);
