@@ -18,6 +18,8 @@ test('defaults: port 3000, public URL from the port, embedded database, a key ge
   t.true(Object.isFrozen(c));
   t.is(c.tenantProviderCacheSize, 500);
   t.is(loadConfig({ DATA_DIR: dataDir, TENANT_PROVIDER_CACHE_SIZE: '10000' }).tenantProviderCacheSize, 10_000);
+  t.true(c.databasePreparedStatements);
+  t.false(loadConfig({ DATA_DIR: dataDir, DATABASE_PREPARED_STATEMENTS: 'false' }).databasePreparedStatements);
 });
 
 test('PUBLIC_URL loses its trailing slash; empty variables count as unset', (t) => {
@@ -28,9 +30,9 @@ test('PUBLIC_URL loses its trailing slash; empty variables count as unset', (t) 
 
 test('bad values fail fast with a message naming each variable', (t) => {
   const err = t.throws(
-    () => loadConfig({ DATA_DIR: dir(), PORT: 'eighty', DATABASE_URL: 'mysql://x', ENCRYPTION_KEY: 'short', PUBLIC_URL: 'ftp://x', TENANT_PROVIDER_CACHE_SIZE: '0' }),
+    () => loadConfig({ DATA_DIR: dir(), PORT: 'eighty', DATABASE_URL: 'mysql://x', ENCRYPTION_KEY: 'short', PUBLIC_URL: 'ftp://x', TENANT_PROVIDER_CACHE_SIZE: '0', DATABASE_PREPARED_STATEMENTS: 'maybe' }),
     { instanceOf: ConfigError },
   );
-  for (const name of ['PORT', 'DATABASE_URL', 'ENCRYPTION_KEY', 'PUBLIC_URL', 'TENANT_PROVIDER_CACHE_SIZE']) t.regex(err!.message, new RegExp(name));
+  for (const name of ['PORT', 'DATABASE_URL', 'ENCRYPTION_KEY', 'PUBLIC_URL', 'TENANT_PROVIDER_CACHE_SIZE', 'DATABASE_PREPARED_STATEMENTS']) t.regex(err!.message, new RegExp(name));
   t.regex(err!.message, /openssl rand -hex 32/);
 });
