@@ -262,7 +262,7 @@ function tenantDispatch(runtimes: TenantRuntimes) {
     const m = /^\/t\/([^/]+)(\/.*)?$/.exec(ctx.path);
     if (!m) return next();
     const slug = m[1]!;
-    const runtime = /^[a-z0-9-]{1,40}$/.test(slug) ? await runtimes.forSlug(slug) : undefined;
+    const runtime = await runtimes.forSlug(slug);
     if (!runtime) throw NotFound(`There is no tenant "${slug}".`);
     ctx.state.runtime = runtime;
     const rest = m[2] ?? '/';

@@ -14,7 +14,7 @@ import pg from 'pg';
 // @ts-expect-error -- node-postgres ships no types for lib/utils; prepareValue is what it applies to every parameter.
 import pgUtils from 'pg/lib/utils.js';
 import type { DB, Database, TenantTx } from './database.ts';
-import { inTenant, inTenantOfSlug, isInlineSafeSlug, scopeStatementFor, scopeStatementForSlug } from './tenant-scope.ts';
+import { inTenant, inTenantOfSlug, scopeStatementFor, scopeStatementForSlug } from './tenant-scope.ts';
 import { isUuid } from '../ids.ts';
 import { GroupCommit } from './group-commit.ts';
 import { GENERIC_PLAN, markPrepared, preparationsFor, preparedStatement, type PreparedStatement } from './prepared.ts';
@@ -115,7 +115,6 @@ export function scopedStatement<T>(db: Database, tenantId: string, work: (tx: Te
 export async function slugScopedStatement<T>(db: Database, slug: string, work: (tx: TenantTx) => Promise<T>): Promise<T> {
   const oneShot = oneShots.get(db);
   if (!oneShot) return inTenantOfSlug(db, slug, work);
-  if (!isInlineSafeSlug(slug)) throw new Error('slugScopedStatement: not a tenant slug');
   return scope.run({ scope: scopeStatementForSlug(slug), prepare: false }, () => work(oneShot as unknown as TenantTx));
 }
 

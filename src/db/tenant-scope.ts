@@ -28,21 +28,24 @@ export async function inTenant<T>(db: Database | TenantTx, tenantId: string, wor
   return inScope(db, scopeStatementFor(tenantId), work);
 }
 
+/** What scopeStatementForSlug may inline: every tenant slug is lowercase letters, digits and hyphens. */
+export function isInlineSafeSlug(slug: string) {
+  return /^[a-z0-9-]{1,63}$/.test(slug);
+}
+
 /**
  * The tenant a slug names, found by the scope statement itself: its own row and its tenant-scoped
  * rows read in one round trip before its id is known (a cold tenant's runtime, tenant-runtime.ts).
  * A slug no tenant has scopes to none — every RLS policy then matches nothing. Inlined as
  * scopeStatementFor is, so only for a slug of lowercase letters, digits and hyphens.
  */
-export const scopeStatementForSlug = (slug: string) =>
-  `select set_config('tessera.tenant_id', coalesce((select id::text from tenants where slug = '${slug}'), ''), true), set_config('role', '${APP_ROLE}', true)`;
-
-/** What scopeStatementForSlug may inline: every tenant slug is lowercase letters, digits and hyphens. */
-export const isInlineSafeSlug = (slug: string) => /^[a-z0-9-]{1,63}$/.test(slug);
+export function scopeStatementForSlug(slug: string) {
+  if (!isInlineSafeSlug(slug)) throw new Error(`not a tenant slug: ${JSON.stringify(slug).slice(0, 60)}`);
+  return `select set_config('tessera.tenant_id', coalesce((select id::text from tenants where slug = '${slug}'), ''), true), set_config('role', '${APP_ROLE}', true)`;
+}
 
 /** As inTenant, for the tenant `slug` names (scopeStatementForSlug). */
 export async function inTenantOfSlug<T>(db: Database | TenantTx, slug: string, work: (tx: TenantTx) => Promise<T>): Promise<T> {
-  if (!isInlineSafeSlug(slug)) throw new Error(`inTenantOfSlug: not a tenant slug: ${JSON.stringify(slug).slice(0, 60)}`);
   return inScope(db, scopeStatementForSlug(slug), work);
 }
 

@@ -46,3 +46,13 @@ test("a tenant's row comes with its published keys, the active one first; a key 
   t.deepEqual(third.keys.map((k) => k.kid), [rotated]);
   t.is(await slugScopedStatement(db, 'no-such-tenant', (tx) => findTenantWithKeys(tx, 'no-such-tenant')), undefined);
 });
+
+test('a path under /t/ whose slug no tenant could have is a 404 problem, never a database error', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.stop());
+  for (const slug of ["it's", 'UPPER', 'a'.repeat(70), 'no-such-tenant', '%27%3B']) {
+    const res = await fetch(`${app.url}/t/${slug}/.well-known/openid-configuration`);
+    t.is(res.status, 404, slug);
+    t.regex(res.headers.get('content-type') ?? '', /problem\+json/, slug);
+  }
+});
