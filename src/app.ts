@@ -36,6 +36,8 @@ import { OidcSso } from './sso/oidc-sso.ts';
 import { SamlSso } from './sso/saml/saml-sso.ts';
 import { SsoRouter } from './sso/sso-router.ts';
 import { ssoRoutes } from './sso/sso.routes.ts';
+import { PendingLinks } from './sso/pending-links.ts';
+import { registerSsoLinkMail } from './sso/sso-link-mail.ts';
 import { InvitationService } from './orgs/invitation.service.ts';
 import { OrgService } from './orgs/org.service.ts';
 import { ClientService } from './oidc/client.service.ts';
@@ -97,6 +99,8 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const orgs = new OrgService(db);
   const invitations = new InvitationService(db, outbox);
   registerInvitationMail(outbox, config.publicUrl, render, renderText);
+  registerSsoLinkMail(outbox, config.publicUrl, render, renderText);
+  const pendingLinks = new PendingLinks(db, outbox);
   const users = new UserService(db);
   const orgTokens = new OrgTokens(db);
   const apiTokens = new ApiTokenService(db, orgTokens);
@@ -182,14 +186,14 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const invitationPages = new Router({ prefix: '/t/:slug/invitations' });
   invitationPages.use(...forms());
-  invitationPages.use(invitationRoutes({ db, invitations, users, bruteForce, render }).routes());
+  invitationPages.use(invitationRoutes({ db, invitations, users, bruteForce, connections, sso, render }).routes());
   koa.use(invitationPages.routes());
 
   const ssoRouter = new Router({ prefix: '/t/:slug/sso' });
   // The SAML ACS takes a cross-site POST from the IdP by design: no same-origin check here; the
   // response's signature, audience, destination and InResponseTo are what protect it.
   ssoRouter.use(bodyParser({ enableTypes: ['form'], formLimit: '1mb' }));
-  ssoRouter.use(ssoRoutes({ db, connections, domains, oidc: oidcSso, saml: samlSso, render, log }).routes());
+  ssoRouter.use(ssoRoutes({ db, connections, domains, oidc: oidcSso, saml: samlSso, invitations, pendingLinks, users, bruteForce, render, log, sameOrigin: sameOriginForms(config.publicUrl) }).routes());
   koa.use(ssoRouter.routes());
 
   const me = new Router({ prefix: '/t/:slug/api/v1/me' });

@@ -22,11 +22,15 @@ export async function deleteExpiredPayloads(db: Database): Promise<number> {
   }
 }
 
-/** One-time links a day past expiry, and brute-force rows quiet for a week. */
+/** One-time links and SSO sign-ins a day past expiry, and brute-force rows quiet for a week. */
 export async function deleteStaleAccountRows(db: Database): Promise<number> {
-  const a = await sql`DELETE FROM account_tokens WHERE expires_at < now() - interval '1 day'`.execute(db);
-  const b = await sql`DELETE FROM auth_throttle WHERE last_failure_at < now() - interval '7 days' AND (locked_until IS NULL OR locked_until < now())`.execute(db);
-  return Number(a.numAffectedRows ?? 0n) + Number(b.numAffectedRows ?? 0n);
+  const results = await Promise.all([
+    sql`DELETE FROM account_tokens WHERE expires_at < now() - interval '1 day'`.execute(db),
+    sql`DELETE FROM auth_throttle WHERE last_failure_at < now() - interval '7 days' AND (locked_until IS NULL OR locked_until < now())`.execute(db),
+    sql`DELETE FROM sso_requests WHERE expires_at < now() - interval '1 day'`.execute(db),
+    sql`DELETE FROM sso_pending_links WHERE expires_at < now() - interval '1 day'`.execute(db),
+  ]);
+  return results.reduce((n, r) => n + Number(r.numAffectedRows ?? 0n), 0);
 }
 
 /** Hourly: IdP metadata configured by URL is fetched again (certificate rollovers). */

@@ -240,6 +240,8 @@ const samlFields = {
   idp_entity_id: z.string().min(1).max(1000).optional(),
   idp_sso_url: httpUrl.optional(),
   idp_certificates: z.array(pem).min(1).max(5).optional(),
+  /** Require the assertion itself to be signed (default); false accepts a signed response instead. */
+  want_assertions_signed: z.boolean().optional(),
 };
 const { issuer_url: _i, client_id: _c, client_secret: _s, scopes: _sc, ...sharedConnectionFields } = connectionFields;
 void [_i, _c, _s, _sc];

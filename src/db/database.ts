@@ -3,7 +3,7 @@ import type { AdminApiKeyTable, TenantTable } from '../tenants/tenant.table.ts';
 import type { ClientTable, OidcPayloadTable, SigningKeyTable } from '../oidc/oidc.table.ts';
 import type { UserTable } from '../users/user.table.ts';
 import type { MailOutboxTable } from '../mail/mail.table.ts';
-import type { OrgDomainTable, SamlReplayTable, SsoConnectionTable, SsoIdentityTable, SsoRequestTable } from '../sso/sso.table.ts';
+import type { OrgDomainTable, SamlReplayTable, SsoConnectionTable, SsoIdentityTable, SsoPendingLinkTable, SsoRequestTable } from '../sso/sso.table.ts';
 import type { AccountTokenTable, AuthThrottleTable } from '../accounts/account.table.ts';
 import type { ApiTokenTable, GrantOrganizationTable, OrgAuditLogTable, OrgInvitationTable, OrgMemberRoleTable, OrgMemberTable, OrgRoleTable, OrganizationTable } from '../orgs/org.table.ts';
 
@@ -29,6 +29,7 @@ export interface DB {
   sso_connections: SsoConnectionTable;
   sso_identities: SsoIdentityTable;
   sso_requests: SsoRequestTable;
+  sso_pending_links: SsoPendingLinkTable;
   saml_replay: SamlReplayTable;
 }
 

@@ -13,6 +13,8 @@ import { passwordProblem } from '../users/password-policy.ts';
 import { findUserByEmail, insertUser } from '../users/user.repo.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../views.ts';
+import type { ConnectionService } from '../sso/connection.service.ts';
+import type { SsoRouter } from '../sso/sso-router.ts';
 import type { InvitationService } from './invitation.service.ts';
 
 const GONE: Record<string, { title: string; text: string }> = {
@@ -27,7 +29,7 @@ const GONE: Record<string, { title: string; text: string }> = {
  * with an account signs in, or, already signed in as the invited email, accepts with one click;
  * signed in as someone else, they are told so.
  */
-export function invitationRoutes(deps: { db: Database; invitations: InvitationService; users: UserService; bruteForce: BruteForce; render: Render }) {
+export function invitationRoutes(deps: { db: Database; invitations: InvitationService; users: UserService; bruteForce: BruteForce; connections: ConnectionService; sso: SsoRouter; render: Render }) {
   const router = new Router();
   const runtimeOf = (ctx: Context) => ctx.state.runtime as TenantRuntime;
   const page = (ctx: Context, template: string, context: Record<string, unknown>, status?: number) => renderPage(ctx, deps.render, template, context, status);
@@ -66,7 +68,10 @@ export function invitationRoutes(deps: { db: Database; invitations: InvitationSe
         409,
       );
     }
-    const existing = current ?? (await inTenant(deps.db, tenantId, (tx) => findUserByEmail(tx, tenantId, email)));
+    const [existing, connection] = await Promise.all([
+      current ?? inTenant(deps.db, tenantId, (tx) => findUserByEmail(tx, tenantId, email)),
+      deps.connections.enabledFor(tenantId, inv.org.id),
+    ]);
     page(
       ctx,
       'invitation.njk',
@@ -78,6 +83,8 @@ export function invitationRoutes(deps: { db: Database; invitations: InvitationSe
         mode: current ? 'accept' : existing ? 'signin' : 'register',
         action: ctx.path,
         forgotUrl: `/t/${runtimeOf(ctx).tenant.slug}/account/forgot-password`,
+        // Joining through the organization's IdP, carrying this invitation (its link proves the mailbox).
+        ssoName: current ? undefined : connection?.name,
         name: '',
         ...extra,
       },
@@ -106,6 +113,12 @@ export function invitationRoutes(deps: { db: Database; invitations: InvitationSe
         if (!current || current.email.toLowerCase() !== email.toLowerCase()) return show(ctx, inv);
         await inTenant(deps.db, tenant.id, (tx) => deps.invitations.acceptInvitation(tx, tenant.id, inv.token, current.id));
         return joined(ctx, inv.org.name);
+      }
+      if (mode === 'sso') {
+        const to = await deps.sso.startForInvitation(runtimeOf(ctx), inv.org.id, inv.invitation.id, email);
+        if (!to) return show(ctx, inv, { error: 'The organization has no single sign-on to join with. Use a password instead.' }, 409);
+        ctx.status = 303;
+        return ctx.redirect(to);
       }
       if (mode === 'signin') {
         const password = formField(ctx, 'password', 256, false);

@@ -132,6 +132,16 @@ export class InvitationService {
     return this.accept(tx, tenantId, inv, userId);
   }
 
+  /**
+   * Uses the invitation whose link started an SSO sign-in (the link proved the mailbox), for the
+   * account that sign-in created; the caller's transaction, so that the account, its link and the
+   * membership are made together or not at all. Only an invitation of `orgId` qualifies.
+   */
+  async acceptForSso(tx: TenantTx, tenantId: string, orgId: string, invitationId: string, userId: string): Promise<{ org: OrgRow }> {
+    const inv = await tx.selectFrom('org_invitations').selectAll().where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('id', '=', invitationId).forUpdate().executeTakeFirst();
+    return this.accept(tx, tenantId, inv, userId);
+  }
+
   /** The signed-in user's pending invitations (to their email), across organizations. */
   async invitationsFor(tenantId: string, userId: string) {
     return this.tx(tenantId, async (tx) => {

@@ -29,6 +29,39 @@ export async function resolveRoles(tx: TenantTx, tenantId: string, orgId: string
 }
 
 /**
+ * Everything `actor` may hand out in the organization: `all` for tenant administrators (API keys,
+ * machine clients, tenant-admin users) and the organization's owners; otherwise the permissions
+ * of the roles the actor holds there.
+ */
+async function permissionsHeld(tx: TenantTx, tenantId: string, orgId: string, actor: Actor): Promise<'all' | Set<string>> {
+  if (actor.type !== 'user') return 'all';
+  const user = await tx.selectFrom('users').select('tenant_admin').where('tenant_id', '=', tenantId).where('id', '=', actor.id).executeTakeFirst();
+  if (user?.tenant_admin) return 'all';
+  const member = await repo.findMember(tx, tenantId, orgId, actor.id);
+  if (member?.roles.includes('owner')) return 'all';
+  const roles = await repo.rolesByName(tx, tenantId, orgId, member?.roles ?? []);
+  return new Set(roles.flatMap((r) => r.permissions));
+}
+
+/**
+ * What configuration may grant automatically (an SSO connection's default role and group
+ * mapping; later SCIM groups): never `owner`, and no role carrying a permission the person
+ * configuring it does not hold. Returns the roles, or a 422 naming the field.
+ */
+export async function assertGrantable(tx: TenantTx, tenantId: string, orgId: string, actor: Actor, grants: Array<{ field: string; role: string }>) {
+  if (!grants.length) return;
+  const owner = grants.find((g) => g.role === 'owner');
+  if (owner) throw ValidationFailed('The owner role is never granted automatically: make owners by transferring ownership.', [{ field: owner.field, message: 'owner cannot be granted this way' }]);
+  const roles = await resolveRoles(tx, tenantId, orgId, grants.map((g) => g.role), grants[0]!.field);
+  const held = await permissionsHeld(tx, tenantId, orgId, actor);
+  if (held === 'all') return;
+  for (const g of grants) {
+    const missing = roles.find((r) => r.name === g.role)!.permissions.filter((p) => !held.has(p));
+    if (missing.length) throw ValidationFailed(`The role ${g.role} carries permissions you do not hold (${missing.join(', ')}); you can't have it granted automatically.`, [{ field: g.field, message: `grants permissions you lack: ${missing.join(', ')}` }]);
+  }
+}
+
+/**
  * The member limit. `org` must have been read with its row lock (findOrg … { lock: true }): the
  * lock serialises membership changes, and the count the database keeps on the row is then exact.
  */

@@ -2,9 +2,11 @@
  * Who may do what to one organization in the portal — the one place these rules live.
  *
  * - Tenant admins and the organization's owners: everything.
- * - Admins: run the organization (members, invitations, roles, SSO, settings, audit) but cannot
+ * - Admins: run the organization (members, invitations, roles, settings, audit) but cannot
  *   make or unmake owners, transfer ownership or delete it — an admin must not be able to lock
- *   the owners out.
+ *   the owners out — nor change what the organization trusts (SSO connections, their
+ *   certificates and role mappings, domains): whoever configures an IdP decides who its users
+ *   become, so that is the owners' (they see the SSO tab read-only).
  * - Every other member: sees the organization and its member list, and may leave.
  * - Anyone else: the organization does not exist for them (404, not 403: its existence is not
  *   theirs to learn).
@@ -14,6 +16,8 @@
 export interface OrgAbilities {
   manage: boolean;
   ownerPowers: boolean;
+  /** SSO connections, certificates, default and group-mapped roles, domains: owners and tenant admins. */
+  configureSso: boolean;
   /** Suspending an organization stops its sign-ins: the tenant's decision, not the customer's. */
   changeStatus: boolean;
   isMember: boolean;
@@ -26,6 +30,7 @@ export function abilitiesFor(tenantAdmin: boolean, myRoles: string[] | undefined
   return {
     manage: owner || myRoles!.includes('admin'),
     ownerPowers: owner,
+    configureSso: owner,
     changeStatus: tenantAdmin,
     isMember,
   };

@@ -51,9 +51,16 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
   const slugOf = (ctx: Context) => (ctx.state.runtime as TenantRuntime).tenant.slug;
   const actorOf = (org: OrgPageContext) => ({ type: 'user' as const, id: org.viewer.user.id });
 
+  /** Admins see the SSO tab; only owners and tenant admins change it (access.ts, configureSso). */
   async function ssoOrg(ctx: Context) {
     const org = await orgPageContext(ctx, deps.orgs);
-    requireAbility(org, 'manage', 'manage single sign-on');
+    requireAbility(org, 'manage', 'see single sign-on');
+    return org;
+  }
+
+  async function ssoConfigOrg(ctx: Context) {
+    const org = await orgPageContext(ctx, deps.orgs);
+    requireAbility(org, 'configureSso', 'change single sign-on (owners only)');
     return org;
   }
 
@@ -111,7 +118,7 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
 
   // Domains first: their paths would otherwise be taken for a connection id.
 
-  const ssoTab = { back: 'sso', show: overview, ability: 'manage', what: 'manage single sign-on' } as const;
+  const ssoTab = { back: 'sso', show: overview, ability: 'configureSso', what: 'change single sign-on (owners only)' } as const;
 
   router.post(
     '/organizations/:orgId/sso/domains',
@@ -139,13 +146,13 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
   );
 
   router.get('/organizations/:orgId/sso/new', async (ctx) => {
-    const org = await ssoOrg(ctx);
+    const org = await ssoConfigOrg(ctx);
     const type = ctx.query.type === 'oidc' ? 'oidc' : 'saml';
     await connectionForm(ctx, org, { values: { type, default_role: 'member' }, checks: { enabled: true, auto_provision: true }, errors: {} });
   });
 
   router.post('/organizations/:orgId/sso', async (ctx) => {
-    const org = await ssoOrg(ctx);
+    const org = await ssoConfigOrg(ctx);
     const values = { ...formValues(ctx, CONNECTION_FIELDS.filter((f) => f !== 'metadata_xml' && f !== 'idp_certificate')), ...formValues(ctx, ['metadata_xml', 'idp_certificate'], METADATA_MAX) };
     const checks = { enabled: formValues(ctx, ['enabled']).enabled === 'on', auto_provision: formValues(ctx, ['auto_provision']).auto_provision === 'on' };
     try {
@@ -167,7 +174,7 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
   });
 
   router.post('/organizations/:orgId/sso/:connectionId', async (ctx) => {
-    const org = await ssoOrg(ctx);
+    const org = await ssoConfigOrg(ctx);
     const current = deps.connections.present(slugOf(ctx), await connectionOf(ctx, org));
     const values = { ...formValues(ctx, CONNECTION_FIELDS.filter((f) => f !== 'metadata_xml' && f !== 'idp_certificate')), ...formValues(ctx, ['metadata_xml', 'idp_certificate'], METADATA_MAX), type: current.type };
     const checks = { enabled: formValues(ctx, ['enabled']).enabled === 'on', auto_provision: formValues(ctx, ['auto_provision']).auto_provision === 'on' };
@@ -186,7 +193,7 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
 
   /** "Test connection": checks the configuration against the IdP; a failure is kept as the last error. */
   router.post('/organizations/:orgId/sso/:connectionId/test', async (ctx) => {
-    const org = await ssoOrg(ctx);
+    const org = await ssoConfigOrg(ctx);
     const row = await connectionOf(ctx, org);
     let check: { ok: boolean; message: string };
     try {

@@ -5,6 +5,7 @@ import { inTenant } from '../db/tenant-scope.ts';
 import { NotFound, ValidationFailed } from '../http/errors.ts';
 import type { Actor } from '../orgs/org.service.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
+import { assertGrantable } from '../orgs/org-rules.ts';
 import type { AttributeMapping, SsoConnectionTable } from './sso.table.ts';
 import { acsUrl, describeCertificates, parseIdpMetadata, spEntityId, type SamlConfig } from './saml/saml-sso.ts';
 import { generateSpEncryptionKey } from './saml/sp-keys.ts';
@@ -37,6 +38,7 @@ export interface SamlConnectionInput extends ConnectionCommonInput {
   idp_entity_id?: string | undefined;
   idp_sso_url?: string | undefined;
   idp_certificates?: string[] | undefined;
+  want_assertions_signed?: boolean | undefined;
 }
 
 export type ConnectionPatch = Partial<Omit<OidcConnectionInput, 'type'>> & Partial<Omit<SamlConnectionInput, 'type' | 'name'>>;
@@ -118,6 +120,7 @@ export class ConnectionService {
         metadata_url: saml.metadata_url ?? null,
         sp_encryption_certificate: saml.sp_encryption_cert ?? null,
         idp_certificate_details: describeCertificates(saml.idp_certificates),
+        want_assertions_signed: saml.want_assertions_signed !== false,
       };
     }
     return {
@@ -146,12 +149,12 @@ export class ConnectionService {
     return c.secret_encrypted ? decrypt(this.encryptionKey, c.secret_encrypted, this.aad(c.tenant_id, c.id)) : '';
   }
 
-  private async assertRoles(tx: TenantTx, tenantId: string, orgId: string, names: string[]) {
-    const unique = [...new Set(names)];
-    if (!unique.length) return;
-    const found = await tx.selectFrom('org_roles').select('name').where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('name', 'in', unique).execute();
-    const missing = unique.filter((n) => !found.some((f) => f.name === n));
-    if (missing.length) throw ValidationFailed(`Unknown role for this organization: ${missing.join(', ')}.`, [{ field: 'default_role', message: `unknown role: ${missing.join(', ')}` }]);
+  /** `default_role` and `group_roles`: existing roles, never owner, nothing the actor lacks (org-rules.ts). */
+  private grantsOf(input: { default_role?: string | undefined; group_roles?: Record<string, string> | undefined }) {
+    return [
+      ...(input.default_role !== undefined ? [{ field: 'default_role', role: input.default_role }] : []),
+      ...Object.entries(input.group_roles ?? {}).map(([group, role]) => ({ field: `group_roles.${group}`, role })),
+    ];
   }
 
   private async orgExists(tx: TenantTx, tenantId: string, orgId: string) {
@@ -172,6 +175,7 @@ export class ConnectionService {
           ...parseIdpMetadata(input.metadata_xml),
           ...(cfg.metadata_url ? { metadata_url: cfg.metadata_url } : {}),
           ...(cfg.sp_encryption_cert ? { sp_encryption_cert: cfg.sp_encryption_cert } : {}),
+          ...(cfg.want_assertions_signed !== undefined ? { want_assertions_signed: cfg.want_assertions_signed } : {}),
         };
       } catch (err) {
         throw ValidationFailed(`The IdP metadata could not be read: ${(err as Error).message}`, [{ field: 'metadata_xml', message: 'not valid IdP metadata' }]);
@@ -180,6 +184,8 @@ export class ConnectionService {
     if (input.idp_entity_id) cfg.idp_entity_id = input.idp_entity_id;
     if (input.idp_sso_url) cfg.idp_sso_url = input.idp_sso_url;
     if (input.idp_certificates) cfg.idp_certificates = input.idp_certificates.map((p) => p.trim());
+    if (input.want_assertions_signed !== undefined) cfg.want_assertions_signed = input.want_assertions_signed;
+    else if (current?.want_assertions_signed !== undefined) cfg.want_assertions_signed = current.want_assertions_signed;
     if (!cfg.idp_entity_id || !cfg.idp_sso_url || !cfg.idp_certificates?.length) {
       throw ValidationFailed('Give metadata_xml, or idp_entity_id, idp_sso_url and idp_certificates.', [{ field: 'metadata_xml', message: 'or idp_entity_id + idp_sso_url + idp_certificates' }]);
     }
@@ -196,7 +202,7 @@ export class ConnectionService {
     const config = samlCfg ?? { issuer_url: oidcInput.issuer_url, client_id: oidcInput.client_id, scopes: oidcInput.scopes ?? ['openid', 'email', 'profile'] };
     return inTenant(this.db, tenantId, async (tx) => {
       await this.orgExists(tx, tenantId, orgId);
-      await this.assertRoles(tx, tenantId, orgId, [input.default_role ?? 'member', ...Object.values(input.group_roles ?? {})]);
+      await assertGrantable(tx, tenantId, orgId, actor, this.grantsOf({ default_role: input.default_role ?? 'member', group_roles: input.group_roles }));
       const inserted = await tx
         .insertInto('sso_connections')
         .values({
@@ -263,9 +269,9 @@ export class ConnectionService {
     return inTenant(this.db, tenantId, async (tx) => {
       const before = await tx.selectFrom('sso_connections').selectAll().where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('id', '=', id).forUpdate().executeTakeFirst();
       if (!before) throw NotFound('No such SSO connection in this organization.');
-      await this.assertRoles(tx, tenantId, orgId, [...(patch.default_role ? [patch.default_role] : []), ...Object.values(patch.group_roles ?? {})]);
+      await assertGrantable(tx, tenantId, orgId, actor, this.grantsOf(patch));
       const cfg =
-        before.type === 'saml' && (patch.metadata_xml || patch.metadata_url || patch.idp_entity_id || patch.idp_sso_url || patch.idp_certificates)
+        before.type === 'saml' && (patch.metadata_xml || patch.metadata_url || patch.idp_entity_id || patch.idp_sso_url || patch.idp_certificates || patch.want_assertions_signed !== undefined)
           ? ((await this.samlConfig(patch, before.config as unknown as SamlConfig)) as unknown as Record<string, unknown>)
           : (before.config as Record<string, unknown>);
       const after = await tx
@@ -299,8 +305,10 @@ export class ConnectionService {
     await inTenant(this.db, tenantId, async (tx) => {
       const before = await tx.selectFrom('sso_connections').select(['id', 'name']).where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
       if (!before) throw NotFound('No such SSO connection in this organization.');
+      // Its links to accounts go with it (cascade); the audit row says how many.
+      const links = await tx.selectFrom('sso_identities').select((eb) => eb.fn.countAll<string>().as('n')).where('tenant_id', '=', tenantId).where('connection_id', '=', id).executeTakeFirstOrThrow();
       await tx.deleteFrom('sso_connections').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
-      await insertAudit(tx, { tenant_id: tenantId, org_id: orgId, actor, action: 'connection.deleted', target_type: 'connection', target_id: id, before, after: null });
+      await insertAudit(tx, { tenant_id: tenantId, org_id: orgId, actor, action: 'connection.deleted', target_type: 'connection', target_id: id, before, after: { links_removed: Number(links.n) } });
     });
   }
 

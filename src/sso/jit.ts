@@ -1,9 +1,12 @@
-import type { Database } from '../db/database.ts';
+import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { findMember, insertMember, pendingInvitationFor, rolesByName, setMemberRoles, findOrg } from '../orgs/org.repo.ts';
-import { isFull } from '../orgs/org-rules.ts';
-import { findUserByEmail, insertUser, updateUser } from '../users/user.repo.ts';
+import { join } from '../orgs/org-rules.ts';
+import { findInvitation, findMember, findOrg, insertAudit, rolesByName, setMemberRoles } from '../orgs/org.repo.ts';
+import { invitationStatus, presentMember } from '../orgs/org.service.ts';
+import type { InvitationService } from '../orgs/invitation.service.ts';
+import { findUserByEmail, findUserById, insertUser, updateUser, type UserRow } from '../users/user.repo.ts';
 import type { ConnectionRow } from './connection.service.ts';
+import { mappedRoles } from './group-roles.ts';
 
 export interface UpstreamProfile {
   subject: string;
@@ -18,75 +21,205 @@ export class SsoRefused extends Error {
   override name = 'SsoRefused';
 }
 
+/** Why a (connection, subject) → account link exists; stored with the link and in the audit log. */
+export type LinkReason = 'new_account' | 'verified_domain' | 'invitation' | 'password' | 'email_link';
+
+/** What an SSO sign-in may become, decided by `provision`. */
+export type Provisioned =
+  /** Signed in as `userId` (linked now or before); membership is in place. */
+  | { kind: 'signed_in'; userId: string; created: boolean }
+  /** The email names an existing account the person must prove is theirs; nothing was linked. */
+  | { kind: 'proof_required'; userId: string; reason: string }
+  /** No session, no token, no link. */
+  | { kind: 'refused'; reason: string; userId?: string | undefined };
+
+export interface ProvisionContext {
+  /** The email's domain is a verified domain of the connection's organization. */
+  emailDomainVerified: boolean;
+  /** The invitation whose link started this sign-in in this browser (proves the invited mailbox). */
+  invitationId?: string | null | undefined;
+}
+
+const sameEmail = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+
 /**
- * Just-in-time provisioning. Accounts are keyed by (connection, subject): the first sign-in
- * through a connection creates the user — or, without auto-provisioning, admits an existing
- * member or invited email of the organization — and a later sign-in finds them by that key and
- * refreshes their profile and (when groups are mapped) their roles. An existing account is never
- * taken over because an IdP asserts its email: only an account the organization already vouched
- * for (a member, or an invitation to that email) is linked.
+ * Whether an SSO sign-in may become `user`, an account that already exists, without more proof.
+ * The one rule for existing accounts: the organization's IdP is trusted for the mailboxes of the
+ * organization's own verified domains, and for nothing else; an account whose email was never
+ * verified could have been registered by anyone; and a tenant administrator never signs in
+ * through an organization's connection (the organization's owners must not hold the tenant).
  */
-export async function provision(db: Database, conn: ConnectionRow, profile: UpstreamProfile, opts: { emailDomainVerified: boolean }): Promise<{ userId: string; created: boolean }> {
+export function existingAccountVerdict(user: UserRow, emailDomainVerified: boolean): { ok: true } | { ok: false; refuse: boolean; reason: string } {
+  if (user.tenant_admin) return { ok: false, refuse: true, reason: 'the account is a tenant administrator, which never signs in through an organization connection' };
+  if (user.disabled) return { ok: false, refuse: true, reason: 'the account is disabled' };
+  if (!emailDomainVerified) return { ok: false, refuse: false, reason: "the email's domain is not a verified domain of the organization" };
+  if (!user.email_verified) return { ok: false, refuse: false, reason: "the account's email address was never verified" };
+  return { ok: true };
+}
+
+/**
+ * Just-in-time provisioning. Accounts are keyed by (connection, subject). The first sign-in
+ * through a connection links or creates an account only under the rules below; a later sign-in
+ * finds the account by its link, refreshes the profile and, when groups are mapped, the roles.
+ *
+ * - An existing account is linked only per `existingAccountVerdict`; otherwise the person proves
+ *   it is theirs first (`proof_required`: its password, or a link mailed to its stored address).
+ * - A new account is created only for an email on a verified domain of the organization (with
+ *   automatic provisioning on), or when the sign-in started from the invitation link of exactly
+ *   that email. A pending invitation alone proves nothing: the organization's admins make those.
+ *
+ * Refusals and deferrals return without writing; the caller records them (audit, last_error).
+ */
+export async function provision(db: Database, invitations: InvitationService, conn: ConnectionRow, profile: UpstreamProfile, opts: ProvisionContext): Promise<Provisioned> {
   const tenantId = conn.tenant_id;
-  return inTenant(db, tenantId, async (tx) => {
+  return inTenant(db, tenantId, async (tx): Promise<Provisioned> => {
     const identity = await tx
       .selectFrom('sso_identities')
-      .select('user_id')
+      .select(['user_id', 'linked_by'])
       .where('tenant_id', '=', tenantId)
       .where('connection_id', '=', conn.id)
       .where('subject', '=', profile.subject)
       .executeTakeFirst();
-    let userId = identity?.user_id;
-    let created = false;
-    if (!userId) {
-      const existing = await findUserByEmail(tx, tenantId, profile.email);
-      if (existing) {
-        const vouched = (await findMember(tx, tenantId, conn.org_id, existing.id)) || (await pendingInvitationFor(tx, tenantId, conn.org_id, existing.email));
-        if (!vouched) throw new SsoRefused(`an account with the email ${profile.email} already exists and is not a member of this organization; it is not linked by email alone`);
-        userId = existing.id;
-      } else {
-        const invited = await pendingInvitationFor(tx, tenantId, conn.org_id, profile.email);
-        if (!conn.auto_provision && !invited) throw new SsoRefused(`${profile.email} is not a member of the organization and automatic provisioning is off`);
-        if (conn.auto_provision && !invited && !opts.emailDomainVerified) {
-          throw new SsoRefused(`the domain of ${profile.email} is not a verified domain of the organization; accounts are created only for verified domains`);
-        }
-        const user = await insertUser(tx, tenantId, {
-          email: profile.email,
-          name: profile.name ?? null,
-          given_name: profile.given_name ?? null,
-          family_name: profile.family_name ?? null,
-          email_verified: true,
-          password_hash: null,
-        });
-        userId = user.id;
-        created = true;
+
+    if (identity) {
+      const user = await findUserById(tx, tenantId, identity.user_id);
+      if (!user) return { kind: 'refused', reason: 'the linked account no longer exists' };
+      if (user.tenant_admin) return { kind: 'refused', reason: 'the linked account is a tenant administrator, which never signs in through an organization connection', userId: user.id };
+      if (user.disabled) return { kind: 'refused', reason: 'the linked account is disabled', userId: user.id };
+      // A link from before these rules is used only if it would be made today; else: proof first.
+      if (identity.linked_by === 'legacy') {
+        const verdict = existingAccountVerdict(user, opts.emailDomainVerified && sameEmail(user.email, profile.email));
+        if (!verdict.ok) return { kind: 'proof_required', userId: user.id, reason: `an older link is re-checked: ${verdict.reason}` };
+        await setLinkReason(tx, conn, profile.subject, 'verified_domain');
       }
-      await tx.insertInto('sso_identities').values({ tenant_id: tenantId, connection_id: conn.id, subject: profile.subject, user_id: userId, last_login_at: new Date() }).execute();
-    } else {
       await tx.updateTable('sso_identities').set({ last_login_at: new Date() }).where('tenant_id', '=', tenantId).where('connection_id', '=', conn.id).where('subject', '=', profile.subject).execute();
-      await updateUser(tx, tenantId, userId, {
+      await updateUser(tx, tenantId, user.id, {
         ...(profile.name ? { name: profile.name } : {}),
         ...(profile.given_name ? { given_name: profile.given_name } : {}),
         ...(profile.family_name ? { family_name: profile.family_name } : {}),
       });
+      await ensureMembership(tx, conn, user.id, profile);
+      return { kind: 'signed_in', userId: user.id, created: false };
     }
 
-    // Membership: the mapped roles (from groups), else the connection's default role.
-    const groupRoles = conn.group_roles as Record<string, string>;
-    const mapped = [...new Set((profile.groups ?? []).flatMap((g) => (groupRoles[g] ? [groupRoles[g]] : [])))];
-    const member = await findMember(tx, tenantId, conn.org_id, userId);
-    if (!member) {
-      const org = (await findOrg(tx, tenantId, conn.org_id, { lock: true }))!;
-      if (isFull(org)) throw new SsoRefused(`the organization has reached its limit of ${org.max_members} members`);
-      await insertMember(tx, tenantId, conn.org_id, userId);
-      const roles = await rolesByName(tx, tenantId, conn.org_id, mapped.length ? mapped : [conn.default_role]);
-      await setMemberRoles(tx, tenantId, conn.org_id, userId, roles.map((r) => r.id));
-    } else if (mapped.length && Object.keys(groupRoles).length) {
-      // Roles that groups map to follow the IdP; `owner` is never taken away this way.
-      const keep = member.roles.filter((r) => r === 'owner');
-      const roles = await rolesByName(tx, tenantId, conn.org_id, [...new Set([...mapped, ...keep])]);
-      await setMemberRoles(tx, tenantId, conn.org_id, userId, roles.map((r) => r.id));
+    const existing = await findUserByEmail(tx, tenantId, profile.email);
+    if (existing) {
+      const verdict = existingAccountVerdict(existing, opts.emailDomainVerified);
+      if (!verdict.ok) {
+        return verdict.refuse
+          ? { kind: 'refused', reason: `${profile.email}: ${verdict.reason}`, userId: existing.id }
+          : { kind: 'proof_required', userId: existing.id, reason: verdict.reason };
+      }
+      await link(tx, conn, profile.subject, existing.id, 'verified_domain');
+      await ensureMembership(tx, conn, existing.id, profile);
+      return { kind: 'signed_in', userId: existing.id, created: false };
     }
-    return { userId, created };
+
+    // A new account: through the invitation link of this very email, or on a verified domain.
+    const invitation = opts.invitationId ? await findInvitation(tx, tenantId, conn.org_id, opts.invitationId, { lock: true }) : undefined;
+    const byInvitation = invitation && invitationStatus(invitation) === 'pending' && sameEmail(invitation.email, profile.email);
+    if (opts.invitationId && !byInvitation) {
+      return { kind: 'refused', reason: `the invitation that started this sign-in is not a pending invitation of ${profile.email} to this organization` };
+    }
+    if (!byInvitation) {
+      if (!opts.emailDomainVerified) return { kind: 'refused', reason: `the domain of ${profile.email} is not a verified domain of the organization; accounts are created only for verified domains or through an invitation link` };
+      if (!conn.auto_provision) return { kind: 'refused', reason: `${profile.email} has no account and automatic provisioning is off` };
+    }
+    const user = await insertUser(tx, tenantId, {
+      email: profile.email,
+      name: profile.name ?? null,
+      given_name: profile.given_name ?? null,
+      family_name: profile.family_name ?? null,
+      email_verified: true,
+      password_hash: null,
+    });
+    await link(tx, conn, profile.subject, user.id, byInvitation ? 'invitation' : 'new_account');
+    if (byInvitation) await invitations.acceptForSso(tx, tenantId, conn.org_id, invitation.id, user.id);
+    await ensureMembership(tx, conn, user.id, profile);
+    return { kind: 'signed_in', userId: user.id, created: true };
   });
+}
+
+/**
+ * Makes the link the person proved (their password, or the link mailed to the account), then
+ * membership as for any sign-in; an invitation that started the sign-in is used too. The account
+ * is checked again: a tenant administrator or a disabled account is never linked.
+ */
+export async function linkProven(db: Database, invitations: InvitationService, conn: ConnectionRow, profile: UpstreamProfile, userId: string, reason: 'password' | 'email_link', invitationId?: string | null): Promise<Provisioned> {
+  const tenantId = conn.tenant_id;
+  return inTenant(db, tenantId, async (tx): Promise<Provisioned> => {
+    const user = await findUserById(tx, tenantId, userId);
+    if (!user) return { kind: 'refused', reason: 'the account no longer exists' };
+    const verdict = existingAccountVerdict(user, true);
+    if (!verdict.ok && verdict.refuse) return { kind: 'refused', reason: verdict.reason, userId };
+    const current = await tx.selectFrom('sso_identities').select('user_id').where('tenant_id', '=', tenantId).where('connection_id', '=', conn.id).where('subject', '=', profile.subject).executeTakeFirst();
+    if (current && current.user_id !== userId) {
+      await tx.deleteFrom('sso_identities').where('tenant_id', '=', tenantId).where('connection_id', '=', conn.id).where('subject', '=', profile.subject).execute();
+      await auditLink(tx, conn, 'sso.link_removed', { subject: profile.subject, user_id: current.user_id, reason: `replaced by a link to an account proven by ${reason}` });
+    }
+    if (current?.user_id === userId) await setLinkReason(tx, conn, profile.subject, reason);
+    else await link(tx, conn, profile.subject, userId, reason);
+    if (invitationId) {
+      const invitation = await findInvitation(tx, tenantId, conn.org_id, invitationId, { lock: true });
+      if (invitation && invitationStatus(invitation) === 'pending' && sameEmail(invitation.email, user.email)) await invitations.acceptForSso(tx, tenantId, conn.org_id, invitation.id, userId);
+    }
+    await ensureMembership(tx, conn, userId, profile);
+    return { kind: 'signed_in', userId, created: false };
+  });
+}
+
+async function link(tx: TenantTx, conn: ConnectionRow, subject: string, userId: string, reason: LinkReason) {
+  await tx.insertInto('sso_identities').values({ tenant_id: conn.tenant_id, connection_id: conn.id, subject, user_id: userId, linked_by: reason, last_login_at: new Date() }).execute();
+  await auditLink(tx, conn, 'sso.link_created', { subject, user_id: userId, reason });
+}
+
+async function setLinkReason(tx: TenantTx, conn: ConnectionRow, subject: string, reason: LinkReason) {
+  await tx.updateTable('sso_identities').set({ linked_by: reason }).where('tenant_id', '=', conn.tenant_id).where('connection_id', '=', conn.id).where('subject', '=', subject).execute();
+  await auditLink(tx, conn, 'sso.link_confirmed', { subject, reason });
+}
+
+/** Links in the organization's audit log: which connection, which subject, which account, why. */
+export function auditLink(tx: TenantTx, conn: ConnectionRow, action: 'sso.link_created' | 'sso.link_confirmed' | 'sso.link_refused' | 'sso.link_deferred' | 'sso.link_removed', detail: { subject: string; user_id?: string | undefined; reason: string }) {
+  return insertAudit(tx, {
+    tenant_id: conn.tenant_id,
+    org_id: conn.org_id,
+    actor: { type: 'sso_connection', id: conn.id },
+    action,
+    target_type: 'sso_link',
+    target_id: detail.user_id ?? null,
+    before: null,
+    after: { connection_id: conn.id, connection_name: conn.name, ...detail },
+  });
+}
+
+/**
+ * Membership after an SSO sign-in: a newcomer joins with the roles the groups map to (else the
+ * connection's default role); a member's roles follow the mapped groups. Neither ever grants or
+ * takes away `owner` (mappedRoles drops it; configuration refuses it too).
+ */
+async function ensureMembership(tx: TenantTx, conn: ConnectionRow, userId: string, profile: UpstreamProfile) {
+  const tenantId = conn.tenant_id;
+  const mapped = mappedRoles(conn.group_roles, profile.groups);
+  const member = await findMember(tx, tenantId, conn.org_id, userId);
+  if (!member) {
+    const org = (await findOrg(tx, tenantId, conn.org_id, { lock: true }))!;
+    const wanted = mapped.length ? mapped : [conn.default_role].filter((r) => r !== 'owner');
+    const roles = await rolesByName(tx, tenantId, conn.org_id, wanted.length ? wanted : ['member']);
+    try {
+      await join(tx, org, userId, roles);
+    } catch (err) {
+      throw new SsoRefused((err as Error).message);
+    }
+    const after = (await findMember(tx, tenantId, conn.org_id, userId))!;
+    await insertAudit(tx, { tenant_id: tenantId, org_id: conn.org_id, actor: { type: 'sso_connection', id: conn.id }, action: 'member.added', target_type: 'member', target_id: userId, before: null, after: presentMember(after) });
+  } else if (mapped.length) {
+    const keep = member.roles.filter((r) => r === 'owner');
+    const roles = await rolesByName(tx, tenantId, conn.org_id, [...new Set([...mapped, ...keep])]);
+    const next = roles.map((r) => r.name).sort();
+    if (next.join() !== [...member.roles].sort().join()) {
+      await setMemberRoles(tx, tenantId, conn.org_id, userId, roles.map((r) => r.id));
+      const after = (await findMember(tx, tenantId, conn.org_id, userId))!;
+      await insertAudit(tx, { tenant_id: tenantId, org_id: conn.org_id, actor: { type: 'sso_connection', id: conn.id }, action: 'member.roles_changed', target_type: 'member', target_id: userId, before: presentMember(member), after: presentMember(after) });
+    }
+  }
 }

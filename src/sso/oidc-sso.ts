@@ -1,12 +1,11 @@
 import { LRUCache } from 'lru-cache';
 import * as client from 'openid-client';
 import type { Database } from '../db/database.ts';
-import { inTenant } from '../db/tenant-scope.ts';
 import { randomSecret } from '../crypto/secrets.ts';
 import { DEFAULT_ATTRIBUTES, type ConnectionRow, type ConnectionService } from './connection.service.ts';
 import { SsoRefused, type UpstreamProfile } from './jit.ts';
+import { rememberRequest, takeRequest, type SsoBinding } from './sso-request.ts';
 
-const REQUEST_TTL_MS = 10 * 60 * 1000;
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /**
@@ -47,17 +46,12 @@ export class OidcSso {
   }
 
   /** Where to send the browser: the upstream authorization URL for this sign-in. */
-  async start(conn: ConnectionRow, tenantSlug: string, interactionUid: string, loginHint?: string): Promise<string> {
+  async start(conn: ConnectionRow, tenantSlug: string, binding: SsoBinding, loginHint?: string): Promise<string> {
     const config = await this.config(conn);
     const state = randomSecret(24);
     const nonce = randomSecret(24);
     const verifier = client.randomPKCECodeVerifier();
-    await inTenant(this.db, conn.tenant_id, (tx) =>
-      tx
-        .insertInto('sso_requests')
-        .values({ tenant_id: conn.tenant_id, id: state, connection_id: conn.id, interaction_uid: interactionUid, nonce, code_verifier: verifier, expires_at: new Date(Date.now() + REQUEST_TTL_MS) })
-        .execute(),
-    );
+    await rememberRequest(this.db, conn, state, binding, { nonce, codeVerifier: verifier });
     const scopes = (conn.config as { scopes?: string[] }).scopes ?? ['openid', 'email', 'profile'];
     return client.buildAuthorizationUrl(config, {
       redirect_uri: this.connections.redirectUri(tenantSlug, conn.id),
@@ -74,14 +68,9 @@ export class OidcSso {
    * Completes the upstream sign-in at our callback. The state names a request we issued for this
    * connection, used once; everything else is openid-client's checks plus email_verified.
    */
-  async finish(conn: ConnectionRow, tenantSlug: string, callbackUrl: URL): Promise<{ profile: UpstreamProfile; interactionUid: string }> {
+  async finish(conn: ConnectionRow, tenantSlug: string, callbackUrl: URL): Promise<{ profile: UpstreamProfile; binding: SsoBinding }> {
     const state = callbackUrl.searchParams.get('state') ?? '';
-    const request = await inTenant(this.db, conn.tenant_id, async (tx) => {
-      const row = await tx.deleteFrom('sso_requests').where('tenant_id', '=', conn.tenant_id).where('id', '=', state).returningAll().executeTakeFirst();
-      return row;
-    });
-    if (!request || request.connection_id !== conn.id) throw new SsoRefused('the state does not match a sign-in started here (unknown, used or for another connection)');
-    if (request.expires_at.getTime() < Date.now()) throw new SsoRefused('the sign-in request expired');
+    const request = await takeRequest(this.db, conn, state, 'the state');
     const config = await this.config(conn);
     // The registered redirect URI (what the upstream knows), with the response parameters.
     const url = new URL(this.connections.redirectUri(tenantSlug, conn.id));
@@ -113,7 +102,7 @@ export class OidcSso {
     const str = (k: string) => (typeof all[k] === 'string' ? (all[k] as string).slice(0, 200) : undefined);
     const groups = Array.isArray(all[map.groups]) ? (all[map.groups] as unknown[]).filter((g): g is string => typeof g === 'string') : undefined;
     return {
-      interactionUid: request.interaction_uid,
+      binding: request.binding,
       profile: { subject: String(claims.sub), email, name: str(map.name), given_name: str(map.given_name), family_name: str(map.family_name), groups },
     };
   }

@@ -4,6 +4,7 @@ import type { ConnectionService } from './connection.service.ts';
 import type { DomainService } from './domain.service.ts';
 import type { OidcSso } from './oidc-sso.ts';
 import type { SamlSso } from './saml/saml-sso.ts';
+import type { SsoBinding } from './sso-request.ts';
 
 /** Where to send the browser: the IdP, or (when it can't be reached) our own failure page. */
 export type SsoStart = string;
@@ -23,12 +24,12 @@ export class SsoRouter {
    * document is wrong (say, an issuer mismatch) sends the user to a generic failure page and
    * leaves the reason on the connection — never a 500.
    */
-  private async start(runtime: TenantRuntime, orgId: string, uid: string, loginHint?: string): Promise<SsoStart | undefined> {
+  private async start(runtime: TenantRuntime, orgId: string, binding: SsoBinding, loginHint?: string): Promise<SsoStart | undefined> {
     const conn = await this.connections.enabledFor(runtime.tenant.id, orgId);
     if (!conn) return undefined;
     try {
-      if (conn.type === 'saml') return await this.saml.start(conn, runtime.tenant.slug, uid);
-      return await this.oidc.start(conn, runtime.tenant.slug, uid, loginHint);
+      if (conn.type === 'saml') return await this.saml.start(conn, runtime.tenant.slug, binding);
+      return await this.oidc.start(conn, runtime.tenant.slug, binding, loginHint);
     } catch (err) {
       await this.connections.recordError(runtime.tenant.id, conn.id, `could not start the sign-in: ${(err as Error).message}`);
       return `/t/${runtime.tenant.slug}/sso/unavailable`;
@@ -38,19 +39,27 @@ export class SsoRouter {
   /** A verified domain of an organization with an enabled connection → that IdP. */
   async startForEmail(runtime: TenantRuntime, email: string, uid: string) {
     const route = await this.domains.orgForEmail(runtime.tenant.id, email);
-    return route ? this.start(runtime, route.orgId, uid, email) : undefined;
+    return route ? this.start(runtime, route.orgId, { interactionUid: uid, invitationId: null }, email) : undefined;
   }
 
   /** `organization=` on the authorization request → that organization's IdP, when it has one. */
   async startForOrganization(runtime: TenantRuntime, idOrSlug: string, uid: string, loginHint?: string) {
     const org = await this.orgTokens.findOrg(runtime.tenant.id, idOrSlug);
-    return org && org.status !== 'suspended' ? this.start(runtime, org.id, uid, loginHint) : undefined;
+    return org && org.status !== 'suspended' ? this.start(runtime, org.id, { interactionUid: uid, invitationId: null }, loginHint) : undefined;
+  }
+
+  /**
+   * From an invitation link: the invited organization's IdP, for the invited email. The request
+   * carries the invitation, whose link proved the mailbox (jit.ts may then create the account).
+   */
+  async startForInvitation(runtime: TenantRuntime, orgId: string, invitationId: string, email: string) {
+    return this.start(runtime, orgId, { interactionUid: null, invitationId }, email);
   }
 
   /** Whether `email` belongs to an organization that requires SSO (and where to send it). */
   async requiredFor(runtime: TenantRuntime, email: string, uid: string): Promise<{ required: boolean; redirect?: string | undefined }> {
     const route = await this.domains.orgForEmail(runtime.tenant.id, email);
     if (!route?.ssoRequired) return { required: false };
-    return { required: true, redirect: await this.start(runtime, route.orgId, uid, email) };
+    return { required: true, redirect: await this.start(runtime, route.orgId, { interactionUid: uid, invitationId: null }, email) };
   }
 }

@@ -1,25 +1,54 @@
 import Router from '@koa/router';
-import type { Context } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
+import type { BruteForce } from '../accounts/brute-force.ts';
 import type { Database } from '../db/database.ts';
-import { renderPage } from '../http/pages.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import { formField, renderPage } from '../http/pages.ts';
 import type { Logger } from '../logger.ts';
+import type { InvitationService } from '../orgs/invitation.service.ts';
+import { findOrg } from '../orgs/org.repo.ts';
+import { effectiveSettings } from '../tenants/settings.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../views.ts';
-import type { ConnectionService } from './connection.service.ts';
+import type { ConnectionRow, ConnectionService } from './connection.service.ts';
 import type { DomainService } from './domain.service.ts';
-import { provision, SsoRefused } from './jit.ts';
+import { auditLink, linkProven, provision, SsoRefused, type Provisioned, type UpstreamProfile } from './jit.ts';
 import type { OidcSso } from './oidc-sso.ts';
+import { PENDING_LINK_TTL_MS, type PendingLink, type PendingLinks } from './pending-links.ts';
 import type { SamlSso } from './saml/saml-sso.ts';
+import type { SsoBinding } from './sso-request.ts';
 import { isUuid } from '../ids.ts';
 
+/** The browser's handle on a pending link (see PendingLinks): HttpOnly, this tenant's /sso/link only. */
+const LINK_COOKIE = 'tessera.sso_link';
+
+export interface SsoRouteDeps {
+  db: Database;
+  connections: ConnectionService;
+  domains: DomainService;
+  oidc: OidcSso;
+  saml: SamlSso;
+  invitations: InvitationService;
+  pendingLinks: PendingLinks;
+  users: UserService;
+  bruteForce: BruteForce;
+  render: Render;
+  log: Logger;
+  /** The same-origin check of form posts (CSRF), for the account-linking forms. */
+  sameOrigin: Middleware;
+}
+
+const runtimeOf = (ctx: Context) => ctx.state.runtime as TenantRuntime;
+const linkPath = (ctx: Context) => `/t/${runtimeOf(ctx).tenant.slug}/sso/link`;
 
 /**
- * /t/<slug>/sso/oidc/<connectionId>/callback — where an organization's IdP sends the browser back.
- * Any failure shows the user a generic page; the exact reason goes to the logs and to the
- * connection's last_error, for its admins.
+ * /t/<slug>/sso/… — where an organization's IdP sends the browser back (SAML ACS, OIDC callback).
+ * Any failure shows the user a generic page; the exact reason goes to the logs, to the
+ * connection's last_error and, for a refused link, to the organization's audit log.
  */
-export function ssoRoutes(deps: { db: Database; connections: ConnectionService; domains: DomainService; oidc: OidcSso; saml: SamlSso; render: Render; log: Logger }) {
+export function ssoRoutes(deps: SsoRouteDeps) {
   const router = new Router();
   const failed = (ctx: Context) =>
     renderPage(ctx, deps.render, 'message.njk', {
@@ -30,9 +59,8 @@ export function ssoRoutes(deps: { db: Database; connections: ConnectionService; 
   router.get('/unavailable', (ctx) => failed(ctx));
 
   async function connectionOf(ctx: Context, type: 'oidc' | 'saml') {
-    const runtime = ctx.state.runtime as TenantRuntime;
     const id = String(ctx.params.connectionId);
-    const conn = isUuid(id) ? await deps.connections.find(runtime.tenant.id, id) : undefined;
+    const conn = isUuid(id) ? await deps.connections.find(runtimeOf(ctx).tenant.id, id) : undefined;
     return conn && conn.type === type ? conn : undefined;
   }
 
@@ -45,7 +73,7 @@ export function ssoRoutes(deps: { db: Database; connections: ConnectionService; 
       return;
     }
     ctx.type = 'application/samlmetadata+xml';
-    ctx.body = deps.saml.metadata(conn, (ctx.state.runtime as TenantRuntime).tenant.slug);
+    ctx.body = deps.saml.metadata(conn, runtimeOf(ctx).tenant.slug);
   });
 
   /** The Assertion Consumer Service: the IdP posts the response here (cross-site, by design). */
@@ -54,28 +82,196 @@ export function ssoRoutes(deps: { db: Database; connections: ConnectionService; 
     if (!conn?.enabled) return failed(ctx);
     const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
     const samlResponse = typeof body.SAMLResponse === 'string' ? body.SAMLResponse : '';
-    await complete(ctx, conn, () => deps.saml.finish(conn, (ctx.state.runtime as TenantRuntime).tenant.slug, samlResponse));
+    await complete(ctx, conn, () => deps.saml.finish(conn, runtimeOf(ctx).tenant.slug, samlResponse));
   });
 
   router.get('/oidc/:connectionId/callback', async (ctx) => {
     const conn = await connectionOf(ctx, 'oidc');
     if (!conn?.enabled) return failed(ctx);
-    await complete(ctx, conn, () => deps.oidc.finish(conn, (ctx.state.runtime as TenantRuntime).tenant.slug, new URL(ctx.href)));
+    await complete(ctx, conn, () => deps.oidc.finish(conn, runtimeOf(ctx).tenant.slug, new URL(ctx.href)));
   });
 
-  /** After either protocol: JIT, then back into the waiting sign-in. Failures: generic page, exact reason kept. */
-  async function complete(ctx: Context, conn: NonNullable<Awaited<ReturnType<typeof connectionOf>>>, upstream: () => Promise<{ profile: import('./jit.ts').UpstreamProfile; interactionUid: string }>) {
-    const runtime = ctx.state.runtime as TenantRuntime;
+  /** After either protocol: JIT, then back into the waiting sign-in (or the invitation). */
+  async function complete(ctx: Context, conn: ConnectionRow, upstream: () => Promise<{ profile: UpstreamProfile; binding: SsoBinding }>) {
+    const runtime = runtimeOf(ctx);
+    let profile: UpstreamProfile | undefined;
     try {
-      const { profile, interactionUid } = await upstream();
+      const answer = await upstream();
+      profile = answer.profile;
       const emailDomainVerified = await deps.domains.isVerifiedFor(runtime.tenant.id, conn.org_id, profile.email);
-      const { userId, created } = await provision(deps.db, conn, profile, { emailDomainVerified });
-      deps.log.info({ tenant: runtime.tenant.slug, connection: conn.id, userId, created }, 'sso sign-in');
-      return ctx.redirect(await resume(runtime.provider, interactionUid, { login: { accountId: userId }, sso: { org_id: conn.org_id, connection_id: conn.id } }));
+      const outcome = await provision(deps.db, deps.invitations, conn, profile, { emailDomainVerified, invitationId: answer.binding.invitationId });
+      if (outcome.kind === 'proof_required') {
+        await record(conn, 'sso.link_deferred', profile, outcome);
+        const cookie = await deps.pendingLinks.create(runtime.tenant.id, conn.id, outcome.userId, profile, answer.binding);
+        setLinkCookie(ctx, cookie);
+        ctx.status = 303;
+        return ctx.redirect(linkPath(ctx));
+      }
+      if (outcome.kind === 'refused') {
+        await record(conn, 'sso.link_refused', profile, outcome);
+        throw new SsoRefused(outcome.reason);
+      }
+      deps.log.info({ tenant: runtime.tenant.slug, connection: conn.id, userId: outcome.userId, created: outcome.created }, 'sso sign-in');
+      return await signedIn(ctx, conn, outcome.userId, answer.binding);
     } catch (err) {
       const reason = err instanceof SsoRefused ? err.message : `unexpected: ${(err as Error).message}`;
       deps.log.warn({ tenant: runtime.tenant.slug, connection: conn.id, reason }, 'sso sign-in refused');
       await deps.connections.recordError(runtime.tenant.id, conn.id, reason);
+      return failed(ctx);
+    }
+  }
+
+  /** A refusal or deferral in the organization's audit log (its own transaction: nothing else was written). */
+  async function record(conn: ConnectionRow, action: 'sso.link_refused' | 'sso.link_deferred', profile: UpstreamProfile, outcome: Extract<Provisioned, { kind: 'refused' | 'proof_required' }>) {
+    await inTenant(deps.db, conn.tenant_id, (tx) => auditLink(tx, conn, action, { subject: profile.subject, user_id: outcome.userId, reason: `${outcome.reason} (asserted email ${profile.email})` }));
+  }
+
+  /** The account is settled: resume the authorization request, or (from an invitation) say welcome. */
+  async function signedIn(ctx: Context, conn: ConnectionRow, userId: string, binding: SsoBinding) {
+    const runtime = runtimeOf(ctx);
+    if (binding.interactionUid) {
+      ctx.status = 303;
+      return ctx.redirect(await resume(runtime.provider, binding.interactionUid, { login: { accountId: userId }, sso: { org_id: conn.org_id, connection_id: conn.id } }));
+    }
+    const org = await inTenant(deps.db, conn.tenant_id, (tx) => findOrg(tx, conn.tenant_id, conn.org_id));
+    const name = org?.name ?? 'the organization';
+    return renderPage(ctx, deps.render, 'message.njk', {
+      title: `Welcome to ${name}`,
+      paragraphs: [`You are now a member of ${name}. Sign in from your application with your organization's single sign-on to start working in it.`],
+    });
+  }
+
+  // ── proving an existing account is yours ─────────────────────────────────
+  // Unlike the ACS, these forms take same-origin posts only (deps.sameOrigin: CSRF).
+
+  function setLinkCookie(ctx: Context, value: string) {
+    ctx.cookies.set(LINK_COOKIE, value, { path: linkPath(ctx), httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: PENDING_LINK_TTL_MS, overwrite: true });
+  }
+
+  function clearLinkCookie(ctx: Context) {
+    ctx.cookies.set(LINK_COOKIE, '', { path: linkPath(ctx), httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 0, overwrite: true });
+  }
+
+  async function describePending(pending: PendingLink) {
+    const conn = await deps.connections.find(pending.tenantId, pending.connectionId);
+    const org = conn ? await inTenant(deps.db, pending.tenantId, (tx) => findOrg(tx, pending.tenantId, conn.org_id)) : undefined;
+    const user = await deps.users.find(pending.tenantId, pending.userId);
+    return conn && org && user ? { conn, org, user } : undefined;
+  }
+
+  const expired = (ctx: Context) =>
+    renderPage(ctx, deps.render, 'message.njk', {
+      title: 'This sign-in has expired',
+      paragraphs: ['Start again from your application and sign in with your organization once more.'],
+    }, 410);
+
+  async function linkPage(ctx: Context, pending: PendingLink, extra: Record<string, unknown> = {}, status = 200) {
+    const found = await describePending(pending);
+    if (!found) return expired(ctx);
+    renderPage(ctx, deps.render, 'sso-link.njk', {
+      title: 'Confirm this is your account',
+      orgName: found.org.name,
+      connectionName: found.conn.name,
+      email: found.user.email,
+      hasPassword: Boolean(found.user.password_hash),
+      action: linkPath(ctx),
+      forgotUrl: `/t/${runtimeOf(ctx).tenant.slug}/account/forgot-password`,
+      ...extra,
+    }, status);
+  }
+
+  const pendingOf = (ctx: Context) => deps.pendingLinks.forBrowser(runtimeOf(ctx).tenant.id, ctx.cookies.get(LINK_COOKIE));
+
+  router.get('/link', async (ctx) => {
+    const pending = await pendingOf(ctx);
+    if (!pending) return expired(ctx);
+    await linkPage(ctx, pending);
+  });
+
+  /** The account's own password proves it; brute-force rules as at any sign-in. */
+  router.post('/link/password', deps.sameOrigin, async (ctx) => {
+    const { tenant } = runtimeOf(ctx);
+    const pending = await pendingOf(ctx);
+    if (!pending) return expired(ctx);
+    const found = await describePending(pending);
+    if (!found) return expired(ctx);
+    const password = formField(ctx, 'password', 256, false);
+    const settings = effectiveSettings(tenant.settings).brute_force;
+    const verdict = await deps.bruteForce.check(tenant.id, settings, found.user.email, ctx.ip);
+    const user = !verdict.ipBlocked && password ? await deps.users.checkSignIn(tenant.id, found.user, password) : undefined;
+    if (!user || verdict.accountLocked) {
+      await deps.bruteForce.recordFailure(tenant.id, settings, found.user.email, ctx.ip, verdict);
+      return linkPage(ctx, pending, { error: 'That password is not right.' }, 401);
+    }
+    await deps.bruteForce.recordSuccess(tenant.id, found.user.email, verdict);
+    return finishLink(ctx, pending, found.conn, 'password', true);
+  });
+
+  /** A one-time link to the account's stored address (never the address the IdP asserted). */
+  router.post('/link/email', deps.sameOrigin, async (ctx) => {
+    const pending = await pendingOf(ctx);
+    if (!pending) return expired(ctx);
+    const found = await describePending(pending);
+    if (!found) return expired(ctx);
+    const sent = await deps.pendingLinks.mailLink(pending, found.user.email, { connectionName: found.conn.name, orgName: found.org.name });
+    if (!sent) return linkPage(ctx, pending, { error: 'A link was sent a moment ago (at most three, one a minute). Check your inbox, including spam.' }, 429);
+    return linkPage(ctx, { ...pending, mailsSent: pending.mailsSent + 1 }, { mailed: true });
+  });
+
+  /** The mailed link shows a button; only the POST uses it (mail scanners follow GETs). */
+  router.get('/link/confirm/:token', async (ctx) => {
+    const pending = await deps.pendingLinks.forMailToken(runtimeOf(ctx).tenant.id, String(ctx.params.token));
+    const found = pending && (await describePending(pending));
+    if (!found) return expired(ctx);
+    renderPage(ctx, deps.render, 'sso-link-confirm.njk', { title: 'Link your account', orgName: found.org.name, connectionName: found.conn.name, email: found.user.email, action: ctx.path });
+  });
+
+  router.post('/link/confirm/:token', deps.sameOrigin, async (ctx) => {
+    const pending = await deps.pendingLinks.forMailToken(runtimeOf(ctx).tenant.id, String(ctx.params.token));
+    const found = pending && (await describePending(pending));
+    if (!pending || !found) return expired(ctx);
+    // In the browser that came back from the IdP, the waiting sign-in continues; elsewhere, the
+    // link is made and the person signs in again.
+    const sameBrowser = (await pendingOf(ctx))?.id === pending.id;
+    return finishLink(ctx, pending, found.conn, 'email_link', sameBrowser);
+  });
+
+  router.post('/link/cancel', deps.sameOrigin, async (ctx) => {
+    const pending = await pendingOf(ctx);
+    if (pending) await deps.pendingLinks.remove(pending.tenantId, pending.id);
+    clearLinkCookie(ctx);
+    if (pending?.binding.interactionUid) {
+      const interaction = await runtimeOf(ctx).provider.Interaction.find(pending.binding.interactionUid);
+      if (interaction) {
+        ctx.status = 303;
+        return ctx.redirect(await resume(runtimeOf(ctx).provider, pending.binding.interactionUid, { error: 'access_denied', error_description: 'The user did not link their organization sign-in to their account.' }));
+      }
+    }
+    return renderPage(ctx, deps.render, 'message.njk', { title: 'Nothing was linked', paragraphs: ['Your account was not changed.'] });
+  });
+
+  async function finishLink(ctx: Context, pending: PendingLink, conn: ConnectionRow, reason: 'password' | 'email_link', continueSignIn: boolean) {
+    const runtime = runtimeOf(ctx);
+    await deps.pendingLinks.remove(pending.tenantId, pending.id);
+    if (continueSignIn) clearLinkCookie(ctx);
+    try {
+      const outcome = await linkProven(deps.db, deps.invitations, conn, pending.profile, pending.userId, reason, pending.binding.invitationId);
+      if (outcome.kind !== 'signed_in') {
+        await record(conn, 'sso.link_refused', pending.profile, outcome);
+        throw new SsoRefused(outcome.reason);
+      }
+      deps.log.info({ tenant: runtime.tenant.slug, connection: conn.id, userId: outcome.userId, proof: reason }, 'sso link proven');
+      if (continueSignIn && (!pending.binding.interactionUid || (await runtime.provider.Interaction.find(pending.binding.interactionUid)))) {
+        return await signedIn(ctx, conn, outcome.userId, pending.binding);
+      }
+      return renderPage(ctx, deps.render, 'message.njk', {
+        title: 'Your account is linked',
+        paragraphs: [`From now on, signing in with ${conn.name} opens this account. Go back to your application and sign in again.`],
+      });
+    } catch (err) {
+      const why = err instanceof SsoRefused ? err.message : `unexpected: ${(err as Error).message}`;
+      deps.log.warn({ tenant: runtime.tenant.slug, connection: conn.id, reason: why }, 'sso link refused');
+      await deps.connections.recordError(runtime.tenant.id, conn.id, why);
       return failed(ctx);
     }
   }
@@ -86,7 +282,7 @@ export function ssoRoutes(deps: { db: Database; connections: ConnectionService; 
 /**
  * Records the result on the waiting interaction and returns where to resume it. (The callback
  * is not under the interaction's cookie path, so the interaction is found by the uid we stored
- * with the request.)
+ * with the request; oidc-provider still requires that browser's interaction cookie to resume.)
  */
 async function resume(provider: Provider, uid: string, result: Record<string, unknown>): Promise<string> {
   const interaction = await provider.Interaction.find(uid);

@@ -44,6 +44,8 @@ export interface SsoIdentityTable {
   connection_id: string;
   subject: string;
   user_id: string;
+  /** Why the link exists (see LinkReason in jit.ts); 'legacy' links are re-checked before use. */
+  linked_by: string;
   created_at: Generated<Date>;
   last_login_at: Date | null;
 }
@@ -52,7 +54,10 @@ export interface SsoRequestTable {
   tenant_id: string;
   id: string;
   connection_id: string;
-  interaction_uid: string;
+  /** The authorization request to resume; null for a sign-in started from an invitation link. */
+  interaction_uid: string | null;
+  /** The invitation whose link started this sign-in (its link proved the mailbox). */
+  invitation_id: string | null;
   nonce: string | null;
   code_verifier: string | null;
   expires_at: Date;
@@ -63,4 +68,22 @@ export interface SamlReplayTable {
   connection_id: string;
   assertion_id: string;
   expires_at: Date;
+}
+
+/** An SSO sign-in waiting for the person to prove that the existing account it named is theirs. */
+export interface SsoPendingLinkTable {
+  tenant_id: string;
+  id: Generated<string>;
+  connection_id: string;
+  subject: string;
+  user_id: string;
+  profile: JSONColumnType<Record<string, unknown>, string, string>;
+  interaction_uid: string | null;
+  invitation_id: string | null;
+  browser_hash: string;
+  mail_token_hash: string | null;
+  mails_sent: Generated<number>;
+  last_mail_at: Date | null;
+  expires_at: Date;
+  created_at: Generated<Date>;
 }

@@ -118,10 +118,25 @@ test.serial('refusals: unverified email, an existing account not in the organiza
   tt.regex((await api('GET', `/organizations/${corp.id}/sso-connections/${connection.id}`)).body.last_error, /email_verified/);
   tt.is((await api('GET', '/users?email=mallory@corp.example')).body.data.length, 0);
 
-  await api('POST', '/users', { email: 'existing@corp.example', password: 'my own password', email_verified: true });
+  // An account whose email was never verified (anyone may register one): no link until its
+  // owner proves it is theirs; the browser is asked to, and nothing is issued meanwhile.
+  await api('POST', '/users', { email: 'existing@corp.example', password: 'my own password', email_verified: false });
   const taken = await ssoSignIn('taken');
-  tt.is(taken.failed?.status, 403);
-  tt.regex((await api('GET', `/organizations/${corp.id}/sso-connections/${connection.id}`)).body.last_error, /not linked by email alone/);
+  tt.is(taken.failed?.status, 200);
+  tt.true(taken.failed!.url.endsWith(`/t/${tenant.slug}/sso/link`), taken.failed!.url);
+  tt.regex(taken.failed!.html, /Confirm this is your account/);
+  const existing = (await api('GET', '/users?email=existing@corp.example')).body.data[0];
+  tt.is((await api('GET', `/users/${existing.id}`)).body.identities.length, 0, 'nothing linked');
+});
+
+test('an existing account of the verified domain, its email verified, is linked at its first SSO sign-in', async (tt) => {
+  users.verified = { email: 'veri@corp.example', email_verified: true, name: 'Veri' };
+  const created = await api('POST', '/users', { email: 'veri@corp.example', password: 'my own password too', email_verified: true });
+  const r = await ssoSignIn('verified');
+  tt.truthy(r.tokens, JSON.stringify(r.failed)?.slice(0, 300));
+  tt.is(r.tokens!.claims()!.sub, created.body.id);
+  const detail = (await api('GET', `/users/${created.body.id}`)).body;
+  tt.is(detail.identities.length, 1);
 });
 
 test.serial('the callback refuses a state it did not issue', async (tt) => {

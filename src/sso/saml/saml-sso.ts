@@ -5,9 +5,9 @@ import type { Database } from '../../db/database.ts';
 import { inTenant } from '../../db/tenant-scope.ts';
 import type { ConnectionRow } from '../connection.service.ts';
 import { SsoRefused, type UpstreamProfile } from '../jit.ts';
+import { rememberRequest, takeRequest, type SsoBinding } from '../sso-request.ts';
 import { installSamlSchemaValidator } from './schema-validator.ts';
 
-const REQUEST_TTL_MS = 10 * 60 * 1000;
 /** Clock skew allowed on NotBefore / NotOnOrAfter. */
 export const SKEW_MS = 2 * 60 * 1000;
 const { binding } = samlify.Constants.namespace;
@@ -19,7 +19,12 @@ export interface SamlConfig {
   idp_entity_id: string;
   idp_sso_url: string;
   idp_certificates: string[];
+  /** The assertion itself must carry a valid signature (default true; false: a signed response suffices). */
+  want_assertions_signed?: boolean;
 }
+
+/** Whether a connection requires signed assertions (the default) — what its SP metadata says too. */
+export const wantsSignedAssertions = (cfg: SamlConfig) => cfg.want_assertions_signed !== false;
 
 export function spEntityId(publicUrl: string, slug: string, connectionId: string) {
   return `${publicUrl}/t/${slug}/sso/saml/${connectionId}/metadata`;
@@ -138,7 +143,7 @@ export class SamlSso {
       ...(encPrivateKey ? { encPrivateKey } : {}),
       entityID: spEntityId(this.publicUrl, slug, conn.id),
       assertionConsumerService: [{ Binding: binding.post, Location: acsUrl(this.publicUrl, slug, conn.id) }],
-      wantAssertionsSigned: true,
+      wantAssertionsSigned: wantsSignedAssertions(cfg),
       authnRequestsSigned: false,
       clockDrifts: [-SKEW_MS, SKEW_MS],
     });
@@ -189,18 +194,36 @@ export class SamlSso {
   }
 
   /** The redirect to the IdP with an AuthnRequest whose ID we remember (InResponseTo binding). */
-  async start(conn: ConnectionRow, slug: string, interactionUid: string): Promise<string> {
+  async start(conn: ConnectionRow, slug: string, binding: SsoBinding): Promise<string> {
     const { id, context } = this.sp(conn, slug).createLoginRequest(this.idp(conn), 'redirect') as { id: string; context: string };
-    await inTenant(this.db, conn.tenant_id, (tx) =>
-      tx
-        .insertInto('sso_requests')
-        .values({ tenant_id: conn.tenant_id, id, connection_id: conn.id, interaction_uid: interactionUid, nonce: null, code_verifier: null, expires_at: new Date(Date.now() + REQUEST_TTL_MS) })
-        .execute(),
-    );
+    await rememberRequest(this.db, conn, id, binding);
     return context;
   }
 
-  async finish(conn: ConnectionRow, slug: string, samlResponse: string): Promise<{ profile: UpstreamProfile; interactionUid: string }> {
+  /**
+   * samlify accepts a response whose message OR assertion signature verifies, and stops at the
+   * first that does. Requiring a signed assertion means checking the assertion's own signature:
+   * the same verification, on the document with every signature outside the assertion removed
+   * (the assertion's signature covers only the assertion, so removing the others changes nothing
+   * it signed). `content` holds exactly one assertion and no comments (checked before).
+   */
+  private assertionSignatureValid(conn: ConnectionRow, content: string): boolean {
+    const open = /<((?:[\w-]+:)?)Assertion[\s>]/.exec(content);
+    if (!open) return false;
+    const close = content.indexOf(`</${open[1]}Assertion>`, open.index);
+    if (close < 0) return false;
+    const end = close + `</${open[1]}Assertion>`.length;
+    const outside = (part: string) => part.replace(/<((?:[\w-]+:)?)Signature[\s>][\s\S]*?<\/\1Signature>/g, '');
+    const assertionOnly = outside(content.slice(0, open.index)) + content.slice(open.index, end) + outside(content.slice(end));
+    try {
+      const [verified] = samlify.SamlLib.verifySignature(assertionOnly, { metadata: this.idp(conn).entityMeta, signatureAlgorithm: undefined } as never) as [boolean, unknown];
+      return verified === true;
+    } catch {
+      return false;
+    }
+  }
+
+  async finish(conn: ConnectionRow, slug: string, samlResponse: string): Promise<{ profile: UpstreamProfile; binding: SsoBinding }> {
     if (!samlResponse || samlResponse.length > 500_000) throw new SsoRefused('no SAMLResponse, or one too large');
     const xml = Buffer.from(samlResponse, 'base64').toString('utf8');
     const { encrypted } = precheck(xml);
@@ -209,11 +232,7 @@ export class SamlSso {
     // CPU per message (bench SamlAcs), which an unauthenticated POST must not be able to buy.
     const claimed = /<(?:[\w-]+:)?Response\b[^>]*?\sInResponseTo="([^"]{1,200})"/.exec(xml)?.[1];
     if (!claimed) throw new SsoRefused('unsolicited response (no InResponseTo); IdP-initiated sign-in is not accepted');
-    const request = await inTenant(this.db, conn.tenant_id, (tx) =>
-      tx.deleteFrom('sso_requests').where('tenant_id', '=', conn.tenant_id).where('id', '=', claimed).returningAll().executeTakeFirst(),
-    );
-    if (!request || request.connection_id !== conn.id) throw new SsoRefused(`InResponseTo ${claimed} is not a request this connection sent (unknown, used, or another connection's)`);
-    if (request.expires_at.getTime() < Date.now()) throw new SsoRefused('the sign-in request expired');
+    const request = await takeRequest(this.db, conn, claimed, `InResponseTo ${claimed}`);
     const key = encrypted ? this.spPrivateKey(conn) : undefined;
     if (encrypted && !key) throw new SsoRefused('the assertion is encrypted but this connection has no decryption key');
     let parsed: { extract: any; samlContent: string };
@@ -234,6 +253,9 @@ export class SamlSso {
     if (encrypted) rejectWeakSignatures(content);
     const acs = acsUrl(this.publicUrl, slug, conn.id);
     const cfg = conn.config as unknown as SamlConfig;
+    if (wantsSignedAssertions(cfg) && !this.assertionSignatureValid(conn, content)) {
+      throw new SsoRefused('the assertion is not signed by the IdP (this connection requires signed assertions, as its SP metadata says)');
+    }
 
     if (ex.issuer !== cfg.idp_entity_id) throw new SsoRefused(`issuer ${ex.issuer} is not this connection's IdP`);
     const audiences = [ex.audience].flat().filter(Boolean);
@@ -285,7 +307,7 @@ export class SamlSso {
     const groupsRaw = attributes[map.groups!];
     const groups = Array.isArray(groupsRaw) ? groupsRaw.map(String) : typeof groupsRaw === 'string' ? [groupsRaw] : undefined;
     return {
-      interactionUid: request.interaction_uid,
+      binding: request.binding,
       profile: { subject: nameId, email, name: one('name'), given_name: one('given_name'), family_name: one('family_name'), groups },
     };
   }
