@@ -165,6 +165,12 @@ export function ssoRoutes(deps: SsoRouteDeps) {
       paragraphs: ['Start again from your application and sign in with your organization once more.'],
     }, 410);
 
+  const otherBrowser = (ctx: Context) =>
+    renderPage(ctx, deps.render, 'message.njk', {
+      title: 'Open this link where you signed in',
+      paragraphs: ['This link works only in the browser where you signed in with your organization a moment ago. Open it there; nothing was changed.'],
+    }, 409);
+
   async function linkPage(ctx: Context, pending: PendingLink, extra: Record<string, unknown> = {}, status = 200) {
     const found = await describePending(pending);
     if (!found) return expired(ctx);
@@ -223,6 +229,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     const pending = await deps.pendingLinks.forMailToken(runtimeOf(ctx).tenant.id, String(ctx.params.token));
     const found = pending && (await describePending(pending));
     if (!found) return expired(ctx);
+    if ((await pendingOf(ctx))?.id !== pending!.id) return otherBrowser(ctx);
     renderPage(ctx, deps.render, 'sso-link-confirm.njk', { title: 'Link your account', orgName: found.org.name, connectionName: found.conn.name, email: found.user.email, action: ctx.path });
   });
 
@@ -230,10 +237,11 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     const pending = await deps.pendingLinks.forMailToken(runtimeOf(ctx).tenant.id, String(ctx.params.token));
     const found = pending && (await describePending(pending));
     if (!pending || !found) return expired(ctx);
-    // In the browser that came back from the IdP, the waiting sign-in continues; elsewhere, the
-    // link is made and the person signs in again.
-    const sameBrowser = (await pendingOf(ctx))?.id === pending.id;
-    return finishLink(ctx, pending, found.conn, 'email_link', sameBrowser);
+    // Only in the browser that came back from the IdP: whoever triggered the mail must also be
+    // the one who reads it. (Otherwise an IdP's owner could start a link to someone's account and
+    // have them click "it was me" in their own mail client.)
+    if ((await pendingOf(ctx))?.id !== pending.id) return otherBrowser(ctx);
+    return finishLink(ctx, pending, found.conn, 'email_link', true);
   });
 
   router.post('/link/cancel', deps.sameOrigin, async (ctx) => {

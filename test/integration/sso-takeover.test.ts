@@ -252,7 +252,12 @@ test.serial('proof by a link mailed to the stored address: at most three mails, 
   const again = await browser.submit(`${t.url}/t/${tenant.slug}/sso/link/email`, {});
   tt.is(again.res.status, 429, 'one a minute');
   const confirmUrl = linkIn(mail, '/sso/link/confirm/');
-  // Following the link (GET) changes nothing; the button (POST) links and, in this browser, continues.
+  // In any other browser (the account's owner reading a mail an IdP's owner triggered), nothing happens.
+  const elsewhere = new Browser(t.url);
+  tt.is((await elsewhere.follow(confirmUrl)).res.status, 409);
+  tt.is((await elsewhere.submit(confirmUrl, {})).res.status, 409);
+  tt.deepEqual(await linksOf(ids.quinn!), []);
+  // Following the link (GET) changes nothing; the button (POST) links and the sign-in continues.
   const shown = await browser.follow(confirmUrl);
   tt.regex(await shown.res.text(), /Link my account/);
   tt.deepEqual(await linksOf(ids.quinn!), []);
@@ -262,7 +267,7 @@ test.serial('proof by a link mailed to the stored address: at most three mails, 
   tt.is(tokens.claims()!.sub, ids.quinn!);
   tt.deepEqual(await linksOf(ids.quinn!), [{ subject: 'quinn-at-idp', linked_by: 'email_link' }]);
   // Used once.
-  tt.is((await new Browser(t.url).submit(confirmUrl, {})).res.status, 410);
+  tt.is((await browser.submit(confirmUrl, {})).res.status, 410);
 });
 
 test.serial('a link made before these rules is re-checked; a link to a tenant administrator is never used', async (tt) => {
