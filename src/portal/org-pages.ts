@@ -180,7 +180,8 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
     // People by email, not id (users deleted since show as such).
     const userIds = [...new Set(log.data.map((e) => e.actor as { type: string; id?: string }).filter((a) => a.type === 'user' && a.id).map((a) => a.id!))];
     const emails = new Map(await Promise.all(userIds.map(async (id) => [id, (await deps.users.find(org.tenantId, id))?.email ?? 'a deleted user'] as const)));
-    const actorText = (a: { type: string; id?: string }) => (a.type === 'user' ? (emails.get(a.id!) ?? 'a user') : a.type === 'api_key' ? 'an API key' : `client ${a.id ?? ''}`);
+    const actorText = (a: { type: string; id?: string }) =>
+      a.type === 'user' ? (emails.get(a.id!) ?? 'a user') : a.type === 'api_key' ? 'an API key' : a.type === 'sso_connection' ? `SSO connection ${a.id ?? ''}` : `client ${a.id ?? ''}`;
     page(ctx, 'portal/org-audit.njk', {
       title: `Audit log · ${org.org.name}`,
       section: 'portal',
