@@ -6,7 +6,7 @@ import { Conflict, NotFound } from '../http/errors.ts';
 import { decodeCursor, page } from '../http/pagination.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import { emailKey, findUserById } from '../users/user.repo.ts';
-import { audit, join, orgOrThrow, resolveRoles } from './org-rules.ts';
+import { assertRolesWithinReach, audit, join, orgOrThrow, resolveRoles } from './org-rules.ts';
 import * as repo from './org.repo.ts';
 import type { InvitationRow, OrgRow } from './org.repo.ts';
 import { DEFAULT_INVITATION_TTL_SECONDS, invitationStatus, presentInvitation, presentMember, presentOrg, type Actor } from './org.service.ts';
@@ -60,6 +60,7 @@ export class InvitationService {
     return this.tx(tenantId, async (tx) => {
       const org = await this.orgOrThrow(tx, tenantId, orgId, true);
       const [role] = await this.resolveRoles(tx, tenantId, orgId, [input.role], 'role');
+      await assertRolesWithinReach(tx, tenantId, orgId, actor, [role!], 'role');
       if (await repo.pendingInvitationFor(tx, tenantId, orgId, input.email)) {
         throw Conflict('This email already has a pending invitation to this organization: resend or revoke it.', [{ field: 'email', message: 'already invited' }]);
       }

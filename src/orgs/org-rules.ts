@@ -44,21 +44,35 @@ async function permissionsHeld(tx: TenantTx, tenantId: string, orgId: string, ac
 }
 
 /**
+ * The permission ceiling: nobody hands out a permission they do not hold themselves — not by
+ * granting a role that carries it, nor by writing it into a role (owners and tenant
+ * administrators hold every permission). 422 naming `field`.
+ */
+export async function assertPermissionsHeld(tx: TenantTx, tenantId: string, orgId: string, actor: Actor, permissions: readonly string[], field: string, what = 'grant') {
+  if (!permissions.length) return;
+  const held = await permissionsHeld(tx, tenantId, orgId, actor);
+  if (held === 'all') return;
+  const missing = [...new Set(permissions.filter((p) => !held.has(p)))];
+  if (missing.length) {
+    throw ValidationFailed(`You can't ${what} permissions you do not hold yourself: ${missing.join(', ')}.`, [{ field, message: `permissions you lack: ${missing.join(', ')}` }]);
+  }
+}
+
+/** Roles `actor` may give (or take away): each within the permission ceiling. */
+export async function assertRolesWithinReach(tx: TenantTx, tenantId: string, orgId: string, actor: Actor, roles: readonly RoleRow[], field: string) {
+  await assertPermissionsHeld(tx, tenantId, orgId, actor, roles.flatMap((r) => r.permissions), field);
+}
+
+/**
  * What configuration may grant automatically (an SSO connection's default role and group
- * mapping; later SCIM groups): never `owner`, and no role carrying a permission the person
- * configuring it does not hold. Returns the roles, or a 422 naming the field.
+ * mapping; later SCIM groups): never `owner`, and nothing beyond the permission ceiling.
  */
 export async function assertGrantable(tx: TenantTx, tenantId: string, orgId: string, actor: Actor, grants: Array<{ field: string; role: string }>) {
   if (!grants.length) return;
   const owner = grants.find((g) => g.role === 'owner');
   if (owner) throw ValidationFailed('The owner role is never granted automatically: make owners by transferring ownership.', [{ field: owner.field, message: 'owner cannot be granted this way' }]);
   const roles = await resolveRoles(tx, tenantId, orgId, grants.map((g) => g.role), grants[0]!.field);
-  const held = await permissionsHeld(tx, tenantId, orgId, actor);
-  if (held === 'all') return;
-  for (const g of grants) {
-    const missing = roles.find((r) => r.name === g.role)!.permissions.filter((p) => !held.has(p));
-    if (missing.length) throw ValidationFailed(`The role ${g.role} carries permissions you do not hold (${missing.join(', ')}); you can't have it granted automatically.`, [{ field: g.field, message: `grants permissions you lack: ${missing.join(', ')}` }]);
-  }
+  for (const g of grants) await assertRolesWithinReach(tx, tenantId, orgId, actor, roles.filter((r) => r.name === g.role), g.field);
 }
 
 /**

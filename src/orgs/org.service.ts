@@ -226,6 +226,7 @@ export class OrgService {
     try {
       return await this.tx(tenantId, async (tx) => {
         await this.orgOrThrow(tx, tenantId, orgId);
+        await rules.assertPermissionsHeld(tx, tenantId, orgId, actor, input.permissions ?? [], 'permissions', 'write');
         const [role] = await repo.insertRoles(tx, [
           { tenant_id: tenantId, org_id: orgId, name: input.name, description: input.description ?? null, permissions: [...new Set(input.permissions ?? [])] },
         ]);
@@ -242,6 +243,8 @@ export class OrgService {
       await this.orgOrThrow(tx, tenantId, orgId);
       const before = await repo.findRole(tx, tenantId, orgId, roleId);
       if (!before) throw NotFound('No such role in this organization.');
+      // A role above the actor stays as it is; a new permission set stays within the ceiling.
+      if (input.permissions) await rules.assertPermissionsHeld(tx, tenantId, orgId, actor, [...before.permissions, ...input.permissions], 'permissions', 'change');
       const after = await repo.updateRole(tx, tenantId, roleId, {
         ...(input.description !== undefined ? { description: input.description } : {}),
         ...(input.permissions ? { permissions: [...new Set(input.permissions)] } : {}),
@@ -258,6 +261,7 @@ export class OrgService {
       const role = await repo.findRole(tx, tenantId, orgId, roleId);
       if (!role) throw NotFound('No such role in this organization.');
       if (role.builtin) throw Conflict(`"${role.name}" is a built-in role and can't be deleted.`);
+      await rules.assertRolesWithinReach(tx, tenantId, orgId, actor, [role], 'role');
       const usage = await repo.roleUsage(tx, tenantId, roleId);
       if (!force && (usage.members > 0 || usage.invitations > 0)) {
         throw Conflict(
@@ -305,7 +309,9 @@ export class OrgService {
       const user = await findUserById(tx, tenantId, userId);
       if (!user) throw ValidationFailed('No user with that id in this tenant.', [{ field: 'user_id', message: 'unknown user' }]);
       if (await repo.findMember(tx, tenantId, orgId, userId)) throw Conflict('That user is already a member; change their roles with PATCH instead.');
-      await this.join(tx, org, userId, await this.resolveRoles(tx, tenantId, orgId, roleNames, 'roles'));
+      const roles = await this.resolveRoles(tx, tenantId, orgId, roleNames, 'roles');
+      await rules.assertRolesWithinReach(tx, tenantId, orgId, actor, roles, 'roles');
+      await this.join(tx, org, userId, roles);
       const member = (await repo.findMember(tx, tenantId, orgId, userId))!;
       await this.audit(tx, tenantId, orgId, actor, 'member.added', { type: 'member', id: userId }, null, presentMember(member));
       return presentMember(member);
@@ -322,6 +328,9 @@ export class OrgService {
       const before = await repo.findMember(tx, tenantId, orgId, userId);
       if (!before) throw NO_MEMBER();
       const roles = await this.resolveRoles(tx, tenantId, orgId, roleNames, 'roles');
+      // Roles given and roles taken away alike stay within the actor's permissions.
+      const changed = [...roles.filter((r) => !before.roles.includes(r.name)), ...(await repo.rolesByName(tx, tenantId, orgId, before.roles.filter((n) => !roleNames.includes(n))))];
+      await rules.assertRolesWithinReach(tx, tenantId, orgId, actor, changed, 'roles');
       if (before.roles.includes('owner') && !roleNames.includes('owner')) await this.assertNotLastOwner(tx, tenantId, orgId, userId);
       await repo.setMemberRoles(tx, tenantId, orgId, userId, roles.map((r) => r.id));
       const after = (await repo.findMember(tx, tenantId, orgId, userId))!;

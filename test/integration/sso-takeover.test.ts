@@ -131,6 +131,31 @@ test.serial('an org admin cannot configure SSO or domains from the portal, and s
   tt.is((await api('GET', `/organizations/${orgId}/domains`)).body.data.length, 0);
 });
 
+test.serial('an org admin can neither write nor hand out a permission they do not hold (portal)', async (tt) => {
+  await api('POST', `/organizations/${orgId}/roles`, { name: 'finance', permissions: ['invoices:write'] });
+  const browser = new Browser(t.url);
+  const first = await browser.follow(`${t.url}/t/${tenant.slug}/portal/organizations/${orgId}/roles`);
+  const page = await enterCredentials(browser, await first.res.text(), first.url, 'ada@victim.example', PASSWORD);
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(await page.res.text())![1]!;
+  const base = `${t.url}/t/${tenant.slug}/portal/organizations/${orgId}`;
+  const superuser = await browser.submit(`${base}/roles`, { _csrf: csrf, name: 'superuser', description: '', permissions: '* org:owner' });
+  tt.is(superuser.res.status, 422);
+  tt.regex(await superuser.res.text(), /permissions you do not hold/);
+  tt.is((await browser.submit(`${base}/members/${ids.admin}/role`, { _csrf: csrf, role: 'finance' })).res.status, 422, 'not to herself');
+  tt.is((await browser.submit(`${base}/members/${ids.member}/role`, { _csrf: csrf, role: 'finance' })).res.status, 422, 'nor to anyone');
+  tt.is((await browser.submit(`${base}/invitations`, { _csrf: csrf, email: 'fin@victim.example', role: 'finance' })).res.status, 422, 'nor by invitation');
+  const roles = (await api('GET', `/organizations/${orgId}/roles`)).body.data;
+  tt.false(roles.some((r: any) => r.name === 'superuser'));
+  const finance = roles.find((r: any) => r.name === 'finance');
+  tt.is((await browser.submit(`${base}/roles/${finance.id}/delete`, { _csrf: csrf })).res.status, 409, 'nor delete a role above her');
+  const members = (await api('GET', `/organizations/${orgId}/members`)).body.data;
+  tt.deepEqual(members.find((m: any) => m.user_id === ids.admin).roles, ['admin']);
+  tt.deepEqual(members.find((m: any) => m.user_id === ids.member).roles, ['member']);
+  tt.is((await api('GET', `/organizations/${orgId}/invitations`)).body.data.filter((i: any) => i.email === 'fin@victim.example').length, 0);
+  // A role within her reach is fine.
+  tt.is((await browser.submit(`${base}/roles`, { _csrf: csrf, name: 'helper', description: '', permissions: '' })).res.status, 200);
+});
+
 test.serial('attack: the IdP asserts the tenant administrator, invited to the organization — refused, nothing linked, audited', async (tt) => {
   await api('POST', `/organizations/${orgId}/invitations`, { email: tenant.adminEmail, role: 'member' });
   const { browser, requestId } = await beginAtApp();
