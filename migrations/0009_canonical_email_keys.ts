@@ -72,8 +72,8 @@ interface Row {
 const BATCH = 5000;
 
 /**
- * Writes every row's address (trimmed, NFC) and key, batch by batch; a row whose address the rule
- * refuses gets a null key and is reported.
+ * Writes every row's address (trimmed, NFC) and key, batch by batch — most rows (plain ASCII)
+ * already hold both; a row whose address the rule refuses gets a null key and is reported.
  */
 async function rekey(db: Kysely<any>, table: 'users' | 'org_invitations', onRefused: (row: Row, problem: string) => void) {
   let after: { tenant_id: string; id: string } | undefined;
@@ -93,7 +93,7 @@ async function rekey(db: Kysely<any>, table: 'users' | 'org_invitations', onRefu
     await sql`
       UPDATE ${sql.table(table)} r SET email = v.email, email_key = v.key
       FROM jsonb_to_recordset(${JSON.stringify(values)}::jsonb) AS v(tenant_id uuid, id uuid, email text, key text)
-      WHERE r.tenant_id = v.tenant_id AND r.id = v.id`.execute(db);
+      WHERE r.tenant_id = v.tenant_id AND r.id = v.id AND (r.email, r.email_key) IS DISTINCT FROM (v.email, v.key)`.execute(db);
     const last = rows[rows.length - 1]!;
     after = { tenant_id: last.tenant_id, id: last.id };
   }

@@ -36,5 +36,5 @@ export const looksLikeEmail = (s: string) => parseEmail(s).ok;
 export function emailFieldError(s: string): string | undefined {
   if (!s.trim()) return 'Enter your email address.';
   const parsed = parseEmail(s);
-  return parsed.ok ? undefined : `Enter a usable email address: this one ${parsed.problem}.`;
+  return parsed.ok ? undefined : `Enter a valid email address: this one ${parsed.problem}.`;
 }

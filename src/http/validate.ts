@@ -49,11 +49,11 @@ export const fields = {
    */
   email: z
     .string()
-    .max(320, 'must be a usable email address: it is too long')
+    .max(320, 'must be a valid email address: it is too long')
     .transform((s, ctx) => {
       const parsed = parseEmail(s);
       if (parsed.ok) return parsed.email.address;
-      ctx.addIssue({ code: 'custom', message: `must be a usable email address: it ${parsed.problem}` });
+      ctx.addIssue({ code: 'custom', message: `must be a valid email address: it ${parsed.problem}` });
       return z.NEVER;
     })
     .meta({ format: 'email', pattern: '^\\s*[^@\\s]+@[^@\\s]+\\s*$' }),
