@@ -378,7 +378,7 @@ function adminOrgs(): Scenario[] {
       const db = env.tessera.connection.db;
       const tenantId = (await db.selectFrom('tenants').select('id').where('slug', '=', env.slug).executeTakeFirstOrThrow()).id;
       const started = Date.now();
-      await sql`INSERT INTO users (tenant_id, email, email_verified) SELECT ${tenantId}::uuid, 'm' || g || '@big.test', true FROM generate_series(1, ${members + spare}::int) g`.execute(db);
+      await sql`INSERT INTO users (tenant_id, email, email_key, email_verified) SELECT ${tenantId}::uuid, 'm' || g || '@big.test', 'm' || g || '@big.test', true FROM generate_series(1, ${members + spare}::int) g`.execute(db);
       await sql`
         INSERT INTO org_members (tenant_id, org_id, user_id, joined_at)
         SELECT tenant_id, ${org.id}::uuid, id, now() - (random() * interval '365 days') FROM users

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { formField, looksLikeEmail, renderPage } from '../http/pages.ts';
+import { emailFieldError, formField, renderPage } from '../http/pages.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { Render } from '../views.ts';
 import { PasswordRejected, type AccountService } from './account.service.ts';
@@ -38,9 +38,10 @@ export function accountRoutes(deps: { accounts: AccountService; bruteForce: Brut
 
   router.get('/forgot-password', (ctx) => page(ctx, 'forgot-password.njk', { title: 'Reset your password', action: `${base(ctx)}/forgot-password`, email: '' }));
   router.post('/forgot-password', async (ctx) => {
-    const email = formField(ctx, 'email', 254);
-    if (!looksLikeEmail(email)) {
-      return page(ctx, 'forgot-password.njk', { title: 'Reset your password', action: `${base(ctx)}/forgot-password`, email, error: 'Enter a valid email address.' }, 400);
+    const email = formField(ctx, 'email', 320);
+    const emailError = emailFieldError(email);
+    if (emailError) {
+      return page(ctx, 'forgot-password.njk', { title: 'Reset your password', action: `${base(ctx)}/forgot-password`, email, error: emailError }, 400);
     }
     if (!(await mailAllowed(ctx))) {
       return page(ctx, 'message.njk', { title: 'Too many requests', paragraphs: ['Please wait a few minutes before asking again.'] }, 429);
@@ -75,9 +76,10 @@ export function accountRoutes(deps: { accounts: AccountService; bruteForce: Brut
 
   router.get('/verify-email/resend', (ctx) => page(ctx, 'resend-verification.njk', { title: 'Confirm your email', action: `${base(ctx)}/verify-email/resend`, email: '' }));
   router.post('/verify-email/resend', async (ctx) => {
-    const email = formField(ctx, 'email', 254);
-    if (!looksLikeEmail(email)) {
-      return page(ctx, 'resend-verification.njk', { title: 'Confirm your email', action: `${base(ctx)}/verify-email/resend`, email, error: 'Enter a valid email address.' }, 400);
+    const email = formField(ctx, 'email', 320);
+    const emailError = emailFieldError(email);
+    if (emailError) {
+      return page(ctx, 'resend-verification.njk', { title: 'Confirm your email', action: `${base(ctx)}/verify-email/resend`, email, error: emailError }, 400);
     }
     if (!(await mailAllowed(ctx))) {
       return page(ctx, 'message.njk', { title: 'Too many requests', paragraphs: ['Please wait a few minutes before asking again.'] }, 429);

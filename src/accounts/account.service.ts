@@ -41,15 +41,19 @@ export class AccountService {
     const link = (tenant: TenantRow, path: string) => `${this.publicUrl}/t/${tenant.slug}/account/${path}`;
     const compose = mailRenderer(renderHtml, renderText);
 
+    // These two are queued under the address as typed (any spelling of it): the link goes to
+    // the account's stored address, never to the typed one.
     outbox.register('verify_email', async (tenant, email) => {
-      const token = await this.issueLink(tenant.id, email, 'verify_email', VERIFY_EMAIL_TTL_SECONDS, (u) => !u.email_verified && !u.disabled);
-      if (!token) return null;
-      return compose('verify_email', `Confirm your email for ${tenant.name}`, { tenantName: tenant.name, email, link: link(tenant, `verify-email/${token}`) });
+      const issued = await this.issueLink(tenant.id, email, 'verify_email', VERIFY_EMAIL_TTL_SECONDS, (u) => !u.email_verified && !u.disabled);
+      if (!issued) return null;
+      const { token, to } = issued;
+      return { ...compose('verify_email', `Confirm your email for ${tenant.name}`, { tenantName: tenant.name, email: to, link: link(tenant, `verify-email/${token}`) }), to };
     });
     outbox.register('reset_password', async (tenant, email) => {
-      const token = await this.issueLink(tenant.id, email, 'reset_password', RESET_PASSWORD_TTL_SECONDS, (u) => !u.disabled);
-      if (!token) return null;
-      return compose('reset_password', `Reset your ${tenant.name} password`, { tenantName: tenant.name, email, link: link(tenant, `reset-password/${token}`) });
+      const issued = await this.issueLink(tenant.id, email, 'reset_password', RESET_PASSWORD_TTL_SECONDS, (u) => !u.disabled);
+      if (!issued) return null;
+      const { token, to } = issued;
+      return { ...compose('reset_password', `Reset your ${tenant.name} password`, { tenantName: tenant.name, email: to, link: link(tenant, `reset-password/${token}`) }), to };
     });
     outbox.register('account_exists', async (tenant, email) =>
       compose('account_exists', `You already have a ${tenant.name} account`, { tenantName: tenant.name, email, resetLink: link(tenant, 'forgot-password') }),
@@ -72,13 +76,17 @@ export class AccountService {
           await this.outbox.enqueue(tx, tenantId, 'account_exists', existing.email);
           return;
         }
-        await users.insertUser(tx, tenantId, { email: input.email, name: input.name, password_hash: passwordHash, email_verified: false });
-        await this.outbox.enqueue(tx, tenantId, 'verify_email', input.email);
+        const user = await users.insertUser(tx, tenantId, { email: input.email, name: input.name, password_hash: passwordHash, email_verified: false });
+        await this.outbox.enqueue(tx, tenantId, 'verify_email', user.email);
       });
     } catch (err) {
-      // Lost a race with a concurrent registration of the same email: same answer as "exists".
+      // Lost a race with a concurrent registration of the same email (perhaps spelt otherwise):
+      // same answer as "exists", to the address of the account that won.
       if (!isUniqueViolation(err)) throw err;
-      await inTenant(this.db, tenantId, (tx) => this.outbox.enqueue(tx, tenantId, 'account_exists', input.email));
+      await inTenant(this.db, tenantId, async (tx) => {
+        const existing = await users.findUserByEmail(tx, tenantId, input.email);
+        if (existing) await this.outbox.enqueue(tx, tenantId, 'account_exists', existing.email);
+      });
     }
   }
 
@@ -170,14 +178,17 @@ export class AccountService {
     return 'changed';
   }
 
-  /** Makes a one-time link for `email` when it has an account that `eligible` accepts. */
+  /**
+   * Makes a one-time link for `email` when it has an account that `eligible` accepts; `to` is
+   * that account's stored address.
+   */
   private async issueLink(
     tenantId: string,
     email: string,
     purpose: 'verify_email' | 'reset_password',
     ttlSeconds: number,
     eligible: (u: users.UserRow) => boolean,
-  ): Promise<string | null> {
+  ): Promise<{ token: string; to: string } | null> {
     return inTenant(this.db, tenantId, async (tx) => {
       const user = await users.findUserByEmail(tx, tenantId, email);
       if (!user || !eligible(user)) return null;
@@ -186,7 +197,7 @@ export class AccountService {
       // (someone who signs in early and is sent another must not find the first one dead).
       if (purpose === 'reset_password') await tokens.deleteUnusedTokens(tx, tenantId, user.id, purpose);
       await tokens.insertToken(tx, tenantId, user.id, purpose, sha256Hex(token), ttlSeconds);
-      return token;
+      return { token, to: user.email };
     });
   }
 }

@@ -2,11 +2,20 @@ import type { Database, TenantTx } from '../db/database.ts';
 import { scopedStatement } from '../db/one-shot.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import type { BruteForceSettings } from '../tenants/settings.ts';
+import { emailKey } from '../users/email-address.ts';
 
 const MAIL_REQUESTS_PER_WINDOW = 20;
 const MAIL_WINDOW_SECONDS = 900;
 
-export const accountKey = (email: string) => `account:${email.trim().toLowerCase()}`;
+/**
+ * An account's counter is keyed by its canonical email key, so every spelling of one address
+ * counts against the same account. An address the email rule refuses has no account; its
+ * attempts count under a key no account can have.
+ */
+export const accountKey = (email: string) => {
+  const key = emailKey(email);
+  return key === undefined ? `unusable-email:${email.trim()}` : `account:${key}`;
+};
 export const ipKey = (ip: string) => `ip:${ip}`;
 
 export interface Verdict {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { fields } from '../http/validate.ts';
+import { parseDomain } from '../users/email-address.ts';
 import { TENANT_SCOPES } from '../oidc/provider.ts';
 
 // The Admin API's request schemas: one definition validates requests (and later documents them).
@@ -34,7 +35,7 @@ export const UpdateUser = z
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
 
 export const ListUsers = z.strictObject({
-  email: z.string().max(254).optional(),
+  email: fields.email.optional(),
   q: z.string().trim().min(1).max(200).optional(),
   limit: fields.limit,
   cursor: fields.cursor,
@@ -120,12 +121,16 @@ const orgSlug = z
   .min(2, 'must be 2–64 characters')
   .max(64, 'must be 2–64 characters')
   .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'use lowercase letters, digits and hyphens, not at the start or end');
+/** Stored (and matched against emails' domains) in IDNA ASCII form: `bücher.de` is `xn--bcher-kva.de`. */
 const domain = z
   .string()
-  .trim()
-  .toLowerCase()
   .max(253, 'must be at most 253 characters')
-  .regex(/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/, 'must be a domain name such as example.com');
+  .transform((s, ctx) => {
+    const parsed = parseDomain(s);
+    if (parsed.ok) return parsed.ascii;
+    ctx.addIssue({ code: 'custom', message: `must be a domain name such as example.com: it ${parsed.problem}` });
+    return z.NEVER;
+  });
 const httpUrl = z
   .string()
   .max(2000, 'must be at most 2000 characters')

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { effectiveSettings } from '../tenants/settings.ts';
+import { parseEmail } from '../users/email-address.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { Render } from '../views.ts';
 
@@ -28,4 +29,12 @@ export function formField(ctx: Context, name: string, max = 256, trim = true): s
   return (trim ? v.trim() : v).slice(0, max);
 }
 
-export const looksLikeEmail = (s: string) => s.length <= 254 && /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(s);
+/** Whether a typed email is one the email rule accepts (users/email-address.ts). */
+export const looksLikeEmail = (s: string) => parseEmail(s).ok;
+
+/** What a page says about a typed email the email rule refuses, or undefined when it accepts it. */
+export function emailFieldError(s: string): string | undefined {
+  if (!s.trim()) return 'Enter your email address.';
+  const parsed = parseEmail(s);
+  return parsed.ok ? undefined : `Enter a valid email address: this one ${parsed.problem}.`;
+}

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { parseEmail } from '../users/email-address.ts';
 import { passwordProblem } from '../users/password-policy.ts';
 import { BadRequest, UnsupportedMediaType, ValidationFailed, type FieldError } from './errors.ts';
 
@@ -42,7 +43,20 @@ function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.output<
 
 /** Common field shapes, so one rule for an email or a name lives in one place. */
 export const fields = {
-  email: z.email('must be a valid email address').max(254, 'must be at most 254 characters').transform((s) => s.trim()),
+  /**
+   * An email address by the one rule (users/email-address.ts); the output is the address to
+   * store. The published schema can only sketch the rule (one @, no spaces).
+   */
+  email: z
+    .string()
+    .max(320, 'must be a valid email address: it is too long')
+    .transform((s, ctx) => {
+      const parsed = parseEmail(s);
+      if (parsed.ok) return parsed.email.address;
+      ctx.addIssue({ code: 'custom', message: `must be a valid email address: it ${parsed.problem}` });
+      return z.NEVER;
+    })
+    .meta({ format: 'email', pattern: '^\\s*[^@\\s]+@[^@\\s]+\\s*$' }),
   name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
   password: z.string().superRefine((p, ctx) => {
     const problem = passwordProblem(p);

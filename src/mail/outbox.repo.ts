@@ -28,10 +28,11 @@ export async function claimDue(db: Database, limit: number, leaseSeconds: number
   return r.rows;
 }
 
-export async function markSent(db: Database, tenantId: string, id: string, subject: string) {
+/** `recipient`: where it went, which may be the account's stored address rather than the queued one. */
+export async function markSent(db: Database, tenantId: string, id: string, subject: string, recipient: string) {
   await db
     .updateTable('mail_outbox')
-    .set({ status: 'sent', sent_at: new Date(), subject, params_encrypted: null, last_error: null })
+    .set({ status: 'sent', sent_at: new Date(), subject, recipient, params_encrypted: null, last_error: null })
     .where('tenant_id', '=', tenantId)
     .where('id', '=', id)
     .execute();

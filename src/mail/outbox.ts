@@ -13,6 +13,11 @@ export interface ComposedMail {
   subject: string;
   text: string;
   html: string;
+  /**
+   * Where to send it, when not to the queued recipient: a request queued under the address as
+   * someone typed it goes to the stored address of the account it names.
+   */
+  to?: string | undefined;
 }
 
 /**
@@ -148,8 +153,9 @@ export class MailOutbox {
         return;
       }
       const fromName = effectiveSettings(tenant.settings).mail_from_name ?? tenant.name;
-      await this.transport.send({ from: { name: fromName, address: this.opts.from }, to: row.recipient, ...mail });
-      await repo.markSent(this.db, row.tenant_id, row.id, mail.subject);
+      const { to = row.recipient, ...content } = mail;
+      await this.transport.send({ from: { name: fromName, address: this.opts.from }, to, ...content });
+      await repo.markSent(this.db, row.tenant_id, row.id, mail.subject, to);
       log.info({ attempts: row.attempts }, 'mail sent');
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { PasswordRejected, type AccountService } from '../accounts/account.service.ts';
 import type { BruteForce } from '../accounts/brute-force.ts';
-import { formField, looksLikeEmail, renderPage } from '../http/pages.ts';
+import { emailFieldError, formField, renderPage } from '../http/pages.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
@@ -100,8 +100,9 @@ export function interactionRoutes(deps: {
    */
   router.post('/:uid/identify', async (ctx) => {
     const details = await runtimeOf(ctx).provider.interactionDetails(ctx.req, ctx.res);
-    const email = formField(ctx, 'email', 254);
-    if (!looksLikeEmail(email)) return loginPage(ctx, details, { email, error: 'Enter a valid email address.' }, 400);
+    const email = formField(ctx, 'email', 320);
+    const emailError = emailFieldError(email);
+    if (emailError) return loginPage(ctx, details, { email, error: emailError }, 400);
     const to = await deps.sso.startForEmail(runtimeOf(ctx), email, details.uid);
     if (to) return ctx.redirect(to);
     return loginPage(ctx, details, { email, step: 'password' });
@@ -116,8 +117,12 @@ export function interactionRoutes(deps: {
     const { provider, tenant } = runtimeOf(ctx);
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const settings = settingsOf(ctx);
-    const email = formField(ctx, 'email', 254);
+    const email = formField(ctx, 'email', 320);
     const password = formField(ctx, 'password', 256, false);
+    // An address the email rule refuses has no account and no organization: say what is wrong
+    // with it rather than count a password attempt against nobody.
+    const emailError = emailFieldError(email);
+    if (emailError) return loginPage(ctx, details, { email, error: emailError }, 400);
     // Three reads that don't depend on one another, so they share one round trip (grouped reads):
     // whether the email's organization requires SSO, the brute-force record, and the account. The
     // account is used only once both checks let a password through.
@@ -161,10 +166,11 @@ export function interactionRoutes(deps: {
     const details = await runtimeOf(ctx).provider.interactionDetails(ctx.req, ctx.res);
     if (!settingsOf(ctx).registration_enabled) return registrationClosed(ctx, details.uid);
     const name = formField(ctx, 'name', 200);
-    const email = formField(ctx, 'email', 254);
+    const email = formField(ctx, 'email', 320);
     const password = formField(ctx, 'password', 1000, false);
     if (!name) return registerPage(ctx, details.uid, { name, email, error: 'Enter your name.' }, 400);
-    if (!looksLikeEmail(email)) return registerPage(ctx, details.uid, { name, email, error: 'Enter a valid email address.' }, 400);
+    const emailError = emailFieldError(email);
+    if (emailError) return registerPage(ctx, details.uid, { name, email, error: emailError }, 400);
     try {
       await deps.accounts.register(runtimeOf(ctx).tenant.id, { email, password, name });
     } catch (err) {

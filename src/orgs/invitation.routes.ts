@@ -15,7 +15,7 @@ import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../views.ts';
 import type { ConnectionService } from '../sso/connection.service.ts';
 import type { SsoRouter } from '../sso/sso-router.ts';
-import type { InvitationService } from './invitation.service.ts';
+import { isInvitedAccount, type InvitationService } from './invitation.service.ts';
 
 const GONE: Record<string, { title: string; text: string }> = {
   accepted: { title: 'Invitation already accepted', text: 'This invitation has been used. Sign in from your application to reach the organization.' },
@@ -47,6 +47,10 @@ export function invitationRoutes(deps: { db: Database; invitations: InvitationSe
       message(ctx, gone.title, gone.text, 410);
       return undefined;
     }
+    if (found.invitation.email_key === null) {
+      message(ctx, 'Invitation no longer usable', `This invitation is for ${found.invitation.email}, which is not a usable email address. Ask the organization to invite you again.`, 410);
+      return undefined;
+    }
     return { token, ...found };
   }
 
@@ -60,7 +64,7 @@ export function invitationRoutes(deps: { db: Database; invitations: InvitationSe
     const tenantId = runtimeOf(ctx).tenant.id;
     const email = inv.invitation.email;
     const current = await signedInUser(ctx);
-    if (current && current.email.toLowerCase() !== email.toLowerCase()) {
+    if (current && !isInvitedAccount(inv.invitation, current)) {
       return message(
         ctx,
         'This invitation is for someone else',
@@ -110,7 +114,7 @@ export function invitationRoutes(deps: { db: Database; invitations: InvitationSe
     try {
       if (mode === 'accept') {
         const current = await signedInUser(ctx);
-        if (!current || current.email.toLowerCase() !== email.toLowerCase()) return show(ctx, inv);
+        if (!current || !isInvitedAccount(inv.invitation, current)) return show(ctx, inv);
         await inTenant(deps.db, tenant.id, (tx) => deps.invitations.acceptInvitation(tx, tenant.id, inv.token, current.id));
         return joined(ctx, inv.org.name);
       }

@@ -5,11 +5,20 @@ import { inTenant } from '../db/tenant-scope.ts';
 import { Conflict, NotFound } from '../http/errors.ts';
 import { decodeCursor, page } from '../http/pagination.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
-import { emailKey, findUserById } from '../users/user.repo.ts';
+import { findUserById } from '../users/user.repo.ts';
 import { assertRolesWithinReach, audit, join, orgOrThrow, resolveRoles } from './org-rules.ts';
 import * as repo from './org.repo.ts';
 import type { InvitationRow, OrgRow } from './org.repo.ts';
 import { DEFAULT_INVITATION_TTL_SECONDS, invitationStatus, presentInvitation, presentMember, presentOrg, type Actor } from './org.service.ts';
+
+/**
+ * Whether `user` is the account an invitation is for: the same email key, so any spelling of the
+ * invited address. (A null key, left by an invitation older than the email rule to an address it
+ * refuses, matches no one.)
+ */
+export function isInvitedAccount(inv: { email_key: string | null }, user: { email_key: string }): boolean {
+  return inv.email_key !== null && inv.email_key === user.email_key;
+}
 
 /**
  * Invitations to an organization: by email, with a role and an expiry; the link's token is
@@ -154,7 +163,7 @@ export class InvitationService {
         .innerJoin('org_roles as r', (j) => j.onRef('r.tenant_id', '=', 'i.tenant_id').onRef('r.org_id', '=', 'i.org_id').onRef('r.id', '=', 'i.role_id')) // see memberRoleNames
         .select(['i.id', 'i.expires_at', 'i.created_at', 'o.id as org_id', 'o.name as org_name', 'o.slug as org_slug', 'r.name as role'])
         .where('i.tenant_id', '=', tenantId)
-        .where('i.email_key', '=', emailKey(user.email))
+        .where('i.email_key', '=', user.email_key)
         .where('i.status', '=', 'pending')
         .where('i.expires_at', '>', sql<Date>`now()`)
         .orderBy('i.created_at')
@@ -187,13 +196,13 @@ export class InvitationService {
   /** Someone else's invitation is "not found", never a hint that it exists. */
   private async ownInvitation(tx: TenantTx, tenantId: string, userId: string, inv: InvitationRow | undefined) {
     const user = await findUserById(tx, tenantId, userId);
-    if (!inv || !user || inv.email.toLowerCase() !== user.email.toLowerCase()) throw NotFound('No such invitation for you.');
+    if (!inv || !user || !isInvitedAccount(inv, user)) throw NotFound('No such invitation for you.');
   }
 
   private async accept(tx: TenantTx, tenantId: string, inv: InvitationRow | undefined, userId: string): Promise<{ org: OrgRow }> {
     if (!inv || invitationStatus(inv) !== 'pending') throw Conflict('This invitation can no longer be used.');
     const user = await findUserById(tx, tenantId, userId);
-    if (!user || user.email.toLowerCase() !== inv.email.toLowerCase()) throw Conflict('This invitation is for another email address.');
+    if (!user || !isInvitedAccount(inv, user)) throw Conflict('This invitation is for another email address.');
     const org = (await repo.findOrg(tx, tenantId, inv.org_id, { lock: true }))!;
     const role = (await repo.findRole(tx, tenantId, inv.org_id, inv.role_id))!;
     const actor: Actor = { type: 'user', id: userId };

@@ -1,7 +1,7 @@
 import { sql, type RawBuilder, type Selectable, type Updateable } from 'kysely';
 import type { TenantTx } from '../db/database.ts';
 import type { Keyset } from '../http/pagination.ts';
-import { emailKey } from '../users/user.repo.ts';
+import { canonicalEmail, emailKey } from '../users/email-address.ts';
 import type { InvitationStatus, OrgInvitationTable, OrgRoleTable, OrganizationTable } from './org.table.ts';
 
 export type OrgRow = Selectable<OrganizationTable>;
@@ -203,10 +203,12 @@ export async function ownerIds(tx: TenantTx, tenantId: string, orgId: string): P
 
 // ── invitations ──────────────────────────────────────────────────────────────
 
+/** Throws EmailRefused for an address the email rule refuses (callers validate input first). */
 export async function insertInvitation(tx: TenantTx, row: Omit<InvitationRow, 'id' | 'email_key' | 'created_at' | 'status' | 'accepted_user_id' | 'accepted_at' | 'invited_by'> & { invited_by: Record<string, unknown> }) {
+  const { address, key } = canonicalEmail(row.email);
   return tx
     .insertInto('org_invitations')
-    .values({ ...row, invited_by: JSON.stringify(row.invited_by), accepted_user_id: null, accepted_at: null })
+    .values({ ...row, email: address, email_key: key, invited_by: JSON.stringify(row.invited_by), accepted_user_id: null, accepted_at: null })
     .returningAll()
     .executeTakeFirstOrThrow();
 }
@@ -238,13 +240,16 @@ export async function updateInvitation(
   return tx.updateTable('org_invitations').set(patch).where('tenant_id', '=', tenantId).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
 }
 
+/** The pending invitation to `email` in any spelling of it; none for an address the rule refuses. */
 export async function pendingInvitationFor(tx: TenantTx, tenantId: string, orgId: string, email: string) {
+  const key = emailKey(email);
+  if (key === undefined) return undefined;
   return tx
     .selectFrom('org_invitations')
     .select('id')
     .where('tenant_id', '=', tenantId)
     .where('org_id', '=', orgId)
-    .where('email_key', '=', emailKey(email))
+    .where('email_key', '=', key)
     .where('status', '=', 'pending')
     .where('expires_at', '>', sql<Date>`now()`)
     .executeTakeFirst();

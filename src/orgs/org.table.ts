@@ -1,4 +1,4 @@
-import type { Generated, GeneratedAlways, JSONColumnType } from 'kysely';
+import type { Generated, JSONColumnType } from 'kysely';
 
 export type OrgStatus = 'active' | 'trialing' | 'pending' | 'suspended';
 export const ORG_STATUSES = ['active', 'trialing', 'pending', 'suspended'] as const;
@@ -58,8 +58,12 @@ export interface OrgInvitationTable {
   org_id: string;
   id: Generated<string>;
   email: string;
-  /** lower(email), kept by PostgreSQL (see emailKey in users/user.repo.ts). */
-  email_key: GeneratedAlways<string>;
+  /**
+   * The canonical key of `email` (users/email-address.ts), written with it; what an account's key
+   * must equal to accept. Null only for invitations older than the rule to addresses it refuses,
+   * which no account can accept.
+   */
+  email_key: string | null;
   role_id: string;
   token_hash: string;
   status: Generated<InvitationStatus>;

@@ -6,6 +6,7 @@ import { inTenant } from '../db/tenant-scope.ts';
 import { Conflict, isUniqueViolation, NotFound } from '../http/errors.ts';
 import type { Actor } from '../orgs/org.service.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
+import { parseEmail } from '../users/email-address.ts';
 
 /** Looks up TXT records; injectable so tests run offline. */
 export type TxtResolver = (name: string) => Promise<string[][]>;
@@ -124,10 +125,16 @@ export class DomainService {
     });
   }
 
-  /** The organization that verified the domain of `email`, if any, and whether it requires SSO. */
+  /**
+   * The organization that verified the domain of `email`, if any, and whether it requires SSO.
+   * Matched by the email's canonical domain (IDNA ASCII, lower case), as domains are stored, so
+   * every spelling of a domain routes alike; an address the email rule refuses routes nowhere
+   * (and signs in nowhere either).
+   */
   async orgForEmail(tenantId: string, email: string): Promise<{ orgId: string; ssoRequired: boolean } | undefined> {
-    const domain = email.split('@')[1]?.toLowerCase();
-    if (!domain) return undefined;
+    const parsed = parseEmail(email);
+    if (!parsed.ok) return undefined;
+    const { domain } = parsed.email;
     // One statement, one round trip: sign-in asks this at the email step and again at the password.
     const row = await scopedStatement(this.db, tenantId, (tx) =>
       tx

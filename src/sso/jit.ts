@@ -5,6 +5,7 @@ import { findInvitation, findMember, findOrg, insertAudit, rolesByName, setMembe
 import { invitationStatus, presentMember } from '../orgs/org.service.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { findUserByEmail, findUserById, insertUser, updateUser, type UserRow } from '../users/user.repo.ts';
+import { emailKey } from '../users/email-address.ts';
 import type { ConnectionRow } from './connection.service.ts';
 import { mappedRoles } from './group-roles.ts';
 
@@ -40,7 +41,11 @@ export interface ProvisionContext {
   invitationId?: string | null | undefined;
 }
 
-const sameEmail = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+/** The same mailbox by the one email rule (users/email-address.ts); a refused address matches nothing. */
+function sameEmail(a: string, b: string) {
+  const key = emailKey(a);
+  return key !== undefined && key === emailKey(b);
+}
 
 /**
  * Whether an SSO sign-in may become `user`, an account that already exists, without more proof.

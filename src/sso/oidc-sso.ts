@@ -5,6 +5,7 @@ import { randomSecret } from '../crypto/secrets.ts';
 import { DEFAULT_ATTRIBUTES, type ConnectionRow, type ConnectionService } from './connection.service.ts';
 import { SsoRefused, type UpstreamProfile } from './jit.ts';
 import { rememberRequest, takeRequest, type SsoBinding } from './sso-request.ts';
+import { parseEmail } from '../users/email-address.ts';
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -96,8 +97,12 @@ export class OidcSso {
       }
     }
     const map = { ...DEFAULT_ATTRIBUTES, ...(conn.attribute_mapping as object) } as typeof DEFAULT_ATTRIBUTES;
-    const email = typeof all[map.email] === 'string' ? (all[map.email] as string).trim() : '';
-    if (!email || !/^[^\s@]+@[^\s@]+$/.test(email)) throw new SsoRefused('the identity provider sent no email address');
+    const claimed = typeof all[map.email] === 'string' ? (all[map.email] as string).trim() : '';
+    if (!claimed) throw new SsoRefused('the identity provider sent no email address');
+    // The same rule as every other way in: an address it refuses makes no account here either.
+    const parsed = parseEmail(claimed);
+    if (!parsed.ok) throw new SsoRefused(`the identity provider sent ${JSON.stringify(claimed)}, which is not a usable email address: it ${parsed.problem}`);
+    const email = parsed.email.address;
     if (all.email_verified !== true) throw new SsoRefused(`the identity provider does not vouch for ${email} (email_verified is not true)`);
     const str = (k: string) => (typeof all[k] === 'string' ? (all[k] as string).slice(0, 200) : undefined);
     const groups = Array.isArray(all[map.groups]) ? (all[map.groups] as unknown[]).filter((g): g is string => typeof g === 'string') : undefined;

@@ -1,6 +1,7 @@
 import { sql, type Selectable, type Updateable } from 'kysely';
 import type { TenantTx } from '../db/database.ts';
 import type { Keyset } from '../http/pagination.ts';
+import { canonicalEmail, emailKey } from './email-address.ts';
 import type { UserTable } from './user.table.ts';
 
 export type UserRow = Selectable<UserTable>;
@@ -15,12 +16,15 @@ export interface NewUser {
   tenant_admin?: boolean | undefined;
 }
 
+/** Throws EmailRefused for an address the email rule refuses (callers validate input first). */
 export async function insertUser(tx: TenantTx, tenantId: string, user: NewUser): Promise<UserRow> {
+  const { address, key } = canonicalEmail(user.email);
   return tx
     .insertInto('users')
     .values({
       tenant_id: tenantId,
-      email: user.email,
+      email: address,
+      email_key: key,
       name: user.name ?? null,
       given_name: user.given_name ?? null,
       family_name: user.family_name ?? null,
@@ -37,22 +41,11 @@ export async function findUserById(tx: TenantTx, tenantId: string, id: string): 
   return tx.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
 }
 
-/**
- * What an email is compared as: PostgreSQL's lower(), the same function that fills the indexed
- * `email_key` columns of users and invitations. Compare the column itself, never `lower(email)`:
- * under row-level security that condition can't use an index (migrations/0008_email_keys.ts).
- */
-export function emailKey(email: string) {
-  return sql<string>`lower(${email})`;
-}
-
+/** The account of `email` in any spelling of it, compared by its key; none for an address the rule refuses. */
 export async function findUserByEmail(tx: TenantTx, tenantId: string, email: string): Promise<UserRow | undefined> {
-  return tx
-    .selectFrom('users')
-    .selectAll()
-    .where('tenant_id', '=', tenantId)
-    .where('email_key', '=', emailKey(email))
-    .executeTakeFirst();
+  const key = emailKey(email);
+  if (key === undefined) return undefined;
+  return tx.selectFrom('users').selectAll().where('tenant_id', '=', tenantId).where('email_key', '=', key).executeTakeFirst();
 }
 
 export interface UserQuery {
@@ -65,7 +58,11 @@ export interface UserQuery {
 /** `limit + 1` rows so the caller can tell whether another page follows. */
 export async function listUsers(tx: TenantTx, tenantId: string, query: UserQuery): Promise<UserRow[]> {
   let qb = tx.selectFrom('users').selectAll().where('tenant_id', '=', tenantId);
-  if (query.email) qb = qb.where('email_key', '=', emailKey(query.email));
+  if (query.email) {
+    const key = emailKey(query.email);
+    if (key === undefined) return [];
+    qb = qb.where('email_key', '=', key);
+  }
   if (query.q) {
     const pattern = `%${query.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     qb = qb.where((eb) => eb.or([eb('email', 'ilike', pattern), eb('name', 'ilike', pattern)]));
@@ -77,10 +74,17 @@ export async function listUsers(tx: TenantTx, tenantId: string, query: UserQuery
   return qb.orderBy('created_at').orderBy('id').limit(query.limit + 1).execute();
 }
 
-export async function updateUser(tx: TenantTx, tenantId: string, id: string, patch: Updateable<UserTable>): Promise<UserRow | undefined> {
+/** A new `email` brings its key along (EmailRefused for an address the rule refuses). */
+export async function updateUser(tx: TenantTx, tenantId: string, id: string, patch: Omit<Updateable<UserTable>, 'email_key'>): Promise<UserRow | undefined> {
+  const set: Updateable<UserTable> = { ...patch, updated_at: new Date() };
+  if (patch.email !== undefined) {
+    const { address, key } = canonicalEmail(patch.email);
+    set.email = address;
+    set.email_key = key;
+  }
   return tx
     .updateTable('users')
-    .set({ ...patch, updated_at: new Date() })
+    .set(set)
     .where('tenant_id', '=', tenantId)
     .where('id', '=', id)
     .returningAll()

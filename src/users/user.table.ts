@@ -1,11 +1,11 @@
-import type { Generated, GeneratedAlways } from 'kysely';
+import type { Generated } from 'kysely';
 
 export interface UserTable {
   tenant_id: string;
   id: Generated<string>;
   email: string;
-  /** lower(email), kept by PostgreSQL; what lookups by email compare (see emailKey in user.repo.ts). */
-  email_key: GeneratedAlways<string>;
+  /** The canonical key of `email` (users/email-address.ts), written with it; what lookups by email compare. */
+  email_key: string;
   email_verified: Generated<boolean>;
   name: string | null;
   given_name: string | null;

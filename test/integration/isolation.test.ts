@@ -86,7 +86,7 @@ test('row-level security: a tenant-scoped query that forgets its tenant filter s
   tt.is(who.rows[0]!.su, 'off');
   // Writing a row for another tenant is refused by the policy's WITH CHECK.
   await tt.throwsAsync(
-    inTenant(db, a.id, (tx) => tx.insertInto('users').values({ tenant_id: b.id, email: 'sneaky@x.test', last_login_at: null, name: null, given_name: null, family_name: null, password_hash: null }).execute()),
+    inTenant(db, a.id, (tx) => tx.insertInto('users').values({ tenant_id: b.id, email: 'sneaky@x.test', email_key: 'sneaky@x.test', last_login_at: null, name: null, given_name: null, family_name: null, password_hash: null }).execute()),
     { message: /row-level security/ },
   );
 });

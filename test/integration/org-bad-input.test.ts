@@ -132,8 +132,8 @@ test('10,000 members, paged 200 at a time: each exactly once', async (tt) => {
   const big = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Huge', max_members: 20_000 })).body;
   // Users and memberships in bulk (the API adds one at a time; this test is about reading).
   await sql`
-    insert into users (tenant_id, id, email, name)
-    select ${tenant.id}::uuid, gen_random_uuid(), 'bulk' || g || '@x.test', 'Bulk ' || g from generate_series(1, 10000) g`.execute(db);
+    insert into users (tenant_id, id, email, email_key, name)
+    select ${tenant.id}::uuid, gen_random_uuid(), 'bulk' || g || '@x.test', 'bulk' || g || '@x.test', 'Bulk ' || g from generate_series(1, 10000) g`.execute(db);
   await sql`
     insert into org_members (tenant_id, org_id, user_id, joined_at)
     select tenant_id, ${big.id}::uuid, id, now() - (random() * interval '1 day')

@@ -67,7 +67,7 @@ test("a token's grant, session, account and organization are looked up by index 
     INSERT INTO oidc_payloads (tenant_id, model, id, payload, grant_id, uid, expires_at)
     SELECT ${tenant.id}::uuid, m, m || '-' || g, '{}'::jsonb, CASE WHEN m = 'Grant' THEN 'grant-' || g END, CASE WHEN m = 'Session' THEN 'uid-' || g END, now() + interval '1 hour'
     FROM generate_series(1, 2000) g CROSS JOIN unnest(array['Grant', 'Session']) m`.execute(db);
-  await sql`INSERT INTO users (tenant_id, email) SELECT ${tenant.id}::uuid, 'other-' || g || '@plans.test' FROM generate_series(1, 2000) g`.execute(db);
+  await sql`INSERT INTO users (tenant_id, email, email_key) SELECT ${tenant.id}::uuid, 'other-' || g || '@plans.test', 'other-' || g || '@plans.test' FROM generate_series(1, 2000) g`.execute(db);
   await sql`
     INSERT INTO grant_organizations (tenant_id, grant_id, org_id, user_id)
     SELECT ${tenant.id}::uuid, 'Grant-' || g, ${org.id}::uuid, ${user.id}::uuid FROM generate_series(1, 2000) g`.execute(db);
@@ -109,11 +109,12 @@ async function rowsReadDoing(work: (tx: TenantTx) => Promise<unknown>) {
 test('an account and its invitations are found by email through the index, whatever the case, under row-level security', async (tt) => {
   const db = t.app.connection.db;
   const org = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Email Plans' })).body as { id: string };
-  await sql`INSERT INTO users (tenant_id, email) SELECT ${tenant.id}::uuid, 'Mixed' || g || '@Email.Test' FROM generate_series(1, 2000) g`.execute(db);
+  // Rows in bulk carry the key the application would write (users/email-address.ts).
+  await sql`INSERT INTO users (tenant_id, email, email_key) SELECT ${tenant.id}::uuid, 'Mixed' || g || '@Email.Test', 'mixed' || g || '@email.test' FROM generate_series(1, 2000) g`.execute(db);
   const role = await sql<{ id: string }>`SELECT id FROM org_roles WHERE tenant_id = ${tenant.id}::uuid AND org_id = ${org.id}::uuid AND name = 'member'`.execute(db);
   await sql`
-    INSERT INTO org_invitations (tenant_id, org_id, email, role_id, token_hash, expires_at, invited_by)
-    SELECT ${tenant.id}::uuid, ${org.id}::uuid, 'Mixed' || g || '@Email.Test', ${role.rows[0]!.id}::uuid, md5(g::text), now() + interval '1 day', '{}'::jsonb
+    INSERT INTO org_invitations (tenant_id, org_id, email, email_key, role_id, token_hash, expires_at, invited_by)
+    SELECT ${tenant.id}::uuid, ${org.id}::uuid, 'Mixed' || g || '@Email.Test', 'mixed' || g || '@email.test', ${role.rows[0]!.id}::uuid, md5(g::text), now() + interval '1 day', '{}'::jsonb
     FROM generate_series(1, 2000) g`.execute(db);
   await sql`ANALYZE users, org_invitations`.execute(db);
 

@@ -20,6 +20,7 @@ const users: Record<string, UpstreamUser> = {
   unverified: { email: 'mallory@corp.example', email_verified: false, name: 'Mallory' },
   taken: { email: 'existing@corp.example', email_verified: true, name: 'Not Me' },
   outsider: { email: 'eve@elsewhere.example', email_verified: true, name: 'Eve' },
+  lookalike: { email: 'k\u200Dim@corp.example', email_verified: true, name: 'Kim Look-Alike' },
 };
 
 const api = (method: string, path: string, body?: unknown) => adminApi(t, tenant, method, path, body);
@@ -137,6 +138,17 @@ test('an existing account of the verified domain, its email verified, is linked 
   tt.is(r.tokens!.claims()!.sub, created.body.id);
   const detail = (await api('GET', `/users/${created.body.id}`)).body;
   tt.is(detail.identities.length, 1);
+});
+
+test.serial('an IdP asserting an address the email rule refuses gets no account: the same rule as every other way in', async (tt) => {
+  // Straight to the IdP (organization=): the email-first page would refuse the address itself.
+  const r = await ssoSignIn('lookalike', { organization: corp.id });
+  tt.is(r.failed?.status, 403);
+  tt.regex(r.failed!.html, /Single sign-on failed/);
+  const lastError = (await api('GET', `/organizations/${corp.id}/sso-connections/${connection.id}`)).body.last_error;
+  tt.regex(lastError, /not a usable email address: it contains an invisible character \(U\+200D\)/);
+  const [n] = (await sql<{ n: number }>`select count(*)::int as n from users where tenant_id = ${tenant.id} and name = 'Kim Look-Alike'`.execute(t.app.connection.db)).rows;
+  tt.is(n!.n, 0);
 });
 
 test.serial('the callback refuses a state it did not issue', async (tt) => {

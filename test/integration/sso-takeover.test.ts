@@ -389,3 +389,10 @@ test('signed assertions: a response signed only at the message level is refused 
   const done = await browser.follow(relaxed.acs_url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ SAMLResponse: response }).toString() });
   tt.true(done.url.startsWith(client.redirect_uris[0]!), `${done.res.status} ${done.url} ${(await api('GET', `/organizations/${other}/sso-connections/${relaxed.id}`)).body.last_error}`);
 });
+
+test.serial('an IdP asserting a look-alike address (a zero-width joiner) gets no account, and the reason is named', async (tt) => {
+  const { browser, requestId } = await beginAtApp();
+  refusedAtOurPage(tt, await post(browser, await assertion(requestId, 'zwj', 'mo\u200d@victim.example')));
+  tt.regex((await api('GET', `/organizations/${orgId}/sso-connections/${conn.id}`)).body.last_error, /not a usable email address/);
+  tt.deepEqual(await linksOf(ids.member!), [{ subject: 'mo-at-idp', linked_by: 'verified_domain' }], 'nothing new linked');
+});

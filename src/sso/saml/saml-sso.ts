@@ -6,6 +6,7 @@ import { inTenant } from '../../db/tenant-scope.ts';
 import type { ConnectionRow } from '../connection.service.ts';
 import { SsoRefused, type UpstreamProfile } from '../jit.ts';
 import { rememberRequest, takeRequest, type SsoBinding } from '../sso-request.ts';
+import { parseEmail } from '../../users/email-address.ts';
 import { installSamlSchemaValidator } from './schema-validator.ts';
 
 /** Clock skew allowed on NotBefore / NotOnOrAfter. */
@@ -301,8 +302,11 @@ export class SamlSso {
       return typeof v === 'string' ? v.slice(0, 200) : Array.isArray(v) ? String(v[0] ?? '').slice(0, 200) : undefined;
     };
     const nameId = typeof ex.nameID === 'string' ? ex.nameID : '';
-    const email = (one('email') ?? (nameId.includes('@') ? nameId : '')).trim();
-    if (!email || !/^[^\s@]+@[^\s@]+$/.test(email)) throw new SsoRefused('the assertion carries no email address');
+    const asserted = (one('email') ?? (nameId.includes('@') ? nameId : '')).trim();
+    if (!asserted) throw new SsoRefused('the assertion carries no email address');
+    const parsedEmail = parseEmail(asserted);
+    if (!parsedEmail.ok) throw new SsoRefused(`the assertion carries ${JSON.stringify(asserted)}, which is not a usable email address: it ${parsedEmail.problem}`);
+    const email = parsedEmail.email.address;
     if (!nameId) throw new SsoRefused('the assertion has no NameID');
     const groupsRaw = attributes[map.groups!];
     const groups = Array.isArray(groupsRaw) ? groupsRaw.map(String) : typeof groupsRaw === 'string' ? [groupsRaw] : undefined;
