@@ -12,6 +12,7 @@ import { BruteForce } from './accounts/brute-force.ts';
 import { adminApi } from './admin-api/admin.routes.ts';
 import type { Config } from './config.ts';
 import { connect, type Connection } from './db/connect.ts';
+import { assertEncryptionKeyOpensDatabase } from './encryption-key-check.ts';
 import { isMigrated, migrateToLatest, ping } from './db/migrate.ts';
 import { requireAdmin } from './http/admin-auth.ts';
 import { errorBoundary, NotFound } from './http/errors.ts';
@@ -82,7 +83,13 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       onIdleConnectionLost: (err) => log.warn({ err }, 'a database connection was lost while idle; a new one will be opened when needed'),
     }));
   const { db } = connection;
-  await migrateToLatest(db);
+  try {
+    await migrateToLatest(db);
+    await assertEncryptionKeyOpensDatabase(db, config);
+  } catch (err) {
+    if (!opts.connection) await connection.close();
+    throw err;
+  }
 
   const render = createViews();
   const outbox = new MailOutbox(

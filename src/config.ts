@@ -27,6 +27,8 @@ export interface Config {
   readonly logLevel: string;
   /** 32 bytes; encrypts signing keys at rest and derives cookie keys. */
   readonly encryptionKey: Buffer;
+  /** Where the key was read from when ENCRYPTION_KEY is not set (generated there on first use). */
+  readonly encryptionKeyFile: string | undefined;
   readonly trustProxy: boolean;
   /** Seed the `demo` tenant on an empty database. */
   readonly seedDemo: boolean;
@@ -99,6 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }),
     logLevel: e.LOG_LEVEL,
     encryptionKey: e.ENCRYPTION_KEY ? Buffer.from(e.ENCRYPTION_KEY, 'hex') : encryptionKeyFromDataDir(dataDir),
+    encryptionKeyFile: e.ENCRYPTION_KEY ? undefined : encryptionKeyFileOf(dataDir),
     trustProxy: e.TRUST_PROXY,
     seedDemo: e.SEED_DEMO,
     tenantCacheTtlMs: e.TENANT_CACHE_TTL_MS,
@@ -106,12 +109,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   });
 }
 
+const encryptionKeyFileOf = (dataDir: string) => join(dataDir, 'encryption.key');
+
 /**
  * Without ENCRYPTION_KEY the key lives in `$DATA_DIR/encryption.key`, created on first use, so a
  * bare `npm start` works. Production sets ENCRYPTION_KEY so every instance shares it.
  */
 function encryptionKeyFromDataDir(dataDir: string): Buffer {
-  const file = join(dataDir, 'encryption.key');
+  const file = encryptionKeyFileOf(dataDir);
   if (!existsSync(file)) {
     mkdirSync(dataDir, { recursive: true });
     try {

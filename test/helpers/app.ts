@@ -61,11 +61,18 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   let connection: Connection | undefined;
   if (databaseUrl) connection = await connect({ databaseUrl, dataDir, poolSize: 5, preparedStatements: config.databasePreparedStatements });
   const txt = opts.txtRecords;
-  const app = await createApp(config, {
-    log: opts.log ?? createLogger(config.logLevel),
-    ...(connection ? { connection } : {}),
-    ...(txt ? { txtResolver: async (name: string) => txt.get(name) ?? [] } : {}),
-  });
+  let app: App;
+  try {
+    app = await createApp(config, {
+      log: opts.log ?? createLogger(config.logLevel),
+      ...(connection ? { connection } : {}),
+      ...(txt ? { txtResolver: async (name: string) => txt.get(name) ?? [] } : {}),
+    });
+  } catch (err) {
+    await connection?.close();
+    await fresh?.drop();
+    throw err;
+  }
   const url = await app.start();
   return {
     app,
