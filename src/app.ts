@@ -17,6 +17,7 @@ import { isMigrated, migrateToLatest, ping } from './db/migrate.ts';
 import { requireAdmin } from './http/admin-auth.ts';
 import { errorBoundary, NotFound } from './http/errors.ts';
 import { requestContext, sameOriginForms } from './http/request-context.ts';
+import { strictTransportSecurity, treatRequestsAsHttps } from './http/transport-security.ts';
 import { requireUser } from './http/user-auth.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { MailOutbox } from './mail/outbox.ts';
@@ -121,6 +122,8 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   );
 
   const koa = new Koa({ proxy: config.trustProxy });
+  treatRequestsAsHttps(koa, config.publicUrl);
+  koa.use(strictTransportSecurity(config.publicUrl));
   koa.use(requestContext(log));
   koa.use(
     errorBoundary(log, (ctx, status, title, detail) => {
