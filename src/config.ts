@@ -38,6 +38,11 @@ export interface Config {
   readonly tenantProviderCacheSize: number;
   /** Hot statements prepared once per connection (off behind a pooler in transaction mode). */
   readonly databasePreparedStatements: boolean;
+  /**
+   * Outbound requests for a tenant's configuration (IdP metadata, OIDC discovery) may reach
+   * loopback, private and link-local addresses: development and tests only.
+   */
+  readonly outboundAllowPrivateNetworks: boolean;
 }
 
 export class ConfigError extends Error {
@@ -70,6 +75,7 @@ const EnvSchema = z.object({
   TRUST_PROXY: booleanString.default(false),
   SEED_DEMO: booleanString.default(true),
   DATABASE_PREPARED_STATEMENTS: booleanString.default(true),
+  OUTBOUND_ALLOW_PRIVATE_NETWORKS: booleanString.default(false),
   TENANT_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
   TENANT_PROVIDER_CACHE_SIZE: z.coerce.number().int().min(1).max(1_000_000).default(500),
 });
@@ -106,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     seedDemo: e.SEED_DEMO,
     tenantCacheTtlMs: e.TENANT_CACHE_TTL_MS,
     tenantProviderCacheSize: e.TENANT_PROVIDER_CACHE_SIZE,
+    outboundAllowPrivateNetworks: e.OUTBOUND_ALLOW_PRIVATE_NETWORKS,
   });
 }
 

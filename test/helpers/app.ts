@@ -55,6 +55,8 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     SEED_DEMO: 'false',
     TENANT_CACHE_TTL_MS: '0',
+    // The suite's IdPs (upstream OIDC, SAML metadata) run on 127.0.0.1.
+    OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...opts.env,
   });
