@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Database } from './db/database.ts';
 import type { Logger } from './logger.ts';
-import { INVITATION_SEND_LIMITS } from './orgs/invitation-limits.ts';
+import { INVITATION_SENDS_COUNTED_SECONDS } from './orgs/invitation-limits.ts';
 
 const EVERY_MS = 10 * 60 * 1000;
 const BATCH = 5000;
@@ -30,9 +30,9 @@ export async function deleteStaleAccountRows(db: Database): Promise<number> {
   return Number(a.numAffectedRows ?? 0n) + Number(b.numAffectedRows ?? 0n);
 }
 
-/** Invitation sends older than the longest window of the send limits (invitation-limits.ts) count for nothing. */
+/** Invitation sends that no limit counts any more (invitation-limits.ts). */
 export async function deleteOldInvitationSends(db: Database): Promise<number> {
-  const r = await sql`DELETE FROM invitation_sends WHERE sent_at < now() - make_interval(secs => ${Math.max(...Object.values(INVITATION_SEND_LIMITS).map((l) => l.windowSeconds))})`.execute(db);
+  const r = await sql`DELETE FROM invitation_sends WHERE sent_at < now() - make_interval(secs => ${INVITATION_SENDS_COUNTED_SECONDS})`.execute(db);
   return Number(r.numAffectedRows ?? 0n);
 }
 

@@ -9,10 +9,13 @@ import { AppError } from '../http/errors.ts';
  */
 export const INVITATION_SEND_LIMITS = {
   /** Mails of one invitation — the first one included — per 24 hours. */
-  perInvitation: { sends: 5, windowSeconds: 24 * 3600 },
+  perInvitation: { sends: 5, windowSeconds: 24 * 3600, window: 'the last 24 hours' },
   /** Invitation mails of one organization — new invitations and resends — per hour. */
-  perOrganization: { sends: 100, windowSeconds: 3600 },
+  perOrganization: { sends: 100, windowSeconds: 3600, window: 'the last hour' },
 } as const;
+
+/** Sends older than the longest window count against no limit (the maintenance job deletes them). */
+export const INVITATION_SENDS_COUNTED_SECONDS = Math.max(...Object.values(INVITATION_SEND_LIMITS).map((l) => l.windowSeconds));
 
 /**
  * Counts one mail of `invitationId` against both limits, or refuses it with a 429 that says when
@@ -26,11 +29,11 @@ export async function takeInvitationSend(tx: TenantTx, tenantId: string, orgId: 
   await tx.selectFrom('organizations').select('id').where('tenant_id', '=', tenantId).where('id', '=', orgId).forUpdate().execute();
   const invitationWait = await waitSeconds(tx, tenantId, 'invitation_id', invitationId, perInvitation);
   if (invitationWait !== undefined) {
-    throw tooMany(invitationWait, `This invitation has been sent ${perInvitation.sends} times in the last 24 hours: it can be sent again ${when(invitationWait)}.`);
+    throw tooMany(invitationWait, `This invitation has been sent ${perInvitation.sends} times in ${perInvitation.window}: it can be sent again ${when(invitationWait)}.`);
   }
   const orgWait = await waitSeconds(tx, tenantId, 'org_id', orgId, perOrganization);
   if (orgWait !== undefined) {
-    throw tooMany(orgWait, `This organization has sent ${perOrganization.sends} invitation emails in the last hour: more can be sent ${when(orgWait)}.`);
+    throw tooMany(orgWait, `This organization has sent ${perOrganization.sends} invitation emails in ${perOrganization.window}: more can be sent ${when(orgWait)}.`);
   }
   await tx.insertInto('invitation_sends').values({ tenant_id: tenantId, org_id: orgId, invitation_id: invitationId }).execute();
 }
