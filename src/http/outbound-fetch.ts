@@ -1,4 +1,5 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { lookup as dnsLookupAsync } from 'node:dns/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
@@ -186,15 +187,7 @@ export class Outbound {
   async assertAllowedTarget(rawUrl: string, field: string): Promise<void> {
     if (this.opts.allowPrivateNetworks) return;
     const host = new URL(rawUrl).hostname.replace(/^\[|\]$/g, '');
-    let addresses: string[];
-    if (isIP(host)) addresses = [host];
-    else {
-      try {
-        addresses = (await new Promise<LookupAddress[]>((resolve, reject) => dnsLookup(host, { all: true }, (err, a) => (err ? reject(err) : resolve(a))))).map((a) => a.address);
-      } catch {
-        return;
-      }
-    }
+    const addresses = isIP(host) ? [host] : (await resolveAll(host).catch(() => [])).map((a) => a.address);
     for (const address of addresses) {
       const refused = refuseAddress(host, address);
       if (refused) throw refusedField(field, refused);
@@ -271,6 +264,8 @@ function plainHeaders(headers: Headers): Record<string, string> {
   headers.forEach((value, name) => (plain[name] = value));
   return plain;
 }
+
+const resolveAll = (host: string) => dnsLookupAsync(host, { all: true });
 
 /** A refused target as the 422 of the configuration field that named it. */
 export function refusedField(field: string, err: OutboundRefused) {
