@@ -12,10 +12,13 @@ import { BruteForce } from './accounts/brute-force.ts';
 import { adminApi } from './admin-api/admin.routes.ts';
 import type { Config } from './config.ts';
 import { connect, type Connection } from './db/connect.ts';
+import { assertEncryptionKeyOpensDatabase } from './encryption-key-check.ts';
 import { isMigrated, migrateToLatest, ping } from './db/migrate.ts';
 import { requireAdmin } from './http/admin-auth.ts';
 import { errorBoundary, NotFound } from './http/errors.ts';
+import { Outbound } from './http/outbound-fetch.ts';
 import { requestContext, sameOriginForms } from './http/request-context.ts';
+import { strictTransportSecurity, treatRequestsAsHttps } from './http/transport-security.ts';
 import { requireUser } from './http/user-auth.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { MailOutbox } from './mail/outbox.ts';
@@ -84,7 +87,13 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       onIdleConnectionLost: (err) => log.warn({ err }, 'a database connection was lost while idle; a new one will be opened when needed'),
     }));
   const { db } = connection;
-  await migrateToLatest(db);
+  try {
+    await migrateToLatest(db);
+    await assertEncryptionKeyOpensDatabase(db, config);
+  } catch (err) {
+    if (!opts.connection) await connection.close();
+    throw err;
+  }
 
   const render = createViews();
   const outbox = new MailOutbox(
@@ -105,8 +114,9 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const orgTokens = new OrgTokens(db);
   const apiTokens = new ApiTokenService(db, orgTokens);
   const domains = new DomainService(db, opts.txtResolver ?? systemTxtResolver);
-  const connections = new ConnectionService(db, config.encryptionKey, config.publicUrl);
-  const oidcSso = new OidcSso(db, connections, loopbackIdpsAllowed(config.publicUrl));
+  const outbound = new Outbound({ allowPrivateNetworks: config.outboundAllowPrivateNetworks });
+  const connections = new ConnectionService(db, config.encryptionKey, config.publicUrl, outbound);
+  const oidcSso = new OidcSso(db, connections, loopbackIdpsAllowed(config.publicUrl), outbound);
   const samlSso = new SamlSso(db, config.publicUrl, (c) => connections.spPrivateKey(c));
   const sso = new SsoRouter(domains, connections, oidcSso, samlSso, orgTokens);
   const clients = new ClientService(db, config.tenantCacheTtlMs);
@@ -118,6 +128,8 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   );
 
   const koa = new Koa({ proxy: config.trustProxy });
+  treatRequestsAsHttps(koa, config.publicUrl);
+  koa.use(strictTransportSecurity(config.publicUrl));
   koa.use(requestContext(log));
   koa.use(
     errorBoundary(log, (ctx, status, title, detail) => {

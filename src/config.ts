@@ -27,6 +27,8 @@ export interface Config {
   readonly logLevel: string;
   /** 32 bytes; encrypts signing keys at rest and derives cookie keys. */
   readonly encryptionKey: Buffer;
+  /** Where the key was read from when ENCRYPTION_KEY is not set (generated there on first use). */
+  readonly encryptionKeyFile: string | undefined;
   readonly trustProxy: boolean;
   /** Seed the `demo` tenant on an empty database. */
   readonly seedDemo: boolean;
@@ -36,6 +38,11 @@ export interface Config {
   readonly tenantProviderCacheSize: number;
   /** Hot statements prepared once per connection (off behind a pooler in transaction mode). */
   readonly databasePreparedStatements: boolean;
+  /**
+   * Outbound requests for a tenant's configuration (IdP metadata, OIDC discovery) may reach
+   * loopback, private and link-local addresses: development and tests only.
+   */
+  readonly outboundAllowPrivateNetworks: boolean;
 }
 
 export class ConfigError extends Error {
@@ -68,6 +75,7 @@ const EnvSchema = z.object({
   TRUST_PROXY: booleanString.default(false),
   SEED_DEMO: booleanString.default(true),
   DATABASE_PREPARED_STATEMENTS: booleanString.default(true),
+  OUTBOUND_ALLOW_PRIVATE_NETWORKS: booleanString.default(false),
   TENANT_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
   TENANT_PROVIDER_CACHE_SIZE: z.coerce.number().int().min(1).max(1_000_000).default(500),
 });
@@ -99,19 +107,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }),
     logLevel: e.LOG_LEVEL,
     encryptionKey: e.ENCRYPTION_KEY ? Buffer.from(e.ENCRYPTION_KEY, 'hex') : encryptionKeyFromDataDir(dataDir),
+    encryptionKeyFile: e.ENCRYPTION_KEY ? undefined : encryptionKeyFileOf(dataDir),
     trustProxy: e.TRUST_PROXY,
     seedDemo: e.SEED_DEMO,
     tenantCacheTtlMs: e.TENANT_CACHE_TTL_MS,
     tenantProviderCacheSize: e.TENANT_PROVIDER_CACHE_SIZE,
+    outboundAllowPrivateNetworks: e.OUTBOUND_ALLOW_PRIVATE_NETWORKS,
   });
 }
+
+const encryptionKeyFileOf = (dataDir: string) => join(dataDir, 'encryption.key');
 
 /**
  * Without ENCRYPTION_KEY the key lives in `$DATA_DIR/encryption.key`, created on first use, so a
  * bare `npm start` works. Production sets ENCRYPTION_KEY so every instance shares it.
  */
 function encryptionKeyFromDataDir(dataDir: string): Buffer {
-  const file = join(dataDir, 'encryption.key');
+  const file = encryptionKeyFileOf(dataDir);
   if (!existsSync(file)) {
     mkdirSync(dataDir, { recursive: true });
     try {

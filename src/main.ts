@@ -3,6 +3,7 @@ import { createApp, type App } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { connect, DataDirBusyError } from './db/connect.ts';
 import { migrateToLatest } from './db/migrate.ts';
+import { assertEncryptionKeyOpensDatabase } from './encryption-key-check.ts';
 import { AppError } from './http/errors.ts';
 import { createLogger } from './logger.ts';
 import { seedDemo } from './seed.ts';
@@ -122,6 +123,9 @@ async function withTenants<T>(config: Config, work: (tenants: TenantService) => 
   const conn = await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
   try {
     await migrateToLatest(conn.db);
+    // Both commands seal new signing keys: with another key than the database's, they would
+    // make a tenant no instance can serve.
+    await assertEncryptionKeyOpensDatabase(conn.db, config);
     return await work(new TenantService(conn.db, config.publicUrl, config.encryptionKey));
   } finally {
     await conn.close();

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Database } from './db/database.ts';
 import type { Logger } from './logger.ts';
+import { INVITATION_SENDS_COUNTED_SECONDS } from './orgs/invitation-limits.ts';
 
 const EVERY_MS = 10 * 60 * 1000;
 const BATCH = 5000;
@@ -33,6 +34,12 @@ export async function deleteStaleAccountRows(db: Database): Promise<number> {
   return results.reduce((n, r) => n + Number(r.numAffectedRows ?? 0n), 0);
 }
 
+/** Invitation sends that no limit counts any more (invitation-limits.ts). */
+export async function deleteOldInvitationSends(db: Database): Promise<number> {
+  const r = await sql`DELETE FROM invitation_sends WHERE sent_at < now() - make_interval(secs => ${INVITATION_SENDS_COUNTED_SECONDS})`.execute(db);
+  return Number(r.numAffectedRows ?? 0n);
+}
+
 /** Hourly: IdP metadata configured by URL is fetched again (certificate rollovers). */
 const METADATA_EVERY_MS = 60 * 60 * 1000;
 
@@ -44,8 +51,8 @@ export function startMaintenance(db: Database, log: Logger, jobs: { refreshSamlM
   const metadataTimer = setInterval(refresh, METADATA_EVERY_MS);
   metadataTimer.unref();
   const run = () =>
-    Promise.all([deleteExpiredPayloads(db), deleteStaleAccountRows(db)])
-      .then(([n, m]) => n + m)
+    Promise.all([deleteExpiredPayloads(db), deleteStaleAccountRows(db), deleteOldInvitationSends(db)])
+      .then(([n, m, k]) => n + m + k)
       .then((n) => n && log.info({ deleted: n }, 'expired rows removed'))
       .catch((err) => log.warn({ err }, 'expired-row cleanup failed'));
   const timer = setInterval(run, EVERY_MS);

@@ -195,9 +195,9 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
   const I = 'Invitations';
   api.add({ method: 'get', path: '/organizations/:orgId/invitations', tag: I, summary: 'List invitations with their status', params: s.OrgId, query: s.ListPage, responses: { 200: 'A page of invitations' },
     handler: async (ctx, { params, query }) => { ctx.body = await deps.invitations.listInvitations(tenantIdOf(ctx), params.orgId, query); } });
-  api.add({ method: 'post', path: '/organizations/:orgId/invitations', tag: I, summary: 'Invite someone by email (expires_in seconds, default 7 days)', params: s.OrgId, body: s.CreateInvitation, responses: { 201: 'The invitation' },
+  api.add({ method: 'post', path: '/organizations/:orgId/invitations', tag: I, summary: 'Invite someone by email (expires_in seconds, default 7 days)', params: s.OrgId, body: s.CreateInvitation, responses: { 201: 'The invitation', 429: 'Invitation mail limit reached; Retry-After says when to try again' },
     handler: async (ctx, { params, body }) => { const i = await deps.invitations.invite(tenantIdOf(ctx), actorOf(ctx), params.orgId, body); created(ctx, `${ctx.path}/${i.id}`, i); } });
-  api.add({ method: 'post', path: '/organizations/:orgId/invitations/:invitationId/resend', tag: I, summary: 'Mail a new link (the old one stops working)', params: s.InvitationParams, responses: { 200: 'The invitation' },
+  api.add({ method: 'post', path: '/organizations/:orgId/invitations/:invitationId/resend', tag: I, summary: 'Mail a new link (the old one stops working)', params: s.InvitationParams, responses: { 200: 'The invitation', 429: 'Invitation mail limit reached; Retry-After says when to try again' },
     handler: async (ctx, { params }) => { ctx.body = await deps.invitations.resendInvitation(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.invitationId); } });
   api.add({ method: 'delete', path: '/organizations/:orgId/invitations/:invitationId', tag: I, summary: 'Revoke an invitation', params: s.InvitationParams, responses: { 204: 'Revoked' },
     handler: async (ctx, { params }) => { await deps.invitations.revokeInvitation(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.invitationId); ctx.status = 204; } });

@@ -5,7 +5,7 @@ import type { UserTable } from '../users/user.table.ts';
 import type { MailOutboxTable } from '../mail/mail.table.ts';
 import type { OrgDomainTable, SamlReplayTable, SsoConnectionTable, SsoIdentityTable, SsoPendingLinkTable, SsoRequestTable } from '../sso/sso.table.ts';
 import type { AccountTokenTable, AuthThrottleTable } from '../accounts/account.table.ts';
-import type { ApiTokenTable, GrantOrganizationTable, OrgAuditLogTable, OrgInvitationTable, OrgMemberRoleTable, OrgMemberTable, OrgRoleTable, OrganizationTable } from '../orgs/org.table.ts';
+import type { ApiTokenTable, GrantOrganizationTable, InvitationSendTable, OrgAuditLogTable, OrgInvitationTable, OrgMemberRoleTable, OrgMemberTable, OrgRoleTable, OrganizationTable } from '../orgs/org.table.ts';
 
 export interface DB {
   tenants: TenantTable;
@@ -22,6 +22,7 @@ export interface DB {
   org_members: OrgMemberTable;
   org_member_roles: OrgMemberRoleTable;
   org_invitations: OrgInvitationTable;
+  invitation_sends: InvitationSendTable;
   org_audit_log: OrgAuditLogTable;
   grant_organizations: GrantOrganizationTable;
   api_tokens: ApiTokenTable;

@@ -2,6 +2,7 @@ import type { JSONWebKeySet } from 'jose';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { missingConsent, recordConsent } from './consent.ts';
 import { deriveKey } from '../crypto/secrets.ts';
+import { treatRequestsAsHttps } from '../http/transport-security.ts';
 import type { Logger } from '../logger.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import { effectiveSettings, type StoredSettings } from '../tenants/settings.ts';
@@ -303,6 +304,7 @@ export function buildProvider(
   };
 
   const provider = new Provider(issuer, configuration);
+  treatRequestsAsHttps(provider, deps.publicUrl);
   provider.use(tokenGateway({ verifyAccessToken, tenantId: tenant.id, orgTokens: deps.orgTokens, clients: deps.clients, provider: () => provider, log: deps.log }));
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
     deps.log.error({ err, tenant: tenant.slug, route: ctx.oidc?.route }, 'oidc-provider server error');

@@ -6,6 +6,7 @@ import { Conflict, NotFound } from '../http/errors.ts';
 import { decodeCursor, page } from '../http/pagination.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import { findUserById } from '../users/user.repo.ts';
+import { takeInvitationSend } from './invitation-limits.ts';
 import { assertRolesWithinReach, audit, join, orgOrThrow, resolveRoles } from './org-rules.ts';
 import * as repo from './org.repo.ts';
 import type { InvitationRow, OrgRow } from './org.repo.ts';
@@ -83,6 +84,7 @@ export class InvitationService {
         expires_at: new Date(Date.now() + (input.expires_in ?? DEFAULT_INVITATION_TTL_SECONDS) * 1000),
         invited_by: actor,
       });
+      await takeInvitationSend(tx, tenantId, orgId, invitation.id);
       await this.outbox.enqueue(tx, tenantId, 'org_invitation', input.email, { token, org_name: org.name, role: role!.name, expires_at: invitation.expires_at.toISOString() });
       const shown = presentInvitation(invitation, role!.name);
       await this.audit(tx, tenantId, orgId, actor, 'invitation.created', { type: 'invitation', id: invitation.id }, null, shown);
@@ -90,13 +92,14 @@ export class InvitationService {
     });
   }
 
-  /** A new token and a new mail; the old link stops working. Expiry restarts. */
+  /** A new token and a new mail; the old link stops working. Expiry restarts. Sends are limited (invitation-limits.ts). */
   async resendInvitation(tenantId: string, actor: Actor, orgId: string, invitationId: string, expiresIn?: number) {
     return this.tx(tenantId, async (tx) => {
       const org = await this.orgOrThrow(tx, tenantId, orgId);
       const before = await repo.findInvitation(tx, tenantId, orgId, invitationId, { lock: true });
       if (!before) throw NotFound('No such invitation in this organization.');
       if (before.status !== 'pending') throw Conflict(`This invitation is ${before.status}; create a new one instead.`);
+      await takeInvitationSend(tx, tenantId, orgId, invitationId);
       const role = (await repo.findRole(tx, tenantId, orgId, before.role_id))!;
       const token = randomSecret(32);
       const after = await repo.updateInvitation(tx, tenantId, invitationId, {

@@ -74,6 +74,14 @@ export interface OrgInvitationTable {
   created_at: Generated<Date>;
 }
 
+/** One invitation mail sent (created or resent): what the send limits count (invitation-limits.ts). */
+export interface InvitationSendTable {
+  tenant_id: string;
+  org_id: string;
+  invitation_id: string;
+  sent_at: Generated<Date>;
+}
+
 export interface OrgAuditLogTable {
   tenant_id: string;
   org_id: string;

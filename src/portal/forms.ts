@@ -35,12 +35,12 @@ export function parseForm<S extends z.ZodType>(schema: S, input: unknown): z.out
 const sentence = (m: string) => (m ? m[0]!.toUpperCase() + m.slice(1) + (/[.!?]$/.test(m) ? '' : '.') : m);
 
 /**
- * A service's refusal (409 duplicate slug, 422 last owner …) as form errors; anything else —
- * 404 for someone else's id, or a real fault — goes on to the error boundary.
+ * A service's refusal (409 duplicate slug, 422 last owner, 429 send limit …) as form errors;
+ * anything else — 404 for someone else's id, or a real fault — goes on to the error boundary.
  */
 export function formErrorsOf(err: unknown): FormErrors {
   if (err instanceof FormRejected) return err.errors;
-  if (err instanceof AppError && (err.status === 409 || err.status === 422 || err.status === 400)) {
+  if (err instanceof AppError && (err.status === 409 || err.status === 422 || err.status === 400 || err.status === 429)) {
     const errors: FormErrors = {};
     for (const e of err.errors ?? []) errors[e.field] ??= sentence(`${e.field.replace(/_/g, ' ')} ${e.message}`);
     errors._form = err.detail;

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { Forbidden, NotFound } from '../http/errors.ts';
+import { AppError, Forbidden, NotFound } from '../http/errors.ts';
 import { presentOrg, type OrgService } from '../orgs/org.service.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import { abilitiesFor, type OrgAbilities } from './access.ts';
@@ -71,7 +71,11 @@ export function orgChange(
       const notice = await change(ctx, org, values);
       redirectWithNotice(ctx, `${org.url}/${opts.back}`, notice);
     } catch (err) {
-      await opts.show(ctx, org, { values, errors: formErrorsOf(err) }, opts.refusedStatus ?? 422);
+      const errors = formErrorsOf(err);
+      // A limit keeps its status and says when to try again (Retry-After), as the API does.
+      const limited = err instanceof AppError && err.status === 429 ? err : undefined;
+      for (const [name, value] of Object.entries(limited?.headers ?? {})) ctx.set(name, value);
+      await opts.show(ctx, org, { values, errors }, limited ? 429 : (opts.refusedStatus ?? 422));
     }
   };
 }

@@ -3,6 +3,7 @@ import { decrypt, encrypt } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { NotFound, ValidationFailed } from '../http/errors.ts';
+import { OutboundRefused, refusedField, type Outbound } from '../http/outbound-fetch.ts';
 import type { Actor } from '../orgs/org.service.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
 import { assertGrantable } from '../orgs/org-rules.ts';
@@ -54,20 +55,24 @@ export function loopbackIdpsAllowed(publicUrl: string) {
   return LOOPBACK.has(new URL(publicUrl).hostname);
 }
 
-/** IdP metadata by URL: https (plain http to this machine only in development), 10 s, 1 MB at most. */
-async function fetchMetadata(url: string, allowLoopback: boolean): Promise<string> {
+/**
+ * IdP metadata by URL: https (plain http to this machine only in development), public addresses
+ * only, 10 s, 1 MB at most (outbound-fetch.ts).
+ */
+async function fetchMetadata(outbound: Outbound, url: string, allowLoopback: boolean): Promise<string> {
   const u = new URL(url);
   if (u.protocol !== 'https:' && !(allowLoopback && u.protocol === 'http:' && LOOPBACK.has(u.hostname))) {
     throw ValidationFailed('metadata_url must be an https URL.', [{ field: 'metadata_url', message: 'must be https' }]);
   }
   let res: Response;
   try {
-    res = await fetch(u, { signal: AbortSignal.timeout(10_000), redirect: 'error' });
+    res = await outbound.fetch(u, { redirect: 'error' });
   } catch (err) {
+    if (err instanceof OutboundRefused && err.kind) throw refusedField('metadata_url', err);
     throw ValidationFailed(`The metadata could not be fetched: ${(err as Error).message}`, [{ field: 'metadata_url', message: 'not reachable' }]);
   }
   const text = await res.text();
-  if (!res.ok || text.length > 1_000_000) throw ValidationFailed(`The metadata URL answered ${res.status}${text.length > 1_000_000 ? ' (too large)' : ''}.`, [{ field: 'metadata_url', message: `answered ${res.status}` }]);
+  if (!res.ok) throw ValidationFailed(`The metadata URL answered ${res.status}.`, [{ field: 'metadata_url', message: `answered ${res.status}` }]);
   return text;
 }
 
@@ -88,6 +93,7 @@ export class ConnectionService {
     private readonly db: Database,
     private readonly encryptionKey: Buffer,
     private readonly publicUrl: string,
+    private readonly outbound: Outbound,
   ) {}
 
   present(tenantSlug: string, c: ConnectionRow) {
@@ -166,7 +172,7 @@ export class ConnectionService {
   private async samlConfig(input: Partial<SamlConnectionInput>, current?: SamlConfig): Promise<SamlConfig> {
     let cfg: Partial<SamlConfig> = { ...current };
     if (input.metadata_url) {
-      input = { ...input, metadata_xml: await fetchMetadata(input.metadata_url, loopbackIdpsAllowed(this.publicUrl)) };
+      input = { ...input, metadata_xml: await fetchMetadata(this.outbound, input.metadata_url, loopbackIdpsAllowed(this.publicUrl)) };
       cfg.metadata_url = input.metadata_url;
     }
     if (input.metadata_xml) {
@@ -198,6 +204,7 @@ export class ConnectionService {
     // SAML: our encryption key pair for this connection, so IdPs may encrypt assertions to us.
     const spKey = input.type === 'saml' ? await generateSpEncryptionKey(`Tessera SP ${input.name}`) : undefined;
     const samlCfg = input.type === 'saml' ? { ...(await this.samlConfig(input)), sp_encryption_cert: spKey!.certificatePem } : undefined;
+    if (input.type === 'oidc') await this.outbound.assertAllowedTarget(input.issuer_url, 'issuer_url');
     const oidcInput = input as OidcConnectionInput;
     const config = samlCfg ?? { issuer_url: oidcInput.issuer_url, client_id: oidcInput.client_id, scopes: oidcInput.scopes ?? ['openid', 'email', 'profile'] };
     return inTenant(this.db, tenantId, async (tx) => {
@@ -266,6 +273,7 @@ export class ConnectionService {
   }
 
   async update(tenantId: string, actor: Actor, orgId: string, id: string, patch: ConnectionPatch): Promise<ConnectionRow> {
+    if (patch.issuer_url) await this.outbound.assertAllowedTarget(patch.issuer_url, 'issuer_url');
     return inTenant(this.db, tenantId, async (tx) => {
       const before = await tx.selectFrom('sso_connections').selectAll().where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('id', '=', id).forUpdate().executeTakeFirst();
       if (!before) throw NotFound('No such SSO connection in this organization.');

@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import * as client from 'openid-client';
 import type { Database } from '../db/database.ts';
+import type { Outbound } from '../http/outbound-fetch.ts';
 import { randomSecret } from '../crypto/secrets.ts';
 import { DEFAULT_ATTRIBUTES, type ConnectionRow, type ConnectionService } from './connection.service.ts';
 import { SsoRefused, type UpstreamProfile } from './jit.ts';
@@ -22,6 +23,7 @@ export class OidcSso {
     private readonly db: Database,
     private readonly connections: ConnectionService,
     private readonly allowLoopback: boolean,
+    private readonly outbound: Outbound,
   ) {}
 
   private config(conn: ConnectionRow): Promise<client.Configuration> {
@@ -32,7 +34,11 @@ export class OidcSso {
       const issuer = new URL(cfg.issuer_url);
       // Plain http only for an IdP on this machine, and only while Tessera runs on one too.
       const insecure = issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname) && this.allowLoopback;
-      found = client.discovery(issuer, cfg.client_id, this.connections.clientSecret(conn), undefined, insecure ? { execute: [client.allowInsecureRequests] } : undefined);
+      // Discovery, and every later call of this configuration (token, userinfo, JWKS), through the outbound checks.
+      found = client
+        .discovery(issuer, cfg.client_id, this.connections.clientSecret(conn), undefined, { [client.customFetch]: this.outbound.fetch, ...(insecure ? { execute: [client.allowInsecureRequests] } : {}) })
+        // openid-client says "something went wrong" and keeps the reason (a refused address …) in the cause.
+        .catch((err: unknown) => Promise.reject(new Error(`discovery failed: ${describe(err)}`, { cause: err })));
       this.configs.set(key, found);
       found.catch(() => this.configs.delete(key));
     }

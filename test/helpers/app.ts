@@ -55,17 +55,26 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     SEED_DEMO: 'false',
     TENANT_CACHE_TTL_MS: '0',
+    // The suite's IdPs (upstream OIDC, SAML metadata) run on 127.0.0.1.
+    OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...opts.env,
   });
   let connection: Connection | undefined;
   if (databaseUrl) connection = await connect({ databaseUrl, dataDir, poolSize: 5, preparedStatements: config.databasePreparedStatements });
   const txt = opts.txtRecords;
-  const app = await createApp(config, {
-    log: opts.log ?? createLogger(config.logLevel),
-    ...(connection ? { connection } : {}),
-    ...(txt ? { txtResolver: async (name: string) => txt.get(name) ?? [] } : {}),
-  });
+  let app: App;
+  try {
+    app = await createApp(config, {
+      log: opts.log ?? createLogger(config.logLevel),
+      ...(connection ? { connection } : {}),
+      ...(txt ? { txtResolver: async (name: string) => txt.get(name) ?? [] } : {}),
+    });
+  } catch (err) {
+    await connection?.close();
+    await fresh?.drop();
+    throw err;
+  }
   const url = await app.start();
   return {
     app,
