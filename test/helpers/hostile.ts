@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type pg from 'pg';
+import { sql, type Kysely } from 'kysely';
 
 /**
  * Hostile input for generated tests: a table of named values every test sends, and fast-check
@@ -116,8 +116,9 @@ const DIGEST_SQL = `select ${[
   '(select count(*) from mail_outbox)::text',
 ].join(" || ',' || ")} as digest`;
 
-export async function storedDigest(db: pg.Client): Promise<string> {
-  return (await db.query<{ digest: string }>(DIGEST_SQL)).rows[0]!.digest;
+/** `db`: the app's own connection (outside a tenant's scope it reads every tenant's rows). */
+export async function storedDigest(db: Kysely<any>): Promise<string> {
+  return (await sql.raw<{ digest: string }>(DIGEST_SQL).execute(db)).rows[0]!.digest;
 }
 
 export interface FoundForm {

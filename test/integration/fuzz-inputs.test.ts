@@ -1,6 +1,5 @@
 import test from 'ava';
 import fc from 'fast-check';
-import pg from 'pg';
 import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
 import { HOSTILE_JSON, HOSTILE_TEXT, coreOf, describe, formsIn, hostileJson, hostileText, storedDigest, toJson, type FoundForm } from '../helpers/hostile.ts';
@@ -25,7 +24,6 @@ const RANDOM_RUNS = 2;
 let smtp: SmtpSink;
 let t: TestApp;
 let tenant: TestTenant;
-let db: pg.Client;
 let client: RegisteredClient & { client_secret: string };
 /** What the Admin API's paths name: a user, organization, role, … made for the test to aim at. */
 const ids = { userId: '', otherUser: '', orgId: '', roleId: '', invitationId: '', domain: '', connectionId: '', tokenId: '', clientId: '' };
@@ -53,8 +51,6 @@ test.before(async () => {
   smtp = await SmtpSink.start();
   t = await startTestApp({ env: { SMTP_URL: smtp.url, MAIL_POLL_MS: '100' } });
   tenant = await createTenant(t);
-  db = new pg.Client({ connectionString: t.databaseUrl });
-  await db.connect();
   await formFriendlySettings();
   const victim = (await api('POST', '/users', { email: VICTIM.email, password: VICTIM.password, email_verified: true })).id;
   VICTIM.accessToken = (await api('POST', `/users/${victim}/tokens`, { scopes: ['openid', 'organizations'], expires_in: 3600 })).access_token;
@@ -73,7 +69,6 @@ test.before(async () => {
   client = await api('POST', '/clients', webClient());
 });
 test.after.always(async () => {
-  await db?.end();
   await t?.stop();
   await smtp?.stop();
 });
@@ -119,7 +114,7 @@ async function judge(batch: Sent[]) {
   for (let i = 0; i < batch.length; i += CONCURRENCY) statuses.push(...(await Promise.all(batch.slice(i, i + CONCURRENCY).map(send))));
   const writes = batch.map((sent, i) => ({ sent, status: statuses[i]! })).filter((w) => w.sent.method !== 'GET');
   if (writes.length === 0) return;
-  const now = await storedDigest(db);
+  const now = await storedDigest(t.app.connection.db);
   const refused = writes.filter((w) => w.status >= 400);
   if (refused.length === writes.length) {
     if (now !== digest) failures.push(`refused, but one of these stored something: ${writes.map((w) => `${label(w.sent)} (${w.status})`).join('; ')}`);
@@ -130,7 +125,7 @@ async function judge(batch: Sent[]) {
   if (writes.length === 1) return;
   for (const w of refused) {
     const status = await send(w.sent);
-    const after = await storedDigest(db);
+    const after = await storedDigest(t.app.connection.db);
     if (status >= 400 && after !== digest) failures.push(`${label(w.sent)}: refused (${status}) but stored something`);
     digest = after;
   }
@@ -153,7 +148,7 @@ async function withHostile<V>(named: Array<[string, V]>, random: fc.Arbitrary<V>
 async function startJudging() {
   failures = [];
   requests = 0;
-  digest = await storedDigest(db);
+  digest = await storedDigest(t.app.connection.db);
 }
 
 // ── the Admin API, from its OpenAPI document ────────────────────────────────────────────────
