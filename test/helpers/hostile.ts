@@ -103,11 +103,12 @@ export function describe(value: unknown): string {
 
 /**
  * A digest of everything a refused request must leave as it was: accounts, organizations and all
- * that hangs off them, clients, tokens, settings, the audit log, and how much mail is queued (the
- * mail worker updates its rows on its own). Sessions, interactions and throttling records are
- * left out: pages and failed sign-ins write those by design.
+ * that hangs off them, clients, API tokens, settings, the audit log, and how much mail is queued.
+ * Left out: what the mail worker writes on its own, later (its rows' status, the reset and
+ * confirmation links it makes — a queued message stands for those), and sessions, interactions
+ * and throttling records, which pages and failed sign-ins write by design.
  */
-const STORED = ['tenants', 'clients', 'users', 'account_tokens', 'organizations', 'org_roles', 'org_members', 'org_member_roles', 'org_invitations', 'org_audit_log', 'grant_organizations', 'org_domains', 'sso_connections', 'sso_identities'];
+const STORED = ['tenants', 'clients', 'users', 'organizations', 'org_roles', 'org_members', 'org_member_roles', 'org_invitations', 'org_audit_log', 'grant_organizations', 'org_domains', 'sso_connections', 'sso_identities'];
 const digestOf = (table: string, row = 'x') => `(select md5(coalesce(string_agg(${row}::text, '|' order by ${row}::text), '')) from ${table} x)`;
 const DIGEST_SQL = `select ${[
   ...STORED.map((t) => digestOf(t)),
