@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
 import { accountPages } from './accounts/account-pages.ts';
@@ -15,6 +14,7 @@ import { connect, type Connection } from './db/connect.ts';
 import { assertEncryptionKeyOpensDatabase } from './encryption-key-check.ts';
 import { isMigrated, migrateToLatest, ping } from './db/migrate.ts';
 import { requireAdmin } from './http/admin-auth.ts';
+import { formBody, jsonBody } from './http/body.ts';
 import { errorBoundary, NotFound } from './http/errors.ts';
 import { Outbound } from './http/outbound-fetch.ts';
 import { requestContext, sameOriginForms } from './http/request-context.ts';
@@ -168,8 +168,8 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   koa.use(tenantDispatch(runtimes));
 
-  const forms = () => [sameOriginForms(config.publicUrl), bodyParser({ enableTypes: ['form'], formLimit: '16kb' })];
-  const json = () => bodyParser({ enableTypes: ['json'], jsonLimit: '100kb', encoding: 'utf-8' });
+  const forms = () => [sameOriginForms(config.publicUrl), ...formBody('16kb')];
+  const json = () => jsonBody('100kb');
 
   const interactions = new Router({ prefix: '/t/:slug/interaction' });
   interactions.use(...forms());
@@ -204,12 +204,12 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const ssoRouter = new Router({ prefix: '/t/:slug/sso' });
   // The SAML ACS takes a cross-site POST from the IdP by design: no same-origin check here; the
   // response's signature, audience, destination and InResponseTo are what protect it.
-  ssoRouter.use(bodyParser({ enableTypes: ['form'], formLimit: '1mb' }));
+  ssoRouter.use(...formBody('1mb'));
   ssoRouter.use(ssoRoutes({ db, connections, domains, oidc: oidcSso, saml: samlSso, invitations, pendingLinks, users, bruteForce, render, log, sameOrigin: sameOriginForms(config.publicUrl) }).routes());
   koa.use(ssoRouter.routes());
 
   const me = new Router({ prefix: '/t/:slug/api/v1/me' });
-  me.use(json(), requireUser({ db, users, apiTokens }));
+  me.use(...json(), requireUser({ db, users, apiTokens }));
   me.use(meRoutes({ accounts, orgTokens, orgs, invitations }).routes());
   koa.use(me.routes());
 
@@ -222,7 +222,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   koa.use(openapi.routes());
 
   const admin = new Router({ prefix: '/t/:slug/api/v1/admin' });
-  admin.use(json(), requireAdmin({ db, tenants, users }));
+  admin.use(...json(), requireAdmin({ db, tenants, users }));
   const adminRoutes = new Router();
   adminRegistry.mount(adminRoutes);
   admin.use(adminRoutes.routes());

@@ -116,11 +116,12 @@ export { UpdateSettings } from '../tenants/settings.ts';
 
 // ── organizations ────────────────────────────────────────────────────────────
 
-const orgSlug = z
-  .string()
-  .min(2, 'must be 2–64 characters')
-  .max(64, 'must be 2–64 characters')
-  .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'use lowercase letters, digits and hyphens, not at the start or end');
+const slugRules = (s: z.ZodString) =>
+  s
+    .min(2, 'must be 2–64 characters')
+    .max(64, 'must be 2–64 characters')
+    .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'use lowercase letters, digits and hyphens, not at the start or end');
+const orgSlug = slugRules(z.string());
 /** Stored (and matched against emails' domains) in IDNA ASCII form: `bücher.de` is `xn--bcher-kva.de`. */
 const domain = z
   .string()
@@ -136,10 +137,28 @@ const httpUrl = z
   .max(2000, 'must be at most 2000 characters')
   .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), 'must be an http(s) URL');
 const METADATA_MAX_BYTES = 4096;
+const METADATA_MAX_DEPTH = 32;
 const metadata = z
   .record(z.string().max(100), z.unknown())
+  // First, and ending the checks when it fails: the size check serializes the value.
+  .refine((m) => nestingDepth(m, METADATA_MAX_DEPTH) <= METADATA_MAX_DEPTH, { message: `must nest at most ${METADATA_MAX_DEPTH} levels deep`, abort: true })
   .refine((m) => Object.keys(m).length <= 50, 'at most 50 keys')
   .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= METADATA_MAX_BYTES, `must be at most ${METADATA_MAX_BYTES} bytes as JSON`);
+
+/** How many levels of objects and arrays `value` has (itself included), counted up to `limit + 1`. */
+function nestingDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const pending: Array<[unknown, number]> = [[value, 1]];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [v, depth] = next;
+    if (v === null || typeof v !== 'object') continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > limit) break;
+    for (const child of Object.values(v)) pending.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
 const text = (max: number) => z.string().trim().max(max, `must be at most ${max} characters`);
 
 const orgFields = {
@@ -160,7 +179,12 @@ export const OrgId = z.object({ orgId: uuid });
 export const CreateOrg = z.strictObject(orgFields);
 export const PutOrg = CreateOrg;
 export const PatchOrg = z
-  .strictObject({ ...orgFields, name: fields.name.optional() })
+  .strictObject({
+    ...orgFields,
+    name: fields.name.optional(),
+    // PUT's `slug: null` means "generate it again"; a patch can only change it.
+    slug: slugRules(z.string({ error: (iss) => (iss.input === null ? 'every organization has a slug: it can be changed but not removed' : undefined) })).optional(),
+  })
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
 export const ListOrgs = z.strictObject({
   q: z.string().trim().min(1).max(200).optional(),

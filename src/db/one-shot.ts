@@ -173,6 +173,9 @@ function literal(value: unknown): string {
   if (prepared === null || prepared === undefined) return 'NULL';
   if (Buffer.isBuffer(prepared)) throw new Error('inlineParameters: binary parameters are not supported');
   const text = String(prepared);
+  // PostgreSQL reads a query's text up to a NUL: one in a literal would fail the whole message,
+  // with every statement grouped into it. Requests can't bring one (http/storable-text.ts).
+  if (text.includes('\0')) throw new Error('inlineParameters: a parameter holds U+0000, which PostgreSQL cannot store');
   if (text.includes('\\')) return ` E'${text.replace(/['\\]/g, '$&$&')}'`;
   return `'${text.replace(/'/g, "''")}'`;
 }

@@ -5,6 +5,7 @@ import { scopedBatch, scopedStatement } from '../db/one-shot.ts';
 import type { inTenant } from '../db/tenant-scope.ts';
 import type { ClientService } from './client.service.ts';
 import { forget, readOnce, remember } from '../http/request-reads.ts';
+import { findUnstorable, isStorableText } from '../http/storable-text.ts';
 import { grantOrgKey } from '../orgs/org-tokens.ts';
 import { userKey } from '../users/user.service.ts';
 import * as repo from './oidc-payload.repo.ts';
@@ -53,6 +54,10 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      // Requests' text is checked where they are read (oauth-input.ts, provider.ts); this keeps
+      // one that slipped through from failing every write of the batch it would join.
+      const unstorable = findUnstorable(payload);
+      if (unstorable) throw new errors.InvalidRequest(`${unstorable.field} ${unstorable.message}`);
       this.changed();
       const save: repo.PayloadWrite = { op: 'upsert', model: this.model, id, payload: payload as Record<string, unknown>, expiresInSeconds: expiresIn };
       const held = heldSaves();
@@ -76,6 +81,8 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
+      // Codes, tokens, uids and client ids come from requests: one PostgreSQL can't store names no row.
+      if (!isStorableText(id)) return undefined;
       if (this.model === 'Client') return clients.providerMetadata(tenantId, id, issuer);
       if (JWT_BACKED_MODELS.has(this.model) && verifiedAccessToken.getStore()?.jti !== id) return undefined;
       // Our refresh tokens are opaque (no dots); a JWT offered at introspection is not one, and
@@ -109,11 +116,13 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      if (!isStorableText(uid)) return undefined;
       await this.sendHeld();
       return readOnce(this.key('uid', uid), async () => this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { uid }))));
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      if (!isStorableText(userCode)) return undefined;
       await this.sendHeld();
       return this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { userCode })));
     }

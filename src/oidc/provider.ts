@@ -3,6 +3,7 @@ import Provider, { errors, interactionPolicy, type Configuration, type KoaContex
 import { missingConsent, recordConsent } from './consent.ts';
 import { deriveKey } from '../crypto/secrets.ts';
 import { treatRequestsAsHttps } from '../http/transport-security.ts';
+import { unstorableTextProblem } from '../http/storable-text.ts';
 import type { Logger } from '../logger.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import { effectiveSettings, type StoredSettings } from '../tenants/settings.ts';
@@ -14,6 +15,7 @@ import type { ClientService } from './client.service.ts';
 import type { PrivateSigningKey, SigningAlg } from './signing-keys.ts';
 import { SyncSigningKey } from './sync-signing-key.ts';
 import { orgRequest, requestedOrganization } from './org-request.ts';
+import { oauthInput } from './oauth-input.ts';
 import { tokenGateway } from './token-gateway.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
 
@@ -172,7 +174,12 @@ export function buildProvider(
     // a userinfo round trip to learn who signed in.
     conformIdTokenClaims: false,
     responseTypes: ['code'],
-    extraParams: ['organization'],
+    extraParams: {
+      // Extra parameters are validated once the client and redirect_uri are checked, so an error
+      // here reaches the app. This validator, registered with `organization`, checks every
+      // parameter of the request, before its interaction stores them.
+      organization: refuseUnstorableParams,
+    },
     async extraTokenClaims(ctx, token) {
       if (token.kind === 'ClientCredentials') {
         // A machine client acting for an organization it was granted (checked by the gateway).
@@ -305,11 +312,23 @@ export function buildProvider(
 
   const provider = new Provider(issuer, configuration);
   treatRequestsAsHttps(provider, deps.publicUrl);
+  provider.use(oauthInput);
   provider.use(tokenGateway({ verifyAccessToken, tenantId: tenant.id, orgTokens: deps.orgTokens, clients: deps.clients, provider: () => provider, log: deps.log }));
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
     deps.log.error({ err, tenant: tenant.slug, route: ctx.oidc?.route }, 'oidc-provider server error');
   });
   return provider;
+}
+
+/**
+ * An authorization request's parameters are stored with its interaction (jsonb): text PostgreSQL
+ * can't store (storable-text.ts) is an invalid_request for the app, not a failed save.
+ */
+async function refuseUnstorableParams(ctx: KoaContextWithOIDC) {
+  for (const [name, value] of Object.entries(ctx.oidc.params ?? {})) {
+    const problem = typeof value === 'string' ? unstorableTextProblem(value) : undefined;
+    if (problem) throw new errors.InvalidRequest(`${name} ${problem}`);
+  }
 }
 
 /** The one resource server of a tenant: its own APIs. Every access token is a JWT for it. */

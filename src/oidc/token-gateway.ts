@@ -1,4 +1,3 @@
-import * as querystring from 'node:querystring';
 import type { Context, Next } from 'koa';
 import { sha256Hex } from '../crypto/secrets.ts';
 import type Provider from 'oidc-provider';
@@ -10,8 +9,6 @@ import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { orgRequest } from './org-request.ts';
 import { HeldSavesNotStored, withHeldSaves } from './held-saves.ts';
 
-/** Same ceiling as oidc-provider's own body reader. */
-const BODY_LIMIT = 56 * 1024;
 const ENDPOINTS = new Map<string, 'token' | 'introspection' | 'revocation' | 'userinfo'>([
   ['/token', 'token'],
   ['/token/introspection', 'introspection'],
@@ -68,19 +65,9 @@ export function tokenGateway(opts: {
     const route = ENDPOINTS.get(ctx.path);
     if (!route || ctx.method !== 'POST' && route !== 'userinfo') return next();
 
-    let body: Record<string, unknown> | undefined;
-    if (ctx.method === 'POST' && ctx.is('application/x-www-form-urlencoded')) {
-      const raw = await readLimited(ctx);
-      if (raw === undefined) {
-        ctx.status = 413;
-        ctx.body = { error: 'invalid_request', error_description: 'request body too large' };
-        return;
-      }
-      body = querystring.parse(raw) as Record<string, unknown>;
-      // oidc-provider reads an already-parsed body from req.body.
-      (ctx.req as unknown as { body: unknown }).body = body;
-      if (typeof body.client_secret === 'string') body.client_secret = sha256Hex(body.client_secret);
-    }
+    // A form body, read and parsed by oauth-input.ts (oidc-provider reads it from req.body).
+    const body = (ctx.req as unknown as { body?: Record<string, unknown> }).body;
+    if (body && typeof body.client_secret === 'string') body.client_secret = sha256Hex(body.client_secret);
     const clientIdFromBasic = hashBasicSecret(ctx);
     // A code exchange or a refresh saves a refresh token and an access token: they wait for the
     // response and go together (held-saves.ts). Holding a lone save (client credentials) gained
@@ -162,15 +149,4 @@ function hashBasicSecret(ctx: Context): string | undefined {
   const rewritten = `${decoded.slice(0, colon)}:${sha256Hex(secret)}`;
   ctx.req.headers.authorization = `Basic ${Buffer.from(rewritten, 'utf8').toString('base64')}`;
   return clientId;
-}
-
-async function readLimited(ctx: Context): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

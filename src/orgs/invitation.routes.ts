@@ -4,7 +4,7 @@ import { PasswordRejected } from '../accounts/account.service.ts';
 import type { BruteForce } from '../accounts/brute-force.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { AppError } from '../http/errors.ts';
+import { AppError, isUniqueViolation } from '../http/errors.ts';
 import { formField, renderPage } from '../http/pages.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
@@ -149,6 +149,10 @@ export function invitationRoutes(deps: { db: Database; invitations: InvitationSe
           const user = await insertUser(tx, tenant.id, { email, name, password_hash: passwordHash, email_verified: true });
           await deps.invitations.acceptInvitation(tx, tenant.id, inv.token, user.id);
           return 'joined' as const;
+        }).catch((err: unknown) => {
+          // Lost a race with a registration through the same link a moment ago: the address is taken now.
+          if (isUniqueViolation(err)) return 'exists' as const;
+          throw err;
         });
         if (result === 'exists') return show(ctx, inv, { error: 'This email already has an account: sign in instead.' }, 409);
         return joined(ctx, inv.org.name);

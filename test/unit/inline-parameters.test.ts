@@ -38,3 +38,10 @@ test('what cannot be expressed is refused, not sent', (tt) => {
   tt.throws(() => inlineParameters(`select 'unterminated $1`, ['a']), { message: /unterminated/ });
   tt.throws(() => inlineParameters(`select "unterminated $1`, ['a']), { message: /unterminated/ });
 });
+
+test('a parameter holding NUL is refused before it is sent: PostgreSQL would fail the whole message, and every statement grouped with it', (tt) => {
+  tt.throws(() => inlineParameters('select $1', ['a\u0000b']), { message: /U\+0000/ });
+  tt.throws(() => inlineParameters('select $1::jsonb', [['\u0000']]), { message: /U\+0000/ });
+  // In JSON it is an escape (\u0000), which jsonb refuses in its own statement only.
+  tt.is(inlineParameters('select $1', [{ a: '\u0000' }]), `select ${pg.escapeLiteral(JSON.stringify({ a: '\u0000' }))}`);
+});

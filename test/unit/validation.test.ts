@@ -1,5 +1,5 @@
 import test from 'ava';
-import { CreateClient, CreateUser } from '../../src/admin-api/schemas.ts';
+import { CreateClient, CreateOrg, CreateUser, PatchOrg, PutOrg } from '../../src/admin-api/schemas.ts';
 import { decodeCursor, encodeCursor, page } from '../../src/http/pagination.ts';
 import { fieldErrors } from '../../src/http/validate.ts';
 import { slugSchema } from '../../src/tenants/tenant.service.ts';
@@ -37,4 +37,28 @@ test('cursors round-trip and garbage is a 400', (t) => {
   // A cursor we did not issue (its id is not a UUID) is a 400, not a failed SQL cast.
   t.is((t.throws(() => decodeCursor(encodeCursor({ createdAt: new Date(2), id: "2'; --" }))) as { status?: number }).status, 400);
   t.is(page(rows, 3, (r) => ({ createdAt: r.created_at, id: r.id })).next_cursor, null);
+});
+
+test('a cursor holding a date outside years 1–9999 (PostgreSQL cannot store some) is a 400 naming cursor', (t) => {
+  const id = '0b6c9f5e-2d1a-4c3b-9e8f-7a6b5c4d3e2f';
+  for (const at of ['-100000-01-01T00:00:00.000Z', '+275760-09-13T00:00:00.000Z', '0000-12-31T23:59:59.999Z', '+010000-01-01T00:00:00.000Z']) {
+    const err = t.throws(() => decodeCursor(Buffer.from(JSON.stringify([at, id])).toString('base64url'))) as { status?: number; errors?: unknown };
+    t.is(err.status, 400, at);
+    t.deepEqual(err.errors, [{ field: 'cursor', message: 'is not a cursor this API returned' }]);
+  }
+  t.deepEqual(decodeCursor(encodeCursor({ createdAt: new Date('0001-01-01T00:00:00.000Z'), id })), { createdAt: new Date('0001-01-01T00:00:00.000Z'), id });
+});
+
+test('organization metadata nests at most 32 levels; PATCH refuses a null slug', (t) => {
+  const nest = (depth: number) => {
+    let v: unknown = 1;
+    for (let i = 0; i < depth; i++) v = { a: v };
+    return v as Record<string, unknown>;
+  };
+  t.true(CreateOrg.safeParse({ name: 'A', metadata: nest(32) }).success);
+  const deep = CreateOrg.safeParse({ name: 'A', metadata: nest(33) });
+  t.deepEqual(fieldErrors(deep.error!), [{ field: 'metadata', message: 'must nest at most 32 levels deep' }]);
+  t.deepEqual(fieldErrors(PatchOrg.safeParse({ slug: null }).error!), [{ field: 'slug', message: 'every organization has a slug: it can be changed but not removed' }]);
+  t.is(PatchOrg.safeParse({ slug: 'BAD' }).error!.issues[0]!.message, 'use lowercase letters, digits and hyphens, not at the start or end');
+  t.true(PutOrg.safeParse({ name: 'A', slug: null }).success);
 });
