@@ -4,9 +4,13 @@ import { derToJose, joseToDer } from '../../src/crypto/ecdsa-signature.ts';
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
-test('derToJose gives the r‖s node gives with dsaEncoding ieee-p1363, and joseToDer gives back what node verifies — 500 signatures (short r and s, high bits)', (t) => {
+test('derToJose gives the r‖s node gives with dsaEncoding ieee-p1363, and joseToDer gives back what node verifies — 500 signatures and more until short r or s and high bits were seen', (t) => {
   let shortComponents = 0;
-  for (let i = 0; i < 500; i++) {
+  let highBits = 0;
+  // At least 500 signatures, and on until both edge cases came up: a leading zero byte (about 1 in
+  // 128 signatures per component) and a high first bit (half of them). A fixed count would miss
+  // the rarer case in a few percent of runs.
+  for (let i = 0; i < 500 || ((shortComponents === 0 || highBits === 0) && i < 20_000); i++) {
     const data = Buffer.from(`message ${i}`);
     const der = sign('sha256', data, privateKey);
     const jose = derToJose(der, 32);
@@ -16,8 +20,10 @@ test('derToJose gives the r‖s node gives with dsaEncoding ieee-p1363, and jose
     t.true(verify('sha256', data, publicKey, back), `DER of signature ${i}`);
     t.deepEqual(back, der, 'the same DER node made (minimal integers)');
     if (jose[0] === 0 || jose[32] === 0) shortComponents++;
+    if (jose[0]! >= 0x80 || jose[32]! >= 0x80) highBits++;
   }
-  t.true(shortComponents > 0, 'some r or s had a leading zero byte'); // ~1 in 128 per component
+  t.true(shortComponents > 0, 'some r or s had a leading zero byte');
+  t.true(highBits > 0, 'some r or s had its high bit set');
 });
 
 test('joseToDer refuses anything but exactly 2 × size bytes; a zero or all-ones r‖s is well-formed DER that does not verify', (t) => {
