@@ -7,10 +7,11 @@ import { decodeCursor, page } from '../http/pagination.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import { findUserById } from '../users/user.repo.ts';
 import { takeInvitationSend } from './invitation-limits.ts';
-import { assertRolesWithinReach, audit, join, orgOrThrow, resolveRoles } from './org-rules.ts';
+import { audit, orgOrThrow, resolveRoles } from './org-rules.ts';
+import * as membership from './membership.ts';
 import * as repo from './org.repo.ts';
 import type { InvitationRow, OrgRow } from './org.repo.ts';
-import { DEFAULT_INVITATION_TTL_SECONDS, invitationStatus, presentInvitation, presentMember, presentOrg, type Actor } from './org.service.ts';
+import { DEFAULT_INVITATION_TTL_SECONDS, invitationStatus, presentInvitation, presentOrg, type Actor } from './org.service.ts';
 
 /**
  * Whether `user` is the account an invitation is for: the same email key, so any spelling of the
@@ -49,10 +50,6 @@ export class InvitationService {
     return resolveRoles(tx, tenantId, orgId, names, field);
   }
 
-  private join(tx: TenantTx, org: OrgRow, userId: string, roles: repo.RoleRow[]) {
-    return join(tx, org, userId, roles);
-  }
-
   // (invitations)──────────────────────────────────────────────────────────
 
   async listInvitations(tenantId: string, orgId: string, q: { limit: number; cursor?: string | undefined }) {
@@ -70,7 +67,7 @@ export class InvitationService {
     return this.tx(tenantId, async (tx) => {
       const org = await this.orgOrThrow(tx, tenantId, orgId, true);
       const [role] = await this.resolveRoles(tx, tenantId, orgId, [input.role], 'role');
-      await assertRolesWithinReach(tx, tenantId, orgId, actor, [role!], 'role');
+      await membership.assertRolesMayChange({ tx, tenantId, orgId, actor }, [role!]);
       if (await repo.pendingInvitationFor(tx, tenantId, orgId, input.email)) {
         throw Conflict('This email already has a pending invitation to this organization: resend or revoke it.', [{ field: 'email', message: 'already invited' }]);
       }
@@ -209,17 +206,13 @@ export class InvitationService {
     const org = (await repo.findOrg(tx, tenantId, inv.org_id, { lock: true }))!;
     const role = (await repo.findRole(tx, tenantId, inv.org_id, inv.role_id))!;
     const actor: Actor = { type: 'user', id: userId };
+    // The roles were the inviter's to give (checked again now: an inviter who lost the right can't).
+    const change = { tx, tenantId, orgId: org.id, actor, grantor: inv.invited_by as Actor };
     const existing = await repo.findMember(tx, tenantId, org.id, userId);
-    if (existing) {
-      const roles = await repo.rolesByName(tx, tenantId, org.id, existing.roles);
-      await repo.setMemberRoles(tx, tenantId, org.id, userId, [...new Set([...roles.map((r) => r.id), role.id])]);
-    } else {
-      await this.join(tx, org, userId, [role]);
-    }
+    if (existing) await membership.setRoles(change, existing, [...(await repo.rolesByName(tx, tenantId, org.id, existing.roles)), role]);
+    else await membership.addMember(change, org, userId, [role]);
     const after = await repo.updateInvitation(tx, tenantId, inv.id, { status: 'accepted', accepted_user_id: userId, accepted_at: new Date() });
     await this.audit(tx, tenantId, org.id, actor, 'invitation.accepted', { type: 'invitation', id: inv.id }, presentInvitation(inv, role.name), presentInvitation(after, role.name));
-    const member = (await repo.findMember(tx, tenantId, org.id, userId))!;
-    await this.audit(tx, tenantId, org.id, actor, existing ? 'member.roles_changed' : 'member.added', { type: 'member', id: userId }, existing ? presentMember(existing) : null, presentMember(member));
     return { org };
   }
 

@@ -81,11 +81,3 @@ export async function assertGrantable(tx: TenantTx, tenantId: string, orgId: str
  */
 export const isFull = (org: OrgRow) => org.member_count >= org.max_members;
 
-/** Membership with the member limit enforced; the organization row must be locked by the caller. */
-export async function join(tx: TenantTx, org: OrgRow, userId: string, roles: RoleRow[]) {
-  if (isFull(org)) {
-    throw Conflict(`The organization has reached its limit of ${org.max_members} members. Raise max_members to add more.`);
-  }
-  await repo.insertMember(tx, org.tenant_id, org.id, userId);
-  await repo.setMemberRoles(tx, org.tenant_id, org.id, userId, roles.map((r) => r.id));
-}

@@ -6,13 +6,18 @@ import { decodeCursor, page } from '../http/pagination.ts';
 import { findUserById } from '../users/user.repo.ts';
 import { revokeOrgScoped } from './org-tokens.ts';
 import * as rules from './org-rules.ts';
+import * as membership from './membership.ts';
+import { presentMember } from './membership.ts';
+
+export { presentMember };
 import * as repo from './org.repo.ts';
 import type { InvitationRow, MemberRow, OrgRow, RoleRow } from './org.repo.ts';
 import { BUILTIN_ROLES, type OrgStatus } from './org.table.ts';
 import { slugify, uniqueSlug } from './slug.ts';
 
 /** Who made a change, as the audit log records it. */
-export type Actor = { type: 'api_key' } | { type: 'client'; id: string } | { type: 'user'; id: string };
+/** Who made a change, as the audit log names them. An SSO connection acts when its sign-ins provision members. */
+export type Actor = { type: 'api_key' } | { type: 'client'; id: string } | { type: 'user'; id: string } | { type: 'sso_connection'; id: string };
 
 export const DEFAULT_INVITATION_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -57,9 +62,6 @@ export function presentRole(r: RoleRow) {
   return { id: r.id, name: r.name, description: r.description, permissions: r.permissions, builtin: r.builtin, created_at: r.created_at.toISOString() };
 }
 
-export function presentMember(m: MemberRow) {
-  return { user_id: m.user_id, email: m.email, name: m.name, roles: m.roles, joined_at: m.joined_at.toISOString() };
-}
 
 /** `expired` is not stored: a pending invitation past its expiry is expired. */
 export function invitationStatus(i: InvitationRow): 'pending' | 'accepted' | 'revoked' | 'declined' | 'expired' {
@@ -72,7 +74,6 @@ export function presentInvitation(i: InvitationRow, roleName: string) {
 }
 
 const NO_MEMBER = () => NotFound('No such member in this organization.');
-const LAST_OWNER = () => Conflict('This is the last owner of the organization: make another member owner first (transfer-ownership).');
 
 /**
  * Organizations, roles and members (invitations: invitation.service.ts; shared rules:
@@ -132,11 +133,8 @@ export class OrgService {
           BUILTIN_ROLES.map((name) => ({ tenant_id: tenantId, org_id: org.id, name, description: null, builtin: true })),
         );
         await this.audit(tx, tenantId, org.id, actor, 'organization.created', { type: 'organization', id: org.id }, null, presentOrg(org));
-        if (input.owner) {
-          await this.join(tx, org, input.owner, roles.filter((r) => r.name === 'owner'));
-          const member = (await repo.findMember(tx, tenantId, org.id, input.owner))!;
-          await this.audit(tx, tenantId, org.id, actor, 'member.added', { type: 'member', id: input.owner }, null, presentMember(member));
-        }
+        // The one who creates an organization is its first owner (who may create one is decided before).
+        if (input.owner) await membership.addFoundingOwner({ tx, tenantId, orgId: org.id, actor }, org, input.owner, roles.find((r) => r.name === 'owner')!);
         return org;
       });
     } catch (err) {
@@ -310,16 +308,8 @@ export class OrgService {
       if (!user) throw ValidationFailed('No user with that id in this tenant.', [{ field: 'user_id', message: 'unknown user' }]);
       if (await repo.findMember(tx, tenantId, orgId, userId)) throw Conflict('That user is already a member; change their roles with PATCH instead.');
       const roles = await this.resolveRoles(tx, tenantId, orgId, roleNames, 'roles');
-      await rules.assertRolesWithinReach(tx, tenantId, orgId, actor, roles, 'roles');
-      await this.join(tx, org, userId, roles);
-      const member = (await repo.findMember(tx, tenantId, orgId, userId))!;
-      await this.audit(tx, tenantId, orgId, actor, 'member.added', { type: 'member', id: userId }, null, presentMember(member));
-      return presentMember(member);
+      return presentMember(await membership.addMember({ tx, tenantId, orgId, actor }, org, userId, roles));
     });
-  }
-
-  private join(tx: TenantTx, org: OrgRow, userId: string, roles: RoleRow[]) {
-    return rules.join(tx, org, userId, roles);
   }
 
   async changeMemberRoles(tenantId: string, actor: Actor, orgId: string, userId: string, roleNames: string[]) {
@@ -328,14 +318,7 @@ export class OrgService {
       const before = await repo.findMember(tx, tenantId, orgId, userId);
       if (!before) throw NO_MEMBER();
       const roles = await this.resolveRoles(tx, tenantId, orgId, roleNames, 'roles');
-      // Roles given and roles taken away alike stay within the actor's permissions.
-      const changed = [...roles.filter((r) => !before.roles.includes(r.name)), ...(await repo.rolesByName(tx, tenantId, orgId, before.roles.filter((n) => !roleNames.includes(n))))];
-      await rules.assertRolesWithinReach(tx, tenantId, orgId, actor, changed, 'roles');
-      if (before.roles.includes('owner') && !roleNames.includes('owner')) await this.assertNotLastOwner(tx, tenantId, orgId, userId);
-      await repo.setMemberRoles(tx, tenantId, orgId, userId, roles.map((r) => r.id));
-      const after = (await repo.findMember(tx, tenantId, orgId, userId))!;
-      await this.audit(tx, tenantId, orgId, actor, 'member.roles_changed', { type: 'member', id: userId }, presentMember(before), presentMember(after));
-      return presentMember(after);
+      return presentMember(await membership.setRoles({ tx, tenantId, orgId, actor }, before, roles));
     });
   }
 
@@ -345,18 +328,8 @@ export class OrgService {
       await this.orgOrThrow(tx, tenantId, orgId, true);
       const before = await repo.findMember(tx, tenantId, orgId, userId);
       if (!before) throw NO_MEMBER();
-      if (before.roles.includes('owner')) await this.assertNotLastOwner(tx, tenantId, orgId, userId);
-      await repo.deleteMember(tx, tenantId, orgId, userId);
-      await revokeOrgScoped(tx, tenantId, orgId, [userId]);
-      const action = actor.type === 'user' && actor.id === userId ? 'member.left' : 'member.removed';
-      await this.audit(tx, tenantId, orgId, actor, action, { type: 'member', id: userId }, presentMember(before), null);
+      await membership.removeMember({ tx, tenantId, orgId, actor }, before);
     });
-  }
-
-  /** The one rule: an organization with owners never loses its last one. Callers hold the org lock. */
-  private async assertNotLastOwner(tx: TenantTx, tenantId: string, orgId: string, userId: string) {
-    const owners = await repo.ownerIds(tx, tenantId, orgId);
-    if (owners.length === 1 && owners[0] === userId) throw LAST_OWNER();
   }
 
   /**
@@ -373,20 +346,15 @@ export class OrgService {
       const admin = builtins.find((r) => r.name === 'admin')!;
       const owners = await repo.ownerIds(tx, tenantId, orgId);
       const demote = actor.type === 'user' ? owners.filter((id) => id === actor.id && id !== userId) : owners.filter((id) => id !== userId);
-      const changes: Array<{ userId: string; before: MemberRow }> = [];
-      for (const id of new Set([userId, ...demote])) changes.push({ userId: id, before: (await repo.findMember(tx, tenantId, orgId, id))! });
+      const change = { tx, tenantId, orgId, actor };
       const targetRoles = await repo.rolesByName(tx, tenantId, orgId, target.roles);
-      await repo.setMemberRoles(tx, tenantId, orgId, userId, [...new Set([...targetRoles.map((r) => r.id), owner.id])]);
+      const after = await membership.setRoles(change, target, [...targetRoles.filter((r) => r.name !== 'owner'), owner], 'ownership.transferred');
       for (const id of demote) {
         const current = (await repo.findMember(tx, tenantId, orgId, id))!;
-        const keep = (await repo.rolesByName(tx, tenantId, orgId, current.roles)).filter((r) => r.name !== 'owner').map((r) => r.id);
-        await repo.setMemberRoles(tx, tenantId, orgId, id, [...new Set([...keep, admin.id])]);
+        const keep = (await repo.rolesByName(tx, tenantId, orgId, current.roles)).filter((r) => r.name !== 'owner' && r.name !== 'admin');
+        await membership.setRoles(change, current, [...keep, admin], 'ownership.transferred');
       }
-      for (const c of changes) {
-        const after = (await repo.findMember(tx, tenantId, orgId, c.userId))!;
-        await this.audit(tx, tenantId, orgId, actor, 'ownership.transferred', { type: 'member', id: c.userId }, presentMember(c.before), presentMember(after));
-      }
-      return presentMember((await repo.findMember(tx, tenantId, orgId, userId))!);
+      return presentMember(after);
     });
   }
 

@@ -1,8 +1,8 @@
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { join } from '../orgs/org-rules.ts';
-import { findInvitation, findMember, findOrg, insertAudit, rolesByName, setMemberRoles } from '../orgs/org.repo.ts';
-import { invitationStatus, presentMember } from '../orgs/org.service.ts';
+import * as membership from '../orgs/membership.ts';
+import { findInvitation, findMember, findOrg, insertAudit, rolesByName } from '../orgs/org.repo.ts';
+import { invitationStatus } from '../orgs/org.service.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { findUserByEmail, findUserById, insertUser, updateUser, type UserRow } from '../users/user.repo.ts';
 import { emailKey } from '../users/email-address.ts';
@@ -204,6 +204,7 @@ export function auditLink(tx: TenantTx, conn: ConnectionRow, action: 'sso.link_c
  */
 async function ensureMembership(tx: TenantTx, conn: ConnectionRow, userId: string, profile: UpstreamProfile) {
   const tenantId = conn.tenant_id;
+  const change = { tx, tenantId, orgId: conn.org_id, actor: { type: 'sso_connection' as const, id: conn.id } };
   const mapped = mappedRoles(conn.group_roles, profile.groups);
   const member = await findMember(tx, tenantId, conn.org_id, userId);
   if (!member) {
@@ -211,20 +212,13 @@ async function ensureMembership(tx: TenantTx, conn: ConnectionRow, userId: strin
     const wanted = mapped.length ? mapped : [conn.default_role].filter((r) => r !== 'owner');
     const roles = await rolesByName(tx, tenantId, conn.org_id, wanted.length ? wanted : ['member']);
     try {
-      await join(tx, org, userId, roles);
+      await membership.addMember(change, org, userId, roles);
     } catch (err) {
       throw new SsoRefused((err as Error).message);
     }
-    const after = (await findMember(tx, tenantId, conn.org_id, userId))!;
-    await insertAudit(tx, { tenant_id: tenantId, org_id: conn.org_id, actor: { type: 'sso_connection', id: conn.id }, action: 'member.added', target_type: 'member', target_id: userId, before: null, after: presentMember(after) });
   } else if (mapped.length) {
+    await findOrg(tx, tenantId, conn.org_id, { lock: true });
     const keep = member.roles.filter((r) => r === 'owner');
-    const roles = await rolesByName(tx, tenantId, conn.org_id, [...new Set([...mapped, ...keep])]);
-    const next = roles.map((r) => r.name).sort();
-    if (next.join() !== [...member.roles].sort().join()) {
-      await setMemberRoles(tx, tenantId, conn.org_id, userId, roles.map((r) => r.id));
-      const after = (await findMember(tx, tenantId, conn.org_id, userId))!;
-      await insertAudit(tx, { tenant_id: tenantId, org_id: conn.org_id, actor: { type: 'sso_connection', id: conn.id }, action: 'member.roles_changed', target_type: 'member', target_id: userId, before: presentMember(member), after: presentMember(after) });
-    }
+    await membership.setRoles(change, member, await rolesByName(tx, tenantId, conn.org_id, [...new Set([...mapped, ...keep])]));
   }
 }

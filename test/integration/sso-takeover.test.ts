@@ -321,6 +321,13 @@ test.serial('with a verified domain: a new person is created, a verified account
   const moDone = await post(mo.browser, await assertion(mo.requestId, 'mo-at-idp', 'mo@victim.example', { groups: ['admins'] }));
   tt.true(moDone.url.startsWith(client.redirect_uris[0]!), moDone.url);
   tt.deepEqual(await linksOf(ids.member!), [{ subject: 'mo-at-idp', linked_by: 'verified_domain' }]);
+  // An SSO join and a group-mapped role change are in the audit log like any other membership change.
+  const log = (await api('GET', `/organizations/${orgId}/audit-log?limit=200`)).body.data as Array<{ actor: any; action: string; target: { id: string }; after: any }>;
+  const joined = log.find((e) => e.action === 'member.added' && e.target.id === newcomer.id);
+  tt.deepEqual(joined?.actor, { type: 'sso_connection', id: conn.id });
+  const remapped = log.find((e) => e.action === 'member.roles_changed' && e.target.id === ids.member);
+  tt.deepEqual(remapped?.actor, { type: 'sso_connection', id: conn.id });
+  tt.deepEqual(remapped?.after.roles, ['admin']);
 
   const una = await beginAtApp();
   const unaDone = await post(una.browser, await assertion(una.requestId, 'una-at-idp', 'una@victim.example'));
