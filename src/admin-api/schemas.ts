@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { fields } from '../http/validate.ts';
 import { parseDomain } from '../users/email-address.ts';
 import { TENANT_SCOPES } from '../oidc/provider.ts';
+import { ORG_STATUSES } from '../orgs/org.table.ts';
 
-// The Admin API's request schemas: one definition validates requests (and later documents them).
+// The Admin API's request schemas: one definition validates requests and documents them (the OpenAPI document).
 // Path params are plain objects (the router adds :slug); bodies and queries are strict.
 
 const optionalText = z.string().trim().max(200, 'must be at most 200 characters').nullable().optional();
@@ -169,7 +170,7 @@ const orgFields = {
   website: httpUrl.nullable().optional(),
   industry: text(100).nullable().optional(),
   logo_url: httpUrl.nullable().optional(),
-  status: z.enum(['active', 'trialing', 'pending', 'suspended']).optional(),
+  status: z.enum(ORG_STATUSES).optional(),
   metadata: metadata.optional(),
   max_members: z.number().int().min(1).max(1_000_000).optional(),
   sso_required: z.boolean().optional(),
@@ -188,7 +189,7 @@ export const PatchOrg = z
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
 export const ListOrgs = z.strictObject({
   q: z.string().trim().min(1).max(200).optional(),
-  status: z.enum(['active', 'trialing', 'pending', 'suspended']).optional(),
+  status: z.enum(ORG_STATUSES).optional(),
   limit: fields.limit,
   cursor: fields.cursor,
 });

@@ -5,7 +5,7 @@ export type MailStatus = 'pending' | 'sent' | 'failed' | 'discarded';
 export interface MailOutboxTable {
   tenant_id: string;
   id: Generated<string>;
-  /** Which message (see mail-kinds.ts). */
+  /** Which message: the kind a composer was registered for (MailOutbox.register). */
   kind: string;
   recipient: string;
   /** Template parameters, AES-GCM encrypted (they may hold one-time links); null once sent. */

@@ -15,7 +15,7 @@ import { heldSaves } from './held-saves.ts';
 
 /**
  * Access tokens are JWTs that oidc-provider does not store; Tessera stores their payload by jti
- * (see access-token-gateway.ts) so userinfo, introspection and revocation can tell a live token
+ * (see token-gateway.ts) so userinfo, introspection and revocation can tell a live token
  * from a revoked one. Such a row may only be found for a request whose JWT was verified first:
  * the gateway runs the provider inside this store with the jti it verified, so a caller that
  * merely knows a jti (it is readable in the JWT) cannot use it as a bearer token.

@@ -1,7 +1,8 @@
 import type { Generated, JSONColumnType } from 'kysely';
 
-export type OrgStatus = 'active' | 'trialing' | 'pending' | 'suspended';
+/** An organization's states, written once: the type, the API's enum and the portal's choices come from here. */
 export const ORG_STATUSES = ['active', 'trialing', 'pending', 'suspended'] as const;
+export type OrgStatus = (typeof ORG_STATUSES)[number];
 /** Every organization has these; they can't be deleted. */
 export const BUILTIN_ROLES = ['owner', 'admin', 'member', 'billing'] as const;
 

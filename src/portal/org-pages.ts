@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { CreateOrg, PatchOrg } from '../admin-api/schemas.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { OrgService } from '../orgs/org.service.ts';
+import { ORG_STATUSES } from '../orgs/org.table.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
@@ -12,7 +13,6 @@ import { orgPageContext, requireAbility, type OrgPageContext } from './org-conte
 import type { Viewer } from './portal-session.ts';
 
 const ORG_FIELDS = ['name', 'slug', 'domain', 'description', 'logo_url', 'website', 'status'] as const;
-const STATUSES = ['active', 'trialing', 'pending', 'suspended'] as const;
 
 const NOTICES = {
   created: 'Organization created. You are its owner.',
@@ -114,7 +114,7 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
     page(
       ctx,
       'portal/org-settings.njk',
-      { title: `Settings · ${org.org.name}`, section: 'portal', tab: 'settings', org, values, errors, formError: errors._form, statuses: STATUSES.map((s) => ({ value: s, label: s })), notice: noticeFor(ctx, NOTICES) },
+      { title: `Settings · ${org.org.name}`, section: 'portal', tab: 'settings', org, values, errors, formError: errors._form, statuses: ORG_STATUSES.map((s) => ({ value: s, label: s })), notice: noticeFor(ctx, NOTICES) },
       status,
     );
 

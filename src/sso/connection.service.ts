@@ -44,7 +44,8 @@ export interface SamlConnectionInput extends ConnectionCommonInput {
 
 export type ConnectionPatch = Partial<Omit<OidcConnectionInput, 'type'>> & Partial<Omit<SamlConnectionInput, 'type' | 'name'>>;
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** Hosts that are this machine, where plain-http IdPs are allowed in development. */
+export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /**
  * Plain-http IdPs on this machine are for development and tests: allowed only while Tessera
@@ -52,7 +53,7 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
  * connection at the server's own local services.
  */
 export function loopbackIdpsAllowed(publicUrl: string) {
-  return LOOPBACK.has(new URL(publicUrl).hostname);
+  return LOOPBACK_HOSTS.has(new URL(publicUrl).hostname);
 }
 
 /**
@@ -61,7 +62,7 @@ export function loopbackIdpsAllowed(publicUrl: string) {
  */
 async function fetchMetadata(outbound: Outbound, url: string, allowLoopback: boolean): Promise<string> {
   const u = new URL(url);
-  if (u.protocol !== 'https:' && !(allowLoopback && u.protocol === 'http:' && LOOPBACK.has(u.hostname))) {
+  if (u.protocol !== 'https:' && !(allowLoopback && u.protocol === 'http:' && LOOPBACK_HOSTS.has(u.hostname))) {
     throw ValidationFailed('metadata_url must be an https URL.', [{ field: 'metadata_url', message: 'must be https' }]);
   }
   let res: Response;

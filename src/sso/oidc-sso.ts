@@ -3,12 +3,11 @@ import * as client from 'openid-client';
 import type { Database } from '../db/database.ts';
 import type { Outbound } from '../http/outbound-fetch.ts';
 import { randomSecret } from '../crypto/secrets.ts';
-import { DEFAULT_ATTRIBUTES, type ConnectionRow, type ConnectionService } from './connection.service.ts';
+import { DEFAULT_ATTRIBUTES, LOOPBACK_HOSTS, type ConnectionRow, type ConnectionService } from './connection.service.ts';
 import { SsoRefused, type UpstreamProfile } from './jit.ts';
 import { rememberRequest, takeRequest, type SsoBinding } from './sso-request.ts';
 import { parseEmail } from '../users/email-address.ts';
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /**
  * Tessera as the relying party of an organization's own OpenID Provider: authorization code with
@@ -33,7 +32,7 @@ export class OidcSso {
     if (!found) {
       const issuer = new URL(cfg.issuer_url);
       // Plain http only for an IdP on this machine, and only while Tessera runs on one too.
-      const insecure = issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname) && this.allowLoopback;
+      const insecure = issuer.protocol === 'http:' && LOOPBACK_HOSTS.has(issuer.hostname) && this.allowLoopback;
       // Discovery, and every later call of this configuration (token, userinfo, JWKS), through the outbound checks.
       found = client
         .discovery(issuer, cfg.client_id, this.connections.clientSecret(conn), undefined, { [client.customFetch]: this.outbound.fetch, ...(insecure ? { execute: [client.allowInsecureRequests] } : {}) })

@@ -25,7 +25,8 @@ const CreateTenantInput = z.strictObject({
   slug: slugSchema,
   name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
   adminEmail: fields.email.optional(),
-  adminPassword: z.string().min(8, 'must be at least 8 characters').max(256).optional(),
+  // The same password policy as every other account (length, common passwords, the email in it).
+  adminPassword: fields.password.optional(),
   settings: z.custom<TenantSettings>().optional(),
   signingAlg: z.enum(['ES256', 'RS256']).optional(),
 });

@@ -139,3 +139,10 @@ test('unknown paths under the Admin API are 404 problems; wrong methods 405', as
   const res = await adminApi(t, tenant, 'PUT', '/users', {});
   tt.true(res.status === 405 || res.status === 404, String(res.status));
 });
+
+test("a tenant's first admin gets the password policy every account gets (not only a length check)", async (tt) => {
+  const weak = await tt.throwsAsync(t.app.services.tenants.create({ slug: `weak-${process.pid}`, name: 'Weak', adminEmail: 'boss@weak.test', adminPassword: 'password123' }));
+  tt.regex(weak!.message, /adminPassword/);
+  const created = await t.app.services.tenants.create({ slug: `strong-${process.pid}`, name: 'Strong', adminEmail: 'boss@strong.test', adminPassword: 'lantern quarry 58 orbit' });
+  tt.truthy(created.admin);
+});
