@@ -5,8 +5,8 @@
  *   npm run bench:ab -- Introspect --base 08f8345 --rounds 8 --slice 5
  *   npm run bench:ab -- ClientSecret --base f824893 --head 6498ebb   # two commits, neither this tree
  *
- * On these 2-core VMs the same row of one build swings ±25 % between runs minutes apart, more
- * than most changes move it, so two `npm run bench` runs compare poorly. Here both builds run at
+ * On a small shared machine the same row of one build swings ±25 % between runs minutes apart,
+ * more than most changes move it, so two `npm run bench` runs compare poorly. Here both builds run at
  * once — A from a git worktree of `--base`, B from this tree, each its own process and database —
  * and the load alternates between them in short saturation slices (A B, B A, A B, …), so whatever
  * the machine does meanwhile falls on both. Each round gives B's ops/CPU s over A's; the report

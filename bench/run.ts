@@ -95,7 +95,7 @@ async function startBare(chains: number) {
  * same for the bare provider (latency side by side at one arrival rate), or `--rate`. A scenario
  * with a latency goal also runs at a quarter of Tessera's saturation: at half, the whole 2-core
  * machine (Tessera, PostgreSQL, the load generator) is 60–95 % busy and its p99 is mostly queueing
- * behind whatever else wakes up on the machine (bench/REPORT.md, sixth session); a quarter shows
+ * behind whatever else wakes up on the machine (docs/performance.md, "Latency tails"); a quarter shows
  * the operation's own tail. Both rows are reported.
  */
 function fixedRates(scenario: Scenario, p: Prepared, tesseraSaturation: number): Array<{ rate: number; share?: string }> {

@@ -33,7 +33,7 @@ export interface BenchEnv {
 
 export interface Scenario {
   name: string;
-  /** What the issue asks of it, printed beside the figure. */
+  /** Its performance goal (docs/performance.md, "The goals"), printed beside the figure. */
   goal?: { opsPerCpuSecond?: number; p99Ms?: number };
   /** A floor (the cost of one part alone): measured at saturation only. */
   floor?: true;

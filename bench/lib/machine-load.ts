@@ -4,10 +4,9 @@ import { parseStat, TICKS_PER_SECOND } from './proc.ts';
 /**
  * Where the machine's CPU went while a row ran: PostgreSQL's processes, and everything that is
  * neither PostgreSQL nor one of the bench's own processes (Tessera, the bare provider, the load
- * generator). On a 2-core VM that shares its cores with the database and the load generator, a
- * latency tail is often someone else's: in the sixth session's runs the machine's own services
- * (RabbitMQ's periodic `erl` and `df` checks, the kernel's `kdamond`) took a third of a core for
- * a few hundred ms and AdminOrgs.list's fixed-rate requests queued behind them (bench/REPORT.md).
+ * generator). On a small machine that shares its cores with the database and the load generator,
+ * a latency tail is often someone else's: another process waking up for a few hundred ms, with
+ * the fixed-rate requests queued behind it (docs/performance.md, "Latency tails").
  */
 export interface MachineSample {
   /** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */

@@ -4,11 +4,9 @@
  *
  * Why not let node convert (`{ key, dsaEncoding: 'ieee-p1363' }`)? Passing the key wrapped in an
  * options object sends node's `prepareAsymmetricKey` down a path that throws and catches a
- * TypeError per call (its CryptoKey brand check), stack trace included: in Node 24 an ES256
- * verification took 83 µs that way against 60 µs with the bare KeyObject and a DER signature
- * converted here, and a signature 53 µs against 28 µs (bench/REPORT.md, sixth session); the
- * conversion is 2–3 µs of that. (ecdsa-sig-formatter does the same but through base64 strings,
- * in and out.)
+ * TypeError per call (its CryptoKey brand check), stack trace included, which costs far more than
+ * converting here (docs/performance.md, "Synchronous signing"). (ecdsa-sig-formatter does the same
+ * but through base64 strings, in and out.)
  */
 
 /** r‖s (each `size` bytes) as DER; undefined when the length is not exactly 2 × size. */

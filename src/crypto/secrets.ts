@@ -31,8 +31,8 @@ export function constantTimeEqual(a: string, b: string): boolean {
  * Up to one hash block (32 bytes) it is computed in its two steps by hand, the first kept: the
  * extract step, PRK = HMAC(zeros, master), once per master key (per Buffer) as a KeyObject; each
  * subkey is then one HMAC, HMAC(PRK, info ‖ 0x01). The same bytes as `hkdfSync` (tested), which
- * redoes both steps and validates its arguments on every call: 14–18 µs against 3–5 µs, and every
- * build of a tenant's provider derives its cookie key (ManyTenants builds hundreds a second).
+ * redoes both steps and validates its arguments on every call, and every build of a tenant's
+ * provider derives its cookie key (docs/performance.md, "A cold tenant").
  */
 export function deriveKey(master: Buffer, purpose: string, bytes = 32): Buffer {
   const info = `tessera:${purpose}`;
@@ -51,9 +51,9 @@ const FORMAT = 'v1';
 
 /**
  * The at-rest subkey of a master key, derived once per master key (per Buffer) and kept as a
- * KeyObject. Deriving it per call (HKDF) and handing the cipher raw bytes cost 36 µs a decryption
- * against 9 µs this way — and every provider build decrypts its tenant's signing keys
- * (ManyTenants: ~5 % of Tessera's CPU; bench/REPORT.md, sixth session).
+ * KeyObject. Deriving it per call (HKDF) and handing the cipher raw bytes cost four times as much
+ * per decryption, and every provider build decrypts its tenant's signing keys
+ * (docs/performance.md, "A cold tenant").
  */
 const atRestKeys = new WeakMap<Buffer, KeyObject>();
 function atRestKey(master: Buffer): KeyObject {

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 
 /**
  * Statements prepared once per connection (SQL `PREPARE`), for the few hot reads whose planning
- * costs more than their execution: a page of 50 members out of 100,000 is planned in ~0.25 ms of
- * PostgreSQL's CPU and executed in ~0.45 ms (bench/REPORT.md, eighth session). They run through
+ * is a large share of their cost, such as a page of 50 members out of 100,000
+ * (docs/performance.md, "The member list, prepared"). They run through
  * the one-shot path (one-shot.ts) as `EXECUTE name(literals)` after the tenant scope, in the same
  * round trip; a connection that lacks one gets its `PREPARE` at the front of that same query.
  *
@@ -21,8 +21,7 @@ const byText = new Map<string, PreparedStatement>();
 /**
  * The prepared statement for a compiled text with `$n` placeholders (a handful of shapes in all).
  * Its LIMIT must be a literal: a generic plan takes `LIMIT $n` for a tenth of the rows, and for a
- * page of 51 of 100,000 members planned a parallel scan of them all (two worker processes per
- * page; bench/REPORT.md, eighth session).
+ * page of members planned a parallel scan of them all (docs/performance.md).
  */
 export function preparedStatement(text: string): PreparedStatement {
   let p = byText.get(text);

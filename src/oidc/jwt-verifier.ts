@@ -16,10 +16,10 @@ export type AccessTokenVerifier = (token: string, audience?: string) => Readonly
 
 /**
  * Verifies the access tokens one tenant signed — Tessera's own JWTs, at introspection, userinfo
- * and its APIs — synchronously, with node:crypto. jose's jwtVerify goes through WebCrypto: a job
- * on libuv's pool and its promise per token, 160–185 µs of CPU for one ES256 signature against
- * ~95 µs here, and ~18 % of the main thread at introspection (bench/REPORT.md). jose still makes
- * and exports the keys; this accepts only what Tessera issues, so it can be strict:
+ * and its APIs — synchronously, with node:crypto. jose's jwtVerify goes through WebCrypto, a job
+ * on libuv's pool and its promise per token, at about twice the CPU (docs/performance.md,
+ * "Verifying access tokens"). jose still makes and exports the keys; this accepts only what
+ * Tessera issues, so it can be strict:
  *
  * - the header names a `kid` of this tenant's published keys and exactly that key's `alg`
  *   (the key decides the algorithm, never the header: no `none`, no HS256 with a public key);
@@ -33,16 +33,15 @@ export type AccessTokenVerifier = (token: string, audience?: string) => Readonly
  *
  * A resource server presents the same token at every API call it serves with it (introspection,
  * userinfo), so a token whose signature checked out is remembered by its exact text (see
- * `signatureChecked`): later presentations skip the verification (~60 µs of ECDSA alone, the
- * largest single cost of an introspection; bench:ab Introspect and UserInfo +29–30 %) but not
- * the checks of time and audience.
+ * `signatureChecked`): later presentations skip the verification, the largest single cost of an
+ * introspection, but not the checks of time and audience.
  */
 export function accessTokenVerifier(issuer: string, jwks: JSONWebKeySet): AccessTokenVerifier {
   // A KeyObject is made on the key's first use, not when the tenant's runtime is built: a runtime
   // that never verifies a token (discovery, sign-in pages) makes none. Each KeyObject is a native
   // object behind a weak handle, and V8 runs the weak callbacks of dead ones inside a Mark-Compact's
-  // pause: with providers built and evicted at hundreds per second (ManyTenants) they were 23–53 ms
-  // of 41–71 ms pauses (bench/REPORT.md, fourth session). Importing a JWK also costs ~57 µs.
+  // pause: with providers built and evicted at hundreds per second they made most of those pauses
+  // (docs/performance.md, "Garbage collection settings"). Importing a JWK is not free either.
   const keys = new Map<string, { alg: Alg; jwk: JsonWebKey; key?: KeyObject }>();
   for (const jwk of jwks.keys) {
     if (typeof jwk.kid !== 'string' || !isAlg(jwk.alg)) continue;

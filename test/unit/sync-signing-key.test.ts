@@ -63,6 +63,7 @@ test('building a provider with it makes no KeyObject (ManyTenants builds hundred
   });
   tt.truthy(provider);
   // A KeyObject is a native handle whose collection costs V8 a weak callback inside its pauses
-  // (bench/REPORT.md, fourth session); the base class derived one for the AKP-only `pub` getter.
+  // (docs/performance.md, "Garbage collection settings"); the base class derived one for the
+  // AKP-only `pub` getter.
   tt.is(made, 0);
 });
