@@ -18,7 +18,7 @@ const USAGE = `Usage: tessera <command>
   keys rotate --tenant S [--alg ES256|RS256]
   sample-app --issuer URL --client-id ID --client-secret SECRET [--port 3001]
 
-Environment: PORT, PUBLIC_URL, DATABASE_URL, DATA_DIR, ENCRYPTION_KEY, LOG_LEVEL (see README).`;
+Environment: PORT, PUBLIC_URL, DATABASE_URL, DATA_DIR, ENCRYPTION_KEY, LOG_LEVEL, … (all of them: docs/configuration.md).`;
 
 export async function main(argv: string[]): Promise<void> {
   const [command, sub] = argv;

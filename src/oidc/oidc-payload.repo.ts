@@ -47,8 +47,8 @@ export async function upsertPayload(
 /*
  * The adapter's writes are the hottest statements Tessera runs (three per refresh, two per code
  * exchange), so they are written as SQL text with numbered parameters rather than built with
- * kysely's query builder each time: building and compiling their trees was ~4 % of a refresh's
- * CPU (perf, bench/REPORT.md). They say exactly what the builder said; the integration tests in
+ * kysely's query builder each time: building and compiling their trees was a measurable share of a
+ * refresh's CPU (docs/performance.md, "Held saves and cheaper statements"). They say exactly what the builder said; the integration tests in
  * db-round-trips run them, row-level security included.
  */
 

@@ -8,10 +8,10 @@ import type { PrivateSigningKey } from './signing-keys.ts';
  * access tokens are signed with Node's synchronous `crypto.sign` instead of WebCrypto.
  *
  * Why: oidc-provider signs through jose, which uses WebCrypto, and WebCrypto runs every signature
- * as a job on libuv's thread pool — a queue, a thread wake-up and a completion callback around
- * ~50 µs of ECDSA. On these 2-core VMs, where a wake-up is dear, the pool's threads were ~11 % of
- * Tessera's CPU during refreshes (perf, bench/REPORT.md), and signing synchronously gave 8 % more
- * refreshes per CPU second (bench:ab, alternating). A refresh signs two tokens, a sign-in two.
+ * as a job on libuv's thread pool — a queue, a thread wake-up and a completion callback around a
+ * short ECDSA signature; on few cores those wake-ups cost more than the signing, and signing
+ * synchronously gives more refreshes per CPU second (docs/performance.md, "Synchronous signing").
+ * A refresh signs two tokens, a sign-in two.
  *
  * oidc-provider calls this feature experimental (`features.externalSigningSupport`, acknowledged as
  * `experimental-01` in provider.ts); a release that changes it refuses to start with that

@@ -26,10 +26,10 @@ export interface TenantRuntime {
  * Resolves `/t/<slug>` to its tenant row and built oidc-provider. Tenant rows (with their sealed
  * signing keys) are cached for `ttlMs` (the bound on how stale another instance's change can be);
  * providers are cached by (tenant, config_version), so a key rotation or settings change on any
- * instance is picked up by all of them within that bound. A provider costs ~45 KB kept and ~0.3 ms
- * of CPU to build (bench/diag/provider-build.ts); `providerCacheSize` (TENANT_PROVIDER_CACHE_SIZE)
+ * instance is picked up by all of them within that bound. A provider is cheap to build and to keep
+ * (bench/diag/provider-build.ts measures it); `providerCacheSize` (TENANT_PROVIDER_CACHE_SIZE)
  * bounds how many stay built — a tenant outside it is rebuilt on its next request, and V8 collects
- * the evicted one (bench/REPORT.md, ManyTenants).
+ * the evicted one (docs/performance.md, "A cold tenant").
  */
 export class TenantRuntimes {
   private readonly tenants: LRUCache<string, { found: { row: TenantRow; keys: SealedSigningKey[] } | null }>;
