@@ -15,12 +15,12 @@ import { assertEncryptionKeyOpensDatabase } from './encryption-key-check.ts';
 import { isMigrated, migrateToLatest, ping } from './db/migrate.ts';
 import { requireAdmin } from './http/admin-auth.ts';
 import { formBody, jsonBody } from './http/body.ts';
-import { errorBoundary, NotFound } from './http/errors.ts';
-import { Outbound } from './http/outbound-fetch.ts';
+import { errorBoundary, NotFound } from './base/errors.ts';
+import { Outbound } from './base/outbound-fetch.ts';
 import { requestContext, sameOriginForms } from './http/request-context.ts';
-import { strictTransportSecurity, treatRequestsAsHttps } from './http/transport-security.ts';
+import { strictTransportSecurity, treatRequestsAsHttps } from './base/transport-security.ts';
 import { requireUser } from './http/user-auth.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { createLogger, type Logger } from './base/logger.ts';
 import { MailOutbox } from './mail/outbox.ts';
 import { createMailTransport } from './mail/transport.ts';
 import { startMaintenance } from './maintenance.ts';
@@ -48,7 +48,7 @@ import { interactionRoutes } from './oidc/interactions.routes.ts';
 import { TenantRuntimes } from './tenants/tenant-runtime.ts';
 import { TenantService } from './tenants/tenant.service.ts';
 import { UserService } from './users/user.service.ts';
-import { createTextViews, createViews } from './views.ts';
+import { createTextViews, createViews } from './base/views.ts';
 
 export interface App {
   koa: Koa;

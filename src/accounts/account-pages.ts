@@ -1,19 +1,19 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
-import { NotFound } from '../http/errors.ts';
+import { NotFound } from '../base/errors.ts';
 import { formField } from '../http/pages.ts';
 import { PORTAL_CLIENT } from '../oidc/client.service.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import { FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from '../portal/forms.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../base/ids.ts';
 import type { Viewer } from '../portal/portal-session.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 import { PasswordRejected, type AccountService } from './account.service.ts';
 import type { SessionService } from './session.service.ts';
 

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Database, TenantTx } from './database.ts';
 import { SCOPE_MARK } from './lazy-begin.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../base/ids.ts';
 
 /** The non-superuser role that application queries run as, so row-level security binds them. */
 export const APP_ROLE = 'tessera_app';

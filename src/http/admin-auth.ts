@@ -4,7 +4,7 @@ import { verifyAccessToken } from '../oidc/access-tokens.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { UserService } from '../users/user.service.ts';
-import { Forbidden, Unauthorized } from './errors.ts';
+import { Forbidden, Unauthorized } from '../base/errors.ts';
 
 export type AdminActor = { kind: 'api_key' } | { kind: 'client'; clientId: string } | { kind: 'user'; userId: string; clientId: string };
 

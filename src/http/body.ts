@@ -1,7 +1,7 @@
 import { bodyParser } from '@koa/bodyparser';
 import type { Context, Middleware } from 'koa';
-import { BadRequest, UnsupportedMediaType } from './errors.ts';
-import { refuseUnstorableInput } from './storable-text.ts';
+import { BadRequest, UnsupportedMediaType } from '../base/errors.ts';
+import { refuseUnstorableInput } from '../base/storable-text.ts';
 
 /**
  * The request readers of Tessera's own routes (the OAuth endpoints read theirs in

@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import { effectiveSettings } from '../tenants/settings.ts';
 import { parseEmail } from '../users/email-address.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 
 /**
  * Our pages load only our stylesheet and script; images may come from https (tenant and

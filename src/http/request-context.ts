@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import type { Logger } from '../logger.ts';
-import { withRequestReads } from './request-reads.ts';
+import type { Logger } from '../base/logger.ts';
+import { withRequestReads } from '../base/request-reads.ts';
 
 const SAFE_ID = /^[\w.-]{1,64}$/;
 

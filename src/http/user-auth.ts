@@ -5,7 +5,7 @@ import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { ApiTokenService } from '../tokens/api-token.service.ts';
 import type { UserService } from '../users/user.service.ts';
-import { Unauthorized } from './errors.ts';
+import { Unauthorized } from '../base/errors.ts';
 
 export interface SignedInUser {
   userId: string;

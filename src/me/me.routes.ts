@@ -1,17 +1,17 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { PasswordRejected, type AccountService } from '../accounts/account.service.ts';
-import { Forbidden, NotFound, TooManyRequests, ValidationFailed } from '../http/errors.ts';
+import { Forbidden, NotFound, TooManyRequests, ValidationFailed } from '../base/errors.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { SignedInUser } from '../http/user-auth.ts';
-import { readBody } from '../http/validate.ts';
+import { readBody } from '../base/validate.ts';
 import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
 import { mintAccessToken } from '../oidc/provider.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../base/ids.ts';
 
 const ChangePassword = z.strictObject({
   current_password: z.string().min(1, 'required').max(256),

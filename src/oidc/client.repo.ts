@@ -1,6 +1,6 @@
 import { sql, type Selectable } from 'kysely';
 import type { TenantTx } from '../db/database.ts';
-import type { Keyset } from '../http/pagination.ts';
+import type { Keyset } from '../base/pagination.ts';
 import type { ClientTable } from './oidc.table.ts';
 
 export type ClientRow = Selectable<ClientTable>;

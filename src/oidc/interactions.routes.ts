@@ -6,7 +6,7 @@ import { emailFieldError, formField, renderPage } from '../http/pages.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { SsoRouter } from '../sso/sso-router.ts';
 import type { ClientService } from './client.service.ts';

@@ -1,6 +1,6 @@
 import { sql, type RawBuilder, type Selectable, type Updateable } from 'kysely';
 import type { TenantTx } from '../db/database.ts';
-import type { Keyset } from '../http/pagination.ts';
+import type { Keyset } from '../base/pagination.ts';
 import { canonicalEmail, emailKey } from '../users/email-address.ts';
 import type { InvitationStatus, OrgInvitationTable, OrgRoleTable, OrganizationTable } from './org.table.ts';
 

@@ -1,8 +1,8 @@
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { scopedStatement } from '../db/one-shot.ts';
-import { Conflict, isUniqueViolation, NotFound, ValidationFailed } from '../http/errors.ts';
-import { decodeCursor, page } from '../http/pagination.ts';
+import { Conflict, isUniqueViolation, NotFound, ValidationFailed } from '../base/errors.ts';
+import { decodeCursor, page } from '../base/pagination.ts';
 import { findUserById } from '../users/user.repo.ts';
 import { revokeOrgScoped } from './org-tokens.ts';
 import * as rules from './org-rules.ts';

@@ -1,11 +1,11 @@
 import type { Context } from 'koa';
-import { AppError, Forbidden, NotFound } from '../http/errors.ts';
+import { AppError, Forbidden, NotFound } from '../base/errors.ts';
 import { presentOrg, type OrgService } from '../orgs/org.service.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import { abilitiesFor, type OrgAbilities } from './access.ts';
 import { formErrorsOf, formValues, redirectWithNotice, type FormErrors } from './forms.ts';
 import type { Viewer } from './portal-session.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../base/ids.ts';
 
 
 export interface OrgPageContext {

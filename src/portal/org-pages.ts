@@ -6,7 +6,7 @@ import type { OrgService } from '../orgs/org.service.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 import { formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from './forms.ts';
 import { orgPageContext, requireAbility, type OrgPageContext } from './org-context.ts';
 import type { Viewer } from './portal-session.ts';

@@ -7,7 +7,7 @@ import { PORTAL_CLIENT, portalRedirectUri } from '../oidc/client.service.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserRow } from '../users/user.repo.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 
 /**
  * Signing in to the portal and account pages. The portal is an OIDC client of its own tenant

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import * as client from 'openid-client';
 import type { Database } from '../db/database.ts';
-import type { Outbound } from '../http/outbound-fetch.ts';
+import type { Outbound } from '../base/outbound-fetch.ts';
 import { randomSecret } from '../crypto/secrets.ts';
 import { DEFAULT_ATTRIBUTES, type ConnectionRow, type ConnectionService } from './connection.service.ts';
 import { SsoRefused, type UpstreamProfile } from './jit.ts';

@@ -5,13 +5,13 @@ import type { BruteForce } from '../accounts/brute-force.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { formField, renderPage } from '../http/pages.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../base/logger.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { findOrg } from '../orgs/org.repo.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 import type { ConnectionRow, ConnectionService } from './connection.service.ts';
 import type { DomainService } from './domain.service.ts';
 import { auditLink, linkProven, provision, SsoRefused, type Provisioned, type UpstreamProfile } from './jit.ts';
@@ -19,7 +19,7 @@ import type { OidcSso } from './oidc-sso.ts';
 import { PENDING_LINK_TTL_MS, type PendingLink, type PendingLinks } from './pending-links.ts';
 import type { SamlSso } from './saml/saml-sso.ts';
 import type { SsoBinding } from './sso-request.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../base/ids.ts';
 
 /** The browser's handle on a pending link (see PendingLinks): HttpOnly, this tenant's /sso/link only. */
 const LINK_COOKIE = 'tessera.sso_link';
