@@ -2,7 +2,7 @@ import type { Context } from 'koa';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { AccountService } from '../accounts/account.service.ts';
 import type { BruteForce } from '../accounts/brute-force.ts';
-import type { AdminActor } from '../http/admin-auth.ts';
+import type { AdminActor } from './admin-auth.ts';
 import { ValidationFailed } from '../base/errors.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import type { ClientService, MetadataValidator } from '../oidc/client.service.ts';

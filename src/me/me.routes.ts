@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { PasswordRejected, type AccountService } from '../accounts/account.service.ts';
 import { Forbidden, NotFound, TooManyRequests, ValidationFailed } from '../base/errors.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
-import type { SignedInUser } from '../http/user-auth.ts';
+import type { SignedInUser } from './user-auth.ts';
 import { readBody } from '../base/validate.ts';
 import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
 import { mintAccessToken } from '../oidc/provider.ts';
