@@ -45,7 +45,7 @@ import { InvitationService } from './orgs/invitation.service.ts';
 import { OrgService } from './orgs/org.service.ts';
 import { ClientService } from './oidc/client.service.ts';
 import { interactionRoutes } from './oidc/interactions.routes.ts';
-import { TenantRuntimes } from './tenants/tenant-runtime.ts';
+import { TenantRuntimes } from './oidc/tenant-runtime.ts';
 import { TenantService } from './tenants/tenant.service.ts';
 import { UserService } from './users/user.service.ts';
 import { createTextViews, createViews } from './base/views.ts';

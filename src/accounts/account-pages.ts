@@ -11,7 +11,7 @@ import { FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPag
 import { isUuid } from '../base/ids.ts';
 import type { Viewer } from '../portal/portal-session.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../base/views.ts';
 import { PasswordRejected, type AccountService } from './account.service.ts';

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import type { Render } from '../base/views.ts';
 import { PasswordRejected, type AccountService } from './account.service.ts';
 import type { BruteForce } from './brute-force.ts';

@@ -4,7 +4,7 @@ import { inTenant } from '../db/tenant-scope.ts';
 import { isUniqueViolation } from '../base/errors.ts';
 import { mailRenderer } from '../mail/compose.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
-import { revokeEverythingOfAccount } from '../oidc/oidc-payload.repo.ts';
+import { revokeEverythingOfAccount } from '../oidc-store/oidc-payload.repo.ts';
 import type { TenantRow } from '../tenants/tenant.repo.ts';
 import { checkPassword, hashPassword } from '../users/passwords.ts';
 import { passwordProblem } from '../users/password-policy.ts';

@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
 import type { Database } from '../db/database.ts';
 import { verifyAccessToken } from '../oidc/access-tokens.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { UserService } from '../users/user.service.ts';
 import { Forbidden, Unauthorized } from '../base/errors.ts';

@@ -9,7 +9,7 @@ import type { ClientService, MetadataValidator } from '../oidc/client.service.ts
 import { presentClient } from '../oidc/client.service.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { presentOrg, type Actor, type OrgService } from '../orgs/org.service.ts';
-import type { TenantRuntime, TenantRuntimes } from '../tenants/tenant-runtime.ts';
+import type { TenantRuntime, TenantRuntimes } from '../oidc/tenant-runtime.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { ApiTokenService } from '../tokens/api-token.service.ts';
 import type { ConnectionService } from '../sso/connection.service.ts';

@@ -35,7 +35,7 @@ export function isInlineSafeSlug(slug: string) {
 
 /**
  * The tenant a slug names, found by the scope statement itself: its own row and its tenant-scoped
- * rows read in one round trip before its id is known (a cold tenant's runtime, tenant-runtime.ts).
+ * rows read in one round trip before its id is known (a cold tenant's runtime, oidc/tenant-runtime.ts).
  * A slug no tenant has scopes to none — every RLS policy then matches nothing. Inlined as
  * scopeStatementFor is, so only for a slug of lowercase letters, digits and hyphens.
  */

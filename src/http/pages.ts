@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { effectiveSettings } from '../tenants/settings.ts';
 import { parseEmail } from '../users/email-address.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import type { Render } from '../base/views.ts';
 
 /**

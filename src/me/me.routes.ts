@@ -10,7 +10,7 @@ import { mintAccessToken } from '../oidc/provider.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import { isUuid } from '../base/ids.ts';
 
 const ChangePassword = z.strictObject({

@@ -8,7 +8,7 @@ import { forget, readOnce, remember } from '../base/request-reads.ts';
 import { findUnstorable, isStorableText } from '../base/storable-text.ts';
 import { grantOrgKey } from '../orgs/org-tokens.ts';
 import { userKey } from '../users/user.service.ts';
-import * as repo from './oidc-payload.repo.ts';
+import * as repo from '../oidc-store/oidc-payload.repo.ts';
 import { findTokenWithRelated, PREFETCHING_MODELS } from './token-prefetch.ts';
 import { GroupCommit } from '../db/group-commit.ts';
 import { heldSaves } from './held-saves.ts';

@@ -7,7 +7,7 @@ import { NotFound, ValidationFailed } from '../base/errors.ts';
 import { decodeCursor, page } from '../base/pagination.ts';
 import * as repo from './client.repo.ts';
 import type { ClientRow } from './client.repo.ts';
-import { revokeEverythingOfClient } from './oidc-payload.repo.ts';
+import { revokeEverythingOfClient } from '../oidc-store/oidc-payload.repo.ts';
 
 export const API_TOKENS_CLIENT = 'tessera:api-tokens';
 /** The built-in client the portal and account pages sign in with (see portal/portal-session.ts). */

@@ -4,7 +4,7 @@ import { PasswordRejected, type AccountService } from '../accounts/account.servi
 import type { BruteForce } from '../accounts/brute-force.ts';
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { TenantRuntime } from './tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../base/views.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';

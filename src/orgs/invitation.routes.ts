@@ -7,7 +7,7 @@ import { inTenant } from '../db/tenant-scope.ts';
 import { AppError, isUniqueViolation } from '../base/errors.ts';
 import { formField, renderPage } from '../http/pages.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import { hashPassword } from '../users/passwords.ts';
 import { passwordProblem } from '../users/password-policy.ts';
 import { findUserByEmail, insertUser } from '../users/user.repo.ts';

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { forget, readOnce } from '../base/request-reads.ts';
-import { revokeGrant } from '../oidc/oidc-payload.repo.ts';
+import { revokeGrant } from '../oidc-store/oidc-payload.repo.ts';
 import { memberRoleNames } from './org.repo.ts';
 import { isUuid } from '../base/ids.ts';
 

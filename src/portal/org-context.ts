@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { AppError, Forbidden, NotFound } from '../base/errors.ts';
 import { presentOrg, type OrgService } from '../orgs/org.service.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import { abilitiesFor, type OrgAbilities } from './access.ts';
 import { formErrorsOf, formValues, redirectWithNotice, type FormErrors } from './forms.ts';
 import type { Viewer } from './portal-session.ts';

@@ -4,7 +4,7 @@ import { CreateOrg, PatchOrg } from '../admin-api/schemas.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../base/views.ts';
 import { formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from './forms.ts';

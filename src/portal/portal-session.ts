@@ -4,7 +4,7 @@ import type { Context, Next } from 'koa';
 import { constantTimeEqual, deriveKey, randomSecret } from '../crypto/secrets.ts';
 import { formField, renderPage } from '../http/pages.ts';
 import { PORTAL_CLIENT, portalRedirectUri } from '../oidc/client.service.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import type { UserRow } from '../users/user.repo.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../base/views.ts';

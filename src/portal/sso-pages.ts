@@ -7,7 +7,7 @@ import type { ConnectionRow, ConnectionService } from '../sso/connection.service
 import type { DomainService } from '../sso/domain.service.ts';
 import type { OidcSso } from '../sso/oidc-sso.ts';
 import type { SamlSso } from '../sso/saml/saml-sso.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import type { Render } from '../base/views.ts';
 import { FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from './forms.ts';
 import { orgChange, orgPageContext, requireAbility, type OrgPageContext } from './org-context.ts';

@@ -57,7 +57,7 @@ export function loopbackIdpsAllowed(publicUrl: string) {
 
 /**
  * IdP metadata by URL: https (plain http to this machine only in development), public addresses
- * only, 10 s, 1 MB at most (outbound-fetch.ts).
+ * only, 10 s, 1 MB at most (base/outbound-fetch.ts).
  */
 async function fetchMetadata(outbound: Outbound, url: string, allowLoopback: boolean): Promise<string> {
   const u = new URL(url);

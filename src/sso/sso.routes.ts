@@ -9,7 +9,7 @@ import type { Logger } from '../base/logger.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { findOrg } from '../orgs/org.repo.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../base/views.ts';
 import type { ConnectionRow, ConnectionService } from './connection.service.ts';

@@ -4,7 +4,7 @@ import { inTenant } from '../db/tenant-scope.ts';
 import { Conflict, isUniqueViolation, NotFound } from '../base/errors.ts';
 import { decodeCursor, page } from '../base/pagination.ts';
 import { forget, readOnce } from '../base/request-reads.ts';
-import { revokeEverythingOfAccount } from '../oidc/oidc-payload.repo.ts';
+import { revokeEverythingOfAccount } from '../oidc-store/oidc-payload.repo.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
 import * as repo from './user.repo.ts';
 import type { UserRow } from './user.repo.ts';
