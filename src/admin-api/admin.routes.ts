@@ -2,13 +2,12 @@ import type { Context } from 'koa';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { AccountService } from '../accounts/account.service.ts';
 import type { BruteForce } from '../accounts/brute-force.ts';
-import type { AdminActor } from './admin-auth.ts';
 import { ValidationFailed } from '../base/errors.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import type { ClientService, MetadataValidator } from '../oidc/client.service.ts';
 import { presentClient } from '../oidc/client.service.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
-import { presentOrg, type Actor, type OrgService } from '../orgs/org.service.ts';
+import { presentOrg, type OrgService } from '../orgs/org.service.ts';
 import type { TenantRuntime, TenantRuntimes } from '../oidc/tenant-runtime.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { ApiTokenService } from '../tokens/api-token.service.ts';
@@ -19,14 +18,6 @@ import { ApiRegistry } from './registry.ts';
 import * as s from './schemas.ts';
 
 const tenantIdOf = (ctx: Context) => (ctx.state.runtime as TenantRuntime).tenant.id;
-
-/** The audit log's view of who is calling. */
-function actorOf(ctx: Context): Actor {
-  const a = ctx.state.actor as AdminActor;
-  if (a.kind === 'user') return { type: 'user', id: a.userId };
-  if (a.kind === 'client') return { type: 'client', id: a.clientId };
-  return { type: 'api_key' };
-}
 
 export interface AdminDeps {
   users: UserService;
@@ -151,15 +142,15 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
   api.add({ method: 'get', path: '/organizations', tag: O, summary: 'List organizations (?q= searches name and slug)', query: s.ListOrgs, responses: { 200: 'A page of organizations' },
     handler: async (ctx, { query }) => { ctx.body = await orgs.list(tenantIdOf(ctx), query); } });
   api.add({ method: 'post', path: '/organizations', tag: O, summary: 'Create an organization', body: s.CreateOrg, responses: { 201: 'The organization' },
-    handler: async (ctx, { body }) => { const o = await orgs.create(tenantIdOf(ctx), actorOf(ctx), body); created(ctx, `${ctx.path}/${o.id}`, presentOrg(o)); } });
+    handler: async (ctx, { body }) => { const o = await orgs.create(tenantIdOf(ctx), ctx.state.actor, body); created(ctx, `${ctx.path}/${o.id}`, presentOrg(o)); } });
   api.add({ method: 'get', path: '/organizations/:orgId', tag: O, summary: 'Get an organization', params: s.OrgId, responses: { 200: 'The organization' },
     handler: async (ctx, { params }) => { ctx.body = presentOrg(await orgs.get(tenantIdOf(ctx), params.orgId)); } });
   api.add({ method: 'put', path: '/organizations/:orgId', tag: O, summary: 'Replace an organization (fields left out return to their defaults)', params: s.OrgId, body: s.PutOrg, responses: { 200: 'The organization' },
-    handler: async (ctx, { params, body }) => { ctx.body = presentOrg(await orgs.update(tenantIdOf(ctx), actorOf(ctx), params.orgId, body, 'put')); } });
+    handler: async (ctx, { params, body }) => { ctx.body = presentOrg(await orgs.update(tenantIdOf(ctx), ctx.state.actor, params.orgId, body, 'put')); } });
   api.add({ method: 'patch', path: '/organizations/:orgId', tag: O, summary: 'Change some fields of an organization', params: s.OrgId, body: s.PatchOrg, responses: { 200: 'The organization' },
-    handler: async (ctx, { params, body }) => { ctx.body = presentOrg(await orgs.update(tenantIdOf(ctx), actorOf(ctx), params.orgId, body, 'patch')); } });
+    handler: async (ctx, { params, body }) => { ctx.body = presentOrg(await orgs.update(tenantIdOf(ctx), ctx.state.actor, params.orgId, body, 'patch')); } });
   api.add({ method: 'delete', path: '/organizations/:orgId', tag: O, summary: 'Delete an organization with its roles, members and invitations', params: s.OrgId, responses: { 204: 'Deleted' },
-    handler: async (ctx, { params }) => { await orgs.delete(tenantIdOf(ctx), actorOf(ctx), params.orgId); ctx.status = 204; } });
+    handler: async (ctx, { params }) => { await orgs.delete(tenantIdOf(ctx), ctx.state.actor, params.orgId); ctx.status = 204; } });
   api.add({ method: 'get', path: '/organizations/:orgId/audit-log', tag: O, summary: 'Who changed what, newest first', params: s.OrgId, query: s.ListPage, responses: { 200: 'A page of audit entries' },
     handler: async (ctx, { params, query }) => { ctx.body = await orgs.auditLog(tenantIdOf(ctx), params.orgId, query); } });
 
@@ -168,69 +159,69 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
     handler: async (ctx, { params, query }) => { ctx.body = await orgs.listMembers(tenantIdOf(ctx), params.orgId, query); } });
   api.add({ method: 'post', path: '/organizations/:orgId/members', tag: M, summary: 'Add a user of the tenant as a member (role or roles; default member)', params: s.OrgId, body: s.AddMember, responses: { 201: 'The member' },
     handler: async (ctx, { params, body }) => {
-      const m = await orgs.addMember(tenantIdOf(ctx), actorOf(ctx), params.orgId, body.user_id, body.roles ?? [body.role ?? 'member']);
+      const m = await orgs.addMember(tenantIdOf(ctx), ctx.state.actor, params.orgId, body.user_id, body.roles ?? [body.role ?? 'member']);
       created(ctx, `${ctx.path}/${m.user_id}`, m);
     } });
   api.add({ method: 'get', path: '/organizations/:orgId/members/:userId', tag: M, summary: 'Get a member', params: s.MemberParams, responses: { 200: 'The member' },
     handler: async (ctx, { params }) => { ctx.body = await orgs.getMember(tenantIdOf(ctx), params.orgId, params.userId); } });
   api.add({ method: 'patch', path: '/organizations/:orgId/members/:userId', tag: M, summary: "Replace a member's roles (the last owner can't be demoted)", params: s.MemberParams, body: s.ChangeMember, responses: { 200: 'The member' },
     handler: async (ctx, { params, body }) => {
-      ctx.body = await orgs.changeMemberRoles(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.userId, body.roles ?? [body.role!]);
+      ctx.body = await orgs.changeMemberRoles(tenantIdOf(ctx), ctx.state.actor, params.orgId, params.userId, body.roles ?? [body.role!]);
     } });
   api.add({ method: 'delete', path: '/organizations/:orgId/members/:userId', tag: M, summary: "Remove a member (their account stays; the last owner can't be removed)", params: s.MemberParams, responses: { 204: 'Removed' },
-    handler: async (ctx, { params }) => { await orgs.removeMember(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.userId); ctx.status = 204; } });
+    handler: async (ctx, { params }) => { await orgs.removeMember(tenantIdOf(ctx), ctx.state.actor, params.orgId, params.userId); ctx.status = 204; } });
   api.add({ method: 'post', path: '/organizations/:orgId/transfer-ownership', tag: M, summary: 'Make a member owner; the calling owner (or, with an API key, every other owner) becomes admin', params: s.OrgId, body: s.TransferOwnership, responses: { 200: 'The new owner' },
-    handler: async (ctx, { params, body }) => { ctx.body = await orgs.transferOwnership(tenantIdOf(ctx), actorOf(ctx), params.orgId, body.user_id); } });
+    handler: async (ctx, { params, body }) => { ctx.body = await orgs.transferOwnership(tenantIdOf(ctx), ctx.state.actor, params.orgId, body.user_id); } });
 
   const R = 'Roles';
   api.add({ method: 'get', path: '/organizations/:orgId/roles', tag: R, summary: 'List roles (built-in and custom)', params: s.OrgId, responses: { 200: '{ data: [role] }' },
     handler: async (ctx, { params }) => { ctx.body = { data: await orgs.listRoles(tenantIdOf(ctx), params.orgId), next_cursor: null }; } });
   api.add({ method: 'post', path: '/organizations/:orgId/roles', tag: R, summary: 'Create a custom role, optionally with permissions', params: s.OrgId, body: s.CreateRole, responses: { 201: 'The role' },
-    handler: async (ctx, { params, body }) => { const r = await orgs.createRole(tenantIdOf(ctx), actorOf(ctx), params.orgId, body); created(ctx, `${ctx.path}/${r.id}`, r); } });
+    handler: async (ctx, { params, body }) => { const r = await orgs.createRole(tenantIdOf(ctx), ctx.state.actor, params.orgId, body); created(ctx, `${ctx.path}/${r.id}`, r); } });
   api.add({ method: 'patch', path: '/organizations/:orgId/roles/:roleId', tag: R, summary: "Change a role's description or permissions", params: s.RoleParams, body: s.UpdateRole, responses: { 200: 'The role' },
-    handler: async (ctx, { params, body }) => { ctx.body = await orgs.updateRole(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.roleId, body); } });
+    handler: async (ctx, { params, body }) => { ctx.body = await orgs.updateRole(tenantIdOf(ctx), ctx.state.actor, params.orgId, params.roleId, body); } });
   api.add({ method: 'delete', path: '/organizations/:orgId/roles/:roleId', tag: R, summary: 'Delete a custom role (?force=true when in use)', params: s.RoleParams, query: s.DeleteRole, responses: { 204: 'Deleted' },
-    handler: async (ctx, { params, query }) => { await orgs.deleteRole(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.roleId, query.force === 'true'); ctx.status = 204; } });
+    handler: async (ctx, { params, query }) => { await orgs.deleteRole(tenantIdOf(ctx), ctx.state.actor, params.orgId, params.roleId, query.force === 'true'); ctx.status = 204; } });
 
   const I = 'Invitations';
   api.add({ method: 'get', path: '/organizations/:orgId/invitations', tag: I, summary: 'List invitations with their status', params: s.OrgId, query: s.ListPage, responses: { 200: 'A page of invitations' },
     handler: async (ctx, { params, query }) => { ctx.body = await deps.invitations.listInvitations(tenantIdOf(ctx), params.orgId, query); } });
   api.add({ method: 'post', path: '/organizations/:orgId/invitations', tag: I, summary: 'Invite someone by email (expires_in seconds, default 7 days)', params: s.OrgId, body: s.CreateInvitation, responses: { 201: 'The invitation', 429: 'Invitation mail limit reached; Retry-After says when to try again' },
-    handler: async (ctx, { params, body }) => { const i = await deps.invitations.invite(tenantIdOf(ctx), actorOf(ctx), params.orgId, body); created(ctx, `${ctx.path}/${i.id}`, i); } });
+    handler: async (ctx, { params, body }) => { const i = await deps.invitations.invite(tenantIdOf(ctx), ctx.state.actor, params.orgId, body); created(ctx, `${ctx.path}/${i.id}`, i); } });
   api.add({ method: 'post', path: '/organizations/:orgId/invitations/:invitationId/resend', tag: I, summary: 'Mail a new link (the old one stops working)', params: s.InvitationParams, responses: { 200: 'The invitation', 429: 'Invitation mail limit reached; Retry-After says when to try again' },
-    handler: async (ctx, { params }) => { ctx.body = await deps.invitations.resendInvitation(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.invitationId); } });
+    handler: async (ctx, { params }) => { ctx.body = await deps.invitations.resendInvitation(tenantIdOf(ctx), ctx.state.actor, params.orgId, params.invitationId); } });
   api.add({ method: 'delete', path: '/organizations/:orgId/invitations/:invitationId', tag: I, summary: 'Revoke an invitation', params: s.InvitationParams, responses: { 204: 'Revoked' },
-    handler: async (ctx, { params }) => { await deps.invitations.revokeInvitation(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.invitationId); ctx.status = 204; } });
+    handler: async (ctx, { params }) => { await deps.invitations.revokeInvitation(tenantIdOf(ctx), ctx.state.actor, params.orgId, params.invitationId); ctx.status = 204; } });
 
   const S = 'SSO';
   const slugOf = (ctx: Context) => (ctx.state.runtime as TenantRuntime).tenant.slug;
   api.add({ method: 'get', path: '/organizations/:orgId/domains', tag: S, summary: "The organization's domains and their verification records", params: s.OrgId, responses: { 200: '{ data: [domain] }' },
     handler: async (ctx, { params }) => { ctx.body = { data: await deps.domains.list(tenantIdOf(ctx), params.orgId), next_cursor: null }; } });
   api.add({ method: 'post', path: '/organizations/:orgId/domains', tag: S, summary: 'Add a domain; publish its txt_record, then verify', params: s.OrgId, body: s.AddDomain, responses: { 201: 'The domain with its TXT record' },
-    handler: async (ctx, { params, body }) => { created(ctx, `${ctx.path}/${body.domain}`, await deps.domains.add(tenantIdOf(ctx), actorOf(ctx), params.orgId, body.domain)); } });
+    handler: async (ctx, { params, body }) => { created(ctx, `${ctx.path}/${body.domain}`, await deps.domains.add(tenantIdOf(ctx), ctx.state.actor, params.orgId, body.domain)); } });
   api.add({ method: 'post', path: '/organizations/:orgId/domains/:domain/verify', tag: S, summary: 'Check DNS for the TXT record', params: s.DomainParams, responses: { 200: 'The domain' },
-    handler: async (ctx, { params }) => { ctx.body = await deps.domains.verify(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.domain); } });
+    handler: async (ctx, { params }) => { ctx.body = await deps.domains.verify(tenantIdOf(ctx), ctx.state.actor, params.orgId, params.domain); } });
   api.add({ method: 'patch', path: '/organizations/:orgId/domains/:domain', tag: S, summary: "The tenant admin's audited override of verification", params: s.DomainParams, body: s.OverrideDomain, responses: { 200: 'The domain' },
-    handler: async (ctx, { params, body }) => { ctx.body = await deps.domains.setVerified(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.domain, body.verified); } });
+    handler: async (ctx, { params, body }) => { ctx.body = await deps.domains.setVerified(tenantIdOf(ctx), ctx.state.actor, params.orgId, params.domain, body.verified); } });
   api.add({ method: 'delete', path: '/organizations/:orgId/domains/:domain', tag: S, summary: 'Remove a domain', params: s.DomainParams, responses: { 204: 'Removed' },
-    handler: async (ctx, { params }) => { await deps.domains.remove(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.domain); ctx.status = 204; } });
+    handler: async (ctx, { params }) => { await deps.domains.remove(tenantIdOf(ctx), ctx.state.actor, params.orgId, params.domain); ctx.status = 204; } });
 
   api.add({ method: 'get', path: '/organizations/:orgId/sso-connections', tag: S, summary: "The organization's SSO connections", params: s.OrgId, responses: { 200: '{ data: [connection] }' },
     handler: async (ctx, { params }) => { ctx.body = { data: (await deps.connections.list(tenantIdOf(ctx), params.orgId)).map((c) => deps.connections.present(slugOf(ctx), c)), next_cursor: null }; } });
   api.add({ method: 'post', path: '/organizations/:orgId/sso-connections', tag: S, summary: "Connect the organization's IdP (type oidc or saml)", params: s.OrgId, body: s.CreateConnection, responses: { 201: 'The connection, with its redirect_uri (OIDC) or sp_entity_id, acs_url and sp_metadata_url (SAML)' },
     handler: async (ctx, { params, body }) => {
-      const c = await deps.connections.create(tenantIdOf(ctx), actorOf(ctx), params.orgId, { ...body, auto_provision: body.auto_provision ?? body.jit_provisioning });
+      const c = await deps.connections.create(tenantIdOf(ctx), ctx.state.actor, params.orgId, { ...body, auto_provision: body.auto_provision ?? body.jit_provisioning });
       created(ctx, `${ctx.path}/${c.id}`, deps.connections.present(slugOf(ctx), c));
     } });
   api.add({ method: 'get', path: '/organizations/:orgId/sso-connections/:connectionId', tag: S, summary: 'Get a connection (with its last error)', params: s.ConnectionParams, responses: { 200: 'The connection' },
     handler: async (ctx, { params }) => { ctx.body = deps.connections.present(slugOf(ctx), await deps.connections.get(tenantIdOf(ctx), params.orgId, params.connectionId)); } });
   api.add({ method: 'patch', path: '/organizations/:orgId/sso-connections/:connectionId', tag: S, summary: 'Change a connection (client_secret is write-only)', params: s.ConnectionParams, body: s.UpdateConnection, responses: { 200: 'The connection' },
     handler: async (ctx, { params, body }) => {
-      const c = await deps.connections.update(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.connectionId, { ...body, auto_provision: body.auto_provision ?? body.jit_provisioning });
+      const c = await deps.connections.update(tenantIdOf(ctx), ctx.state.actor, params.orgId, params.connectionId, { ...body, auto_provision: body.auto_provision ?? body.jit_provisioning });
       ctx.body = deps.connections.present(slugOf(ctx), c);
     } });
   api.add({ method: 'delete', path: '/organizations/:orgId/sso-connections/:connectionId', tag: S, summary: 'Delete a connection', params: s.ConnectionParams, responses: { 204: 'Deleted' },
-    handler: async (ctx, { params }) => { await deps.connections.delete(tenantIdOf(ctx), actorOf(ctx), params.orgId, params.connectionId); ctx.status = 204; } });
+    handler: async (ctx, { params }) => { await deps.connections.delete(tenantIdOf(ctx), ctx.state.actor, params.orgId, params.connectionId); ctx.status = 204; } });
 
   return api;
 }

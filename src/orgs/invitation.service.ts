@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import type { Actor } from '../base/actor.ts';
 import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
@@ -10,7 +11,7 @@ import { takeInvitationSend } from './invitation-limits.ts';
 import { assertRolesWithinReach, audit, join, orgOrThrow, resolveRoles } from './org-rules.ts';
 import * as repo from './org.repo.ts';
 import type { InvitationRow, OrgRow } from './org.repo.ts';
-import { DEFAULT_INVITATION_TTL_SECONDS, invitationStatus, presentInvitation, presentMember, presentOrg, type Actor } from './org.service.ts';
+import { DEFAULT_INVITATION_TTL_SECONDS, invitationStatus, presentInvitation, presentMember, presentOrg } from './org.service.ts';
 
 /**
  * Whether `user` is the account an invitation is for: the same email key, so any spelling of the

@@ -1,3 +1,4 @@
+import type { Actor } from '../base/actor.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { scopedStatement } from '../db/one-shot.ts';
@@ -10,9 +11,6 @@ import * as repo from './org.repo.ts';
 import type { InvitationRow, MemberRow, OrgRow, RoleRow } from './org.repo.ts';
 import { BUILTIN_ROLES, type OrgStatus } from './org.table.ts';
 import { slugify, uniqueSlug } from './slug.ts';
-
-/** Who made a change, as the audit log records it. */
-export type Actor = { type: 'api_key' } | { type: 'client'; id: string } | { type: 'user'; id: string };
 
 export const DEFAULT_INVITATION_TTL_SECONDS = 7 * 24 * 3600;
 

@@ -4,7 +4,7 @@ import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { NotFound, ValidationFailed } from '../base/errors.ts';
 import { OutboundRefused, refusedField, type Outbound } from '../base/outbound-fetch.ts';
-import type { Actor } from '../orgs/org.service.ts';
+import type { Actor } from '../base/actor.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
 import { assertGrantable } from '../orgs/org-rules.ts';
 import type { AttributeMapping, SsoConnectionTable } from './sso.table.ts';

@@ -4,7 +4,7 @@ import { randomSecret } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { Conflict, isUniqueViolation, NotFound } from '../base/errors.ts';
-import type { Actor } from '../orgs/org.service.ts';
+import type { Actor } from '../base/actor.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
 import { parseEmail } from '../users/email-address.ts';
 
