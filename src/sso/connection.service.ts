@@ -1,4 +1,4 @@
-import { sql, type Selectable } from 'kysely';
+import { sql } from 'kysely';
 import { decrypt, encrypt } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
@@ -7,11 +7,9 @@ import { OutboundRefused, refusedField, type Outbound } from '../base/outbound-f
 import type { Actor } from '../base/actor.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
 import { assertGrantable } from '../orgs/org-rules.ts';
-import type { AttributeMapping, SsoConnectionTable } from './sso.table.ts';
+import type { AttributeMapping, ConnectionRow } from './sso.table.ts';
 import { acsUrl, describeCertificates, parseIdpMetadata, spEntityId, type SamlConfig } from './saml/saml-sso.ts';
 import { generateSpEncryptionKey } from './saml/sp-keys.ts';
-
-export type ConnectionRow = Selectable<SsoConnectionTable>;
 
 /** What every connection has, whatever its protocol. */
 interface ConnectionCommonInput {

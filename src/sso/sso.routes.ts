@@ -12,13 +12,15 @@ import { effectiveSettings } from '../tenants/settings.ts';
 import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../base/views.ts';
-import type { ConnectionRow, ConnectionService } from './connection.service.ts';
+import type { ConnectionService } from './connection.service.ts';
 import type { DomainService } from './domain.service.ts';
-import { auditLink, linkProven, provision, SsoRefused, type Provisioned, type UpstreamProfile } from './jit.ts';
+import { auditLink, linkProven, provision, type Provisioned } from './jit.ts';
 import type { OidcSso } from './oidc-sso.ts';
 import { PENDING_LINK_TTL_MS, type PendingLink, type PendingLinks } from './pending-links.ts';
 import type { SamlSso } from './saml/saml-sso.ts';
 import type { SsoBinding } from './sso-request.ts';
+import type { ConnectionRow } from './sso.table.ts';
+import { SsoRefused, type UpstreamProfile } from './upstream.ts';
 import { isUuid } from '../base/ids.ts';
 
 /** The browser's handle on a pending link (see PendingLinks): HttpOnly, this tenant's /sso/link only. */
