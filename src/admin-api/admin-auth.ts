@@ -1,7 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { Database } from '../db/database.ts';
 import { verifyAccessToken } from '../oidc/access-tokens.ts';
-import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { UserService } from '../users/user.service.ts';
 import { Forbidden, Unauthorized } from '../base/errors.ts';
@@ -14,7 +13,7 @@ const REFUSED = 'Send an admin API key of this tenant, or an access token of its
  */
 export function requireAdmin(deps: { db: Database; tenants: TenantService; users: UserService }) {
   return async (ctx: Context, next: Next) => {
-    const runtime = ctx.state.runtime as TenantRuntime;
+    const runtime = ctx.state.runtime;
     const tenantId = runtime.tenant.id;
     const match = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'));
     if (!match) throw Unauthorized(REFUSED);

@@ -27,8 +27,8 @@ export function requestContext(log: Logger) {
     } finally {
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
       const line = { method: ctx.method, path: ctx.path, status, ms: Math.round(performance.now() - started) };
-      if (status >= 500) (ctx.state.log as Logger).error(line, 'request');
-      else if (log.isLevelEnabled('info')) (ctx.state.log as Logger).info(line, 'request');
+      if (status >= 500) ctx.state.log.error(line, 'request');
+      else if (log.isLevelEnabled('info')) ctx.state.log.info(line, 'request');
     }
   };
 }

@@ -52,7 +52,7 @@ export function formErrorsOf(err: unknown): FormErrors {
 /** Renders a portal or account page: the viewer, their CSRF token and the navigation come along. */
 export function portalPage(render: Render) {
   return (ctx: Context, template: string, context: Record<string, unknown>, status = 200) => {
-    const viewer = ctx.state.viewer as Viewer | undefined;
+    const viewer: Viewer | undefined = ctx.state.viewer;
     renderPage(ctx, render, template, { viewer: viewer?.user, csrf: viewer?.csrf, errors: {}, values: {}, ...context }, status);
   };
 }
