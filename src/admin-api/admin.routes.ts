@@ -17,7 +17,6 @@ import { presentUser, type UserService } from '../users/user.service.ts';
 import { ApiRegistry } from './registry.ts';
 import * as s from './schemas.ts';
 
-
 export interface AdminDeps {
   users: UserService;
   clients: ClientService;

@@ -43,7 +43,6 @@ interface LoginCookie {
   exp: number;
 }
 
-
 /** HMAC-signed JSON with a key of this tenant and purpose: one tenant's cookie means nothing at another. */
 class SignedCookie<T extends { exp: number }> {
   /** Derived once per tenant: HKDF on every request showed in the profile. */
