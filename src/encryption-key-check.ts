@@ -1,6 +1,6 @@
 import { ConfigError, type Config } from './config.ts';
 import type { Database } from './db/database.ts';
-import { openSigningKeys } from './oidc/signing-keys.ts';
+import { openSigningKeys } from './tenants/signing-keys.ts';
 
 /**
  * Refuses to run with an encryption key that does not open what the database holds. A process

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Database } from './db/database.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from './base/logger.ts';
 import { INVITATION_SENDS_COUNTED_SECONDS } from './orgs/invitation-limits.ts';
 
 const EVERY_MS = 10 * 60 * 1000;

@@ -10,9 +10,10 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { exportJWK, generateKeyPair, calculateJwkThumbprint } from 'jose';
-import { buildProvider, issuerOf, publicJwksOf, type ProviderDeps } from '../../src/oidc/provider.ts';
+import { buildProvider, publicJwksOf, type ProviderDeps } from '../../src/oidc/provider.ts';
+import { issuerOf } from '../../src/tenants/issuer.ts';
 import { accessTokenVerifier } from '../../src/oidc/jwt-verifier.ts';
-import type { PrivateSigningKey } from '../../src/oidc/signing-keys.ts';
+import type { PrivateSigningKey } from '../../src/tenants/signing-keys.ts';
 
 const { values } = parseArgs({ options: { builds: { type: 'string', default: '2000' } } });
 const builds = Number(values.builds);

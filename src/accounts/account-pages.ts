@@ -1,19 +1,17 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
-import { NotFound } from '../http/errors.ts';
+import { NotFound } from '../base/errors.ts';
 import { formField } from '../http/pages.ts';
 import { PORTAL_CLIENT } from '../oidc/client.service.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import { FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from '../portal/forms.ts';
-import { isUuid } from '../ids.ts';
-import type { Viewer } from '../portal/portal-session.ts';
+import { isUuid } from '../base/ids.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 import { PasswordRejected, type AccountService } from './account.service.ts';
 import type { SessionService } from './session.service.ts';
 
@@ -49,9 +47,7 @@ export function accountPages(deps: {
 }) {
   const router = new Router();
   const page = portalPage(deps.render);
-  const runtimeOf = (ctx: Context) => ctx.state.runtime as TenantRuntime;
-  const viewerOf = (ctx: Context) => ctx.state.viewer as Viewer;
-  const url = (ctx: Context, path: string) => `/t/${runtimeOf(ctx).tenant.slug}/account/${path}`;
+  const url = (ctx: Context, path: string) => `/t/${ctx.state.runtime.tenant.slug}/account/${path}`;
   const view = (ctx: Context, template: string, tab: string, context: Record<string, unknown>, status = 200) =>
     page(ctx, template, { section: 'account', tab, notice: noticeFor(ctx, NOTICES), ...context }, status);
   const orgIdOf = (ctx: Context) => {
@@ -62,8 +58,8 @@ export function accountPages(deps: {
   const { guard } = deps;
 
   router.get('/organizations', guard, async (ctx) => {
-    const viewer = viewerOf(ctx);
-    const tenantId = runtimeOf(ctx).tenant.id;
+    const viewer = ctx.state.viewer;
+    const tenantId = ctx.state.runtime.tenant.id;
     const [memberships, invitations, current] = await Promise.all([
       deps.orgTokens.memberships(tenantId, viewer.user.id, { includeSuspended: true }),
       deps.invitations.invitationsFor(tenantId, viewer.user.id),
@@ -79,8 +75,8 @@ export function accountPages(deps: {
    * active organization, preselected when an app asks them to choose one.
    */
   router.post('/organizations/:orgId/switch', guard, async (ctx) => {
-    const viewer = viewerOf(ctx);
-    const tenantId = runtimeOf(ctx).tenant.id;
+    const viewer = ctx.state.viewer;
+    const tenantId = ctx.state.runtime.tenant.id;
     const r = await deps.orgTokens.claimsFor(tenantId, viewer.user.id, orgIdOf(ctx));
     if ('refused' in r) throw NotFound(r.refused === 'suspended' ? 'That organization is suspended.' : 'You are not a member of that organization.');
     await deps.orgTokens.selectForGrant(tenantId, viewer.grantId, viewer.user.id, r.claims.org_id);
@@ -88,9 +84,9 @@ export function accountPages(deps: {
   });
 
   router.post('/organizations/:orgId/leave', guard, async (ctx) => {
-    const viewer = viewerOf(ctx);
+    const viewer = ctx.state.viewer;
     try {
-      await deps.orgs.removeMember(runtimeOf(ctx).tenant.id, { type: 'user', id: viewer.user.id }, orgIdOf(ctx), viewer.user.id);
+      await deps.orgs.removeMember(ctx.state.runtime.tenant.id, { type: 'user', id: viewer.user.id }, orgIdOf(ctx), viewer.user.id);
       redirectWithNotice(ctx, url(ctx, 'organizations'), 'left');
     } catch (err) {
       if ((err as { status?: number }).status !== 409) throw err;
@@ -100,11 +96,11 @@ export function accountPages(deps: {
   });
 
   router.post('/invitations/:invitationId/:answer', guard, async (ctx) => {
-    const viewer = viewerOf(ctx);
+    const viewer = ctx.state.viewer;
     const id = String(ctx.params.invitationId);
     const answer = ctx.params.answer;
     if (!isUuid(id) || (answer !== 'accept' && answer !== 'decline')) throw NotFound('No such invitation for you.');
-    const tenantId = runtimeOf(ctx).tenant.id;
+    const tenantId = ctx.state.runtime.tenant.id;
     if (answer === 'accept') await deps.invitations.acceptInvitationById(tenantId, viewer.user.id, id);
     else await deps.invitations.declineInvitation(tenantId, viewer.user.id, id);
     redirectWithNotice(ctx, url(ctx, 'organizations'), answer === 'accept' ? 'accepted' : 'declined');
@@ -116,15 +112,15 @@ export function accountPages(deps: {
     view(ctx, 'account/profile.njk', 'profile', { title: 'Profile', values, errors, formError: errors._form }, status);
 
   router.get('/profile', guard, (ctx) => {
-    const { user } = viewerOf(ctx);
+    const { user } = ctx.state.viewer;
     profilePage(ctx, { name: user.name ?? '', given_name: user.given_name ?? '', family_name: user.family_name ?? '', email: user.email }, {});
   });
 
   router.post('/profile', guard, async (ctx) => {
-    const { user } = viewerOf(ctx);
+    const { user } = ctx.state.viewer;
     const values = formValues(ctx, ['name', 'given_name', 'family_name'], 300);
     try {
-      await deps.users.update(runtimeOf(ctx).tenant.id, user.id, parseForm(Profile, values));
+      await deps.users.update(ctx.state.runtime.tenant.id, user.id, parseForm(Profile, values));
       redirectWithNotice(ctx, url(ctx, 'profile'), 'profile_saved');
     } catch (err) {
       profilePage(ctx, { ...values, email: user.email }, formErrorsOf(err), 422);
@@ -134,14 +130,14 @@ export function accountPages(deps: {
   // ── password ───────────────────────────────────────────────────────────────
 
   const passwordPage = (ctx: Context, errors: FormErrors, status = 200) =>
-    view(ctx, 'account/password.njk', 'password', { title: 'Password', email: viewerOf(ctx).user.email, hasPassword: Boolean(viewerOf(ctx).user.password_hash), errors, formError: errors._form }, status);
+    view(ctx, 'account/password.njk', 'password', { title: 'Password', email: ctx.state.viewer.user.email, hasPassword: Boolean(ctx.state.viewer.user.password_hash), errors, formError: errors._form }, status);
 
   router.get('/password', guard, (ctx) => passwordPage(ctx, {}));
 
   /** Change password (brute-force accounting and revocation: AccountService.changePassword). */
   router.post('/password', guard, async (ctx) => {
-    const viewer = viewerOf(ctx);
-    const { tenant } = runtimeOf(ctx);
+    const viewer = ctx.state.viewer;
+    const { tenant } = ctx.state.runtime;
     const current = formField(ctx, 'current_password', 256, false);
     const next = formField(ctx, 'new_password', 1000, false);
     const again = formField(ctx, 'confirm_password', 1000, false);
@@ -161,8 +157,8 @@ export function accountPages(deps: {
   // ── sessions ───────────────────────────────────────────────────────────────
 
   router.get('/sessions', guard, async (ctx) => {
-    const viewer = viewerOf(ctx);
-    const { provider, tenant } = runtimeOf(ctx);
+    const viewer = ctx.state.viewer;
+    const { provider, tenant } = ctx.state.runtime;
     const sessions = await deps.sessions.list(tenant.id, viewer.user.id);
     const appName = async (clientId: string) => (clientId === PORTAL_CLIENT ? 'This portal' : ((await provider.Client.find(clientId))?.clientName ?? clientId));
     const rows = await Promise.all(
@@ -176,9 +172,9 @@ export function accountPages(deps: {
   });
 
   router.post('/sessions/:sessionId/revoke', guard, async (ctx) => {
-    const viewer = viewerOf(ctx);
+    const viewer = ctx.state.viewer;
     const id = String(ctx.params.sessionId).slice(0, 100);
-    if (!(await deps.sessions.revoke(runtimeOf(ctx).tenant.id, viewer.user.id, id))) throw NotFound('No such session of yours.');
+    if (!(await deps.sessions.revoke(ctx.state.runtime.tenant.id, viewer.user.id, id))) throw NotFound('No such session of yours.');
     redirectWithNotice(ctx, url(ctx, 'sessions'), 'session_revoked');
   });
 

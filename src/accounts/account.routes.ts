@@ -1,8 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 import { PasswordRejected, type AccountService } from './account.service.ts';
 import type { BruteForce } from './brute-force.ts';
 
@@ -13,8 +12,7 @@ import type { BruteForce } from './brute-force.ts';
 export function accountRoutes(deps: { accounts: AccountService; bruteForce: BruteForce; render: Render }) {
   const router = new Router();
   const { accounts, render } = deps;
-  const tenantOf = (ctx: Context) => (ctx.state.runtime as TenantRuntime).tenant;
-  const base = (ctx: Context) => `/t/${tenantOf(ctx).slug}/account`;
+  const base = (ctx: Context) => `/t/${ctx.state.runtime.tenant.slug}/account`;
   const page = (ctx: Context, template: string, context: Record<string, unknown>, status?: number) => renderPage(ctx, render, template, context, status);
 
   const expiredLink = (ctx: Context, what: 'reset' | 'verify') =>
@@ -33,7 +31,7 @@ export function accountRoutes(deps: { accounts: AccountService; bruteForce: Brut
 
   /** Mail-sending forms are limited per address, so they can't be used to flood a mailbox. */
   async function mailAllowed(ctx: Context) {
-    return deps.bruteForce.allowMailRequest(tenantOf(ctx).id, ctx.ip);
+    return deps.bruteForce.allowMailRequest(ctx.state.runtime.tenant.id, ctx.ip);
   }
 
   router.get('/forgot-password', (ctx) => page(ctx, 'forgot-password.njk', { title: 'Reset your password', action: `${base(ctx)}/forgot-password`, email: '' }));
@@ -46,7 +44,7 @@ export function accountRoutes(deps: { accounts: AccountService; bruteForce: Brut
     if (!(await mailAllowed(ctx))) {
       return page(ctx, 'message.njk', { title: 'Too many requests', paragraphs: ['Please wait a few minutes before asking again.'] }, 429);
     }
-    await accounts.requestPasswordReset(tenantOf(ctx).id, email);
+    await accounts.requestPasswordReset(ctx.state.runtime.tenant.id, email);
     page(ctx, 'message.njk', {
       title: 'Check your inbox',
       paragraphs: [`If ${email} has an account, we have sent it a link to choose a new password. The link expires in 30 minutes.`],
@@ -55,14 +53,14 @@ export function accountRoutes(deps: { accounts: AccountService; bruteForce: Brut
 
   router.get('/reset-password/:token', async (ctx) => {
     const token = String(ctx.params.token).slice(0, 100);
-    if (!(await accounts.resetLinkIsLive(tenantOf(ctx).id, token))) return expiredLink(ctx, 'reset');
+    if (!(await accounts.resetLinkIsLive(ctx.state.runtime.tenant.id, token))) return expiredLink(ctx, 'reset');
     page(ctx, 'reset-password.njk', { title: 'Choose a new password', action: `${base(ctx)}/reset-password/${encodeURIComponent(token)}` });
   });
   router.post('/reset-password/:token', async (ctx) => {
     const token = String(ctx.params.token).slice(0, 100);
     const password = formField(ctx, 'password', 1000, false);
     try {
-      const outcome = await accounts.resetPassword(tenantOf(ctx).id, token, password);
+      const outcome = await accounts.resetPassword(ctx.state.runtime.tenant.id, token, password);
       if (outcome === 'invalid') return expiredLink(ctx, 'reset');
     } catch (err) {
       if (!(err instanceof PasswordRejected)) throw err;
@@ -84,7 +82,7 @@ export function accountRoutes(deps: { accounts: AccountService; bruteForce: Brut
     if (!(await mailAllowed(ctx))) {
       return page(ctx, 'message.njk', { title: 'Too many requests', paragraphs: ['Please wait a few minutes before asking again.'] }, 429);
     }
-    await accounts.requestVerification(tenantOf(ctx).id, email);
+    await accounts.requestVerification(ctx.state.runtime.tenant.id, email);
     page(ctx, 'message.njk', {
       title: 'Check your inbox',
       paragraphs: [`If ${email} has an account that still needs confirming, we have sent it a new link.`],
@@ -92,7 +90,7 @@ export function accountRoutes(deps: { accounts: AccountService; bruteForce: Brut
   });
 
   router.get('/verify-email/:token', async (ctx) => {
-    const outcome = await accounts.verifyEmail(tenantOf(ctx).id, String(ctx.params.token).slice(0, 100));
+    const outcome = await accounts.verifyEmail(ctx.state.runtime.tenant.id, String(ctx.params.token).slice(0, 100));
     if (outcome === 'invalid') return expiredLink(ctx, 'verify');
     page(ctx, 'message.njk', { title: 'Email confirmed', paragraphs: ['Thank you. You can now sign in from your application.'] });
   });

@@ -1,15 +1,15 @@
 import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { isUniqueViolation } from '../http/errors.ts';
+import { isUniqueViolation } from '../base/errors.ts';
 import { mailRenderer } from '../mail/compose.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
-import { revokeEverythingOfAccount } from '../oidc/oidc-payload.repo.ts';
+import { revokeEverythingOfAccount } from '../oidc-store/oidc-payload.repo.ts';
 import type { TenantRow } from '../tenants/tenant.repo.ts';
 import { checkPassword, hashPassword } from '../users/passwords.ts';
 import { passwordProblem } from '../users/password-policy.ts';
 import * as users from '../users/user.repo.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 import * as tokens from './account-token.repo.ts';
 import type { BruteForceSettings } from '../tenants/settings.ts';
 import type { BruteForce } from './brute-force.ts';

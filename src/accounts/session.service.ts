@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { revokeGrant } from '../oidc/oidc-payload.repo.ts';
+import { revokeGrant } from '../oidc-store/oidc-payload.repo.ts';
 
 export interface BrowserSession {
   id: string;

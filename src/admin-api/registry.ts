@@ -1,8 +1,8 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { NotFound } from '../http/errors.ts';
-import { readBody, readQuery } from '../http/validate.ts';
+import { NotFound } from '../base/errors.ts';
+import { readBody, readQuery } from '../base/validate.ts';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 

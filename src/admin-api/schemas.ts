@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { fields } from '../http/validate.ts';
+import { fields } from '../base/validate.ts';
 import { parseDomain } from '../users/email-address.ts';
+import { userFields } from '../users/user-fields.ts';
 import { TENANT_SCOPES } from '../oidc/provider.ts';
 import { ORG_STATUSES } from '../orgs/org.table.ts';
 
@@ -13,8 +14,8 @@ const uuid = z.uuid('must be a UUID');
 export const UserId = z.object({ userId: uuid });
 
 export const CreateUser = z.strictObject({
-  email: fields.email,
-  password: fields.password.optional(),
+  email: userFields.email,
+  password: userFields.password.optional(),
   name: fields.name.optional(),
   given_name: fields.name.optional(),
   family_name: fields.name.optional(),
@@ -24,8 +25,8 @@ export const CreateUser = z.strictObject({
 
 export const UpdateUser = z
   .strictObject({
-    email: fields.email.optional(),
-    password: fields.password.optional(),
+    email: userFields.email.optional(),
+    password: userFields.password.optional(),
     name: optionalText,
     given_name: optionalText,
     family_name: optionalText,
@@ -36,7 +37,7 @@ export const UpdateUser = z
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
 
 export const ListUsers = z.strictObject({
-  email: fields.email.optional(),
+  email: userFields.email.optional(),
   q: z.string().trim().min(1).max(200).optional(),
   limit: fields.limit,
   cursor: fields.cursor,
@@ -227,7 +228,7 @@ export const DeleteRole = z.strictObject({ force: z.enum(['true', 'false']).opti
 
 export const InvitationParams = z.object({ orgId: uuid, invitationId: uuid });
 export const CreateInvitation = z.strictObject({
-  email: fields.email,
+  email: userFields.email,
   role: roleName.default('member'),
   expires_in: z.number().int().min(60, 'must be at least 60 seconds').max(30 * 86_400, 'must be at most 30 days').optional(),
 });

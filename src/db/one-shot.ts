@@ -15,7 +15,7 @@ import pg from 'pg';
 import pgUtils from 'pg/lib/utils.js';
 import type { DB, Database, TenantTx } from './database.ts';
 import { inTenant, inTenantOfSlug, scopeStatementFor, scopeStatementForSlug } from './tenant-scope.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../base/ids.ts';
 import { GroupCommit } from './group-commit.ts';
 import { GENERIC_PLAN, markPrepared, preparationsFor, preparedStatement, type PreparedStatement } from './prepared.ts';
 
@@ -174,7 +174,7 @@ function literal(value: unknown): string {
   if (Buffer.isBuffer(prepared)) throw new Error('inlineParameters: binary parameters are not supported');
   const text = String(prepared);
   // PostgreSQL reads a query's text up to a NUL: one in a literal would fail the whole message,
-  // with every statement grouped into it. Requests can't bring one (http/storable-text.ts).
+  // with every statement grouped into it. Requests can't bring one (base/storable-text.ts).
   if (text.includes('\0')) throw new Error('inlineParameters: a parameter holds U+0000, which PostgreSQL cannot store');
   if (text.includes('\\')) return ` E'${text.replace(/['\\]/g, '$&$&')}'`;
   return `'${text.replace(/'/g, "''")}'`;

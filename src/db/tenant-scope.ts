@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Database, TenantTx } from './database.ts';
 import { SCOPE_MARK } from './lazy-begin.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../base/ids.ts';
 
 /** The non-superuser role that application queries run as, so row-level security binds them. */
 export const APP_ROLE = 'tessera_app';
@@ -35,7 +35,7 @@ export function isInlineSafeSlug(slug: string) {
 
 /**
  * The tenant a slug names, found by the scope statement itself: its own row and its tenant-scoped
- * rows read in one round trip before its id is known (a cold tenant's runtime, tenant-runtime.ts).
+ * rows read in one round trip before its id is known (a cold tenant's runtime, oidc/tenant-runtime.ts).
  * A slug no tenant has scopes to none — every RLS policy then matches nothing. Inlined as
  * scopeStatementFor is, so only for a slug of lowercase letters, digits and hyphens.
  */

@@ -1,12 +1,12 @@
 import { bodyParser } from '@koa/bodyparser';
 import type { Context, Middleware } from 'koa';
-import { BadRequest, UnsupportedMediaType } from './errors.ts';
-import { refuseUnstorableInput } from './storable-text.ts';
+import { BadRequest, UnsupportedMediaType } from '../base/errors.ts';
+import { refuseUnstorableInput } from '../base/storable-text.ts';
 
 /**
  * The request readers of Tessera's own routes (the OAuth endpoints read theirs in
  * oidc/oauth-input.ts): the body parsed, a body that can't be read answered as a 4xx, and then
- * the path, query and body checked for text PostgreSQL can't store (storable-text.ts).
+ * the path, query and body checked for text PostgreSQL can't store (base/storable-text.ts).
  *
  * Bodies may come uncompressed or with `Content-Encoding: gzip`, `deflate` or `br` (the size
  * limit applies to the decompressed body).

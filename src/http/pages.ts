@@ -1,8 +1,7 @@
 import type { Context } from 'koa';
 import { effectiveSettings } from '../tenants/settings.ts';
 import { parseEmail } from '../users/email-address.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 
 /**
  * Our pages load only our stylesheet and script; images may come from https (tenant and
@@ -13,7 +12,7 @@ export const PAGE_CSP = "default-src 'self'; img-src 'self' https: data:; object
 
 /** Renders a server page of the tenant in `ctx.state.runtime`; never cached (pages carry one-time state). */
 export function renderPage(ctx: Context, render: Render, template: string, context: Record<string, unknown>, status = 200) {
-  const { tenant } = ctx.state.runtime as TenantRuntime;
+  const { tenant } = ctx.state.runtime;
   ctx.status = status;
   ctx.type = 'html';
   ctx.set('Cache-Control', 'no-store');

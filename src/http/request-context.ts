@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import type { Logger } from '../logger.ts';
-import { withRequestReads } from './request-reads.ts';
+import type { Logger } from '../base/logger.ts';
+import { withRequestReads } from '../base/request-reads.ts';
 
 const SAFE_ID = /^[\w.-]{1,64}$/;
 
@@ -27,8 +27,8 @@ export function requestContext(log: Logger) {
     } finally {
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
       const line = { method: ctx.method, path: ctx.path, status, ms: Math.round(performance.now() - started) };
-      if (status >= 500) (ctx.state.log as Logger).error(line, 'request');
-      else if (log.isLevelEnabled('info')) (ctx.state.log as Logger).info(line, 'request');
+      if (status >= 500) ctx.state.log.error(line, 'request');
+      else if (log.isLevelEnabled('info')) ctx.state.log.info(line, 'request');
     }
   };
 }

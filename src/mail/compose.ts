@@ -1,4 +1,4 @@
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 import type { ComposedMail } from './outbox.ts';
 
 /** Renders `views/mail/<kind>.html.njk` (auto-escaped) and `<kind>.txt.njk` (plain) into one message. */

@@ -1,6 +1,6 @@
 import { sql, type Selectable } from 'kysely';
 import type { Database, TenantTx } from '../db/database.ts';
-import type { Keyset } from '../http/pagination.ts';
+import type { Keyset } from '../base/pagination.ts';
 import type { MailOutboxTable, MailStatus } from './mail.table.ts';
 
 export type OutboxRow = Selectable<MailOutboxTable>;

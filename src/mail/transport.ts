@@ -1,7 +1,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../base/logger.ts';
 
 export interface OutgoingMail {
   from: { name: string; address: string };

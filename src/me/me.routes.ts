@@ -1,17 +1,15 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { PasswordRejected, type AccountService } from '../accounts/account.service.ts';
-import { Forbidden, NotFound, TooManyRequests, ValidationFailed } from '../http/errors.ts';
+import { Forbidden, NotFound, TooManyRequests, ValidationFailed } from '../base/errors.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
-import type { SignedInUser } from '../http/user-auth.ts';
-import { readBody } from '../http/validate.ts';
+import { readBody } from '../base/validate.ts';
 import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
 import { mintAccessToken } from '../oidc/provider.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../base/ids.ts';
 
 const ChangePassword = z.strictObject({
   current_password: z.string().min(1, 'required').max(256),
@@ -28,12 +26,12 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
    */
   router.post('/password', async (ctx) => {
     const body = readBody(ctx, ChangePassword);
-    const user = ctx.state.user as SignedInUser;
-    const tenantId = (ctx.state.runtime as TenantRuntime).tenant.id;
+    const user = ctx.state.user;
+    const tenantId = ctx.state.runtime.tenant.id;
     try {
       const outcome = await deps.accounts.changePassword(tenantId, user.userId, body.current_password, body.new_password, user.grantId, {
         ip: ctx.ip,
-        bruteForce: effectiveSettings((ctx.state.runtime as TenantRuntime).tenant.settings).brute_force,
+        bruteForce: effectiveSettings(ctx.state.runtime.tenant.settings).brute_force,
       });
       if (outcome === 'locked') throw TooManyRequests('Too many wrong passwords for this account: wait a few minutes, then try again.');
       if (outcome === 'wrong_password') throw ValidationFailed('The current password is not right.', [{ field: 'current_password', message: 'is not right' }]);
@@ -46,8 +44,8 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
 
   /** Every organization the user is in (suspended ones too, marked), with their roles there. */
   router.get('/organizations', async (ctx) => {
-    const user = ctx.state.user as SignedInUser;
-    const runtime = ctx.state.runtime as TenantRuntime;
+    const user = ctx.state.user;
+    const runtime = ctx.state.runtime;
     const current = user.grantId ? await deps.orgTokens.grantOrg(runtime.tenant.id, user.grantId) : undefined;
     const all = await deps.orgTokens.memberships(runtime.tenant.id, user.userId, { includeSuspended: true });
     ctx.body = { data: all.map((o) => ({ ...o, current: o.id === current })), next_cursor: null };
@@ -59,8 +57,8 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
    * returned now.
    */
   router.post('/organizations/:orgId/switch', async (ctx) => {
-    const user = ctx.state.user as SignedInUser;
-    const runtime = ctx.state.runtime as TenantRuntime;
+    const user = ctx.state.user;
+    const runtime = ctx.state.runtime;
     const tenantId = runtime.tenant.id;
     if (!user.grantId || user.clientId === API_TOKENS_CLIENT) {
       throw Forbidden('This token is not part of a sign-in that can switch organizations (API tokens keep the organization they were made for).');
@@ -85,8 +83,8 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
 
   /** Leave an organization (the membership only; the last owner can't: 409). */
   router.delete('/organizations/:orgId', async (ctx) => {
-    const user = ctx.state.user as SignedInUser;
-    const tenantId = (ctx.state.runtime as TenantRuntime).tenant.id;
+    const user = ctx.state.user;
+    const tenantId = ctx.state.runtime.tenant.id;
     const orgId = String(ctx.params.orgId);
     if (!isUuid(orgId)) throw NotFound('You are not a member of that organization.');
     await deps.orgs.removeMember(tenantId, { type: 'user', id: user.userId }, orgId, user.userId);
@@ -95,20 +93,20 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
 
   /** Pending invitations to the user's email, to accept or decline here. */
   router.get('/invitations', async (ctx) => {
-    const user = ctx.state.user as SignedInUser;
-    ctx.body = { data: await deps.invitations.invitationsFor((ctx.state.runtime as TenantRuntime).tenant.id, user.userId), next_cursor: null };
+    const user = ctx.state.user;
+    ctx.body = { data: await deps.invitations.invitationsFor(ctx.state.runtime.tenant.id, user.userId), next_cursor: null };
   });
   router.post('/invitations/:invitationId/accept', async (ctx) => {
-    const user = ctx.state.user as SignedInUser;
+    const user = ctx.state.user;
     const id = String(ctx.params.invitationId);
     if (!isUuid(id)) throw NotFound('No such invitation for you.');
-    ctx.body = { organization: await deps.invitations.acceptInvitationById((ctx.state.runtime as TenantRuntime).tenant.id, user.userId, id) };
+    ctx.body = { organization: await deps.invitations.acceptInvitationById(ctx.state.runtime.tenant.id, user.userId, id) };
   });
   router.post('/invitations/:invitationId/decline', async (ctx) => {
-    const user = ctx.state.user as SignedInUser;
+    const user = ctx.state.user;
     const id = String(ctx.params.invitationId);
     if (!isUuid(id)) throw NotFound('No such invitation for you.');
-    await deps.invitations.declineInvitation((ctx.state.runtime as TenantRuntime).tenant.id, user.userId, id);
+    await deps.invitations.declineInvitation(ctx.state.runtime.tenant.id, user.userId, id);
     ctx.status = 204;
   });
 

@@ -2,7 +2,7 @@ import type { JWTPayload } from 'jose';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
-import { findPayload } from './oidc-payload.repo.ts';
+import { findPayload } from '../oidc-store/oidc-payload.repo.ts';
 
 export interface AccessTokenClaims extends JWTPayload {
   jti: string;

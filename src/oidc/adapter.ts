@@ -4,11 +4,11 @@ import type { Database } from '../db/database.ts';
 import { scopedBatch, scopedStatement } from '../db/one-shot.ts';
 import type { inTenant } from '../db/tenant-scope.ts';
 import type { ClientService } from './client.service.ts';
-import { forget, readOnce, remember } from '../http/request-reads.ts';
-import { findUnstorable, isStorableText } from '../http/storable-text.ts';
+import { forget, readOnce, remember } from '../base/request-reads.ts';
+import { findUnstorable, isStorableText } from '../base/storable-text.ts';
 import { grantOrgKey } from '../orgs/org-tokens.ts';
 import { userKey } from '../users/user.service.ts';
-import * as repo from './oidc-payload.repo.ts';
+import * as repo from '../oidc-store/oidc-payload.repo.ts';
 import { findTokenWithRelated, PREFETCHING_MODELS } from './token-prefetch.ts';
 import { GroupCommit } from '../db/group-commit.ts';
 import { heldSaves } from './held-saves.ts';
@@ -43,7 +43,7 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
       return scopedStatement(db, tenantId, work);
     }
 
-    /** This request's reads of the model (http/request-reads.ts), keyed per tenant. */
+    /** This request's reads of the model (base/request-reads.ts), keyed per tenant. */
     private key(by: 'id' | 'uid' | 'userCode', value: string) {
       return `oidc:${tenantId}:${this.model}:${by}:${value}`;
     }

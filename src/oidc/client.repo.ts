@@ -1,7 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { TenantTx } from '../db/database.ts';
-import type { Keyset } from '../http/pagination.ts';
-import type { ClientTable } from './oidc.table.ts';
+import type { Keyset } from '../base/pagination.ts';
+import type { ClientTable } from './client.table.ts';
 
 export type ClientRow = Selectable<ClientTable>;
 

@@ -3,11 +3,11 @@ import type { AdapterPayload } from 'oidc-provider';
 import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { NotFound, ValidationFailed } from '../http/errors.ts';
-import { decodeCursor, page } from '../http/pagination.ts';
+import { NotFound, ValidationFailed } from '../base/errors.ts';
+import { decodeCursor, page } from '../base/pagination.ts';
 import * as repo from './client.repo.ts';
 import type { ClientRow } from './client.repo.ts';
-import { revokeEverythingOfClient } from './oidc-payload.repo.ts';
+import { revokeEverythingOfClient } from '../oidc-store/oidc-payload.repo.ts';
 
 export const API_TOKENS_CLIENT = 'tessera:api-tokens';
 /** The built-in client the portal and account pages sign in with (see portal/portal-session.ts). */

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { GroupCommit } from '../db/group-commit.ts';
-import type { PayloadWrite } from './oidc-payload.repo.ts';
+import type { PayloadWrite } from '../oidc-store/oidc-payload.repo.ts';
 
 /**
  * Saves held back within one token request, sent with the request's next write or, at the latest,

@@ -4,9 +4,8 @@ import { PasswordRejected, type AccountService } from '../accounts/account.servi
 import type { BruteForce } from '../accounts/brute-force.ts';
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { SsoRouter } from '../sso/sso-router.ts';
 import type { ClientService } from './client.service.ts';
@@ -31,19 +30,18 @@ export function interactionRoutes(deps: {
 }) {
   const router = new Router();
 
-  const runtimeOf = (ctx: Context) => ctx.state.runtime as TenantRuntime;
-  const base = (ctx: Context, uid: string) => `/t/${runtimeOf(ctx).tenant.slug}/interaction/${encodeURIComponent(uid)}`;
+  const base = (ctx: Context, uid: string) => `/t/${ctx.state.runtime.tenant.slug}/interaction/${encodeURIComponent(uid)}`;
 
   async function clientName(ctx: Context, clientId: unknown) {
-    const client = typeof clientId === 'string' ? await runtimeOf(ctx).provider.Client.find(clientId) : undefined;
+    const client = typeof clientId === 'string' ? await ctx.state.runtime.provider.Client.find(clientId) : undefined;
     return client?.clientName ?? client?.clientId ?? 'the application';
   }
 
   const page = (ctx: Context, template: string, context: Record<string, unknown>, status?: number) => renderPage(ctx, deps.render, template, context, status);
-  const settingsOf = (ctx: Context) => effectiveSettings(runtimeOf(ctx).tenant.settings);
+  const settingsOf = (ctx: Context) => effectiveSettings(ctx.state.runtime.tenant.settings);
 
   async function loginPage(ctx: Context, details: { uid: string; params: Record<string, unknown> }, extra: Record<string, unknown> = {}, status?: number) {
-    const slug = runtimeOf(ctx).tenant.slug;
+    const slug = ctx.state.runtime.tenant.slug;
     page(
       ctx,
       'login.njk',
@@ -64,14 +62,14 @@ export function interactionRoutes(deps: {
   }
 
   router.get('/:uid', async (ctx) => {
-    const { provider, tenant } = runtimeOf(ctx);
+    const { provider, tenant } = ctx.state.runtime;
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const uid = details.uid;
     if (details.prompt.name === 'login') {
       // organization=<id or slug> with an SSO connection goes straight to that IdP.
       const requested = requestedOrganization(details.params);
       const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
-      const to = requested ? await deps.sso.startForOrganization(runtimeOf(ctx), requested, uid, hint) : undefined;
+      const to = requested ? await deps.sso.startForOrganization(ctx.state.runtime, requested, uid, hint) : undefined;
       if (to) return ctx.redirect(to);
       return loginPage(ctx, details);
     }
@@ -99,11 +97,11 @@ export function interactionRoutes(deps: {
    * nothing about whether an account exists.
    */
   router.post('/:uid/identify', async (ctx) => {
-    const details = await runtimeOf(ctx).provider.interactionDetails(ctx.req, ctx.res);
+    const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);
     const email = formField(ctx, 'email', 320);
     const emailError = emailFieldError(email);
     if (emailError) return loginPage(ctx, details, { email, error: emailError }, 400);
-    const to = await deps.sso.startForEmail(runtimeOf(ctx), email, details.uid);
+    const to = await deps.sso.startForEmail(ctx.state.runtime, email, details.uid);
     if (to) return ctx.redirect(to);
     return loginPage(ctx, details, { email, step: 'password' });
   });
@@ -114,7 +112,7 @@ export function interactionRoutes(deps: {
    * password. Every refusal shows the same message.
    */
   router.post('/:uid/login', async (ctx) => {
-    const { provider, tenant } = runtimeOf(ctx);
+    const { provider, tenant } = ctx.state.runtime;
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const settings = settingsOf(ctx);
     const email = formField(ctx, 'email', 320);
@@ -127,7 +125,7 @@ export function interactionRoutes(deps: {
     // whether the email's organization requires SSO, the brute-force record, and the account. The
     // account is used only once both checks let a password through.
     const [sso, verdict, account] = await Promise.all([
-      deps.sso.requiredFor(runtimeOf(ctx), email, details.uid),
+      deps.sso.requiredFor(ctx.state.runtime, email, details.uid),
       deps.bruteForce.check(tenant.id, settings.brute_force, email, ctx.ip),
       email && password ? deps.users.findForSignIn(tenant.id, email) : undefined,
     ]);
@@ -156,14 +154,14 @@ export function interactionRoutes(deps: {
   });
 
   router.get('/:uid/register', async (ctx) => {
-    const details = await runtimeOf(ctx).provider.interactionDetails(ctx.req, ctx.res);
+    const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);
     if (!settingsOf(ctx).registration_enabled) return registrationClosed(ctx, details.uid);
     registerPage(ctx, details.uid, { name: '', email: '' });
   });
 
   /** Same page, same timing, whether or not the email already has an account (see AccountService.register). */
   router.post('/:uid/register', async (ctx) => {
-    const details = await runtimeOf(ctx).provider.interactionDetails(ctx.req, ctx.res);
+    const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);
     if (!settingsOf(ctx).registration_enabled) return registrationClosed(ctx, details.uid);
     const name = formField(ctx, 'name', 200);
     const email = formField(ctx, 'email', 320);
@@ -172,7 +170,7 @@ export function interactionRoutes(deps: {
     const emailError = emailFieldError(email);
     if (emailError) return registerPage(ctx, details.uid, { name, email, error: emailError }, 400);
     try {
-      await deps.accounts.register(runtimeOf(ctx).tenant.id, { email, password, name });
+      await deps.accounts.register(ctx.state.runtime.tenant.id, { email, password, name });
     } catch (err) {
       if (!(err instanceof PasswordRejected)) throw err;
       return registerPage(ctx, details.uid, { name, email, error: err.message }, 400);
@@ -209,7 +207,7 @@ export function interactionRoutes(deps: {
    * or a suspended one ends the request with an OAuth error for the app — never a token.
    */
   async function chooseOrganization(ctx: Context, picked?: string) {
-    const { provider, tenant } = runtimeOf(ctx);
+    const { provider, tenant } = ctx.state.runtime;
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const accountId = details.session?.accountId;
     if (details.prompt.name !== 'organization' || !accountId || !details.grantId) {
@@ -246,7 +244,7 @@ export function interactionRoutes(deps: {
   }
 
   router.get('/:uid/abort', async (ctx) => {
-    const to = await runtimeOf(ctx).provider.interactionResult(
+    const to = await ctx.state.runtime.provider.interactionResult(
       ctx.req,
       ctx.res,
       { error: 'access_denied', error_description: 'The user cancelled the sign-in.' },
@@ -263,7 +261,7 @@ export function interactionRoutes(deps: {
    * provider always starts a consent interaction for native clients, which is finished at once.
    */
   async function finishConsent(ctx: Context) {
-    const { provider, tenant } = runtimeOf(ctx);
+    const { provider, tenant } = ctx.state.runtime;
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     if (details.prompt.name !== 'consent' || !details.session?.accountId) {
       return page(ctx, 'error.njk', { title: 'Nothing to confirm', detail: 'This sign-in is not waiting for consent. Start again from the application.' }, 400);

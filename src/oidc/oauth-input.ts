@@ -1,6 +1,6 @@
 import * as querystring from 'node:querystring';
 import type { Context, Next } from 'koa';
-import { findUnstorable } from '../http/storable-text.ts';
+import { findUnstorable } from '../base/storable-text.ts';
 
 /** Same ceiling as oidc-provider's own body reader. */
 const BODY_LIMIT = 56 * 1024;
@@ -11,7 +11,7 @@ const BODY_LIMIT = 56 * 1024;
  *
  * - A compressed body: the provider reads a body as it comes, whatever its Content-Encoding, so it
  *   would read garbage. OAuth clients send bodies uncompressed.
- * - A parameter holding text PostgreSQL can't store (http/storable-text.ts): codes, tokens and
+ * - A parameter holding text PostgreSQL can't store (base/storable-text.ts): codes, tokens and
  *   client ids are looked up in it, and a logout's `state` is stored with the session. The
  *   authorization endpoint's parameters are checked by the provider itself (provider.ts), where
  *   the refusal can go back to the app.

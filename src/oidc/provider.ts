@@ -2,17 +2,18 @@ import type { JSONWebKeySet } from 'jose';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { missingConsent, recordConsent } from './consent.ts';
 import { deriveKey } from '../crypto/secrets.ts';
-import { treatRequestsAsHttps } from '../http/transport-security.ts';
-import { unstorableTextProblem } from '../http/storable-text.ts';
-import type { Logger } from '../logger.ts';
+import { treatRequestsAsHttps } from '../base/transport-security.ts';
+import { unstorableTextProblem } from '../base/storable-text.ts';
+import type { Logger } from '../base/logger.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import { effectiveSettings, type StoredSettings } from '../tenants/settings.ts';
+import { issuerOf } from '../tenants/issuer.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 import type { Database } from '../db/database.ts';
 import { adapterFor } from './adapter.ts';
 import type { ClientService } from './client.service.ts';
-import type { PrivateSigningKey, SigningAlg } from './signing-keys.ts';
+import type { PrivateSigningKey, SigningAlg } from '../tenants/signing-keys.ts';
 import { SyncSigningKey } from './sync-signing-key.ts';
 import { orgRequest, requestedOrganization } from './org-request.ts';
 import { oauthInput } from './oauth-input.ts';
@@ -22,7 +23,7 @@ import type { AccessTokenVerifier } from './jwt-verifier.ts';
 /** Every scope a tenant's clients may be allowed. `admin` reaches the Admin API (tenant admins and machine clients only). */
 export const TENANT_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'organizations', 'admin'] as const;
 
-/** Token lifetimes in seconds, in one place (see signing-keys.ts for how long retired keys stay published). */
+/** Token lifetimes in seconds, in one place (see tenants/signing-keys.ts for how long retired keys stay published). */
 export const TTL = {
   AccessToken: 15 * 60,
   ClientCredentials: 15 * 60,
@@ -53,10 +54,6 @@ export interface ProviderDeps {
   orgTokens: OrgTokens;
   render: Render;
   log: Logger;
-}
-
-export function issuerOf(publicUrl: string, slug: string) {
-  return `${publicUrl}/t/${slug}`;
 }
 
 /** The audience of every access token Tessera issues: the tenant's own APIs (userinfo, /api/v1/...). */
@@ -322,7 +319,7 @@ export function buildProvider(
 
 /**
  * An authorization request's parameters are stored with its interaction (jsonb): text PostgreSQL
- * can't store (storable-text.ts) is an invalid_request for the app, not a failed save.
+ * can't store (base/storable-text.ts) is an invalid_request for the app, not a failed save.
  */
 async function refuseUnstorableParams(ctx: KoaContextWithOIDC) {
   for (const [name, value] of Object.entries(ctx.oidc.params ?? {})) {

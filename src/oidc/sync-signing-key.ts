@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { ExternalSigningKey } from 'oidc-provider';
 import { derToJose } from '../crypto/ecdsa-signature.ts';
-import type { PrivateSigningKey } from './signing-keys.ts';
+import type { PrivateSigningKey } from '../tenants/signing-keys.ts';
 
 /**
  * A tenant's signing key handed to oidc-provider as an `ExternalSigningKey`, so that ID tokens and

@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
 import { sha256Hex } from '../crypto/secrets.ts';
 import type Provider from 'oidc-provider';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../base/logger.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { ClientService } from './client.service.ts';
 import { verifiedAccessToken } from './adapter.ts';

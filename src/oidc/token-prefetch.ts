@@ -1,7 +1,7 @@
 import { CompiledQuery } from 'kysely';
 import type { TenantTx } from '../db/database.ts';
 import type { UserRow } from '../users/user.repo.ts';
-import type { StoredPayload } from './oidc-payload.repo.ts';
+import type { StoredPayload } from '../oidc-store/oidc-payload.repo.ts';
 
 /** Tokens whose lookup brings the rows the rest of the request asks for next. */
 export const PREFETCHING_MODELS = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken', 'AuthorizationCode']);

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { TenantTx } from '../db/database.ts';
-import { AppError } from '../http/errors.ts';
+import { AppError } from '../base/errors.ts';
 
 /**
  * How many invitation mails may go out, so an invitation can't be used to mail-bomb an inbox and

@@ -4,15 +4,14 @@ import { PasswordRejected } from '../accounts/account.service.ts';
 import type { BruteForce } from '../accounts/brute-force.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { AppError, isUniqueViolation } from '../http/errors.ts';
+import { AppError, isUniqueViolation } from '../base/errors.ts';
 import { formField, renderPage } from '../http/pages.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import { hashPassword } from '../users/passwords.ts';
 import { passwordProblem } from '../users/password-policy.ts';
 import { findUserByEmail, insertUser } from '../users/user.repo.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 import type { ConnectionService } from '../sso/connection.service.ts';
 import type { SsoRouter } from '../sso/sso-router.ts';
 import { isInvitedAccount, type InvitationService } from './invitation.service.ts';
@@ -31,13 +30,12 @@ const GONE: Record<string, { title: string; text: string }> = {
  */
 export function invitationRoutes(deps: { db: Database; invitations: InvitationService; users: UserService; bruteForce: BruteForce; connections: ConnectionService; sso: SsoRouter; render: Render }) {
   const router = new Router();
-  const runtimeOf = (ctx: Context) => ctx.state.runtime as TenantRuntime;
   const page = (ctx: Context, template: string, context: Record<string, unknown>, status?: number) => renderPage(ctx, deps.render, template, context, status);
   const message = (ctx: Context, title: string, text: string, status = 200) => page(ctx, 'message.njk', { title, paragraphs: [text] }, status);
 
   async function load(ctx: Context) {
     const token = String(ctx.params.token).slice(0, 100);
-    const found = await deps.invitations.inspectInvitation(runtimeOf(ctx).tenant.id, token);
+    const found = await deps.invitations.inspectInvitation(ctx.state.runtime.tenant.id, token);
     if (!found) {
       message(ctx, 'Invitation not found', 'This invitation link is not valid. Check that you opened the whole link from the email.', 404);
       return undefined;
@@ -56,12 +54,12 @@ export function invitationRoutes(deps: { db: Database; invitations: InvitationSe
 
   /** The account signed in at this tenant in this browser, if any (oidc-provider's session cookie). */
   async function signedInUser(ctx: Context) {
-    const session = await runtimeOf(ctx).provider.Session.get(ctx as never);
-    return session.accountId ? deps.users.find(runtimeOf(ctx).tenant.id, session.accountId) : undefined;
+    const session = await ctx.state.runtime.provider.Session.get(ctx as never);
+    return session.accountId ? deps.users.find(ctx.state.runtime.tenant.id, session.accountId) : undefined;
   }
 
   async function show(ctx: Context, inv: NonNullable<Awaited<ReturnType<typeof load>>>, extra: Record<string, unknown> = {}, status?: number) {
-    const tenantId = runtimeOf(ctx).tenant.id;
+    const tenantId = ctx.state.runtime.tenant.id;
     const email = inv.invitation.email;
     const current = await signedInUser(ctx);
     if (current && !isInvitedAccount(inv.invitation, current)) {
@@ -86,7 +84,7 @@ export function invitationRoutes(deps: { db: Database; invitations: InvitationSe
         email,
         mode: current ? 'accept' : existing ? 'signin' : 'register',
         action: ctx.path,
-        forgotUrl: `/t/${runtimeOf(ctx).tenant.slug}/account/forgot-password`,
+        forgotUrl: `/t/${ctx.state.runtime.tenant.slug}/account/forgot-password`,
         // Joining through the organization's IdP, carrying this invitation (its link proves the mailbox).
         ssoName: current ? undefined : connection?.name,
         name: '',
@@ -108,7 +106,7 @@ export function invitationRoutes(deps: { db: Database; invitations: InvitationSe
   router.post('/:token', async (ctx) => {
     const inv = await load(ctx);
     if (!inv) return;
-    const { tenant } = runtimeOf(ctx);
+    const { tenant } = ctx.state.runtime;
     const email = inv.invitation.email;
     const mode = formField(ctx, 'mode', 20);
     try {
@@ -119,7 +117,7 @@ export function invitationRoutes(deps: { db: Database; invitations: InvitationSe
         return joined(ctx, inv.org.name);
       }
       if (mode === 'sso') {
-        const to = await deps.sso.startForInvitation(runtimeOf(ctx), inv.org.id, inv.invitation.id, email);
+        const to = await deps.sso.startForInvitation(ctx.state.runtime, inv.org.id, inv.invitation.id, email);
         if (!to) return show(ctx, inv, { error: 'The organization has no single sign-on to join with. Use a password instead.' }, 409);
         ctx.status = 303;
         return ctx.redirect(to);

@@ -1,9 +1,10 @@
 import { sql } from 'kysely';
+import type { Actor } from '../base/actor.ts';
 import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { Conflict, NotFound } from '../http/errors.ts';
-import { decodeCursor, page } from '../http/pagination.ts';
+import { Conflict, NotFound } from '../base/errors.ts';
+import { decodeCursor, page } from '../base/pagination.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import { findUserById } from '../users/user.repo.ts';
 import { takeInvitationSend } from './invitation-limits.ts';
@@ -11,7 +12,7 @@ import { audit, orgOrThrow, resolveRoles } from './org-rules.ts';
 import * as membership from './membership.ts';
 import * as repo from './org.repo.ts';
 import type { InvitationRow, OrgRow } from './org.repo.ts';
-import { DEFAULT_INVITATION_TTL_SECONDS, invitationStatus, presentInvitation, presentOrg, type Actor } from './org.service.ts';
+import { DEFAULT_INVITATION_TTL_SECONDS, invitationStatus, presentInvitation, presentOrg } from './org.service.ts';
 
 /**
  * Whether `user` is the account an invitation is for: the same email key, so any spelling of the

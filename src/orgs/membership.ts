@@ -1,10 +1,10 @@
 import type { TenantTx } from '../db/database.ts';
-import { Conflict, Forbidden } from '../http/errors.ts';
+import type { Actor } from '../base/actor.ts';
+import { Conflict, Forbidden } from '../base/errors.ts';
 import { assertRolesWithinReach, audit, isFull } from './org-rules.ts';
 import { revokeOrgScoped } from './org-tokens.ts';
 import * as repo from './org.repo.ts';
 import type { MemberRow, OrgRow, RoleRow } from './org.repo.ts';
-import type { Actor } from './org.service.ts';
 
 /**
  * Every change of membership goes through here, whoever asks — the Admin API, the portal, the

@@ -1,13 +1,13 @@
 import { sql } from 'kysely';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { forget, readOnce } from '../http/request-reads.ts';
-import { revokeGrant } from '../oidc/oidc-payload.repo.ts';
+import { forget, readOnce } from '../base/request-reads.ts';
+import { revokeGrant } from '../oidc-store/oidc-payload.repo.ts';
 import { memberRoleNames } from './org.repo.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../base/ids.ts';
 
 
-/** The request-reads key of a grant's working organization (see http/request-reads.ts). */
+/** The request-reads key of a grant's working organization (see base/request-reads.ts). */
 export const grantOrgKey = (tenantId: string, grantId: string) => `grantOrg:${tenantId}:${grantId}`;
 
 export interface MembershipClaim {

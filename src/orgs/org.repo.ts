@@ -1,6 +1,7 @@
 import { sql, type RawBuilder, type Selectable, type Updateable } from 'kysely';
+import type { Actor } from '../base/actor.ts';
 import type { TenantTx } from '../db/database.ts';
-import type { Keyset } from '../http/pagination.ts';
+import type { Keyset } from '../base/pagination.ts';
 import { canonicalEmail, emailKey } from '../users/email-address.ts';
 import type { InvitationStatus, OrgInvitationTable, OrgRoleTable, OrganizationTable } from './org.table.ts';
 
@@ -204,7 +205,7 @@ export async function ownerIds(tx: TenantTx, tenantId: string, orgId: string): P
 // ── invitations ──────────────────────────────────────────────────────────────
 
 /** Throws EmailRefused for an address the email rule refuses (callers validate input first). */
-export async function insertInvitation(tx: TenantTx, row: Omit<InvitationRow, 'id' | 'email_key' | 'created_at' | 'status' | 'accepted_user_id' | 'accepted_at' | 'invited_by'> & { invited_by: Record<string, unknown> }) {
+export async function insertInvitation(tx: TenantTx, row: Omit<InvitationRow, 'id' | 'email_key' | 'created_at' | 'status' | 'accepted_user_id' | 'accepted_at' | 'invited_by'> & { invited_by: Actor }) {
   const { address, key } = canonicalEmail(row.email);
   return tx
     .insertInto('org_invitations')
@@ -259,7 +260,7 @@ export async function pendingInvitationFor(tx: TenantTx, tenantId: string, orgId
 
 export async function insertAudit(
   tx: TenantTx,
-  row: { tenant_id: string; org_id: string; actor: Record<string, unknown>; action: string; target_type: string; target_id: string | null; before: unknown; after: unknown },
+  row: { tenant_id: string; org_id: string; actor: Actor; action: string; target_type: string; target_id: string | null; before: unknown; after: unknown },
 ) {
   await tx
     .insertInto('org_audit_log')

@@ -1,8 +1,9 @@
+import type { Actor } from '../base/actor.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { scopedStatement } from '../db/one-shot.ts';
-import { Conflict, isUniqueViolation, NotFound, ValidationFailed } from '../http/errors.ts';
-import { decodeCursor, page } from '../http/pagination.ts';
+import { Conflict, isUniqueViolation, NotFound, ValidationFailed } from '../base/errors.ts';
+import { decodeCursor, page } from '../base/pagination.ts';
 import { findUserById } from '../users/user.repo.ts';
 import { revokeOrgScoped } from './org-tokens.ts';
 import * as rules from './org-rules.ts';
@@ -14,10 +15,6 @@ import * as repo from './org.repo.ts';
 import type { InvitationRow, MemberRow, OrgRow, RoleRow } from './org.repo.ts';
 import { BUILTIN_ROLES, type OrgStatus } from './org.table.ts';
 import { slugify, uniqueSlug } from './slug.ts';
-
-/** Who made a change, as the audit log records it. */
-/** Who made a change, as the audit log names them. An SSO connection acts when its sign-ins provision members. */
-export type Actor = { type: 'api_key' } | { type: 'client'; id: string } | { type: 'user'; id: string } | { type: 'sso_connection'; id: string };
 
 export const DEFAULT_INVITATION_TTL_SECONDS = 7 * 24 * 3600;
 

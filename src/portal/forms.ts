@@ -1,9 +1,9 @@
 import type { Context } from 'koa';
 import type { z } from 'zod';
-import { AppError } from '../http/errors.ts';
+import { AppError } from '../base/errors.ts';
 import { formField, renderPage } from '../http/pages.ts';
-import { fieldErrors } from '../http/validate.ts';
-import type { Render } from '../views.ts';
+import { fieldErrors } from '../base/validate.ts';
+import type { Render } from '../base/views.ts';
 import type { Viewer } from './portal-session.ts';
 
 /** Field name → message, shown next to the field; `_form` is for the page's error banner. */
@@ -52,7 +52,7 @@ export function formErrorsOf(err: unknown): FormErrors {
 /** Renders a portal or account page: the viewer, their CSRF token and the navigation come along. */
 export function portalPage(render: Render) {
   return (ctx: Context, template: string, context: Record<string, unknown>, status = 200) => {
-    const viewer = ctx.state.viewer as Viewer | undefined;
+    const viewer: Viewer | undefined = ctx.state.viewer;
     renderPage(ctx, render, template, { viewer: viewer?.user, csrf: viewer?.csrf, errors: {}, values: {}, ...context }, status);
   };
 }

@@ -1,11 +1,10 @@
 import type { Context } from 'koa';
-import { AppError, Forbidden, NotFound } from '../http/errors.ts';
+import { AppError, Forbidden, NotFound } from '../base/errors.ts';
 import { presentOrg, type OrgService } from '../orgs/org.service.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import { abilitiesFor, type OrgAbilities } from './access.ts';
 import { formErrorsOf, formValues, redirectWithNotice, type FormErrors } from './forms.ts';
 import type { Viewer } from './portal-session.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../base/ids.ts';
 
 
 export interface OrgPageContext {
@@ -24,8 +23,8 @@ export interface OrgPageContext {
  * 404, the same answer as for an id that does not exist.
  */
 export async function orgPageContext(ctx: Context, orgs: OrgService): Promise<OrgPageContext> {
-  const runtime = ctx.state.runtime as TenantRuntime;
-  const viewer = ctx.state.viewer as Viewer;
+  const runtime = ctx.state.runtime;
+  const viewer = ctx.state.viewer;
   const orgId = String(ctx.params.orgId ?? '');
   const notFound = () => NotFound('There is no such organization, or you are not a member of it.');
   if (!isUuid(orgId)) throw notFound();

@@ -5,12 +5,10 @@ import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import { ORG_STATUSES } from '../orgs/org.table.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 import { formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from './forms.ts';
 import { orgPageContext, requireAbility, type OrgPageContext } from './org-context.ts';
-import type { Viewer } from './portal-session.ts';
 
 const ORG_FIELDS = ['name', 'slug', 'domain', 'description', 'logo_url', 'website', 'status'] as const;
 
@@ -40,16 +38,15 @@ function orgInput(values: Record<string, string>, emptyAs: undefined | null) {
 export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: UserService; render: Render }) {
   const router = new Router();
   const page = portalPage(deps.render);
-  const runtimeOf = (ctx: Context) => ctx.state.runtime as TenantRuntime;
-  const listUrl = (ctx: Context) => `/t/${runtimeOf(ctx).tenant.slug}/portal/organizations`;
-  const mayCreate = (ctx: Context) => (ctx.state.viewer as Viewer).user.tenant_admin || effectiveSettings(runtimeOf(ctx).tenant.settings).users_can_create_organizations;
+  const listUrl = (ctx: Context) => `/t/${ctx.state.runtime.tenant.slug}/portal/organizations`;
+  const mayCreate = (ctx: Context) => ctx.state.viewer.user.tenant_admin || effectiveSettings(ctx.state.runtime.tenant.settings).users_can_create_organizations;
 
   router.get('/', (ctx) => ctx.redirect(listUrl(ctx)));
 
   /** Tenant admins: every organization (search, pages of 50). Anyone else: their own. */
   router.get('/organizations', async (ctx) => {
-    const viewer = ctx.state.viewer as Viewer;
-    const tenantId = runtimeOf(ctx).tenant.id;
+    const viewer = ctx.state.viewer;
+    const tenantId = ctx.state.runtime.tenant.id;
     const q = typeof ctx.query.q === 'string' ? ctx.query.q.trim().slice(0, 200) : '';
     const cursor = typeof ctx.query.cursor === 'string' ? ctx.query.cursor.slice(0, 500) : undefined;
     let rows: Array<{ id: string; name: string; slug: string; status: string; roles?: string[] }>;
@@ -79,7 +76,7 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
   });
 
   const newPage = (ctx: Context, values: Record<string, string>, errors: FormErrors, status = 200) =>
-    page(ctx, 'portal/org-new.njk', { title: 'New organization', section: 'portal', script: 'portal.js', values, errors, formError: errors._form, makeOwner: values.make_owner !== 'off', isTenantAdmin: (ctx.state.viewer as Viewer).user.tenant_admin }, status);
+    page(ctx, 'portal/org-new.njk', { title: 'New organization', section: 'portal', script: 'portal.js', values, errors, formError: errors._form, makeOwner: values.make_owner !== 'off', isTenantAdmin: ctx.state.viewer.user.tenant_admin }, status);
 
   router.get('/organizations/new', (ctx) => {
     if (!mayCreate(ctx)) return page(ctx, 'message.njk', { title: 'Not available', paragraphs: ['Only administrators create organizations here. Ask yours to create one and invite you.'] }, 403);
@@ -93,12 +90,12 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
    */
   router.post('/organizations', async (ctx) => {
     if (!mayCreate(ctx)) return page(ctx, 'message.njk', { title: 'Not available', paragraphs: ['Only administrators create organizations here.'] }, 403);
-    const viewer = ctx.state.viewer as Viewer;
+    const viewer = ctx.state.viewer;
     const values = formValues(ctx, [...ORG_FIELDS, 'make_owner']);
     const makeOwner = !viewer.user.tenant_admin || values.make_owner === 'on';
     try {
       const input = parseForm(CreateOrg, orgInput({ ...values, status: '' }, undefined));
-      const org = await deps.orgs.create(runtimeOf(ctx).tenant.id, { type: 'user', id: viewer.user.id }, { ...input, ...(makeOwner ? { owner: viewer.user.id } : {}) });
+      const org = await deps.orgs.create(ctx.state.runtime.tenant.id, { type: 'user', id: viewer.user.id }, { ...input, ...(makeOwner ? { owner: viewer.user.id } : {}) });
       redirectWithNotice(ctx, `${listUrl(ctx)}/${org.id}/members`, makeOwner ? 'created' : 'created_admin');
     } catch (err) {
       newPage(ctx, { ...values, make_owner: makeOwner ? 'on' : 'off' }, formErrorsOf(err), 422);

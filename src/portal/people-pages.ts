@@ -1,14 +1,14 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { CreateInvitation, CreateRole } from '../admin-api/schemas.ts';
-import { Forbidden, NotFound } from '../http/errors.ts';
+import { Forbidden, NotFound } from '../base/errors.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 import { FormRejected, noticeFor, parseForm, portalPage, type FormErrors } from './forms.ts';
 import { orgChange, orgPageContext, requireAbility, type OrgPageContext } from './org-context.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../base/ids.ts';
 
 const NOTICES = {
   created: 'Organization created. You are its owner.',

@@ -4,10 +4,9 @@ import type { Context, Next } from 'koa';
 import { constantTimeEqual, deriveKey, randomSecret } from '../crypto/secrets.ts';
 import { formField, renderPage } from '../http/pages.ts';
 import { PORTAL_CLIENT, portalRedirectUri } from '../oidc/client.service.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { UserRow } from '../users/user.repo.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../views.ts';
+import type { Render } from '../base/views.ts';
 
 /**
  * Signing in to the portal and account pages. The portal is an OIDC client of its own tenant
@@ -44,8 +43,6 @@ interface LoginCookie {
   exp: number;
 }
 
-const runtimeOf = (ctx: Context) => ctx.state.runtime as TenantRuntime;
-
 /** HMAC-signed JSON with a key of this tenant and purpose: one tenant's cookie means nothing at another. */
 class SignedCookie<T extends { exp: number }> {
   /** Derived once per tenant: HKDF on every request showed in the profile. */
@@ -71,7 +68,7 @@ class SignedCookie<T extends { exp: number }> {
     const raw = ctx.cookies.get(this.name);
     if (!raw) return undefined;
     const [body, mac] = raw.split('.');
-    if (!body || !mac || !constantTimeEqual(mac, this.mac(runtimeOf(ctx).tenant.id, body))) return undefined;
+    if (!body || !mac || !constantTimeEqual(mac, this.mac(ctx.state.runtime.tenant.id, body))) return undefined;
     try {
       const value = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as T;
       return value.exp > Date.now() / 1000 ? value : undefined;
@@ -82,7 +79,7 @@ class SignedCookie<T extends { exp: number }> {
 
   write(ctx: Context, value: T, path: string) {
     const body = Buffer.from(JSON.stringify(value)).toString('base64url');
-    ctx.cookies.set(this.name, `${body}.${this.mac(runtimeOf(ctx).tenant.id, body)}`, {
+    ctx.cookies.set(this.name, `${body}.${this.mac(ctx.state.runtime.tenant.id, body)}`, {
       path,
       httpOnly: true,
       sameSite: 'lax',
@@ -97,7 +94,7 @@ class SignedCookie<T extends { exp: number }> {
   }
 }
 
-const tenantPath = (ctx: Context) => `/t/${runtimeOf(ctx).tenant.slug}/`;
+const tenantPath = (ctx: Context) => `/t/${ctx.state.runtime.tenant.slug}/`;
 
 /** Only our own portal and account pages are places to return to after signing in. */
 function safeReturnTo(ctx: Context, candidate: unknown): string {
@@ -125,7 +122,7 @@ export class PortalSessions {
     const router = new Router();
 
     router.get('/login', (ctx) => {
-      const { issuer } = runtimeOf(ctx);
+      const { issuer } = ctx.state.runtime;
       const state = randomSecret(24);
       const verifier = randomSecret(32);
       this.login.write(ctx, { state, verifier, returnTo: safeReturnTo(ctx, ctx.query.return_to), exp: Math.floor(Date.now() / 1000) + LOGIN_SECONDS }, `${tenantPath(ctx)}portal/`);
@@ -143,7 +140,7 @@ export class PortalSessions {
     });
 
     router.get('/callback', async (ctx) => {
-      const runtime = runtimeOf(ctx);
+      const runtime = ctx.state.runtime;
       const pending = this.login.read(ctx);
       this.login.clear(ctx, `${tenantPath(ctx)}portal/`);
       const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
@@ -176,11 +173,11 @@ export class PortalSessions {
     router.post('/logout', async (ctx) => {
       const viewer = await this.viewer(ctx);
       if (viewer && this.csrfOk(ctx, viewer)) {
-        const grant = await runtimeOf(ctx).provider.Grant.find(viewer.grantId);
+        const grant = await ctx.state.runtime.provider.Grant.find(viewer.grantId);
         await grant?.destroy();
       }
       this.session.clear(ctx, tenantPath(ctx));
-      const { issuer } = runtimeOf(ctx);
+      const { issuer } = ctx.state.runtime;
       ctx.redirect(`${issuer}/session/end?${new URLSearchParams({ client_id: PORTAL_CLIENT, post_logout_redirect_uri: `${issuer}/portal/signed-out` })}`);
     });
 
@@ -197,10 +194,10 @@ export class PortalSessions {
 
   /** The signed-in user of this request, when the cookie is good and its grant still lives. */
   async viewer(ctx: Context): Promise<Viewer | undefined> {
-    if (ctx.state.viewer) return ctx.state.viewer as Viewer;
+    if (ctx.state.viewer) return ctx.state.viewer;
     const cookie = this.session.read(ctx);
     if (!cookie) return undefined;
-    const runtime = runtimeOf(ctx);
+    const runtime = ctx.state.runtime;
     const grant = await runtime.provider.Grant.find(cookie.g);
     if (!grant || grant.accountId !== cookie.u || grant.clientId !== PORTAL_CLIENT) return undefined;
     const user = await this.users.find(runtime.tenant.id, cookie.u);

@@ -1,17 +1,18 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { AddDomain, CreateConnection, UpdateConnection } from '../admin-api/schemas.ts';
-import { NotFound } from '../http/errors.ts';
+import { NotFound } from '../base/errors.ts';
 import type { OrgService } from '../orgs/org.service.ts';
-import type { ConnectionRow, ConnectionService } from '../sso/connection.service.ts';
+import type { ConnectionService } from '../sso/connection.service.ts';
+import type { ConnectionRow } from '../sso/sso.table.ts';
 import type { DomainService } from '../sso/domain.service.ts';
 import type { OidcSso } from '../sso/oidc-sso.ts';
 import type { SamlSso } from '../sso/saml/saml-sso.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
-import type { Render } from '../views.ts';
+import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
+import type { Render } from '../base/views.ts';
 import { FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from './forms.ts';
 import { orgChange, orgPageContext, requireAbility, type OrgPageContext } from './org-context.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../base/ids.ts';
 
 const NOTICES = {
   created: 'Connection created. Give your IdP the values below, then test it.',

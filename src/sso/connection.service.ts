@@ -1,17 +1,15 @@
-import { sql, type Selectable } from 'kysely';
+import { sql } from 'kysely';
 import { decrypt, encrypt } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { NotFound, ValidationFailed } from '../http/errors.ts';
-import { OutboundRefused, refusedField, type Outbound } from '../http/outbound-fetch.ts';
-import type { Actor } from '../orgs/org.service.ts';
+import { NotFound, ValidationFailed } from '../base/errors.ts';
+import { OutboundRefused, refusedField, type Outbound } from '../base/outbound-fetch.ts';
+import type { Actor } from '../base/actor.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
 import { assertGrantable } from '../orgs/org-rules.ts';
-import type { AttributeMapping, SsoConnectionTable } from './sso.table.ts';
+import type { AttributeMapping, ConnectionRow } from './sso.table.ts';
 import { acsUrl, describeCertificates, parseIdpMetadata, spEntityId, type SamlConfig } from './saml/saml-sso.ts';
 import { generateSpEncryptionKey } from './saml/sp-keys.ts';
-
-export type ConnectionRow = Selectable<SsoConnectionTable>;
 
 /** What every connection has, whatever its protocol. */
 interface ConnectionCommonInput {
@@ -58,7 +56,7 @@ export function loopbackIdpsAllowed(publicUrl: string) {
 
 /**
  * IdP metadata by URL: https (plain http to this machine only in development), public addresses
- * only, 10 s, 1 MB at most (outbound-fetch.ts).
+ * only, 10 s, 1 MB at most (base/outbound-fetch.ts).
  */
 async function fetchMetadata(outbound: Outbound, url: string, allowLoopback: boolean): Promise<string> {
   const u = new URL(url);

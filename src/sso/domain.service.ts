@@ -3,8 +3,8 @@ import { scopedStatement } from '../db/one-shot.ts';
 import { randomSecret } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { Conflict, isUniqueViolation, NotFound } from '../http/errors.ts';
-import type { Actor } from '../orgs/org.service.ts';
+import { Conflict, isUniqueViolation, NotFound } from '../base/errors.ts';
+import type { Actor } from '../base/actor.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
 import { parseEmail } from '../users/email-address.ts';
 

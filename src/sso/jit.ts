@@ -6,21 +6,9 @@ import { invitationStatus } from '../orgs/org.service.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { findUserByEmail, findUserById, insertUser, updateUser, type UserRow } from '../users/user.repo.ts';
 import { emailKey } from '../users/email-address.ts';
-import type { ConnectionRow } from './connection.service.ts';
 import { mappedRoles } from './group-roles.ts';
-
-export interface UpstreamProfile {
-  subject: string;
-  email: string;
-  name?: string | undefined;
-  given_name?: string | undefined;
-  family_name?: string | undefined;
-  groups?: string[] | undefined;
-}
-
-export class SsoRefused extends Error {
-  override name = 'SsoRefused';
-}
+import type { ConnectionRow } from './sso.table.ts';
+import { SsoRefused, type UpstreamProfile } from './upstream.ts';
 
 /** Why a (connection, subject) → account link exists; stored with the link and in the audit log. */
 export type LinkReason = 'new_account' | 'verified_domain' | 'invitation' | 'password' | 'email_link';

@@ -1,10 +1,11 @@
 import { LRUCache } from 'lru-cache';
 import * as client from 'openid-client';
 import type { Database } from '../db/database.ts';
-import type { Outbound } from '../http/outbound-fetch.ts';
+import type { Outbound } from '../base/outbound-fetch.ts';
 import { randomSecret } from '../crypto/secrets.ts';
-import { DEFAULT_ATTRIBUTES, LOOPBACK_HOSTS, type ConnectionRow, type ConnectionService } from './connection.service.ts';
-import { SsoRefused, type UpstreamProfile } from './jit.ts';
+import { DEFAULT_ATTRIBUTES, LOOPBACK_HOSTS, type ConnectionService } from './connection.service.ts';
+import type { ConnectionRow } from './sso.table.ts';
+import { SsoRefused, type UpstreamProfile } from './upstream.ts';
 import { rememberRequest, takeRequest, type SsoBinding } from './sso-request.ts';
 import { parseEmail } from '../users/email-address.ts';
 

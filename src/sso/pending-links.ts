@@ -2,7 +2,7 @@ import { constantTimeEqual, randomSecret, sha256Hex } from '../crypto/secrets.ts
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
-import type { UpstreamProfile } from './jit.ts';
+import type { UpstreamProfile } from './upstream.ts';
 import type { SsoBinding } from './sso-request.ts';
 
 /** How long the person has to prove the account is theirs (and how long the mailed link works). */

@@ -1,7 +1,7 @@
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import type { ConnectionRow } from './connection.service.ts';
-import { SsoRefused } from './jit.ts';
+import type { ConnectionRow } from './sso.table.ts';
+import { SsoRefused } from './upstream.ts';
 
 const REQUEST_TTL_MS = 10 * 60 * 1000;
 

@@ -1,4 +1,4 @@
-import type { Generated, JSONColumnType } from 'kysely';
+import type { Generated, JSONColumnType, Selectable } from 'kysely';
 
 export interface OrgDomainTable {
   tenant_id: string;
@@ -38,6 +38,9 @@ export interface SsoConnectionTable {
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
+
+/** A connection as read: what the sign-in flows, their requests and the services share. */
+export type ConnectionRow = Selectable<SsoConnectionTable>;
 
 export interface SsoIdentityTable {
   tenant_id: string;

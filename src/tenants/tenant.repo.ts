@@ -1,7 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Database, TenantTx } from '../db/database.ts';
 import type { TenantSettings, TenantTable } from './tenant.table.ts';
-import { publishedKeysOf, type SealedSigningKey } from '../oidc/signing-keys.ts';
+import { publishedKeysOf, type SealedSigningKey } from './signing-keys.ts';
 
 export type TenantRow = Selectable<TenantTable>;
 

@@ -3,12 +3,13 @@ import { z } from 'zod';
 import { constantTimeEqual, randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { Conflict, isUniqueViolation, ValidationFailed } from '../http/errors.ts';
-import { fieldErrors, fields } from '../http/validate.ts';
-import { issuerOf } from '../oidc/provider.ts';
-import { createSigningKey, rotateSigningKey, type SigningAlg } from '../oidc/signing-keys.ts';
+import { Conflict, isUniqueViolation, ValidationFailed } from '../base/errors.ts';
+import { fieldErrors } from '../base/validate.ts';
+import { issuerOf } from './issuer.ts';
+import { createSigningKey, rotateSigningKey, type SigningAlg } from './signing-keys.ts';
 import { hashPassword } from '../users/passwords.ts';
 import { insertUser } from '../users/user.repo.ts';
+import { userFields } from '../users/user-fields.ts';
 import * as repo from './tenant.repo.ts';
 import type { TenantRow } from './tenant.repo.ts';
 import { effectiveSettings, type UpdateSettings } from './settings.ts';
@@ -24,9 +25,9 @@ export const slugSchema = z
 const CreateTenantInput = z.strictObject({
   slug: slugSchema,
   name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
-  adminEmail: fields.email.optional(),
+  adminEmail: userFields.email.optional(),
   // The same password policy as every other account (length, common passwords, the email in it).
-  adminPassword: fields.password.optional(),
+  adminPassword: userFields.password.optional(),
   settings: z.custom<TenantSettings>().optional(),
   signingAlg: z.enum(['ES256', 'RS256']).optional(),
 });

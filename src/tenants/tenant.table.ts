@@ -25,3 +25,15 @@ export interface AdminApiKeyTable {
   created_at: Generated<Date>;
   last_used_at: ColumnType<Date | null, never, Date>;
 }
+
+export interface SigningKeyTable {
+  tenant_id: string;
+  kid: string;
+  alg: string;
+  public_jwk: JSONColumnType<Record<string, unknown>, string, string>;
+  /** The private JWK, AES-256-GCM encrypted with the configured encryption key. */
+  private_jwk_encrypted: string;
+  created_at: Generated<Date>;
+  /** Set when a newer key takes over signing; the public key stays published until tokens signed with it expire. */
+  retired_at: Date | null;
+}

@@ -1,13 +1,13 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { NotFound, ValidationFailed } from '../http/errors.ts';
-import { decodeCursor, page } from '../http/pagination.ts';
-import { revokeGrant } from '../oidc/oidc-payload.repo.ts';
+import { NotFound, ValidationFailed } from '../base/errors.ts';
+import { decodeCursor, page } from '../base/pagination.ts';
+import { revokeGrant } from '../oidc-store/oidc-payload.repo.ts';
 import { mintAccessToken } from '../oidc/provider.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
+import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 
 
 /**

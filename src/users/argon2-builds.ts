@@ -6,7 +6,7 @@ import path from 'node:path';
  * argon2's prebuilt binary is compiled for any x86-64 CPU (SSE2 only); the same C code built for
  * a newer instruction-set level hashes ~35 % faster (AVX2 rotations and wider lanes in the BLAKE2b
  * rounds), and a sign-in's CPU is mostly that hash. `npm install` therefore also builds the
- * binding for the levels below (src/users/argon2-build.ts), and at start the highest level this CPU
+ * binding for the levels below (scripts/argon2-build.ts), and at start the highest level this CPU
  * supports is loaded. Levels are psABI's x86-64 micro-architecture levels, named as gcc's -march
  * takes them; the flags are how /proc/cpuinfo names each level's features. The hashes are the same
  * byte for byte whichever build computes them (test/unit/passwords.test.ts holds a known answer).

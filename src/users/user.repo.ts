@@ -1,6 +1,6 @@
 import { sql, type Selectable, type Updateable } from 'kysely';
 import type { TenantTx } from '../db/database.ts';
-import type { Keyset } from '../http/pagination.ts';
+import type { Keyset } from '../base/pagination.ts';
 import { canonicalEmail, emailKey } from './email-address.ts';
 import type { UserTable } from './user.table.ts';
 

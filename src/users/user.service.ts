@@ -1,10 +1,10 @@
 import type { Database } from '../db/database.ts';
 import { scopedStatement } from '../db/one-shot.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { Conflict, isUniqueViolation, NotFound } from '../http/errors.ts';
-import { decodeCursor, page } from '../http/pagination.ts';
-import { forget, readOnce } from '../http/request-reads.ts';
-import { revokeEverythingOfAccount } from '../oidc/oidc-payload.repo.ts';
+import { Conflict, isUniqueViolation, NotFound } from '../base/errors.ts';
+import { decodeCursor, page } from '../base/pagination.ts';
+import { forget, readOnce } from '../base/request-reads.ts';
+import { revokeEverythingOfAccount } from '../oidc-store/oidc-payload.repo.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
 import * as repo from './user.repo.ts';
 import type { UserRow } from './user.repo.ts';
@@ -49,7 +49,7 @@ export interface UpdateUserInput {
 
 const DUPLICATE_EMAIL = () => Conflict('A user with this email already exists in this tenant.', [{ field: 'email', message: 'already in use' }]);
 
-/** The request-reads key of a user row (see http/request-reads.ts). */
+/** The request-reads key of a user row (see base/request-reads.ts). */
 export const userKey = (tenantId: string, id: string) => `user:${tenantId}:${id}`;
 
 export class UserService {

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { createApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { connect, type Connection } from '../../src/db/connect.ts';
-import { createLogger, type Logger } from '../../src/logger.ts';
+import { createLogger, type Logger } from '../../src/base/logger.ts';
 import { createTestDatabase, serverUrl } from './database.ts';
 
 export async function freePort(): Promise<number> {

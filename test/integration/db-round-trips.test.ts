@@ -3,7 +3,7 @@ import pg from 'pg';
 import { sql } from 'kysely';
 import { scopedBatch, scopedStatement, slugScopedStatement } from '../../src/db/one-shot.ts';
 import { inTenant } from '../../src/db/tenant-scope.ts';
-import { findPayload, payloadWriteBatch, upsertPayload, type PayloadWrite } from '../../src/oidc/oidc-payload.repo.ts';
+import { findPayload, payloadWriteBatch, upsertPayload, type PayloadWrite } from '../../src/oidc-store/oidc-payload.repo.ts';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
 import { signIn } from '../helpers/oidc.ts';

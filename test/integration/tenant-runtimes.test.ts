@@ -2,7 +2,7 @@ import test from 'ava';
 import { sql } from 'kysely';
 import { createTenant, startTestApp } from '../helpers/app.ts';
 import { slugScopedStatement } from '../../src/db/one-shot.ts';
-import { RETIRED_KEY_GRACE_SECONDS } from '../../src/oidc/signing-keys.ts';
+import { RETIRED_KEY_GRACE_SECONDS } from '../../src/tenants/signing-keys.ts';
 import { findTenantWithKeys } from '../../src/tenants/tenant.repo.ts';
 
 test('TENANT_PROVIDER_CACHE_SIZE bounds the built providers an instance keeps; the least recently used is rebuilt', async (t) => {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { ConfigError, loadConfig } from '../../src/config.ts';
-import { AppError } from '../../src/http/errors.ts';
-import { nonPublicKind, Outbound, OutboundRefused } from '../../src/http/outbound-fetch.ts';
+import { AppError } from '../../src/base/errors.ts';
+import { nonPublicKind, Outbound, OutboundRefused } from '../../src/base/outbound-fetch.ts';
 
 test('addresses that are not on the public internet are named by kind, in every IPv6 form that carries an IPv4 one', (t) => {
   const cases: Record<string, string | undefined> = {

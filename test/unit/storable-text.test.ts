@@ -1,5 +1,5 @@
 import test from 'ava';
-import { findUnstorable, isStorableText, MAX_NESTING, unstorableTextProblem } from '../../src/http/storable-text.ts';
+import { findUnstorable, isStorableText, MAX_NESTING, unstorableTextProblem } from '../../src/base/storable-text.ts';
 
 test('NUL and unpaired surrogates are the text PostgreSQL cannot store; everything else is', (t) => {
   for (const ok of ['', 'plain', 'é', '😀', '\u{10FFFF}', '\u0001\u001f', '\ufffd', '\\u0000', '%00']) {

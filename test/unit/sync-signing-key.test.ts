@@ -1,10 +1,10 @@
 import test from 'ava';
 import Provider from 'oidc-provider';
 import { calculateJwkThumbprint, compactVerify, exportJWK, generateKeyPair, importJWK } from 'jose';
-import type { PrivateSigningKey, SigningAlg } from '../../src/oidc/signing-keys.ts';
+import type { PrivateSigningKey, SigningAlg } from '../../src/tenants/signing-keys.ts';
 import { SyncSigningKey } from '../../src/oidc/sync-signing-key.ts';
 
-/** A key as signing-keys.ts stores it: a private JWK with kid, alg and use. */
+/** A key as tenants/signing-keys.ts stores it: a private JWK with kid, alg and use. */
 async function storedKey(alg: SigningAlg): Promise<PrivateSigningKey> {
   const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
   const kid = await calculateJwkThumbprint(await exportJWK(publicKey));

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { CreateClient, CreateOrg, CreateUser, PatchOrg, PutOrg } from '../../src/admin-api/schemas.ts';
-import { decodeCursor, encodeCursor, page } from '../../src/http/pagination.ts';
-import { fieldErrors } from '../../src/http/validate.ts';
+import { decodeCursor, encodeCursor, page } from '../../src/base/pagination.ts';
+import { fieldErrors } from '../../src/base/validate.ts';
 import { slugSchema } from '../../src/tenants/tenant.service.ts';
 
 test('slug rules', (t) => {

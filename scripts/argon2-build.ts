@@ -1,15 +1,16 @@
 /**
- * Builds argon2's native binding for each x86-64 level in ARGON2_LEVELS (see argon2-builds.ts), so
- * that a CPU which has those instructions hashes passwords with them. Runs after `npm install`
- * (package.json "postinstall"; `npm run argon2:build` again by hand). Best effort: where a level
- * can't be built (no compiler, no Node headers, another architecture) Tessera uses argon2's
- * portable binary, which is correct everywhere and only slower — so a failure warns and exits 0.
+ * Builds argon2's native binding for each x86-64 level in ARGON2_LEVELS (see
+ * src/users/argon2-builds.ts, which also picks the build at start), so that a CPU which has those
+ * instructions hashes passwords with them. Runs after `npm install` (package.json "postinstall";
+ * `npm run argon2:build` again by hand). Best effort: where a level can't be built (no compiler,
+ * no Node headers, another architecture) Tessera uses argon2's portable binary, which is correct
+ * everywhere and only slower — so a failure warns and exits 0.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ARGON2_LEVELS, argon2BindingFile, argon2BuildDir, type Argon2LevelName } from './argon2-builds.ts';
+import { ARGON2_LEVELS, argon2BindingFile, argon2BuildDir, type Argon2LevelName } from '../src/users/argon2-builds.ts';
 
 const require = createRequire(import.meta.url);
 

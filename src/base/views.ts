@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import nunjucks from 'nunjucks';
 
-const VIEWS_DIR = fileURLToPath(new URL('../views/', import.meta.url));
+const VIEWS_DIR = fileURLToPath(new URL('../../views/', import.meta.url));
 
 export type Render = (template: string, context?: Record<string, unknown>) => string;
 

@@ -1,7 +1,5 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { parseEmail } from '../users/email-address.ts';
-import { passwordProblem } from '../users/password-policy.ts';
 import { BadRequest, UnsupportedMediaType, ValidationFailed, type FieldError } from './errors.ts';
 
 /** zod's issues as the contract's `errors: [{ field, message }]`. */
@@ -41,27 +39,12 @@ function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.output<
   return result.data;
 }
 
-/** Common field shapes, so one rule for an email or a name lives in one place. */
+/**
+ * Common field shapes, so one rule for a name or a page lives in one place (an email's and a
+ * password's are the users' rules: users/user-fields.ts).
+ */
 export const fields = {
-  /**
-   * An email address by the one rule (users/email-address.ts); the output is the address to
-   * store. The published schema can only sketch the rule (one @, no spaces).
-   */
-  email: z
-    .string()
-    .max(320, 'must be a valid email address: it is too long')
-    .transform((s, ctx) => {
-      const parsed = parseEmail(s);
-      if (parsed.ok) return parsed.email.address;
-      ctx.addIssue({ code: 'custom', message: `must be a valid email address: it ${parsed.problem}` });
-      return z.NEVER;
-    })
-    .meta({ format: 'email', pattern: '^\\s*[^@\\s]+@[^@\\s]+\\s*$' }),
   name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
-  password: z.string().superRefine((p, ctx) => {
-    const problem = passwordProblem(p);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  }),
   limit: z.coerce.number().int().min(1, 'must be between 1 and 200').max(200, 'must be between 1 and 200').default(50),
   cursor: z.string().max(500).optional(),
 };

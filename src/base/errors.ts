@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import type { Logger } from '../logger.ts';
+import type { Logger } from './logger.ts';
 
 export interface FieldError {
   field: string;
@@ -64,7 +64,7 @@ export function errorBoundary(log: Logger, renderPage: (ctx: Context, status: nu
     } catch (err) {
       const problem = toAppError(err);
       if (problem.status >= 500) {
-        (ctx.state.log as Logger | undefined ?? log).error({ err }, 'unhandled error');
+        (ctx.state.log ?? log).error({ err }, 'unhandled error');
       }
       ctx.status = problem.status;
       for (const [k, v] of Object.entries(problem.headers ?? {})) ctx.set(k, v);

@@ -3,10 +3,11 @@ import { LRUCache } from 'lru-cache';
 import type Provider from 'oidc-provider';
 import { slugScopedStatement } from '../db/one-shot.ts';
 import { isInlineSafeSlug } from '../db/tenant-scope.ts';
-import { apiAudienceOf, buildProvider, issuerOf, publicJwksOf, type ProviderDeps } from '../oidc/provider.ts';
-import { accessTokenVerifier, type AccessTokenVerifier } from '../oidc/jwt-verifier.ts';
-import { openSigningKeys, type SealedSigningKey, type SigningAlg } from '../oidc/signing-keys.ts';
-import { findTenantWithKeys, type TenantRow } from './tenant.repo.ts';
+import { issuerOf } from '../tenants/issuer.ts';
+import { apiAudienceOf, buildProvider, publicJwksOf, type ProviderDeps } from './provider.ts';
+import { accessTokenVerifier, type AccessTokenVerifier } from './jwt-verifier.ts';
+import { openSigningKeys, type SealedSigningKey, type SigningAlg } from '../tenants/signing-keys.ts';
+import { findTenantWithKeys, type TenantRow } from '../tenants/tenant.repo.ts';
 
 export interface TenantRuntime {
   tenant: TenantRow;
@@ -41,7 +42,7 @@ export class TenantRuntimes {
   }
 
   async forSlug(slug: string): Promise<TenantRuntime | undefined> {
-    if (!isInlineSafeSlug(slug)) return undefined; // no tenant has such a slug (tenant.service.ts)
+    if (!isInlineSafeSlug(slug)) return undefined; // no tenant has such a slug (tenants/tenant.service.ts)
     const found = await this.tenantBySlug(slug);
     if (!found) return undefined;
     const key = `${found.row.id}:${found.row.config_version}`;

@@ -1,12 +1,9 @@
 import type { Context, Next } from 'koa';
 import type { Database } from '../db/database.ts';
 import { verifyAccessToken } from '../oidc/access-tokens.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { UserService } from '../users/user.service.ts';
-import { Forbidden, Unauthorized } from './errors.ts';
-
-export type AdminActor = { kind: 'api_key' } | { kind: 'client'; clientId: string } | { kind: 'user'; userId: string; clientId: string };
+import { Forbidden, Unauthorized } from '../base/errors.ts';
 
 const REFUSED = 'Send an admin API key of this tenant, or an access token of its issuer with the admin scope, as Authorization: Bearer <credential>.';
 
@@ -16,7 +13,7 @@ const REFUSED = 'Send an admin API key of this tenant, or an access token of its
  */
 export function requireAdmin(deps: { db: Database; tenants: TenantService; users: UserService }) {
   return async (ctx: Context, next: Next) => {
-    const runtime = ctx.state.runtime as TenantRuntime;
+    const runtime = ctx.state.runtime;
     const tenantId = runtime.tenant.id;
     const match = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'));
     if (!match) throw Unauthorized(REFUSED);
@@ -24,7 +21,7 @@ export function requireAdmin(deps: { db: Database; tenants: TenantService; users
 
     if (credential.startsWith('tsk_')) {
       if (!(await deps.tenants.verifyApiKey(tenantId, credential))) throw Unauthorized(REFUSED);
-      ctx.state.actor = { kind: 'api_key' } satisfies AdminActor;
+      ctx.state.actor = { type: 'api_key' };
       return next();
     }
 
@@ -35,9 +32,9 @@ export function requireAdmin(deps: { db: Database; tenants: TenantService; users
     if (claims.sub && claims.sub !== claims.client_id) {
       const user = await deps.users.find(tenantId, claims.sub);
       if (!user || user.disabled || !user.tenant_admin) throw Forbidden('Only tenant administrators may use the Admin API.');
-      ctx.state.actor = { kind: 'user', userId: user.id, clientId: claims.client_id } satisfies AdminActor;
+      ctx.state.actor = { type: 'user', id: user.id };
     } else {
-      ctx.state.actor = { kind: 'client', clientId: claims.client_id } satisfies AdminActor;
+      ctx.state.actor = { type: 'client', id: claims.client_id };
     }
     return next();
   };

@@ -2,10 +2,9 @@ import type { Context, Next } from 'koa';
 import type { Database } from '../db/database.ts';
 import { verifyAccessToken } from '../oidc/access-tokens.ts';
 import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
-import type { TenantRuntime } from '../tenants/tenant-runtime.ts';
 import type { ApiTokenService } from '../tokens/api-token.service.ts';
 import type { UserService } from '../users/user.service.ts';
-import { Unauthorized } from './errors.ts';
+import { Unauthorized } from '../base/errors.ts';
 
 export interface SignedInUser {
   userId: string;
@@ -17,7 +16,7 @@ export interface SignedInUser {
 /** Guard of /api/v1/me: a live access token of this tenant, issued to a user (not a machine) who is not disabled. */
 export function requireUser(deps: { db: Database; users: UserService; apiTokens: ApiTokenService }) {
   return async (ctx: Context, next: Next) => {
-    const runtime = ctx.state.runtime as TenantRuntime;
+    const runtime = ctx.state.runtime;
     const match = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'));
     const refused = 'Send an access token of this tenant, issued to a signed-in user, as Authorization: Bearer <token>.';
     if (!match) throw Unauthorized(refused);

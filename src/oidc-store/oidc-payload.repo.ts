@@ -2,8 +2,9 @@ import { CompiledQuery, sql } from 'kysely';
 import type { TenantTx } from '../db/database.ts';
 
 /**
- * SQL for oidc-provider's stored models. The adapter (adapter.ts) is the provider-facing side;
- * these functions are also what revocation outside the OIDC endpoints uses.
+ * SQL for oidc-provider's stored models. The adapter (oidc/adapter.ts) is the provider-facing side;
+ * these functions are also what revocation outside the OIDC endpoints uses — users, accounts,
+ * organizations and API tokens end grants and sessions here, so this store sits below them all.
  */
 export interface StoredPayload {
   payload: Record<string, unknown>;
