@@ -3,7 +3,7 @@ import type { JSONWebKeySet, JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { joseToDer } from '../crypto/ecdsa-signature.ts';
 
-/** What Tessera signs access tokens with (signing-keys.ts). */
+/** What Tessera signs access tokens with (tenants/signing-keys.ts). */
 const ALGORITHMS = ['ES256', 'RS256'] as const;
 type Alg = (typeof ALGORITHMS)[number];
 

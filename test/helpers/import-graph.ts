@@ -3,7 +3,7 @@ import path from 'node:path';
 import ts from 'typescript';
 
 /**
- * The import graph of src/ and the rules it must keep (docs/architecture-layers.md). Paths are
+ * The import graph of src/ and the rules it must keep (docs/architecture.md, "Layers"). Paths are
  * relative to src/, with forward slashes. Every import counts, `import type` too: a type-only
  * cycle still means two modules that can't be understood (or moved) one without the other.
  */

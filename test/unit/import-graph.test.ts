@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { findCycles, importGraph, layerViolations, readSources, unplaced, type LayerRules } from '../helpers/import-graph.ts';
 
 /**
- * The direction of src/'s imports, lowest layer first (docs/architecture-layers.md explains each
+ * The direction of src/'s imports, lowest layer first (docs/architecture.md, "Layers" explains each
  * place). A module imports only the layers below its own; the modules of one layer are independent
  * of each other unless the layer says otherwise. Route and page files (`*.routes.ts`, `*-pages.ts`)
  * sit in the routes layer whatever folder they are in, and `*.table.ts` files — a table's types,
