@@ -8,7 +8,6 @@ import type { ConnectionRow } from '../sso/sso.table.ts';
 import type { DomainService } from '../sso/domain.service.ts';
 import type { OidcSso } from '../sso/oidc-sso.ts';
 import type { SamlSso } from '../sso/saml/saml-sso.ts';
-import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import type { Render } from '../base/views.ts';
 import { FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from './forms.ts';
 import { orgChange, orgPageContext, requireAbility, type OrgPageContext } from './org-context.ts';
@@ -49,7 +48,6 @@ function connectionInput(values: Record<string, string>, checks: { enabled: bool
 export function ssoPages(deps: { orgs: OrgService; connections: ConnectionService; domains: DomainService; oidc: OidcSso; saml: SamlSso; render: Render }) {
   const router = new Router();
   const page = portalPage(deps.render);
-  const slugOf = (ctx: Context) => (ctx.state.runtime as TenantRuntime).tenant.slug;
   const actorOf = (org: OrgPageContext) => ({ type: 'user' as const, id: org.viewer.user.id });
 
   /** Admins see the SSO tab; only owners and tenant admins change it (access.ts, configureSso). */
@@ -81,7 +79,7 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
         section: 'portal',
         tab: 'sso',
         org,
-        connections: connections.map((c) => deps.connections.present(slugOf(ctx), c)),
+        connections: connections.map((c) => deps.connections.present(ctx.state.runtime.tenant.slug, c)),
         domains,
         notice: noticeFor(ctx, NOTICES),
         formError: extra.errors?._form,
@@ -170,13 +168,13 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
 
   router.get('/organizations/:orgId/sso/:connectionId', async (ctx) => {
     const org = await ssoOrg(ctx);
-    const c = deps.connections.present(slugOf(ctx), await connectionOf(ctx, org));
+    const c = deps.connections.present(ctx.state.runtime.tenant.slug, await connectionOf(ctx, org));
     await connectionForm(ctx, org, { connection: c, values: editValues(c), checks: { enabled: c.enabled, auto_provision: c.auto_provision }, errors: {} });
   });
 
   router.post('/organizations/:orgId/sso/:connectionId', async (ctx) => {
     const org = await ssoConfigOrg(ctx);
-    const current = deps.connections.present(slugOf(ctx), await connectionOf(ctx, org));
+    const current = deps.connections.present(ctx.state.runtime.tenant.slug, await connectionOf(ctx, org));
     const values = { ...formValues(ctx, CONNECTION_FIELDS.filter((f) => f !== 'metadata_xml' && f !== 'idp_certificate')), ...formValues(ctx, ['metadata_xml', 'idp_certificate'], METADATA_MAX), type: current.type };
     const checks = { enabled: formValues(ctx, ['enabled']).enabled === 'on', auto_provision: formValues(ctx, ['auto_provision']).auto_provision === 'on' };
     try {
@@ -198,13 +196,13 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
     const row = await connectionOf(ctx, org);
     let check: { ok: boolean; message: string };
     try {
-      check = { ok: true, message: row.type === 'oidc' ? await deps.oidc.check(row) : deps.saml.check(row, slugOf(ctx)) };
+      check = { ok: true, message: row.type === 'oidc' ? await deps.oidc.check(row) : deps.saml.check(row, ctx.state.runtime.tenant.slug) };
     } catch (err) {
       const message = `Test failed: ${(err as Error).message}`;
       await deps.connections.recordError(org.tenantId, row.id, message);
       check = { ok: false, message };
     }
-    const c = deps.connections.present(slugOf(ctx), check.ok ? row : await connectionOf(ctx, org));
+    const c = deps.connections.present(ctx.state.runtime.tenant.slug, check.ok ? row : await connectionOf(ctx, org));
     await connectionForm(ctx, org, { connection: c, values: editValues(c), checks: { enabled: c.enabled, auto_provision: c.auto_provision }, errors: {}, check }, check.ok ? 200 : 422);
   });
 

@@ -9,7 +9,6 @@ import type { Logger } from '../base/logger.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { findOrg } from '../orgs/org.repo.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
-import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../base/views.ts';
 import type { ConnectionService } from './connection.service.ts';
@@ -42,8 +41,7 @@ export interface SsoRouteDeps {
   sameOrigin: Middleware;
 }
 
-const runtimeOf = (ctx: Context) => ctx.state.runtime as TenantRuntime;
-const linkPath = (ctx: Context) => `/t/${runtimeOf(ctx).tenant.slug}/sso/link`;
+const linkPath = (ctx: Context) => `/t/${ctx.state.runtime.tenant.slug}/sso/link`;
 
 /**
  * /t/<slug>/sso/… — where an organization's IdP sends the browser back (SAML ACS, OIDC callback).
@@ -62,7 +60,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
 
   async function connectionOf(ctx: Context, type: 'oidc' | 'saml') {
     const id = String(ctx.params.connectionId);
-    const conn = isUuid(id) ? await deps.connections.find(runtimeOf(ctx).tenant.id, id) : undefined;
+    const conn = isUuid(id) ? await deps.connections.find(ctx.state.runtime.tenant.id, id) : undefined;
     return conn && conn.type === type ? conn : undefined;
   }
 
@@ -75,7 +73,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
       return;
     }
     ctx.type = 'application/samlmetadata+xml';
-    ctx.body = deps.saml.metadata(conn, runtimeOf(ctx).tenant.slug);
+    ctx.body = deps.saml.metadata(conn, ctx.state.runtime.tenant.slug);
   });
 
   /** The Assertion Consumer Service: the IdP posts the response here (cross-site, by design). */
@@ -84,18 +82,18 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     if (!conn?.enabled) return failed(ctx);
     const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
     const samlResponse = typeof body.SAMLResponse === 'string' ? body.SAMLResponse : '';
-    await complete(ctx, conn, () => deps.saml.finish(conn, runtimeOf(ctx).tenant.slug, samlResponse));
+    await complete(ctx, conn, () => deps.saml.finish(conn, ctx.state.runtime.tenant.slug, samlResponse));
   });
 
   router.get('/oidc/:connectionId/callback', async (ctx) => {
     const conn = await connectionOf(ctx, 'oidc');
     if (!conn?.enabled) return failed(ctx);
-    await complete(ctx, conn, () => deps.oidc.finish(conn, runtimeOf(ctx).tenant.slug, new URL(ctx.href)));
+    await complete(ctx, conn, () => deps.oidc.finish(conn, ctx.state.runtime.tenant.slug, new URL(ctx.href)));
   });
 
   /** After either protocol: JIT, then back into the waiting sign-in (or the invitation). */
   async function complete(ctx: Context, conn: ConnectionRow, upstream: () => Promise<{ profile: UpstreamProfile; binding: SsoBinding }>) {
-    const runtime = runtimeOf(ctx);
+    const runtime = ctx.state.runtime;
     let profile: UpstreamProfile | undefined;
     try {
       const answer = await upstream();
@@ -130,7 +128,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
 
   /** The account is settled: resume the authorization request, or (from an invitation) say welcome. */
   async function signedIn(ctx: Context, conn: ConnectionRow, userId: string, binding: SsoBinding) {
-    const runtime = runtimeOf(ctx);
+    const runtime = ctx.state.runtime;
     if (binding.interactionUid) {
       ctx.status = 303;
       return ctx.redirect(await resume(runtime.provider, binding.interactionUid, { login: { accountId: userId }, sso: { org_id: conn.org_id, connection_id: conn.id } }));
@@ -183,12 +181,12 @@ export function ssoRoutes(deps: SsoRouteDeps) {
       email: found.user.email,
       hasPassword: Boolean(found.user.password_hash),
       action: linkPath(ctx),
-      forgotUrl: `/t/${runtimeOf(ctx).tenant.slug}/account/forgot-password`,
+      forgotUrl: `/t/${ctx.state.runtime.tenant.slug}/account/forgot-password`,
       ...extra,
     }, status);
   }
 
-  const pendingOf = (ctx: Context) => deps.pendingLinks.forBrowser(runtimeOf(ctx).tenant.id, ctx.cookies.get(LINK_COOKIE));
+  const pendingOf = (ctx: Context) => deps.pendingLinks.forBrowser(ctx.state.runtime.tenant.id, ctx.cookies.get(LINK_COOKIE));
 
   router.get('/link', async (ctx) => {
     const pending = await pendingOf(ctx);
@@ -198,7 +196,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
 
   /** The account's own password proves it; brute-force rules as at any sign-in. */
   router.post('/link/password', deps.sameOrigin, async (ctx) => {
-    const { tenant } = runtimeOf(ctx);
+    const { tenant } = ctx.state.runtime;
     const pending = await pendingOf(ctx);
     if (!pending) return expired(ctx);
     const found = await describePending(pending);
@@ -228,7 +226,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
 
   /** The mailed link shows a button; only the POST uses it (mail scanners follow GETs). */
   router.get('/link/confirm/:token', async (ctx) => {
-    const pending = await deps.pendingLinks.forMailToken(runtimeOf(ctx).tenant.id, String(ctx.params.token));
+    const pending = await deps.pendingLinks.forMailToken(ctx.state.runtime.tenant.id, String(ctx.params.token));
     const found = pending && (await describePending(pending));
     if (!found) return expired(ctx);
     if ((await pendingOf(ctx))?.id !== pending!.id) return otherBrowser(ctx);
@@ -236,7 +234,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
   });
 
   router.post('/link/confirm/:token', deps.sameOrigin, async (ctx) => {
-    const pending = await deps.pendingLinks.forMailToken(runtimeOf(ctx).tenant.id, String(ctx.params.token));
+    const pending = await deps.pendingLinks.forMailToken(ctx.state.runtime.tenant.id, String(ctx.params.token));
     const found = pending && (await describePending(pending));
     if (!pending || !found) return expired(ctx);
     // Only in the browser that came back from the IdP: whoever triggered the mail must also be
@@ -251,17 +249,17 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     if (pending) await deps.pendingLinks.remove(pending.tenantId, pending.id);
     clearLinkCookie(ctx);
     if (pending?.binding.interactionUid) {
-      const interaction = await runtimeOf(ctx).provider.Interaction.find(pending.binding.interactionUid);
+      const interaction = await ctx.state.runtime.provider.Interaction.find(pending.binding.interactionUid);
       if (interaction) {
         ctx.status = 303;
-        return ctx.redirect(await resume(runtimeOf(ctx).provider, pending.binding.interactionUid, { error: 'access_denied', error_description: 'The user did not link their organization sign-in to their account.' }));
+        return ctx.redirect(await resume(ctx.state.runtime.provider, pending.binding.interactionUid, { error: 'access_denied', error_description: 'The user did not link their organization sign-in to their account.' }));
       }
     }
     return renderPage(ctx, deps.render, 'message.njk', { title: 'Nothing was linked', paragraphs: ['Your account was not changed.'] });
   });
 
   async function finishLink(ctx: Context, pending: PendingLink, conn: ConnectionRow, reason: 'password' | 'email_link', continueSignIn: boolean) {
-    const runtime = runtimeOf(ctx);
+    const runtime = ctx.state.runtime;
     await deps.pendingLinks.remove(pending.tenantId, pending.id);
     if (continueSignIn) clearLinkCookie(ctx);
     try {
