@@ -39,6 +39,12 @@ function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.output<
   return result.data;
 }
 
+/** An absolute http(s) URL (an IdP's, a website, a logo). */
+export const httpUrl = z
+  .string()
+  .max(2000, 'must be at most 2000 characters')
+  .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), 'must be an http(s) URL');
+
 /**
  * Common field shapes, so one rule for a name or a page lives in one place (an email's and a
  * password's are the users' rules: users/user-fields.ts).

@@ -1,3 +1,4 @@
+import type { OrgInput } from './org.schemas.ts';
 import type { Actor } from '../base/actor.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
@@ -18,21 +19,7 @@ import { slugify, uniqueSlug } from './slug.ts';
 
 export const DEFAULT_INVITATION_TTL_SECONDS = 7 * 24 * 3600;
 
-export interface OrgInput {
-  name: string;
-  slug?: string | null | undefined;
-  domain?: string | null | undefined;
-  description?: string | null | undefined;
-  website?: string | null | undefined;
-  industry?: string | null | undefined;
-  logo_url?: string | null | undefined;
-  status?: OrgStatus | undefined;
-  metadata?: Record<string, unknown> | undefined;
-  max_members?: number | undefined;
-  sso_required?: boolean | undefined;
-  /** A user who joins as the first owner, in the same transaction (the portal's "create"). */
-  owner?: string | undefined;
-}
+export type { OrgInput } from './org.schemas.ts';
 
 // ── presenters: the Admin API's shapes ───────────────────────────────────────
 

@@ -1,3 +1,4 @@
+import type { CreateUserInput, UpdateUserInput } from './user.schemas.ts';
 import type { Database } from '../db/database.ts';
 import { scopedStatement } from '../db/one-shot.ts';
 import { inTenant } from '../db/tenant-scope.ts';
@@ -26,26 +27,7 @@ export function presentUser(u: UserRow) {
   };
 }
 
-export interface CreateUserInput {
-  email: string;
-  password?: string | undefined;
-  name?: string | undefined;
-  given_name?: string | undefined;
-  family_name?: string | undefined;
-  email_verified?: boolean | undefined;
-  tenant_admin?: boolean | undefined;
-}
-
-export interface UpdateUserInput {
-  email?: string | undefined;
-  password?: string | undefined;
-  name?: string | null | undefined;
-  given_name?: string | null | undefined;
-  family_name?: string | null | undefined;
-  email_verified?: boolean | undefined;
-  disabled?: boolean | undefined;
-  tenant_admin?: boolean | undefined;
-}
+export type { CreateUserInput, UpdateUserInput } from './user.schemas.ts';
 
 const DUPLICATE_EMAIL = () => Conflict('A user with this email already exists in this tenant.', [{ field: 'email', message: 'already in use' }]);
 
