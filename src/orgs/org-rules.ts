@@ -1,5 +1,5 @@
 import type { TenantTx } from '../db/database.ts';
-import { Conflict, NotFound, ValidationFailed } from '../http/errors.ts';
+import { NotFound, ValidationFailed } from '../http/errors.ts';
 import type { Actor } from './org.service.ts';
 import * as repo from './org.repo.ts';
 import type { OrgRow, RoleRow } from './org.repo.ts';

@@ -11,7 +11,7 @@ import { presentMember } from './membership.ts';
 
 export { presentMember };
 import * as repo from './org.repo.ts';
-import type { InvitationRow, MemberRow, OrgRow, RoleRow } from './org.repo.ts';
+import type { InvitationRow, OrgRow, RoleRow } from './org.repo.ts';
 import { BUILTIN_ROLES, type OrgStatus } from './org.table.ts';
 import { slugify, uniqueSlug } from './slug.ts';
 
