@@ -34,7 +34,9 @@ const show = (title: string, m: Map<string, number>) => {
     .filter(([k]) => !values.filter || k.includes(values.filter))
     .sort((a, b) => b[1] - a[1])
     .slice(0, Number(values.top))
-    .forEach(([k, v]) => console.log(`${((v / all) * 100).toFixed(1).padStart(5)}%  ${k}`));
+    .forEach(([k, v]) => {
+      console.log(`${((v / all) * 100).toFixed(1).padStart(5)}%  ${k}`);
+    });
 };
 // Self time by package or source directory: where the CPU goes, in broad strokes.
 const byModule = new Map<string, number>();

@@ -124,7 +124,8 @@ async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'ra
   const local = process.cpuUsage(localCpu);
   const load = machineLoad(machineBefore, sampleMachine(), { ops: result.ops, benchSeconds: benchCpuSeconds() - benchBefore, wallSeconds: result.wallSeconds, cores: cores });
   // PostgreSQL publishes transaction counts within a second or so.
-  const commits1 = p.target === 'tessera' ? (await settle(), await commits()) : 0;
+  if (p.target === 'tessera') await settle();
+  const commits1 = p.target === 'tessera' ? await commits() : 0;
   const cpuSeconds = p.target === 'local' ? (local.user + local.system) / 1e6 : after!.cpuSeconds - before!.cpuSeconds;
   const sorted = result.latenciesMs.sort((a, b) => a - b);
   const goal = scenario.goal?.opsPerCpuSecond ? `≥ ${scenario.goal.opsPerCpuSecond}/CPU s` : scenario.goal?.p99Ms ? `p99 < ${scenario.goal.p99Ms} ms` : undefined;
@@ -188,7 +189,7 @@ function markdown(rows: Row[], meta: { date: string; machine: { cores: number; c
   for (const r of rows) {
     lines.push(`| ${r.scenario} | ${r.target} | ${r.mode} | ${r.ops_per_second} | ${r.ops_per_cpu_second ?? '—'} | ${r.p50_ms} | ${r.p95_ms} | ${r.p99_ms} | ${r.errors}${r.first_error ? ` (${r.first_error.replace(/\|/g, '/').slice(0, 60)})` : ''} | ${r.rss_mb ?? '—'} | ${r.tx_per_op ?? ''} | ${r.pg_ms_per_op ?? ''} | ${r.others_cpu_pct ?? ''} | ${r.goal ?? ''} | ${r.ratio_to_bare ?? ''} |`);
   }
-  return head + lines.join('\n') + '\n';
+  return `${head}${lines.join('\n')}\n`;
 }
 
 // --profile: Tessera runs with --cpu-prof; the profile lands in bench/results/profiles/ when it stops.

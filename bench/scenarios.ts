@@ -57,7 +57,10 @@ const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)]!;
 const once = new WeakMap<Tessera, Map<string, Promise<unknown>>>();
 function memo<T>(env: BenchEnv, key: string, make: () => Promise<T>): Promise<T> {
   let made = once.get(env.tessera);
-  if (!made) once.set(env.tessera, (made = new Map()));
+  if (!made) {
+    made = new Map();
+    once.set(env.tessera, made);
+  }
   if (!made.has(key)) made.set(key, make());
   return made.get(key) as Promise<T>;
 }

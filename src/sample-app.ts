@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import Koa from 'koa';
 import * as oidc from 'openid-client';
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /**
  * A minimal relying party for the quickstart: sign in with code + PKCE, then show the ID token
@@ -63,8 +63,8 @@ export async function runSampleApp(args: string[]) {
       const accessClaims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString('utf8'));
       ctx.type = 'html';
       ctx.body = `<h1>Signed in</h1>
-<h2>ID token claims</h2><pre>${escape(JSON.stringify(tokens.claims(), null, 2))}</pre>
-<h2>Access token claims</h2><pre>${escape(JSON.stringify(accessClaims, null, 2))}</pre>`;
+<h2>ID token claims</h2><pre>${escapeHtml(JSON.stringify(tokens.claims(), null, 2))}</pre>
+<h2>Access token claims</h2><pre>${escapeHtml(JSON.stringify(accessClaims, null, 2))}</pre>`;
     } else {
       ctx.status = 404;
     }

@@ -19,7 +19,8 @@ const line = (text) => writeSync(out, `${text}\n`);
 const wall = (msSinceOrigin = performance.now()) => ((performance.timeOrigin + msSinceOrigin) / 1000).toFixed(3);
 
 const emit = http.Server.prototype.emit;
-http.Server.prototype.emit = function (event, req, res) {
+http.Server.prototype.emit = function (...args) {
+  const [event, req, res] = args;
   if (event === 'request') {
     const started = performance.now();
     res.once('finish', () => {
@@ -27,7 +28,7 @@ http.Server.prototype.emit = function (event, req, res) {
       if (ms > 20) line(`req ${wall()} ${ms.toFixed(1)} ${req.method} ${req.url.slice(0, 80)}`);
     });
   }
-  return emit.apply(this, arguments);
+  return emit.apply(this, args);
 };
 
 let last = performance.now();

@@ -131,7 +131,7 @@ export async function startTessera(serverUrl: string, nodeArgs: string[] = [], s
 
 /** The Admin API of one tenant, JSON in and out; throws on anything but 2xx. */
 export function adminClient(url: string, slug: string, apiKey: string) {
-  return async <T = any>(method: string, path: string, body?: unknown): Promise<T> => {
+  return async <T = unknown>(method: string, path: string, body?: unknown): Promise<T> => {
     const r = await send(`${url}/t/${slug}/api/v1/admin${path}`, {
       method,
       headers: { authorization: `Bearer ${apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },

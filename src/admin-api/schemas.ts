@@ -8,7 +8,6 @@ import { ORG_STATUSES } from '../orgs/org.table.ts';
 // The Admin API's request schemas: one definition validates requests and documents them (the OpenAPI document).
 // Path params are plain objects (the router adds :slug); bodies and queries are strict.
 
-const optionalText = z.string().trim().max(200, 'must be at most 200 characters').nullable().optional();
 const uuid = z.uuid('must be a UUID');
 
 export const UserId = z.object({ userId: uuid });

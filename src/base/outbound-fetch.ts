@@ -81,7 +81,10 @@ const BLOCKED = (() => {
   const byKind = new Map<string, BlockList>();
   const add = (prefix: string, bits: number, family: Family, kind: string) => {
     let list = byKind.get(kind);
-    if (!list) byKind.set(kind, (list = new BlockList()));
+    if (!list) {
+      list = new BlockList();
+      byKind.set(kind, list);
+    }
     list.addSubnet(prefix, bits, family);
   };
   // Kinds are checked in the order they first appear here, the catch-all "reserved" after
@@ -261,7 +264,9 @@ function toResponse(res: IncomingMessage, method: string, body: Buffer): Respons
 
 function plainHeaders(headers: Headers): Record<string, string> {
   const plain: Record<string, string> = {};
-  headers.forEach((value, name) => (plain[name] = value));
+  headers.forEach((value, name) => {
+    plain[name] = value;
+  });
   return plain;
 }
 

@@ -7,6 +7,7 @@ import { BadRequest, NotFound, type FieldError } from './errors.ts';
  * U+FFFD in its place. Such input is refused where a request is read, so it never reaches SQL —
  * where one bad value would fail every statement sent along with it (db/one-shot.ts).
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is the very character refused here.
 const UNSTORABLE = /[\u0000\p{Cs}]/u;
 
 export const isStorableText = (text: string): boolean => !UNSTORABLE.test(text);

@@ -38,7 +38,10 @@ export function deriveKey(master: Buffer, purpose: string, bytes = 32): Buffer {
   const info = `tessera:${purpose}`;
   if (bytes < 1 || bytes > HASH_BYTES) return Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), info, bytes));
   let prk = extracted.get(master);
-  if (!prk) extracted.set(master, (prk = createSecretKey(createHmac('sha256', Buffer.alloc(HASH_BYTES)).update(master).digest())));
+  if (!prk) {
+    prk = createSecretKey(createHmac('sha256', Buffer.alloc(HASH_BYTES)).update(master).digest());
+    extracted.set(master, prk);
+  }
   const okm = createHmac('sha256', prk).update(info, 'utf8').update(FIRST_BLOCK).digest();
   return bytes === HASH_BYTES ? okm : okm.subarray(0, bytes);
 }
@@ -58,7 +61,10 @@ const FORMAT = 'v1';
 const atRestKeys = new WeakMap<Buffer, KeyObject>();
 function atRestKey(master: Buffer): KeyObject {
   let key = atRestKeys.get(master);
-  if (!key) atRestKeys.set(master, (key = createSecretKey(deriveKey(master, 'at-rest'))));
+  if (!key) {
+    key = createSecretKey(deriveKey(master, 'at-rest'));
+    atRestKeys.set(master, key);
+  }
   return key;
 }
 

@@ -50,7 +50,7 @@ export class GroupCommit<T, R = void> {
         const batch = this.queue.splice(0, this.maxBatch);
         try {
           const results = await this.writeBatch(batch.map((b) => b.item));
-          batch.forEach((b, i) => b.resolve(results[i]!));
+          for (const [i, b] of batch.entries()) b.resolve(results[i]!);
         } catch (err) {
           if (batch.length === 1) batch[0]!.reject(err);
           else await Promise.all(batch.map((b) => this.writeBatch([b.item]).then((r) => b.resolve(r[0]!), b.reject)));

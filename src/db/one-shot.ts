@@ -10,7 +10,7 @@ import {
   type Driver,
   type QueryResult,
 } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 // @ts-expect-error -- node-postgres ships no types for lib/utils; prepareValue is what it applies to every parameter.
 import pgUtils from 'pg/lib/utils.js';
 import type { DB, Database, TenantTx } from './database.ts';
@@ -200,7 +200,7 @@ class OneShotConnection implements DatabaseConnection {
     };
   }
 
-  // eslint-disable-next-line require-yield
+  // biome-ignore lint/correctness/useYield: Kysely's DatabaseConnection wants an async generator here; this one only refuses.
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
     throw new Error('one-shot statements do not stream');
   }

@@ -55,7 +55,10 @@ export function markPrepared(connection: object, statements: ReadonlyArray<{ pre
   let known = preparedOn.get(connection);
   for (const { prepared } of statements) {
     if (!prepared) continue;
-    if (!known) preparedOn.set(connection, (known = new Set()));
+    if (!known) {
+      known = new Set();
+      preparedOn.set(connection, known);
+    }
     known.add(prepared.name);
   }
 }

@@ -67,8 +67,12 @@ function toMetadata(clientId: string, c: ClientInput): Record<string, unknown> {
   };
 }
 
+/** The metadata toMetadata stored, read as fromRow reads it: a missing list or application type takes its default. */
+type StoredMetadata = Partial<Pick<ClientInput, 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'application_type'>> &
+  Pick<ClientInput, 'token_endpoint_auth_method'> & { scope?: unknown };
+
 function fromRow(row: ClientRow): ClientInput {
-  const m = row.metadata as Record<string, any>;
+  const m = row.metadata as StoredMetadata;
   return {
     name: row.name,
     redirect_uris: m.redirect_uris ?? [],

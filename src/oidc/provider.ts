@@ -86,7 +86,10 @@ export function buildProvider(
   function once<T>(ctx: unknown, key: string, load: () => Promise<T>): Promise<T> {
     if (!ctx || typeof ctx !== 'object') return load();
     let memo = perRequest.get(ctx);
-    if (!memo) perRequest.set(ctx, (memo = new Map()));
+    if (!memo) {
+      memo = new Map();
+      perRequest.set(ctx, memo);
+    }
     if (!memo.has(key)) memo.set(key, load());
     return memo.get(key) as Promise<T>;
   }

@@ -72,7 +72,8 @@ export class SyncSigningKey extends ExternalSigningKey {
   /** The public key: oidc-provider verifies its own tokens with it (an id_token_hint at sign-out). */
   override keyObject(): KeyObject {
     const { kty, crv, x, y, n, e } = this.jwk;
-    return (this.#public ??= createPublicKey({ key: kty === 'EC' ? { kty, crv, x, y } : { kty, n, e }, format: 'jwk' }));
+    this.#public ??= createPublicKey({ key: kty === 'EC' ? { kty, crv, x, y } : { kty, n, e }, format: 'jwk' });
+    return this.#public;
   }
 
   /** A JWS signature over `data` with the key's alg: ES256 as the raw r‖s pair JWS wants, RS256 as PKCS #1 v1.5. */

@@ -72,7 +72,10 @@ export function tokenWithRelatedQuery(tenantId: string, models: string[], id: st
   // The text depends only on how many models are asked for (one, or two at introspection), so it
   // is written once per count: compiling the template each time was ~1 % of a refresh's CPU.
   let text = statementFor.get(models.length);
-  if (!text) statementFor.set(models.length, (text = tokenWithRelatedText(models.length)));
+  if (!text) {
+    text = tokenWithRelatedText(models.length);
+    statementFor.set(models.length, text);
+  }
   return CompiledQuery.raw(text, [tenantId, ...models, id]) as CompiledQuery<TokenWithRelatedRow>;
 }
 

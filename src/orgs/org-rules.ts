@@ -1,6 +1,6 @@
 import type { Actor } from '../base/actor.ts';
 import type { TenantTx } from '../db/database.ts';
-import { Conflict, NotFound, ValidationFailed } from '../base/errors.ts';
+import { NotFound, ValidationFailed } from '../base/errors.ts';
 import * as repo from './org.repo.ts';
 import type { OrgRow, RoleRow } from './org.repo.ts';
 

@@ -13,8 +13,8 @@ import { presentMember } from './membership.ts';
 
 export { presentMember };
 import * as repo from './org.repo.ts';
-import type { InvitationRow, MemberRow, OrgRow, RoleRow } from './org.repo.ts';
-import { BUILTIN_ROLES, type OrgStatus } from './org.table.ts';
+import type { InvitationRow, OrgRow, RoleRow } from './org.repo.ts';
+import { BUILTIN_ROLES } from './org.table.ts';
 import { slugify, uniqueSlug } from './slug.ts';
 
 export const DEFAULT_INVITATION_TTL_SECONDS = 7 * 24 * 3600;

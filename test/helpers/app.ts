@@ -75,7 +75,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     await fresh?.drop();
     throw err;
   }
-  const url = await app.start();
+  await app.start();
   return {
     app,
     url: `http://localhost:${port}`,

@@ -25,7 +25,7 @@ export function toJson(value: unknown): string {
 }
 
 export const deepArray = (depth: number) => new Raw('['.repeat(depth) + ']'.repeat(depth));
-export const deepObject = (depth: number) => new Raw('{"a":'.repeat(depth) + '1' + '}'.repeat(depth));
+export const deepObject = (depth: number) => new Raw(`${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`);
 export const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const SOME_UUID = '0b6c9f5e-2d1a-4c3b-9e8f-7a6b5c4d3e2f';
 

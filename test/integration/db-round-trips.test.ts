@@ -252,7 +252,7 @@ test('a prepared one-shot statement: same rows as inlined, scoped at each execut
     scopedStatement(db(), tenantId, (tx) => tx.selectFrom('signing_keys').select(['tenant_id', 'kid']).where('kid', '<>', '').orderBy('kid').execute(), { prepare });
   // Interleaved and concurrent: a plan made under one tenant's scope must not answer for another.
   const rounds = await Promise.all(Array.from({ length: 12 }, (_, i) => keysSeen(i % 2 ? a.id : b.id, true)));
-  rounds.forEach((rows, i) => tt.deepEqual(new Set(rows.map((r) => r.tenant_id)), new Set([i % 2 ? a.id : b.id])));
+  for (const [i, rows] of rounds.entries()) tt.deepEqual(new Set(rows.map((r) => r.tenant_id)), new Set([i % 2 ? a.id : b.id]));
   tt.deepEqual(await keysSeen(a.id, true), await keysSeen(a.id, false));
 
   if (t.app.connection.kind === 'postgres') {

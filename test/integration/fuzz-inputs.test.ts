@@ -192,7 +192,11 @@ test.serial('every Admin API operation answers hostile path, query and body valu
   // The whole table once per kind of input (a field's name and schema, the whole body); the
   // core of it where the same kind comes again (POST, PUT and PATCH of one resource).
   const seen = new Set<string>();
-  const tableFor = <V>(kind: string, table: Array<[string, V]>) => (seen.has(kind) ? coreOf(table) : (seen.add(kind), table));
+  const tableFor = <V>(kind: string, table: Array<[string, V]>) => {
+    if (seen.has(kind)) return coreOf(table);
+    seen.add(kind);
+    return table;
+  };
   let operations = 0;
   for (const [path, methods] of Object.entries<any>(doc.paths)) {
     for (const [method, op] of Object.entries<any>(methods)) {

@@ -26,7 +26,7 @@ function rowsExamined(plan: Record<string, unknown>, relation: string): number {
     plan['Relation Name'] === relation
       ? (Number(plan['Actual Rows']) + Number(plan['Rows Removed by Filter'] ?? 0)) * Number(plan['Actual Loops'])
       : 0;
-  const children = (plan['Plans'] as Record<string, unknown>[] | undefined) ?? [];
+  const children = (plan.Plans as Record<string, unknown>[] | undefined) ?? [];
   return own + children.reduce((sum, child) => sum + rowsExamined(child, relation), 0);
 }
 
@@ -126,6 +126,6 @@ test('an account and its invitations are found by email through the index, whate
   });
   tt.is(found?.email, 'Mixed77@Email.Test');
   tt.truthy(invitation);
-  tt.true(read['users']! <= 2, `users rows read: ${read['users']} (the tenant has ~2,000)`);
-  tt.true(read['org_invitations']! <= 2, `org_invitations rows read: ${read['org_invitations']} (~2,000 pending)`);
+  tt.true(read.users! <= 2, `users rows read: ${read.users} (the tenant has ~2,000)`);
+  tt.true(read.org_invitations! <= 2, `org_invitations rows read: ${read.org_invitations} (~2,000 pending)`);
 });

@@ -13,10 +13,19 @@ test('bench Pool: with max, an operation finding none free waits for one given b
   const pool = new Pool(async () => `chain-${++made}`, 2);
   const first = gate();
   const second = gate();
-  const a = pool.use(async (c) => (await first.done, `${c}'`));
-  const b = pool.use(async (c) => (await second.done, `${c}'`));
+  const a = pool.use(async (c) => {
+    await first.done;
+    return `${c}'`;
+  });
+  const b = pool.use(async (c) => {
+    await second.done;
+    return `${c}'`;
+  });
   let thirdGot: string | undefined;
-  const c = pool.use(async (item) => ((thirdGot = item), item));
+  const c = pool.use(async (item) => {
+    thirdGot = item;
+    return item;
+  });
   await new Promise((r) => setImmediate(r));
   t.is(made, 2);
   t.is(thirdGot, undefined, 'the third waits while both are in use');
@@ -38,7 +47,10 @@ test('bench Pool: an item used up or lost to an error is replaced for one waitin
     throw new Error('lost');
   });
   let waiterGot: string | undefined;
-  const waiter = pool.use(async (item) => ((waiterGot = item), undefined));
+  const waiter = pool.use(async (item) => {
+    waiterGot = item;
+    return undefined;
+  });
   await new Promise((r) => setImmediate(r));
   t.is(made, 1);
   held.open();
@@ -52,7 +64,12 @@ test('bench Pool: without max, one is made whenever none is free (the RefreshTok
   let made = 0;
   const pool = new Pool(async () => ++made);
   const g = gate();
-  const ops = Array.from({ length: 5 }, () => pool.use(async (n) => (await g.done, n)));
+  const ops = Array.from({ length: 5 }, () =>
+    pool.use(async (n) => {
+      await g.done;
+      return n;
+    }),
+  );
   await new Promise((r) => setImmediate(r));
   t.is(made, 5);
   g.open();

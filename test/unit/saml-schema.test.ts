@@ -17,5 +17,5 @@ test('a schema-valid SAML response passes; an unexpected element, a missing attr
 test('validations run concurrently and each gets a fresh xmllint (no state carries over)', async (t) => {
   const bad = RESPONSE.replace('<samlp:Status>', '<samlp:Smuggled/><samlp:Status>');
   const results = await Promise.all(Array.from({ length: 24 }, (_, i) => validateSamlXml(i % 2 ? bad : RESPONSE)));
-  results.forEach((r, i) => t.is(r.valid, i % 2 === 0, `validation ${i}`));
+  for (const [i, r] of results.entries()) t.is(r.valid, i % 2 === 0, `validation ${i}`);
 });

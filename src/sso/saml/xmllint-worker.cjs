@@ -14,7 +14,7 @@ const createXmllint = require(join(packageDir, 'xmllint-node.js'));
 const compiled = new WebAssembly.Module(readFileSync(join(packageDir, 'xmllint.wasm')));
 
 parentPort.on('message', (job) => {
-  if (!job || job.tesseraXmllint !== true) return;
+  if (job?.tesseraXmllint !== true) return;
   let stdout = '';
   let stderr = '';
   let answered = false;
@@ -28,20 +28,20 @@ parentPort.on('message', (job) => {
       inputFiles: job.inputFiles,
       arguments: job.args,
       print: (t) => {
-        stdout += t + '\n';
+        stdout += `${t}\n`;
       },
       printErr: (t) => {
-        stderr += t + '\n';
+        stderr += `${t}\n`;
       },
       onExit: (code) => answer(code),
-      onAbort: (reason) => answer(-1, 'WASM Abort: ' + reason),
+      onAbort: (reason) => answer(-1, `WASM Abort: ${reason}`),
       wasmMemory: new WebAssembly.Memory({ initial: 256, maximum: 512 }),
       instantiateWasm(imports, done) {
         WebAssembly.instantiate(compiled, imports).then((instance) => done(instance, compiled), (err) => answer(-1, String(err)));
         return {};
       },
-    }).catch((err) => answer(-1, String(err && err.message ? err.message : err)));
+    }).catch((err) => answer(-1, String(err?.message || err)));
   } catch (err) {
-    answer(-1, String(err && err.message ? err.message : err));
+    answer(-1, String(err?.message || err));
   }
 });
