@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { saturate } from './lib/load.ts';
 import { sampleProcess } from './lib/proc.ts';
 import { startTessera, type Tessera } from './lib/tessera.ts';
-import { benchEnv, SCENARIOS, type Prepared } from './scenarios.ts';
+import { benchEnv, type Prepared, SCENARIOS } from './scenarios.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -43,7 +43,9 @@ const sliceMs = Number(values.slice) * 1000;
 const concurrency = Number(values.concurrency);
 const scenario = SCENARIOS.find((s) => s.name === positionals[0]);
 if (!scenario || positionals.length !== 1 || !(rounds > 0) || !(sliceMs > 0) || !(concurrency > 0)) {
-  console.error(`usage: npm run bench:ab -- <scenario> [--base <commit>] [--head <commit>] [--rounds N] [--slice seconds] [--concurrency N]\nscenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  console.error(
+    `usage: npm run bench:ab -- <scenario> [--base <commit>] [--head <commit>] [--rounds N] [--slice seconds] [--concurrency N]\nscenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
+  );
   process.exit(2);
 }
 const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -63,7 +65,9 @@ function worktreeOf(rev: string): { root: string; commit: string } {
 const base = worktreeOf(values.base!);
 const head = values.head ? worktreeOf(values.head) : undefined;
 const headName = head ? head.commit : 'working tree';
-log(`A = ${base.commit} (${base.root}), B = ${head ? `${head.commit} (${head.root})` : 'this working tree'}; ${scenario.name}, ${rounds} rounds of ${sliceMs / 1000} s slices at concurrency ${concurrency}`);
+log(
+  `A = ${base.commit} (${base.root}), B = ${head ? `${head.commit} (${head.root})` : 'this working tree'}; ${scenario.name}, ${rounds} rounds of ${sliceMs / 1000} s slices at concurrency ${concurrency}`,
+);
 
 interface Side {
   name: 'A' | 'B';

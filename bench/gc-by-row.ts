@@ -17,7 +17,11 @@ if (positionals.length !== 2) {
 }
 const over = Number(values.over);
 
-interface Pause { atMs: number; kind: string; ms: number }
+interface Pause {
+  atMs: number;
+  kind: string;
+  ms: number;
+}
 // "[pid:0x…]   486984 ms: Mark-Compact (reduce) 227.5 (325.9) -> 50.7 (136.7) MB, pooled: 0 MB, 71.12 / 0.16 ms …"
 const LINE = /^\[\d+:(0x[0-9a-f]+)\]\s+(\d+) ms: (Scavenge|Mark-Compact(?: \(reduce\))?|Minor Mark-Sweep) .*?MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/;
 const pauses: Pause[] = [];
@@ -31,7 +35,13 @@ for (const line of readFileSync(positionals[1]!, 'utf8').split('\n')) {
   if (m[1] === mainIsolate) pauses.push({ atMs: Number(m[2]), kind: m[3]!, ms: Number(m[4]) });
 }
 
-interface Row { scenario: string; target: string; mode: string; p99_ms: number; tessera_ms?: [number, number] }
+interface Row {
+  scenario: string;
+  target: string;
+  mode: string;
+  p99_ms: number;
+  tessera_ms?: [number, number];
+}
 const rows = (JSON.parse(readFileSync(positionals[0]!, 'utf8')) as { rows: Row[] }).rows.filter((r) => r.tessera_ms);
 if (rows.length === 0) console.error('no row carries tessera_ms: the report predates it');
 

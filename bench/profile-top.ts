@@ -7,12 +7,17 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { filter: { type: 'string' }, top: { type: 'string', default: '30' } } });
-interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
 const profile = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-const name = (n: Node) => `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(src|bench)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
+const name = (n: Node) =>
+  `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(src|bench)\//, '$1/')}:${n.callFrame.lineNumber + 1}`;
 const self = new Map<string, number>();
 const total = new Map<string, number>();
 let all = 0;
@@ -42,7 +47,8 @@ const show = (title: string, m: Map<string, number>) => {
 const byModule = new Map<string, number>();
 for (const [k, v] of self) {
   const url = k.split(' ').slice(1).join(' ');
-  const m = /^(@[^/]+\/[^/]+|[^/:]+)\//.exec(url)?.[1] ?? (url.startsWith('node:') ? 'node (core)' : url.startsWith(':') ? k.split(' ')[0]! : url.split(':')[0]!);
+  const m =
+    /^(@[^/]+\/[^/]+|[^/:]+)\//.exec(url)?.[1] ?? (url.startsWith('node:') ? 'node (core)' : url.startsWith(':') ? k.split(' ')[0]! : url.split(':')[0]!);
   byModule.set(m, (byModule.get(m) ?? 0) + v);
 }
 show('self time by module', byModule);

@@ -11,12 +11,12 @@ import { mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
-import { fixedRate, percentile, saturate, type LoadResult, type SlowLog } from './lib/load.ts';
-import { machine, sampleProcess } from './lib/proc.ts';
-import { machineLoad, sampleMachine } from './lib/machine-load.ts';
 import { argon2Build } from '../src/users/argon2.ts';
+import { fixedRate, type LoadResult, percentile, type SlowLog, saturate } from './lib/load.ts';
+import { machineLoad, sampleMachine } from './lib/machine-load.ts';
+import { machine, sampleProcess } from './lib/proc.ts';
 import { freePort, startTessera } from './lib/tessera.ts';
-import { benchEnv, SCENARIOS, type Prepared, type Scenario } from './scenarios.ts';
+import { benchEnv, type Prepared, SCENARIOS, type Scenario } from './scenarios.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -76,7 +76,9 @@ const log = (m: string) => process.stderr.write(`${m}\n`);
 
 async function startBare(chains: number) {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./lib/bare-provider.ts', import.meta.url)), String(port), String(chains)], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./lib/bare-provider.ts', import.meta.url)), String(port), String(chains)], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (c: Buffer) => {
@@ -106,7 +108,14 @@ function fixedRates(scenario: Scenario, p: Prepared, tesseraSaturation: number):
 }
 
 /** One measured run of an operation, with the CPU and memory of the process that served it. */
-async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'rate', rate: number, pidOf: (t: Prepared['target']) => number | undefined, share?: string): Promise<Row> {
+async function measure(
+  scenario: Scenario,
+  p: Prepared,
+  mode: 'saturation' | 'rate',
+  rate: number,
+  pidOf: (t: Prepared['target']) => number | undefined,
+  share?: string,
+): Promise<Row> {
   const pid = pidOf(p.target);
   // Warm-up: JIT, caches, connection pools.
   await saturate(p.op, Math.min(4, concurrency), smoke ? 200 : 1500);
@@ -119,16 +128,28 @@ async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'ra
   const machineBefore = sampleMachine();
   const localCpu = process.cpuUsage();
   const startedMs = Date.now() - tessera.spawnedAt;
-  const result: LoadResult = mode === 'saturation' ? await saturate(p.op, concurrency, durationMs) : await fixedRate(p.op, rate, durationMs, { slow: slowLog(`${scenario.name} ${p.target} ${rate}/s`) });
+  const result: LoadResult =
+    mode === 'saturation'
+      ? await saturate(p.op, concurrency, durationMs)
+      : await fixedRate(p.op, rate, durationMs, { slow: slowLog(`${scenario.name} ${p.target} ${rate}/s`) });
   const after = pid ? sampleProcess(pid) : undefined;
   const local = process.cpuUsage(localCpu);
-  const load = machineLoad(machineBefore, sampleMachine(), { ops: result.ops, benchSeconds: benchCpuSeconds() - benchBefore, wallSeconds: result.wallSeconds, cores: cores });
+  const load = machineLoad(machineBefore, sampleMachine(), {
+    ops: result.ops,
+    benchSeconds: benchCpuSeconds() - benchBefore,
+    wallSeconds: result.wallSeconds,
+    cores: cores,
+  });
   // PostgreSQL publishes transaction counts within a second or so.
   if (p.target === 'tessera') await settle();
   const commits1 = p.target === 'tessera' ? await commits() : 0;
   const cpuSeconds = p.target === 'local' ? (local.user + local.system) / 1e6 : after!.cpuSeconds - before!.cpuSeconds;
   const sorted = result.latenciesMs.sort((a, b) => a - b);
-  const goal = scenario.goal?.opsPerCpuSecond ? `≥ ${scenario.goal.opsPerCpuSecond}/CPU s` : scenario.goal?.p99Ms ? `p99 < ${scenario.goal.p99Ms} ms` : undefined;
+  const goal = scenario.goal?.opsPerCpuSecond
+    ? `≥ ${scenario.goal.opsPerCpuSecond}/CPU s`
+    : scenario.goal?.p99Ms
+      ? `p99 < ${scenario.goal.p99Ms} ms`
+      : undefined;
   return {
     scenario: scenario.name,
     target: p.target,
@@ -143,7 +164,7 @@ async function measure(scenario: Scenario, p: Prepared, mode: 'saturation' | 'ra
     errors: result.errors,
     ...(result.firstError ? { first_error: result.firstError } : {}),
     rss_mb: after ? Math.round(after.rssBytes / 1048576) : null,
-    ...(p.target === 'tessera' && result.ops && !smoke ? { tx_per_op: round((commits1 - commits0) / (result.ops)) } : {}),
+    ...(p.target === 'tessera' && result.ops && !smoke ? { tx_per_op: round((commits1 - commits0) / result.ops) } : {}),
     ...(p.target === 'tessera' ? { pg_ms_per_op: load.postgresMsPerOp === null ? null : Math.round(load.postgresMsPerOp * 100) / 100 } : {}),
     others_cpu_pct: round(load.othersShare * 100),
     ...(goal && p.target === 'tessera' ? { goal } : {}),
@@ -181,13 +202,22 @@ async function commits(): Promise<number> {
   return Number(r.rows[0]?.n ?? 0);
 }
 
-function markdown(rows: Row[], meta: { date: string; machine: { cores: number; cpu: string }; node: string; argon2: string; durationS: number; vacuumBetweenScenarios: boolean }) {
-  const head = `Tessera benchmark, ${meta.date} — ${meta.machine.cores} cores, ${meta.machine.cpu}, Node ${meta.node}, argon2 ${meta.argon2} build, PostgreSQL local${meta.vacuumBetweenScenarios ? ' (autovacuum off: VACUUM ANALYZE between scenarios)' : ''}, ${meta.durationS} s per row. ` +
+function markdown(
+  rows: Row[],
+  meta: { date: string; machine: { cores: number; cpu: string }; node: string; argon2: string; durationS: number; vacuumBetweenScenarios: boolean },
+) {
+  const head =
+    `Tessera benchmark, ${meta.date} — ${meta.machine.cores} cores, ${meta.machine.cpu}, Node ${meta.node}, argon2 ${meta.argon2} build, PostgreSQL local${meta.vacuumBetweenScenarios ? ' (autovacuum off: VACUUM ANALYZE between scenarios)' : ''}, ${meta.durationS} s per row. ` +
     'ops/CPU s is the CPU of the process that served the requests, read from /proc (the load generator and PostgreSQL not counted); `local` rows are crypto floors measured in the load generator itself. ' +
-    'PG ms/op is PostgreSQL\'s CPU per operation; others % is the share of all cores used meanwhile by processes that are neither PostgreSQL nor the bench\'s own.\n\n';
-  const lines = ['| scenario | target | mode | ops/s | ops/CPU s | p50 ms | p95 ms | p99 ms | errors | RSS MB | tx/op | PG ms/op | others % | goal | Tessera/bare |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
+    "PG ms/op is PostgreSQL's CPU per operation; others % is the share of all cores used meanwhile by processes that are neither PostgreSQL nor the bench's own.\n\n";
+  const lines = [
+    '| scenario | target | mode | ops/s | ops/CPU s | p50 ms | p95 ms | p99 ms | errors | RSS MB | tx/op | PG ms/op | others % | goal | Tessera/bare |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const r of rows) {
-    lines.push(`| ${r.scenario} | ${r.target} | ${r.mode} | ${r.ops_per_second} | ${r.ops_per_cpu_second ?? '—'} | ${r.p50_ms} | ${r.p95_ms} | ${r.p99_ms} | ${r.errors}${r.first_error ? ` (${r.first_error.replace(/\|/g, '/').slice(0, 60)})` : ''} | ${r.rss_mb ?? '—'} | ${r.tx_per_op ?? ''} | ${r.pg_ms_per_op ?? ''} | ${r.others_cpu_pct ?? ''} | ${r.goal ?? ''} | ${r.ratio_to_bare ?? ''} |`);
+    lines.push(
+      `| ${r.scenario} | ${r.target} | ${r.mode} | ${r.ops_per_second} | ${r.ops_per_cpu_second ?? '—'} | ${r.p50_ms} | ${r.p95_ms} | ${r.p99_ms} | ${r.errors}${r.first_error ? ` (${r.first_error.replace(/\|/g, '/').slice(0, 60)})` : ''} | ${r.rss_mb ?? '—'} | ${r.tx_per_op ?? ''} | ${r.pg_ms_per_op ?? ''} | ${r.others_cpu_pct ?? ''} | ${r.goal ?? ''} | ${r.ratio_to_bare ?? ''} |`,
+    );
   }
   return `${head}${lines.join('\n')}\n`;
 }
@@ -216,7 +246,12 @@ if (gcLog) console.log(`Tessera's GC trace: ${gcLog}`);
 const bare = values['no-bare'] ? undefined : await startBare(600);
 const rows: Row[] = [];
 try {
-  const env = await benchEnv(tessera, { smoke, concurrency, progress: log, ...(bare ? { bare: { url: bare.url, refreshTokens: bare.refreshTokens, opaqueToken: bare.opaqueToken } } : {}) });
+  const env = await benchEnv(tessera, {
+    smoke,
+    concurrency,
+    progress: log,
+    ...(bare ? { bare: { url: bare.url, refreshTokens: bare.refreshTokens, opaqueToken: bare.opaqueToken } } : {}),
+  });
   const pidOf = (t: Prepared['target']) => (t === 'tessera' ? tessera.pid : t === 'bare' ? bare?.pid : undefined);
   // A server run with autovacuum off (some CI and test machines, this one included) never prunes
   // dead rows or refreshes statistics: after a few write-heavy rows every later scenario read
@@ -252,7 +287,16 @@ try {
     if (b?.ops_per_cpu_second && r.ops_per_cpu_second) r.ratio_to_bare = Math.round((r.ops_per_cpu_second / b.ops_per_cpu_second) * 100) / 100;
   }
   const date = new Date().toISOString();
-  const meta = { date, machine: machine(), node: process.version, argon2: argon2Build, durationS: durationMs / 1000, smoke, concurrency, vacuumBetweenScenarios: autovacuumOff };
+  const meta = {
+    date,
+    machine: machine(),
+    node: process.version,
+    argon2: argon2Build,
+    durationS: durationMs / 1000,
+    smoke,
+    concurrency,
+    vacuumBetweenScenarios: autovacuumOff,
+  };
   const md = markdown(rows, meta);
   const base = values.out ?? fileURLToPath(new URL(`./results/${date.replace(/[:.]/g, '-')}`, import.meta.url));
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });

@@ -1,8 +1,8 @@
-import argon2 from '../src/users/argon2.ts';
 import { generateKeyPair, SignJWT } from 'jose';
 import { sql } from 'kysely';
-import { ARGON2_PARAMS } from '../src/users/passwords.ts';
 import * as samlify from 'samlify';
+import argon2 from '../src/users/argon2.ts';
+import { ARGON2_PARAMS } from '../src/users/passwords.ts';
 import { TestSamlIdp } from '../test/helpers/saml-idp.ts';
 import { logout, portalSignIn, refresh, signIn, startSignIn, type WebClient } from './lib/flows.ts';
 import { basic, expectStatus, form, send } from './lib/http.ts';
@@ -44,7 +44,14 @@ export interface Scenario {
 export async function benchEnv(tessera: Tessera, opts: Pick<BenchEnv, 'smoke' | 'concurrency' | 'bare' | 'progress'>): Promise<BenchEnv> {
   const slug = 'bench';
   const created = await tessera.tenants.create({ slug, name: 'Bench', adminEmail: 'admin@bench.test', adminPassword: 'bench admin password 9' });
-  return { tessera, slug, issuer: `${tessera.url}/t/${slug}`, admin: adminClient(tessera.url, slug, created.admin_api_key), apiKey: created.admin_api_key, ...opts };
+  return {
+    tessera,
+    slug,
+    issuer: `${tessera.url}/t/${slug}`,
+    admin: adminClient(tessera.url, slug, created.admin_api_key),
+    apiKey: created.admin_api_key,
+    ...opts,
+  };
 }
 
 const PASSWORD = 'bench password 4 lantern';
@@ -67,7 +74,11 @@ function memo<T>(env: BenchEnv, key: string, make: () => Promise<T>): Promise<T>
 
 const machineClient = (env: BenchEnv) =>
   memo(env, 'machine', async () => {
-    const c = await env.admin<{ client_id: string; client_secret: string }>('POST', '/clients', { name: 'bench machine', grant_types: ['client_credentials'], scopes: ['openid'] });
+    const c = await env.admin<{ client_id: string; client_secret: string }>('POST', '/clients', {
+      name: 'bench machine',
+      grant_types: ['client_credentials'],
+      scopes: ['openid'],
+    });
     return c;
   });
 
@@ -133,11 +144,19 @@ export const SCENARIOS: Scenario[] = [
       const c = await machineClient(env);
       const auth = basic(c.client_id, c.client_secret);
       const prepared: Prepared[] = [
-        { target: 'tessera', op: async () => void expectStatus(await send(`${env.issuer}/token`, { body: 'grant_type=client_credentials', headers: { authorization: auth } }), 200) },
+        {
+          target: 'tessera',
+          op: async () =>
+            void expectStatus(await send(`${env.issuer}/token`, { body: 'grant_type=client_credentials', headers: { authorization: auth } }), 200),
+        },
       ];
       if (env.bare) {
         const bareAuth = basic('machine', 'machine-secret');
-        prepared.push({ target: 'bare', op: async () => void expectStatus(await send(`${env.bare!.url}/token`, { body: 'grant_type=client_credentials', headers: { authorization: bareAuth } }), 200) });
+        prepared.push({
+          target: 'bare',
+          op: async () =>
+            void expectStatus(await send(`${env.bare!.url}/token`, { body: 'grant_type=client_credentials', headers: { authorization: bareAuth } }), 200),
+        });
       }
       return prepared;
     },
@@ -147,7 +166,16 @@ export const SCENARIOS: Scenario[] = [
     async prepare(env) {
       const c = await machineClient(env);
       const auth = basic(c.client_id, c.client_secret);
-      return [{ target: 'tessera', op: async () => void expectStatus(await send(`${env.issuer}/token`, { body: 'grant_type=client_credentials', headers: { authorization: auth }, agent: false }), 200) }];
+      return [
+        {
+          target: 'tessera',
+          op: async () =>
+            void expectStatus(
+              await send(`${env.issuer}/token`, { body: 'grant_type=client_credentials', headers: { authorization: auth }, agent: false }),
+              200,
+            ),
+        },
+      ];
     },
   },
   {
@@ -224,11 +252,24 @@ export const SCENARIOS: Scenario[] = [
       const active = (body: string) => {
         if (!body.includes('"active":true')) throw new Error(`not active: ${body.slice(0, 100)}`);
       };
-      const prepared: Prepared[] = [{ target: 'tessera', op: async () => active(expectStatus(await send(`${env.issuer}/token/introspection`, { body: form({ token }), headers: { authorization: auth } }), 200).body) }];
+      const prepared: Prepared[] = [
+        {
+          target: 'tessera',
+          op: async () =>
+            active(expectStatus(await send(`${env.issuer}/token/introspection`, { body: form({ token }), headers: { authorization: auth } }), 200).body),
+        },
+      ];
       if (env.bare) {
         const bareAuth = basic('machine', 'machine-secret');
         const bareToken = env.bare.opaqueToken;
-        prepared.push({ target: 'bare', op: async () => active(expectStatus(await send(`${env.bare!.url}/token/introspection`, { body: form({ token: bareToken }), headers: { authorization: bareAuth } }), 200).body) });
+        prepared.push({
+          target: 'bare',
+          op: async () =>
+            active(
+              expectStatus(await send(`${env.bare!.url}/token/introspection`, { body: form({ token: bareToken }), headers: { authorization: bareAuth } }), 200)
+                .body,
+            ),
+        });
       }
       return prepared;
     },
@@ -266,7 +307,9 @@ export const SCENARIOS: Scenario[] = [
       });
       // Discovery of a random tenant: most are not among the 500 providers an instance keeps,
       // so most requests build one (tenant row, keys decrypted, provider configured).
-      return [{ target: 'tessera', op: async () => void expectStatus(await send(`${env.tessera.url}/t/${pick(slugs)}/.well-known/openid-configuration`), 200) }];
+      return [
+        { target: 'tessera', op: async () => void expectStatus(await send(`${env.tessera.url}/t/${pick(slugs)}/.well-known/openid-configuration`), 200) },
+      ];
     },
   },
   {
@@ -298,13 +341,17 @@ export const SCENARIOS: Scenario[] = [
       await env.admin('POST', `/organizations/${org.id}/domains`, { domain: 'saml.bench' });
       await env.admin('PATCH', `/organizations/${org.id}/domains/saml.bench`, { verified: true });
       const idp = new TestSamlIdp();
-      const conn = await env.admin<{ id: string; acs_url: string; sp_entity_id: string; sp_metadata_url: string }>('POST', `/organizations/${org.id}/sso-connections`, {
-        type: 'saml',
-        name: 'Bench IdP',
-        idp_entity_id: idp.entityId,
-        idp_sso_url: idp.ssoUrl,
-        idp_certificates: [idp.keys.cert],
-      });
+      const conn = await env.admin<{ id: string; acs_url: string; sp_entity_id: string; sp_metadata_url: string }>(
+        'POST',
+        `/organizations/${org.id}/sso-connections`,
+        {
+          type: 'saml',
+          name: 'Bench IdP',
+          idp_entity_id: idp.entityId,
+          idp_sso_url: idp.ssoUrl,
+          idp_certificates: [idp.keys.cert],
+        },
+      );
       const sp = samlify.ServiceProvider({ metadata: (await send(conn.sp_metadata_url)).body });
       let n = 0;
       return [
@@ -314,7 +361,11 @@ export const SCENARIOS: Scenario[] = [
             const email = `user${n++ % 50}@saml.bench`;
             const toIdp = await startSignIn(env.tessera.url, env.issuer, client, email);
             if (!toIdp.startsWith(idp.ssoUrl)) throw new Error(`not sent to the IdP: ${toIdp}`);
-            const response = await idp.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: await idp.requestIdOf(sp, toIdp), nameId: email, attributes: { email, name: 'Bench User' } });
+            const response = await idp.response(sp, conn.acs_url, conn.sp_entity_id, {
+              inResponseTo: await idp.requestIdOf(sp, toIdp),
+              nameId: email,
+              attributes: { email, name: 'Bench User' },
+            });
             const r = await send(conn.acs_url, { body: form({ SAMLResponse: response }), headers: { origin: 'https://idp.test' } });
             if (r.status !== 303 && r.status !== 302) throw new Error(`ACS answered ${r.status}: ${r.body.slice(0, 200)}`);
             if (!r.headers.location?.includes('/auth/')) throw new Error(`ACS sent the browser to ${r.headers.location}`);
@@ -339,7 +390,12 @@ export const SCENARIOS: Scenario[] = [
         {
           target: 'local',
           op: async () =>
-            void (await new SignJWT({ scope: 'openid', client_id: 'bench' }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' }).setIssuedAt().setExpirationTime('15m').setJti(crypto.randomUUID()).sign(privateKey)),
+            void (await new SignJWT({ scope: 'openid', client_id: 'bench' })
+              .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' })
+              .setIssuedAt()
+              .setExpirationTime('15m')
+              .setJti(crypto.randomUUID())
+              .sign(privateKey)),
         },
       ];
     },
@@ -381,7 +437,9 @@ function adminOrgs(): Scenario[] {
       const db = env.tessera.connection.db;
       const tenantId = (await db.selectFrom('tenants').select('id').where('slug', '=', env.slug).executeTakeFirstOrThrow()).id;
       const started = Date.now();
-      await sql`INSERT INTO users (tenant_id, email, email_key, email_verified) SELECT ${tenantId}::uuid, 'm' || g || '@big.test', 'm' || g || '@big.test', true FROM generate_series(1, ${members + spare}::int) g`.execute(db);
+      await sql`INSERT INTO users (tenant_id, email, email_key, email_verified) SELECT ${tenantId}::uuid, 'm' || g || '@big.test', 'm' || g || '@big.test', true FROM generate_series(1, ${members + spare}::int) g`.execute(
+        db,
+      );
       await sql`
         INSERT INTO org_members (tenant_id, org_id, user_id, joined_at)
         SELECT tenant_id, ${org.id}::uuid, id, now() - (random() * interval '365 days') FROM users
@@ -394,12 +452,19 @@ function adminOrgs(): Scenario[] {
       await sql`ANALYZE`.execute(db);
       env.progress(`AdminOrgs: ${members} members seeded in ${Math.round((Date.now() - started) / 1000)} s`);
       const spareIds = (
-        await sql<{ id: string }>`SELECT id FROM users WHERE tenant_id = ${tenantId}::uuid AND email LIKE 'm%@big.test' AND split_part(substr(email, 2), '@', 1)::int > ${members}::int`.execute(db)
+        await sql<{
+          id: string;
+        }>`SELECT id FROM users WHERE tenant_id = ${tenantId}::uuid AND email LIKE 'm%@big.test' AND split_part(substr(email, 2), '@', 1)::int > ${members}::int`.execute(
+          db,
+        )
       ).rows.map((r) => r.id);
       // Cursors into the first pages, so listing reads pages at several depths.
       const cursors: Array<string | undefined> = [undefined];
       for (let i = 0; i < 20; i++) {
-        const page = await env.admin<{ next_cursor: string | null }>('GET', `/organizations/${org.id}/members?limit=50${cursors.at(-1) ? `&cursor=${encodeURIComponent(cursors.at(-1)!)}` : ''}`);
+        const page = await env.admin<{ next_cursor: string | null }>(
+          'GET',
+          `/organizations/${org.id}/members?limit=50${cursors.at(-1) ? `&cursor=${encodeURIComponent(cursors.at(-1)!)}` : ''}`,
+        );
         if (!page.next_cursor) break;
         cursors.push(page.next_cursor);
       }
@@ -412,7 +477,20 @@ function adminOrgs(): Scenario[] {
       name: 'AdminOrgs.create',
       async prepare(env) {
         await big(env);
-        return [{ target: 'tessera', op: async () => void expectStatus(await send(`${env.issuer}/api/v1/admin/organizations`, { method: 'POST', headers: apiKeyHeader(env), body: JSON.stringify({ name: `Created ${++created}` }) }), 201) }];
+        return [
+          {
+            target: 'tessera',
+            op: async () =>
+              void expectStatus(
+                await send(`${env.issuer}/api/v1/admin/organizations`, {
+                  method: 'POST',
+                  headers: apiKeyHeader(env),
+                  body: JSON.stringify({ name: `Created ${++created}` }),
+                }),
+                201,
+              ),
+          },
+        ];
       },
     },
     {
@@ -425,7 +503,14 @@ function adminOrgs(): Scenario[] {
             op: async () => {
               const userId = org.spareIds.pop();
               if (!userId) throw new Error('out of spare users: seed more');
-              expectStatus(await send(`${env.issuer}/api/v1/admin/organizations/${org.id}/members`, { method: 'POST', headers: apiKeyHeader(env), body: JSON.stringify({ user_id: userId, role: 'member' }) }), 201);
+              expectStatus(
+                await send(`${env.issuer}/api/v1/admin/organizations/${org.id}/members`, {
+                  method: 'POST',
+                  headers: apiKeyHeader(env),
+                  body: JSON.stringify({ user_id: userId, role: 'member' }),
+                }),
+                201,
+              );
             },
           },
         ];
@@ -441,7 +526,12 @@ function adminOrgs(): Scenario[] {
             target: 'tessera',
             op: async () => {
               const cursor = pick(org.cursors);
-              const r = expectStatus(await send(`${env.issuer}/api/v1/admin/organizations/${org.id}/members?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { headers: apiKeyHeader(env) }), 200);
+              const r = expectStatus(
+                await send(`${env.issuer}/api/v1/admin/organizations/${org.id}/members?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, {
+                  headers: apiKeyHeader(env),
+                }),
+                200,
+              );
               if (!r.body.startsWith('{"data":[{')) throw new Error('an empty page');
             },
           },

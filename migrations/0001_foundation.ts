@@ -1,7 +1,7 @@
 // Frozen in time: never import from src/. Later changes go in new migrations.
 // Timestamps that page lists (created_at, joined_at) are timestamptz(3): millisecond precision,
 // the same as a JavaScript Date, so a keyset cursor names its row exactly.
-import { sql, type Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 const TENANT_TABLES = ['admin_api_keys', 'signing_keys', 'oidc_payloads', 'clients', 'users'];
 

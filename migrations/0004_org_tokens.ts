@@ -1,5 +1,5 @@
 // Frozen in time: never import from src/.
-import { sql, type Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 export async function up(db: Kysely<any>): Promise<void> {
   // The organization a sign-in (an oidc-provider grant) is working in. Access tokens of the grant
@@ -38,7 +38,9 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   // Per client: may it ask for organizations (Auth0's organization_usage), and which
   // organizations a machine client may act for with client credentials.
-  await sql`ALTER TABLE clients ADD COLUMN organization_usage text NOT NULL DEFAULT 'allow' CHECK (organization_usage IN ('deny', 'allow', 'require'))`.execute(db);
+  await sql`ALTER TABLE clients ADD COLUMN organization_usage text NOT NULL DEFAULT 'allow' CHECK (organization_usage IN ('deny', 'allow', 'require'))`.execute(
+    db,
+  );
   await sql`ALTER TABLE clients ADD COLUMN organization_ids uuid[] NOT NULL DEFAULT '{}'`.execute(db);
 
   for (const table of ['grant_organizations', 'api_tokens']) {

@@ -1,5 +1,5 @@
 // Frozen in time: never import from src/.
-import { sql, type Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 export async function up(db: Kysely<any>): Promise<void> {
   // Accounts and invitations are looked up by email regardless of case. Under row-level security

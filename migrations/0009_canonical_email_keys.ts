@@ -1,6 +1,6 @@
 // Frozen in time: never import from src/.
 import { domainToASCII, domainToUnicode } from 'node:url';
-import { sql, type Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 // Email keys were lower(email), computed by PostgreSQL, while the application compared with
 // JavaScript's case mapping — which disagree (İ is `i` to one and `i + U+0307` to the other) — and
@@ -30,7 +30,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     HAVING count(*) > 1
     ORDER BY t.slug, u.email_key`.execute(db);
   if (refused.length || shared.rows.length) {
-    const sameAccount = shared.rows.map((r) => `- tenant ${r.slug}, ${visible(r.email_key)}: ${r.accounts.map((a) => account({ ...a, created_at: new Date(a.created_at) })).join('; ')}`);
+    const sameAccount = shared.rows.map(
+      (r) => `- tenant ${r.slug}, ${visible(r.email_key)}: ${r.accounts.map((a) => account({ ...a, created_at: new Date(a.created_at) })).join('; ')}`,
+    );
     throw new Error(
       [
         'Email addresses must each be one account under the email rule (see the README, "Email addresses"); these are not.',

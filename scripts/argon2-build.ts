@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ARGON2_LEVELS, argon2BindingFile, argon2BuildDir, type Argon2LevelName } from '../src/users/argon2-builds.ts';
+import { ARGON2_LEVELS, type Argon2LevelName, argon2BindingFile, argon2BuildDir } from '../src/users/argon2-builds.ts';
 
 const require = createRequire(import.meta.url);
 

@@ -3,52 +3,52 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
-import { accountPages } from './accounts/account-pages.ts';
 import { accountRoutes } from './accounts/account.routes.ts';
-import { SessionService } from './accounts/session.service.ts';
 import { AccountService } from './accounts/account.service.ts';
+import { accountPages } from './accounts/account-pages.ts';
 import { BruteForce } from './accounts/brute-force.ts';
+import { SessionService } from './accounts/session.service.ts';
 import { adminApi } from './admin-api/admin.routes.ts';
-import type { Config } from './config.ts';
-import { connect, type Connection } from './db/connect.ts';
-import { assertEncryptionKeyOpensDatabase } from './encryption-key-check.ts';
-import { isMigrated, migrateToLatest, ping } from './db/migrate.ts';
 import { requireAdmin } from './admin-api/admin-auth.ts';
-import { formBody, jsonBody } from './http/body.ts';
 import { errorBoundary, NotFound } from './base/errors.ts';
-import { Outbound } from './base/outbound-fetch.ts';
-import { requestContext, sameOriginForms } from './http/request-context.ts';
-import { strictTransportSecurity, treatRequestsAsHttps } from './base/transport-security.ts';
-import { requireUser } from './me/user-auth.ts';
 import { createLogger, type Logger } from './base/logger.ts';
+import { Outbound } from './base/outbound-fetch.ts';
+import { strictTransportSecurity, treatRequestsAsHttps } from './base/transport-security.ts';
+import { createTextViews, createViews } from './base/views.ts';
+import type { Config } from './config.ts';
+import { type Connection, connect } from './db/connect.ts';
+import { isMigrated, migrateToLatest, ping } from './db/migrate.ts';
+import { assertEncryptionKeyOpensDatabase } from './encryption-key-check.ts';
+import { formBody, jsonBody } from './http/body.ts';
+import { requestContext, sameOriginForms } from './http/request-context.ts';
 import { MailOutbox } from './mail/outbox.ts';
 import { createMailTransport } from './mail/transport.ts';
 import { startMaintenance } from './maintenance.ts';
 import { meRoutes } from './me/me.routes.ts';
-import { registerInvitationMail } from './orgs/invitation-mail.ts';
+import { requireUser } from './me/user-auth.ts';
+import { ClientService } from './oidc/client.service.ts';
+import { interactionRoutes } from './oidc/interactions.routes.ts';
+import { TenantRuntimes } from './oidc/tenant-runtime.ts';
 import { invitationRoutes } from './orgs/invitation.routes.ts';
+import { InvitationService } from './orgs/invitation.service.ts';
+import { registerInvitationMail } from './orgs/invitation-mail.ts';
+import { OrgService } from './orgs/org.service.ts';
 import { OrgTokens } from './orgs/org-tokens.ts';
 import { orgPages } from './portal/org-pages.ts';
 import { peoplePages } from './portal/people-pages.ts';
 import { PortalSessions } from './portal/portal-session.ts';
 import { ssoPages } from './portal/sso-pages.ts';
-import { ApiTokenService } from './tokens/api-token.service.ts';
 import { ConnectionService, loopbackIdpsAllowed } from './sso/connection.service.ts';
 import { DomainService, systemTxtResolver, type TxtResolver } from './sso/domain.service.ts';
 import { OidcSso } from './sso/oidc-sso.ts';
-import { SamlSso } from './sso/saml/saml-sso.ts';
-import { SsoRouter } from './sso/sso-router.ts';
-import { ssoRoutes } from './sso/sso.routes.ts';
 import { PendingLinks } from './sso/pending-links.ts';
+import { SamlSso } from './sso/saml/saml-sso.ts';
+import { ssoRoutes } from './sso/sso.routes.ts';
 import { registerSsoLinkMail } from './sso/sso-link-mail.ts';
-import { InvitationService } from './orgs/invitation.service.ts';
-import { OrgService } from './orgs/org.service.ts';
-import { ClientService } from './oidc/client.service.ts';
-import { interactionRoutes } from './oidc/interactions.routes.ts';
-import { TenantRuntimes } from './oidc/tenant-runtime.ts';
+import { SsoRouter } from './sso/sso-router.ts';
 import { TenantService } from './tenants/tenant.service.ts';
+import { ApiTokenService } from './tokens/api-token.service.ts';
 import { UserService } from './users/user.service.ts';
-import { createTextViews, createViews } from './base/views.ts';
 
 export interface App {
   koa: Koa;
@@ -205,7 +205,22 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   // The SAML ACS takes a cross-site POST from the IdP by design: no same-origin check here; the
   // response's signature, audience, destination and InResponseTo are what protect it.
   ssoRouter.use(...formBody('1mb'));
-  ssoRouter.use(ssoRoutes({ db, connections, domains, oidc: oidcSso, saml: samlSso, invitations, pendingLinks, users, bruteForce, render, log, sameOrigin: sameOriginForms(config.publicUrl) }).routes());
+  ssoRouter.use(
+    ssoRoutes({
+      db,
+      connections,
+      domains,
+      oidc: oidcSso,
+      saml: samlSso,
+      invitations,
+      pendingLinks,
+      users,
+      bruteForce,
+      render,
+      log,
+      sameOrigin: sameOriginForms(config.publicUrl),
+    }).routes(),
+  );
   koa.use(ssoRouter.routes());
 
   const me = new Router({ prefix: '/t/:slug/api/v1/me' });
@@ -217,7 +232,11 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const openapi = new Router();
   // Public on purpose: the description of the API holds no data.
   openapi.get('/t/:slug/api/v1/openapi.json', (ctx) => {
-    ctx.body = adminRegistry.openapi({ title: `Tessera Admin API — ${ctx.state.runtime.tenant.name}`, version: '1', serverUrl: `${config.publicUrl}/t/${ctx.params.slug}/api/v1/admin` });
+    ctx.body = adminRegistry.openapi({
+      title: `Tessera Admin API — ${ctx.state.runtime.tenant.name}`,
+      version: '1',
+      serverUrl: `${config.publicUrl}/t/${ctx.params.slug}/api/v1/admin`,
+    });
   });
   koa.use(openapi.routes());
 

@@ -1,4 +1,4 @@
-import { ConfigError, type Config } from './config.ts';
+import { type Config, ConfigError } from './config.ts';
 import type { Database } from './db/database.ts';
 import { openSigningKeys } from './tenants/signing-keys.ts';
 
@@ -13,7 +13,12 @@ import { openSigningKeys } from './tenants/signing-keys.ts';
  * tables (no tenant scope): this runs once at start, across tenants.
  */
 export async function assertEncryptionKeyOpensDatabase(db: Database, config: Pick<Config, 'encryptionKey' | 'encryptionKeyFile'>): Promise<void> {
-  const newest = await db.selectFrom('signing_keys').select(['tenant_id', 'kid', 'private_jwk_encrypted']).orderBy('created_at', 'desc').limit(1).executeTakeFirst();
+  const newest = await db
+    .selectFrom('signing_keys')
+    .select(['tenant_id', 'kid', 'private_jwk_encrypted'])
+    .orderBy('created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   if (!newest) return;
   try {
     openSigningKeys(newest.tenant_id, [{ kid: newest.kid, sealed: newest.private_jwk_encrypted }], config.encryptionKey);
@@ -23,8 +28,6 @@ export async function assertEncryptionKeyOpensDatabase(db: Database, config: Pic
 }
 
 function mismatchMessage(keyFile: string | undefined): string {
-  const which = keyFile
-    ? `ENCRYPTION_KEY is not set, and the key generated in ${keyFile} (under DATA_DIR) is not the one`
-    : 'ENCRYPTION_KEY is not the key';
+  const which = keyFile ? `ENCRYPTION_KEY is not set, and the key generated in ${keyFile} (under DATA_DIR) is not the one` : 'ENCRYPTION_KEY is not the key';
   return `${which} this database's signing keys were encrypted with: start with the ENCRYPTION_KEY the database was set up with (the same on every instance).`;
 }

@@ -1,11 +1,11 @@
 import { parseArgs } from 'node:util';
-import { createApp, type App } from './app.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { type App, createApp } from './app.ts';
+import { AppError } from './base/errors.ts';
+import { createLogger } from './base/logger.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
 import { connect, DataDirBusyError } from './db/connect.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { assertEncryptionKeyOpensDatabase } from './encryption-key-check.ts';
-import { AppError } from './base/errors.ts';
-import { createLogger } from './base/logger.ts';
 import { seedDemo } from './seed.ts';
 import { TenantService } from './tenants/tenant.service.ts';
 import { argon2Build } from './users/argon2.ts';
@@ -68,7 +68,10 @@ async function start(config: Config) {
   const url = await app.start();
   log.info({ url, publicUrl: config.publicUrl, database: app.connection.kind, argon2: argon2Build }, 'tessera listening');
   if (demo) printDemo(config, demo);
-  else console.log(`\nTessera is running at ${config.publicUrl} (listening on ${url}).\nEach tenant's portal: ${config.publicUrl}/t/<tenant>/portal/organizations\n`);
+  else
+    console.log(
+      `\nTessera is running at ${config.publicUrl} (listening on ${url}).\nEach tenant's portal: ${config.publicUrl}/t/<tenant>/portal/organizations\n`,
+    );
   stopOnSignals(app);
 }
 

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { Database } from './db/database.ts';
 import type { Logger } from './base/logger.ts';
+import type { Database } from './db/database.ts';
 import { INVITATION_SENDS_COUNTED_SECONDS } from './orgs/invitation-limits.ts';
 
 const EVERY_MS = 10 * 60 * 1000;
@@ -45,7 +45,8 @@ const METADATA_EVERY_MS = 60 * 60 * 1000;
 
 export function startMaintenance(db: Database, log: Logger, jobs: { refreshSamlMetadata?: () => Promise<{ refreshed: number; failed: number }> } = {}) {
   const refresh = () =>
-    jobs.refreshSamlMetadata?.()
+    jobs
+      .refreshSamlMetadata?.()
       .then((r) => (r.refreshed || r.failed) && log.info(r, 'saml metadata refreshed'))
       .catch((err) => log.warn({ err }, 'saml metadata refresh failed'));
   const metadataTimer = setInterval(refresh, METADATA_EVERY_MS);

@@ -9,10 +9,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { exportJWK, generateKeyPair, calculateJwkThumbprint } from 'jose';
-import { buildProvider, publicJwksOf, type ProviderDeps } from '../../src/oidc/provider.ts';
-import { issuerOf } from '../../src/tenants/issuer.ts';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { accessTokenVerifier } from '../../src/oidc/jwt-verifier.ts';
+import { buildProvider, type ProviderDeps, publicJwksOf } from '../../src/oidc/provider.ts';
+import { issuerOf } from '../../src/tenants/issuer.ts';
 import type { PrivateSigningKey } from '../../src/tenants/signing-keys.ts';
 
 const { values } = parseArgs({ options: { builds: { type: 'string', default: '2000' } } });
@@ -23,7 +23,16 @@ if (!gc) throw new Error('run with --expose-gc');
 const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
 const kid = await calculateJwkThumbprint(await exportJWK(publicKey));
 const key = { ...(await exportJWK(privateKey)), kid, alg: 'ES256', use: 'sig' } as PrivateSigningKey;
-const deps = { db: {}, publicUrl: 'http://127.0.0.1:3000', encryptionKey: randomBytes(32), users: {}, clients: {}, orgTokens: {}, render: () => '', log: { info() {}, error() {} } } as unknown as ProviderDeps;
+const deps = {
+  db: {},
+  publicUrl: 'http://127.0.0.1:3000',
+  encryptionKey: randomBytes(32),
+  users: {},
+  clients: {},
+  orgTokens: {},
+  render: () => '',
+  log: { info() {}, error() {} },
+} as unknown as ProviderDeps;
 
 function buildOne(i: number) {
   const tenant = { id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, slug: `t-${i}`, name: `T ${i}`, settings: {} };
@@ -47,4 +56,6 @@ const before = process.memoryUsage().heapUsed;
 const held = Array.from({ length: 500 }, (_, i) => buildOne(i));
 gc();
 const kept = (process.memoryUsage().heapUsed - before) / held.length;
-console.log(`build: median ${perBuild[10]!.toFixed(0)} µs of CPU (batches ${perBuild[0]!.toFixed(0)}–${perBuild.at(-1)!.toFixed(0)}), kept ${(kept / 1024).toFixed(1)} KB per provider (${held.length} held)`);
+console.log(
+  `build: median ${perBuild[10]!.toFixed(0)} µs of CPU (batches ${perBuild[0]!.toFixed(0)}–${perBuild.at(-1)!.toFixed(0)}), kept ${(kept / 1024).toFixed(1)} KB per provider (${held.length} held)`,
+);

@@ -6,7 +6,7 @@
  *
  *   node --import tsx bench/lib/bare-provider.ts <port> <chains>
  */
-import { generateKeyPair, exportJWK } from 'jose';
+import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 
 const port = Number(process.argv[2] ?? 0);
@@ -72,7 +72,13 @@ const provider = new Provider(issuer, {
   adapter: MapAdapter as never,
   clients: [
     { ...BARE_CLIENTS.machine, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' },
-    { client_id: BARE_CLIENTS.web.client_id, client_secret: BARE_CLIENTS.web.client_secret, redirect_uris: [BARE_CLIENTS.web.redirect_uri], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic' },
+    {
+      client_id: BARE_CLIENTS.web.client_id,
+      client_secret: BARE_CLIENTS.web.client_secret,
+      redirect_uris: [BARE_CLIENTS.web.redirect_uri],
+      grant_types: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
   ],
   jwks: { keys: [jwk] },
   clientDefaults: { id_token_signed_response_alg: 'ES256' },
@@ -89,7 +95,16 @@ const provider = new Provider(issuer, {
       getResourceServerInfo: () => ({ scope: 'openid', audience, accessTokenTTL: 900, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } }),
     },
   },
-  ttl: { AccessToken: 900, ClientCredentials: 900, RefreshToken: 14 * 86_400, Grant: 14 * 86_400, Session: 14 * 86_400, IdToken: 3600, AuthorizationCode: 60, Interaction: 3600 },
+  ttl: {
+    AccessToken: 900,
+    ClientCredentials: 900,
+    RefreshToken: 14 * 86_400,
+    Grant: 14 * 86_400,
+    Session: 14 * 86_400,
+    IdToken: 3600,
+    AuthorizationCode: 60,
+    Interaction: 3600,
+  },
   issueRefreshToken: async () => true,
   rotateRefreshToken: true,
 });
@@ -111,7 +126,14 @@ const introspected = new provider.Grant({ accountId: 'introspected', clientId: '
 introspected.addOIDCScope('openid');
 introspected.addResourceScope(audience, 'openid');
 const introspectedGrant = await introspected.save();
-const opaqueToken = await new provider.RefreshToken({ client, accountId: 'introspected', grantId: introspectedGrant, scope: 'openid', gty: 'authorization_code', resource: audience } as never).save();
+const opaqueToken = await new provider.RefreshToken({
+  client,
+  accountId: 'introspected',
+  grantId: introspectedGrant,
+  scope: 'openid',
+  gty: 'authorization_code',
+  resource: audience,
+} as never).save();
 
 const server = provider.listen(port, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ port, refreshTokens, opaqueToken })}\n`);

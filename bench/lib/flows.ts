@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { basic, CookieJar, expectStatus, form, send, type Reply } from './http.ts';
+import { basic, CookieJar, expectStatus, form, type Reply, send } from './http.ts';
 
 export interface WebClient {
   client_id: string;
@@ -63,7 +63,12 @@ export async function signIn(origin: string, issuer: string, client: WebClient, 
   const login = formActions(pw.body).find((a) => a.endsWith('/login'));
   if (!login) throw new Error('no password form');
   const loginUrl = new URL(login, origin).href;
-  const at = await follow(jar, origin, jar.take(await send(loginUrl, { body: form({ email: user.email, password: user.password }), headers: jar.header() })), loginUrl);
+  const at = await follow(
+    jar,
+    origin,
+    jar.take(await send(loginUrl, { body: form({ email: user.email, password: user.password }), headers: jar.header() })),
+    loginUrl,
+  );
   if (!at.url.startsWith(client.redirect_uri)) throw new Error(`sign-in did not return to the app: HTTP ${at.reply.status} ${at.reply.body.slice(0, 200)}`);
   const back = new URL(at.url);
   if (back.searchParams.get('state') !== state) throw new Error('state mismatch');
@@ -81,7 +86,14 @@ export async function signIn(origin: string, issuer: string, client: WebClient, 
 
 /** RP-initiated logout: the confirmation page, then its form. */
 export async function logout(origin: string, issuer: string, client: WebClient, idToken: string, jar: CookieJar, postLogout: string) {
-  const page = jar.take(expectStatus(await send(`${issuer}/session/end?${form({ id_token_hint: idToken, post_logout_redirect_uri: postLogout, client_id: client.client_id })}`, { headers: jar.header() }), 200));
+  const page = jar.take(
+    expectStatus(
+      await send(`${issuer}/session/end?${form({ id_token_hint: idToken, post_logout_redirect_uri: postLogout, client_id: client.client_id })}`, {
+        headers: jar.header(),
+      }),
+      200,
+    ),
+  );
   const action = /<form[^>]*action="([^"]+)"/.exec(page.body)?.[1];
   const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.body)?.[1];
   if (!action || !xsrf) throw new Error('no logout form');
@@ -90,7 +102,13 @@ export async function logout(origin: string, issuer: string, client: WebClient, 
 }
 
 export async function refresh(issuer: string, client: WebClient, refreshToken: string, extra: Record<string, string> = {}): Promise<Tokens> {
-  const r = expectStatus(await send(`${issuer}/token`, { body: form({ grant_type: 'refresh_token', refresh_token: refreshToken, ...extra }), headers: { authorization: basic(client.client_id, client.client_secret) } }), 200);
+  const r = expectStatus(
+    await send(`${issuer}/token`, {
+      body: form({ grant_type: 'refresh_token', refresh_token: refreshToken, ...extra }),
+      headers: { authorization: basic(client.client_id, client.client_secret) },
+    }),
+    200,
+  );
   return JSON.parse(r.body) as Tokens;
 }
 

@@ -14,7 +14,11 @@ export const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 256 });
  * can (no fetch/openid-client machinery), so what is measured is the server. `agent: false`
  * opens a new connection for this request and closes it after.
  */
-export function send(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent | false } = {}, retried = false): Promise<Reply> {
+export function send(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent | false } = {},
+  retried = false,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,

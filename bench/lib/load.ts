@@ -89,7 +89,10 @@ export async function fixedRate(op: Op, rate: number, durationMs: number, opts: 
     );
   }
   await Promise.all(pending);
-  const sendLagP99Ms = percentile(lagMs.sort((a, b) => a - b), 99);
+  const sendLagP99Ms = percentile(
+    lagMs.sort((a, b) => a - b),
+    99,
+  );
   return { ops: latenciesMs.length, errors, firstError, wallSeconds: (performance.now() - start) / 1000, latenciesMs, sendLagP99Ms };
 }
 

@@ -34,7 +34,11 @@ export interface MachineLoad {
  * a backend seen only after counts whole (it started meanwhile), one seen only before counts
  * nothing (it was idle, which is why it was closed).
  */
-export function machineLoad(before: MachineSample, after: MachineSample, opts: { ops: number; benchSeconds: number; wallSeconds: number; cores: number }): MachineLoad {
+export function machineLoad(
+  before: MachineSample,
+  after: MachineSample,
+  opts: { ops: number; benchSeconds: number; wallSeconds: number; cores: number },
+): MachineLoad {
   const local = before.postgres.size > 0 || after.postgres.size > 0;
   let postgres = 0;
   for (const [pid, seconds] of after.postgres) postgres += seconds - (before.postgres.get(pid) ?? 0);

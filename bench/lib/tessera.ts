@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.ts';
-import { connect, type Connection } from '../../src/db/connect.ts';
+import { type Connection, connect } from '../../src/db/connect.ts';
 import { TenantService } from '../../src/tenants/tenant.service.ts';
 import { send } from './http.ts';
 
@@ -94,7 +94,10 @@ export async function startTessera(serverUrl: string, nodeArgs: string[] = [], s
     NODE_ENV: 'production',
   };
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, [...startScriptFlags(root), ...nodeArgs, join(root, 'bin/tessera.js'), 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'pipe'] });
+  const child = spawn(process.execPath, [...startScriptFlags(root), ...nodeArgs, join(root, 'bin/tessera.js'), 'start'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', stdout, 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-4000);

@@ -2,17 +2,17 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import { NotFound } from '../base/errors.ts';
+import { isUuid } from '../base/ids.ts';
+import type { Render } from '../base/views.ts';
 import { formField } from '../http/pages.ts';
 import { PORTAL_CLIENT } from '../oidc/client.service.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
-import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { OrgService } from '../orgs/org.service.ts';
-import { FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from '../portal/forms.ts';
-import { isUuid } from '../base/ids.ts';
+import type { OrgTokens } from '../orgs/org-tokens.ts';
+import { type FormErrors, FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice } from '../portal/forms.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../base/views.ts';
-import { PasswordRejected, type AccountService } from './account.service.ts';
+import { type AccountService, PasswordRejected } from './account.service.ts';
 import type { SessionService } from './session.service.ts';
 
 const NOTICES = {
@@ -28,7 +28,11 @@ const REFUSALS: Record<string, string> = {
   last_owner: 'You are the last owner of that organization: make another member owner first, then leave.',
 };
 
-const optionalName = z.string().trim().max(200, 'must be at most 200 characters').transform((s) => s || null);
+const optionalName = z
+  .string()
+  .trim()
+  .max(200, 'must be at most 200 characters')
+  .transform((s) => s || null);
 const Profile = z.strictObject({ name: optionalName, given_name: optionalName, family_name: optionalName });
 
 /**
@@ -67,7 +71,12 @@ export function accountPages(deps: {
     ]);
     const active = current ?? viewer.user.active_org_id;
     const refusal = typeof ctx.query.refused === 'string' ? REFUSALS[ctx.query.refused] : undefined;
-    view(ctx, 'account/organizations.njk', 'organizations', { title: 'My organizations', memberships: memberships.map((m) => ({ ...m, active: m.id === active })), invitations, formError: refusal });
+    view(ctx, 'account/organizations.njk', 'organizations', {
+      title: 'My organizations',
+      memberships: memberships.map((m) => ({ ...m, active: m.id === active })),
+      invitations,
+      formError: refusal,
+    });
   });
 
   /**
@@ -130,7 +139,13 @@ export function accountPages(deps: {
   // ── password ───────────────────────────────────────────────────────────────
 
   const passwordPage = (ctx: Context, errors: FormErrors, status = 200) =>
-    view(ctx, 'account/password.njk', 'password', { title: 'Password', email: ctx.state.viewer.user.email, hasPassword: Boolean(ctx.state.viewer.user.password_hash), errors, formError: errors._form }, status);
+    view(
+      ctx,
+      'account/password.njk',
+      'password',
+      { title: 'Password', email: ctx.state.viewer.user.email, hasPassword: Boolean(ctx.state.viewer.user.password_hash), errors, formError: errors._form },
+      status,
+    );
 
   router.get('/password', guard, (ctx) => passwordPage(ctx, {}));
 
@@ -144,7 +159,10 @@ export function accountPages(deps: {
     try {
       if (!current) throw new FormRejected({ current_password: 'Enter your current password.' });
       if (next !== again) throw new FormRejected({ confirm_password: 'The two new passwords are not the same.' });
-      const outcome = await deps.accounts.changePassword(tenant.id, viewer.user.id, current, next, viewer.grantId, { ip: ctx.ip, bruteForce: effectiveSettings(tenant.settings).brute_force });
+      const outcome = await deps.accounts.changePassword(tenant.id, viewer.user.id, current, next, viewer.grantId, {
+        ip: ctx.ip,
+        bruteForce: effectiveSettings(tenant.settings).brute_force,
+      });
       if (outcome === 'locked') throw new FormRejected({ _form: 'Too many wrong passwords. Wait a few minutes, then try again.' });
       if (outcome === 'wrong_password') throw new FormRejected({ current_password: 'That is not your current password.' });
       redirectWithNotice(ctx, url(ctx, 'password'), 'password_changed');
@@ -180,4 +198,3 @@ export function accountPages(deps: {
 
   return router;
 }
-

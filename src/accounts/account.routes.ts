@@ -1,8 +1,8 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { emailFieldError, formField, renderPage } from '../http/pages.ts';
 import type { Render } from '../base/views.ts';
-import { PasswordRejected, type AccountService } from './account.service.ts';
+import { emailFieldError, formField, renderPage } from '../http/pages.ts';
+import { type AccountService, PasswordRejected } from './account.service.ts';
 import type { BruteForce } from './brute-force.ts';
 
 /**
@@ -22,9 +22,10 @@ export function accountRoutes(deps: { accounts: AccountService; bruteForce: Brut
       {
         title: 'This link no longer works',
         paragraphs: ['It was already used, or it has expired. Links work once, for a limited time.'],
-        link: what === 'reset'
-          ? { href: `${base(ctx)}/forgot-password`, text: 'Send me a new reset link' }
-          : { href: `${base(ctx)}/verify-email/resend`, text: 'Send me a new confirmation link' },
+        link:
+          what === 'reset'
+            ? { href: `${base(ctx)}/forgot-password`, text: 'Send me a new reset link' }
+            : { href: `${base(ctx)}/verify-email/resend`, text: 'Send me a new confirmation link' },
       },
       410,
     );
@@ -34,7 +35,9 @@ export function accountRoutes(deps: { accounts: AccountService; bruteForce: Brut
     return deps.bruteForce.allowMailRequest(ctx.state.runtime.tenant.id, ctx.ip);
   }
 
-  router.get('/forgot-password', (ctx) => page(ctx, 'forgot-password.njk', { title: 'Reset your password', action: `${base(ctx)}/forgot-password`, email: '' }));
+  router.get('/forgot-password', (ctx) =>
+    page(ctx, 'forgot-password.njk', { title: 'Reset your password', action: `${base(ctx)}/forgot-password`, email: '' }),
+  );
   router.post('/forgot-password', async (ctx) => {
     const email = formField(ctx, 'email', 320);
     const emailError = emailFieldError(email);
@@ -64,7 +67,12 @@ export function accountRoutes(deps: { accounts: AccountService; bruteForce: Brut
       if (outcome === 'invalid') return expiredLink(ctx, 'reset');
     } catch (err) {
       if (!(err instanceof PasswordRejected)) throw err;
-      return page(ctx, 'reset-password.njk', { title: 'Choose a new password', action: `${base(ctx)}/reset-password/${encodeURIComponent(token)}`, error: err.message }, 400);
+      return page(
+        ctx,
+        'reset-password.njk',
+        { title: 'Choose a new password', action: `${base(ctx)}/reset-password/${encodeURIComponent(token)}`, error: err.message },
+        400,
+      );
     }
     page(ctx, 'message.njk', {
       title: 'Your password was changed',
@@ -72,7 +80,9 @@ export function accountRoutes(deps: { accounts: AccountService; bruteForce: Brut
     });
   });
 
-  router.get('/verify-email/resend', (ctx) => page(ctx, 'resend-verification.njk', { title: 'Confirm your email', action: `${base(ctx)}/verify-email/resend`, email: '' }));
+  router.get('/verify-email/resend', (ctx) =>
+    page(ctx, 'resend-verification.njk', { title: 'Confirm your email', action: `${base(ctx)}/verify-email/resend`, email: '' }),
+  );
   router.post('/verify-email/resend', async (ctx) => {
     const email = formField(ctx, 'email', 320);
     const emailError = emailFieldError(email);

@@ -1,17 +1,17 @@
+import { isUniqueViolation } from '../base/errors.ts';
+import type { Render } from '../base/views.ts';
 import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { isUniqueViolation } from '../base/errors.ts';
 import { mailRenderer } from '../mail/compose.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import { revokeEverythingOfAccount } from '../oidc-store/oidc-payload.repo.ts';
-import type { TenantRow } from '../tenants/tenant.repo.ts';
-import { checkPassword, hashPassword } from '../users/passwords.ts';
-import { passwordProblem } from '../users/password-policy.ts';
-import * as users from '../users/user.repo.ts';
-import type { Render } from '../base/views.ts';
-import * as tokens from './account-token.repo.ts';
 import type { BruteForceSettings } from '../tenants/settings.ts';
+import type { TenantRow } from '../tenants/tenant.repo.ts';
+import { passwordProblem } from '../users/password-policy.ts';
+import { checkPassword, hashPassword } from '../users/passwords.ts';
+import * as users from '../users/user.repo.ts';
+import * as tokens from './account-token.repo.ts';
 import type { BruteForce } from './brute-force.ts';
 
 export const VERIFY_EMAIL_TTL_SECONDS = 24 * 3600;
@@ -47,13 +47,27 @@ export class AccountService {
       const issued = await this.issueLink(tenant.id, email, 'verify_email', VERIFY_EMAIL_TTL_SECONDS, (u) => !u.email_verified && !u.disabled);
       if (!issued) return null;
       const { token, to } = issued;
-      return { ...compose('verify_email', `Confirm your email for ${tenant.name}`, { tenantName: tenant.name, email: to, link: link(tenant, `verify-email/${token}`) }), to };
+      return {
+        ...compose('verify_email', `Confirm your email for ${tenant.name}`, {
+          tenantName: tenant.name,
+          email: to,
+          link: link(tenant, `verify-email/${token}`),
+        }),
+        to,
+      };
     });
     outbox.register('reset_password', async (tenant, email) => {
       const issued = await this.issueLink(tenant.id, email, 'reset_password', RESET_PASSWORD_TTL_SECONDS, (u) => !u.disabled);
       if (!issued) return null;
       const { token, to } = issued;
-      return { ...compose('reset_password', `Reset your ${tenant.name} password`, { tenantName: tenant.name, email: to, link: link(tenant, `reset-password/${token}`) }), to };
+      return {
+        ...compose('reset_password', `Reset your ${tenant.name} password`, {
+          tenantName: tenant.name,
+          email: to,
+          link: link(tenant, `reset-password/${token}`),
+        }),
+        to,
+      };
     });
     outbox.register('account_exists', async (tenant, email) =>
       compose('account_exists', `You already have a ${tenant.name} account`, { tenantName: tenant.name, email, resetLink: link(tenant, 'forgot-password') }),

@@ -92,7 +92,12 @@ export class BruteForce {
   async allowMailRequest(tenantId: string, ip: string): Promise<boolean> {
     return inTenant(this.db, tenantId, async (tx) => {
       await this.bump(tx, tenantId, `mail-ip:${ip}`, MAIL_WINDOW_SECONDS, () => null);
-      const row = await tx.selectFrom('auth_throttle').select('failures').where('tenant_id', '=', tenantId).where('key', '=', `mail-ip:${ip}`).executeTakeFirstOrThrow();
+      const row = await tx
+        .selectFrom('auth_throttle')
+        .select('failures')
+        .where('tenant_id', '=', tenantId)
+        .where('key', '=', `mail-ip:${ip}`)
+        .executeTakeFirstOrThrow();
       return row.failures <= MAIL_REQUESTS_PER_WINDOW;
     });
   }

@@ -1,9 +1,9 @@
 import type { Context, Next } from 'koa';
+import { Forbidden, Unauthorized } from '../base/errors.ts';
 import type { Database } from '../db/database.ts';
 import { verifyAccessToken } from '../oidc/access-tokens.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
 import type { UserService } from '../users/user.service.ts';
-import { Forbidden, Unauthorized } from '../base/errors.ts';
 
 const REFUSED = 'Send an admin API key of this tenant, or an access token of its issuer with the admin scope, as Authorization: Bearer <credential>.';
 

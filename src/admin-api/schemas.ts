@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { fields, httpUrl } from '../base/validate.ts';
-import { domain, text } from '../orgs/org.schemas.ts';
-import { userFields } from '../users/user-fields.ts';
 import { TENANT_SCOPES } from '../oidc/provider.ts';
+import { domain, text } from '../orgs/org.schemas.ts';
 import { ORG_STATUSES } from '../orgs/org.table.ts';
+import { userFields } from '../users/user-fields.ts';
 
 // The Admin API's request schemas: one definition validates requests and documents them (the OpenAPI document).
 // Path params are plain objects (the router adds :slug); bodies and queries are strict.
@@ -141,12 +141,24 @@ export const InvitationParams = z.object({ orgId: uuid, invitationId: uuid });
 export const CreateInvitation = z.strictObject({
   email: userFields.email,
   role: roleName.default('member'),
-  expires_in: z.number().int().min(60, 'must be at least 60 seconds').max(30 * 86_400, 'must be at most 30 days').optional(),
+  expires_in: z
+    .number()
+    .int()
+    .min(60, 'must be at least 60 seconds')
+    .max(30 * 86_400, 'must be at most 30 days')
+    .optional(),
 });
 
 export const MintApiToken = z.strictObject({
-  scopes: z.array(z.enum(['openid', 'profile', 'email', 'organizations', 'admin'])).min(1, 'give at least one scope').max(10),
-  expires_in: z.number().int().min(60, 'must be at least 60 seconds').max(365 * 86_400, 'must be at most a year'),
+  scopes: z
+    .array(z.enum(['openid', 'profile', 'email', 'organizations', 'admin']))
+    .min(1, 'give at least one scope')
+    .max(10),
+  expires_in: z
+    .number()
+    .int()
+    .min(60, 'must be at least 60 seconds')
+    .max(365 * 86_400, 'must be at most a year'),
   org_id: uuid.optional(),
 });
 export const ApiTokenParams = z.object({ userId: uuid, tokenId: uuid });
@@ -168,14 +180,25 @@ const connectionFields = {
     .strictObject({ email: attributeName, name: attributeName, given_name: attributeName, family_name: attributeName, groups: attributeName })
     .partial()
     .optional(),
-  group_roles: z.record(z.string().min(1).max(200), roleName).refine((m) => Object.keys(m).length <= 100, 'at most 100 groups').optional(),
+  group_roles: z
+    .record(z.string().min(1).max(200), roleName)
+    .refine((m) => Object.keys(m).length <= 100, 'at most 100 groups')
+    .optional(),
   issuer_url: httpUrl,
   client_id: z.string().min(1).max(500),
   client_secret: z.string().min(1).max(2000),
-  scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'not a valid scope')).min(1).max(20).refine((s) => s.includes('openid'), 'must include openid').optional(),
+  scopes: z
+    .array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'not a valid scope'))
+    .min(1)
+    .max(20)
+    .refine((s) => s.includes('openid'), 'must include openid')
+    .optional(),
 };
 export const ConnectionParams = z.object({ orgId: uuid, connectionId: uuid });
-const pem = z.string().max(20_000).regex(/-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----/, 'must be a PEM certificate');
+const pem = z
+  .string()
+  .max(20_000)
+  .regex(/-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----/, 'must be a PEM certificate');
 const samlFields = {
   metadata_xml: z.string().min(1).max(500_000).optional(),
   metadata_url: httpUrl.optional(),

@@ -35,8 +35,7 @@ function kind(status: number, code: string, title: string): Factory {
 
 export const BadRequest = kind(400, 'bad_request', 'Bad request');
 export const ValidationFailed = kind(422, 'validation_failed', 'Invalid input');
-export const Unauthorized: Factory = (detail) =>
-  new AppError(401, 'unauthorized', 'Unauthorized', detail, undefined, { 'WWW-Authenticate': 'Bearer' });
+export const Unauthorized: Factory = (detail) => new AppError(401, 'unauthorized', 'Unauthorized', detail, undefined, { 'WWW-Authenticate': 'Bearer' });
 export const Forbidden = kind(403, 'forbidden', 'Forbidden');
 export const NotFound = kind(404, 'not_found', 'Not found');
 export const Conflict = kind(409, 'conflict', 'Conflict');
@@ -97,5 +96,10 @@ function toAppError(err: unknown): AppError {
     if (status === 415) return UnsupportedMediaType('Send the request body as application/json.');
     return new AppError(status, 'bad_request', 'Bad request', e.expose && e.message ? e.message : 'The request could not be processed.');
   }
-  return new AppError(500, 'internal_error', 'Internal server error', 'Something went wrong on our side. The request id in the response identifies it in the logs.');
+  return new AppError(
+    500,
+    'internal_error',
+    'Internal server error',
+    'Something went wrong on our side. The request id in the response identifies it in the logs.',
+  );
 }

@@ -9,15 +9,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       level,
       base: { service: 'tessera' },
       redact: {
-        paths: [
-          'req.headers.authorization',
-          'req.headers.cookie',
-          'res.headers["set-cookie"]',
-          '*.password',
-          '*.client_secret',
-          '*.admin_api_key',
-          '*.token',
-        ],
+        paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', '*.password', '*.client_secret', '*.admin_api_key', '*.token'],
         censor: '[redacted]',
       },
     },

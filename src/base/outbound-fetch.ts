@@ -178,7 +178,8 @@ export class Outbound {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     const res = await this.exchange(url, init, await bodyBytes(init.body), signal);
-    if (init.redirect === 'error' && res.status >= 300 && res.status < 400) throw new OutboundRefused(`${url.origin} answered with a redirect (${res.status}), which is not followed`);
+    if (init.redirect === 'error' && res.status >= 300 && res.status < 400)
+      throw new OutboundRefused(`${url.origin} answered with a redirect (${res.status}), which is not followed`);
     return res;
   };
 

@@ -1,5 +1,5 @@
-import { isUuid } from './ids.ts';
 import { BadRequest } from './errors.ts';
+import { isUuid } from './ids.ts';
 
 /**
  * Opaque keyset cursors: the (created_at, id) of the last row of a page. Keyset rather than

@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import { BadRequest, NotFound, type FieldError } from './errors.ts';
+import { BadRequest, type FieldError, NotFound } from './errors.ts';
 
 /**
  * Text PostgreSQL can store. It refuses U+0000 in text and jsonb alike, and a lone UTF-16

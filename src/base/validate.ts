@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { BadRequest, UnsupportedMediaType, ValidationFailed, type FieldError } from './errors.ts';
+import { BadRequest, type FieldError, UnsupportedMediaType, ValidationFailed } from './errors.ts';
 
 /** zod's issues as the contract's `errors: [{ field, message }]`. */
 export function fieldErrors(error: z.ZodError): FieldError[] {

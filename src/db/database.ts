@@ -1,13 +1,22 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { AdminApiKeyTable, SigningKeyTable, TenantTable } from '../tenants/tenant.table.ts';
+import type { AccountTokenTable, AuthThrottleTable } from '../accounts/account.table.ts';
+import type { MailOutboxTable } from '../mail/mail.table.ts';
 import type { ClientTable } from '../oidc/client.table.ts';
 import type { OidcPayloadTable } from '../oidc-store/oidc-payload.table.ts';
-import type { UserTable } from '../users/user.table.ts';
-import type { MailOutboxTable } from '../mail/mail.table.ts';
+import type {
+  GrantOrganizationTable,
+  InvitationSendTable,
+  OrgAuditLogTable,
+  OrganizationTable,
+  OrgInvitationTable,
+  OrgMemberRoleTable,
+  OrgMemberTable,
+  OrgRoleTable,
+} from '../orgs/org.table.ts';
 import type { OrgDomainTable, SamlReplayTable, SsoConnectionTable, SsoIdentityTable, SsoPendingLinkTable, SsoRequestTable } from '../sso/sso.table.ts';
-import type { AccountTokenTable, AuthThrottleTable } from '../accounts/account.table.ts';
-import type { GrantOrganizationTable, InvitationSendTable, OrgAuditLogTable, OrgInvitationTable, OrgMemberRoleTable, OrgMemberTable, OrgRoleTable, OrganizationTable } from '../orgs/org.table.ts';
+import type { AdminApiKeyTable, SigningKeyTable, TenantTable } from '../tenants/tenant.table.ts';
 import type { ApiTokenTable } from '../tokens/api-token.table.ts';
+import type { UserTable } from '../users/user.table.ts';
 
 export interface DB {
   tenants: TenantTable;

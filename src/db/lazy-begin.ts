@@ -1,4 +1,4 @@
-import { PostgresDialect, PostgresDriver, type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult, type TransactionSettings } from 'kysely';
+import { type CompiledQuery, type DatabaseConnection, type Driver, PostgresDialect, PostgresDriver, type QueryResult, type TransactionSettings } from 'kysely';
 
 /** The marker `inTenant` puts on its scope statement: the one statement BEGIN may be merged into. */
 export const SCOPE_MARK = '/*tessera:scope*/';
@@ -43,7 +43,7 @@ class LazyBeginDriver extends PostgresDriver {
 
   override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     if (pending.delete(connection)) return;
-    return super.rollbackTransaction(connection as Parameters<PostgresDriver["rollbackTransaction"]>[0]);
+    return super.rollbackTransaction(connection as Parameters<PostgresDriver['rollbackTransaction']>[0]);
   }
 }
 

@@ -1,23 +1,23 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
   type CompiledQuery,
   type DatabaseConnection,
   type Dialect,
   type Driver,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
   type QueryResult,
 } from 'kysely';
 import type pg from 'pg';
 // @ts-expect-error -- node-postgres ships no types for lib/utils; prepareValue is what it applies to every parameter.
 import pgUtils from 'pg/lib/utils.js';
-import type { DB, Database, TenantTx } from './database.ts';
-import { inTenant, inTenantOfSlug, scopeStatementFor, scopeStatementForSlug } from './tenant-scope.ts';
 import { isUuid } from '../base/ids.ts';
+import type { Database, DB, TenantTx } from './database.ts';
 import { GroupCommit } from './group-commit.ts';
-import { GENERIC_PLAN, markPrepared, preparationsFor, preparedStatement, type PreparedStatement } from './prepared.ts';
+import { GENERIC_PLAN, markPrepared, type PreparedStatement, preparationsFor, preparedStatement } from './prepared.ts';
+import { inTenant, inTenantOfSlug, scopeStatementFor, scopeStatementForSlug } from './tenant-scope.ts';
 
 /**
  * One tenant-scoped statement in one round trip.
@@ -136,7 +136,9 @@ export async function scopedBatch(db: Database, tenantId: string, build: (qb: Ky
   }
   const statements = build(db);
   if (statements.length === 0) return [];
-  const results = (await pool.query(`${scopeStatementFor(tenantId)}; ${statements.map((q) => inlineParameters(q.sql, q.parameters)).join('; ')}`)) as unknown as pg.QueryResult[];
+  const results = (await pool.query(
+    `${scopeStatementFor(tenantId)}; ${statements.map((q) => inlineParameters(q.sql, q.parameters)).join('; ')}`,
+  )) as unknown as pg.QueryResult[];
   return results.slice(1).map((r) => r.rows);
 }
 
@@ -192,7 +194,10 @@ class OneShotConnection implements DatabaseConnection {
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const run = scope.getStore();
     if (!run) throw new Error('a one-shot statement outside scopedStatement');
-    const scoped = this.preparing && run.prepare ? executePrepared(run.scope, compiled) : { scope: run.scope, statement: inlineParameters(compiled.sql, compiled.parameters) };
+    const scoped =
+      this.preparing && run.prepare
+        ? executePrepared(run.scope, compiled)
+        : { scope: run.scope, statement: inlineParameters(compiled.sql, compiled.parameters) };
     const r = isPlainSelect(compiled) ? await this.reads.add(scoped) : (await sendScoped(this.pool, [scoped]))[0]!;
     return {
       rows: r.rows as R[],

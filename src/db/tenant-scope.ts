@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
+import { isUuid } from '../base/ids.ts';
 import type { Database, TenantTx } from './database.ts';
 import { SCOPE_MARK } from './lazy-begin.ts';
-import { isUuid } from '../base/ids.ts';
 
 /** The non-superuser role that application queries run as, so row-level security binds them. */
 export const APP_ROLE = 'tessera_app';
@@ -13,8 +13,7 @@ export const APP_ROLE = 'tessera_app';
  * for a UUID, which callers check.
  */
 // Each scope statement is one `select` of settings: one-shot.ts may append another setting to it.
-export const scopeStatementFor = (tenantId: string) =>
-  `select set_config('tessera.tenant_id', '${tenantId}', true), set_config('role', '${APP_ROLE}', true)`;
+export const scopeStatementFor = (tenantId: string) => `select set_config('tessera.tenant_id', '${tenantId}', true), set_config('role', '${APP_ROLE}', true)`;
 
 /**
  * Runs `work` in a transaction that can only see `tenantId`'s rows: the tenant id goes into a

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
+import type { Render } from '../base/views.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import { parseEmail } from '../users/email-address.ts';
-import type { Render } from '../base/views.ts';
 
 /**
  * Our pages load only our stylesheet and script; images may come from https (tenant and

@@ -1,12 +1,16 @@
-import { sql, type Selectable } from 'kysely';
-import type { Database, TenantTx } from '../db/database.ts';
+import { type Selectable, sql } from 'kysely';
 import type { Keyset } from '../base/pagination.ts';
+import type { Database, TenantTx } from '../db/database.ts';
 import type { MailOutboxTable, MailStatus } from './mail.table.ts';
 
 export type OutboxRow = Selectable<MailOutboxTable>;
 
 export async function insertMail(tx: TenantTx, row: { tenant_id: string; kind: string; recipient: string; params_encrypted: string }) {
-  return tx.insertInto('mail_outbox').values({ ...row, subject: null, last_error: null, sent_at: null }).returning(['id']).executeTakeFirstOrThrow();
+  return tx
+    .insertInto('mail_outbox')
+    .values({ ...row, subject: null, last_error: null, sent_at: null })
+    .returning(['id'])
+    .executeTakeFirstOrThrow();
 }
 
 /**
@@ -63,5 +67,9 @@ export async function listMail(tx: TenantTx, tenantId: string, q: { status?: Mai
     .where('tenant_id', '=', tenantId);
   if (q.status) qb = qb.where('status', '=', q.status);
   if (q.after) qb = qb.where(sql<boolean>`(created_at, id) < (${q.after.createdAt}, ${q.after.id}::uuid)`);
-  return qb.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit + 1).execute();
+  return qb
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(q.limit + 1)
+    .execute();
 }

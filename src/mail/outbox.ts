@@ -1,10 +1,10 @@
+import type { Logger } from '../base/logger.ts';
+import { decodeCursor, page } from '../base/pagination.ts';
 import { decrypt, encrypt } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { decodeCursor, page } from '../base/pagination.ts';
-import type { Logger } from '../base/logger.ts';
-import type { TenantRow } from '../tenants/tenant.repo.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
+import type { TenantRow } from '../tenants/tenant.repo.ts';
 import type { MailStatus } from './mail.table.ts';
 import * as repo from './outbox.repo.ts';
 import type { MailTransport } from './transport.ts';

@@ -1,15 +1,15 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import { PasswordRejected, type AccountService } from '../accounts/account.service.ts';
+import { type AccountService, PasswordRejected } from '../accounts/account.service.ts';
 import { Forbidden, NotFound, TooManyRequests, ValidationFailed } from '../base/errors.ts';
-import { effectiveSettings } from '../tenants/settings.ts';
+import { isUuid } from '../base/ids.ts';
 import { readBody } from '../base/validate.ts';
 import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
 import { mintAccessToken } from '../oidc/provider.ts';
-import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
-import { isUuid } from '../base/ids.ts';
+import type { OrgTokens } from '../orgs/org-tokens.ts';
+import { effectiveSettings } from '../tenants/settings.ts';
 
 const ChangePassword = z.strictObject({
   current_password: z.string().min(1, 'required').max(256),
@@ -112,4 +112,3 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
 
   return router;
 }
-

@@ -1,10 +1,10 @@
 import type { Context, Next } from 'koa';
+import { Unauthorized } from '../base/errors.ts';
 import type { Database } from '../db/database.ts';
 import { verifyAccessToken } from '../oidc/access-tokens.ts';
 import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
 import type { ApiTokenService } from '../tokens/api-token.service.ts';
 import type { UserService } from '../users/user.service.ts';
-import { Unauthorized } from '../base/errors.ts';
 
 export interface SignedInUser {
   userId: string;

@@ -113,7 +113,10 @@ export function payloadWriteBatch(tenantId: string, writes: PayloadWrite[]) {
     const params: unknown[] = [new Date(), tenantId];
     const which = rowsMatching(params, [...consumed.values()]);
     statements.push(
-      CompiledQuery.raw(`update "oidc_payloads" set "consumed_at" = $1 where "tenant_id" = $2 and "consumed_at" is null and (${which}) returning "model", "id"`, params),
+      CompiledQuery.raw(
+        `update "oidc_payloads" set "consumed_at" = $1 where "tenant_id" = $2 and "consumed_at" is null and (${which}) returning "model", "id"`,
+        params,
+      ),
     );
   }
   if (destroyed.length) {
@@ -135,11 +138,22 @@ export function payloadWriteBatch(tenantId: string, writes: PayloadWrite[]) {
 
 /** The grant a code or refresh token was issued under (for revoking it on a replay). */
 export async function grantOf(tx: TenantTx, tenantId: string, model: string, id: string): Promise<string | null> {
-  const row = await tx.selectFrom('oidc_payloads').select('grant_id').where('tenant_id', '=', tenantId).where('model', '=', model).where('id', '=', id).executeTakeFirst();
+  const row = await tx
+    .selectFrom('oidc_payloads')
+    .select('grant_id')
+    .where('tenant_id', '=', tenantId)
+    .where('model', '=', model)
+    .where('id', '=', id)
+    .executeTakeFirst();
   return row?.grant_id ?? null;
 }
 
-export async function findPayload(tx: TenantTx, tenantId: string, model: string, where: { id: string } | { uid: string } | { userCode: string }): Promise<StoredPayload | undefined> {
+export async function findPayload(
+  tx: TenantTx,
+  tenantId: string,
+  model: string,
+  where: { id: string } | { uid: string } | { userCode: string },
+): Promise<StoredPayload | undefined> {
   let qb = tx
     .selectFrom('oidc_payloads')
     .select(['payload', 'expires_at', 'consumed_at'])
@@ -171,7 +185,12 @@ export async function revokeGrant(tx: TenantTx, tenantId: string, grantId: strin
  * `exceptGrantId`, the grant a password change was made with: it, its tokens and the session
  * it belongs to survive (refresh tokens without offline_access die with their session).
  */
-export async function revokeEverythingOfAccount(tx: TenantTx, tenantId: string, accountId: string, opts: { exceptGrantId?: string | undefined } = {}): Promise<void> {
+export async function revokeEverythingOfAccount(
+  tx: TenantTx,
+  tenantId: string,
+  accountId: string,
+  opts: { exceptGrantId?: string | undefined } = {},
+): Promise<void> {
   let qb = tx.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where(sql<string>`payload->>'accountId'`, '=', accountId);
   const keep = opts.exceptGrantId;
   if (keep) {
@@ -185,9 +204,5 @@ export async function revokeEverythingOfAccount(tx: TenantTx, tenantId: string, 
 
 /** Tokens issued to a client (client credentials included), for when the client is deleted. */
 export async function revokeEverythingOfClient(tx: TenantTx, tenantId: string, clientId: string): Promise<void> {
-  await tx
-    .deleteFrom('oidc_payloads')
-    .where('tenant_id', '=', tenantId)
-    .where(sql<string>`payload->>'clientId'`, '=', clientId)
-    .execute();
+  await tx.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where(sql<string>`payload->>'clientId'`, '=', clientId).execute();
 }

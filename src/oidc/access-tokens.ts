@@ -1,8 +1,8 @@
 import type { JWTPayload } from 'jose';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { findPayload } from '../oidc-store/oidc-payload.repo.ts';
+import type { AccessTokenVerifier } from './jwt-verifier.ts';
 
 export interface AccessTokenClaims extends JWTPayload {
   jti: string;
@@ -31,8 +31,7 @@ export async function verifyAccessToken(
   if (!payload || typeof payload.jti !== 'string' || typeof payload.client_id !== 'string') return undefined;
   const jti = payload.jti;
   return inTenant(db, tenantId, async (tx) => {
-    const row =
-      (await findPayload(tx, tenantId, 'AccessToken', { id: jti })) ?? (await findPayload(tx, tenantId, 'ClientCredentials', { id: jti }));
+    const row = (await findPayload(tx, tenantId, 'AccessToken', { id: jti })) ?? (await findPayload(tx, tenantId, 'ClientCredentials', { id: jti }));
     if (!row) return undefined;
     const grantId = typeof row.payload.grantId === 'string' ? row.payload.grantId : undefined;
     if (grantId && !(await findPayload(tx, tenantId, 'Grant', { id: grantId }))) return undefined;

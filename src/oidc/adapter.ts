@@ -1,17 +1,17 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import type { Database } from '../db/database.ts';
-import { scopedBatch, scopedStatement } from '../db/one-shot.ts';
-import type { inTenant } from '../db/tenant-scope.ts';
-import type { ClientService } from './client.service.ts';
+import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import { forget, readOnce, remember } from '../base/request-reads.ts';
 import { findUnstorable, isStorableText } from '../base/storable-text.ts';
+import type { Database } from '../db/database.ts';
+import { GroupCommit } from '../db/group-commit.ts';
+import { scopedBatch, scopedStatement } from '../db/one-shot.ts';
+import type { inTenant } from '../db/tenant-scope.ts';
+import * as repo from '../oidc-store/oidc-payload.repo.ts';
 import { grantOrgKey } from '../orgs/org-tokens.ts';
 import { userKey } from '../users/user.service.ts';
-import * as repo from '../oidc-store/oidc-payload.repo.ts';
-import { findTokenWithRelated, PREFETCHING_MODELS } from './token-prefetch.ts';
-import { GroupCommit } from '../db/group-commit.ts';
+import type { ClientService } from './client.service.ts';
 import { heldSaves } from './held-saves.ts';
+import { findTokenWithRelated, PREFETCHING_MODELS } from './token-prefetch.ts';
 
 /**
  * Access tokens are JWTs that oidc-provider does not store; Tessera stores their payload by jti
@@ -61,7 +61,8 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
       this.changed();
       const save: repo.PayloadWrite = { op: 'upsert', model: this.model, id, payload: payload as Record<string, unknown>, expiresInSeconds: expiresIn };
       const held = heldSaves();
-      if (held) held.hold(writes, save); // sent with the request's next write, or before its response
+      if (held)
+        held.hold(writes, save); // sent with the request's next write, or before its response
       else await writes.add(save);
     }
 

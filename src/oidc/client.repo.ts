@@ -1,11 +1,14 @@
-import { sql, type Selectable } from 'kysely';
-import type { TenantTx } from '../db/database.ts';
+import { type Selectable, sql } from 'kysely';
 import type { Keyset } from '../base/pagination.ts';
+import type { TenantTx } from '../db/database.ts';
 import type { ClientTable } from './client.table.ts';
 
 export type ClientRow = Selectable<ClientTable>;
 
-export async function insertClient(tx: TenantTx, row: Omit<ClientRow, 'created_at' | 'updated_at' | 'metadata'> & { metadata: Record<string, unknown> }): Promise<ClientRow> {
+export async function insertClient(
+  tx: TenantTx,
+  row: Omit<ClientRow, 'created_at' | 'updated_at' | 'metadata'> & { metadata: Record<string, unknown> },
+): Promise<ClientRow> {
   return tx
     .insertInto('clients')
     .values({ ...row, metadata: JSON.stringify(row.metadata) })
@@ -20,7 +23,11 @@ export async function findClient(tx: TenantTx, tenantId: string, clientId: strin
 export async function listClients(tx: TenantTx, tenantId: string, q: { after?: Keyset | undefined; limit: number }): Promise<ClientRow[]> {
   let qb = tx.selectFrom('clients').selectAll().where('tenant_id', '=', tenantId);
   if (q.after) qb = qb.where(sql<boolean>`(created_at, client_id) > (${q.after.createdAt}, ${q.after.id})`);
-  return qb.orderBy('created_at').orderBy('client_id').limit(q.limit + 1).execute();
+  return qb
+    .orderBy('created_at')
+    .orderBy('client_id')
+    .limit(q.limit + 1)
+    .execute();
 }
 
 export async function updateClient(

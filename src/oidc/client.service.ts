@@ -1,13 +1,13 @@
 import { LRUCache } from 'lru-cache';
 import type { AdapterPayload } from 'oidc-provider';
+import { NotFound, ValidationFailed } from '../base/errors.ts';
+import { decodeCursor, page } from '../base/pagination.ts';
 import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { NotFound, ValidationFailed } from '../base/errors.ts';
-import { decodeCursor, page } from '../base/pagination.ts';
-import * as repo from './client.repo.ts';
-import type { ClientRow } from './client.repo.ts';
 import { revokeEverythingOfClient } from '../oidc-store/oidc-payload.repo.ts';
+import type { ClientRow } from './client.repo.ts';
+import * as repo from './client.repo.ts';
 
 export const API_TOKENS_CLIENT = 'tessera:api-tokens';
 /** The built-in client the portal and account pages sign in with (see portal/portal-session.ts). */
@@ -92,7 +92,10 @@ async function assertOrganizationsExist(tx: TenantTx, tenantId: string, ids: str
   if (ids.length === 0) return;
   const found = await tx.selectFrom('organizations').select('id').where('tenant_id', '=', tenantId).where('id', 'in', ids).execute();
   const missing = ids.filter((id) => !found.some((f) => f.id === id));
-  if (missing.length) throw ValidationFailed(`No organization ${missing.join(', ')} in this tenant.`, [{ field: 'organization_ids', message: `unknown organization: ${missing.join(', ')}` }]);
+  if (missing.length)
+    throw ValidationFailed(`No organization ${missing.join(', ')} in this tenant.`, [
+      { field: 'organization_ids', message: `unknown organization: ${missing.join(', ')}` },
+    ]);
 }
 
 export function presentClient(row: ClientRow) {
@@ -129,7 +132,10 @@ export class ClientService {
    */
   private readonly cache: LRUCache<string, { row: ClientRow | null }>;
 
-  constructor(private readonly db: Database, ttlMs: number) {
+  constructor(
+    private readonly db: Database,
+    ttlMs: number,
+  ) {
     this.cache = new LRUCache({ max: 10_000, ttl: Math.max(ttlMs, 1) });
   }
 

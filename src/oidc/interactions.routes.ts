@@ -1,16 +1,16 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { PasswordRejected, type AccountService } from '../accounts/account.service.ts';
+import { type AccountService, PasswordRejected } from '../accounts/account.service.ts';
 import type { BruteForce } from '../accounts/brute-force.ts';
-import { emailFieldError, formField, renderPage } from '../http/pages.ts';
-import { effectiveSettings } from '../tenants/settings.ts';
-import type { UserService } from '../users/user.service.ts';
 import type { Render } from '../base/views.ts';
+import { emailFieldError, formField, renderPage } from '../http/pages.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { SsoRouter } from '../sso/sso-router.ts';
+import { effectiveSettings } from '../tenants/settings.ts';
+import type { UserService } from '../users/user.service.ts';
 import type { ClientService } from './client.service.ts';
+import { type MissingConsent, recordConsent } from './consent.ts';
 import { requestedOrganization } from './org-request.ts';
-import { recordConsent, type MissingConsent } from './consent.ts';
 
 const INVALID_CREDENTIALS = 'Invalid email or password.';
 
@@ -78,7 +78,9 @@ export function interactionRoutes(deps: {
       if (!(await deps.clients.requiresConsent(tenant.id, clientId))) {
         return finishConsent(ctx);
       }
-      const scopes = String(details.params.scope ?? '').split(' ').filter(Boolean);
+      const scopes = String(details.params.scope ?? '')
+        .split(' ')
+        .filter(Boolean);
       return page(ctx, 'consent.njk', {
         title: 'Allow access',
         clientName: await clientName(ctx, clientId),
@@ -88,7 +90,12 @@ export function interactionRoutes(deps: {
       });
     }
     if (details.prompt.name === 'organization') return chooseOrganization(ctx);
-    return page(ctx, 'error.njk', { title: 'Unsupported step', detail: `This sign-in asks for "${details.prompt.name}", which this server does not offer.` }, 400);
+    return page(
+      ctx,
+      'error.njk',
+      { title: 'Unsupported step', detail: `This sign-in asks for "${details.prompt.name}", which this server does not offer.` },
+      400,
+    );
   });
 
   /**
@@ -132,7 +139,12 @@ export function interactionRoutes(deps: {
     // "SSO required": a user of the organization's domain never signs in with a password.
     if (sso.required) {
       if (sso.redirect) return ctx.redirect(sso.redirect);
-      return loginPage(ctx, details, { email, step: 'password', error: 'Your organization requires single sign-on, which is not available right now. Contact your administrator.' }, 403);
+      return loginPage(
+        ctx,
+        details,
+        { email, step: 'password', error: 'Your organization requires single sign-on, which is not available right now. Contact your administrator.' },
+        403,
+      );
     }
     const user = !verdict.ipBlocked && email && password ? await deps.users.checkSignIn(tenant.id, account, password) : undefined;
     if (!user || verdict.accountLocked) {
@@ -142,11 +154,16 @@ export function interactionRoutes(deps: {
     await deps.bruteForce.recordSuccess(tenant.id, email, verdict);
     if (settings.email_verification_required && !user.email_verified) {
       await deps.accounts.requestVerification(tenant.id, user.email);
-      return page(ctx, 'message.njk', {
-        title: 'Confirm your email first',
-        paragraphs: [`We have sent a confirmation link to ${user.email}. Open it, then sign in again.`],
-        link: { href: `${base(ctx, details.uid)}`, text: 'Back to sign in' },
-      }, 403);
+      return page(
+        ctx,
+        'message.njk',
+        {
+          title: 'Confirm your email first',
+          paragraphs: [`We have sent a confirmation link to ${user.email}. Open it, then sign in again.`],
+          link: { href: `${base(ctx, details.uid)}`, text: 'Back to sign in' },
+        },
+        403,
+      );
     }
     const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
     ctx.status = 303;
@@ -190,11 +207,16 @@ export function interactionRoutes(deps: {
   }
 
   function registrationClosed(ctx: Context, uid: string) {
-    page(ctx, 'message.njk', {
-      title: 'Registration is closed',
-      paragraphs: ['Accounts here are created by an administrator or by invitation.'],
-      link: { href: base(ctx, uid), text: 'Back to sign in' },
-    }, 404);
+    page(
+      ctx,
+      'message.njk',
+      {
+        title: 'Registration is closed',
+        paragraphs: ['Accounts here are created by an administrator or by invitation.'],
+        link: { href: base(ctx, uid), text: 'Back to sign in' },
+      },
+      404,
+    );
   }
 
   router.post('/:uid/confirm', async (ctx) => finishConsent(ctx));
@@ -211,7 +233,12 @@ export function interactionRoutes(deps: {
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const accountId = details.session?.accountId;
     if (details.prompt.name !== 'organization' || !accountId || !details.grantId) {
-      return page(ctx, 'error.njk', { title: 'Nothing to choose', detail: 'This sign-in is not waiting for an organization. Start again from the application.' }, 400);
+      return page(
+        ctx,
+        'error.njk',
+        { title: 'Nothing to choose', detail: 'This sign-in is not waiting for an organization. Start again from the application.' },
+        400,
+      );
     }
     // Named on the request, chosen by signing in through an organization's SSO, or picked here.
     const ssoOrg = (details.lastSubmission as { sso?: { org_id?: string } } | undefined)?.sso?.org_id;
@@ -232,8 +259,15 @@ export function interactionRoutes(deps: {
     const r = await deps.orgTokens.claimsFor(tenant.id, accountId, wanted);
     if ('refused' in r) {
       const description =
-        r.refused === 'suspended' ? `The organization ${wanted} is suspended.` : `The user is not a member of the organization ${wanted}, or it does not exist.`;
-      const to = await provider.interactionResult(ctx.req, ctx.res, { error: 'access_denied', error_description: description }, { mergeWithLastSubmission: false });
+        r.refused === 'suspended'
+          ? `The organization ${wanted} is suspended.`
+          : `The user is not a member of the organization ${wanted}, or it does not exist.`;
+      const to = await provider.interactionResult(
+        ctx.req,
+        ctx.res,
+        { error: 'access_denied', error_description: description },
+        { mergeWithLastSubmission: false },
+      );
       ctx.status = 303;
       return ctx.redirect(to);
     }

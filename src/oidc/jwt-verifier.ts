@@ -1,4 +1,4 @@
-import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type JsonWebKey, type KeyObject, verify } from 'node:crypto';
 import type { JSONWebKeySet, JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { joseToDer } from '../crypto/ecdsa-signature.ts';

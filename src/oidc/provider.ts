@@ -1,24 +1,24 @@
 import type { JSONWebKeySet } from 'jose';
-import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import { missingConsent, recordConsent } from './consent.ts';
-import { deriveKey } from '../crypto/secrets.ts';
-import { treatRequestsAsHttps } from '../base/transport-security.ts';
-import { unstorableTextProblem } from '../base/storable-text.ts';
+import Provider, { type Configuration, errors, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from '../base/logger.ts';
-import type { OrgTokens } from '../orgs/org-tokens.ts';
-import { effectiveSettings, type StoredSettings } from '../tenants/settings.ts';
-import { issuerOf } from '../tenants/issuer.ts';
-import type { UserService } from '../users/user.service.ts';
+import { unstorableTextProblem } from '../base/storable-text.ts';
+import { treatRequestsAsHttps } from '../base/transport-security.ts';
 import type { Render } from '../base/views.ts';
+import { deriveKey } from '../crypto/secrets.ts';
 import type { Database } from '../db/database.ts';
+import type { OrgTokens } from '../orgs/org-tokens.ts';
+import { issuerOf } from '../tenants/issuer.ts';
+import { effectiveSettings, type StoredSettings } from '../tenants/settings.ts';
+import type { PrivateSigningKey, SigningAlg } from '../tenants/signing-keys.ts';
+import type { UserService } from '../users/user.service.ts';
 import { adapterFor } from './adapter.ts';
 import type { ClientService } from './client.service.ts';
-import type { PrivateSigningKey, SigningAlg } from '../tenants/signing-keys.ts';
-import { SyncSigningKey } from './sync-signing-key.ts';
-import { orgRequest, requestedOrganization } from './org-request.ts';
-import { oauthInput } from './oauth-input.ts';
-import { tokenGateway } from './token-gateway.ts';
+import { missingConsent, recordConsent } from './consent.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
+import { oauthInput } from './oauth-input.ts';
+import { orgRequest, requestedOrganization } from './org-request.ts';
+import { SyncSigningKey } from './sync-signing-key.ts';
+import { tokenGateway } from './token-gateway.ts';
 
 /** Every scope a tenant's clients may be allowed. `admin` reaches the Admin API (tenant admins and machine clients only). */
 export const TENANT_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'organizations', 'admin'] as const;
@@ -96,7 +96,12 @@ export function buildProvider(
 
   /** The `organizations` claim, or, past the cap, a distributed-claims pointer to userinfo. */
   async function membershipsClaim(ctx: unknown, userId: string, capped: boolean) {
-    const all = (await once(ctx, `memberships:${userId}`, () => deps.orgTokens.memberships(tenant.id, userId))).map(({ id, slug, name, roles }) => ({ id, slug, name, roles }));
+    const all = (await once(ctx, `memberships:${userId}`, () => deps.orgTokens.memberships(tenant.id, userId))).map(({ id, slug, name, roles }) => ({
+      id,
+      slug,
+      name,
+      roles,
+    }));
     if (capped && all.length > claimCap) {
       return { _claim_names: { organizations: 'tessera_userinfo' }, _claim_sources: { tessera_userinfo: { endpoint: userinfoEndpoint } } };
     }
@@ -282,11 +287,7 @@ export function buildProvider(
           // userinfo refuses tokens with an audience; ours includes userinfo, so the row omits it.
           if (stored.aud === apiAudience) delete stored.aud;
           const ttl = Math.max(1, Number(jwt.payload.exp) - Math.floor(Date.now() / 1000));
-          await (token as unknown as { adapter: { upsert(id: string, p: unknown, ttl: number): Promise<void> } }).adapter.upsert(
-            token.jti,
-            stored,
-            ttl,
-          );
+          await (token as unknown as { adapter: { upsert(id: string, p: unknown, ttl: number): Promise<void> } }).adapter.upsert(token.jti, stored, ttl);
         },
       },
     },
@@ -313,7 +314,9 @@ export function buildProvider(
   const provider = new Provider(issuer, configuration);
   treatRequestsAsHttps(provider, deps.publicUrl);
   provider.use(oauthInput);
-  provider.use(tokenGateway({ verifyAccessToken, tenantId: tenant.id, orgTokens: deps.orgTokens, clients: deps.clients, provider: () => provider, log: deps.log }));
+  provider.use(
+    tokenGateway({ verifyAccessToken, tenantId: tenant.id, orgTokens: deps.orgTokens, clients: deps.clients, provider: () => provider, log: deps.log }),
+  );
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
     deps.log.error({ err, tenant: tenant.slug, route: ctx.oidc?.route }, 'oidc-provider server error');
   });

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject, sign } from 'node:crypto';
 import { ExternalSigningKey } from 'oidc-provider';
 import { derToJose } from '../crypto/ecdsa-signature.ts';
 import type { PrivateSigningKey } from '../tenants/signing-keys.ts';

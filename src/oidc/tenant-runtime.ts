@@ -4,10 +4,10 @@ import type Provider from 'oidc-provider';
 import { slugScopedStatement } from '../db/one-shot.ts';
 import { isInlineSafeSlug } from '../db/tenant-scope.ts';
 import { issuerOf } from '../tenants/issuer.ts';
-import { apiAudienceOf, buildProvider, publicJwksOf, type ProviderDeps } from './provider.ts';
-import { accessTokenVerifier, type AccessTokenVerifier } from './jwt-verifier.ts';
 import { openSigningKeys, type SealedSigningKey, type SigningAlg } from '../tenants/signing-keys.ts';
 import { findTenantWithKeys, type TenantRow } from '../tenants/tenant.repo.ts';
+import { type AccessTokenVerifier, accessTokenVerifier } from './jwt-verifier.ts';
+import { apiAudienceOf, buildProvider, type ProviderDeps, publicJwksOf } from './provider.ts';
 
 export interface TenantRuntime {
   tenant: TenantRow;
@@ -36,7 +36,11 @@ export class TenantRuntimes {
   private readonly tenants: LRUCache<string, { found: { row: TenantRow; keys: SealedSigningKey[] } | null }>;
   private readonly providers: LRUCache<string, Promise<TenantRuntime>>;
 
-  constructor(private readonly deps: ProviderDeps, ttlMs: number, providerCacheSize: number) {
+  constructor(
+    private readonly deps: ProviderDeps,
+    ttlMs: number,
+    providerCacheSize: number,
+  ) {
     this.tenants = new LRUCache({ max: 10_000, ttl: Math.max(ttlMs, 1) });
     this.providers = new LRUCache({ max: providerCacheSize });
   }

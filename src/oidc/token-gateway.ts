@@ -1,13 +1,13 @@
 import type { Context, Next } from 'koa';
-import { sha256Hex } from '../crypto/secrets.ts';
 import type Provider from 'oidc-provider';
 import type { Logger } from '../base/logger.ts';
+import { sha256Hex } from '../crypto/secrets.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
-import type { ClientService } from './client.service.ts';
 import { verifiedAccessToken } from './adapter.ts';
+import type { ClientService } from './client.service.ts';
+import { HeldSavesNotStored, withHeldSaves } from './held-saves.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { orgRequest } from './org-request.ts';
-import { HeldSavesNotStored, withHeldSaves } from './held-saves.ts';
 
 const ENDPOINTS = new Map<string, 'token' | 'introspection' | 'revocation' | 'userinfo'>([
   ['/token', 'token'],
@@ -63,7 +63,7 @@ export function tokenGateway(opts: {
 
   return async function gateway(ctx: Context, next: Next) {
     const route = ENDPOINTS.get(ctx.path);
-    if (!route || ctx.method !== 'POST' && route !== 'userinfo') return next();
+    if (!route || (ctx.method !== 'POST' && route !== 'userinfo')) return next();
 
     // A form body, read and parsed by oauth-input.ts (oidc-provider reads it from req.body).
     const body = (ctx.req as unknown as { body?: Record<string, unknown> }).body;
@@ -87,7 +87,8 @@ export function tokenGateway(opts: {
         const rt = await opts.provider().RefreshToken.find(body.refresh_token);
         if (!rt?.accountId) return next(); // the provider answers invalid_grant
         const r = await opts.orgTokens.claimsFor(opts.tenantId, rt.accountId, org);
-        if ('refused' in r) return refusal(r.refused === 'suspended' ? `organization ${org} is suspended` : `not a member of organization ${org}, or it does not exist`);
+        if ('refused' in r)
+          return refusal(r.refused === 'suspended' ? `organization ${org} is suspended` : `not a member of organization ${org}, or it does not exist`);
         return orgRequest.run({ orgId: r.claims.org_id }, next);
       }
       if (body.grant_type === 'client_credentials') {
@@ -100,7 +101,10 @@ export function tokenGateway(opts: {
         return orgRequest.run({ orgId: found.id, clientId }, next);
       }
       ctx.status = 400;
-      ctx.body = { error: 'invalid_request', error_description: 'organization is accepted with the refresh_token and client_credentials grants; at sign-in, put it on the authorization request' };
+      ctx.body = {
+        error: 'invalid_request',
+        error_description: 'organization is accepted with the refresh_token and client_credentials grants; at sign-in, put it on the authorization request',
+      };
       return;
     }
 

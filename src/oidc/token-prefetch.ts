@@ -1,7 +1,7 @@
 import { CompiledQuery } from 'kysely';
 import type { TenantTx } from '../db/database.ts';
-import type { UserRow } from '../users/user.repo.ts';
 import type { StoredPayload } from '../oidc-store/oidc-payload.repo.ts';
+import type { UserRow } from '../users/user.repo.ts';
 
 /** Tokens whose lookup brings the rows the rest of the request asks for next. */
 export const PREFETCHING_MODELS = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken', 'AuthorizationCode']);
@@ -33,7 +33,8 @@ interface TokenWithRelatedRow {
 }
 
 const date = (s: string | null) => (s === null ? null : new Date(s));
-const stored = (j: JsonPayload | null): StoredPayload | undefined => (j ? { payload: j.payload, expires_at: date(j.expires_at), consumed_at: date(j.consumed_at) } : undefined);
+const stored = (j: JsonPayload | null): StoredPayload | undefined =>
+  j ? { payload: j.payload, expires_at: date(j.expires_at), consumed_at: date(j.consumed_at) } : undefined;
 
 /**
  * A token by id (of one of `models`), with — in the same statement — what oidc-provider and

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { TenantTx } from '../db/database.ts';
 import { AppError } from '../base/errors.ts';
+import type { TenantTx } from '../db/database.ts';
 
 /**
  * How many invitation mails may go out, so an invitation can't be used to mail-bomb an inbox and
@@ -29,11 +29,17 @@ export async function takeInvitationSend(tx: TenantTx, tenantId: string, orgId: 
   await tx.selectFrom('organizations').select('id').where('tenant_id', '=', tenantId).where('id', '=', orgId).forUpdate().execute();
   const invitationWait = await waitSeconds(tx, tenantId, 'invitation_id', invitationId, perInvitation);
   if (invitationWait !== undefined) {
-    throw tooMany(invitationWait, `This invitation has been sent ${perInvitation.sends} times in ${perInvitation.window}: it can be sent again ${when(invitationWait)}.`);
+    throw tooMany(
+      invitationWait,
+      `This invitation has been sent ${perInvitation.sends} times in ${perInvitation.window}: it can be sent again ${when(invitationWait)}.`,
+    );
   }
   const orgWait = await waitSeconds(tx, tenantId, 'org_id', orgId, perOrganization);
   if (orgWait !== undefined) {
-    throw tooMany(orgWait, `This organization has sent ${perOrganization.sends} invitation emails in ${perOrganization.window}: more can be sent ${when(orgWait)}.`);
+    throw tooMany(
+      orgWait,
+      `This organization has sent ${perOrganization.sends} invitation emails in ${perOrganization.window}: more can be sent ${when(orgWait)}.`,
+    );
   }
   await tx.insertInto('invitation_sends').values({ tenant_id: tenantId, org_id: orgId, invitation_id: invitationId }).execute();
 }

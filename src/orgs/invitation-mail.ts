@@ -1,6 +1,6 @@
+import type { Render } from '../base/views.ts';
 import { mailRenderer } from '../mail/compose.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
-import type { Render } from '../base/views.ts';
 
 /** The invitation email: its parameters (with the raw token) travel encrypted in the outbox. */
 export function registerInvitationMail(outbox: MailOutbox, publicUrl: string, renderHtml: Render, renderText: Render) {

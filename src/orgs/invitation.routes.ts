@@ -2,19 +2,19 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { PasswordRejected } from '../accounts/account.service.ts';
 import type { BruteForce } from '../accounts/brute-force.ts';
+import { AppError, isUniqueViolation } from '../base/errors.ts';
+import type { Render } from '../base/views.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { AppError, isUniqueViolation } from '../base/errors.ts';
 import { formField, renderPage } from '../http/pages.ts';
-import { effectiveSettings } from '../tenants/settings.ts';
-import { hashPassword } from '../users/passwords.ts';
-import { passwordProblem } from '../users/password-policy.ts';
-import { findUserByEmail, insertUser } from '../users/user.repo.ts';
-import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../base/views.ts';
 import type { ConnectionService } from '../sso/connection.service.ts';
 import type { SsoRouter } from '../sso/sso-router.ts';
-import { isInvitedAccount, type InvitationService } from './invitation.service.ts';
+import { effectiveSettings } from '../tenants/settings.ts';
+import { passwordProblem } from '../users/password-policy.ts';
+import { hashPassword } from '../users/passwords.ts';
+import { findUserByEmail, insertUser } from '../users/user.repo.ts';
+import type { UserService } from '../users/user.service.ts';
+import { type InvitationService, isInvitedAccount } from './invitation.service.ts';
 
 const GONE: Record<string, { title: string; text: string }> = {
   accepted: { title: 'Invitation already accepted', text: 'This invitation has been used. Sign in from your application to reach the organization.' },
@@ -28,7 +28,15 @@ const GONE: Record<string, { title: string; text: string }> = {
  * with an account signs in, or, already signed in as the invited email, accepts with one click;
  * signed in as someone else, they are told so.
  */
-export function invitationRoutes(deps: { db: Database; invitations: InvitationService; users: UserService; bruteForce: BruteForce; connections: ConnectionService; sso: SsoRouter; render: Render }) {
+export function invitationRoutes(deps: {
+  db: Database;
+  invitations: InvitationService;
+  users: UserService;
+  bruteForce: BruteForce;
+  connections: ConnectionService;
+  sso: SsoRouter;
+  render: Render;
+}) {
   const router = new Router();
   const page = (ctx: Context, template: string, context: Record<string, unknown>, status?: number) => renderPage(ctx, deps.render, template, context, status);
   const message = (ctx: Context, title: string, text: string, status = 200) => page(ctx, 'message.njk', { title, paragraphs: [text] }, status);
@@ -46,7 +54,12 @@ export function invitationRoutes(deps: { db: Database; invitations: InvitationSe
       return undefined;
     }
     if (found.invitation.email_key === null) {
-      message(ctx, 'Invitation no longer usable', `This invitation is for ${found.invitation.email}, which is not a usable email address. Ask the organization to invite you again.`, 410);
+      message(
+        ctx,
+        'Invitation no longer usable',
+        `This invitation is for ${found.invitation.email}, which is not a usable email address. Ask the organization to invite you again.`,
+        410,
+      );
       return undefined;
     }
     return { token, ...found };

@@ -1,18 +1,18 @@
 import { sql } from 'kysely';
 import type { Actor } from '../base/actor.ts';
+import { Conflict, NotFound } from '../base/errors.ts';
+import { decodeCursor, page } from '../base/pagination.ts';
 import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { Conflict, NotFound } from '../base/errors.ts';
-import { decodeCursor, page } from '../base/pagination.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import { findUserById } from '../users/user.repo.ts';
 import { takeInvitationSend } from './invitation-limits.ts';
-import { audit, orgOrThrow, resolveRoles } from './org-rules.ts';
 import * as membership from './membership.ts';
-import * as repo from './org.repo.ts';
 import type { InvitationRow, OrgRow } from './org.repo.ts';
+import * as repo from './org.repo.ts';
 import { DEFAULT_INVITATION_TTL_SECONDS, invitationStatus, presentInvitation, presentOrg } from './org.service.ts';
+import { audit, orgOrThrow, resolveRoles } from './org-rules.ts';
 
 /**
  * Whether `user` is the account an invitation is for: the same email key, so any spelling of the
@@ -43,7 +43,16 @@ export class InvitationService {
     return orgOrThrow(tx, tenantId, orgId, lock);
   }
 
-  private audit(tx: TenantTx, tenantId: string, orgId: string, actor: Actor, action: string, target: { type: string; id: string | null }, before: unknown, after: unknown) {
+  private audit(
+    tx: TenantTx,
+    tenantId: string,
+    orgId: string,
+    actor: Actor,
+    action: string,
+    target: { type: string; id: string | null },
+    before: unknown,
+    after: unknown,
+  ) {
     return audit(tx, tenantId, orgId, actor, action, target, before, after);
   }
 
@@ -70,7 +79,9 @@ export class InvitationService {
       const [role] = await this.resolveRoles(tx, tenantId, orgId, [input.role], 'role');
       await membership.assertRolesMayChange({ tx, tenantId, orgId, actor }, [role!]);
       if (await repo.pendingInvitationFor(tx, tenantId, orgId, input.email)) {
-        throw Conflict('This email already has a pending invitation to this organization: resend or revoke it.', [{ field: 'email', message: 'already invited' }]);
+        throw Conflict('This email already has a pending invitation to this organization: resend or revoke it.', [
+          { field: 'email', message: 'already invited' },
+        ]);
       }
       const token = randomSecret(32);
       const invitation = await repo.insertInvitation(tx, {
@@ -83,7 +94,12 @@ export class InvitationService {
         invited_by: actor,
       });
       await takeInvitationSend(tx, tenantId, orgId, invitation.id);
-      await this.outbox.enqueue(tx, tenantId, 'org_invitation', input.email, { token, org_name: org.name, role: role!.name, expires_at: invitation.expires_at.toISOString() });
+      await this.outbox.enqueue(tx, tenantId, 'org_invitation', input.email, {
+        token,
+        org_name: org.name,
+        role: role!.name,
+        expires_at: invitation.expires_at.toISOString(),
+      });
       const shown = presentInvitation(invitation, role!.name);
       await this.audit(tx, tenantId, orgId, actor, 'invitation.created', { type: 'invitation', id: invitation.id }, null, shown);
       return shown;
@@ -104,8 +120,22 @@ export class InvitationService {
         token_hash: sha256Hex(token),
         expires_at: new Date(Date.now() + (expiresIn ?? DEFAULT_INVITATION_TTL_SECONDS) * 1000),
       });
-      await this.outbox.enqueue(tx, tenantId, 'org_invitation', after.email, { token, org_name: org.name, role: role.name, expires_at: after.expires_at.toISOString() });
-      await this.audit(tx, tenantId, orgId, actor, 'invitation.resent', { type: 'invitation', id: invitationId }, presentInvitation(before, role.name), presentInvitation(after, role.name));
+      await this.outbox.enqueue(tx, tenantId, 'org_invitation', after.email, {
+        token,
+        org_name: org.name,
+        role: role.name,
+        expires_at: after.expires_at.toISOString(),
+      });
+      await this.audit(
+        tx,
+        tenantId,
+        orgId,
+        actor,
+        'invitation.resent',
+        { type: 'invitation', id: invitationId },
+        presentInvitation(before, role.name),
+        presentInvitation(after, role.name),
+      );
       return presentInvitation(after, role.name);
     });
   }
@@ -118,7 +148,16 @@ export class InvitationService {
       if (before.status === 'accepted') throw Conflict('This invitation was already accepted; remove the member instead.');
       const role = (await repo.findRole(tx, tenantId, orgId, before.role_id))!;
       const after = await repo.updateInvitation(tx, tenantId, invitationId, { status: 'revoked' });
-      await this.audit(tx, tenantId, orgId, actor, 'invitation.revoked', { type: 'invitation', id: invitationId }, presentInvitation(before, role.name), presentInvitation(after, role.name));
+      await this.audit(
+        tx,
+        tenantId,
+        orgId,
+        actor,
+        'invitation.revoked',
+        { type: 'invitation', id: invitationId },
+        presentInvitation(before, role.name),
+        presentInvitation(after, role.name),
+      );
     });
   }
 
@@ -149,7 +188,14 @@ export class InvitationService {
    * membership are made together or not at all. Only an invitation of `orgId` qualifies.
    */
   async acceptForSso(tx: TenantTx, tenantId: string, orgId: string, invitationId: string, userId: string): Promise<{ org: OrgRow }> {
-    const inv = await tx.selectFrom('org_invitations').selectAll().where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('id', '=', invitationId).forUpdate().executeTakeFirst();
+    const inv = await tx
+      .selectFrom('org_invitations')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('org_id', '=', orgId)
+      .where('id', '=', invitationId)
+      .forUpdate()
+      .executeTakeFirst();
     return this.accept(tx, tenantId, inv, userId);
   }
 
@@ -169,14 +215,26 @@ export class InvitationService {
         .where('i.expires_at', '>', sql<Date>`now()`)
         .orderBy('i.created_at')
         .execute();
-      return rows.map((r) => ({ id: r.id, organization: { id: r.org_id, name: r.org_name, slug: r.org_slug }, role: r.role, expires_at: r.expires_at.toISOString(), created_at: r.created_at.toISOString() }));
+      return rows.map((r) => ({
+        id: r.id,
+        organization: { id: r.org_id, name: r.org_name, slug: r.org_slug },
+        role: r.role,
+        expires_at: r.expires_at.toISOString(),
+        created_at: r.created_at.toISOString(),
+      }));
     });
   }
 
   /** Accept from the account page (the user is signed in; the invitation must be to their email). */
   async acceptInvitationById(tenantId: string, userId: string, invitationId: string) {
     return this.tx(tenantId, async (tx) => {
-      const inv = await tx.selectFrom('org_invitations').selectAll().where('tenant_id', '=', tenantId).where('id', '=', invitationId).forUpdate().executeTakeFirst();
+      const inv = await tx
+        .selectFrom('org_invitations')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', invitationId)
+        .forUpdate()
+        .executeTakeFirst();
       await this.ownInvitation(tx, tenantId, userId, inv);
       const { org } = await this.accept(tx, tenantId, inv, userId);
       return presentOrg(org);
@@ -185,12 +243,27 @@ export class InvitationService {
 
   async declineInvitation(tenantId: string, userId: string, invitationId: string) {
     await this.tx(tenantId, async (tx) => {
-      const inv = await tx.selectFrom('org_invitations').selectAll().where('tenant_id', '=', tenantId).where('id', '=', invitationId).forUpdate().executeTakeFirst();
+      const inv = await tx
+        .selectFrom('org_invitations')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', invitationId)
+        .forUpdate()
+        .executeTakeFirst();
       await this.ownInvitation(tx, tenantId, userId, inv);
       if (invitationStatus(inv!) !== 'pending') throw Conflict('This invitation can no longer be declined.');
       const role = (await repo.findRole(tx, tenantId, inv!.org_id, inv!.role_id))!;
       const after = await repo.updateInvitation(tx, tenantId, inv!.id, { status: 'declined' });
-      await this.audit(tx, tenantId, inv!.org_id, { type: 'user', id: userId }, 'invitation.declined', { type: 'invitation', id: inv!.id }, presentInvitation(inv!, role.name), presentInvitation(after, role.name));
+      await this.audit(
+        tx,
+        tenantId,
+        inv!.org_id,
+        { type: 'user', id: userId },
+        'invitation.declined',
+        { type: 'invitation', id: inv!.id },
+        presentInvitation(inv!, role.name),
+        presentInvitation(after, role.name),
+      );
     });
   }
 
@@ -213,8 +286,16 @@ export class InvitationService {
     if (existing) await membership.setRoles(change, existing, [...(await repo.rolesByName(tx, tenantId, org.id, existing.roles)), role]);
     else await membership.addMember(change, org, userId, [role]);
     const after = await repo.updateInvitation(tx, tenantId, inv.id, { status: 'accepted', accepted_user_id: userId, accepted_at: new Date() });
-    await this.audit(tx, tenantId, org.id, actor, 'invitation.accepted', { type: 'invitation', id: inv.id }, presentInvitation(inv, role.name), presentInvitation(after, role.name));
+    await this.audit(
+      tx,
+      tenantId,
+      org.id,
+      actor,
+      'invitation.accepted',
+      { type: 'invitation', id: inv.id },
+      presentInvitation(inv, role.name),
+      presentInvitation(after, role.name),
+    );
     return { org };
   }
-
 }

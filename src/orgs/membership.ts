@@ -1,10 +1,10 @@
-import type { TenantTx } from '../db/database.ts';
 import type { Actor } from '../base/actor.ts';
 import { Conflict, Forbidden } from '../base/errors.ts';
+import type { TenantTx } from '../db/database.ts';
+import type { MemberRow, OrgRow, RoleRow } from './org.repo.ts';
+import * as repo from './org.repo.ts';
 import { assertRolesWithinReach, audit, isFull } from './org-rules.ts';
 import { revokeOrgScoped } from './org-tokens.ts';
-import * as repo from './org.repo.ts';
-import type { MemberRow, OrgRow, RoleRow } from './org.repo.ts';
 
 /**
  * Every change of membership goes through here, whoever asks — the Admin API, the portal, the
@@ -58,7 +58,13 @@ export async function addMember(c: MembershipChange, org: OrgRow, userId: string
   await assertRolesMayChange(c, roles);
   if (isFull(org)) throw Conflict(`The organization has reached its limit of ${org.max_members} members. Raise max_members to add more.`);
   await repo.insertMember(c.tx, c.tenantId, c.orgId, userId);
-  await repo.setMemberRoles(c.tx, c.tenantId, c.orgId, userId, roles.map((r) => r.id));
+  await repo.setMemberRoles(
+    c.tx,
+    c.tenantId,
+    c.orgId,
+    userId,
+    roles.map((r) => r.id),
+  );
   const after = (await repo.findMember(c.tx, c.tenantId, c.orgId, userId))!;
   await audit(c.tx, c.tenantId, c.orgId, c.actor, 'member.added', { type: 'member', id: userId }, null, presentMember(after));
   return after;
@@ -82,11 +88,22 @@ export async function addFoundingOwner(c: MembershipChange, org: OrgRow, userId:
 export async function setRoles(c: MembershipChange, before: MemberRow, roles: readonly RoleRow[], action = 'member.roles_changed'): Promise<MemberRow> {
   const next = new Set(roles.map((r) => r.name));
   const added = roles.filter((r) => !before.roles.includes(r.name));
-  const removed = await repo.rolesByName(c.tx, c.tenantId, c.orgId, before.roles.filter((n) => !next.has(n)));
+  const removed = await repo.rolesByName(
+    c.tx,
+    c.tenantId,
+    c.orgId,
+    before.roles.filter((n) => !next.has(n)),
+  );
   if (!added.length && !removed.length) return before;
   await assertRolesMayChange(c, [...added, ...removed]);
   if (removed.some((r) => r.name === 'owner')) await assertNotLastOwner(c, before.user_id);
-  await repo.setMemberRoles(c.tx, c.tenantId, c.orgId, before.user_id, roles.map((r) => r.id));
+  await repo.setMemberRoles(
+    c.tx,
+    c.tenantId,
+    c.orgId,
+    before.user_id,
+    roles.map((r) => r.id),
+  );
   const after = (await repo.findMember(c.tx, c.tenantId, c.orgId, before.user_id))!;
   await audit(c.tx, c.tenantId, c.orgId, c.actor, action, { type: 'member', id: before.user_id }, presentMember(before), presentMember(after));
   return after;
@@ -103,5 +120,14 @@ export async function removeMember(c: MembershipChange, before: MemberRow): Prom
   if (before.roles.includes('owner')) await assertNotLastOwner(c, before.user_id);
   await repo.deleteMember(c.tx, c.tenantId, c.orgId, before.user_id);
   await revokeOrgScoped(c.tx, c.tenantId, c.orgId, [before.user_id]);
-  await audit(c.tx, c.tenantId, c.orgId, c.actor, leaving ? 'member.left' : 'member.removed', { type: 'member', id: before.user_id }, presentMember(before), null);
+  await audit(
+    c.tx,
+    c.tenantId,
+    c.orgId,
+    c.actor,
+    leaving ? 'member.left' : 'member.removed',
+    { type: 'member', id: before.user_id },
+    presentMember(before),
+    null,
+  );
 }

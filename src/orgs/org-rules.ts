@@ -1,8 +1,8 @@
 import type { Actor } from '../base/actor.ts';
-import type { TenantTx } from '../db/database.ts';
 import { NotFound, ValidationFailed } from '../base/errors.ts';
-import * as repo from './org.repo.ts';
+import type { TenantTx } from '../db/database.ts';
 import type { OrgRow, RoleRow } from './org.repo.ts';
+import * as repo from './org.repo.ts';
 
 // Rules shared by the organization and invitation services; each lives here once.
 
@@ -13,7 +13,16 @@ export async function orgOrThrow(tx: TenantTx, tenantId: string, orgId: string, 
 }
 
 /** Every change is written to the audit log in the transaction that makes it. */
-export function audit(tx: TenantTx, tenantId: string, orgId: string, actor: Actor, action: string, target: { type: string; id: string | null }, before: unknown, after: unknown) {
+export function audit(
+  tx: TenantTx,
+  tenantId: string,
+  orgId: string,
+  actor: Actor,
+  action: string,
+  target: { type: string; id: string | null },
+  before: unknown,
+  after: unknown,
+) {
   return repo.insertAudit(tx, { tenant_id: tenantId, org_id: orgId, actor, action, target_type: target.type, target_id: target.id, before, after });
 }
 
@@ -23,7 +32,9 @@ export async function resolveRoles(tx: TenantTx, tenantId: string, orgId: string
   const rows = await repo.rolesByName(tx, tenantId, orgId, unique);
   const missing = unique.filter((n) => !rows.some((r) => r.name === n));
   if (missing.length) {
-    throw ValidationFailed(`Unknown role${missing.length > 1 ? 's' : ''} for this organization: ${missing.join(', ')}.`, [{ field, message: `unknown role: ${missing.join(', ')}` }]);
+    throw ValidationFailed(`Unknown role${missing.length > 1 ? 's' : ''} for this organization: ${missing.join(', ')}.`, [
+      { field, message: `unknown role: ${missing.join(', ')}` },
+    ]);
   }
   return rows;
 }
@@ -48,19 +59,36 @@ async function permissionsHeld(tx: TenantTx, tenantId: string, orgId: string, ac
  * granting a role that carries it, nor by writing it into a role (owners and tenant
  * administrators hold every permission). 422 naming `field`.
  */
-export async function assertPermissionsHeld(tx: TenantTx, tenantId: string, orgId: string, actor: Actor, permissions: readonly string[], field: string, what = 'grant') {
+export async function assertPermissionsHeld(
+  tx: TenantTx,
+  tenantId: string,
+  orgId: string,
+  actor: Actor,
+  permissions: readonly string[],
+  field: string,
+  what = 'grant',
+) {
   if (!permissions.length) return;
   const held = await permissionsHeld(tx, tenantId, orgId, actor);
   if (held === 'all') return;
   const missing = [...new Set(permissions.filter((p) => !held.has(p)))];
   if (missing.length) {
-    throw ValidationFailed(`You can't ${what} permissions you do not hold yourself: ${missing.join(', ')}.`, [{ field, message: `permissions you lack: ${missing.join(', ')}` }]);
+    throw ValidationFailed(`You can't ${what} permissions you do not hold yourself: ${missing.join(', ')}.`, [
+      { field, message: `permissions you lack: ${missing.join(', ')}` },
+    ]);
   }
 }
 
 /** Roles `actor` may give (or take away): each within the permission ceiling. */
 export async function assertRolesWithinReach(tx: TenantTx, tenantId: string, orgId: string, actor: Actor, roles: readonly RoleRow[], field: string) {
-  await assertPermissionsHeld(tx, tenantId, orgId, actor, roles.flatMap((r) => r.permissions), field);
+  await assertPermissionsHeld(
+    tx,
+    tenantId,
+    orgId,
+    actor,
+    roles.flatMap((r) => r.permissions),
+    field,
+  );
 }
 
 /**
@@ -70,9 +98,26 @@ export async function assertRolesWithinReach(tx: TenantTx, tenantId: string, org
 export async function assertGrantable(tx: TenantTx, tenantId: string, orgId: string, actor: Actor, grants: Array<{ field: string; role: string }>) {
   if (!grants.length) return;
   const owner = grants.find((g) => g.role === 'owner');
-  if (owner) throw ValidationFailed('The owner role is never granted automatically: make owners by transferring ownership.', [{ field: owner.field, message: 'owner cannot be granted this way' }]);
-  const roles = await resolveRoles(tx, tenantId, orgId, grants.map((g) => g.role), grants[0]!.field);
-  for (const g of grants) await assertRolesWithinReach(tx, tenantId, orgId, actor, roles.filter((r) => r.name === g.role), g.field);
+  if (owner)
+    throw ValidationFailed('The owner role is never granted automatically: make owners by transferring ownership.', [
+      { field: owner.field, message: 'owner cannot be granted this way' },
+    ]);
+  const roles = await resolveRoles(
+    tx,
+    tenantId,
+    orgId,
+    grants.map((g) => g.role),
+    grants[0]!.field,
+  );
+  for (const g of grants)
+    await assertRolesWithinReach(
+      tx,
+      tenantId,
+      orgId,
+      actor,
+      roles.filter((r) => r.name === g.role),
+      g.field,
+    );
 }
 
 /**
@@ -80,4 +125,3 @@ export async function assertGrantable(tx: TenantTx, tenantId: string, orgId: str
  * lock serialises membership changes, and the count the database keeps on the row is then exact.
  */
 export const isFull = (org: OrgRow) => org.member_count >= org.max_members;
-

@@ -1,11 +1,10 @@
 import { sql } from 'kysely';
+import { isUuid } from '../base/ids.ts';
+import { forget, readOnce } from '../base/request-reads.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { forget, readOnce } from '../base/request-reads.ts';
 import { revokeGrant } from '../oidc-store/oidc-payload.repo.ts';
 import { memberRoleNames } from './org.repo.ts';
-import { isUuid } from '../base/ids.ts';
-
 
 /** The request-reads key of a grant's working organization (see base/request-reads.ts). */
 export const grantOrgKey = (tenantId: string, grantId: string) => `grantOrg:${tenantId}:${grantId}`;
@@ -43,13 +42,7 @@ export class OrgTokens {
       let qb = tx
         .selectFrom('org_members as m')
         .innerJoin('organizations as o', (j) => j.onRef('o.tenant_id', '=', 'm.tenant_id').onRef('o.id', '=', 'm.org_id'))
-        .select([
-          'o.id',
-          'o.slug',
-          'o.name',
-          'o.status',
-          memberRoleNames(sql.ref('m.tenant_id'), sql.ref('m.org_id'), sql.ref('m.user_id')).as('roles'),
-        ])
+        .select(['o.id', 'o.slug', 'o.name', 'o.status', memberRoleNames(sql.ref('m.tenant_id'), sql.ref('m.org_id'), sql.ref('m.user_id')).as('roles')])
         .where('m.tenant_id', '=', tenantId)
         .where('m.user_id', '=', userId);
       if (!opts.includeSuspended) qb = qb.where('o.status', '!=', 'suspended');
@@ -145,7 +138,12 @@ export async function revokeOrgScoped(tx: TenantTx, tenantId: string, orgId: str
   let del = tx.deleteFrom('grant_organizations').where('tenant_id', '=', tenantId).where('org_id', '=', orgId);
   if (userIds) del = del.where('user_id', 'in', userIds);
   await del.execute();
-  let api = tx.updateTable('api_tokens').set({ revoked_at: new Date() }).where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('revoked_at', 'is', null);
+  let api = tx
+    .updateTable('api_tokens')
+    .set({ revoked_at: new Date() })
+    .where('tenant_id', '=', tenantId)
+    .where('org_id', '=', orgId)
+    .where('revoked_at', 'is', null);
   if (userIds) api = api.where('user_id', 'in', userIds);
   await api.execute();
   return grants.length;

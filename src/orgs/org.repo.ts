@@ -1,9 +1,9 @@
-import { sql, type RawBuilder, type Selectable, type Updateable } from 'kysely';
+import { type RawBuilder, type Selectable, sql, type Updateable } from 'kysely';
 import type { Actor } from '../base/actor.ts';
-import type { TenantTx } from '../db/database.ts';
 import type { Keyset } from '../base/pagination.ts';
+import type { TenantTx } from '../db/database.ts';
 import { canonicalEmail, emailKey } from '../users/email-address.ts';
-import type { InvitationStatus, OrgInvitationTable, OrgRoleTable, OrganizationTable } from './org.table.ts';
+import type { InvitationStatus, OrganizationTable, OrgInvitationTable, OrgRoleTable } from './org.table.ts';
 
 export type OrgRow = Selectable<OrganizationTable>;
 export type RoleRow = Selectable<OrgRoleTable>;
@@ -42,15 +42,28 @@ export async function slugTaken(tx: TenantTx, tenantId: string, slug: string, ex
   return (await qb.executeTakeFirst()) !== undefined;
 }
 
-export async function listOrgs(tx: TenantTx, tenantId: string, q: { q?: string | undefined; status?: string | undefined; after?: Keyset | undefined; limit: number }) {
+export async function listOrgs(
+  tx: TenantTx,
+  tenantId: string,
+  q: { q?: string | undefined; status?: string | undefined; after?: Keyset | undefined; limit: number },
+) {
   let qb = tx.selectFrom('organizations').selectAll().where('tenant_id', '=', tenantId);
   if (q.q) qb = qb.where((eb) => eb.or([eb('name', 'ilike', likePattern(q.q!)), eb('slug', 'ilike', likePattern(q.q!))]));
   if (q.status) qb = qb.where('status', '=', q.status as OrgRow['status']);
   if (q.after) qb = qb.where(sql<boolean>`(created_at, id) > (${q.after.createdAt}, ${q.after.id}::uuid)`);
-  return qb.orderBy('created_at').orderBy('id').limit(q.limit + 1).execute();
+  return qb
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(q.limit + 1)
+    .execute();
 }
 
-export async function updateOrg(tx: TenantTx, tenantId: string, orgId: string, patch: Omit<Updateable<OrganizationTable>, 'metadata'> & { metadata?: Record<string, unknown> }) {
+export async function updateOrg(
+  tx: TenantTx,
+  tenantId: string,
+  orgId: string,
+  patch: Omit<Updateable<OrganizationTable>, 'metadata'> & { metadata?: Record<string, unknown> },
+) {
   const { metadata, ...rest } = patch;
   return tx
     .updateTable('organizations')
@@ -67,7 +80,10 @@ export async function deleteOrg(tx: TenantTx, tenantId: string, orgId: string) {
 
 // ── roles ────────────────────────────────────────────────────────────────────
 
-export async function insertRoles(tx: TenantTx, rows: Array<{ tenant_id: string; org_id: string; name: string; description: string | null; permissions?: string[]; builtin?: boolean }>) {
+export async function insertRoles(
+  tx: TenantTx,
+  rows: Array<{ tenant_id: string; org_id: string; name: string; description: string | null; permissions?: string[]; builtin?: boolean }>,
+) {
   return tx.insertInto('org_roles').values(rows).returningAll().execute();
 }
 
@@ -97,7 +113,12 @@ export async function updateRole(tx: TenantTx, tenantId: string, roleId: string,
 }
 
 export async function roleUsage(tx: TenantTx, tenantId: string, roleId: string) {
-  const members = await tx.selectFrom('org_member_roles').select(sql<string>`count(*)`.as('n')).where('tenant_id', '=', tenantId).where('role_id', '=', roleId).executeTakeFirstOrThrow();
+  const members = await tx
+    .selectFrom('org_member_roles')
+    .select(sql<string>`count(*)`.as('n'))
+    .where('tenant_id', '=', tenantId)
+    .where('role_id', '=', roleId)
+    .executeTakeFirstOrThrow();
   const invitations = await tx
     .selectFrom('org_invitations')
     .select(sql<string>`count(*)`.as('n'))
@@ -144,13 +165,7 @@ const memberSelect = (tx: TenantTx, tenantId: string, orgId: string) =>
   tx
     .selectFrom('org_members as m')
     .innerJoin('users as u', (j) => j.onRef('u.tenant_id', '=', 'm.tenant_id').onRef('u.id', '=', 'm.user_id'))
-    .select([
-      'm.user_id',
-      'u.email',
-      'u.name',
-      'm.joined_at',
-      memberRoleNames(sql.ref('m.tenant_id'), sql.ref('m.org_id'), sql.ref('m.user_id')).as('roles'),
-    ])
+    .select(['m.user_id', 'u.email', 'u.name', 'm.joined_at', memberRoleNames(sql.ref('m.tenant_id'), sql.ref('m.org_id'), sql.ref('m.user_id')).as('roles')])
     .where('m.tenant_id', '=', tenantId)
     .where('m.org_id', '=', orgId);
 
@@ -164,7 +179,11 @@ export async function listMembers(tx: TenantTx, tenantId: string, orgId: string,
   let qb = memberSelect(tx, tenantId, orgId);
   if (q.after) qb = qb.where(sql<boolean>`(m.joined_at, m.user_id) > (${q.after.createdAt}, ${q.after.id}::uuid)`);
   // A literal, not a parameter: the statement is prepared with a generic plan (db/prepared.ts).
-  return qb.orderBy('m.joined_at').orderBy('m.user_id').limit(literalRowCount(q.limit + 1)).execute();
+  return qb
+    .orderBy('m.joined_at')
+    .orderBy('m.user_id')
+    .limit(literalRowCount(q.limit + 1))
+    .execute();
 }
 
 export async function findMember(tx: TenantTx, tenantId: string, orgId: string, userId: string): Promise<MemberRow | undefined> {
@@ -205,7 +224,10 @@ export async function ownerIds(tx: TenantTx, tenantId: string, orgId: string): P
 // ── invitations ──────────────────────────────────────────────────────────────
 
 /** Throws EmailRefused for an address the email rule refuses (callers validate input first). */
-export async function insertInvitation(tx: TenantTx, row: Omit<InvitationRow, 'id' | 'email_key' | 'created_at' | 'status' | 'accepted_user_id' | 'accepted_at' | 'invited_by'> & { invited_by: Actor }) {
+export async function insertInvitation(
+  tx: TenantTx,
+  row: Omit<InvitationRow, 'id' | 'email_key' | 'created_at' | 'status' | 'accepted_user_id' | 'accepted_at' | 'invited_by'> & { invited_by: Actor },
+) {
   const { address, key } = canonicalEmail(row.email);
   return tx
     .insertInto('org_invitations')
@@ -229,7 +251,11 @@ export async function findInvitationByToken(tx: TenantTx, tenantId: string, toke
 export async function listInvitations(tx: TenantTx, tenantId: string, orgId: string, q: { after?: Keyset | undefined; limit: number }) {
   let qb = tx.selectFrom('org_invitations').selectAll().where('tenant_id', '=', tenantId).where('org_id', '=', orgId);
   if (q.after) qb = qb.where(sql<boolean>`(created_at, id) > (${q.after.createdAt}, ${q.after.id}::uuid)`);
-  return qb.orderBy('created_at').orderBy('id').limit(q.limit + 1).execute();
+  return qb
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(q.limit + 1)
+    .execute();
 }
 
 export async function updateInvitation(
@@ -276,5 +302,9 @@ export async function insertAudit(
 export async function listAudit(tx: TenantTx, tenantId: string, orgId: string, q: { after?: Keyset | undefined; limit: number }) {
   let qb = tx.selectFrom('org_audit_log').selectAll().where('tenant_id', '=', tenantId).where('org_id', '=', orgId);
   if (q.after) qb = qb.where(sql<boolean>`(created_at, id) < (${q.after.createdAt}, ${q.after.id}::uuid)`);
-  return qb.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit + 1).execute();
+  return qb
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(q.limit + 1)
+    .execute();
 }

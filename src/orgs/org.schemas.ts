@@ -68,7 +68,9 @@ export const PatchOrg = z
     ...orgFields,
     name: fields.name.optional(),
     // PUT's `slug: null` means "generate it again"; a patch can only change it.
-    slug: slugRules(z.string({ error: (iss) => (iss.input === null ? 'every organization has a slug: it can be changed but not removed' : undefined) })).optional(),
+    slug: slugRules(
+      z.string({ error: (iss) => (iss.input === null ? 'every organization has a slug: it can be changed but not removed' : undefined) }),
+    ).optional(),
   })
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
 

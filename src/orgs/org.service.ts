@@ -1,19 +1,20 @@
-import type { OrgInput } from './org.schemas.ts';
 import type { Actor } from '../base/actor.ts';
-import type { Database, TenantTx } from '../db/database.ts';
-import { inTenant } from '../db/tenant-scope.ts';
-import { scopedStatement } from '../db/one-shot.ts';
 import { Conflict, isUniqueViolation, NotFound, ValidationFailed } from '../base/errors.ts';
 import { decodeCursor, page } from '../base/pagination.ts';
+import type { Database, TenantTx } from '../db/database.ts';
+import { scopedStatement } from '../db/one-shot.ts';
+import { inTenant } from '../db/tenant-scope.ts';
 import { findUserById } from '../users/user.repo.ts';
-import { revokeOrgScoped } from './org-tokens.ts';
-import * as rules from './org-rules.ts';
 import * as membership from './membership.ts';
 import { presentMember } from './membership.ts';
+import type { OrgInput } from './org.schemas.ts';
+import * as rules from './org-rules.ts';
+import { revokeOrgScoped } from './org-tokens.ts';
 
 export { presentMember };
-import * as repo from './org.repo.ts';
+
 import type { InvitationRow, OrgRow, RoleRow } from './org.repo.ts';
+import * as repo from './org.repo.ts';
 import { BUILTIN_ROLES } from './org.table.ts';
 import { slugify, uniqueSlug } from './slug.ts';
 
@@ -46,7 +47,6 @@ export function presentRole(r: RoleRow) {
   return { id: r.id, name: r.name, description: r.description, permissions: r.permissions, builtin: r.builtin, created_at: r.created_at.toISOString() };
 }
 
-
 /** `expired` is not stored: a pending invitation past its expiry is expired. */
 export function invitationStatus(i: InvitationRow): 'pending' | 'accepted' | 'revoked' | 'declined' | 'expired' {
   if (i.status === 'pending' && i.expires_at.getTime() <= Date.now()) return 'expired';
@@ -54,7 +54,14 @@ export function invitationStatus(i: InvitationRow): 'pending' | 'accepted' | 're
 }
 
 export function presentInvitation(i: InvitationRow, roleName: string) {
-  return { id: i.id, email: i.email, role: roleName, status: invitationStatus(i), expires_at: i.expires_at.toISOString(), created_at: i.created_at.toISOString() };
+  return {
+    id: i.id,
+    email: i.email,
+    role: roleName,
+    status: invitationStatus(i),
+    expires_at: i.expires_at.toISOString(),
+    created_at: i.created_at.toISOString(),
+  };
 }
 
 const NO_MEMBER = () => NotFound('No such member in this organization.');
@@ -77,14 +84,24 @@ export class OrgService {
     return rules.orgOrThrow(tx, tenantId, orgId, lock);
   }
 
-  private audit(tx: TenantTx, tenantId: string, orgId: string, actor: Actor, action: string, target: { type: string; id: string | null }, before: unknown, after: unknown) {
+  private audit(
+    tx: TenantTx,
+    tenantId: string,
+    orgId: string,
+    actor: Actor,
+    action: string,
+    target: { type: string; id: string | null },
+    before: unknown,
+    after: unknown,
+  ) {
     return rules.audit(tx, tenantId, orgId, actor, action, target, before, after);
   }
 
   private conflictOnUnique(err: unknown): never {
     if (isUniqueViolation(err)) {
       const detail = String((err as { detail?: string; constraint?: string }).detail ?? (err as { constraint?: string }).constraint ?? '');
-      if (/domain/.test(detail)) throw Conflict('Another organization of this tenant already has this domain.', [{ field: 'domain', message: 'already in use' }]);
+      if (/domain/.test(detail))
+        throw Conflict('Another organization of this tenant already has this domain.', [{ field: 'domain', message: 'already in use' }]);
       if (/slug/.test(detail)) throw Conflict('Another organization of this tenant already has this slug.', [{ field: 'slug', message: 'already in use' }]);
       if (/name/.test(detail)) throw Conflict('This organization already has a role with that name.', [{ field: 'name', message: 'already in use' }]);
       throw Conflict('That would duplicate an existing entry.');
@@ -171,7 +188,9 @@ export class OrgService {
         if (next.max_members !== undefined) {
           const count = before.member_count;
           if ((next.max_members as number) < count) {
-            throw ValidationFailed(`The organization already has ${count} members; max_members can't be lower.`, [{ field: 'max_members', message: `must be at least ${count}` }]);
+            throw ValidationFailed(`The organization already has ${count} members; max_members can't be lower.`, [
+              { field: 'max_members', message: `must be at least ${count}` },
+            ]);
           }
         }
         const after = await repo.updateOrg(tx, tenantId, orgId, next as Parameters<typeof repo.updateOrg>[3]);
@@ -204,7 +223,12 @@ export class OrgService {
     });
   }
 
-  async createRole(tenantId: string, actor: Actor, orgId: string, input: { name: string; description?: string | undefined; permissions?: string[] | undefined }) {
+  async createRole(
+    tenantId: string,
+    actor: Actor,
+    orgId: string,
+    input: { name: string; description?: string | undefined; permissions?: string[] | undefined },
+  ) {
     try {
       return await this.tx(tenantId, async (tx) => {
         await this.orgOrThrow(tx, tenantId, orgId);
@@ -220,13 +244,20 @@ export class OrgService {
     }
   }
 
-  async updateRole(tenantId: string, actor: Actor, orgId: string, roleId: string, input: { description?: string | null | undefined; permissions?: string[] | undefined }) {
+  async updateRole(
+    tenantId: string,
+    actor: Actor,
+    orgId: string,
+    roleId: string,
+    input: { description?: string | null | undefined; permissions?: string[] | undefined },
+  ) {
     return this.tx(tenantId, async (tx) => {
       await this.orgOrThrow(tx, tenantId, orgId);
       const before = await repo.findRole(tx, tenantId, orgId, roleId);
       if (!before) throw NotFound('No such role in this organization.');
       // A role above the actor stays as it is; a new permission set stays within the ceiling.
-      if (input.permissions) await rules.assertPermissionsHeld(tx, tenantId, orgId, actor, [...before.permissions, ...input.permissions], 'permissions', 'change');
+      if (input.permissions)
+        await rules.assertPermissionsHeld(tx, tenantId, orgId, actor, [...before.permissions, ...input.permissions], 'permissions', 'change');
       const after = await repo.updateRole(tx, tenantId, roleId, {
         ...(input.description !== undefined ? { description: input.description } : {}),
         ...(input.permissions ? { permissions: [...new Set(input.permissions)] } : {}),
@@ -252,7 +283,12 @@ export class OrgService {
       }
       // Tokens carry org_roles: those of members who held the role are revoked with it.
       const holders = await tx.selectFrom('org_member_roles').select('user_id').where('tenant_id', '=', tenantId).where('role_id', '=', roleId).execute();
-      await revokeOrgScoped(tx, tenantId, orgId, holders.map((h) => h.user_id));
+      await revokeOrgScoped(
+        tx,
+        tenantId,
+        orgId,
+        holders.map((h) => h.user_id),
+      );
       await repo.deleteRole(tx, tenantId, roleId);
       await this.audit(tx, tenantId, orgId, actor, 'role.deleted', { type: 'role', id: roleId }, { ...presentRole(role), usage }, null);
     });

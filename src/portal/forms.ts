@@ -1,9 +1,9 @@
 import type { Context } from 'koa';
 import type { z } from 'zod';
 import { AppError } from '../base/errors.ts';
-import { formField, renderPage } from '../http/pages.ts';
 import { fieldErrors } from '../base/validate.ts';
 import type { Render } from '../base/views.ts';
+import { formField, renderPage } from '../http/pages.ts';
 import type { Viewer } from './portal-session.ts';
 
 /** Field name → message, shown next to the field; `_form` is for the page's error banner. */

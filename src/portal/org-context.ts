@@ -1,11 +1,10 @@
 import type { Context } from 'koa';
 import { AppError, Forbidden, NotFound } from '../base/errors.ts';
-import { presentOrg, type OrgService } from '../orgs/org.service.ts';
-import { abilitiesFor, type OrgAbilities } from './access.ts';
-import { formErrorsOf, formValues, redirectWithNotice, type FormErrors } from './forms.ts';
-import type { Viewer } from './portal-session.ts';
 import { isUuid } from '../base/ids.ts';
-
+import { type OrgService, presentOrg } from '../orgs/org.service.ts';
+import { abilitiesFor, type OrgAbilities } from './access.ts';
+import { type FormErrors, formErrorsOf, formValues, redirectWithNotice } from './forms.ts';
+import type { Viewer } from './portal-session.ts';
 
 export interface OrgPageContext {
   tenantId: string;

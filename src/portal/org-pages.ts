@@ -1,14 +1,14 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { CreateOrg, PatchOrg } from '../admin-api/schemas.ts';
-import type { OrgTokens } from '../orgs/org-tokens.ts';
+import type { Render } from '../base/views.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import { ORG_STATUSES } from '../orgs/org.table.ts';
+import type { OrgTokens } from '../orgs/org-tokens.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../base/views.ts';
-import { formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from './forms.ts';
-import { orgPageContext, requireAbility, type OrgPageContext } from './org-context.ts';
+import { type FormErrors, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice } from './forms.ts';
+import { type OrgPageContext, orgPageContext, requireAbility } from './org-context.ts';
 
 const ORG_FIELDS = ['name', 'slug', 'domain', 'description', 'logo_url', 'website', 'status'] as const;
 
@@ -76,10 +76,30 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
   });
 
   const newPage = (ctx: Context, values: Record<string, string>, errors: FormErrors, status = 200) =>
-    page(ctx, 'portal/org-new.njk', { title: 'New organization', section: 'portal', script: 'portal.js', values, errors, formError: errors._form, makeOwner: values.make_owner !== 'off', isTenantAdmin: ctx.state.viewer.user.tenant_admin }, status);
+    page(
+      ctx,
+      'portal/org-new.njk',
+      {
+        title: 'New organization',
+        section: 'portal',
+        script: 'portal.js',
+        values,
+        errors,
+        formError: errors._form,
+        makeOwner: values.make_owner !== 'off',
+        isTenantAdmin: ctx.state.viewer.user.tenant_admin,
+      },
+      status,
+    );
 
   router.get('/organizations/new', (ctx) => {
-    if (!mayCreate(ctx)) return page(ctx, 'message.njk', { title: 'Not available', paragraphs: ['Only administrators create organizations here. Ask yours to create one and invite you.'] }, 403);
+    if (!mayCreate(ctx))
+      return page(
+        ctx,
+        'message.njk',
+        { title: 'Not available', paragraphs: ['Only administrators create organizations here. Ask yours to create one and invite you.'] },
+        403,
+      );
     newPage(ctx, {}, {});
   });
 
@@ -95,7 +115,11 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
     const makeOwner = !viewer.user.tenant_admin || values.make_owner === 'on';
     try {
       const input = parseForm(CreateOrg, orgInput({ ...values, status: '' }, undefined));
-      const org = await deps.orgs.create(ctx.state.runtime.tenant.id, { type: 'user', id: viewer.user.id }, { ...input, ...(makeOwner ? { owner: viewer.user.id } : {}) });
+      const org = await deps.orgs.create(
+        ctx.state.runtime.tenant.id,
+        { type: 'user', id: viewer.user.id },
+        { ...input, ...(makeOwner ? { owner: viewer.user.id } : {}) },
+      );
       redirectWithNotice(ctx, `${listUrl(ctx)}/${org.id}/members`, makeOwner ? 'created' : 'created_admin');
     } catch (err) {
       newPage(ctx, { ...values, make_owner: makeOwner ? 'on' : 'off' }, formErrorsOf(err), 422);
@@ -111,7 +135,17 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
     page(
       ctx,
       'portal/org-settings.njk',
-      { title: `Settings · ${org.org.name}`, section: 'portal', tab: 'settings', org, values, errors, formError: errors._form, statuses: ORG_STATUSES.map((s) => ({ value: s, label: s })), notice: noticeFor(ctx, NOTICES) },
+      {
+        title: `Settings · ${org.org.name}`,
+        section: 'portal',
+        tab: 'settings',
+        org,
+        values,
+        errors,
+        formError: errors._form,
+        statuses: ORG_STATUSES.map((s) => ({ value: s, label: s })),
+        notice: noticeFor(ctx, NOTICES),
+      },
       status,
     );
 
@@ -150,7 +184,12 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
     requireAbility(org, 'ownerPowers', 'delete the organization');
     const values = formValues(ctx, ['confirm_slug']);
     if (values.confirm_slug !== org.org.slug) {
-      return page(ctx, 'portal/org-delete.njk', { title: `Delete ${org.org.name}`, section: 'portal', tab: 'settings', org, values, errors: { confirm_slug: `Type ${org.org.slug} to confirm.` } }, 422);
+      return page(
+        ctx,
+        'portal/org-delete.njk',
+        { title: `Delete ${org.org.name}`, section: 'portal', tab: 'settings', org, values, errors: { confirm_slug: `Type ${org.org.slug} to confirm.` } },
+        422,
+      );
     }
     await deps.orgs.delete(org.tenantId, { type: 'user', id: org.viewer.user.id }, org.org.id);
     redirectWithNotice(ctx, listUrl(ctx), 'deleted');
@@ -175,10 +214,23 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
     const cursor = typeof ctx.query.cursor === 'string' ? ctx.query.cursor.slice(0, 500) : undefined;
     const log = await deps.orgs.auditLog(org.tenantId, org.org.id, { limit: 50, cursor });
     // People by email, not id (users deleted since show as such).
-    const userIds = [...new Set(log.data.map((e) => e.actor as { type: string; id?: string }).filter((a) => a.type === 'user' && a.id).map((a) => a.id!))];
+    const userIds = [
+      ...new Set(
+        log.data
+          .map((e) => e.actor as { type: string; id?: string })
+          .filter((a) => a.type === 'user' && a.id)
+          .map((a) => a.id!),
+      ),
+    ];
     const emails = new Map(await Promise.all(userIds.map(async (id) => [id, (await deps.users.find(org.tenantId, id))?.email ?? 'a deleted user'] as const)));
     const actorText = (a: { type: string; id?: string }) =>
-      a.type === 'user' ? (emails.get(a.id!) ?? 'a user') : a.type === 'api_key' ? 'an API key' : a.type === 'sso_connection' ? `SSO connection ${a.id ?? ''}` : `client ${a.id ?? ''}`;
+      a.type === 'user'
+        ? (emails.get(a.id!) ?? 'a user')
+        : a.type === 'api_key'
+          ? 'an API key'
+          : a.type === 'sso_connection'
+            ? `SSO connection ${a.id ?? ''}`
+            : `client ${a.id ?? ''}`;
     page(ctx, 'portal/org-audit.njk', {
       title: `Audit log · ${org.org.name}`,
       section: 'portal',

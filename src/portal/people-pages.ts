@@ -2,13 +2,13 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { CreateInvitation, CreateRole } from '../admin-api/schemas.ts';
 import { Forbidden, NotFound } from '../base/errors.ts';
+import { isUuid } from '../base/ids.ts';
+import type { Render } from '../base/views.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../base/views.ts';
-import { FormRejected, noticeFor, parseForm, portalPage, type FormErrors } from './forms.ts';
-import { orgChange, orgPageContext, requireAbility, type OrgPageContext } from './org-context.ts';
-import { isUuid } from '../base/ids.ts';
+import { type FormErrors, FormRejected, noticeFor, parseForm, portalPage } from './forms.ts';
+import { type OrgPageContext, orgChange, orgPageContext, requireAbility } from './org-context.ts';
 
 const NOTICES = {
   created: 'Organization created. You are its owner.',
@@ -37,7 +37,10 @@ export function peoplePages(deps: { orgs: OrgService; invitations: InvitationSer
 
   async function membersPage(ctx: Context, org: OrgPageContext, extra: { values?: Record<string, string>; errors?: FormErrors } = {}, status = 200) {
     const cursor = typeof ctx.query.cursor === 'string' ? ctx.query.cursor.slice(0, 500) : undefined;
-    const [members, roles] = await Promise.all([deps.orgs.listMembers(org.tenantId, org.org.id, { limit: 50, cursor }), deps.orgs.listRoles(org.tenantId, org.org.id)]);
+    const [members, roles] = await Promise.all([
+      deps.orgs.listMembers(org.tenantId, org.org.id, { limit: 50, cursor }),
+      deps.orgs.listRoles(org.tenantId, org.org.id),
+    ]);
     // Finding people across the tenant is for tenant admins: an organization's admin must not
     // learn who else has an account here (their customers' neighbours). They invite by email.
     const find = org.viewer.user.tenant_admin && typeof ctx.query.find === 'string' ? ctx.query.find.trim().slice(0, 200) : '';
@@ -112,7 +115,10 @@ export function peoplePages(deps: { orgs: OrgService; invitations: InvitationSer
 
   async function invitationsPage(ctx: Context, org: OrgPageContext, extra: { values?: Record<string, string>; errors?: FormErrors } = {}, status = 200) {
     const cursor = typeof ctx.query.cursor === 'string' ? ctx.query.cursor.slice(0, 500) : undefined;
-    const [invitations, roles] = await Promise.all([deps.invitations.listInvitations(org.tenantId, org.org.id, { limit: 50, cursor }), deps.orgs.listRoles(org.tenantId, org.org.id)]);
+    const [invitations, roles] = await Promise.all([
+      deps.invitations.listInvitations(org.tenantId, org.org.id, { limit: 50, cursor }),
+      deps.orgs.listRoles(org.tenantId, org.org.id),
+    ]);
     page(
       ctx,
       'portal/org-invitations.njk',

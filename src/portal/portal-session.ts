@@ -1,12 +1,12 @@
 import { createHash, createHmac } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
+import type { Render } from '../base/views.ts';
 import { constantTimeEqual, deriveKey, randomSecret } from '../crypto/secrets.ts';
 import { formField, renderPage } from '../http/pages.ts';
 import { PORTAL_CLIENT, portalRedirectUri } from '../oidc/client.service.ts';
 import type { UserRow } from '../users/user.repo.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../base/views.ts';
 
 /**
  * Signing in to the portal and account pages. The portal is an OIDC client of its own tenant
@@ -125,7 +125,11 @@ export class PortalSessions {
       const { issuer } = ctx.state.runtime;
       const state = randomSecret(24);
       const verifier = randomSecret(32);
-      this.login.write(ctx, { state, verifier, returnTo: safeReturnTo(ctx, ctx.query.return_to), exp: Math.floor(Date.now() / 1000) + LOGIN_SECONDS }, `${tenantPath(ctx)}portal/`);
+      this.login.write(
+        ctx,
+        { state, verifier, returnTo: safeReturnTo(ctx, ctx.query.return_to), exp: Math.floor(Date.now() / 1000) + LOGIN_SECONDS },
+        `${tenantPath(ctx)}portal/`,
+      );
       const url = new URL(`${issuer}/auth`);
       url.search = new URLSearchParams({
         client_id: PORTAL_CLIENT,
@@ -144,7 +148,8 @@ export class PortalSessions {
       const pending = this.login.read(ctx);
       this.login.clear(ctx, `${tenantPath(ctx)}portal/`);
       const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
-      if (!pending || !constantTimeEqual(state, pending.state)) return this.failed(ctx, 'This sign-in link is stale or was opened in another browser. Start again.');
+      if (!pending || !constantTimeEqual(state, pending.state))
+        return this.failed(ctx, 'This sign-in link is stale or was opened in another browser. Start again.');
       if (typeof ctx.query.error === 'string') return this.failed(ctx, 'The sign-in was cancelled.');
       const code = typeof ctx.query.code === 'string' ? await runtime.provider.AuthorizationCode.find(ctx.query.code) : undefined;
       const challenge = createHash('sha256').update(pending.verifier).digest('base64url');
@@ -165,7 +170,11 @@ export class PortalSessions {
         return this.failed(ctx, 'The sign-in could not be completed. Start again.');
       }
       await code.consume();
-      this.session.write(ctx, { g: code.grantId, u: code.accountId, c: randomSecret(24), exp: Math.floor(Date.now() / 1000) + SESSION_SECONDS }, tenantPath(ctx));
+      this.session.write(
+        ctx,
+        { g: code.grantId, u: code.accountId, c: randomSecret(24), exp: Math.floor(Date.now() / 1000) + SESSION_SECONDS },
+        tenantPath(ctx),
+      );
       ctx.redirect(pending.returnTo);
     });
 
@@ -182,14 +191,24 @@ export class PortalSessions {
     });
 
     router.get('/signed-out', (ctx) => {
-      renderPage(ctx, this.render, 'message.njk', { title: 'Signed out', paragraphs: ['You are signed out.'], link: { href: `${tenantPath(ctx)}portal/organizations`, text: 'Sign in again' } });
+      renderPage(ctx, this.render, 'message.njk', {
+        title: 'Signed out',
+        paragraphs: ['You are signed out.'],
+        link: { href: `${tenantPath(ctx)}portal/organizations`, text: 'Sign in again' },
+      });
     });
 
     return router;
   }
 
   private failed(ctx: Context, message: string) {
-    renderPage(ctx, this.render, 'message.njk', { title: 'Sign-in failed', paragraphs: [message], link: { href: `${tenantPath(ctx)}portal/login`, text: 'Sign in' } }, 400);
+    renderPage(
+      ctx,
+      this.render,
+      'message.njk',
+      { title: 'Sign-in failed', paragraphs: [message], link: { href: `${tenantPath(ctx)}portal/login`, text: 'Sign in' } },
+      400,
+    );
   }
 
   /** The signed-in user of this request, when the cookie is good and its grant still lives. */
@@ -224,7 +243,13 @@ export class PortalSessions {
         return;
       }
       if (ctx.method === 'POST' && !this.csrfOk(ctx, viewer)) {
-        renderPage(ctx, this.render, 'message.njk', { title: 'Form expired', paragraphs: ['This form was opened in an earlier session. Go back, reload the page and try again.'] }, 403);
+        renderPage(
+          ctx,
+          this.render,
+          'message.njk',
+          { title: 'Form expired', paragraphs: ['This form was opened in an earlier session. Go back, reload the page and try again.'] },
+          403,
+        );
         return;
       }
       ctx.state.viewer = viewer;

@@ -2,16 +2,16 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { AddDomain, CreateConnection, UpdateConnection } from '../admin-api/schemas.ts';
 import { NotFound } from '../base/errors.ts';
+import { isUuid } from '../base/ids.ts';
+import type { Render } from '../base/views.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import type { ConnectionService } from '../sso/connection.service.ts';
-import type { ConnectionRow } from '../sso/sso.table.ts';
 import type { DomainService } from '../sso/domain.service.ts';
 import type { OidcSso } from '../sso/oidc-sso.ts';
 import type { SamlSso } from '../sso/saml/saml-sso.ts';
-import type { Render } from '../base/views.ts';
-import { FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice, type FormErrors } from './forms.ts';
-import { orgChange, orgPageContext, requireAbility, type OrgPageContext } from './org-context.ts';
-import { isUuid } from '../base/ids.ts';
+import type { ConnectionRow } from '../sso/sso.table.ts';
+import { type FormErrors, FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice } from './forms.ts';
+import { type OrgPageContext, orgChange, orgPageContext, requireAbility } from './org-context.ts';
 
 const NOTICES = {
   created: 'Connection created. Give your IdP the values below, then test it.',
@@ -22,7 +22,19 @@ const NOTICES = {
   domain_removed: 'Domain removed.',
 };
 
-const CONNECTION_FIELDS = ['type', 'name', 'issuer_url', 'client_id', 'client_secret', 'metadata_url', 'metadata_xml', 'idp_entity_id', 'idp_sso_url', 'idp_certificate', 'default_role'] as const;
+const CONNECTION_FIELDS = [
+  'type',
+  'name',
+  'issuer_url',
+  'client_id',
+  'client_secret',
+  'metadata_url',
+  'metadata_xml',
+  'idp_entity_id',
+  'idp_sso_url',
+  'idp_certificate',
+  'default_role',
+] as const;
 const METADATA_MAX = 500_000;
 
 /**
@@ -94,7 +106,18 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
     return (await deps.orgs.listRoles(org.tenantId, org.org.id)).filter((r) => r.name !== 'owner').map((r) => ({ value: r.name, label: r.name }));
   }
 
-  async function connectionForm(ctx: Context, org: OrgPageContext, view: { connection?: ReturnType<ConnectionService['present']>; values: Record<string, string>; checks: { enabled: boolean; auto_provision: boolean }; errors: FormErrors; check?: { ok: boolean; message: string } }, status = 200) {
+  async function connectionForm(
+    ctx: Context,
+    org: OrgPageContext,
+    view: {
+      connection?: ReturnType<ConnectionService['present']>;
+      values: Record<string, string>;
+      checks: { enabled: boolean; auto_provision: boolean };
+      errors: FormErrors;
+      check?: { ok: boolean; message: string };
+    },
+    status = 200,
+  ) {
     page(
       ctx,
       'portal/org-sso-connection.njk',
@@ -152,12 +175,21 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
 
   router.post('/organizations/:orgId/sso', async (ctx) => {
     const org = await ssoConfigOrg(ctx);
-    const values = { ...formValues(ctx, CONNECTION_FIELDS.filter((f) => f !== 'metadata_xml' && f !== 'idp_certificate')), ...formValues(ctx, ['metadata_xml', 'idp_certificate'], METADATA_MAX) };
+    const values = {
+      ...formValues(
+        ctx,
+        CONNECTION_FIELDS.filter((f) => f !== 'metadata_xml' && f !== 'idp_certificate'),
+      ),
+      ...formValues(ctx, ['metadata_xml', 'idp_certificate'], METADATA_MAX),
+    };
     const checks = { enabled: formValues(ctx, ['enabled']).enabled === 'on', auto_provision: formValues(ctx, ['auto_provision']).auto_provision === 'on' };
     try {
       const input = parseForm(CreateConnection, connectionInput(values, checks));
       if (input.type === 'saml' && !input.metadata_url && !input.metadata_xml && !(input.idp_entity_id && input.idp_sso_url && input.idp_certificates)) {
-        throw new FormRejected({ _form: 'Give the IdP metadata URL, paste its metadata XML, or fill in entity ID, SSO URL and certificate.', metadata_url: 'Give a metadata URL, the XML, or the fields below.' });
+        throw new FormRejected({
+          _form: 'Give the IdP metadata URL, paste its metadata XML, or fill in entity ID, SSO URL and certificate.',
+          metadata_url: 'Give a metadata URL, the XML, or the fields below.',
+        });
       }
       const created = await deps.connections.create(org.tenantId, actorOf(org), org.org.id, input);
       redirectWithNotice(ctx, `${org.url}/sso/${created.id}`, 'created');
@@ -175,7 +207,14 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
   router.post('/organizations/:orgId/sso/:connectionId', async (ctx) => {
     const org = await ssoConfigOrg(ctx);
     const current = deps.connections.present(ctx.state.runtime.tenant.slug, await connectionOf(ctx, org));
-    const values = { ...formValues(ctx, CONNECTION_FIELDS.filter((f) => f !== 'metadata_xml' && f !== 'idp_certificate')), ...formValues(ctx, ['metadata_xml', 'idp_certificate'], METADATA_MAX), type: current.type };
+    const values = {
+      ...formValues(
+        ctx,
+        CONNECTION_FIELDS.filter((f) => f !== 'metadata_xml' && f !== 'idp_certificate'),
+      ),
+      ...formValues(ctx, ['metadata_xml', 'idp_certificate'], METADATA_MAX),
+      type: current.type,
+    };
     const checks = { enabled: formValues(ctx, ['enabled']).enabled === 'on', auto_provision: formValues(ctx, ['auto_provision']).auto_provision === 'on' };
     try {
       const { type: _t, ...patch } = connectionInput(values, checks) as Record<string, unknown>;
@@ -203,7 +242,12 @@ export function ssoPages(deps: { orgs: OrgService; connections: ConnectionServic
       check = { ok: false, message };
     }
     const c = deps.connections.present(ctx.state.runtime.tenant.slug, check.ok ? row : await connectionOf(ctx, org));
-    await connectionForm(ctx, org, { connection: c, values: editValues(c), checks: { enabled: c.enabled, auto_provision: c.auto_provision }, errors: {}, check }, check.ok ? 200 : 422);
+    await connectionForm(
+      ctx,
+      org,
+      { connection: c, values: editValues(c), checks: { enabled: c.enabled, auto_provision: c.auto_provision }, errors: {}, check },
+      check.ok ? 200 : 422,
+    );
   });
 
   router.post(

@@ -1,15 +1,15 @@
 import { sql } from 'kysely';
+import type { Actor } from '../base/actor.ts';
+import { NotFound, ValidationFailed } from '../base/errors.ts';
+import { type Outbound, OutboundRefused, refusedField } from '../base/outbound-fetch.ts';
 import { decrypt, encrypt } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { NotFound, ValidationFailed } from '../base/errors.ts';
-import { OutboundRefused, refusedField, type Outbound } from '../base/outbound-fetch.ts';
-import type { Actor } from '../base/actor.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
 import { assertGrantable } from '../orgs/org-rules.ts';
-import type { AttributeMapping, ConnectionRow } from './sso.table.ts';
-import { acsUrl, describeCertificates, parseIdpMetadata, spEntityId, type SamlConfig } from './saml/saml-sso.ts';
+import { acsUrl, describeCertificates, parseIdpMetadata, type SamlConfig, spEntityId } from './saml/saml-sso.ts';
 import { generateSpEncryptionKey } from './saml/sp-keys.ts';
+import type { AttributeMapping, ConnectionRow } from './sso.table.ts';
 
 /** What every connection has, whatever its protocol. */
 interface ConnectionCommonInput {
@@ -192,10 +192,13 @@ export class ConnectionService {
     if (input.want_assertions_signed !== undefined) cfg.want_assertions_signed = input.want_assertions_signed;
     else if (current?.want_assertions_signed !== undefined) cfg.want_assertions_signed = current.want_assertions_signed;
     if (!cfg.idp_entity_id || !cfg.idp_sso_url || !cfg.idp_certificates?.length) {
-      throw ValidationFailed('Give metadata_xml, or idp_entity_id, idp_sso_url and idp_certificates.', [{ field: 'metadata_xml', message: 'or idp_entity_id + idp_sso_url + idp_certificates' }]);
+      throw ValidationFailed('Give metadata_xml, or idp_entity_id, idp_sso_url and idp_certificates.', [
+        { field: 'metadata_xml', message: 'or idp_entity_id + idp_sso_url + idp_certificates' },
+      ]);
     }
     const bad = describeCertificates(cfg.idp_certificates).findIndex((d) => !d.not_after);
-    if (bad >= 0) throw ValidationFailed('A certificate is not a PEM X.509 certificate.', [{ field: `idp_certificates.${bad}`, message: 'not a PEM X.509 certificate' }]);
+    if (bad >= 0)
+      throw ValidationFailed('A certificate is not a PEM X.509 certificate.', [{ field: `idp_certificates.${bad}`, message: 'not a PEM X.509 certificate' }]);
     return cfg as SamlConfig;
   }
 
@@ -229,17 +232,25 @@ export class ConnectionService {
         .returningAll()
         .executeTakeFirstOrThrow();
       const secret = input.type === 'oidc' ? input.client_secret : spKey?.privateKeyPem;
-      const row =
-        secret
-          ? await tx
-              .updateTable('sso_connections')
-              .set({ secret_encrypted: encrypt(this.encryptionKey, secret, this.aad(tenantId, inserted.id)) })
-              .where('tenant_id', '=', tenantId)
-              .where('id', '=', inserted.id)
-              .returningAll()
-              .executeTakeFirstOrThrow()
-          : inserted;
-      await insertAudit(tx, { tenant_id: tenantId, org_id: orgId, actor, action: 'connection.created', target_type: 'connection', target_id: row.id, before: null, after: { name: row.name, type: row.type } });
+      const row = secret
+        ? await tx
+            .updateTable('sso_connections')
+            .set({ secret_encrypted: encrypt(this.encryptionKey, secret, this.aad(tenantId, inserted.id)) })
+            .where('tenant_id', '=', tenantId)
+            .where('id', '=', inserted.id)
+            .returningAll()
+            .executeTakeFirstOrThrow()
+        : inserted;
+      await insertAudit(tx, {
+        tenant_id: tenantId,
+        org_id: orgId,
+        actor,
+        action: 'connection.created',
+        target_type: 'connection',
+        target_id: row.id,
+        before: null,
+        after: { name: row.name, type: row.type },
+      });
       return row;
     });
   }
@@ -261,24 +272,46 @@ export class ConnectionService {
 
   /** By id alone (the callback URL names only the connection). */
   async find(tenantId: string, id: string): Promise<ConnectionRow | undefined> {
-    return inTenant(this.db, tenantId, (tx) => tx.selectFrom('sso_connections').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst());
+    return inTenant(this.db, tenantId, (tx) =>
+      tx.selectFrom('sso_connections').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst(),
+    );
   }
 
   /** The organization's first enabled connection, for routing sign-ins. */
   async enabledFor(tenantId: string, orgId: string): Promise<ConnectionRow | undefined> {
     return inTenant(this.db, tenantId, (tx) =>
-      tx.selectFrom('sso_connections').selectAll().where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('enabled', '=', true).orderBy('created_at').executeTakeFirst(),
+      tx
+        .selectFrom('sso_connections')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('org_id', '=', orgId)
+        .where('enabled', '=', true)
+        .orderBy('created_at')
+        .executeTakeFirst(),
     );
   }
 
   async update(tenantId: string, actor: Actor, orgId: string, id: string, patch: ConnectionPatch): Promise<ConnectionRow> {
     if (patch.issuer_url) await this.outbound.assertAllowedTarget(patch.issuer_url, 'issuer_url');
     return inTenant(this.db, tenantId, async (tx) => {
-      const before = await tx.selectFrom('sso_connections').selectAll().where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('id', '=', id).forUpdate().executeTakeFirst();
+      const before = await tx
+        .selectFrom('sso_connections')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('org_id', '=', orgId)
+        .where('id', '=', id)
+        .forUpdate()
+        .executeTakeFirst();
       if (!before) throw NotFound('No such SSO connection in this organization.');
       await assertGrantable(tx, tenantId, orgId, actor, this.grantsOf(patch));
       const cfg =
-        before.type === 'saml' && (patch.metadata_xml || patch.metadata_url || patch.idp_entity_id || patch.idp_sso_url || patch.idp_certificates || patch.want_assertions_signed !== undefined)
+        before.type === 'saml' &&
+        (patch.metadata_xml ||
+          patch.metadata_url ||
+          patch.idp_entity_id ||
+          patch.idp_sso_url ||
+          patch.idp_certificates ||
+          patch.want_assertions_signed !== undefined)
           ? ((await this.samlConfig(patch, before.config as unknown as SamlConfig)) as unknown as Record<string, unknown>)
           : (before.config as Record<string, unknown>);
       const after = await tx
@@ -303,19 +336,48 @@ export class ConnectionService {
         .where('id', '=', id)
         .returningAll()
         .executeTakeFirstOrThrow();
-      await insertAudit(tx, { tenant_id: tenantId, org_id: orgId, actor, action: 'connection.updated', target_type: 'connection', target_id: id, before: { name: before.name, enabled: before.enabled }, after: { name: after.name, enabled: after.enabled } });
+      await insertAudit(tx, {
+        tenant_id: tenantId,
+        org_id: orgId,
+        actor,
+        action: 'connection.updated',
+        target_type: 'connection',
+        target_id: id,
+        before: { name: before.name, enabled: before.enabled },
+        after: { name: after.name, enabled: after.enabled },
+      });
       return after;
     });
   }
 
   async delete(tenantId: string, actor: Actor, orgId: string, id: string) {
     await inTenant(this.db, tenantId, async (tx) => {
-      const before = await tx.selectFrom('sso_connections').select(['id', 'name']).where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+      const before = await tx
+        .selectFrom('sso_connections')
+        .select(['id', 'name'])
+        .where('tenant_id', '=', tenantId)
+        .where('org_id', '=', orgId)
+        .where('id', '=', id)
+        .executeTakeFirst();
       if (!before) throw NotFound('No such SSO connection in this organization.');
       // Its links to accounts go with it (cascade); the audit row says how many.
-      const links = await tx.selectFrom('sso_identities').select((eb) => eb.fn.countAll<string>().as('n')).where('tenant_id', '=', tenantId).where('connection_id', '=', id).executeTakeFirstOrThrow();
+      const links = await tx
+        .selectFrom('sso_identities')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('tenant_id', '=', tenantId)
+        .where('connection_id', '=', id)
+        .executeTakeFirstOrThrow();
       await tx.deleteFrom('sso_connections').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
-      await insertAudit(tx, { tenant_id: tenantId, org_id: orgId, actor, action: 'connection.deleted', target_type: 'connection', target_id: id, before, after: { links_removed: Number(links.n) } });
+      await insertAudit(tx, {
+        tenant_id: tenantId,
+        org_id: orgId,
+        actor,
+        action: 'connection.deleted',
+        target_type: 'connection',
+        target_id: id,
+        before,
+        after: { links_removed: Number(links.n) },
+      });
     });
   }
 
@@ -356,7 +418,12 @@ export class ConnectionService {
       try {
         const next = await this.samlConfig({ metadata_url: current.metadata_url }, current);
         await inTenant(this.db, c.tenant_id, (tx) =>
-          tx.updateTable('sso_connections').set({ config: JSON.stringify(next), updated_at: new Date() }).where('tenant_id', '=', c.tenant_id).where('id', '=', c.id).execute(),
+          tx
+            .updateTable('sso_connections')
+            .set({ config: JSON.stringify(next), updated_at: new Date() })
+            .where('tenant_id', '=', c.tenant_id)
+            .where('id', '=', c.id)
+            .execute(),
         );
         refreshed++;
       } catch (err) {
@@ -370,7 +437,12 @@ export class ConnectionService {
   /** The exact reason of a failed sign-in, for the connection's admins (users see a generic page). */
   async recordError(tenantId: string, id: string, message: string) {
     await inTenant(this.db, tenantId, (tx) =>
-      tx.updateTable('sso_connections').set({ last_error: message.slice(0, 1000), last_error_at: new Date() }).where('tenant_id', '=', tenantId).where('id', '=', id).execute(),
+      tx
+        .updateTable('sso_connections')
+        .set({ last_error: message.slice(0, 1000), last_error_at: new Date() })
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', id)
+        .execute(),
     );
   }
 }

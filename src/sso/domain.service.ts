@@ -1,10 +1,10 @@
 import { promises as dns } from 'node:dns';
-import { scopedStatement } from '../db/one-shot.ts';
+import type { Actor } from '../base/actor.ts';
+import { Conflict, isUniqueViolation, NotFound } from '../base/errors.ts';
 import { randomSecret } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
+import { scopedStatement } from '../db/one-shot.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { Conflict, isUniqueViolation, NotFound } from '../base/errors.ts';
-import type { Actor } from '../base/actor.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
 import { parseEmail } from '../users/email-address.ts';
 
@@ -47,7 +47,13 @@ export class DomainService {
   }
 
   private async row(tx: TenantTx, tenantId: string, orgId: string, domain: string) {
-    const row = await tx.selectFrom('org_domains').selectAll().where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('domain', '=', domain).executeTakeFirst();
+    const row = await tx
+      .selectFrom('org_domains')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('org_id', '=', orgId)
+      .where('domain', '=', domain)
+      .executeTakeFirst();
     if (!row) throw NotFound(`The organization has no domain ${domain}.`);
     return row;
   }
@@ -69,7 +75,16 @@ export class DomainService {
           .values({ tenant_id: tenantId, org_id: orgId, domain, verification_token: randomSecret(24), verified_at: null })
           .returningAll()
           .executeTakeFirstOrThrow();
-        await insertAudit(tx, { tenant_id: tenantId, org_id: orgId, actor, action: 'domain.added', target_type: 'domain', target_id: domain, before: null, after: present(row) });
+        await insertAudit(tx, {
+          tenant_id: tenantId,
+          org_id: orgId,
+          actor,
+          action: 'domain.added',
+          target_type: 'domain',
+          target_id: domain,
+          before: null,
+          after: present(row),
+        });
         return present(row);
       });
     } catch (err) {
@@ -108,11 +123,21 @@ export class DomainService {
           .where('domain', '=', domain)
           .returningAll()
           .executeTakeFirstOrThrow();
-        await insertAudit(tx, { tenant_id: tenantId, org_id: orgId, actor, action, target_type: 'domain', target_id: domain, before: present(before), after: present(after) });
+        await insertAudit(tx, {
+          tenant_id: tenantId,
+          org_id: orgId,
+          actor,
+          action,
+          target_type: 'domain',
+          target_id: domain,
+          before: present(before),
+          after: present(after),
+        });
         return present(after);
       });
     } catch (err) {
-      if (isUniqueViolation(err)) throw Conflict('Another organization of this tenant has already verified this domain.', [{ field: 'domain', message: 'verified elsewhere' }]);
+      if (isUniqueViolation(err))
+        throw Conflict('Another organization of this tenant has already verified this domain.', [{ field: 'domain', message: 'verified elsewhere' }]);
       throw err;
     }
   }
@@ -121,7 +146,16 @@ export class DomainService {
     await inTenant(this.db, tenantId, async (tx) => {
       const before = await this.row(tx, tenantId, orgId, domain);
       await tx.deleteFrom('org_domains').where('tenant_id', '=', tenantId).where('org_id', '=', orgId).where('domain', '=', domain).execute();
-      await insertAudit(tx, { tenant_id: tenantId, org_id: orgId, actor, action: 'domain.removed', target_type: 'domain', target_id: domain, before: present(before), after: null });
+      await insertAudit(tx, {
+        tenant_id: tenantId,
+        org_id: orgId,
+        actor,
+        action: 'domain.removed',
+        target_type: 'domain',
+        target_id: domain,
+        before: present(before),
+        after: null,
+      });
     });
   }
 

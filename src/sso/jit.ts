@@ -1,11 +1,11 @@
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
+import type { InvitationService } from '../orgs/invitation.service.ts';
 import * as membership from '../orgs/membership.ts';
 import { findInvitation, findMember, findOrg, insertAudit, rolesByName } from '../orgs/org.repo.ts';
 import { invitationStatus } from '../orgs/org.service.ts';
-import type { InvitationService } from '../orgs/invitation.service.ts';
-import { findUserByEmail, findUserById, insertUser, updateUser, type UserRow } from '../users/user.repo.ts';
 import { emailKey } from '../users/email-address.ts';
+import { findUserByEmail, findUserById, insertUser, type UserRow, updateUser } from '../users/user.repo.ts';
 import { mappedRoles } from './group-roles.ts';
 import type { ConnectionRow } from './sso.table.ts';
 import { SsoRefused, type UpstreamProfile } from './upstream.ts';
@@ -43,7 +43,8 @@ function sameEmail(a: string, b: string) {
  * through an organization's connection (the organization's owners must not hold the tenant).
  */
 export function existingAccountVerdict(user: UserRow, emailDomainVerified: boolean): { ok: true } | { ok: false; refuse: boolean; reason: string } {
-  if (user.tenant_admin) return { ok: false, refuse: true, reason: 'the account is a tenant administrator, which never signs in through an organization connection' };
+  if (user.tenant_admin)
+    return { ok: false, refuse: true, reason: 'the account is a tenant administrator, which never signs in through an organization connection' };
   if (user.disabled) return { ok: false, refuse: true, reason: 'the account is disabled' };
   if (!emailDomainVerified) return { ok: false, refuse: false, reason: "the email's domain is not a verified domain of the organization" };
   if (!user.email_verified) return { ok: false, refuse: false, reason: "the account's email address was never verified" };
@@ -63,7 +64,13 @@ export function existingAccountVerdict(user: UserRow, emailDomainVerified: boole
  *
  * Refusals and deferrals return without writing; the caller records them (audit, last_error).
  */
-export async function provision(db: Database, invitations: InvitationService, conn: ConnectionRow, profile: UpstreamProfile, opts: ProvisionContext): Promise<Provisioned> {
+export async function provision(
+  db: Database,
+  invitations: InvitationService,
+  conn: ConnectionRow,
+  profile: UpstreamProfile,
+  opts: ProvisionContext,
+): Promise<Provisioned> {
   const tenantId = conn.tenant_id;
   return inTenant(db, tenantId, async (tx): Promise<Provisioned> => {
     const identity = await tx
@@ -77,7 +84,12 @@ export async function provision(db: Database, invitations: InvitationService, co
     if (identity) {
       const user = await findUserById(tx, tenantId, identity.user_id);
       if (!user) return { kind: 'refused', reason: 'the linked account no longer exists' };
-      if (user.tenant_admin) return { kind: 'refused', reason: 'the linked account is a tenant administrator, which never signs in through an organization connection', userId: user.id };
+      if (user.tenant_admin)
+        return {
+          kind: 'refused',
+          reason: 'the linked account is a tenant administrator, which never signs in through an organization connection',
+          userId: user.id,
+        };
       if (user.disabled) return { kind: 'refused', reason: 'the linked account is disabled', userId: user.id };
       // A link from before these rules is used only if it would be made today; else: proof first.
       if (identity.linked_by === 'legacy') {
@@ -85,7 +97,13 @@ export async function provision(db: Database, invitations: InvitationService, co
         if (!verdict.ok) return { kind: 'proof_required', userId: user.id, reason: `an older link is re-checked: ${verdict.reason}` };
         await setLinkReason(tx, conn, profile.subject, 'verified_domain');
       }
-      await tx.updateTable('sso_identities').set({ last_login_at: new Date() }).where('tenant_id', '=', tenantId).where('connection_id', '=', conn.id).where('subject', '=', profile.subject).execute();
+      await tx
+        .updateTable('sso_identities')
+        .set({ last_login_at: new Date() })
+        .where('tenant_id', '=', tenantId)
+        .where('connection_id', '=', conn.id)
+        .where('subject', '=', profile.subject)
+        .execute();
       await updateUser(tx, tenantId, user.id, {
         ...(profile.name ? { name: profile.name } : {}),
         ...(profile.given_name ? { given_name: profile.given_name } : {}),
@@ -115,7 +133,11 @@ export async function provision(db: Database, invitations: InvitationService, co
       return { kind: 'refused', reason: `the invitation that started this sign-in is not a pending invitation of ${profile.email} to this organization` };
     }
     if (!byInvitation) {
-      if (!opts.emailDomainVerified) return { kind: 'refused', reason: `the domain of ${profile.email} is not a verified domain of the organization; accounts are created only for verified domains or through an invitation link` };
+      if (!opts.emailDomainVerified)
+        return {
+          kind: 'refused',
+          reason: `the domain of ${profile.email} is not a verified domain of the organization; accounts are created only for verified domains or through an invitation link`,
+        };
       if (!conn.auto_provision) return { kind: 'refused', reason: `${profile.email} has no account and automatic provisioning is off` };
     }
     const user = await insertUser(tx, tenantId, {
@@ -138,23 +160,47 @@ export async function provision(db: Database, invitations: InvitationService, co
  * membership as for any sign-in; an invitation that started the sign-in is used too. The account
  * is checked again: a tenant administrator or a disabled account is never linked.
  */
-export async function linkProven(db: Database, invitations: InvitationService, conn: ConnectionRow, profile: UpstreamProfile, userId: string, reason: 'password' | 'email_link', invitationId?: string | null): Promise<Provisioned> {
+export async function linkProven(
+  db: Database,
+  invitations: InvitationService,
+  conn: ConnectionRow,
+  profile: UpstreamProfile,
+  userId: string,
+  reason: 'password' | 'email_link',
+  invitationId?: string | null,
+): Promise<Provisioned> {
   const tenantId = conn.tenant_id;
   return inTenant(db, tenantId, async (tx): Promise<Provisioned> => {
     const user = await findUserById(tx, tenantId, userId);
     if (!user) return { kind: 'refused', reason: 'the account no longer exists' };
     const verdict = existingAccountVerdict(user, true);
     if (!verdict.ok && verdict.refuse) return { kind: 'refused', reason: verdict.reason, userId };
-    const current = await tx.selectFrom('sso_identities').select('user_id').where('tenant_id', '=', tenantId).where('connection_id', '=', conn.id).where('subject', '=', profile.subject).executeTakeFirst();
+    const current = await tx
+      .selectFrom('sso_identities')
+      .select('user_id')
+      .where('tenant_id', '=', tenantId)
+      .where('connection_id', '=', conn.id)
+      .where('subject', '=', profile.subject)
+      .executeTakeFirst();
     if (current && current.user_id !== userId) {
-      await tx.deleteFrom('sso_identities').where('tenant_id', '=', tenantId).where('connection_id', '=', conn.id).where('subject', '=', profile.subject).execute();
-      await auditLink(tx, conn, 'sso.link_removed', { subject: profile.subject, user_id: current.user_id, reason: `replaced by a link to an account proven by ${reason}` });
+      await tx
+        .deleteFrom('sso_identities')
+        .where('tenant_id', '=', tenantId)
+        .where('connection_id', '=', conn.id)
+        .where('subject', '=', profile.subject)
+        .execute();
+      await auditLink(tx, conn, 'sso.link_removed', {
+        subject: profile.subject,
+        user_id: current.user_id,
+        reason: `replaced by a link to an account proven by ${reason}`,
+      });
     }
     if (current?.user_id === userId) await setLinkReason(tx, conn, profile.subject, reason);
     else await link(tx, conn, profile.subject, userId, reason);
     if (invitationId) {
       const invitation = await findInvitation(tx, tenantId, conn.org_id, invitationId, { lock: true });
-      if (invitation && invitationStatus(invitation) === 'pending' && sameEmail(invitation.email, user.email)) await invitations.acceptForSso(tx, tenantId, conn.org_id, invitation.id, userId);
+      if (invitation && invitationStatus(invitation) === 'pending' && sameEmail(invitation.email, user.email))
+        await invitations.acceptForSso(tx, tenantId, conn.org_id, invitation.id, userId);
     }
     await ensureMembership(tx, conn, userId, profile);
     return { kind: 'signed_in', userId, created: false };
@@ -162,17 +208,31 @@ export async function linkProven(db: Database, invitations: InvitationService, c
 }
 
 async function link(tx: TenantTx, conn: ConnectionRow, subject: string, userId: string, reason: LinkReason) {
-  await tx.insertInto('sso_identities').values({ tenant_id: conn.tenant_id, connection_id: conn.id, subject, user_id: userId, linked_by: reason, last_login_at: new Date() }).execute();
+  await tx
+    .insertInto('sso_identities')
+    .values({ tenant_id: conn.tenant_id, connection_id: conn.id, subject, user_id: userId, linked_by: reason, last_login_at: new Date() })
+    .execute();
   await auditLink(tx, conn, 'sso.link_created', { subject, user_id: userId, reason });
 }
 
 async function setLinkReason(tx: TenantTx, conn: ConnectionRow, subject: string, reason: LinkReason) {
-  await tx.updateTable('sso_identities').set({ linked_by: reason }).where('tenant_id', '=', conn.tenant_id).where('connection_id', '=', conn.id).where('subject', '=', subject).execute();
+  await tx
+    .updateTable('sso_identities')
+    .set({ linked_by: reason })
+    .where('tenant_id', '=', conn.tenant_id)
+    .where('connection_id', '=', conn.id)
+    .where('subject', '=', subject)
+    .execute();
   await auditLink(tx, conn, 'sso.link_confirmed', { subject, reason });
 }
 
 /** Links in the organization's audit log: which connection, which subject, which account, why. */
-export function auditLink(tx: TenantTx, conn: ConnectionRow, action: 'sso.link_created' | 'sso.link_confirmed' | 'sso.link_refused' | 'sso.link_deferred' | 'sso.link_removed', detail: { subject: string; user_id?: string | undefined; reason: string }) {
+export function auditLink(
+  tx: TenantTx,
+  conn: ConnectionRow,
+  action: 'sso.link_created' | 'sso.link_confirmed' | 'sso.link_refused' | 'sso.link_deferred' | 'sso.link_removed',
+  detail: { subject: string; user_id?: string | undefined; reason: string },
+) {
   return insertAudit(tx, {
     tenant_id: conn.tenant_id,
     org_id: conn.org_id,

@@ -1,14 +1,13 @@
 import { LRUCache } from 'lru-cache';
 import * as client from 'openid-client';
-import type { Database } from '../db/database.ts';
 import type { Outbound } from '../base/outbound-fetch.ts';
 import { randomSecret } from '../crypto/secrets.ts';
-import { DEFAULT_ATTRIBUTES, LOOPBACK_HOSTS, type ConnectionService } from './connection.service.ts';
-import type { ConnectionRow } from './sso.table.ts';
-import { SsoRefused, type UpstreamProfile } from './upstream.ts';
-import { rememberRequest, takeRequest, type SsoBinding } from './sso-request.ts';
+import type { Database } from '../db/database.ts';
 import { parseEmail } from '../users/email-address.ts';
-
+import { type ConnectionService, DEFAULT_ATTRIBUTES, LOOPBACK_HOSTS } from './connection.service.ts';
+import type { ConnectionRow } from './sso.table.ts';
+import { rememberRequest, type SsoBinding, takeRequest } from './sso-request.ts';
+import { SsoRefused, type UpstreamProfile } from './upstream.ts';
 
 /**
  * Tessera as the relying party of an organization's own OpenID Provider: authorization code with
@@ -36,7 +35,10 @@ export class OidcSso {
       const insecure = issuer.protocol === 'http:' && LOOPBACK_HOSTS.has(issuer.hostname) && this.allowLoopback;
       // Discovery, and every later call of this configuration (token, userinfo, JWKS), through the outbound checks.
       found = client
-        .discovery(issuer, cfg.client_id, this.connections.clientSecret(conn), undefined, { [client.customFetch]: this.outbound.fetch, ...(insecure ? { execute: [client.allowInsecureRequests] } : {}) })
+        .discovery(issuer, cfg.client_id, this.connections.clientSecret(conn), undefined, {
+          [client.customFetch]: this.outbound.fetch,
+          ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
+        })
         // openid-client says "something went wrong" and keeps the reason (a refused address …) in the cause.
         .catch((err: unknown) => Promise.reject(new Error(`discovery failed: ${describe(err)}`, { cause: err })));
       this.configs.set(key, found);

@@ -2,8 +2,8 @@ import { constantTimeEqual, randomSecret, sha256Hex } from '../crypto/secrets.ts
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
-import type { UpstreamProfile } from './upstream.ts';
 import type { SsoBinding } from './sso-request.ts';
+import type { UpstreamProfile } from './upstream.ts';
 
 /** How long the person has to prove the account is theirs (and how long the mailed link works). */
 export const PENDING_LINK_TTL_MS = 30 * 60 * 1000;
@@ -88,7 +88,9 @@ export class PendingLinks {
   async forBrowser(tenantId: string, cookie: string | undefined): Promise<PendingLink | undefined> {
     const m = /^([0-9a-f-]{36})\.([\w-]{20,100})$/.exec(cookie ?? '');
     if (!m) return undefined;
-    const row = await inTenant(this.db, tenantId, (tx) => tx.selectFrom('sso_pending_links').selectAll().where('tenant_id', '=', tenantId).where('id', '=', m[1]!).executeTakeFirst());
+    const row = await inTenant(this.db, tenantId, (tx) =>
+      tx.selectFrom('sso_pending_links').selectAll().where('tenant_id', '=', tenantId).where('id', '=', m[1]!).executeTakeFirst(),
+    );
     if (!row || row.expires_at.getTime() < Date.now() || !constantTimeEqual(row.browser_hash, sha256Hex(m[2]!))) return undefined;
     return toPending(row as Row);
   }
@@ -122,7 +124,12 @@ export class PendingLinks {
         .returning('id')
         .executeTakeFirst();
       if (!updated) return false;
-      await this.outbox.enqueue(tx, pending.tenantId, 'sso_link', address, { token, connection_name: params.connectionName, org_name: params.orgName, expires_at: new Date(Date.now() + PENDING_LINK_TTL_MS).toISOString() });
+      await this.outbox.enqueue(tx, pending.tenantId, 'sso_link', address, {
+        token,
+        connection_name: params.connectionName,
+        org_name: params.orgName,
+        expires_at: new Date(Date.now() + PENDING_LINK_TTL_MS).toISOString(),
+      });
       return true;
     });
   }

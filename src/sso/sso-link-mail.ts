@@ -1,6 +1,6 @@
+import type { Render } from '../base/views.ts';
 import { mailRenderer } from '../mail/compose.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
-import type { Render } from '../base/views.ts';
 
 /** The "link your organization sign-in" email; its token travels encrypted in the outbox. */
 export function registerSsoLinkMail(outbox: MailOutbox, publicUrl: string, renderHtml: Render, renderText: Render) {

@@ -15,7 +15,13 @@ export interface SsoBinding {
 }
 
 /** Remembers a request we sent to an IdP (SAML request id, or OIDC state): single use, 10 minutes. */
-export async function rememberRequest(db: Database, conn: ConnectionRow, id: string, binding: SsoBinding, oidc: { nonce: string; codeVerifier: string } | null = null) {
+export async function rememberRequest(
+  db: Database,
+  conn: ConnectionRow,
+  id: string,
+  binding: SsoBinding,
+  oidc: { nonce: string; codeVerifier: string } | null = null,
+) {
   await inTenant(db, conn.tenant_id, (tx) =>
     tx
       .insertInto('sso_requests')
@@ -38,7 +44,8 @@ export async function takeRequest(db: Database, conn: ConnectionRow, id: string,
   const request = await inTenant(db, conn.tenant_id, (tx) =>
     tx.deleteFrom('sso_requests').where('tenant_id', '=', conn.tenant_id).where('id', '=', id).returningAll().executeTakeFirst(),
   );
-  if (!request || request.connection_id !== conn.id) throw new SsoRefused(`${what} is not a request this connection sent (unknown, used, or another connection's)`);
+  if (!request || request.connection_id !== conn.id)
+    throw new SsoRefused(`${what} is not a request this connection sent (unknown, used, or another connection's)`);
   if (request.expires_at.getTime() < Date.now()) throw new SsoRefused('the sign-in request expired');
   return { ...request, binding: { interactionUid: request.interaction_uid, invitationId: request.invitation_id } satisfies SsoBinding };
 }

@@ -2,25 +2,25 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { BruteForce } from '../accounts/brute-force.ts';
+import { isUuid } from '../base/ids.ts';
+import type { Logger } from '../base/logger.ts';
+import type { Render } from '../base/views.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { formField, renderPage } from '../http/pages.ts';
-import type { Logger } from '../base/logger.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { findOrg } from '../orgs/org.repo.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
-import type { Render } from '../base/views.ts';
 import type { ConnectionService } from './connection.service.ts';
 import type { DomainService } from './domain.service.ts';
-import { auditLink, linkProven, provision, type Provisioned } from './jit.ts';
+import { auditLink, linkProven, type Provisioned, provision } from './jit.ts';
 import type { OidcSso } from './oidc-sso.ts';
 import { PENDING_LINK_TTL_MS, type PendingLink, type PendingLinks } from './pending-links.ts';
 import type { SamlSso } from './saml/saml-sso.ts';
-import type { SsoBinding } from './sso-request.ts';
 import type { ConnectionRow } from './sso.table.ts';
+import type { SsoBinding } from './sso-request.ts';
 import { SsoRefused, type UpstreamProfile } from './upstream.ts';
-import { isUuid } from '../base/ids.ts';
 
 /** The browser's handle on a pending link (see PendingLinks): HttpOnly, this tenant's /sso/link only. */
 const LINK_COOKIE = 'tessera.sso_link';
@@ -51,10 +51,16 @@ const linkPath = (ctx: Context) => `/t/${ctx.state.runtime.tenant.slug}/sso/link
 export function ssoRoutes(deps: SsoRouteDeps) {
   const router = new Router();
   const failed = (ctx: Context) =>
-    renderPage(ctx, deps.render, 'message.njk', {
-      title: 'Single sign-on failed',
-      paragraphs: ['We could not sign you in with your organization. Try again from your application, or contact your administrator.'],
-    }, 403);
+    renderPage(
+      ctx,
+      deps.render,
+      'message.njk',
+      {
+        title: 'Single sign-on failed',
+        paragraphs: ['We could not sign you in with your organization. Try again from your application, or contact your administrator.'],
+      },
+      403,
+    );
 
   router.get('/unavailable', (ctx) => failed(ctx));
 
@@ -122,8 +128,15 @@ export function ssoRoutes(deps: SsoRouteDeps) {
   }
 
   /** A refusal or deferral in the organization's audit log (its own transaction: nothing else was written). */
-  async function record(conn: ConnectionRow, action: 'sso.link_refused' | 'sso.link_deferred', profile: UpstreamProfile, outcome: Extract<Provisioned, { kind: 'refused' | 'proof_required' }>) {
-    await inTenant(deps.db, conn.tenant_id, (tx) => auditLink(tx, conn, action, { subject: profile.subject, user_id: outcome.userId, reason: `${outcome.reason} (asserted email ${profile.email})` }));
+  async function record(
+    conn: ConnectionRow,
+    action: 'sso.link_refused' | 'sso.link_deferred',
+    profile: UpstreamProfile,
+    outcome: Extract<Provisioned, { kind: 'refused' | 'proof_required' }>,
+  ) {
+    await inTenant(deps.db, conn.tenant_id, (tx) =>
+      auditLink(tx, conn, action, { subject: profile.subject, user_id: outcome.userId, reason: `${outcome.reason} (asserted email ${profile.email})` }),
+    );
   }
 
   /** The account is settled: resume the authorization request, or (from an invitation) say welcome. */
@@ -131,7 +144,9 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     const runtime = ctx.state.runtime;
     if (binding.interactionUid) {
       ctx.status = 303;
-      return ctx.redirect(await resume(runtime.provider, binding.interactionUid, { login: { accountId: userId }, sso: { org_id: conn.org_id, connection_id: conn.id } }));
+      return ctx.redirect(
+        await resume(runtime.provider, binding.interactionUid, { login: { accountId: userId }, sso: { org_id: conn.org_id, connection_id: conn.id } }),
+      );
     }
     const org = await inTenant(deps.db, conn.tenant_id, (tx) => findOrg(tx, conn.tenant_id, conn.org_id));
     const name = org?.name ?? 'the organization';
@@ -145,7 +160,14 @@ export function ssoRoutes(deps: SsoRouteDeps) {
   // Unlike the ACS, these forms take same-origin posts only (deps.sameOrigin: CSRF).
 
   function setLinkCookie(ctx: Context, value: string) {
-    ctx.cookies.set(LINK_COOKIE, value, { path: linkPath(ctx), httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: PENDING_LINK_TTL_MS, overwrite: true });
+    ctx.cookies.set(LINK_COOKIE, value, {
+      path: linkPath(ctx),
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: ctx.secure,
+      maxAge: PENDING_LINK_TTL_MS,
+      overwrite: true,
+    });
   }
 
   function clearLinkCookie(ctx: Context) {
@@ -160,30 +182,48 @@ export function ssoRoutes(deps: SsoRouteDeps) {
   }
 
   const expired = (ctx: Context) =>
-    renderPage(ctx, deps.render, 'message.njk', {
-      title: 'This sign-in has expired',
-      paragraphs: ['Start again from your application and sign in with your organization once more.'],
-    }, 410);
+    renderPage(
+      ctx,
+      deps.render,
+      'message.njk',
+      {
+        title: 'This sign-in has expired',
+        paragraphs: ['Start again from your application and sign in with your organization once more.'],
+      },
+      410,
+    );
 
   const otherBrowser = (ctx: Context) =>
-    renderPage(ctx, deps.render, 'message.njk', {
-      title: 'Open this link where you signed in',
-      paragraphs: ['This link works only in the browser where you signed in with your organization a moment ago. Open it there; nothing was changed.'],
-    }, 409);
+    renderPage(
+      ctx,
+      deps.render,
+      'message.njk',
+      {
+        title: 'Open this link where you signed in',
+        paragraphs: ['This link works only in the browser where you signed in with your organization a moment ago. Open it there; nothing was changed.'],
+      },
+      409,
+    );
 
   async function linkPage(ctx: Context, pending: PendingLink, extra: Record<string, unknown> = {}, status = 200) {
     const found = await describePending(pending);
     if (!found) return expired(ctx);
-    renderPage(ctx, deps.render, 'sso-link.njk', {
-      title: 'Confirm this is your account',
-      orgName: found.org.name,
-      connectionName: found.conn.name,
-      email: found.user.email,
-      hasPassword: Boolean(found.user.password_hash),
-      action: linkPath(ctx),
-      forgotUrl: `/t/${ctx.state.runtime.tenant.slug}/account/forgot-password`,
-      ...extra,
-    }, status);
+    renderPage(
+      ctx,
+      deps.render,
+      'sso-link.njk',
+      {
+        title: 'Confirm this is your account',
+        orgName: found.org.name,
+        connectionName: found.conn.name,
+        email: found.user.email,
+        hasPassword: Boolean(found.user.password_hash),
+        action: linkPath(ctx),
+        forgotUrl: `/t/${ctx.state.runtime.tenant.slug}/account/forgot-password`,
+        ...extra,
+      },
+      status,
+    );
   }
 
   const pendingOf = (ctx: Context) => deps.pendingLinks.forBrowser(ctx.state.runtime.tenant.id, ctx.cookies.get(LINK_COOKIE));
@@ -230,7 +270,13 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     const found = pending && (await describePending(pending));
     if (!found) return expired(ctx);
     if ((await pendingOf(ctx))?.id !== pending!.id) return otherBrowser(ctx);
-    renderPage(ctx, deps.render, 'sso-link-confirm.njk', { title: 'Link your account', orgName: found.org.name, connectionName: found.conn.name, email: found.user.email, action: ctx.path });
+    renderPage(ctx, deps.render, 'sso-link-confirm.njk', {
+      title: 'Link your account',
+      orgName: found.org.name,
+      connectionName: found.conn.name,
+      email: found.user.email,
+      action: ctx.path,
+    });
   });
 
   router.post('/link/confirm/:token', deps.sameOrigin, async (ctx) => {
@@ -252,7 +298,12 @@ export function ssoRoutes(deps: SsoRouteDeps) {
       const interaction = await ctx.state.runtime.provider.Interaction.find(pending.binding.interactionUid);
       if (interaction) {
         ctx.status = 303;
-        return ctx.redirect(await resume(ctx.state.runtime.provider, pending.binding.interactionUid, { error: 'access_denied', error_description: 'The user did not link their organization sign-in to their account.' }));
+        return ctx.redirect(
+          await resume(ctx.state.runtime.provider, pending.binding.interactionUid, {
+            error: 'access_denied',
+            error_description: 'The user did not link their organization sign-in to their account.',
+          }),
+        );
       }
     }
     return renderPage(ctx, deps.render, 'message.njk', { title: 'Nothing was linked', paragraphs: ['Your account was not changed.'] });

@@ -12,7 +12,11 @@ export const BruteForceSettings = z.strictObject({
   max_login_failures: z.number().int().min(1).max(1000),
   wait_increment_seconds: z.number().int().min(1).max(86_400),
   max_wait_seconds: z.number().int().min(1).max(86_400),
-  failure_reset_seconds: z.number().int().min(1).max(7 * 86_400),
+  failure_reset_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 86_400),
   quick_login_check_ms: z.number().int().min(0).max(60_000),
   min_quick_login_wait_seconds: z.number().int().min(0).max(86_400),
   ip_max_failures: z.number().int().min(1).max(100_000),
@@ -82,7 +86,13 @@ export const UpdateSettings = z
     registration_enabled: z.boolean(),
     organizations_claim_cap: z.number().int().min(0).max(1000),
     email_verification_required: z.boolean(),
-    mail_from_name: z.string().trim().min(1).max(100).regex(/^[^<>"\r\n]+$/, 'must not contain <, >, " or line breaks').nullable(),
+    mail_from_name: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      .regex(/^[^<>"\r\n]+$/, 'must not contain <, >, " or line breaks')
+      .nullable(),
     // https only: the logo is loaded by every sign-in page, which must not mix in plain http.
     logo_url: z
       .string()

@@ -1,5 +1,5 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { sql, type Expression } from 'kysely';
+import { type Expression, sql } from 'kysely';
 import { decrypt, encrypt } from '../crypto/secrets.ts';
 import type { TenantTx } from '../db/database.ts';
 

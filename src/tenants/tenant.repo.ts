@@ -1,7 +1,7 @@
-import { sql, type Selectable } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import type { Database, TenantTx } from '../db/database.ts';
-import type { TenantSettings, TenantTable } from './tenant.table.ts';
 import { publishedKeysOf, type SealedSigningKey } from './signing-keys.ts';
+import type { TenantSettings, TenantTable } from './tenant.table.ts';
 
 export type TenantRow = Selectable<TenantTable>;
 
@@ -58,11 +58,7 @@ export async function updateTenant(db: Database, tenantId: string, patch: { name
 
 /** Makes every instance rebuild the tenant's provider on its next request (keys or settings changed). */
 export async function bumpConfigVersion(db: Database | TenantTx, tenantId: string): Promise<void> {
-  await db
-    .updateTable('tenants')
-    .set({ config_version: sql`config_version + 1`, updated_at: new Date() })
-    .where('id', '=', tenantId)
-    .execute();
+  await db.updateTable('tenants').set({ config_version: sql`config_version + 1`, updated_at: new Date() }).where('id', '=', tenantId).execute();
 }
 
 export async function insertApiKey(tx: TenantTx, k: { tenant_id: string; name: string; prefix: string; key_hash: string }) {

@@ -1,18 +1,18 @@
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
+import { Conflict, isUniqueViolation, ValidationFailed } from '../base/errors.ts';
+import { fieldErrors } from '../base/validate.ts';
 import { constantTimeEqual, randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { Conflict, isUniqueViolation, ValidationFailed } from '../base/errors.ts';
-import { fieldErrors } from '../base/validate.ts';
-import { issuerOf } from './issuer.ts';
-import { createSigningKey, rotateSigningKey, type SigningAlg } from './signing-keys.ts';
 import { hashPassword } from '../users/passwords.ts';
 import { insertUser } from '../users/user.repo.ts';
 import { userFields } from '../users/user-fields.ts';
-import * as repo from './tenant.repo.ts';
-import type { TenantRow } from './tenant.repo.ts';
+import { issuerOf } from './issuer.ts';
 import { effectiveSettings, type UpdateSettings } from './settings.ts';
+import { createSigningKey, rotateSigningKey, type SigningAlg } from './signing-keys.ts';
+import type { TenantRow } from './tenant.repo.ts';
+import * as repo from './tenant.repo.ts';
 import type { TenantSettings } from './tenant.table.ts';
 
 /** Lowercase letters, digits and inner hyphens; 2–40 characters. It is part of every URL and issuer. */
@@ -85,7 +85,13 @@ export class TenantService {
           await createSigningKey(tx, tenant.id, alg, this.encryptionKey);
           await repo.insertApiKey(tx, { tenant_id: tenant.id, name: 'initial', prefix: apiKey.slice(0, 10), key_hash: sha256Hex(apiKey) });
           const admin = t.adminEmail
-            ? await insertUser(tx, tenant.id, { email: t.adminEmail, password_hash: passwordHash, email_verified: true, tenant_admin: true, name: 'Administrator' })
+            ? await insertUser(tx, tenant.id, {
+                email: t.adminEmail,
+                password_hash: passwordHash,
+                email_verified: true,
+                tenant_admin: true,
+                name: 'Administrator',
+              })
             : undefined;
           return {
             tenant: { id: tenant.id, slug: tenant.slug, name: tenant.name },

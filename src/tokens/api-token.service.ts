@@ -1,14 +1,13 @@
 import { sql } from 'kysely';
-import type { Database } from '../db/database.ts';
-import { inTenant } from '../db/tenant-scope.ts';
 import { NotFound, ValidationFailed } from '../base/errors.ts';
 import { decodeCursor, page } from '../base/pagination.ts';
-import { revokeGrant } from '../oidc-store/oidc-payload.repo.ts';
-import { mintAccessToken } from '../oidc/provider.ts';
-import type { OrgTokens } from '../orgs/org-tokens.ts';
+import type { Database } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
 import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
+import { mintAccessToken } from '../oidc/provider.ts';
 import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
-
+import { revokeGrant } from '../oidc-store/oidc-payload.repo.ts';
+import type { OrgTokens } from '../orgs/org-tokens.ts';
 
 /**
  * Scoped API tokens an admin mints for a user (scripts, CLIs, integrations). Each is an access
@@ -73,7 +72,11 @@ export class ApiTokenService {
     const rows = await inTenant(this.db, tenantId, (tx) => {
       let qb = tx.selectFrom('api_tokens').selectAll().where('tenant_id', '=', tenantId).where('user_id', '=', userId);
       if (after) qb = qb.where(sql<boolean>`(created_at, id) > (${after.createdAt}, ${after.id}::uuid)`);
-      return qb.orderBy('created_at').orderBy('id').limit(q.limit + 1).execute();
+      return qb
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(q.limit + 1)
+        .execute();
     });
     const p = page(rows, q.limit, (r) => ({ createdAt: r.created_at, id: r.id }));
     const now = Date.now();
@@ -93,15 +96,29 @@ export class ApiTokenService {
 
   async revoke(tenantId: string, userId: string, tokenId: string) {
     await inTenant(this.db, tenantId, async (tx) => {
-      const row = await tx.selectFrom('api_tokens').select(['grant_id']).where('tenant_id', '=', tenantId).where('user_id', '=', userId).where('id', '=', tokenId).executeTakeFirst();
+      const row = await tx
+        .selectFrom('api_tokens')
+        .select(['grant_id'])
+        .where('tenant_id', '=', tenantId)
+        .where('user_id', '=', userId)
+        .where('id', '=', tokenId)
+        .executeTakeFirst();
       if (!row) throw NotFound('No such API token for this user.');
       await revokeGrant(tx, tenantId, row.grant_id);
-      await tx.updateTable('api_tokens').set({ revoked_at: new Date() }).where('tenant_id', '=', tenantId).where('id', '=', tokenId).where('revoked_at', 'is', null).execute();
+      await tx
+        .updateTable('api_tokens')
+        .set({ revoked_at: new Date() })
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', tokenId)
+        .where('revoked_at', 'is', null)
+        .execute();
     });
   }
 
   /** Records a use (called when /api/v1/me accepts the token). Cheap no-op for other tokens. */
   async touch(tenantId: string, jti: string) {
-    await inTenant(this.db, tenantId, (tx) => tx.updateTable('api_tokens').set({ last_used_at: new Date() }).where('tenant_id', '=', tenantId).where('jti', '=', jti).execute());
+    await inTenant(this.db, tenantId, (tx) =>
+      tx.updateTable('api_tokens').set({ last_used_at: new Date() }).where('tenant_id', '=', tenantId).where('jti', '=', jti).execute(),
+    );
   }
 }

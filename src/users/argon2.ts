@@ -1,5 +1,14 @@
 import { createRequire } from 'node:module';
-import { ARGON2_LEVELS, argon2BuildDir, cpuFlags, cpuSupports, isArgon2LevelBuilt, missingCpuFlags, pickArgon2Level, type Argon2LevelName } from './argon2-builds.ts';
+import {
+  ARGON2_LEVELS,
+  type Argon2LevelName,
+  argon2BuildDir,
+  cpuFlags,
+  cpuSupports,
+  isArgon2LevelBuilt,
+  missingCpuFlags,
+  pickArgon2Level,
+} from './argon2-builds.ts';
 
 /**
  * The argon2 module, with its native binding chosen for this CPU (see argon2-builds.ts). Every use
@@ -20,7 +29,10 @@ export function chooseArgon2Build(wanted = process.env.TESSERA_ARGON2_BUILD ?? '
   if (wanted === 'portable') return 'portable';
   const level = ARGON2_LEVELS.find((l) => l.name === wanted)?.name;
   if (!level) throw new Error(`TESSERA_ARGON2_BUILD must be auto, portable or one of ${ARGON2_LEVELS.map((l) => l.name).join(', ')}; got "${wanted}"`);
-  if (!cpuSupports(flags, level)) throw new Error(`TESSERA_ARGON2_BUILD=${level}: this CPU lacks some of its instructions (${missingCpuFlags(flags, level).join(', ') || process.arch}); use auto`);
+  if (!cpuSupports(flags, level))
+    throw new Error(
+      `TESSERA_ARGON2_BUILD=${level}: this CPU lacks some of its instructions (${missingCpuFlags(flags, level).join(', ') || process.arch}); use auto`,
+    );
   if (!built(level)) throw new Error(`TESSERA_ARGON2_BUILD=${level}: that build is missing; run \`npm run argon2:build\``);
   return level;
 }

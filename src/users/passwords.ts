@@ -1,5 +1,5 @@
-import argon2 from './argon2.ts';
 import pLimit from 'p-limit';
+import argon2 from './argon2.ts';
 
 /** OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane. */
 export const ARGON2_PARAMS = { type: argon2.argon2id, memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 } as const;

@@ -1,6 +1,6 @@
-import { sql, type Selectable, type Updateable } from 'kysely';
-import type { TenantTx } from '../db/database.ts';
+import { type Selectable, sql, type Updateable } from 'kysely';
 import type { Keyset } from '../base/pagination.ts';
+import type { TenantTx } from '../db/database.ts';
 import { canonicalEmail, emailKey } from './email-address.ts';
 import type { UserTable } from './user.table.ts';
 
@@ -71,7 +71,11 @@ export async function listUsers(tx: TenantTx, tenantId: string, query: UserQuery
     const { createdAt, id } = query.after;
     qb = qb.where(sql<boolean>`(created_at, id) > (${createdAt}, ${id}::uuid)`);
   }
-  return qb.orderBy('created_at').orderBy('id').limit(query.limit + 1).execute();
+  return qb
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(query.limit + 1)
+    .execute();
 }
 
 /** A new `email` brings its key along (EmailRefused for an address the rule refuses). */
@@ -82,13 +86,7 @@ export async function updateUser(tx: TenantTx, tenantId: string, id: string, pat
     set.email = address;
     set.email_key = key;
   }
-  return tx
-    .updateTable('users')
-    .set(set)
-    .where('tenant_id', '=', tenantId)
-    .where('id', '=', id)
-    .returningAll()
-    .executeTakeFirst();
+  return tx.updateTable('users').set(set).where('tenant_id', '=', tenantId).where('id', '=', id).returningAll().executeTakeFirst();
 }
 
 export async function deleteUser(tx: TenantTx, tenantId: string, id: string): Promise<boolean> {

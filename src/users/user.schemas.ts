@@ -30,6 +30,5 @@ export const UpdateUser = z
   })
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
 
-
 export type CreateUserInput = z.output<typeof CreateUser>;
 export type UpdateUserInput = z.output<typeof UpdateUser>;

@@ -1,14 +1,14 @@
-import type { CreateUserInput, UpdateUserInput } from './user.schemas.ts';
-import type { Database } from '../db/database.ts';
-import { scopedStatement } from '../db/one-shot.ts';
-import { inTenant } from '../db/tenant-scope.ts';
 import { Conflict, isUniqueViolation, NotFound } from '../base/errors.ts';
 import { decodeCursor, page } from '../base/pagination.ts';
 import { forget, readOnce } from '../base/request-reads.ts';
+import type { Database } from '../db/database.ts';
+import { scopedStatement } from '../db/one-shot.ts';
+import { inTenant } from '../db/tenant-scope.ts';
 import { revokeEverythingOfAccount } from '../oidc-store/oidc-payload.repo.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
-import * as repo from './user.repo.ts';
 import type { UserRow } from './user.repo.ts';
+import * as repo from './user.repo.ts';
+import type { CreateUserInput, UpdateUserInput } from './user.schemas.ts';
 
 /** The public shape of a user (never the password hash). */
 export function presentUser(u: UserRow) {

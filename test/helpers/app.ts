@@ -4,10 +4,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { createApp, type App } from '../../src/app.ts';
-import { loadConfig } from '../../src/config.ts';
-import { connect, type Connection } from '../../src/db/connect.ts';
+import { type App, createApp } from '../../src/app.ts';
 import { createLogger, type Logger } from '../../src/base/logger.ts';
+import { loadConfig } from '../../src/config.ts';
+import { type Connection, connect } from '../../src/db/connect.ts';
 import { createTestDatabase, serverUrl } from './database.ts';
 
 export async function freePort(): Promise<number> {

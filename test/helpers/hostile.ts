@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { sql, type Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 /**
  * Hostile input for generated tests: a table of named values every test sends, and fast-check
@@ -19,7 +19,9 @@ export function toJson(value: unknown): string {
   if (value instanceof Raw) return value.json;
   if (Array.isArray(value)) return `[${value.map(toJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${toJson(v)}`).join(',')}}`;
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${JSON.stringify(k)}:${toJson(v)}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
 }
@@ -80,7 +82,16 @@ export const hostileString = (opts: { surrogates: boolean }) =>
     }),
     fc.integer({ min: 201, max: 20_000 }).map((n) => 'y'.repeat(n)),
     fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
-    fc.tuple(fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.string(), fc.integer()), fc.oneof(fc.uuid(), fc.string())).map(cursorOf),
+    fc
+      .tuple(
+        fc.oneof(
+          fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+          fc.string(),
+          fc.integer(),
+        ),
+        fc.oneof(fc.uuid(), fc.string()),
+      )
+      .map(cursorOf),
   );
 
 /** Text for URLs and forms. */
@@ -90,9 +101,15 @@ export const hostileText = hostileString({ surrogates: false });
 export const hostileJson: fc.Arbitrary<unknown> = fc.oneof(
   hostileString({ surrogates: true }),
   fc.jsonValue({ maxDepth: 3 }),
-  fc.oneof(fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }), fc.double(), fc.bigInt().map((b) => new Raw(b.toString()))),
+  fc.oneof(
+    fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
+    fc.double(),
+    fc.bigInt().map((b) => new Raw(b.toString())),
+  ),
   fc.integer({ min: 33, max: 5000 }).chain((d) => fc.constantFrom(deepArray(d), deepObject(d))),
-  fc.tuple(fc.constantFrom('__proto__', 'constructor', 'prototype'), fc.jsonValue({ maxDepth: 2 })).map(([k, v]) => new Raw(`{${JSON.stringify(k)}:${toJson(v)}}`)),
+  fc
+    .tuple(fc.constantFrom('__proto__', 'constructor', 'prototype'), fc.jsonValue({ maxDepth: 2 }))
+    .map(([k, v]) => new Raw(`{${JSON.stringify(k)}:${toJson(v)}}`)),
 );
 
 /** Short text for a test's message. */
@@ -108,7 +125,21 @@ export function describe(value: unknown): string {
  * confirmation links it makes — a queued message stands for those), and sessions, interactions
  * and throttling records, which pages and failed sign-ins write by design.
  */
-const STORED = ['tenants', 'clients', 'users', 'organizations', 'org_roles', 'org_members', 'org_member_roles', 'org_invitations', 'org_audit_log', 'grant_organizations', 'org_domains', 'sso_connections', 'sso_identities'];
+const STORED = [
+  'tenants',
+  'clients',
+  'users',
+  'organizations',
+  'org_roles',
+  'org_members',
+  'org_member_roles',
+  'org_invitations',
+  'org_audit_log',
+  'grant_organizations',
+  'org_domains',
+  'sso_connections',
+  'sso_identities',
+];
 const digestOf = (table: string, row = 'x') => `(select md5(coalesce(string_agg(${row}::text, '|' order by ${row}::text), '')) from ${table} x)`;
 const DIGEST_SQL = `select ${[
   ...STORED.map((t) => digestOf(t)),
@@ -129,7 +160,13 @@ export interface FoundForm {
   fields: Record<string, string>;
 }
 
-const unescapeHtml = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+const unescapeHtml = (s: string) =>
+  s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 
 /** The forms of a page, read with regular expressions: our templates are regular. */
 export function formsIn(html: string): FoundForm[] {

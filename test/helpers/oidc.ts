@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
-import { Browser, enterCredentials, formAction } from './browser.ts';
 import type { TestApp, TestTenant } from './app.ts';
+import { Browser, enterCredentials, formAction } from './browser.ts';
 
 export interface RegisteredClient {
   client_id: string;
@@ -39,10 +39,20 @@ export async function signIn(
   } = {},
 ): Promise<SignInResult> {
   const browser = opts.browser ?? new Browser(t.url);
-  const { config, verifier, state, url: authUrl } = await startAuthorization(tenant, client, {
-    scope: opts.scope ?? 'openid profile email offline_access',
-    ...opts.params,
-  }, opts.config);
+  const {
+    config,
+    verifier,
+    state,
+    url: authUrl,
+  } = await startAuthorization(
+    tenant,
+    client,
+    {
+      scope: opts.scope ?? 'openid profile email offline_access',
+      ...opts.params,
+    },
+    opts.config,
+  );
   let hop = await browser.follow(authUrl);
   if (!hop.url.startsWith(client.redirect_uris[0]!)) {
     const html = await hop.res.text();

@@ -9,7 +9,26 @@ import { installSamlSchemaValidator } from '../../src/sso/saml/schema-validator.
 /** A throwaway RSA key and self-signed certificate (openssl, as any IdP admin would make one). */
 export function keyPair(cn = 'Test IdP'): { key: string; cert: string } {
   const dir = mkdtempSync(join(tmpdir(), 'saml-key-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2', '-subj', `/CN=${cn}`, '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-sha256',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
 }
 
@@ -33,7 +52,10 @@ export class TestSamlIdp {
   readonly ssoUrl = 'https://idp.test/sso';
   readonly idp: ReturnType<typeof samlify.IdentityProvider>;
 
-  constructor(readonly keys = keyPair(), opts: { entityId?: string; signatureAlgorithm?: string; encrypt?: boolean } = {}) {
+  constructor(
+    readonly keys = keyPair(),
+    opts: { entityId?: string; signatureAlgorithm?: string; encrypt?: boolean } = {},
+  ) {
     installSamlSchemaValidator();
     this.entityId = opts.entityId ?? 'https://idp.test/metadata';
     this.idp = samlify.IdentityProvider({
@@ -57,7 +79,13 @@ export class TestSamlIdp {
   /** A signed SAMLResponse (base64) for our SP. */
   async response(sp: ReturnType<typeof samlify.ServiceProvider>, acs: string, audience: string, o: ResponseOptions): Promise<string> {
     const attributes = Object.entries(o.attributes ?? {})
-      .map(([name, v]) => `<saml:Attribute Name="${esc(name)}">${[v].flat().map((x) => `<saml:AttributeValue xsi:type="xs:string">${esc(x)}</saml:AttributeValue>`).join('')}</saml:Attribute>`)
+      .map(
+        ([name, v]) =>
+          `<saml:Attribute Name="${esc(name)}">${[v]
+            .flat()
+            .map((x) => `<saml:AttributeValue xsi:type="xs:string">${esc(x)}</saml:AttributeValue>`)
+            .join('')}</saml:Attribute>`,
+      )
       .join('');
     const id = `_${randomUUID()}`;
     const tags: Record<string, string> = {
@@ -79,10 +107,16 @@ export class TestSamlIdp {
       AttributeStatement: attributes ? `<saml:AttributeStatement>${attributes}</saml:AttributeStatement>` : '',
       ...o.tags,
     };
-    const result = await this.idp.createLoginResponse(sp, { extract: { request: { id: o.inResponseTo } } }, 'post', { email: o.nameId }, (template: string) => ({
-      id: tags.ID!,
-      context: template.replace(/\{(\w+)\}/g, (m, k: string) => (k in tags ? tags[k]! : m)),
-    }));
+    const result = await this.idp.createLoginResponse(
+      sp,
+      { extract: { request: { id: o.inResponseTo } } },
+      'post',
+      { email: o.nameId },
+      (template: string) => ({
+        id: tags.ID!,
+        context: template.replace(/\{(\w+)\}/g, (m, k: string) => (k in tags ? tags[k]! : m)),
+      }),
+    );
     return (result as { context: string }).context;
   }
 }

@@ -1,4 +1,4 @@
-import { simpleParser, type ParsedMail } from 'mailparser';
+import { type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import { freePort } from './app.ts';
 
@@ -44,7 +44,10 @@ export class SmtpSink {
     for (;;) {
       const found = this.messages.find((m) => addressesOf(m).includes(to.toLowerCase()) && subject.test(m.subject ?? ''));
       if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no mail to ${to} matching ${subject} within ${timeoutMs} ms; got: ${this.messages.map((m) => `${addressesOf(m)} ${m.subject}`).join(' | ')}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `no mail to ${to} matching ${subject} within ${timeoutMs} ms; got: ${this.messages.map((m) => `${addressesOf(m)} ${m.subject}`).join(' | ')}`,
+        );
       await new Promise<void>((r) => {
         this.waiters.push(r);
         setTimeout(r, 200);

@@ -14,11 +14,25 @@ export interface UpstreamUser {
  * organization's Okta or Entra ID. Its dev sign-in form accepts any login; the login names the
  * account in `users`.
  */
-export async function startUpstreamIdp(opts: { clientId: string; clientSecret: string; redirectUri: string; users: Record<string, UpstreamUser>; port?: number }) {
+export async function startUpstreamIdp(opts: {
+  clientId: string;
+  clientSecret: string;
+  redirectUri: string;
+  users: Record<string, UpstreamUser>;
+  port?: number;
+}) {
   const port = opts.port ?? (await freePort());
   const issuer = `http://localhost:${port}`;
   const provider = new Provider(issuer, {
-    clients: [{ client_id: opts.clientId, client_secret: opts.clientSecret, redirect_uris: [opts.redirectUri], grant_types: ['authorization_code'], response_types: ['code'] }],
+    clients: [
+      {
+        client_id: opts.clientId,
+        client_secret: opts.clientSecret,
+        redirect_uris: [opts.redirectUri],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      },
+    ],
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'groups'] },
     features: { devInteractions: { enabled: true } },
     pkce: { required: () => true },

@@ -1,9 +1,9 @@
 import test from 'ava';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser, formAction, linkTo } from '../helpers/browser.ts';
-import { authorizationUrl, discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
+import { authorizationUrl, discover, type RegisteredClient, signIn } from '../helpers/oidc.ts';
 import { linkIn, SmtpSink } from '../helpers/smtp.ts';
 
 let smtp: SmtpSink;
@@ -146,10 +146,14 @@ test('an expired reset link shows a clear page; tokens are stored hashed', async
   const link = linkIn(await smtp.waitFor('late@x.test', /Reset your/), '/account/reset-password/');
   const raw = link.split('/').pop()!;
   const { db } = t.app.connection;
-  const stored = await sql<{ token_hash: string }>`select token_hash from account_tokens where tenant_id = ${tenant.id} and purpose = 'reset_password'`.execute(db);
+  const stored = await sql<{ token_hash: string }>`select token_hash from account_tokens where tenant_id = ${tenant.id} and purpose = 'reset_password'`.execute(
+    db,
+  );
   tt.false(stored.rows.some((r) => r.token_hash === raw));
   // Only this user's link: other tests of this file share the tenant.
-  await sql`update account_tokens set expires_at = now() - interval '1 second' where tenant_id = ${tenant.id} and user_id = (select id from users where tenant_id = ${tenant.id} and email = 'late@x.test')`.execute(db);
+  await sql`update account_tokens set expires_at = now() - interval '1 second' where tenant_id = ${tenant.id} and user_id = (select id from users where tenant_id = ${tenant.id} and email = 'late@x.test')`.execute(
+    db,
+  );
   const expired = await fetch(link);
   tt.is(expired.status, 410);
   tt.regex(await expired.text(), /expired/);
@@ -179,7 +183,10 @@ test.serial('no enumeration: sign-in and reset answer the same, in the same time
     time(() =>
       fetch(`${t.url}/t/${quiet.slug}/account/forgot-password`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': `10.9.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}` },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-forwarded-for': `10.9.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}`,
+        },
         body: new URLSearchParams({ email }).toString(),
       }),
     );
@@ -215,7 +222,9 @@ test.serial('no enumeration: sign-in and reset answer the same, in the same time
   const within = (a: number[], b: number[]) => Math.abs(median(a.map((x, i) => x - b[i]!))) <= Math.max(15, median([...a, ...b]) / 3);
   tt.true(within(samples.loginKnown, samples.loginUnknown), `sign-in medians ${median(samples.loginKnown)} vs ${median(samples.loginUnknown)} ms`);
   tt.true(within(samples.forgotKnown, samples.forgotUnknown), `reset medians ${median(samples.forgotKnown)} vs ${median(samples.forgotUnknown)} ms`);
-  tt.log(`median ms — sign-in known ${median(samples.loginKnown).toFixed(1)} / unknown ${median(samples.loginUnknown).toFixed(1)}; reset known ${median(samples.forgotKnown).toFixed(1)} / unknown ${median(samples.forgotUnknown).toFixed(1)}`);
+  tt.log(
+    `median ms — sign-in known ${median(samples.loginKnown).toFixed(1)} / unknown ${median(samples.loginUnknown).toFixed(1)}; reset known ${median(samples.forgotKnown).toFixed(1)} / unknown ${median(samples.forgotUnknown).toFixed(1)}`,
+  );
 });
 
 test('change password while signed in: other sessions die, this one lives; wrong current password is a 422', async (tt) => {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -16,7 +16,11 @@ function isProblem(tt: any, res: Awaited<ReturnType<typeof adminApi>>, status: n
   tt.is(res.body.status, status);
   tt.truthy(res.body.title);
   tt.truthy(res.body.detail);
-  if (field) tt.true(res.body.errors?.some((e: { field: string }) => e.field.split(',').includes(field) || e.field === field), JSON.stringify(res.body.errors));
+  if (field)
+    tt.true(
+      res.body.errors?.some((e: { field: string }) => e.field.split(',').includes(field) || e.field === field),
+      JSON.stringify(res.body.errors),
+    );
 }
 
 test('users: create, get, list with filters and cursor pagination, update, delete', async (tt) => {
@@ -116,7 +120,12 @@ test('clients: bad input is a 4xx problem naming the field', async (tt) => {
   isProblem(tt, await adminApi(t, tenant, 'POST', '/clients', { ...webClient(), scopes: ['superuser'] }), 422, 'scopes.0');
   isProblem(tt, await adminApi(t, tenant, 'POST', '/clients', { ...webClient(), client_secret: 'mine' }), 422, 'client_secret');
   isProblem(tt, await adminApi(t, tenant, 'POST', '/clients', { ...webClient(), name: '' }), 422, 'name');
-  isProblem(tt, await adminApi(t, tenant, 'POST', '/clients', { name: 'm', grant_types: ['client_credentials'], token_endpoint_auth_method: 'none' }), 422, 'grant_types');
+  isProblem(
+    tt,
+    await adminApi(t, tenant, 'POST', '/clients', { name: 'm', grant_types: ['client_credentials'], token_endpoint_auth_method: 'none' }),
+    422,
+    'grant_types',
+  );
   // oidc-provider's own rules surface as field errors too (a web client may not use a custom scheme).
   const custom = await adminApi(t, tenant, 'POST', '/clients', { ...webClient(), redirect_uris: ['myapp:/cb'] });
   isProblem(tt, custom, 422, 'redirect_uris');
@@ -141,8 +150,15 @@ test('unknown paths under the Admin API are 404 problems; wrong methods 405', as
 });
 
 test("a tenant's first admin gets the password policy every account gets (not only a length check)", async (tt) => {
-  const weak = await tt.throwsAsync(t.app.services.tenants.create({ slug: `weak-${process.pid}`, name: 'Weak', adminEmail: 'boss@weak.test', adminPassword: 'password123' }));
+  const weak = await tt.throwsAsync(
+    t.app.services.tenants.create({ slug: `weak-${process.pid}`, name: 'Weak', adminEmail: 'boss@weak.test', adminPassword: 'password123' }),
+  );
   tt.regex(weak!.message, /adminPassword/);
-  const created = await t.app.services.tenants.create({ slug: `strong-${process.pid}`, name: 'Strong', adminEmail: 'boss@strong.test', adminPassword: 'lantern quarry 58 orbit' });
+  const created = await t.app.services.tenants.create({
+    slug: `strong-${process.pid}`,
+    name: 'Strong',
+    adminEmail: 'boss@strong.test',
+    adminPassword: 'lantern quarry 58 orbit',
+  });
   tt.truthy(created.admin);
 });

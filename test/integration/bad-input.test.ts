@@ -1,9 +1,9 @@
 import { gzipSync } from 'node:zlib';
 import test from 'ava';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser, enterCredentials, formAction } from '../helpers/browser.ts';
 import { cursorOf, deepArray, deepObject, toJson } from '../helpers/hostile.ts';
-import { authorizationUrl, discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
+import { authorizationUrl, discover, type RegisteredClient, signIn } from '../helpers/oidc.ts';
 import { linkIn, SmtpSink } from '../helpers/smtp.ts';
 
 /**
@@ -33,7 +33,8 @@ test.after.always(async () => {
   await smtp?.stop();
 });
 
-const api = (method: string, path: string, body?: unknown) => adminApi(t, tenant, method, path, body === undefined || typeof body === 'string' ? body : toJson(body));
+const api = (method: string, path: string, body?: unknown) =>
+  adminApi(t, tenant, method, path, body === undefined || typeof body === 'string' ? body : toJson(body));
 const page = (path: string) => `${t.url}/t/${tenant.slug}${path}`;
 const count = async (path: string) => (await api('GET', path)).body.data.length as number;
 // Tests of a file run at once: counts are of what a test made, found by name.
@@ -56,7 +57,10 @@ test('text with NUL or a lone surrogate is a 400 naming the field, in bodies, ke
     const res = await api(method, path, body);
     tt.is(res.status, 400, `${method} ${path} ${JSON.stringify(body)}: ${res.text}`);
     tt.is(res.type, 'application/problem+json');
-    tt.deepEqual(res.body.errors?.map((e: { field: string }) => e.field), [field]);
+    tt.deepEqual(
+      res.body.errors?.map((e: { field: string }) => e.field),
+      [field],
+    );
     tt.regex(res.body.detail, message);
   }
   tt.is(await count('/organizations?q=acme 2'), 0);
@@ -99,7 +103,10 @@ test('a forged cursor — a date PostgreSQL cannot store, or not a UUID — is a
     for (const path of ['/users', '/organizations', '/clients', `/organizations/${orgId}/members`, `/organizations/${orgId}/audit-log`, '/mail']) {
       const res = await api('GET', `${path}?cursor=${cursor}`);
       tt.is(res.status, 400, `${path} ${res.text}`);
-      tt.deepEqual(res.body.errors?.map((e: { field: string }) => e.field), ['cursor']);
+      tt.deepEqual(
+        res.body.errors?.map((e: { field: string }) => e.field),
+        ['cursor'],
+      );
     }
   }
 });
@@ -168,10 +175,15 @@ test('two registrations through one invitation link at once: one joins, the othe
   const link = linkIn(await smtp.waitFor('racer@bad.test', /invited/i), '/invitations/');
   const browser = new Browser(t.url);
   const action = formAction(await (await browser.follow(link)).res.text());
-  const answers = await Promise.all(Array.from({ length: 4 }, () => browser.submit(new URL(action, link).href, { mode: 'register', name: 'Racer', password: PASSWORD })));
+  const answers = await Promise.all(
+    Array.from({ length: 4 }, () => browser.submit(new URL(action, link).href, { mode: 'register', name: 'Racer', password: PASSWORD })),
+  );
   const statuses = answers.map((a) => a.res.status).sort();
   tt.is(statuses.filter((s) => s === 200).length, 1, `statuses ${statuses}`);
-  tt.true(statuses.every((s) => s === 200 || s === 409), `statuses ${statuses}`);
+  tt.true(
+    statuses.every((s) => s === 200 || s === 409),
+    `statuses ${statuses}`,
+  );
   tt.is((await api('GET', '/users?email=racer@bad.test')).body.data.length, 1);
 });
 
@@ -195,7 +207,11 @@ test('the token, introspection, revocation and logout endpoints answer NUL with 
   const { tokens } = await signIn(t, tenant, client, { email: 'ada@bad.test', password: PASSWORD, scope: 'openid offline_access' });
   const basic = `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`;
   const post = (path: string, params: Record<string, string>) =>
-    fetch(`${tenant.issuer}${path}`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params) });
+    fetch(`${tenant.issuer}${path}`, {
+      method: 'POST',
+      headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(params),
+    });
   const cases: Array<[string, Record<string, string>, string]> = [
     ['/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token!, organization: 'a\u0000b' }, 'organization'],
     ['/token', { grant_type: 'refresh_token', refresh_token: 'a\u0000b' }, 'refresh_token'],
@@ -244,7 +260,11 @@ test('a body that is not what its Content-Encoding says is a 400, an unknown enc
   });
   tt.is(form.status, 400);
   tt.regex(await form.text(), /could not be decompressed/);
-  const token = await fetch(`${tenant.issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'gzip' }, body: 'grant_type=client_credentials' });
+  const token = await fetch(`${tenant.issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'gzip' },
+    body: 'grant_type=client_credentials',
+  });
   tt.is(token.status, 415);
   tt.deepEqual(await token.json(), { error: 'invalid_request', error_description: 'Content-Encoding gzip is not supported here: send the body uncompressed' });
 });

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { sql } from 'kysely';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
-import { authorizationUrl, discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
+import { authorizationUrl, discover, type RegisteredClient, signIn } from '../helpers/oidc.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -34,7 +34,6 @@ async function attempt(email: string, password: string, ip: string) {
   return { status: res.status, body };
 }
 
-
 test('100 wrong passwords lock the account without a 500; the lock does not outlive the attacker', async (tt) => {
   await adminApi(t, tenant, 'POST', '/users', { email: 'victim@x.test', password: 'the real password', email_verified: true });
   const attacker = '203.0.113.7';
@@ -52,7 +51,9 @@ test('100 wrong passwords lock the account without a 500; the lock does not outl
   tt.regex(locked.body, /Invalid email or password/);
 
   // Time passes: the lock runs out (done in the database rather than by waiting two minutes).
-  await sql`update auth_throttle set locked_until = now() - interval '1 second' where tenant_id = ${tenant.id} and key = 'account:victim@x.test'`.execute(t.app.connection.db);
+  await sql`update auth_throttle set locked_until = now() - interval '1 second' where tenant_id = ${tenant.id} and key = 'account:victim@x.test'`.execute(
+    t.app.connection.db,
+  );
   // The attacker's address is blocked, so its attempts no longer count against the account…
   for (let i = 0; i < 5; i++) tt.is((await attempt('victim@x.test', `late guess ${i}`, attacker)).status, 401);
   // …and once the lock has run out, the owner signs in from elsewhere.
@@ -93,7 +94,11 @@ test('the lock applies to the OIDC flow end to end: signIn fails while locked', 
 test("a successful sign-in forgets the account's failures (and has none to forget without them)", async (tt) => {
   await adminApi(t, tenant, 'POST', '/users', { email: 'forget@x.test', password: 'forget password ok', email_verified: true });
   const failures = async () =>
-    (await sql<{ failures: number }>`select failures from auth_throttle where tenant_id = ${tenant.id}::uuid and key = 'account:forget@x.test'`.execute(t.app.connection.db)).rows[0]?.failures;
+    (
+      await sql<{ failures: number }>`select failures from auth_throttle where tenant_id = ${tenant.id}::uuid and key = 'account:forget@x.test'`.execute(
+        t.app.connection.db,
+      )
+    ).rows[0]?.failures;
   tt.is((await attempt('forget@x.test', 'wrong once', '192.0.2.30')).status, 401);
   tt.is(await failures(), 1);
   tt.is((await attempt('forget@x.test', 'forget password ok', '192.0.2.30')).status, 303);

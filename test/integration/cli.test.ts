@@ -31,7 +31,10 @@ onPostgres('tenant create --json prints the contract object; the key works; keys
   try {
     const migrated = await tessera(['migrate'], env);
     tt.is(migrated.code, 0, migrated.stderr);
-    const created = await tessera(['tenant', 'create', '--slug', 'acme', '--name', 'Acme', '--admin-email', 'root@acme.test', '--admin-password', 'a long password!', '--json'], env);
+    const created = await tessera(
+      ['tenant', 'create', '--slug', 'acme', '--name', 'Acme', '--admin-email', 'root@acme.test', '--admin-password', 'a long password!', '--json'],
+      env,
+    );
     tt.is(created.code, 0, created.stderr);
     const out = JSON.parse(created.stdout);
     tt.deepEqual(Object.keys(out).sort(), ['admin_api_key', 'issuer', 'tenant']);
@@ -59,7 +62,10 @@ onPostgres('tenant create --json prints the contract object; the key works; keys
     const jwksAfter = await (await fetch(`http://localhost:${port}/t/acme/jwks`)).json();
     tt.is(jwksAfter.keys.length, jwksBefore.keys.length + 1);
     tt.is(jwksAfter.keys[0].kty, 'RSA');
-    tt.true(jwksAfter.keys.some((k: { kid: string }) => k.kid === jwksBefore.keys[0].kid), 'the old key is still published');
+    tt.true(
+      jwksAfter.keys.some((k: { kid: string }) => k.kid === jwksBefore.keys[0].kid),
+      'the old key is still published',
+    );
     tt.false(JSON.stringify(jwksAfter).includes('"d"'), 'no private members in the JWKS');
     const unknown = await tessera(['keys', 'rotate', '--tenant', 'nope'], env);
     tt.is(unknown.code, 2);

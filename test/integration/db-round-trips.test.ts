@@ -1,13 +1,13 @@
 import test from 'ava';
-import pg from 'pg';
 import { sql } from 'kysely';
+import * as oidc from 'openid-client';
+import pg from 'pg';
 import { scopedBatch, scopedStatement, slugScopedStatement } from '../../src/db/one-shot.ts';
 import { inTenant } from '../../src/db/tenant-scope.ts';
-import { findPayload, payloadWriteBatch, upsertPayload, type PayloadWrite } from '../../src/oidc-store/oidc-payload.repo.ts';
-import * as oidc from 'openid-client';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
-import { signIn } from '../helpers/oidc.ts';
+import { findPayload, type PayloadWrite, payloadWriteBatch, upsertPayload } from '../../src/oidc-store/oidc-payload.repo.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { serverUrl } from '../helpers/database.ts';
+import { signIn } from '../helpers/oidc.ts';
 
 /**
  * The round-trip savers of db/lazy-begin.ts and db/one-shot.ts keep tenant isolation exactly:
@@ -31,9 +31,16 @@ const db = () => t.app.connection.db;
 test('a one-shot statement sees only its tenant, even without a tenant filter, and runs as the app role', async (tt) => {
   await scopedStatement(db(), a.id, (tx) => upsertPayload(tx, a.id, 'Session', 'shared-id', { owner: 'a' }, 60));
   await scopedStatement(db(), b.id, (tx) => upsertPayload(tx, b.id, 'Session', 'shared-id', { owner: 'b' }, 60));
-  const seen = await scopedStatement(db(), a.id, (tx) => tx.selectFrom('oidc_payloads').select(['tenant_id', 'payload']).where('id', '=', 'shared-id').execute());
-  tt.deepEqual(seen.map((r) => r.tenant_id), [a.id]);
-  const role = await scopedStatement(db(), a.id, (tx) => sql<{ r: string; t: string }>`select current_user as r, current_setting('tessera.tenant_id') as t`.execute(tx));
+  const seen = await scopedStatement(db(), a.id, (tx) =>
+    tx.selectFrom('oidc_payloads').select(['tenant_id', 'payload']).where('id', '=', 'shared-id').execute(),
+  );
+  tt.deepEqual(
+    seen.map((r) => r.tenant_id),
+    [a.id],
+  );
+  const role = await scopedStatement(db(), a.id, (tx) =>
+    sql<{ r: string; t: string }>`select current_user as r, current_setting('tessera.tenant_id') as t`.execute(tx),
+  );
   tt.deepEqual(role.rows[0], { r: 'tessera_app', t: a.id });
   // Writing another tenant's row is refused by the policy's WITH CHECK.
   await tt.throwsAsync(scopedStatement(db(), a.id, (tx) => upsertPayload(tx, b.id, 'Session', 'sneaky', {}, 60)));
@@ -55,7 +62,10 @@ test('concurrent one-shot reads of different tenants are each scoped to their ow
       scopedStatement(db(), tenant.id, async (tx) => {
         // No tenant filter: only the scope (RLS) can keep the other tenant's row out.
         const rows = await tx.selectFrom('oidc_payloads').select('payload').where('id', '=', 'grouped-read').execute();
-        const where = await sql<{ tenant: string; batch: string }>`select current_setting('tessera.tenant_id') as tenant, pg_backend_pid() || '@' || now() as batch`.execute(tx);
+        const where = await sql<{
+          tenant: string;
+          batch: string;
+        }>`select current_setting('tessera.tenant_id') as tenant, pg_backend_pid() || '@' || now() as batch`.execute(tx);
         return { owners: rows.map((r) => (r.payload as { owner: string }).owner), ...where.rows[0]! };
       }),
     ),
@@ -72,7 +82,10 @@ test('concurrent one-shot reads of different tenants are each scoped to their ow
   const perBatch = new Map<string, Set<string>>();
   for (const r of reads) perBatch.set(r.batch, (perBatch.get(r.batch) ?? new Set()).add(r.tenant));
   tt.true(perBatch.size < reads.length, 'some reads went together');
-  tt.true([...perBatch.values()].some((ts) => ts.size === 2), 'a batch held both tenants, each scoped apart');
+  tt.true(
+    [...perBatch.values()].some((ts) => ts.size === 2),
+    'a batch held both tenants, each scoped apart',
+  );
 });
 
 test('a failing read fails only its own caller, not the reads it was batched with', async (tt) => {
@@ -80,7 +93,10 @@ test('a failing read fails only its own caller, not the reads it was batched wit
   const bad = scopedStatement(db(), a.id, (tx) => sql`select 1/0`.execute(tx));
   const more = Array.from({ length: 10 }, (_, i) => scopedStatement(db(), b.id, (tx) => sql<{ n: number }>`select ${i + 10}::int as n`.execute(tx)));
   await tt.throwsAsync(bad, { message: /division by zero/ });
-  tt.deepEqual((await Promise.all([...good, ...more])).map((r) => r.rows[0]!.n), Array.from({ length: 20 }, (_, i) => i));
+  tt.deepEqual(
+    (await Promise.all([...good, ...more])).map((r) => r.rows[0]!.n),
+    Array.from({ length: 20 }, (_, i) => i),
+  );
 });
 
 test('inlined parameters arrive exactly: quotes, backslashes, $1 inside values, unicode, dates, null, JSON', async (tt) => {
@@ -137,7 +153,9 @@ test('a batch of adapter writes (group commit) is scoped like one statement, all
   );
   tt.is(await find(a.id, 'RefreshToken', 'rt-3'), undefined);
   // A batch naming another tenant's rows cannot write them (RLS WITH CHECK).
-  await tt.throwsAsync(scopedBatch(db(), a.id, () => payloadWriteBatch(b.id, [{ op: 'upsert', model: 'Session', id: 'sneaky', payload: {}, expiresInSeconds: 60 }]).statements));
+  await tt.throwsAsync(
+    scopedBatch(db(), a.id, () => payloadWriteBatch(b.id, [{ op: 'upsert', model: 'Session', id: 'sneaky', payload: {}, expiresInSeconds: 60 }]).statements),
+  );
   // …nor spend them: the other tenant's token with the same id stays unspent.
   const foreign = payloadWriteBatch(a.id, [{ op: 'consume', model: 'Interaction', id: 'gone' }]);
   tt.deepEqual(foreign.outcomes(await scopedBatch(db(), a.id, () => foreign.statements)), [false]);
@@ -146,21 +164,24 @@ test('a batch of adapter writes (group commit) is scoped like one statement, all
 
 // PostgreSQL only: the embedded database has no server connections to lose. Serial: AVA runs serial
 // tests before the concurrent ones, so ending every connection interrupts no other test.
-(serverUrl() ? test.serial : test.skip)('a pooled connection that dies while idle (PostgreSQL restarted, an admin ended it) is replaced, not fatal', async (tt) => {
-  // Fill the pool with idle connections, then end every one of them from the server side.
-  await Promise.all(Array.from({ length: 5 }, () => scopedStatement(db(), a.id, (tx) => sql`select pg_sleep(0.05)`.execute(tx))));
-  const admin = new pg.Client({ connectionString: t.databaseUrl });
-  await admin.connect();
-  const ended = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`);
-  await admin.end();
-  tt.true(ended.rowCount! >= 1);
-  await new Promise((r) => setTimeout(r, 300));
-  // Still serving (an unhandled pool 'error' would have ended this process), on new connections.
-  const res = await fetch(`${t.url}/t/${a.slug}/.well-known/openid-configuration`);
-  tt.is(res.status, 200);
-  const one = await scopedStatement(db(), a.id, (tx) => sql<{ one: number }>`select 1 as one`.execute(tx));
-  tt.is(one.rows[0]!.one, 1);
-});
+(serverUrl() ? test.serial : test.skip)(
+  'a pooled connection that dies while idle (PostgreSQL restarted, an admin ended it) is replaced, not fatal',
+  async (tt) => {
+    // Fill the pool with idle connections, then end every one of them from the server side.
+    await Promise.all(Array.from({ length: 5 }, () => scopedStatement(db(), a.id, (tx) => sql`select pg_sleep(0.05)`.execute(tx))));
+    const admin = new pg.Client({ connectionString: t.databaseUrl });
+    await admin.connect();
+    const ended = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`);
+    await admin.end();
+    tt.true(ended.rowCount! >= 1);
+    await new Promise((r) => setTimeout(r, 300));
+    // Still serving (an unhandled pool 'error' would have ended this process), on new connections.
+    const res = await fetch(`${t.url}/t/${a.slug}/.well-known/openid-configuration`);
+    tt.is(res.status, 200);
+    const one = await scopedStatement(db(), a.id, (tx) => sql<{ one: number }>`select 1 as one`.execute(tx));
+    tt.is(one.rows[0]!.one, 1);
+  },
+);
 
 /**
  * The token endpoint holds its saves until its response (oidc/held-saves.ts). A statement-level
@@ -168,15 +189,19 @@ test('a batch of adapter writes (group commit) is scoped like one statement, all
  */
 async function recordInsertStatements(tenantId: string) {
   await sql`create table if not exists test_insert_statements (id serial primary key, tenant_id uuid, models text[])`.execute(db());
-  await sql.raw(`
+  await sql
+    .raw(`
     create or replace function test_record_insert_statement() returns trigger language plpgsql security definer as $$
     begin
       insert into test_insert_statements (tenant_id, models)
         select tenant_id, array_agg(model order by model) from new_rows group by tenant_id;
       return null;
-    end $$`).execute(db());
+    end $$`)
+    .execute(db());
   await sql`drop trigger if exists test_record_inserts on oidc_payloads`.execute(db());
-  await sql`create trigger test_record_inserts after insert on oidc_payloads referencing new table as new_rows for each statement execute function test_record_insert_statement()`.execute(db());
+  await sql`create trigger test_record_inserts after insert on oidc_payloads referencing new table as new_rows for each statement execute function test_record_insert_statement()`.execute(
+    db(),
+  );
   return async () => {
     const r = await sql<{ models: string[] }>`select models from test_insert_statements where tenant_id = ${tenantId} order by id`.execute(db());
     return r.rows.map((x) => x.models);
@@ -200,17 +225,22 @@ test.serial('a token request whose tokens cannot be stored answers server_error 
   const c = await createTenant(t);
   const client = (await adminApi(t, c, 'POST', '/clients', webClient())).body;
   const { tokens } = await signIn(t, c, client);
-  await sql.raw(`
+  await sql
+    .raw(`
     create or replace function test_refuse_access_tokens() returns trigger language plpgsql as $$
     begin
       if new.model = 'AccessToken' and new.tenant_id = '${c.id}' then raise exception 'refused by the test'; end if;
       return new;
-    end $$`).execute(db());
+    end $$`)
+    .execute(db());
   await sql`create trigger test_refuse before insert on oidc_payloads for each row execute function test_refuse_access_tokens()`.execute(db());
   try {
     const res = await fetch(`${c.issuer}/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`,
+      },
       body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }).toString(),
     });
     tt.is(res.status, 500);
@@ -239,17 +269,24 @@ test('a statement scoped by slug sees only the tenant the slug names, as the app
   tt.deepEqual(new Set(ofB.map((r) => r.tenant_id)), new Set([b.id]));
   tt.deepEqual(ofNone, [], 'no tenant: RLS shows nothing');
   tt.deepEqual(new Set(byId.map((r) => r.tenant_id)), new Set([b.id]));
-  const role = await slugScopedStatement(db(), a.slug, (tx) => sql<{ r: string; t: string }>`select current_user as r, current_setting('tessera.tenant_id') as t`.execute(tx));
+  const role = await slugScopedStatement(db(), a.slug, (tx) =>
+    sql<{ r: string; t: string }>`select current_user as r, current_setting('tessera.tenant_id') as t`.execute(tx),
+  );
   tt.deepEqual(role.rows[0], { r: 'tessera_app', t: a.id });
   // The slug is inlined into the scope statement: anything but a slug's characters is refused.
   for (const bad of ["x' or true --", 'A-Upper', '', 'x'.repeat(64)]) {
-    await tt.throwsAsync(slugScopedStatement(db(), bad, (tx) => sql`select 1`.execute(tx)), { message: /not a tenant slug/ });
+    await tt.throwsAsync(
+      slugScopedStatement(db(), bad, (tx) => sql`select 1`.execute(tx)),
+      { message: /not a tenant slug/ },
+    );
   }
 });
 
 test('a prepared one-shot statement: same rows as inlined, scoped at each execution (not when planned), a generic plan, and a failed execution leaves the pool usable', async (tt) => {
   const keysSeen = (tenantId: string, prepare: boolean) =>
-    scopedStatement(db(), tenantId, (tx) => tx.selectFrom('signing_keys').select(['tenant_id', 'kid']).where('kid', '<>', '').orderBy('kid').execute(), { prepare });
+    scopedStatement(db(), tenantId, (tx) => tx.selectFrom('signing_keys').select(['tenant_id', 'kid']).where('kid', '<>', '').orderBy('kid').execute(), {
+      prepare,
+    });
   // Interleaved and concurrent: a plan made under one tenant's scope must not answer for another.
   const rounds = await Promise.all(Array.from({ length: 12 }, (_, i) => keysSeen(i % 2 ? a.id : b.id, true)));
   for (const [i, rows] of rounds.entries()) tt.deepEqual(new Set(rows.map((r) => r.tenant_id)), new Set([i % 2 ? a.id : b.id]));
@@ -258,12 +295,21 @@ test('a prepared one-shot statement: same rows as inlined, scoped at each execut
   if (t.app.connection.kind === 'postgres') {
     const plans = await Promise.all(
       Array.from({ length: 10 }, () =>
-        scopedStatement(db(), a.id, (tx) => sql<{ statement: string; generic_plans: string; custom_plans: string }>`select statement, generic_plans, custom_plans from pg_prepared_statements`.execute(tx)),
+        scopedStatement(db(), a.id, (tx) =>
+          sql<{
+            statement: string;
+            generic_plans: string;
+            custom_plans: string;
+          }>`select statement, generic_plans, custom_plans from pg_prepared_statements`.execute(tx),
+        ),
       ),
     );
     const ours = plans.flatMap((p) => p.rows).filter((r) => r.statement.includes('"signing_keys"'));
     tt.true(ours.length > 0, 'prepared on the connections that ran it');
-    tt.true(ours.every((r) => Number(r.custom_plans) === 0), 'never replanned per execution');
+    tt.true(
+      ours.every((r) => Number(r.custom_plans) === 0),
+      'never replanned per execution',
+    );
     tt.true(ours.some((r) => Number(r.generic_plans) > 0));
   }
 
@@ -275,13 +321,15 @@ test('a prepared one-shot statement: same rows as inlined, scoped at each execut
 
 const onPostgres = serverUrl() ? test : test.skip;
 
-onPostgres("the members page is a prepared statement; with DATABASE_PREPARED_STATEMENTS=false nothing is prepared and the page is the same", async (tt) => {
+onPostgres('the members page is a prepared statement; with DATABASE_PREPARED_STATEMENTS=false nothing is prepared and the page is the same', async (tt) => {
   const off = await startTestApp({ env: { DATABASE_PREPARED_STATEMENTS: 'false' } });
   tt.teardown(() => off.stop());
   const pages: unknown[] = [];
   const preparedOf = async (app: TestApp) => {
     const seen = await Promise.all(
-      Array.from({ length: 10 }, () => scopedStatement(app.app.connection.db, a.id, (tx) => sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(tx))),
+      Array.from({ length: 10 }, () =>
+        scopedStatement(app.app.connection.db, a.id, (tx) => sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(tx)),
+      ),
     );
     return seen.flatMap((s) => s.rows).filter((r) => r.statement.includes('"org_members"'));
   };

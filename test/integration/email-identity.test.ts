@@ -1,8 +1,8 @@
 import test from 'ava';
 import { sql } from 'kysely';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser, enterCredentials, formAction, linkTo } from '../helpers/browser.ts';
-import { authorizationUrl, discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
+import { authorizationUrl, discover, type RegisteredClient, signIn } from '../helpers/oidc.ts';
 import { linkIn, SmtpSink } from '../helpers/smtp.ts';
 
 // One email, one account: every way in (registration, sign-in, reset, the Admin API, invitations,
@@ -18,7 +18,10 @@ test.before(async () => {
   t = await startTestApp({ env: { SMTP_URL: smtp.url, TRUST_PROXY: 'true', MAIL_POLL_MS: '100' } });
   tenant = await createTenant(t);
   client = (await adminApi(t, tenant, 'POST', '/clients', webClient())).body;
-  const s = await adminApi(t, tenant, 'PATCH', '/settings', { registration_enabled: true, brute_force: { max_login_failures: 3, wait_increment_seconds: 600 } });
+  const s = await adminApi(t, tenant, 'PATCH', '/settings', {
+    registration_enabled: true,
+    brute_force: { max_login_failures: 3, wait_increment_seconds: 600 },
+  });
   if (s.status !== 200) throw new Error(s.text);
 });
 test.after.always(async () => {
@@ -88,7 +91,10 @@ test('registration refuses each look-alike with a page saying why, and other spe
   tt.is((await browser.submit(action, { name: 'S', email: 'STRASSE@reg.test', password: 'a long enough secret' })).res.status, 200);
   tt.is(await accountsWithKey('strasse@reg.test'), 1);
   const stored = (await api('GET', `/users?email=${encodeURIComponent('strasse@reg.test')}`)).body.data;
-  tt.deepEqual(stored.map((u: { email: string }) => u.email), ['straße@reg.test']);
+  tt.deepEqual(
+    stored.map((u: { email: string }) => u.email),
+    ['straße@reg.test'],
+  );
 });
 
 test('a lock earned by failed attempts on kim@x holds for every other spelling of it', async (tt) => {
@@ -102,8 +108,14 @@ test('a lock earned by failed attempts on kim@x holds for every other spelling o
     tt.is(r.status, 401, email);
     tt.regex(r.body, /Invalid email or password/);
   }
-  const counters = await sql<{ key: string }>`select key from auth_throttle where tenant_id = ${tenant.id} and key like 'account:%lock.test'`.execute(t.app.connection.db);
-  tt.deepEqual(counters.rows.map((r) => r.key), ['account:kim@lock.test'], 'one counter for the account');
+  const counters = await sql<{ key: string }>`select key from auth_throttle where tenant_id = ${tenant.id} and key like 'account:%lock.test'`.execute(
+    t.app.connection.db,
+  );
+  tt.deepEqual(
+    counters.rows.map((r) => r.key),
+    ['account:kim@lock.test'],
+    'one counter for the account',
+  );
 
   // A look-alike is no way around it: it is refused before any password is tried.
   const lookAlike = await attempt('kİm@lock.test', 'the real password', '198.51.100.30');
@@ -186,13 +198,19 @@ test('Admin API: a look-alike is a 422 problem naming the email field; another s
     const dup = await api('POST', '/users', { email: typed });
     tt.is(dup.status, 409, typed);
     tt.is(dup.body.errors[0].field, 'email');
-    tt.deepEqual((await api('GET', `/users?email=${encodeURIComponent(typed)}`)).body.data.map((u: { id: string }) => u.id), [kim.id]);
+    tt.deepEqual(
+      (await api('GET', `/users?email=${encodeURIComponent(typed)}`)).body.data.map((u: { id: string }) => u.id),
+      [kim.id],
+    );
   }
   const other = (await api('POST', '/users', { email: 'other@api.test' })).body as { id: string };
   tt.is((await api('PATCH', `/users/${other.id}`, { email: 'KIM@api.test' })).status, 409);
   // A change of address moves the key with it.
   tt.is((await api('PATCH', `/users/${other.id}`, { email: 'Renamed@Api.test' })).status, 200);
-  tt.deepEqual((await api('GET', '/users?email=renamed@api.test')).body.data.map((u: { id: string }) => u.id), [other.id]);
+  tt.deepEqual(
+    (await api('GET', '/users?email=renamed@api.test')).body.data.map((u: { id: string }) => u.id),
+    [other.id],
+  );
   tt.is((await api('GET', '/users?email=other@api.test')).body.data.length, 0);
 });
 
@@ -217,7 +235,10 @@ test('an invitation to Kim@X is accepted by the account kim@x; a look-alike cann
   const done = await me.browser.submit(formAction(html), { mode: 'accept' });
   tt.is(done.res.status, 200);
   const members = (await api('GET', `/organizations/${o.id}/members`)).body.data as Array<{ email: string }>;
-  tt.deepEqual(members.map((m) => m.email), ['kim@inv.test']);
+  tt.deepEqual(
+    members.map((m) => m.email),
+    ['kim@inv.test'],
+  );
 });
 
 test('an invitation to one spelling is found by the account API of the account under another', async (tt) => {
@@ -228,7 +249,13 @@ test('an invitation to one spelling is found by the account API of the account u
   const res = await fetch(`${t.url}/t/${tenant.slug}/api/v1/me/invitations`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
   tt.is(res.status, 200);
   const listed = (await res.json()) as { data: Array<{ id: string; organization: { id: string } }> };
-  tt.deepEqual(listed.data.map((i) => i.organization.id), [o.id]);
-  const accepted = await fetch(`${t.url}/t/${tenant.slug}/api/v1/me/invitations/${listed.data[0]!.id}/accept`, { method: 'POST', headers: { authorization: `Bearer ${tokens.access_token}` } });
+  tt.deepEqual(
+    listed.data.map((i) => i.organization.id),
+    [o.id],
+  );
+  const accepted = await fetch(`${t.url}/t/${tenant.slug}/api/v1/me/invitations/${listed.data[0]!.id}/accept`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens.access_token}` },
+  });
   tt.is(accepted.status, 200, await accepted.text());
 });

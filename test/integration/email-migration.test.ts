@@ -21,7 +21,9 @@ async function keysOf(db: Kysely<any>, table: 'users' | 'org_invitations') {
 }
 
 async function emailKeyIsGenerated(db: Kysely<any>) {
-  const r = await sql<{ generated: string }>`select attgenerated as generated from pg_attribute where attrelid = 'users'::regclass and attname = 'email_key'`.execute(db);
+  const r = await sql<{
+    generated: string;
+  }>`select attgenerated as generated from pg_attribute where attrelid = 'users'::regclass and attname = 'email_key'`.execute(db);
   return r.rows[0]!.generated === 's';
 }
 
@@ -33,14 +35,18 @@ async function scenario(tt: any, db: Kysely<any>) {
   // A database of the previous version: keys were PostgreSQL's lower(email).
   const tenant = (await sql<{ id: string }>`insert into tenants (slug, name) values ('acme', 'Acme') returning id`.execute(db)).rows[0]!.id;
   const user = (email: string, createdAt: string) =>
-    sql<{ id: string }>`insert into users (tenant_id, email, created_at) values (${tenant}, ${email}, ${createdAt}::timestamptz) returning id`.execute(db).then((r) => r.rows[0]!.id);
+    sql<{ id: string }>`insert into users (tenant_id, email, created_at) values (${tenant}, ${email}, ${createdAt}::timestamptz) returning id`
+      .execute(db)
+      .then((r) => r.rows[0]!.id);
   const kim = await user('Kim@Example.test', '2024-01-01T00:00:00Z');
   const dotless = await user('kım@example.test', '2024-02-01T00:00:00Z');
   const joiner = await user('k\u200Dim@example.test', '2024-03-01T00:00:00Z');
   await user('Emp@Bücher.test', '2024-04-01T00:00:00Z');
   await user('Ame\u0301lie@example.test', '2024-05-01T00:00:00Z');
-  const org = (await sql<{ id: string }>`insert into organizations (tenant_id, name, slug) values (${tenant}, 'Org', 'org') returning id`.execute(db)).rows[0]!.id;
-  const role = (await sql<{ id: string }>`insert into org_roles (tenant_id, org_id, name) values (${tenant}, ${org}, 'member') returning id`.execute(db)).rows[0]!.id;
+  const org = (await sql<{ id: string }>`insert into organizations (tenant_id, name, slug) values (${tenant}, 'Org', 'org') returning id`.execute(db)).rows[0]!
+    .id;
+  const role = (await sql<{ id: string }>`insert into org_roles (tenant_id, org_id, name) values (${tenant}, ${org}, 'member') returning id`.execute(db))
+    .rows[0]!.id;
   for (const [i, email] of ['Zed@Example.test', 'z\u200Ded@example.test'].entries()) {
     await sql`insert into org_invitations (tenant_id, org_id, email, role_id, token_hash, expires_at, invited_by, created_at)
       values (${tenant}, ${org}, ${email}, ${role}, ${`hash-${i}`}, now() + interval '1 day', '{}'::jsonb, now() + ${`${i} seconds`}::interval)`.execute(db);
@@ -50,9 +56,15 @@ async function scenario(tt: any, db: Kysely<any>) {
   const failed = await migrator.migrateToLatest();
   tt.truthy(failed.error);
   const message = (failed.error as Error).message;
-  tt.regex(message, /Addresses the rule refuses:\n- tenant acme: "k\\u\{200D\}im@example\.test" \(user [0-9a-f-]+, created 2024-03-01T00:00:00\.000Z\) contains an invisible character \(U\+200D\)/);
+  tt.regex(
+    message,
+    /Addresses the rule refuses:\n- tenant acme: "k\\u\{200D\}im@example\.test" \(user [0-9a-f-]+, created 2024-03-01T00:00:00\.000Z\) contains an invisible character \(U\+200D\)/,
+  );
   tt.true(message.includes(joiner));
-  tt.regex(message, /Addresses that are one account \(oldest first\):\n- tenant acme, "kim@example\.test": "Kim@Example\.test" \(user [0-9a-f-]+, created 2024-01-01T00:00:00\.000Z\); "kım@example\.test"/);
+  tt.regex(
+    message,
+    /Addresses that are one account \(oldest first\):\n- tenant acme, "kim@example\.test": "Kim@Example\.test" \(user [0-9a-f-]+, created 2024-01-01T00:00:00\.000Z\); "kım@example\.test"/,
+  );
   tt.true(message.indexOf(kim) < message.indexOf(dotless), 'the oldest account first');
   tt.regex(message, /keep the oldest of each group/);
   tt.true(await emailKeyIsGenerated(db), 'rolled back: keys are still lower(email)');
@@ -74,7 +86,9 @@ async function scenario(tt: any, db: Kysely<any>) {
     ['z\u200Ded@example.test', null],
   ]);
   // Still one account per key, and every account has one.
-  await tt.throwsAsync(sql`insert into users (tenant_id, email, email_key) values (${tenant}, 'KIM@example.test', 'kim@example.test')`.execute(db), { message: /users_email_key/ });
+  await tt.throwsAsync(sql`insert into users (tenant_id, email, email_key) values (${tenant}, 'KIM@example.test', 'kim@example.test')`.execute(db), {
+    message: /users_email_key/,
+  });
   await tt.throwsAsync(sql`insert into users (tenant_id, email) values (${tenant}, 'new@example.test')`.execute(db), { message: /email_key/ });
 
   // And back (undoing any later migration first): the keys are PostgreSQL's again.

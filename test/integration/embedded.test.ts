@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp } from '../helpers/app.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, webClient } from '../helpers/app.ts';
 import { discover, signIn } from '../helpers/oidc.ts';
 
 // Smoke test of the embedded default: the same migrations and SQL on PGlite.

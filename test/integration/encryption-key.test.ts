@@ -27,7 +27,10 @@ async function tessera(args: string[], env: Record<string, string>) {
 
 /** `tessera start` until it exits (it should: the key is wrong), with what it printed. */
 async function startUntilExit(env: Record<string, string>) {
-  const server = spawn(process.execPath, [BIN, 'start'], { env: { ...process.env, LOG_LEVEL: 'warn', SEED_DEMO: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, [BIN, 'start'], {
+    env: { ...process.env, LOG_LEVEL: 'warn', SEED_DEMO: 'false', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   server.stdout.on('data', (c) => (stdout += c));

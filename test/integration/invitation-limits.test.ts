@@ -1,8 +1,8 @@
 import test from 'ava';
 import { sql } from 'kysely';
+import { deleteOldInvitationSends } from '../../src/maintenance.ts';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
-import { deleteOldInvitationSends } from '../../src/maintenance.ts';
 import { serverUrl } from '../helpers/database.ts';
 
 /**
@@ -42,22 +42,29 @@ test('an invitation is mailed at most 5 times in 24 hours; the 6th is a 429 sayi
   const o = await org();
   const inv = await invite(o.id, 'often@limits.test');
   for (let i = 0; i < 4; i++) tt.is((await resend(o.id, inv.id)).status, 200);
-  const before = (await sql<{ token_hash: string; expires_at: Date }>`select token_hash, expires_at from org_invitations where id = ${inv.id}`.execute(db())).rows[0]!;
+  const before = (await sql<{ token_hash: string; expires_at: Date }>`select token_hash, expires_at from org_invitations where id = ${inv.id}`.execute(db()))
+    .rows[0]!;
 
   const refused = await resend(o.id, inv.id);
   tt.is(refused.status, 429);
   tt.regex(refused.type, /application\/problem\+json/);
   tt.is(refused.body.status, 429);
-  tt.regex(refused.body.detail, /^This invitation has been sent 5 times in the last 24 hours: it can be sent again after \d{4}-\d\d-\d\d \d\d:\d\d UTC \(in about 24 hours\)\.$/);
+  tt.regex(
+    refused.body.detail,
+    /^This invitation has been sent 5 times in the last 24 hours: it can be sent again after \d{4}-\d\d-\d\d \d\d:\d\d UTC \(in about 24 hours\)\.$/,
+  );
   const retryAfter = Number(refused.headers.get('retry-after'));
   tt.true(retryAfter > 86_000 && retryAfter <= 86_400, String(retryAfter));
 
   tt.is(await mailsTo('often@limits.test'), 5);
-  const after = (await sql<{ token_hash: string; expires_at: Date }>`select token_hash, expires_at from org_invitations where id = ${inv.id}`.execute(db())).rows[0]!;
+  const after = (await sql<{ token_hash: string; expires_at: Date }>`select token_hash, expires_at from org_invitations where id = ${inv.id}`.execute(db()))
+    .rows[0]!;
   tt.deepEqual(after, before, 'the refused resend rotated no link');
 
   // Once the oldest send is 23 hours old, the wait is the hour until it leaves the window.
-  await sql`update invitation_sends set sent_at = now() - interval '23 hours' where sent_at = (select min(sent_at) from invitation_sends where invitation_id = ${inv.id}) and invitation_id = ${inv.id}`.execute(db());
+  await sql`update invitation_sends set sent_at = now() - interval '23 hours' where sent_at = (select min(sent_at) from invitation_sends where invitation_id = ${inv.id}) and invitation_id = ${inv.id}`.execute(
+    db(),
+  );
   const later = await resend(o.id, inv.id);
   tt.is(later.status, 429);
   const wait = Number(later.headers.get('retry-after'));
@@ -65,7 +72,9 @@ test('an invitation is mailed at most 5 times in 24 hours; the 6th is a 429 sayi
   tt.regex(later.body.detail, /\(in about 1 hour\)\.$/);
 
   // When it has left the window, one more send fits.
-  await sql`update invitation_sends set sent_at = now() - interval '25 hours' where sent_at < now() - interval '22 hours' and invitation_id = ${inv.id}`.execute(db());
+  await sql`update invitation_sends set sent_at = now() - interval '25 hours' where sent_at < now() - interval '22 hours' and invitation_id = ${inv.id}`.execute(
+    db(),
+  );
   tt.is((await resend(o.id, inv.id)).status, 200);
   tt.is(await mailsTo('often@limits.test'), 6);
   tt.is((await resend(o.id, inv.id)).status, 429);
@@ -86,7 +95,10 @@ test('an organization sends at most 100 invitation mails an hour, new invitation
 
   const create = await api('POST', `/organizations/${o.id}/invitations`, { email: 'one-too-many@limits.test' });
   tt.is(create.status, 429);
-  tt.regex(create.body.detail, /^This organization has sent 100 invitation emails in the last hour: more can be sent after \d{4}-\d\d-\d\d \d\d:\d\d UTC \(in (\d+ minutes?|about 1 hour)\)\.$/);
+  tt.regex(
+    create.body.detail,
+    /^This organization has sent 100 invitation emails in the last hour: more can be sent after \d{4}-\d\d-\d\d \d\d:\d\d UTC \(in (\d+ minutes?|about 1 hour)\)\.$/,
+  );
   const retryAfter = Number(create.headers.get('retry-after'));
   tt.true(retryAfter > 3000 && retryAfter <= 3600, String(retryAfter));
   tt.is(await mailsTo('one-too-many@limits.test'), 0);
@@ -150,5 +162,8 @@ test('the maintenance job forgets sends older than the longest window, and only 
   await sql`update invitation_sends set sent_at = now() - interval '25 hours' where invitation_id = ${old.id}`.execute(db());
   tt.true((await deleteOldInvitationSends(db())) >= 1);
   const left = await sql<{ invitation_id: string }>`select invitation_id from invitation_sends where org_id = ${o.id}`.execute(db());
-  tt.deepEqual(left.rows.map((r) => r.invitation_id), [fresh.id]);
+  tt.deepEqual(
+    left.rows.map((r) => r.invitation_id),
+    [fresh.id],
+  );
 });

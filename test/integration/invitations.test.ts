@@ -1,8 +1,8 @@
 import test from 'ava';
 import { sql } from 'kysely';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser } from '../helpers/browser.ts';
-import { signIn, type RegisteredClient } from '../helpers/oidc.ts';
+import { type RegisteredClient, signIn } from '../helpers/oidc.ts';
 import { linkIn, SmtpSink } from '../helpers/smtp.ts';
 
 let smtp: SmtpSink;
@@ -157,7 +157,9 @@ test('invitation rules: one pending per email, unknown role, expiry bounds; toke
   tt.is(badRole.body.errors[0].field, 'role');
   tt.is((await api('POST', `/organizations/${o.id}/invitations`, { email: 'r@x.test', expires_in: 10 })).status, 422);
   tt.is((await api('POST', `/organizations/${o.id}/invitations`, { email: 'r@x.test', expires_in: 31 * 86400 })).status, 422);
-  const raw = linkIn(await smtp.waitFor('once@x.test', /invited to join/), '/invitations/').split('/').pop()!;
+  const raw = linkIn(await smtp.waitFor('once@x.test', /invited to join/), '/invitations/')
+    .split('/')
+    .pop()!;
   const rows = await sql<{ token_hash: string }>`select token_hash from org_invitations where id = ${inv.id}`.execute(t.app.connection.db);
   tt.not(rows.rows[0]!.token_hash, raw);
   tt.regex(rows.rows[0]!.token_hash, /^[0-9a-f]{64}$/);

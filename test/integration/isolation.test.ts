@@ -2,8 +2,8 @@ import test from 'ava';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { inTenant } from '../../src/db/tenant-scope.ts';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
-import { authorizationUrl, discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
+import { authorizationUrl, discover, type RegisteredClient, signIn } from '../helpers/oidc.ts';
 
 let t: TestApp;
 let a: TestTenant;
@@ -54,7 +54,10 @@ test('a client of A is unknown at B', async (tt) => {
   });
   tt.is(res.status, 401);
   tt.is((await res.json()).error, 'invalid_client');
-  const auth = await fetch(`${b.issuer}/auth?client_id=${clientA.client_id}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(clientA.redirect_uris[0]!)}`, { redirect: 'manual' });
+  const auth = await fetch(
+    `${b.issuer}/auth?client_id=${clientA.client_id}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(clientA.redirect_uris[0]!)}`,
+    { redirect: 'manual' },
+  );
   tt.is(auth.status, 400);
   tt.is((await adminApi(t, b, 'GET', `/clients/${clientA.client_id}`)).status, 404);
 });
@@ -86,7 +89,21 @@ test('row-level security: a tenant-scoped query that forgets its tenant filter s
   tt.is(who.rows[0]!.su, 'off');
   // Writing a row for another tenant is refused by the policy's WITH CHECK.
   await tt.throwsAsync(
-    inTenant(db, a.id, (tx) => tx.insertInto('users').values({ tenant_id: b.id, email: 'sneaky@x.test', email_key: 'sneaky@x.test', last_login_at: null, name: null, given_name: null, family_name: null, password_hash: null }).execute()),
+    inTenant(db, a.id, (tx) =>
+      tx
+        .insertInto('users')
+        .values({
+          tenant_id: b.id,
+          email: 'sneaky@x.test',
+          email_key: 'sneaky@x.test',
+          last_login_at: null,
+          name: null,
+          given_name: null,
+          family_name: null,
+          password_hash: null,
+        })
+        .execute(),
+    ),
     { message: /row-level security/ },
   );
 });

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
-import { signIn, type RegisteredClient } from '../helpers/oidc.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
+import { type RegisteredClient, signIn } from '../helpers/oidc.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -33,7 +33,10 @@ test('my invitations: list, accept, decline; someone else’s is not found', asy
   const invC = (await api('POST', `/organizations/${c.id}/invitations`, { email: 'someone@x.test' })).body;
 
   const list = await (await zoe.me('GET', '/invitations')).json();
-  tt.deepEqual(list.data.map((i: any) => [i.organization.name, i.role]).sort(), [['Accept Me', 'admin'], ['Decline Me', 'member']]);
+  tt.deepEqual(list.data.map((i: any) => [i.organization.name, i.role]).sort(), [
+    ['Accept Me', 'admin'],
+    ['Decline Me', 'member'],
+  ]);
 
   const accepted = await zoe.me('POST', `/invitations/${invA.id}/accept`);
   tt.is(accepted.status, 200);

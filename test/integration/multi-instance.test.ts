@@ -3,11 +3,12 @@ import http from 'node:http';
 import test from 'ava';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
-import { adminApi, createTenant, freePort, startTestApp, webClient, type TestApp } from '../helpers/app.ts';
+import { adminApi, createTenant, freePort, startTestApp, type TestApp, webClient } from '../helpers/app.ts';
 import { createTestDatabase, serverUrl } from '../helpers/database.ts';
 
 /** Needs a PostgreSQL server (several processes on one database); CI always has one. */
 const onPostgres = serverUrl() ? test : test.skip;
+
 import { signIn } from '../helpers/oidc.ts';
 
 /** A round-robin load balancer: consecutive requests go to alternating instances. */
@@ -54,7 +55,10 @@ onPostgres('two instances on one database behave as one, behind a round-robin ba
       // Reuse detection works across instances too.
       await tt.throwsAsync(oidc.refreshTokenGrant(config, tokens.refresh_token!));
       tt.false((await oidc.tokenIntrospection(config, again.access_token)).active);
-      tt.true(lb.hits.every((n) => n > 3), `hits: ${lb.hits.join(',')}`);
+      tt.true(
+        lb.hits.every((n) => n > 3),
+        `hits: ${lb.hits.join(',')}`,
+      );
 
       // A key rotated through one instance is published and used by the other.
       const before = await (await fetch(`http://localhost:${new URL(two.url).port}/t/${tenant.slug}/jwks`)).json();

@@ -1,9 +1,9 @@
 import test from 'ava';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
-import { authorizationUrl, discover, signIn, startAuthorization, type RegisteredClient } from '../helpers/oidc.ts';
+import { authorizationUrl, discover, type RegisteredClient, signIn, startAuthorization } from '../helpers/oidc.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -105,12 +105,18 @@ test('an oversized body at the token endpoints is a 413 with an OAuth error', as
   const { tokens } = await signIn(t, tenant, client);
   const auth = basic(client.client_id, client.client_secret!);
   for (const path of ['/token', '/token/introspection', '/token/revocation']) {
-    const res = await fetch(`${tenant.issuer}${path}`, { ...form({ token: tokens.access_token, padding: 'x'.repeat(60 * 1024) }), headers: { ...form({}).headers, authorization: auth } });
+    const res = await fetch(`${tenant.issuer}${path}`, {
+      ...form({ token: tokens.access_token, padding: 'x'.repeat(60 * 1024) }),
+      headers: { ...form({}).headers, authorization: auth },
+    });
     tt.is(res.status, 413, path);
     tt.like(await res.json(), { error: 'invalid_request', error_description: 'request body too large' }, path);
   }
   // Just under the limit is read as usual.
-  const res = await fetch(`${tenant.issuer}/token/introspection`, { ...form({ token: tokens.access_token, padding: 'x'.repeat(50 * 1024) }), headers: { ...form({}).headers, authorization: auth } });
+  const res = await fetch(`${tenant.issuer}/token/introspection`, {
+    ...form({ token: tokens.access_token, padding: 'x'.repeat(50 * 1024) }),
+    headers: { ...form({}).headers, authorization: auth },
+  });
   tt.is(res.status, 200);
   tt.true(((await res.json()) as { active: boolean }).active);
 });
@@ -149,7 +155,10 @@ test('tokens issued at once (their rows share statements) are each stored before
 async function atOnce(n: number, body: Record<string, string>) {
   return Promise.all(
     Array.from({ length: n }, async () => {
-      const res = await fetch(`${tenant.issuer}/token`, { ...form(body), headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client.client_id, client.client_secret!) } });
+      const res = await fetch(`${tenant.issuer}/token`, {
+        ...form(body),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client.client_id, client.client_secret!) },
+      });
       return { status: res.status, body: (await res.json()) as Record<string, string> };
     }),
   );
@@ -183,7 +192,14 @@ test('a refresh token presented by concurrent requests rotates once; reuse revok
 });
 
 test('client_secret_post works; a wrong secret is refused', async (tt) => {
-  const m = (await adminApi(t, tenant, 'POST', '/clients', { name: 'post', grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_post', scopes: ['openid'] })).body;
+  const m = (
+    await adminApi(t, tenant, 'POST', '/clients', {
+      name: 'post',
+      grant_types: ['client_credentials'],
+      token_endpoint_auth_method: 'client_secret_post',
+      scopes: ['openid'],
+    })
+  ).body;
   const ok = await fetch(`${tenant.issuer}/token`, form({ grant_type: 'client_credentials', client_id: m.client_id, client_secret: m.client_secret }));
   tt.is(ok.status, 200);
   const bad = await fetch(`${tenant.issuer}/token`, form({ grant_type: 'client_credentials', client_id: m.client_id, client_secret: `${m.client_secret}x` }));

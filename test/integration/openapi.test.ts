@@ -1,5 +1,5 @@
-import test from 'ava';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import test from 'ava';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
 
 let t: TestApp;
@@ -17,19 +17,39 @@ test.after.always(async () => t?.stop());
 
 // The contract's Admin API table, as (method, path) pairs.
 const CONTRACT = [
-  'get /organizations', 'post /organizations',
-  'get /organizations/{orgId}', 'put /organizations/{orgId}', 'patch /organizations/{orgId}', 'delete /organizations/{orgId}',
-  'get /organizations/{orgId}/members', 'post /organizations/{orgId}/members',
-  'patch /organizations/{orgId}/members/{userId}', 'delete /organizations/{orgId}/members/{userId}',
+  'get /organizations',
+  'post /organizations',
+  'get /organizations/{orgId}',
+  'put /organizations/{orgId}',
+  'patch /organizations/{orgId}',
+  'delete /organizations/{orgId}',
+  'get /organizations/{orgId}/members',
+  'post /organizations/{orgId}/members',
+  'patch /organizations/{orgId}/members/{userId}',
+  'delete /organizations/{orgId}/members/{userId}',
   'post /organizations/{orgId}/transfer-ownership',
-  'get /organizations/{orgId}/roles', 'post /organizations/{orgId}/roles', 'delete /organizations/{orgId}/roles/{roleId}',
-  'get /organizations/{orgId}/invitations', 'post /organizations/{orgId}/invitations',
-  'post /organizations/{orgId}/invitations/{invitationId}/resend', 'delete /organizations/{orgId}/invitations/{invitationId}',
+  'get /organizations/{orgId}/roles',
+  'post /organizations/{orgId}/roles',
+  'delete /organizations/{orgId}/roles/{roleId}',
+  'get /organizations/{orgId}/invitations',
+  'post /organizations/{orgId}/invitations',
+  'post /organizations/{orgId}/invitations/{invitationId}/resend',
+  'delete /organizations/{orgId}/invitations/{invitationId}',
   'get /organizations/{orgId}/audit-log',
-  'get /settings', 'patch /settings',
-  'get /users', 'post /users', 'get /users/{userId}', 'patch /users/{userId}', 'delete /users/{userId}',
-  'post /users/{userId}/unlock', 'post /users/{userId}/password-reset',
-  'get /clients', 'post /clients', 'get /clients/{clientId}', 'patch /clients/{clientId}', 'delete /clients/{clientId}',
+  'get /settings',
+  'patch /settings',
+  'get /users',
+  'post /users',
+  'get /users/{userId}',
+  'patch /users/{userId}',
+  'delete /users/{userId}',
+  'post /users/{userId}/unlock',
+  'post /users/{userId}/password-reset',
+  'get /clients',
+  'post /clients',
+  'get /clients/{clientId}',
+  'patch /clients/{clientId}',
+  'delete /clients/{clientId}',
 ];
 
 test('OpenAPI 3.1 describes every Admin API operation of the contract, with security and errors', (tt) => {
@@ -42,7 +62,10 @@ test('OpenAPI 3.1 describes every Admin API operation of the contract, with secu
       tt.truthy(op.summary, `${method} ${path} has a summary`);
       tt.truthy(op.responses.default, `${method} ${path} documents errors`);
       for (const name of path.match(/\{(\w+)\}/g) ?? []) {
-        tt.true(op.parameters.some((p: any) => `{${p.name}}` === name && p.in === 'path'), `${method} ${path} declares ${name}`);
+        tt.true(
+          op.parameters.some((p: any) => `{${p.name}}` === name && p.in === 'path'),
+          `${method} ${path} declares ${name}`,
+        );
       }
     }
   }

@@ -109,7 +109,11 @@ test('every organization endpoint answers bad input with a 4xx problem naming th
       tt.regex(res.type, /application\/problem\+json/, label);
       tt.truthy(res.body?.detail, label);
     }
-    if (field) tt.true(res.body.errors?.some((e: { field: string }) => e.field === field || e.field.split(',').includes(field)), `${label}: ${JSON.stringify(res.body.errors)}`);
+    if (field)
+      tt.true(
+        res.body.errors?.some((e: { field: string }) => e.field === field || e.field.split(',').includes(field)),
+        `${label}: ${JSON.stringify(res.body.errors)}`,
+      );
   }
   // Nothing was half-done by the refused requests.
   tt.is((await adminApi(t, tenant, 'GET', '/organizations')).body.data.length, 1);
@@ -133,7 +137,9 @@ test('10,000 members, paged 200 at a time: each exactly once', async (tt) => {
   // Users and memberships in bulk (the API adds one at a time; this test is about reading).
   await sql`
     insert into users (tenant_id, id, email, email_key, name)
-    select ${tenant.id}::uuid, gen_random_uuid(), 'bulk' || g || '@x.test', 'bulk' || g || '@x.test', 'Bulk ' || g from generate_series(1, 10000) g`.execute(db);
+    select ${tenant.id}::uuid, gen_random_uuid(), 'bulk' || g || '@x.test', 'bulk' || g || '@x.test', 'Bulk ' || g from generate_series(1, 10000) g`.execute(
+    db,
+  );
   await sql`
     insert into org_members (tenant_id, org_id, user_id, joined_at)
     select tenant_id, ${big.id}::uuid, id, now() - (random() * interval '1 day')

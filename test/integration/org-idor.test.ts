@@ -81,7 +81,10 @@ test("another organization's ids in the same tenant: 404, nothing leaked", async
   }
   // And the other organization is untouched.
   const members = await adminApi(t, A.tenant, 'GET', `/organizations/${theirs.id}/members`);
-  tt.deepEqual(members.body.data.map((m: { user_id: string; roles: string[] }) => [m.user_id, m.roles]), [[theirs.memberId, ['owner']]]);
+  tt.deepEqual(
+    members.body.data.map((m: { user_id: string; roles: string[] }) => [m.user_id, m.roles]),
+    [[theirs.memberId, ['owner']]],
+  );
   const roles = await adminApi(t, A.tenant, 'GET', `/organizations/${theirs.id}/roles`);
   tt.true(roles.body.data.some((r: { id: string }) => r.id === theirs.roleId));
   const invitations = await adminApi(t, A.tenant, 'GET', `/organizations/${theirs.id}/invitations`);

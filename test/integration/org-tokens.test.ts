@@ -1,9 +1,9 @@
 import test from 'ava';
-import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, decodeJwt, type JWTPayload, jwtVerify } from 'jose';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
-import { discover, signIn, type RegisteredClient } from '../helpers/oidc.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
+import { discover, type RegisteredClient, signIn } from '../helpers/oidc.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -117,8 +117,14 @@ test('switching with POST /api/v1/me/organizations/{orgId}/switch, and listing m
   const list = await (await me('/organizations')).json();
   tt.deepEqual(
     // (Other tests of this file add memberships concurrently; these two are this test's.)
-    list.data.filter((o: any) => ['acme', 'globex'].includes(o.slug)).map((o: any) => [o.slug, o.roles, o.current]).sort(),
-    [['acme', ['accountant', 'owner'], true], ['globex', ['member'], false]],
+    list.data
+      .filter((o: any) => ['acme', 'globex'].includes(o.slug))
+      .map((o: any) => [o.slug, o.roles, o.current])
+      .sort(),
+    [
+      ['acme', ['accountant', 'owner'], true],
+      ['globex', ['member'], false],
+    ],
   );
   tt.true(list.data.every((o: any) => ['active', 'trialing', 'pending', 'suspended'].includes(o.status)));
   const res = await me(`/organizations/${globex.id}/switch`, 'POST');
@@ -205,7 +211,15 @@ test('scoped API tokens: mint, use on /me, introspect, list with last use, revok
   tt.is(row.status, 'active');
   tt.false(listed.text.includes(minted.body.access_token));
   // An API token can't switch organizations.
-  tt.is((await fetch(`${t.url}/t/${tenant.slug}/api/v1/me/organizations/${globex.id}/switch`, { method: 'POST', headers: { authorization: `Bearer ${minted.body.access_token}` } })).status, 403);
+  tt.is(
+    (
+      await fetch(`${t.url}/t/${tenant.slug}/api/v1/me/organizations/${globex.id}/switch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${minted.body.access_token}` },
+      })
+    ).status,
+    403,
+  );
 
   // Dies with the membership.
   await api('DELETE', `/organizations/${acme.id}/members/${u.id}`);
@@ -221,7 +235,9 @@ test('scoped API tokens: mint, use on /me, introspect, list with last use, revok
 
   // Expired (its stored record ran out): refused like a revoked one.
   const short = (await api('POST', `/users/${u.id}/tokens`, { scopes: ['openid'], expires_in: 60 })).body;
-  await sql`update oidc_payloads set expires_at = now() - interval '1 second' where payload->>'jti' = ${claimsOf(short.access_token).jti}`.execute(t.app.connection.db);
+  await sql`update oidc_payloads set expires_at = now() - interval '1 second' where payload->>'jti' = ${claimsOf(short.access_token).jti}`.execute(
+    t.app.connection.db,
+  );
   tt.false((await oidc.tokenIntrospection(config, short.access_token)).active);
   const expiredUse = await fetch(`${t.url}/t/${tenant.slug}/api/v1/me/organizations`, { headers: { authorization: `Bearer ${short.access_token}` } });
   tt.is(expiredUse.status, 401);

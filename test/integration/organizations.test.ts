@@ -29,7 +29,8 @@ test('organizations: create with a generated slug, get, list with search and cur
   tt.is(a.body.status, 'active');
   tt.deepEqual(a.body.metadata, { plan: 'pro', seats: 10 });
   tt.is(a.body.max_members, 50);
-  for (const k of ['id', 'name', 'slug', 'domain', 'description', 'website', 'industry', 'status', 'created_at', 'updated_at', 'logo_url']) tt.true(k in a.body, k);
+  for (const k of ['id', 'name', 'slug', 'domain', 'description', 'website', 'industry', 'status', 'created_at', 'updated_at', 'logo_url'])
+    tt.true(k in a.body, k);
   const b = await api('POST', '/organizations', { name: 'Acme Café Inc' });
   tt.is(b.body.slug, 'acme-cafe-inc-2', 'a taken slug gets a suffix');
   tt.is((await api('GET', `/organizations/${a.body.id}`)).body.name, 'Acme Café, Inc.');
@@ -81,7 +82,11 @@ test('roles: four built-ins, custom roles with permissions, no duplicates, built
   const roles = await api('GET', `/organizations/${o.id}/roles`);
   tt.deepEqual(roles.body.data.map((r: { name: string }) => r.name).sort(), ['admin', 'billing', 'member', 'owner']);
   tt.true(roles.body.data.every((r: { builtin: boolean }) => r.builtin));
-  const custom = await api('POST', `/organizations/${o.id}/roles`, { name: 'accountant', description: 'Books', permissions: ['invoices:read', 'invoices:read', 'reports:*'] });
+  const custom = await api('POST', `/organizations/${o.id}/roles`, {
+    name: 'accountant',
+    description: 'Books',
+    permissions: ['invoices:read', 'invoices:read', 'reports:*'],
+  });
   tt.is(custom.status, 201);
   tt.deepEqual(custom.body.permissions, ['invoices:read', 'reports:*']);
   tt.is((await api('POST', `/organizations/${o.id}/roles`, { name: 'accountant' })).status, 409);
@@ -165,7 +170,16 @@ test('the member count the database keeps is exact through adds, removals, concu
   const { db } = t.app.connection;
   const o = await org({ max_members: 30 });
   const kept = async () => (await db.selectFrom('organizations').select('member_count').where('id', '=', o.id).executeTakeFirstOrThrow()).member_count;
-  const real = async () => Number((await db.selectFrom('org_members').select((eb) => eb.fn.countAll().as('n')).where('org_id', '=', o.id).executeTakeFirstOrThrow()).n);
+  const real = async () =>
+    Number(
+      (
+        await db
+          .selectFrom('org_members')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('org_id', '=', o.id)
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
   const users = await Promise.all(Array.from({ length: 12 }, () => user()));
   // Ten at once: the row lock serialises them, none is lost.
   const added = await Promise.all(users.slice(0, 10).map((u) => api('POST', `/organizations/${o.id}/members`, { user_id: u.id })));
@@ -177,7 +191,10 @@ test('the member count the database keeps is exact through adds, removals, concu
   tt.is((await api('DELETE', `/users/${users[1]!.id}`)).status, 204);
   tt.is(await kept(), 8);
   // Bulk SQL (as the bench seeds) is counted once per statement.
-  await db.insertInto('org_members').values(users.slice(10).map((u) => ({ tenant_id: tenant.id, org_id: o.id, user_id: u.id }))).execute();
+  await db
+    .insertInto('org_members')
+    .values(users.slice(10).map((u) => ({ tenant_id: tenant.id, org_id: o.id, user_id: u.id })))
+    .execute();
   tt.is(await kept(), 10);
   tt.is(await kept(), await real());
   // The limit reads the kept count: lower the limit to it, and the next add is refused.
@@ -221,7 +238,10 @@ test('audit log: who, what, when, before and after, newest first, paged', async 
     all.push(...p.body.data);
     cursor = p.body.next_cursor;
   } while (cursor);
-  tt.deepEqual(all.map((e) => e.action), ['invitation.created', 'role.created', 'member.roles_changed', 'member.added', 'organization.updated', 'organization.created']);
+  tt.deepEqual(
+    all.map((e) => e.action),
+    ['invitation.created', 'role.created', 'member.roles_changed', 'member.added', 'organization.updated', 'organization.created'],
+  );
   const update = all.find((e) => e.action === 'organization.updated');
   tt.is(update.before.description, null);
   tt.is(update.after.description, 'v2');

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import test from 'ava';
 import { sql } from 'kysely';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser } from '../helpers/browser.ts';
-import { startAuthorization, type RegisteredClient } from '../helpers/oidc.ts';
+import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
 import { TestSamlIdp } from '../helpers/saml-idp.ts';
 
 /**
@@ -39,13 +39,14 @@ test.after.always(async () => {
 });
 
 const api = (method: string, path: string, body?: unknown) => adminApi(t, tenant, method, path, body);
-const NON_PUBLIC = () => [
-  [`http://127.0.0.1:${port}/metadata`, 'loopback'],
-  ['https://10.0.0.1/metadata', 'private'],
-  ['https://169.254.169.254/latest/meta-data/', 'link-local'],
-  [`http://[::1]:${port}/metadata`, 'loopback'],
-  [`http://localhost:${port}/metadata`, 'loopback'],
-] as const;
+const NON_PUBLIC = () =>
+  [
+    [`http://127.0.0.1:${port}/metadata`, 'loopback'],
+    ['https://10.0.0.1/metadata', 'private'],
+    ['https://169.254.169.254/latest/meta-data/', 'link-local'],
+    [`http://[::1]:${port}/metadata`, 'loopback'],
+    [`http://localhost:${port}/metadata`, 'loopback'],
+  ] as const;
 
 test.serial('a SAML metadata_url at a non-public address is a 422 naming the field; nothing is fetched', async (tt) => {
   for (const [url, kind] of NON_PUBLIC()) {
@@ -61,11 +62,23 @@ test.serial('a SAML metadata_url at a non-public address is a 422 naming the fie
 test.serial('an OIDC issuer_url at a non-public address is a 422 naming the field, on create and on change', async (tt) => {
   for (const [url, kind] of NON_PUBLIC()) {
     const issuer = url.replace(/\/metadata$/, '');
-    const res = await api('POST', `/organizations/${org.id}/sso-connections`, { type: 'oidc', name: 'Corp Okta', issuer_url: issuer, client_id: 'c', client_secret: 's' });
+    const res = await api('POST', `/organizations/${org.id}/sso-connections`, {
+      type: 'oidc',
+      name: 'Corp Okta',
+      issuer_url: issuer,
+      client_id: 'c',
+      client_secret: 's',
+    });
     tt.is(res.status, 422, issuer);
     tt.deepEqual(res.body.errors, [{ field: 'issuer_url', message: `points at a ${kind} address` }], issuer);
   }
-  const fine = await api('POST', `/organizations/${org.id}/sso-connections`, { type: 'oidc', name: 'Corp Okta', issuer_url: 'https://idp.tessera.invalid', client_id: 'c', client_secret: 's' });
+  const fine = await api('POST', `/organizations/${org.id}/sso-connections`, {
+    type: 'oidc',
+    name: 'Corp Okta',
+    issuer_url: 'https://idp.tessera.invalid',
+    client_id: 'c',
+    client_secret: 's',
+  });
   tt.is(fine.status, 201, fine.text);
   const changed = await api('PATCH', `/organizations/${org.id}/sso-connections/${fine.body.id}`, { issuer_url: `http://localhost:${port}` });
   tt.is(changed.status, 422);
@@ -80,7 +93,9 @@ test.serial('the scheduled metadata refresh refuses a URL that now points at a n
   const created = await api('POST', `/organizations/${org.id}/sso-connections`, { type: 'saml', name: 'By XML', metadata_xml: idp.idp.getMetadata() });
   tt.is(created.status, 201, created.text);
   // As if the URL's name had resolved to a public address when it was set, and to this machine now.
-  await sql`update sso_connections set config = config || ${JSON.stringify({ metadata_url: `http://localhost:${port}/metadata` })}::jsonb where id = ${created.body.id}`.execute(t.app.connection.db);
+  await sql`update sso_connections set config = config || ${JSON.stringify({ metadata_url: `http://localhost:${port}/metadata` })}::jsonb where id = ${created.body.id}`.execute(
+    t.app.connection.db,
+  );
   const r = await t.app.services.connections.refreshSamlMetadata();
   tt.true(r.failed >= 1);
   const after = (await api('GET', `/organizations/${org.id}/sso-connections/${created.body.id}`)).body;
@@ -91,9 +106,17 @@ test.serial('the scheduled metadata refresh refuses a URL that now points at a n
 });
 
 test.serial('at sign-in, OIDC discovery of an issuer that now points at a non-public address is refused before connecting', async (tt) => {
-  const created = await api('POST', `/organizations/${org.id}/sso-connections`, { type: 'oidc', name: 'Corp Okta', issuer_url: 'https://idp.tessera.invalid', client_id: 'c', client_secret: 's' });
+  const created = await api('POST', `/organizations/${org.id}/sso-connections`, {
+    type: 'oidc',
+    name: 'Corp Okta',
+    issuer_url: 'https://idp.tessera.invalid',
+    client_id: 'c',
+    client_secret: 's',
+  });
   tt.is(created.status, 201, created.text);
-  await sql`update sso_connections set config = config || ${JSON.stringify({ issuer_url: `http://localhost:${port}` })}::jsonb where id = ${created.body.id}`.execute(t.app.connection.db);
+  await sql`update sso_connections set config = config || ${JSON.stringify({ issuer_url: `http://localhost:${port}` })}::jsonb where id = ${created.body.id}`.execute(
+    t.app.connection.db,
+  );
   const { url } = await startAuthorization(tenant, client, { organization: org.id });
   const hop = await new Browser(t.url).follow(url);
   tt.false(hop.url.includes(`:${port}`), hop.url);

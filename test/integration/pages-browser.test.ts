@@ -1,10 +1,10 @@
 import test from 'ava';
 import * as oidc from 'openid-client';
 import type { Browser } from 'playwright-core';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { seriousA11yViolations } from '../helpers/axe.ts';
 import { launchChromium, screenshots as saveScreenshots } from '../helpers/chromium.ts';
-import { startAuthorization, type RegisteredClient } from '../helpers/oidc.ts';
+import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -78,7 +78,9 @@ test('in Chromium: every form field of the sign-in pages has a label, and the pa
   const page = await context.newPage();
   await page.goto((await authorizationUrl()).url);
   const unlabeled = await page.evaluate(() =>
-    Array.from(document.querySelectorAll('input:not([type=hidden])')).filter((i) => !(i as HTMLInputElement).labels?.length).map((i) => (i as HTMLInputElement).name),
+    Array.from(document.querySelectorAll('input:not([type=hidden])'))
+      .filter((i) => !(i as HTMLInputElement).labels?.length)
+      .map((i) => (i as HTMLInputElement).name),
   );
   tt.deepEqual(unlabeled, []);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

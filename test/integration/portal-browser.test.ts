@@ -42,7 +42,11 @@ async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
   const context = await chrome.newContext({ bypassCSP: true });
   // The tenant logo's host does not exist here: answer it in the browser.
   await context.route('https://logo.example/**', (route) =>
-    route.fulfill({ status: 200, contentType: 'image/svg+xml', body: '<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><rect width="28" height="28" fill="#3451b2"/></svg>' }),
+    route.fulfill({
+      status: 200,
+      contentType: 'image/svg+xml',
+      body: '<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><rect width="28" height="28" fill="#3451b2"/></svg>',
+    }),
   );
   return { context, page: await context.newPage() };
 }
@@ -107,7 +111,12 @@ test.serial('an owner creates an organization; bad input is named next to its fi
   await page.getByRole('button', { name: 'Create organization' }).click();
   await page.waitForURL(/\/members\?done=created/);
   await tt.notThrowsAsync(page.getByRole('status').filter({ hasText: 'You are its owner' }).waitFor());
-  tt.truthy(await page.getByRole('row', { name: /olivia\.owner@acme\.test/ }).locator('.badge.owner').count());
+  tt.truthy(
+    await page
+      .getByRole('row', { name: /olivia\.owner@acme\.test/ })
+      .locator('.badge.owner')
+      .count(),
+  );
   await look(tt, page, 'portal-org-members');
 
   // A second organization with the same slug: the message is next to the slug, the name is kept.
@@ -157,7 +166,12 @@ test.serial('the owner invites a person, who accepts from the email; the owner c
   await invitee.page.getByLabel('Name').fill(INVITEE.name);
   await invitee.page.getByLabel('Password').fill(INVITEE.password);
   await invitee.page.getByRole('button', { name: 'Create account and join' }).click();
-  await tt.notThrowsAsync(invitee.page.getByText(/Acme Corp/).first().waitFor());
+  await tt.notThrowsAsync(
+    invitee.page
+      .getByText(/Acme Corp/)
+      .first()
+      .waitFor(),
+  );
 
   // The owner changes the new member's role from the dropdown.
   await owner.page.getByRole('navigation', { name: 'Organization' }).getByRole('link', { name: 'Members' }).click();
@@ -166,7 +180,13 @@ test.serial('the owner invites a person, who accepts from the email; the owner c
   await row.getByLabel(`Role of ${INVITEE.email}`).selectOption('billing');
   await row.getByRole('button', { name: 'Change role' }).click();
   await tt.notThrowsAsync(owner.page.getByRole('status').filter({ hasText: 'Role changed' }).waitFor());
-  tt.is(await owner.page.getByRole('row', { name: new RegExp(INVITEE.email.replace('.', '\\.')) }).locator('.badge').innerText(), 'billing');
+  tt.is(
+    await owner.page
+      .getByRole('row', { name: new RegExp(INVITEE.email.replace('.', '\\.')) })
+      .locator('.badge')
+      .innerText(),
+    'billing',
+  );
   const members = await adminApi(t, tenant, 'GET', `/organizations/${await orgId('acme')}/members`);
   tt.deepEqual(members.body.data.find((m: { email: string }) => m.email === INVITEE.email).roles, ['billing']);
   await owner.context.close();
@@ -260,7 +280,13 @@ test.serial('the account pages: my organizations with my role, switch, profile, 
   await look(tt, page, 'account-organizations');
   await page.getByRole('button', { name: 'Switch to Beta Labs' }).click();
   await tt.notThrowsAsync(page.getByRole('status').filter({ hasText: 'Active organization switched' }).waitFor());
-  tt.is(await page.getByRole('row', { name: /Beta Labs/ }).locator('.badge.current').count(), 1);
+  tt.is(
+    await page
+      .getByRole('row', { name: /Beta Labs/ })
+      .locator('.badge.current')
+      .count(),
+    1,
+  );
   const user = (await adminApi(t, tenant, 'GET', `/users?email=${encodeURIComponent(OWNER.email)}`)).body.data[0];
   const stored = await t.app.services.users.find(tenant.id, user.id);
   tt.is(stored?.active_org_id, await orgId('beta'));
@@ -289,7 +315,10 @@ test.serial('the account pages: my organizations with my role, switch, profile, 
 
   // Signing out ends the portal session: the next visit asks to sign in again.
   await page.getByRole('button', { name: 'Sign out' }).first().click();
-  await page.getByRole('button', { name: /sign out|yes/i }).first().click();
+  await page
+    .getByRole('button', { name: /sign out|yes/i })
+    .first()
+    .click();
   await page.goto(portalUrl());
   await tt.notThrowsAsync(page.getByRole('heading', { name: /Sign in to Tessera portal/ }).waitFor());
   await context.close();
@@ -381,7 +410,11 @@ test.serial('a tenant admin finds a user and adds them; the owner transfers owne
   const row = owner.page.getByRole('row', { name: /gus\.grant@acme\.test/ });
   await confirm(row, 'Transfer ownership');
   await tt.notThrowsAsync(owner.page.getByRole('status').filter({ hasText: 'Ownership transferred' }).waitFor());
-  const members = (await adminApi(t, tenant, 'GET', `/organizations/${await orgId('delta')}/members`)).body.data as Array<{ user_id: string; email: string; roles: string[] }>;
+  const members = (await adminApi(t, tenant, 'GET', `/organizations/${await orgId('delta')}/members`)).body.data as Array<{
+    user_id: string;
+    email: string;
+    roles: string[];
+  }>;
   tt.true(members.find((m) => m.user_id === gus.id)!.roles.includes('owner'));
   tt.deepEqual(members.find((m) => m.email === OWNER.email)!.roles, ['admin']);
   // Now an admin: no owner powers on the page.

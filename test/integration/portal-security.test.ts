@@ -47,7 +47,7 @@ async function signedIn(email: string, start = portal('organizations'), password
   const done = await enterCredentials(browser, await first.res.text(), first.url, email, password);
   const html = await done.res.text();
   const csrf = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
-  if (!csrf) throw new Error(`not signed in: ${browser.visited.join("\n")}\n${/<main[^>]*>([\s\S]*?)<\/main>/.exec(html)?.[1]?.trim() ?? html.slice(0, 400)}`);
+  if (!csrf) throw new Error(`not signed in: ${browser.visited.join('\n')}\n${/<main[^>]*>([\s\S]*?)<\/main>/.exec(html)?.[1]?.trim() ?? html.slice(0, 400)}`);
   return { browser, csrf, url: done.url, html };
 }
 
@@ -70,7 +70,11 @@ test('without a session every portal and account page sends the browser to sign 
   for (const path of ['account/organizations', 'account/profile', 'account/password', 'account/sessions']) {
     tt.is((await browser.request(`${t.url}/t/${tenant.slug}/${path}`)).status, 302, path);
   }
-  const post = await browser.request(portal(`organizations/${acme}/invitations`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url }, body: 'email=x%40y.test&role=owner' });
+  const post = await browser.request(portal(`organizations/${acme}/invitations`), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url },
+    body: 'email=x%40y.test&role=owner',
+  });
   tt.is(post.status, 302);
   tt.is((await adminApi(t, tenant, 'GET', `/organizations/${acme}/invitations`)).body.data.length, 0);
 });
@@ -87,7 +91,11 @@ test('after sign-in the browser returns where it was going; an outside return_to
 test('CSRF: a form post without the session token, with a wrong one, or from another site is refused and changes nothing', async (tt) => {
   const { browser, csrf } = await signedIn(people.owner);
   const invite = (body: string, headers: Record<string, string> = {}) =>
-    browser.request(portal(`organizations/${acme}/invitations`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url, ...headers }, body });
+    browser.request(portal(`organizations/${acme}/invitations`), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url, ...headers },
+      body,
+    });
   tt.is((await invite('email=a%40csrf.test&role=member')).status, 403);
   tt.is((await invite(`email=a%40csrf.test&role=member&_csrf=${csrf}x`)).status, 403);
   tt.is((await invite(`email=a%40csrf.test&role=member&_csrf=${csrf}`, { 'sec-fetch-site': 'cross-site' })).status, 403);
@@ -100,12 +108,23 @@ test('CSRF: a form post without the session token, with a wrong one, or from ano
 
 test("isolation: another organization's pages, another tenant's organization and malformed ids are all 404", async (tt) => {
   const { browser, csrf } = await signedIn(people.owner);
-  for (const path of [`organizations/${globex}/members`, `organizations/${globex}/settings`, `organizations/${globex}/sso`, `organizations/${globex}/audit`, `organizations/${otherTenantOrg}/members`, 'organizations/not-a-uuid/members']) {
+  for (const path of [
+    `organizations/${globex}/members`,
+    `organizations/${globex}/settings`,
+    `organizations/${globex}/sso`,
+    `organizations/${globex}/audit`,
+    `organizations/${otherTenantOrg}/members`,
+    'organizations/not-a-uuid/members',
+  ]) {
     const res = await browser.request(portal(path));
     tt.is(res.status, 404, path);
     tt.notRegex(await res.text(), /Globex|Elsewhere/);
   }
-  const post = await browser.request(portal(`organizations/${globex}/invitations`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url }, body: `email=x%40y.test&role=member&_csrf=${csrf}` });
+  const post = await browser.request(portal(`organizations/${globex}/invitations`), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url },
+    body: `email=x%40y.test&role=member&_csrf=${csrf}`,
+  });
   tt.is(post.status, 404);
   tt.is((await adminApi(t, tenant, 'GET', `/organizations/${globex}/invitations`)).body.data.length, 0);
   // The list shows only the viewer's organizations.
@@ -121,7 +140,11 @@ test("isolation: another organization's pages, another tenant's organization and
 test('an admin runs the organization but cannot make, change or remove owners, transfer ownership or delete it', async (tt) => {
   const { browser, csrf } = await signedIn(people.admin);
   const post = (path: string, fields: Record<string, string>) =>
-    browser.request(portal(`organizations/${acme}/${path}`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url }, body: new URLSearchParams({ ...fields, _csrf: csrf }).toString() });
+    browser.request(portal(`organizations/${acme}/${path}`), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url },
+      body: new URLSearchParams({ ...fields, _csrf: csrf }).toString(),
+    });
   tt.is((await post(`members/${ids.member}/role`, { role: 'owner' })).status, 403);
   tt.is((await post(`members/${ids.owner}/role`, { role: 'member' })).status, 403);
   tt.is((await post(`members/${ids.owner}/remove`, {})).status, 403);
@@ -143,8 +166,13 @@ test('a member sees the organization and its members but can manage nothing', as
   const page = await (await browser.request(portal(`organizations/${acme}/members`))).text();
   tt.regex(page, /owen@sec\.test/);
   tt.notRegex(page, /Change role|Invitations<\/a>/);
-  for (const path of ['invitations', 'roles', 'sso', 'settings', 'audit']) tt.is((await browser.request(portal(`organizations/${acme}/${path}`))).status, 403, path);
-  const res = await browser.request(portal(`organizations/${acme}/roles`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url }, body: `name=sneaky&_csrf=${csrf}` });
+  for (const path of ['invitations', 'roles', 'sso', 'settings', 'audit'])
+    tt.is((await browser.request(portal(`organizations/${acme}/${path}`))).status, 403, path);
+  const res = await browser.request(portal(`organizations/${acme}/roles`), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url },
+    body: `name=sneaky&_csrf=${csrf}`,
+  });
   tt.is(res.status, 403);
   tt.false((await adminApi(t, tenant, 'GET', `/organizations/${acme}/roles`)).body.data.some((r: { name: string }) => r.name === 'sneaky'));
 });
@@ -221,7 +249,11 @@ test('signing out of another session from the sessions page ends that browser, n
   const revoke = [...page.matchAll(/action="([^"]+\/sessions\/[^"]+\/revoke)"/g)].map((m) => m[1]!);
   tt.true(revoke.length >= 1);
   for (const action of revoke) {
-    await two.browser.request(`${t.url}${action}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url }, body: `_csrf=${two.csrf}` });
+    await two.browser.request(`${t.url}${action}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url },
+      body: `_csrf=${two.csrf}`,
+    });
   }
   tt.is((await one.browser.request(portal('organizations'))).status, 302);
   tt.is((await two.browser.request(portal('organizations'))).status, 200);
@@ -247,14 +279,35 @@ test('pages carry a CSP that allows no inline script; the stylesheet is one cach
 test('an OIDC connection is added and edited from the SSO tab: blank secret keeps the old one, a failed test is kept as the last error', async (tt) => {
   const { browser, csrf } = await signedIn(people.owner);
   const post = (path: string, fields: Record<string, string>) =>
-    browser.request(portal(`organizations/${acme}/${path}`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url }, body: new URLSearchParams({ ...fields, _csrf: csrf }).toString() });
-  const bad = await post('sso', { type: 'oidc', name: 'Entra', issuer_url: 'not a url', client_id: 'c1', client_secret: 's1', default_role: 'member', enabled: 'on' });
+    browser.request(portal(`organizations/${acme}/${path}`), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url },
+      body: new URLSearchParams({ ...fields, _csrf: csrf }).toString(),
+    });
+  const bad = await post('sso', {
+    type: 'oidc',
+    name: 'Entra',
+    issuer_url: 'not a url',
+    client_id: 'c1',
+    client_secret: 's1',
+    default_role: 'member',
+    enabled: 'on',
+  });
   tt.is(bad.status, 422);
   const badHtml = await bad.text();
   tt.regex(badHtml, /id="e-issuer_url">[^<]*http/);
   tt.regex(badHtml, /value="Entra"/);
   tt.notRegex(badHtml, /value="s1"/, 'a secret is never echoed back');
-  const created = await post('sso', { type: 'oidc', name: 'Entra', issuer_url: 'https://login.entra.invalid/tenant/v2.0', client_id: 'c1', client_secret: 's1', default_role: 'member', enabled: 'on', auto_provision: 'on' });
+  const created = await post('sso', {
+    type: 'oidc',
+    name: 'Entra',
+    issuer_url: 'https://login.entra.invalid/tenant/v2.0',
+    client_id: 'c1',
+    client_secret: 's1',
+    default_role: 'member',
+    enabled: 'on',
+    auto_provision: 'on',
+  });
   tt.is(created.status, 303);
   const page = new URL(created.headers.get('location')!, t.url);
   const id = /\/sso\/([0-9a-f-]{36})/.exec(page.pathname)![1]!;
@@ -263,7 +316,13 @@ test('an OIDC connection is added and edited from the SSO tab: blank secret keep
   const row = () => t.app.services.connections.get(tenant.id, acme, id);
   const secretBefore = t.app.services.connections.clientSecret(await row());
   tt.is(secretBefore, 's1');
-  const edited = await post(`sso/${id}`, { name: 'Entra ID', issuer_url: 'https://login.entra.invalid/tenant/v2.0', client_id: 'c1', client_secret: '', default_role: 'member' });
+  const edited = await post(`sso/${id}`, {
+    name: 'Entra ID',
+    issuer_url: 'https://login.entra.invalid/tenant/v2.0',
+    client_id: 'c1',
+    client_secret: '',
+    default_role: 'member',
+  });
   tt.is(edited.status, 303);
   const after = await row();
   tt.is(after.name, 'Entra ID');

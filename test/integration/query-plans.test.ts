@@ -1,9 +1,9 @@
 import test from 'ava';
 import { CompiledQuery, sql } from 'kysely';
+import type { TenantTx } from '../../src/db/database.ts';
 import { findTokenWithRelated, tokenWithRelatedQuery } from '../../src/oidc/token-prefetch.ts';
 import { memberRoleNames, pendingInvitationFor } from '../../src/orgs/org.repo.ts';
 import { findUserByEmail } from '../../src/users/user.repo.ts';
-import type { TenantTx } from '../../src/db/database.ts';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
 
 /**
@@ -23,9 +23,7 @@ test.after.always(async () => t?.stop());
 /** Rows the plan's nodes looked at for `relation`: those it returned and those its filter threw away. */
 function rowsExamined(plan: Record<string, unknown>, relation: string): number {
   const own =
-    plan['Relation Name'] === relation
-      ? (Number(plan['Actual Rows']) + Number(plan['Rows Removed by Filter'] ?? 0)) * Number(plan['Actual Loops'])
-      : 0;
+    plan['Relation Name'] === relation ? (Number(plan['Actual Rows']) + Number(plan['Rows Removed by Filter'] ?? 0)) * Number(plan['Actual Loops']) : 0;
   const children = (plan.Plans as Record<string, unknown>[] | undefined) ?? [];
   return own + children.reduce((sum, child) => sum + rowsExamined(child, relation), 0);
 }
@@ -37,7 +35,9 @@ test("a member's role names read only that organization's roles, even when the p
   tt.is((await adminApi(t, tenant, 'POST', `/organizations/${org.id}/members`, { user_id: user.id, role: 'admin' })).status, 201);
   // Many other organizations in the tenant, each with its built-in roles: ~1,600 roles.
   const others = await sql<{ id: string }>`
-    INSERT INTO organizations (tenant_id, name, slug) SELECT ${tenant.id}::uuid, 'Other ' || g, 'other-' || g FROM generate_series(1, 400) g RETURNING id`.execute(db);
+    INSERT INTO organizations (tenant_id, name, slug) SELECT ${tenant.id}::uuid, 'Other ' || g, 'other-' || g FROM generate_series(1, 400) g RETURNING id`.execute(
+    db,
+  );
   tt.is(others.rows.length, 400);
   await sql`
     INSERT INTO org_roles (tenant_id, org_id, name, builtin)
@@ -67,13 +67,17 @@ test("a token's grant, session, account and organization are looked up by index 
     INSERT INTO oidc_payloads (tenant_id, model, id, payload, grant_id, uid, expires_at)
     SELECT ${tenant.id}::uuid, m, m || '-' || g, '{}'::jsonb, CASE WHEN m = 'Grant' THEN 'grant-' || g END, CASE WHEN m = 'Session' THEN 'uid-' || g END, now() + interval '1 hour'
     FROM generate_series(1, 2000) g CROSS JOIN unnest(array['Grant', 'Session']) m`.execute(db);
-  await sql`INSERT INTO users (tenant_id, email, email_key) SELECT ${tenant.id}::uuid, 'other-' || g || '@plans.test', 'other-' || g || '@plans.test' FROM generate_series(1, 2000) g`.execute(db);
+  await sql`INSERT INTO users (tenant_id, email, email_key) SELECT ${tenant.id}::uuid, 'other-' || g || '@plans.test', 'other-' || g || '@plans.test' FROM generate_series(1, 2000) g`.execute(
+    db,
+  );
   await sql`
     INSERT INTO grant_organizations (tenant_id, grant_id, org_id, user_id)
     SELECT ${tenant.id}::uuid, 'Grant-' || g, ${org.id}::uuid, ${user.id}::uuid FROM generate_series(1, 2000) g`.execute(db);
   await sql`
     INSERT INTO oidc_payloads (tenant_id, model, id, payload, expires_at)
-    VALUES (${tenant.id}::uuid, 'AccessToken', 'the-token', ${JSON.stringify({ grantId: 'Grant-7', sessionUid: 'uid-7', accountId: user.id })}::jsonb, now() + interval '1 hour')`.execute(db);
+    VALUES (${tenant.id}::uuid, 'AccessToken', 'the-token', ${JSON.stringify({ grantId: 'Grant-7', sessionUid: 'uid-7', accountId: user.id })}::jsonb, now() + interval '1 hour')`.execute(
+    db,
+  );
   await sql`ANALYZE oidc_payloads, users, grant_organizations`.execute(db);
 
   const query = tokenWithRelatedQuery(tenant.id, ['AccessToken', 'ClientCredentials'], 'the-token');
@@ -88,7 +92,11 @@ test("a token's grant, session, account and organization are looked up by index 
   tt.truthy(found?.session, 'the session by its uid');
   tt.is(found?.user?.id, user.id);
   tt.is(found?.grantOrg, org.id);
-  for (const [relation, most] of [['oidc_payloads', 6], ['users', 2], ['grant_organizations', 2]] as const) {
+  for (const [relation, most] of [
+    ['oidc_payloads', 6],
+    ['users', 2],
+    ['grant_organizations', 2],
+  ] as const) {
     const examined = rowsExamined(plan, relation);
     tt.true(examined <= most, `${relation}: ${examined} rows examined (the tenant has ~2,000)`);
   }
@@ -110,8 +118,12 @@ test('an account and its invitations are found by email through the index, whate
   const db = t.app.connection.db;
   const org = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Email Plans' })).body as { id: string };
   // Rows in bulk carry the key the application would write (users/email-address.ts).
-  await sql`INSERT INTO users (tenant_id, email, email_key) SELECT ${tenant.id}::uuid, 'Mixed' || g || '@Email.Test', 'mixed' || g || '@email.test' FROM generate_series(1, 2000) g`.execute(db);
-  const role = await sql<{ id: string }>`SELECT id FROM org_roles WHERE tenant_id = ${tenant.id}::uuid AND org_id = ${org.id}::uuid AND name = 'member'`.execute(db);
+  await sql`INSERT INTO users (tenant_id, email, email_key) SELECT ${tenant.id}::uuid, 'Mixed' || g || '@Email.Test', 'mixed' || g || '@email.test' FROM generate_series(1, 2000) g`.execute(
+    db,
+  );
+  const role = await sql<{
+    id: string;
+  }>`SELECT id FROM org_roles WHERE tenant_id = ${tenant.id}::uuid AND org_id = ${org.id}::uuid AND name = 'member'`.execute(db);
   await sql`
     INSERT INTO org_invitations (tenant_id, org_id, email, email_key, role_id, token_hash, expires_at, invited_by)
     SELECT ${tenant.id}::uuid, ${org.id}::uuid, 'Mixed' || g || '@Email.Test', 'mixed' || g || '@email.test', ${role.rows[0]!.id}::uuid, md5(g::text), now() + interval '1 day', '{}'::jsonb

@@ -2,9 +2,9 @@ import test from 'ava';
 import { decodeJwt } from 'jose';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
-import { adminApi, createTenant, freePort, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { adminApi, createTenant, freePort, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser, enterCredentials, formAction } from '../helpers/browser.ts';
-import { authorizationUrl, discover, signIn, startAuthorization, type RegisteredClient } from '../helpers/oidc.ts';
+import { authorizationUrl, discover, type RegisteredClient, signIn, startAuthorization } from '../helpers/oidc.ts';
 import { startUpstreamIdp, type UpstreamUser } from '../helpers/upstream-idp.ts';
 
 let t: TestApp;
@@ -70,7 +70,9 @@ async function ssoSignIn(login: string, params: Record<string, string> = {}) {
   for (let i = 0; i < 3 && hop.url.startsWith(upstream.issuer); i++) {
     const html = await hop.res.text();
     const action = new URL(/action="([^"]+)"/.exec(html)![1]!, hop.url).href;
-    hop = /name="login"/.test(html) ? await browser.submit(action, { prompt: 'login', login, password: 'any' }) : await browser.submit(action, { prompt: 'consent' });
+    hop = /name="login"/.test(html)
+      ? await browser.submit(action, { prompt: 'login', login, password: 'any' })
+      : await browser.submit(action, { prompt: 'consent' });
   }
   if (!hop.url.startsWith(client.redirect_uris[0]!)) return { failed: { status: hop.res.status, html: await hop.res.text(), url: hop.url } };
   const tokens = await oidc.authorizationCodeGrant(config, new URL(hop.url), { pkceCodeVerifier: verifier, expectedState: state });
@@ -147,7 +149,9 @@ test.serial('an IdP asserting an address the email rule refuses gets no account:
   tt.regex(r.failed!.html, /Single sign-on failed/);
   const lastError = (await api('GET', `/organizations/${corp.id}/sso-connections/${connection.id}`)).body.last_error;
   tt.regex(lastError, /not a usable email address: it contains an invisible character \(U\+200D\)/);
-  const [n] = (await sql<{ n: number }>`select count(*)::int as n from users where tenant_id = ${tenant.id} and name = 'Kim Look-Alike'`.execute(t.app.connection.db)).rows;
+  const [n] = (
+    await sql<{ n: number }>`select count(*)::int as n from users where tenant_id = ${tenant.id} and name = 'Kim Look-Alike'`.execute(t.app.connection.db)
+  ).rows;
   tt.is(n!.n, 0);
 });
 
@@ -210,9 +214,28 @@ test('connections: the secret is write-only; bad input and other organizations a
   tt.is(got.body.client_id, 'tessera');
   tt.false(got.text.includes('upstream-secret'));
   tt.is(got.body.redirect_uri, `${tenant.issuer}/sso/oidc/${connection.id}/callback`);
-  tt.is((await api('POST', `/organizations/${corp.id}/sso-connections`, { type: 'oidc', name: 'x', issuer_url: 'not a url', client_id: 'a', client_secret: 'b' })).status, 422);
-  tt.is((await api('POST', `/organizations/${corp.id}/sso-connections`, { type: 'oidc', name: 'x', issuer_url: 'https://idp.example', client_id: 'a' })).status, 422);
-  tt.is((await api('POST', `/organizations/${corp.id}/sso-connections`, { type: 'oidc', name: 'x', issuer_url: 'https://idp.example', client_id: 'a', client_secret: 'b', default_role: 'wizard' })).status, 422);
+  tt.is(
+    (await api('POST', `/organizations/${corp.id}/sso-connections`, { type: 'oidc', name: 'x', issuer_url: 'not a url', client_id: 'a', client_secret: 'b' }))
+      .status,
+    422,
+  );
+  tt.is(
+    (await api('POST', `/organizations/${corp.id}/sso-connections`, { type: 'oidc', name: 'x', issuer_url: 'https://idp.example', client_id: 'a' })).status,
+    422,
+  );
+  tt.is(
+    (
+      await api('POST', `/organizations/${corp.id}/sso-connections`, {
+        type: 'oidc',
+        name: 'x',
+        issuer_url: 'https://idp.example',
+        client_id: 'a',
+        client_secret: 'b',
+        default_role: 'wizard',
+      })
+    ).status,
+    422,
+  );
   tt.is((await api('POST', `/organizations/${corp.id}/sso-connections`, { type: 'ldap', name: 'x' })).status, 422);
   const other = (await api('POST', '/organizations', { name: 'Other' })).body;
   tt.is((await api('GET', `/organizations/${other.id}/sso-connections/${connection.id}`)).status, 404);
@@ -236,7 +259,9 @@ test.serial('a nonce that does not match the ID token is refused', async (tt) =>
   for (let i = 0; i < 3 && step.url.startsWith(upstream.issuer); i++) {
     const html = await step.res.text();
     const action = new URL(/action="([^"]+)"/.exec(html)![1]!, step.url).href;
-    step = /name="login"/.test(html) ? await browser.submit(action, { prompt: 'login', login: 'bob', password: 'x' }) : await browser.submit(action, { prompt: 'consent' });
+    step = /name="login"/.test(html)
+      ? await browser.submit(action, { prompt: 'login', login: 'bob', password: 'x' })
+      : await browser.submit(action, { prompt: 'consent' });
   }
   tt.is(step.res.status, 403);
   tt.regex((await api('GET', `/organizations/${corp.id}/sso-connections/${connection.id}`)).body.last_error, /nonce/);
@@ -247,9 +272,15 @@ test('an IdP whose discovery names another issuer is refused before the user lea
   const domain = (await api('POST', `/organizations/${o.id}/domains`, { domain: 'mismatch.example' })).body;
   await api('PATCH', `/organizations/${o.id}/domains/${domain.domain}`, { verified: true });
   // Same IdP, reached under another name: its discovery document says issuer http://localhost:…
-  const c = (await api('POST', `/organizations/${o.id}/sso-connections`, {
-    type: 'oidc', name: 'Wrong issuer', issuer_url: upstream.issuer.replace('localhost', '127.0.0.1'), client_id: 'tessera', client_secret: 'upstream-secret',
-  })).body;
+  const c = (
+    await api('POST', `/organizations/${o.id}/sso-connections`, {
+      type: 'oidc',
+      name: 'Wrong issuer',
+      issuer_url: upstream.issuer.replace('localhost', '127.0.0.1'),
+      client_id: 'tessera',
+      client_secret: 'upstream-secret',
+    })
+  ).body;
   const browser = new Browser(t.url);
   const hop = await browser.follow(await authorizationUrl(await discover(tenant, client), client));
   const res = await enterCredentials(browser, await hop.res.text(), hop.url, 'someone@mismatch.example', 'x');

@@ -1,11 +1,11 @@
 import test from 'ava';
 import * as oidc from 'openid-client';
 import * as samlify from 'samlify';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
-import { Browser, enterCredentials } from '../helpers/browser.ts';
-import { startAuthorization, type RegisteredClient } from '../helpers/oidc.ts';
-import { keyPair, TestSamlIdp } from '../helpers/saml-idp.ts';
 import { samlSchemaValidator } from '../../src/sso/saml/schema-validator.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
+import { Browser, enterCredentials } from '../helpers/browser.ts';
+import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
+import { keyPair, TestSamlIdp } from '../helpers/saml-idp.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -67,9 +67,18 @@ test.serial('a response to no request of this connection is refused before the c
   const before = samlSchemaValidator.calls;
   // Well-formed and signed, but answering an AuthnRequest we never sent; then one with none.
   const forged = await good('_never-sent-by-us');
-  const unsolicited = Buffer.from(Buffer.from(forged, 'base64').toString('utf8').replace(/\sInResponseTo="[^"]*"/g, '')).toString('base64');
+  const unsolicited = Buffer.from(
+    Buffer.from(forged, 'base64')
+      .toString('utf8')
+      .replace(/\sInResponseTo="[^"]*"/g, ''),
+  ).toString('base64');
   for (const response of [forged, unsolicited]) {
-    const r = await fetch(conn.acs_url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ SAMLResponse: response }), redirect: 'manual' });
+    const r = await fetch(conn.acs_url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ SAMLResponse: response }),
+      redirect: 'manual',
+    });
     tt.true(r.status >= 300 && r.status < 500, `answered ${r.status}`);
   }
   tt.is(samlSchemaValidator.calls, before, 'the schema validator never ran');
@@ -103,7 +112,11 @@ test('SP-initiated SAML sign-in end to end: JIT user, membership with mapped rol
 test('a response signed with the second (rotated) certificate is accepted', async (tt) => {
   const next = new TestSamlIdp(rotated);
   const { browser, requestId } = await begin('dave@saml.example');
-  const res = await next.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: requestId, nameId: 'dave@saml.example', attributes: { email: 'dave@saml.example' } });
+  const res = await next.response(sp, conn.acs_url, conn.sp_entity_id, {
+    inResponseTo: requestId,
+    nameId: 'dave@saml.example',
+    attributes: { email: 'dave@saml.example' },
+  });
   const done = await post(browser, res);
   tt.true(done.url.startsWith(client.redirect_uris[0]!), done.url);
 });
@@ -122,42 +135,107 @@ const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 const xmlOf = (r: string) => Buffer.from(r, 'base64').toString('utf8');
 
 test.serial('attack: unsigned response and assertion', async (tt) => {
-  await refused(tt, 'a1@saml.example', async (id) => b64(xmlOf(await good(id, 'a1@saml.example')).replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/g, '')), /samlify refused/);
+  await refused(
+    tt,
+    'a1@saml.example',
+    async (id) => b64(xmlOf(await good(id, 'a1@saml.example')).replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/g, '')),
+    /samlify refused/,
+  );
 });
 
 test.serial('attack: the assertion altered after signing', async (tt) => {
-  await refused(tt, 'a2@saml.example', async (id) => b64(xmlOf(await good(id, 'a2@saml.example')).replace('a2@saml.example</saml:NameID>', 'admin@saml.example</saml:NameID>')), /samlify refused/);
+  await refused(
+    tt,
+    'a2@saml.example',
+    async (id) => b64(xmlOf(await good(id, 'a2@saml.example')).replace('a2@saml.example</saml:NameID>', 'admin@saml.example</saml:NameID>')),
+    /samlify refused/,
+  );
 });
 
 test.serial('attack: signature wrapping — a forged assertion beside or around the signed one', async (tt) => {
   // XSW: keep the signed assertion (hidden in Extensions) and add an unsigned one for another user.
-  await refused(tt, 'a3@saml.example', async (id) => {
-    const xml = xmlOf(await good(id, 'a3@saml.example'));
-    const signed = /<saml:Assertion[\s\S]*<\/saml:Assertion>/.exec(xml)![0];
-    const forged = signed.replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/, '').replace(/a3@saml\.example/g, 'boss@saml.example').replace(/ID="_[^"]+"/, 'ID="_forged"');
-    return b64(xml.replace(signed, `<samlp:Extensions>${signed}</samlp:Extensions>${forged}`));
-  }, /exactly one is accepted/);
+  await refused(
+    tt,
+    'a3@saml.example',
+    async (id) => {
+      const xml = xmlOf(await good(id, 'a3@saml.example'));
+      const signed = /<saml:Assertion[\s\S]*<\/saml:Assertion>/.exec(xml)![0];
+      const forged = signed
+        .replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/, '')
+        .replace(/a3@saml\.example/g, 'boss@saml.example')
+        .replace(/ID="_[^"]+"/, 'ID="_forged"');
+      return b64(xml.replace(signed, `<samlp:Extensions>${signed}</samlp:Extensions>${forged}`));
+    },
+    /exactly one is accepted/,
+  );
   // XSW variant: the forged assertion wraps the signed one.
-  await refused(tt, 'a4@saml.example', async (id) => {
-    const xml = xmlOf(await good(id, 'a4@saml.example'));
-    const signed = /<saml:Assertion[\s\S]*<\/saml:Assertion>/.exec(xml)![0];
-    const forged = signed.replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/, '').replace(/a4@saml\.example/g, 'boss@saml.example').replace(/ID="_[^"]+"/, 'ID="_outer"');
-    return b64(xml.replace(signed, forged.replace('</saml:Assertion>', `${signed}</saml:Assertion>`)));
-  }, /exactly one is accepted/);
+  await refused(
+    tt,
+    'a4@saml.example',
+    async (id) => {
+      const xml = xmlOf(await good(id, 'a4@saml.example'));
+      const signed = /<saml:Assertion[\s\S]*<\/saml:Assertion>/.exec(xml)![0];
+      const forged = signed
+        .replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/, '')
+        .replace(/a4@saml\.example/g, 'boss@saml.example')
+        .replace(/ID="_[^"]+"/, 'ID="_outer"');
+      return b64(xml.replace(signed, forged.replace('</saml:Assertion>', `${signed}</saml:Assertion>`)));
+    },
+    /exactly one is accepted/,
+  );
 });
 
 test.serial('attack: comment injection in the NameID', async (tt) => {
-  await refused(tt, 'a5@saml.example', async (id) => b64(xmlOf(await good(id, 'a5@saml.example')).replace('a5@saml.example</saml:NameID>', 'a5@saml.example<!---->.evil.com</saml:NameID>')), /comments/);
+  await refused(
+    tt,
+    'a5@saml.example',
+    async (id) => b64(xmlOf(await good(id, 'a5@saml.example')).replace('a5@saml.example</saml:NameID>', 'a5@saml.example<!---->.evil.com</saml:NameID>')),
+    /comments/,
+  );
 });
 
 test.serial('attack: wrong audience, destination or recipient', async (tt) => {
-  await refused(tt, 'a6@saml.example', (id) => idp.response(sp, conn.acs_url, 'https://other-sp.example', { inResponseTo: id, nameId: 'a6@saml.example', attributes: { email: 'a6@saml.example' } }), /audience/);
-  await refused(tt, 'a7@saml.example', (id) => idp.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: id, nameId: 'a7@saml.example', attributes: { email: 'a7@saml.example' }, tags: { Destination: 'https://other-sp.example/acs' } }), /destination/);
-  await refused(tt, 'a8@saml.example', (id) => idp.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: id, nameId: 'a8@saml.example', attributes: { email: 'a8@saml.example' }, tags: { SubjectRecipient: 'https://other-sp.example/acs' } }), /recipient/);
+  await refused(
+    tt,
+    'a6@saml.example',
+    (id) =>
+      idp.response(sp, conn.acs_url, 'https://other-sp.example', { inResponseTo: id, nameId: 'a6@saml.example', attributes: { email: 'a6@saml.example' } }),
+    /audience/,
+  );
+  await refused(
+    tt,
+    'a7@saml.example',
+    (id) =>
+      idp.response(sp, conn.acs_url, conn.sp_entity_id, {
+        inResponseTo: id,
+        nameId: 'a7@saml.example',
+        attributes: { email: 'a7@saml.example' },
+        tags: { Destination: 'https://other-sp.example/acs' },
+      }),
+    /destination/,
+  );
+  await refused(
+    tt,
+    'a8@saml.example',
+    (id) =>
+      idp.response(sp, conn.acs_url, conn.sp_entity_id, {
+        inResponseTo: id,
+        nameId: 'a8@saml.example',
+        attributes: { email: 'a8@saml.example' },
+        tags: { SubjectRecipient: 'https://other-sp.example/acs' },
+      }),
+    /recipient/,
+  );
 });
 
 test.serial('attack: unsolicited or foreign InResponseTo', async (tt) => {
-  await refused(tt, 'a9@saml.example', () => idp.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: '_never-sent', nameId: 'a9@saml.example', attributes: { email: 'a9@saml.example' } }), /not a request this connection sent/);
+  await refused(
+    tt,
+    'a9@saml.example',
+    () =>
+      idp.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: '_never-sent', nameId: 'a9@saml.example', attributes: { email: 'a9@saml.example' } }),
+    /not a request this connection sent/,
+  );
 });
 
 test.serial("attack: another connection's request id (foreign InResponseTo)", async (tt) => {
@@ -165,7 +243,13 @@ test.serial("attack: another connection's request id (foreign InResponseTo)", as
   const o2 = (await api('POST', '/organizations', { name: 'Other SAML' })).body;
   await api('POST', `/organizations/${o2.id}/domains`, { domain: 'other-saml.example' });
   await api('PATCH', `/organizations/${o2.id}/domains/other-saml.example`, { verified: true });
-  await api('POST', `/organizations/${o2.id}/sso-connections`, { type: 'saml', name: 'Other', idp_entity_id: idp.entityId, idp_sso_url: idp.ssoUrl, idp_certificates: [idp.keys.cert] });
+  await api('POST', `/organizations/${o2.id}/sso-connections`, {
+    type: 'saml',
+    name: 'Other',
+    idp_entity_id: idp.entityId,
+    idp_sso_url: idp.ssoUrl,
+    idp_certificates: [idp.keys.cert],
+  });
   const other = await begin('x@other-saml.example'); // the other connection sends its own AuthnRequest
   await refused(tt, 'b6@saml.example', () => good(other!.requestId, 'b6@saml.example'), /not a request this connection sent/);
 });
@@ -184,28 +268,71 @@ test.serial('attack: replaying a response that was used', async (tt) => {
 test.serial('attack: expired and not-yet-valid assertions', async (tt) => {
   const past = new Date(Date.now() - 60 * 60_000).toISOString();
   const future = new Date(Date.now() + 60 * 60_000).toISOString();
-  await refused(tt, 'b1@saml.example', (id) => idp.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: id, nameId: 'b1@saml.example', attributes: { email: 'b1@saml.example' }, tags: { ConditionsNotOnOrAfter: past, SubjectConfirmationDataNotOnOrAfter: past } }), /expired|samlify refused/);
-  await refused(tt, 'b2@saml.example', (id) => idp.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: id, nameId: 'b2@saml.example', attributes: { email: 'b2@saml.example' }, tags: { ConditionsNotBefore: future } }), /not valid yet|samlify refused/);
+  await refused(
+    tt,
+    'b1@saml.example',
+    (id) =>
+      idp.response(sp, conn.acs_url, conn.sp_entity_id, {
+        inResponseTo: id,
+        nameId: 'b1@saml.example',
+        attributes: { email: 'b1@saml.example' },
+        tags: { ConditionsNotOnOrAfter: past, SubjectConfirmationDataNotOnOrAfter: past },
+      }),
+    /expired|samlify refused/,
+  );
+  await refused(
+    tt,
+    'b2@saml.example',
+    (id) =>
+      idp.response(sp, conn.acs_url, conn.sp_entity_id, {
+        inResponseTo: id,
+        nameId: 'b2@saml.example',
+        attributes: { email: 'b2@saml.example' },
+        tags: { ConditionsNotBefore: future },
+      }),
+    /not valid yet|samlify refused/,
+  );
 });
 
 test.serial("attack: signed with another connection's (or anyone else's) key", async (tt) => {
   const stranger = new TestSamlIdp(keyPair('Stranger'));
-  await refused(tt, 'b3@saml.example', (id) => stranger.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: id, nameId: 'b3@saml.example', attributes: { email: 'b3@saml.example' } }), /samlify refused/);
+  await refused(
+    tt,
+    'b3@saml.example',
+    (id) => stranger.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: id, nameId: 'b3@saml.example', attributes: { email: 'b3@saml.example' } }),
+    /samlify refused/,
+  );
 });
 
 test.serial('attack: DOCTYPE and entity expansion', async (tt) => {
-  await refused(tt, 'b4@saml.example', async (id) => b64(`<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]>${xmlOf(await good(id, 'b4@saml.example')).replace(/^<\?xml[^>]*>/, '')}`), /DOCTYPE/);
+  await refused(
+    tt,
+    'b4@saml.example',
+    async (id) => b64(`<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]>${xmlOf(await good(id, 'b4@saml.example')).replace(/^<\?xml[^>]*>/, '')}`),
+    /DOCTYPE/,
+  );
 });
 
 test.serial('attack: SHA-1 signatures', async (tt) => {
   const sha1 = new TestSamlIdp(idp.keys, { signatureAlgorithm: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1' });
-  await refused(tt, 'b5@saml.example', (id) => sha1.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: id, nameId: 'b5@saml.example', attributes: { email: 'b5@saml.example' } }), /SHA-1|algorithm/);
+  await refused(
+    tt,
+    'b5@saml.example',
+    (id) => sha1.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: id, nameId: 'b5@saml.example', attributes: { email: 'b5@saml.example' } }),
+    /SHA-1|algorithm/,
+  );
 });
 
 test('bad connection input: missing IdP details, a certificate that is not one', async (tt) => {
   const bad = await api('POST', `/organizations/${org.id}/sso-connections`, { type: 'saml', name: 'x', idp_entity_id: 'e' });
   tt.is(bad.status, 422);
-  const cert = await api('POST', `/organizations/${org.id}/sso-connections`, { type: 'saml', name: 'x', idp_entity_id: 'e', idp_sso_url: 'https://idp/sso', idp_certificates: ['-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----'] });
+  const cert = await api('POST', `/organizations/${org.id}/sso-connections`, {
+    type: 'saml',
+    name: 'x',
+    idp_entity_id: 'e',
+    idp_sso_url: 'https://idp/sso',
+    idp_certificates: ['-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----'],
+  });
   tt.is(cert.status, 422);
   tt.is(cert.body.errors[0].field, 'idp_certificates.0');
   const meta = await api('POST', `/organizations/${org.id}/sso-connections`, { type: 'saml', name: 'x', metadata_xml: '<not-metadata/>' });
@@ -257,12 +384,19 @@ test('encrypted assertions: the IdP encrypts to our per-connection certificate; 
   tt.true((await (await fetch(conn.sp_metadata_url)).text()).includes('use="encryption"'));
   const encrypting = new TestSamlIdp(idp.keys, { encrypt: true });
   const { browser, config, verifier, state, requestId } = await begin('erin@saml.example');
-  const response = await encrypting.response(sp, conn.acs_url, conn.sp_entity_id, { inResponseTo: requestId, nameId: 'erin@saml.example', attributes: { email: 'erin@saml.example' } });
+  const response = await encrypting.response(sp, conn.acs_url, conn.sp_entity_id, {
+    inResponseTo: requestId,
+    nameId: 'erin@saml.example',
+    attributes: { email: 'erin@saml.example' },
+  });
   const xml = Buffer.from(response, 'base64').toString('utf8');
   tt.regex(xml, /EncryptedAssertion/);
   tt.false(xml.includes('erin@saml.example'), 'the identity is not readable in transit');
   const done = await post(browser, response);
-  tt.true(done.url.startsWith(client.redirect_uris[0]!), `${done.res.status} ${done.url} ${(await api('GET', `/organizations/${org.id}/sso-connections/${conn.id}`)).body.last_error}`);
+  tt.true(
+    done.url.startsWith(client.redirect_uris[0]!),
+    `${done.res.status} ${done.url} ${(await api('GET', `/organizations/${org.id}/sso-connections/${conn.id}`)).body.last_error}`,
+  );
   const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier, expectedState: state });
   tt.is(tokens.claims()!.email, 'erin@saml.example');
 });

@@ -2,12 +2,12 @@ import test from 'ava';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import * as samlify from 'samlify';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { mappedRoles } from '../../src/sso/group-roles.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
-import { startAuthorization, type RegisteredClient } from '../helpers/oidc.ts';
+import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
 import { keyPair, TestSamlIdp } from '../helpers/saml-idp.ts';
 import { linkIn, SmtpSink } from '../helpers/smtp.ts';
-import { mappedRoles } from '../../src/sso/group-roles.ts';
 
 /**
  * Who an SSO sign-in may become. The IdP here is hostile: its certificate is trusted by the
@@ -48,7 +48,11 @@ test.before(async () => {
     una: { email: 'una@victim.example', verified: false },
   };
   for (const [k, p] of Object.entries(people)) {
-    const created = await api('POST', '/users', { email: p.email, ...(p.password === false ? {} : { password: PASSWORD }), email_verified: p.verified ?? true });
+    const created = await api('POST', '/users', {
+      email: p.email,
+      ...(p.password === false ? {} : { password: PASSWORD }),
+      email_verified: p.verified ?? true,
+    });
     if (created.status !== 201) throw new Error(created.text);
     ids[k] = created.body.id;
     if (p.role) await api('POST', `/organizations/${orgId}/members`, { user_id: ids[k], role: p.role });
@@ -97,7 +101,8 @@ async function linksOf(userId: string) {
 }
 
 async function auditActions(action: string) {
-  const rows = (await sql<{ after: any }>`select after from org_audit_log where org_id = ${orgId} and action = ${action} order by created_at`.execute(db())).rows;
+  const rows = (await sql<{ after: any }>`select after from org_audit_log where org_id = ${orgId} and action = ${action} order by created_at`.execute(db()))
+    .rows;
   return rows.map((r) => (typeof r.after === 'string' ? JSON.parse(r.after) : r.after));
 }
 
@@ -118,7 +123,17 @@ test.serial('an org admin cannot configure SSO or domains from the portal, and s
   const csrf = /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
   const base = `${t.url}/t/${tenant.slug}/portal/organizations/${orgId}/sso`;
   const before = (await api('GET', `/organizations/${orgId}/sso-connections`)).body.data.length;
-  const create = await browser.submit(base, { _csrf: csrf, type: 'saml', name: 'Mine', idp_entity_id: 'https://evil.example', idp_sso_url: 'https://evil.example/sso', idp_certificate: idp.keys.cert, default_role: 'member', enabled: 'on', auto_provision: 'on' });
+  const create = await browser.submit(base, {
+    _csrf: csrf,
+    type: 'saml',
+    name: 'Mine',
+    idp_entity_id: 'https://evil.example',
+    idp_sso_url: 'https://evil.example/sso',
+    idp_certificate: idp.keys.cert,
+    default_role: 'member',
+    enabled: 'on',
+    auto_provision: 'on',
+  });
   tt.is(create.res.status, 403);
   const edit = await browser.submit(`${base}/${conn.id}`, { _csrf: csrf, name: 'Renamed', idp_certificate: keyPair('Other').cert, default_role: 'admin' });
   tt.is(edit.res.status, 403);
@@ -163,7 +178,10 @@ test.serial('attack: the IdP asserts the tenant administrator, invited to the or
   refusedAtOurPage(tt, done);
   tt.deepEqual(await linksOf(ids.tenantAdmin!), []);
   const refused = await auditActions('sso.link_refused');
-  tt.true(refused.some((a) => a.subject === 'attacker-1' && a.user_id === ids.tenantAdmin && /tenant administrator/.test(a.reason)), JSON.stringify(refused));
+  tt.true(
+    refused.some((a) => a.subject === 'attacker-1' && a.user_id === ids.tenantAdmin && /tenant administrator/.test(a.reason)),
+    JSON.stringify(refused),
+  );
   // The same NameID with another email later creates nothing either (no domain is verified).
   const again = await beginAtApp();
   refusedAtOurPage(tt, await post(again.browser, await assertion(again.requestId, 'attacker-1', 'someone@elsewhere.example')));
@@ -234,7 +252,10 @@ test.serial('the invited person follows their link and joins through SSO; anothe
   tt.true(user.email_verified);
   const member = (await api('GET', `/organizations/${orgId}/members`)).body.data.find((m: any) => m.user_id === user.id);
   tt.deepEqual(member.roles, ['billing'], 'the invited role');
-  tt.deepEqual((await linksOf(user.id)).map((l) => l.linked_by), ['invitation']);
+  tt.deepEqual(
+    (await linksOf(user.id)).map((l) => l.linked_by),
+    ['invitation'],
+  );
   const invitations = (await api('GET', `/organizations/${orgId}/invitations`)).body.data;
   tt.is(invitations.find((i: any) => i.email === 'invitee@unverified.example').status, 'accepted');
 
@@ -296,12 +317,16 @@ test.serial('proof by a link mailed to the stored address: at most three mails, 
 });
 
 test.serial('a link made before these rules is re-checked; a link to a tenant administrator is never used', async (tt) => {
-  await sql`insert into sso_identities (tenant_id, connection_id, subject, user_id, linked_by) values (${tenant.id}, ${conn.id}, 'rita-old', ${ids.rita}, 'legacy')`.execute(db());
+  await sql`insert into sso_identities (tenant_id, connection_id, subject, user_id, linked_by) values (${tenant.id}, ${conn.id}, 'rita-old', ${ids.rita}, 'legacy')`.execute(
+    db(),
+  );
   const legacy = await beginAtApp();
   const r = await post(legacy.browser, await assertion(legacy.requestId, 'rita-old', 'anything@else.example'));
   tt.true(r.url.endsWith('/sso/link'), 'proof first');
 
-  await sql`insert into sso_identities (tenant_id, connection_id, subject, user_id, linked_by) values (${tenant.id}, ${conn.id}, 'boss-link', ${ids.tenantAdmin}, 'password')`.execute(db());
+  await sql`insert into sso_identities (tenant_id, connection_id, subject, user_id, linked_by) values (${tenant.id}, ${conn.id}, 'boss-link', ${ids.tenantAdmin}, 'password')`.execute(
+    db(),
+  );
   const boss = await beginAtApp();
   refusedAtOurPage(tt, await post(boss.browser, await assertion(boss.requestId, 'boss-link', tenant.adminEmail)));
 });
@@ -311,7 +336,10 @@ test.serial('with a verified domain: a new person is created, a verified account
   tt.is((await api('PATCH', `/organizations/${orgId}/domains/victim.example`, { verified: true })).status, 200);
 
   const fresh = await beginAtApp();
-  const created = await post(fresh.browser, await assertion(fresh.requestId, 'newcomer', 'newcomer@victim.example', { groups: ['__proto__', 'constructor', 'toString'] }));
+  const created = await post(
+    fresh.browser,
+    await assertion(fresh.requestId, 'newcomer', 'newcomer@victim.example', { groups: ['__proto__', 'constructor', 'toString'] }),
+  );
   tt.true(created.url.startsWith(client.redirect_uris[0]!), created.url);
   const newcomer = (await api('GET', '/users?email=newcomer@victim.example')).body.data[0];
   const member = (await api('GET', `/organizations/${orgId}/members`)).body.data.find((m: any) => m.user_id === newcomer.id);
@@ -322,7 +350,12 @@ test.serial('with a verified domain: a new person is created, a verified account
   tt.true(moDone.url.startsWith(client.redirect_uris[0]!), moDone.url);
   tt.deepEqual(await linksOf(ids.member!), [{ subject: 'mo-at-idp', linked_by: 'verified_domain' }]);
   // An SSO join and a group-mapped role change are in the audit log like any other membership change.
-  const log = (await api('GET', `/organizations/${orgId}/audit-log?limit=200`)).body.data as Array<{ actor: any; action: string; target: { id: string }; after: any }>;
+  const log = (await api('GET', `/organizations/${orgId}/audit-log?limit=200`)).body.data as Array<{
+    actor: any;
+    action: string;
+    target: { id: string };
+    after: any;
+  }>;
   const joined = log.find((e) => e.action === 'member.added' && e.target.id === newcomer.id);
   tt.deepEqual(joined?.actor, { type: 'sso_connection', id: conn.id });
   const remapped = log.find((e) => e.action === 'member.roles_changed' && e.target.id === ids.member);
@@ -340,7 +373,14 @@ test.serial('with a verified domain: a new person is created, a verified account
 });
 
 test('configuration never grants owner, nor a role with permissions the person configuring lacks', async (tt) => {
-  const ownerDefault = await api('POST', `/organizations/${orgId}/sso-connections`, { type: 'saml', name: 'x', idp_entity_id: 'e', idp_sso_url: 'https://idp.test/sso', idp_certificates: [idp.keys.cert], default_role: 'owner' });
+  const ownerDefault = await api('POST', `/organizations/${orgId}/sso-connections`, {
+    type: 'saml',
+    name: 'x',
+    idp_entity_id: 'e',
+    idp_sso_url: 'https://idp.test/sso',
+    idp_certificates: [idp.keys.cert],
+    default_role: 'owner',
+  });
   tt.is(ownerDefault.status, 422);
   tt.is(ownerDefault.body.errors[0].field, 'default_role');
   const ownerGroup = await api('PATCH', `/organizations/${orgId}/sso-connections/${conn.id}`, { group_roles: { everyone: 'owner' } });
@@ -370,7 +410,8 @@ test('signed assertions: a response signed only at the message level is refused 
     wantAssertionsSigned: false,
     wantMessageSigned: true,
   });
-  const make = (requestId: string, who: string) => idp.response(messageOnly, conn.acs_url, conn.sp_entity_id, { inResponseTo: requestId, nameId: who, attributes: { email: `${who}@victim.example` } });
+  const make = (requestId: string, who: string) =>
+    idp.response(messageOnly, conn.acs_url, conn.sp_entity_id, { inResponseTo: requestId, nameId: who, attributes: { email: `${who}@victim.example` } });
   const xml = (r: string) => Buffer.from(r, 'base64').toString('utf8');
 
   const first = await beginAtApp();
@@ -384,17 +425,42 @@ test('signed assertions: a response signed only at the message level is refused 
   const other = (await api('POST', '/organizations', { name: 'Message Signers' })).body.id;
   await api('POST', `/organizations/${other}/domains`, { domain: 'msg.example' });
   await api('PATCH', `/organizations/${other}/domains/msg.example`, { verified: true });
-  const relaxed = (await api('POST', `/organizations/${other}/sso-connections`, { type: 'saml', name: 'Relaxed', idp_entity_id: idp.entityId, idp_sso_url: idp.ssoUrl, idp_certificates: [idp.keys.cert], want_assertions_signed: false })).body;
+  const relaxed = (
+    await api('POST', `/organizations/${other}/sso-connections`, {
+      type: 'saml',
+      name: 'Relaxed',
+      idp_entity_id: idp.entityId,
+      idp_sso_url: idp.ssoUrl,
+      idp_certificates: [idp.keys.cert],
+      want_assertions_signed: false,
+    })
+  ).body;
   tt.false(relaxed.want_assertions_signed);
   tt.regex(await (await fetch(relaxed.sp_metadata_url)).text(), /WantAssertionsSigned="false"/);
-  const relaxedSp = samlify.ServiceProvider({ entityID: relaxed.sp_entity_id, assertionConsumerService: [{ Binding: samlify.Constants.namespace.binding.post, Location: relaxed.acs_url }], wantAssertionsSigned: false, wantMessageSigned: true });
+  const relaxedSp = samlify.ServiceProvider({
+    entityID: relaxed.sp_entity_id,
+    assertionConsumerService: [{ Binding: samlify.Constants.namespace.binding.post, Location: relaxed.acs_url }],
+    wantAssertionsSigned: false,
+    wantMessageSigned: true,
+  });
   const browser = new Browser(t.url);
   const { url } = await startAuthorization(tenant, client, { organization: other });
   const toIdp = await browser.follow(url);
   const requestId = await idp.requestIdOf(samlify.ServiceProvider({ metadata: await (await fetch(relaxed.sp_metadata_url)).text() }), toIdp.url);
-  const response = await idp.response(relaxedSp, relaxed.acs_url, relaxed.sp_entity_id, { inResponseTo: requestId, nameId: 'relaxed', attributes: { email: 'relaxed@msg.example' } });
-  const done = await browser.follow(relaxed.acs_url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ SAMLResponse: response }).toString() });
-  tt.true(done.url.startsWith(client.redirect_uris[0]!), `${done.res.status} ${done.url} ${(await api('GET', `/organizations/${other}/sso-connections/${relaxed.id}`)).body.last_error}`);
+  const response = await idp.response(relaxedSp, relaxed.acs_url, relaxed.sp_entity_id, {
+    inResponseTo: requestId,
+    nameId: 'relaxed',
+    attributes: { email: 'relaxed@msg.example' },
+  });
+  const done = await browser.follow(relaxed.acs_url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ SAMLResponse: response }).toString(),
+  });
+  tt.true(
+    done.url.startsWith(client.redirect_uris[0]!),
+    `${done.res.status} ${done.url} ${(await api('GET', `/organizations/${other}/sso-connections/${relaxed.id}`)).body.last_error}`,
+  );
 });
 
 test.serial('an IdP asserting a look-alike address (a zero-width joiner) gets no account, and the reason is named', async (tt) => {

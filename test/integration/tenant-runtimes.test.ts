@@ -1,9 +1,9 @@
 import test from 'ava';
 import { sql } from 'kysely';
-import { createTenant, startTestApp } from '../helpers/app.ts';
 import { slugScopedStatement } from '../../src/db/one-shot.ts';
 import { RETIRED_KEY_GRACE_SECONDS } from '../../src/tenants/signing-keys.ts';
 import { findTenantWithKeys } from '../../src/tenants/tenant.repo.ts';
+import { createTenant, startTestApp } from '../helpers/app.ts';
 
 test('TENANT_PROVIDER_CACHE_SIZE bounds the built providers an instance keeps; the least recently used is rebuilt', async (t) => {
   const app = await startTestApp({ env: { TENANT_PROVIDER_CACHE_SIZE: '2' } });
@@ -37,13 +37,25 @@ test("a tenant's row comes with its published keys, the active one first; a key 
   t.is(first.keys.length, 1);
   const rotated = await app.app.services.tenants.rotateKeys(row!, 'RS256');
   const second = (await slugScopedStatement(db, tenant.slug, (tx) => findTenantWithKeys(tx, tenant.slug)))!;
-  t.deepEqual(second.keys.map((k) => k.kid), [rotated, first.keys[0]!.kid], 'the new key signs; the old one is still published');
+  t.deepEqual(
+    second.keys.map((k) => k.kid),
+    [rotated, first.keys[0]!.kid],
+    'the new key signs; the old one is still published',
+  );
   t.is(second.row.config_version, first.row.config_version + 1);
-  t.true(second.keys.every((k) => !k.sealed.includes('"d"')), 'sealed, not plain JWKs');
+  t.true(
+    second.keys.every((k) => !k.sealed.includes('"d"')),
+    'sealed, not plain JWKs',
+  );
 
-  await sql`update signing_keys set retired_at = now() - make_interval(secs => ${RETIRED_KEY_GRACE_SECONDS + 60}) where kid = ${first.keys[0]!.kid}`.execute(db);
+  await sql`update signing_keys set retired_at = now() - make_interval(secs => ${RETIRED_KEY_GRACE_SECONDS + 60}) where kid = ${first.keys[0]!.kid}`.execute(
+    db,
+  );
   const third = (await slugScopedStatement(db, tenant.slug, (tx) => findTenantWithKeys(tx, tenant.slug)))!;
-  t.deepEqual(third.keys.map((k) => k.kid), [rotated]);
+  t.deepEqual(
+    third.keys.map((k) => k.kid),
+    [rotated],
+  );
   t.is(await slugScopedStatement(db, 'no-such-tenant', (tx) => findTenantWithKeys(tx, 'no-such-tenant')), undefined);
 });
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import test from 'ava';
-import { adminApi, createTenant, startTestApp, webClient, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
 
 /**
@@ -97,8 +97,14 @@ test('https PUBLIC_URL: a sign-in over the proxy sends HSTS on every response an
 
   // oidc-provider's interaction and session cookies, each Secure.
   tt.true(browser.setCookies.length >= 3, browser.setCookies.join('\n'));
-  tt.true(cookieNames(browser.setCookies).some((n) => n.startsWith('_session')), cookieNames(browser.setCookies).join(' '));
-  tt.true(cookieNames(browser.setCookies).some((n) => n.startsWith('_interaction')), cookieNames(browser.setCookies).join(' '));
+  tt.true(
+    cookieNames(browser.setCookies).some((n) => n.startsWith('_session')),
+    cookieNames(browser.setCookies).join(' '),
+  );
+  tt.true(
+    cookieNames(browser.setCookies).some((n) => n.startsWith('_interaction')),
+    cookieNames(browser.setCookies).join(' '),
+  );
   for (const c of browser.setCookies) tt.regex(c, /;\s*secure/i, c);
   for (const r of browser.responses) tt.is(r.hsts, HSTS, r.url);
 
@@ -110,7 +116,10 @@ test('https PUBLIC_URL: a sign-in over the proxy sends HSTS on every response an
   tt.true(meta.token_endpoint.startsWith(`${publicOrigin}/`), meta.token_endpoint);
   const token = await browser.request(meta.token_endpoint, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}` },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`,
+    },
     body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: 'http://localhost:8080/cb', code_verifier: verifier }).toString(),
   });
   tt.is(token.status, 200, await token.clone().text());

@@ -30,9 +30,19 @@ test('PUBLIC_URL loses its trailing slash; empty variables count as unset', (t) 
 
 test('bad values fail fast with a message naming each variable', (t) => {
   const err = t.throws(
-    () => loadConfig({ DATA_DIR: dir(), PORT: 'eighty', DATABASE_URL: 'mysql://x', ENCRYPTION_KEY: 'short', PUBLIC_URL: 'ftp://x', TENANT_PROVIDER_CACHE_SIZE: '0', DATABASE_PREPARED_STATEMENTS: 'maybe' }),
+    () =>
+      loadConfig({
+        DATA_DIR: dir(),
+        PORT: 'eighty',
+        DATABASE_URL: 'mysql://x',
+        ENCRYPTION_KEY: 'short',
+        PUBLIC_URL: 'ftp://x',
+        TENANT_PROVIDER_CACHE_SIZE: '0',
+        DATABASE_PREPARED_STATEMENTS: 'maybe',
+      }),
     { instanceOf: ConfigError },
   );
-  for (const name of ['PORT', 'DATABASE_URL', 'ENCRYPTION_KEY', 'PUBLIC_URL', 'TENANT_PROVIDER_CACHE_SIZE', 'DATABASE_PREPARED_STATEMENTS']) t.regex(err!.message, new RegExp(name));
+  for (const name of ['PORT', 'DATABASE_URL', 'ENCRYPTION_KEY', 'PUBLIC_URL', 'TENANT_PROVIDER_CACHE_SIZE', 'DATABASE_PREPARED_STATEMENTS'])
+    t.regex(err!.message, new RegExp(name));
   t.regex(err!.message, /openssl rand -hex 32/);
 });

@@ -138,15 +138,22 @@ const invisible = fc.constantFrom('\u200B', '\u200C', '\u200D', '\u00AD', '\u206
 
 test('parsing never throws, and an accepted address keys to a fixed point', (t) => {
   fc.assert(
-    fc.property(fc.oneof(anyText, asciiAddress, fc.tuple(anyText, anyText).map(([a, b]) => `${a}@${b}.example`)), (typed) => {
-      const parsed = parseEmail(typed);
-      if (!parsed.ok) return;
-      const { address, key } = parsed.email;
-      // The key of the stored address, and of the key itself, is the key: nothing drifts on re-reading.
-      t.is(emailKey(address), key);
-      t.is(emailKey(key), key);
-      t.is(key.toLowerCase(), key);
-    }),
+    fc.property(
+      fc.oneof(
+        anyText,
+        asciiAddress,
+        fc.tuple(anyText, anyText).map(([a, b]) => `${a}@${b}.example`),
+      ),
+      (typed) => {
+        const parsed = parseEmail(typed);
+        if (!parsed.ok) return;
+        const { address, key } = parsed.email;
+        // The key of the stored address, and of the key itself, is the key: nothing drifts on re-reading.
+        t.is(emailKey(address), key);
+        t.is(emailKey(key), key);
+        t.is(key.toLowerCase(), key);
+      },
+    ),
     { numRuns: 2000 },
   );
   t.pass();

@@ -28,7 +28,13 @@ test('bench/gc-by-row places the main isolate’s GC pauses in the rows whose lo
     ].join('\n'),
   );
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/gc-by-row.ts', join(dir, 'report.json'), join(dir, 'gc.log')]);
-  const line = (name: string) => stdout.split('\n').find((l) => l.startsWith(name))!.split(/\s{2,}|\s(?=\d)/).filter(Boolean).join(' ');
+  const line = (name: string) =>
+    stdout
+      .split('\n')
+      .find((l) => l.startsWith(name))!
+      .split(/\s{2,}|\s(?=\d)/)
+      .filter(Boolean)
+      .join(' ');
   t.regex(line('A (saturation (16))'), /12\.0 1 2\.5 2\.5 0$/);
   t.regex(line('B (100/s)'), /80\.0 2 82\.1 71\.1 2 \(Mark-Compact \(reduce\), Scavenge\)$/);
   t.false(stdout.includes('bare'), 'only Tessera rows');

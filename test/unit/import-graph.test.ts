@@ -1,6 +1,6 @@
-import test from 'ava';
 import { fileURLToPath } from 'node:url';
-import { findCycles, importGraph, layerViolations, readSources, unplaced, type LayerRules } from '../helpers/import-graph.ts';
+import test from 'ava';
+import { findCycles, importGraph, type LayerRules, layerViolations, readSources, unplaced } from '../helpers/import-graph.ts';
 
 /**
  * The direction of src/'s imports, lowest layer first (docs/architecture.md, "Layers" explains each
@@ -44,7 +44,9 @@ test('src/ has no import cycle (type-only imports included)', (t) => {
 });
 
 test('base/ imports nothing outside itself', (t) => {
-  const outward = [...graph].flatMap(([from, targets]) => (from.startsWith('base/') ? [...targets].filter((to) => !to.startsWith('base/')).map((to) => `${from} imports ${to}`) : []));
+  const outward = [...graph].flatMap(([from, targets]) =>
+    from.startsWith('base/') ? [...targets].filter((to) => !to.startsWith('base/')).map((to) => `${from} imports ${to}`) : [],
+  );
   t.deepEqual(outward, []);
 });
 

@@ -8,7 +8,22 @@ import { inlineParameters } from '../../src/db/one-shot.ts';
  * an E'' literal with backslashes doubled. The integration test db-round-trips sends such
  * literals to PostgreSQL and reads them back byte for byte; this one compares with escapeLiteral.
  */
-const awkward = ["'", "''", '\\', "\\'", "'\\", 'a\\b\'c"d', '$1', '"$1"', "'; drop table users; --", '\u00e9\u{1F600}', '', ' E\'x\'', '\n\t\r', '{"a":"it\'s \\"q\\""}'];
+const awkward = [
+  "'",
+  "''",
+  '\\',
+  "\\'",
+  "'\\",
+  'a\\b\'c"d',
+  '$1',
+  '"$1"',
+  "'; drop table users; --",
+  '\u00e9\u{1F600}',
+  '',
+  " E'x'",
+  '\n\t\r',
+  '{"a":"it\'s \\"q\\""}',
+];
 
 test('a parameter becomes exactly the literal node-postgres escapeLiteral makes', (tt) => {
   for (const value of awkward) {

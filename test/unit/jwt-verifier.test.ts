@@ -1,6 +1,6 @@
 import { createHmac, createSign, generateKeyPairSync, KeyObject, sign as nodeSign } from 'node:crypto';
 import test from 'ava';
-import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload, type CryptoKey } from 'jose';
+import { type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
 import { accessTokenVerifier } from '../../src/oidc/jwt-verifier.ts';
 
 const ISSUER = 'https://id.example.com/t/acme';
@@ -89,7 +89,9 @@ test('an ES256 signature must be in the JOSE form (r‖s, 64 bytes), not DER', a
   const token = await sign(es.privateKey, {});
   const [header, payload] = token.split('.');
   // The right key and message; only the encoding differs.
-  const der = createSign('sha256').update(`${header}.${payload}`).sign(KeyObject.from(es.privateKey as never));
+  const der = createSign('sha256')
+    .update(`${header}.${payload}`)
+    .sign(KeyObject.from(es.privateKey as never));
   t.not(der.length, 64);
   t.is(verify(`${header}.${payload}.${der.toString('base64url')}`), undefined);
 });
@@ -119,7 +121,18 @@ test('claim rules: this issuer, not expired, not before nbf, iat a number, the a
 });
 
 test('garbage is refused, never thrown', (t) => {
-  for (const garbage of ['', 'abc', 'a.b', 'a.b.c', 'a.b.c.d', '...', '!!.??.**', 'eyJ.eyJ.', `${Buffer.from('[1]').toString('base64url')}.e30.AA`, `${Buffer.from('null').toString('base64url')}.e30.AA`]) {
+  for (const garbage of [
+    '',
+    'abc',
+    'a.b',
+    'a.b.c',
+    'a.b.c.d',
+    '...',
+    '!!.??.**',
+    'eyJ.eyJ.',
+    `${Buffer.from('[1]').toString('base64url')}.e30.AA`,
+    `${Buffer.from('null').toString('base64url')}.e30.AA`,
+  ]) {
     t.is(verify(garbage), undefined, garbage);
   }
 });

@@ -3,9 +3,9 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { ConfigError, loadConfig } from '../../src/config.ts';
 import { AppError } from '../../src/base/errors.ts';
 import { nonPublicKind, Outbound, OutboundRefused } from '../../src/base/outbound-fetch.ts';
+import { ConfigError, loadConfig } from '../../src/config.ts';
 
 test('addresses that are not on the public internet are named by kind, in every IPv6 form that carries an IPv4 one', (t) => {
   const cases: Record<string, string | undefined> = {
@@ -68,7 +68,16 @@ test('refused targets are never connected to: literal addresses, and names that 
   const srv = await localServer();
   t.teardown(srv.close);
   const outbound = new Outbound({ allowPrivateNetworks: false });
-  for (const url of [`http://127.0.0.1:${srv.port}/`, `http://localhost:${srv.port}/`, `http://[::1]:${srv.port}/`, `http://[::ffff:127.0.0.1]:${srv.port}/`, 'http://0x7f.1/', 'http://2130706433/', 'http://169.254.169.254/latest/meta-data/', 'http://10.0.0.1/']) {
+  for (const url of [
+    `http://127.0.0.1:${srv.port}/`,
+    `http://localhost:${srv.port}/`,
+    `http://[::1]:${srv.port}/`,
+    `http://[::ffff:127.0.0.1]:${srv.port}/`,
+    'http://0x7f.1/',
+    'http://2130706433/',
+    'http://169.254.169.254/latest/meta-data/',
+    'http://10.0.0.1/',
+  ]) {
     const err = await t.throwsAsync(outbound.fetch(url), { instanceOf: OutboundRefused }, url);
     t.truthy(err?.kind, url);
   }
@@ -82,15 +91,28 @@ test('with private networks allowed it fetches: method, headers and form body pa
   const srv = await localServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
-    req.on('end', () => res.writeHead(201, { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'] }).end(JSON.stringify({ method: req.method, type: req.headers['content-type'], auth: req.headers.authorization, body })));
+    req.on('end', () =>
+      res
+        .writeHead(201, { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'] })
+        .end(JSON.stringify({ method: req.method, type: req.headers['content-type'], auth: req.headers.authorization, body })),
+    );
   });
   t.teardown(srv.close);
   const outbound = new Outbound({ allowPrivateNetworks: true });
-  const res = await outbound.fetch(`http://localhost:${srv.port}/token`, { method: 'POST', headers: { authorization: 'Basic x' }, body: new URLSearchParams({ grant_type: 'authorization_code', code: 'c' }) });
+  const res = await outbound.fetch(`http://localhost:${srv.port}/token`, {
+    method: 'POST',
+    headers: { authorization: 'Basic x' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code: 'c' }),
+  });
   t.true(res instanceof Response);
   t.is(res.status, 201);
   t.deepEqual(res.headers.getSetCookie(), ['a=1', 'b=2']);
-  t.deepEqual(await res.json(), { method: 'POST', type: 'application/x-www-form-urlencoded;charset=UTF-8', auth: 'Basic x', body: 'grant_type=authorization_code&code=c' });
+  t.deepEqual(await res.json(), {
+    method: 'POST',
+    type: 'application/x-www-form-urlencoded;charset=UTF-8',
+    auth: 'Basic x',
+    body: 'grant_type=authorization_code&code=c',
+  });
   t.is((await outbound.fetch(`http://127.0.0.1:${srv.port}/`, { method: 'HEAD' })).status, 201);
 });
 
@@ -116,7 +138,10 @@ test('configuration time: a URL pointing at a non-public address is a 422 naming
   for (const url of ['http://127.0.0.1:8080', 'https://10.0.0.1', 'https://169.254.169.254', 'http://[::1]:8080', 'http://localhost:8080']) {
     const err = await t.throwsAsync(outbound.assertAllowedTarget(url, 'issuer_url'), { instanceOf: AppError }, url);
     t.is(err!.status, 422);
-    t.deepEqual(err!.errors?.map((e) => e.field), ['issuer_url']);
+    t.deepEqual(
+      err!.errors?.map((e) => e.field),
+      ['issuer_url'],
+    );
     t.regex(err!.detail, /^issuer_url is refused: .* a (loopback|private|link-local) address\. Tessera connects only to public internet addresses/);
   }
   await t.notThrowsAsync(outbound.assertAllowedTarget('https://idp.tessera.invalid', 'issuer_url'));
@@ -128,5 +153,8 @@ test('OUTBOUND_ALLOW_PRIVATE_NETWORKS: off by default, a boolean, a bad value na
   const dataDir = mkdtempSync(join(tmpdir(), 'tessera-config-'));
   t.false(loadConfig({ DATA_DIR: dataDir }).outboundAllowPrivateNetworks);
   t.true(loadConfig({ DATA_DIR: dataDir, OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true' }).outboundAllowPrivateNetworks);
-  t.throws(() => loadConfig({ DATA_DIR: dataDir, OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'sometimes' }), { instanceOf: ConfigError, message: /OUTBOUND_ALLOW_PRIVATE_NETWORKS/ });
+  t.throws(() => loadConfig({ DATA_DIR: dataDir, OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'sometimes' }), {
+    instanceOf: ConfigError,
+    message: /OUTBOUND_ALLOW_PRIVATE_NETWORKS/,
+  });
 });

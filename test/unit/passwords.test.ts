@@ -1,7 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import test from 'ava';
-import { ARGON2_LEVELS, argon2BindingFile, cpuFlags, cpuSupports, isArgon2LevelBuilt, pickArgon2Level, type Argon2LevelName } from '../../src/users/argon2-builds.ts';
 import argon2, { argon2Build, chooseArgon2Build } from '../../src/users/argon2.ts';
+import {
+  ARGON2_LEVELS,
+  type Argon2LevelName,
+  argon2BindingFile,
+  cpuFlags,
+  cpuSupports,
+  isArgon2LevelBuilt,
+  pickArgon2Level,
+} from '../../src/users/argon2-builds.ts';
 import { ARGON2_PARAMS, checkPassword, hashPassword } from '../../src/users/passwords.ts';
 
 test('argon2id with the OWASP parameters', async (t) => {
@@ -40,13 +48,21 @@ test('stored hashes stay valid with the argon2 build this process loaded (a know
 });
 
 test('every argon2 build this CPU can run gives the known answer, each in a process of its own', (t) => {
-  const builds: Array<Argon2LevelName | 'portable'> = ['portable', ...ARGON2_LEVELS.map((l) => l.name).filter((l) => cpuSupports(cpuFlags(), l) && isArgon2LevelBuilt(l))];
+  const builds: Array<Argon2LevelName | 'portable'> = [
+    'portable',
+    ...ARGON2_LEVELS.map((l) => l.name).filter((l) => cpuSupports(cpuFlags(), l) && isArgon2LevelBuilt(l)),
+  ];
   const script = `const { default: a, argon2Build } = await import('./src/users/argon2.ts');
     const { ARGON2_PARAMS } = await import('./src/users/passwords.ts');
     const binding = process.report.getReport().sharedObjects.find((f) => /argon2[^/]*\\.node$/.test(f));
     console.log(JSON.stringify({ build: argon2Build, binding, hash: await a.hash(${JSON.stringify(KNOWN_PASSWORD)}, { ...ARGON2_PARAMS, salt: Buffer.from(${JSON.stringify(KNOWN_SALT)}) }) }));`;
   for (const build of builds) {
-    const out = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env: { ...process.env, TESSERA_ARGON2_BUILD: build }, encoding: 'utf8' }));
+    const out = JSON.parse(
+      execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        env: { ...process.env, TESSERA_ARGON2_BUILD: build },
+        encoding: 'utf8',
+      }),
+    );
     t.is(out.build, build);
     t.is(out.hash, KNOWN_HASH, `the ${build} build`);
     // The binary really loaded is the one chosen (a level's own file, or the package's).
@@ -72,8 +88,14 @@ test('a build is picked only where the CPU has every instruction of its level, a
   t.is(pickArgon2Level(v3, all, 'x64'), 'x86-64-v3');
   t.is(pickArgon2Level(new Set([...v4].filter((f) => f !== 'avx512bw')), all, 'x64'), 'x86-64-v3');
   t.is(pickArgon2Level(new Set([...v3].filter((f) => f !== 'movbe')), all, 'x64'), undefined);
-  t.is(pickArgon2Level(v4, (l) => l === 'x86-64-v3', 'x64'), 'x86-64-v3');
-  t.is(pickArgon2Level(v4, () => false, 'x64'), undefined);
+  t.is(
+    pickArgon2Level(v4, (l) => l === 'x86-64-v3', 'x64'),
+    'x86-64-v3',
+  );
+  t.is(
+    pickArgon2Level(v4, () => false, 'x64'),
+    undefined,
+  );
   t.is(pickArgon2Level(v4, all, 'arm64'), undefined);
 });
 

@@ -9,7 +9,12 @@ test('one text, one name; another text, another name', (t) => {
 });
 
 test('a parameter as LIMIT or OFFSET is refused: a generic plan would take it for a tenth of the table', (t) => {
-  for (const text of ['select * from t limit $1', 'select * from t order by a LIMIT   $2', 'select * from t limit 10 offset $1', 'select * from t fetch first $1 rows only']) {
+  for (const text of [
+    'select * from t limit $1',
+    'select * from t order by a LIMIT   $2',
+    'select * from t limit 10 offset $1',
+    'select * from t fetch first $1 rows only',
+  ]) {
     t.throws(() => preparedStatement(text), { message: /literal LIMIT/ }, text);
   }
 });

@@ -41,7 +41,10 @@ test('the at-rest subkey is kept per master key: equal bytes in another Buffer d
   const cipher = createCipheriv('aes-256-gcm', deriveKey(master, 'at-rest'), iv);
   cipher.setAAD(Buffer.from('row-2'));
   const ct = Buffer.concat([cipher.update('older value', 'utf8'), cipher.final()]);
-  t.is(decrypt(master, ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ct.toString('base64url')].join('.'), 'row-2'), 'older value');
+  t.is(
+    decrypt(master, ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ct.toString('base64url')].join('.'), 'row-2'),
+    'older value',
+  );
 });
 
 test('deriveKey is HKDF-SHA256 with an empty salt, byte for byte as hkdfSync computes it, at every length', (t) => {

@@ -1,8 +1,8 @@
 import test from 'ava';
-import Provider from 'oidc-provider';
 import { calculateJwkThumbprint, compactVerify, exportJWK, generateKeyPair, importJWK } from 'jose';
-import type { PrivateSigningKey, SigningAlg } from '../../src/tenants/signing-keys.ts';
+import Provider from 'oidc-provider';
 import { SyncSigningKey } from '../../src/oidc/sync-signing-key.ts';
+import type { PrivateSigningKey, SigningAlg } from '../../src/tenants/signing-keys.ts';
 
 /** A key as tenants/signing-keys.ts stores it: a private JWK with kid, alg and use. */
 async function storedKey(alg: SigningAlg): Promise<PrivateSigningKey> {

@@ -58,7 +58,9 @@ test('organization metadata nests at most 32 levels; PATCH refuses a null slug',
   t.true(CreateOrg.safeParse({ name: 'A', metadata: nest(32) }).success);
   const deep = CreateOrg.safeParse({ name: 'A', metadata: nest(33) });
   t.deepEqual(fieldErrors(deep.error!), [{ field: 'metadata', message: 'must nest at most 32 levels deep' }]);
-  t.deepEqual(fieldErrors(PatchOrg.safeParse({ slug: null }).error!), [{ field: 'slug', message: 'every organization has a slug: it can be changed but not removed' }]);
+  t.deepEqual(fieldErrors(PatchOrg.safeParse({ slug: null }).error!), [
+    { field: 'slug', message: 'every organization has a slug: it can be changed but not removed' },
+  ]);
   t.is(PatchOrg.safeParse({ slug: 'BAD' }).error!.issues[0]!.message, 'use lowercase letters, digits and hyphens, not at the start or end');
   t.true(PutOrg.safeParse({ name: 'A', slug: null }).success);
 });

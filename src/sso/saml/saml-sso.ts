@@ -3,10 +3,10 @@ import { LRUCache } from 'lru-cache';
 import * as samlify from 'samlify';
 import type { Database } from '../../db/database.ts';
 import { inTenant } from '../../db/tenant-scope.ts';
-import type { ConnectionRow } from '../sso.table.ts';
-import { SsoRefused, type UpstreamProfile } from '../upstream.ts';
-import { rememberRequest, takeRequest, type SsoBinding } from '../sso-request.ts';
 import { parseEmail } from '../../users/email-address.ts';
+import type { ConnectionRow } from '../sso.table.ts';
+import { rememberRequest, type SsoBinding, takeRequest } from '../sso-request.ts';
+import { SsoRefused, type UpstreamProfile } from '../upstream.ts';
 import { installSamlSchemaValidator } from './schema-validator.ts';
 
 /** Clock skew allowed on NotBefore / NotOnOrAfter. */
@@ -65,7 +65,10 @@ export function parseIdpMetadata(xml: string): SamlConfig {
 
 function toPem(cert: string): string {
   if (cert.includes('BEGIN CERTIFICATE')) return cert.trim();
-  const body = cert.replace(/\s+/g, '').match(/.{1,64}/g)!.join('\n');
+  const body = cert
+    .replace(/\s+/g, '')
+    .match(/.{1,64}/g)!
+    .join('\n');
   return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----`;
 }
 
@@ -217,7 +220,10 @@ export class SamlSso {
     const outside = (part: string) => part.replace(/<((?:[\w-]+:)?)Signature[\s>][\s\S]*?<\/\1Signature>/g, '');
     const assertionOnly = outside(content.slice(0, open.index)) + content.slice(open.index, end) + outside(content.slice(end));
     try {
-      const [verified] = samlify.SamlLib.verifySignature(assertionOnly, { metadata: this.idp(conn).entityMeta, signatureAlgorithm: undefined } as never) as [boolean, unknown];
+      const [verified] = samlify.SamlLib.verifySignature(assertionOnly, { metadata: this.idp(conn).entityMeta, signatureAlgorithm: undefined } as never) as [
+        boolean,
+        unknown,
+      ];
       return verified === true;
     } catch {
       return false;
@@ -238,7 +244,9 @@ export class SamlSso {
     if (encrypted && !key) throw new SsoRefused('the assertion is encrypted but this connection has no decryption key');
     let parsed: { extract: any; samlContent: string };
     try {
-      parsed = (await this.sp(conn, slug, key).parseLoginResponse(this.idp(conn, encrypted), 'post', { body: { SAMLResponse: samlResponse } })) as typeof parsed;
+      parsed = (await this.sp(conn, slug, key).parseLoginResponse(this.idp(conn, encrypted), 'post', {
+        body: { SAMLResponse: samlResponse },
+      })) as typeof parsed;
     } catch (err) {
       throw new SsoRefused(`samlify refused the response: ${(err as Error).message ?? err}`);
     }
@@ -246,7 +254,12 @@ export class SamlSso {
     // The verified message: for an encrypted assertion, samlify verified the decrypted document
     // but hands back the encrypted one, so decrypt it again (same key) to read what it leaves out.
     const content = encrypted
-      ? ((await (samlify.SamlLib as unknown as { decryptAssertion(sp: unknown, xml: string): Promise<[string, string]> }).decryptAssertion(this.sp(conn, slug, key), xml))[0])
+      ? (
+          await (samlify.SamlLib as unknown as { decryptAssertion(sp: unknown, xml: string): Promise<[string, string]> }).decryptAssertion(
+            this.sp(conn, slug, key),
+            xml,
+          )
+        )[0]
       : parsed.samlContent;
     // Still exactly one assertion (no wrapping inside the encrypted part), and no SHA-1 in the
     // signature that was inside it.
@@ -260,11 +273,16 @@ export class SamlSso {
 
     if (ex.issuer !== cfg.idp_entity_id) throw new SsoRefused(`issuer ${ex.issuer} is not this connection's IdP`);
     const audiences = [ex.audience].flat().filter(Boolean);
-    if (!audiences.includes(spEntityId(this.publicUrl, slug, conn.id))) throw new SsoRefused(`audience ${audiences.join(', ') || '(none)'} is not this service provider`);
+    if (!audiences.includes(spEntityId(this.publicUrl, slug, conn.id)))
+      throw new SsoRefused(`audience ${audiences.join(', ') || '(none)'} is not this service provider`);
     if (ex.response?.destination !== acs) throw new SsoRefused(`destination ${ex.response?.destination ?? '(none)'} is not this ACS`);
     const root = /^\s*(?:<\?xml[^>]*>\s*)?<(?:[\w-]+:)?Assertion[\s>]/.test(content) ? [] : ['Response'];
     const confirmation = samlify.Extractor.extract(content, [
-      { key: 'data', localPath: [...root, 'Assertion', 'Subject', 'SubjectConfirmation', 'SubjectConfirmationData'], attributes: ['Recipient', 'InResponseTo', 'NotOnOrAfter'] },
+      {
+        key: 'data',
+        localPath: [...root, 'Assertion', 'Subject', 'SubjectConfirmation', 'SubjectConfirmationData'],
+        attributes: ['Recipient', 'InResponseTo', 'NotOnOrAfter'],
+      },
       { key: 'assertion', localPath: [...root, 'Assertion'], attributes: ['ID'] },
     ]) as { data?: { recipient?: string; inResponseTo?: string; notOnOrAfter?: string }; assertion?: string };
     // (a single selected attribute comes back as its value, not as an object)
@@ -278,7 +296,8 @@ export class SamlSso {
     // InResponseTo: a request we issued for this connection, used once.
     const inResponseTo = ex.response?.inResponseTo;
     if (!inResponseTo) throw new SsoRefused('unsolicited response (no InResponseTo); IdP-initiated sign-in is not accepted');
-    if (confirmation.data?.inResponseTo && confirmation.data.inResponseTo !== inResponseTo) throw new SsoRefused('InResponseTo of the response and the assertion differ');
+    if (confirmation.data?.inResponseTo && confirmation.data.inResponseTo !== inResponseTo)
+      throw new SsoRefused('InResponseTo of the response and the assertion differ');
     // The verified InResponseTo must be the one the request was found by.
     if (inResponseTo !== claimed) throw new SsoRefused('InResponseTo changed between the raw and the verified response');
 
@@ -296,7 +315,14 @@ export class SamlSso {
     if (!fresh) throw new SsoRefused(`assertion ${assertionId} was already used (replay)`);
 
     const attributes = (ex.attributes ?? {}) as Record<string, string | string[]>;
-    const map = { email: 'email', name: 'name', given_name: 'given_name', family_name: 'family_name', groups: 'groups', ...(conn.attribute_mapping as object) } as Record<string, string>;
+    const map = {
+      email: 'email',
+      name: 'name',
+      given_name: 'given_name',
+      family_name: 'family_name',
+      groups: 'groups',
+      ...(conn.attribute_mapping as object),
+    } as Record<string, string>;
     const one = (k: string) => {
       const v = attributes[map[k]!];
       return typeof v === 'string' ? v.slice(0, 200) : Array.isArray(v) ? String(v[0] ?? '').slice(0, 200) : undefined;
@@ -305,7 +331,8 @@ export class SamlSso {
     const asserted = (one('email') ?? (nameId.includes('@') ? nameId : '')).trim();
     if (!asserted) throw new SsoRefused('the assertion carries no email address');
     const parsedEmail = parseEmail(asserted);
-    if (!parsedEmail.ok) throw new SsoRefused(`the assertion carries ${JSON.stringify(asserted)}, which is not a usable email address: it ${parsedEmail.problem}`);
+    if (!parsedEmail.ok)
+      throw new SsoRefused(`the assertion carries ${JSON.stringify(asserted)}, which is not a usable email address: it ${parsedEmail.problem}`);
     const email = parsedEmail.email.address;
     if (!nameId) throw new SsoRefused('the assertion has no NameID');
     const groupsRaw = attributes[map.groups!];

@@ -77,7 +77,13 @@ export async function validateSamlXml(xml: string): Promise<{ valid: true } | { 
   const r = await pool.run([{ fileName: 'message.xml', contents: xml }, PROTOCOL, ...PRELOAD], ['--schema', PROTOCOL.fileName, '--noout', 'message.xml']);
   if (r.exitCode === 0) return { valid: true };
   if (r.exitCode === 3 || r.exitCode === 4) {
-    return { valid: false, errors: r.stderr.split('\n').filter((l) => l && !l.endsWith(' validates') && !l.endsWith(' fails to validate')).slice(0, 3) };
+    return {
+      valid: false,
+      errors: r.stderr
+        .split('\n')
+        .filter((l) => l && !l.endsWith(' validates') && !l.endsWith(' fails to validate'))
+        .slice(0, 3),
+    };
   }
   throw new Error(`xmllint could not validate the message (exit ${r.exitCode}): ${r.stderr.slice(0, 200)}`);
 }

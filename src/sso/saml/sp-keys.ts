@@ -30,6 +30,9 @@ export async function generateSpEncryptionKey(commonName: string): Promise<{ pri
     keys: signingKeys as CryptoKeyPair,
     extensions: [new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.digitalSignature, true)],
   });
-  const b64 = Buffer.from(pkcs8).toString('base64').match(/.{1,64}/g)!.join('\n');
+  const b64 = Buffer.from(pkcs8)
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n');
   return { privateKeyPem: `-----BEGIN PRIVATE KEY-----\n${b64}\n-----END PRIVATE KEY-----\n`, certificatePem: cert.toString('pem') };
 }

@@ -37,7 +37,10 @@ parentPort.on('message', (job) => {
       onAbort: (reason) => answer(-1, `WASM Abort: ${reason}`),
       wasmMemory: new WebAssembly.Memory({ initial: 256, maximum: 512 }),
       instantiateWasm(imports, done) {
-        WebAssembly.instantiate(compiled, imports).then((instance) => done(instance, compiled), (err) => answer(-1, String(err)));
+        WebAssembly.instantiate(compiled, imports).then(
+          (instance) => done(instance, compiled),
+          (err) => answer(-1, String(err)),
+        );
         return {};
       },
     }).catch((err) => answer(-1, String(err?.message || err)));
