@@ -1,3 +1,4 @@
+import { createRemoteJWKSet } from 'jose';
 import * as oidc from 'openid-client';
 import type { TestApp, TestTenant } from './app.ts';
 import { Browser, enterCredentials, formAction } from './browser.ts';
@@ -102,4 +103,12 @@ export async function authorizationUrl(config: oidc.Configuration, client: Regis
     code_challenge_method: 'S256',
     ...extra,
   }).href;
+}
+
+/**
+ * A tenant's JWKS as a resource server reads it. The fetch may wait up to 30 s: jose's 5 s default
+ * is tight for a test machine whose two cores also run PostgreSQL and other test files.
+ */
+export function remoteJwks(url: string | URL) {
+  return createRemoteJWKSet(new URL(url), { timeoutDuration: 30_000 });
 }

@@ -1,8 +1,8 @@
 import test from 'ava';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, startTestApp, type TestApp, webClient } from '../helpers/app.ts';
-import { discover, signIn } from '../helpers/oidc.ts';
+import { discover, remoteJwks, signIn } from '../helpers/oidc.ts';
 
 // Smoke test of the embedded default: the same migrations and SQL on PGlite.
 let t: TestApp;
@@ -16,7 +16,7 @@ test('embedded PGlite: sign-in, refresh, userinfo and client credentials work', 
   const tenant = await createTenant(t);
   const client = (await adminApi(t, tenant, 'POST', '/clients', webClient())).body;
   const { tokens, config } = await signIn(t, tenant, client);
-  const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(`${tenant.issuer}/jwks`)), { issuer: tenant.issuer });
+  const { payload } = await jwtVerify(tokens.access_token, remoteJwks(`${tenant.issuer}/jwks`), { issuer: tenant.issuer });
   tt.is(payload.client_id, client.client_id);
   const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
   tt.is((await oidc.fetchUserInfo(config, refreshed.access_token, tokens.claims()!.sub)).email, tenant.adminEmail);

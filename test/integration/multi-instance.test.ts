@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import test from 'ava';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, freePort, startTestApp, type TestApp, webClient } from '../helpers/app.ts';
 import { createTestDatabase, serverUrl } from '../helpers/database.ts';
@@ -9,7 +9,7 @@ import { createTestDatabase, serverUrl } from '../helpers/database.ts';
 /** Needs a PostgreSQL server (several processes on one database); CI always has one. */
 const onPostgres = serverUrl() ? test : test.skip;
 
-import { signIn } from '../helpers/oidc.ts';
+import { remoteJwks, signIn } from '../helpers/oidc.ts';
 
 /** A round-robin load balancer: consecutive requests go to alternating instances. */
 async function roundRobin(port: number, targets: number[]) {
@@ -68,7 +68,7 @@ onPostgres('two instances on one database behave as one, behind a round-robin ba
       tt.is(after.keys[0].kid, fresh);
       // New tokens are signed with the new key; the old token still verifies against the JWKS.
       const third = await signIn(front, tenant, client);
-      const jwks = createRemoteJWKSet(new URL(`${two.url}/t/${tenant.slug}/jwks`));
+      const jwks = remoteJwks(`${two.url}/t/${tenant.slug}/jwks`);
       const { protectedHeader } = await jwtVerify(third.tokens.access_token, jwks, { issuer: tenant.issuer });
       tt.is(protectedHeader.kid, fresh);
       await tt.notThrowsAsync(jwtVerify(tokens.id_token!, jwks, { issuer: tenant.issuer }));

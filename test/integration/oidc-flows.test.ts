@@ -1,9 +1,9 @@
 import test from 'ava';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
-import { authorizationUrl, discover, type RegisteredClient, signIn, startAuthorization } from '../helpers/oidc.ts';
+import { authorizationUrl, discover, type RegisteredClient, remoteJwks, signIn, startAuthorization } from '../helpers/oidc.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -32,7 +32,7 @@ test('code + PKCE sign-in gives an ID token and a JWT access token that verify o
   tt.is(idClaims.email_verified, true);
   tt.truthy(tokens.refresh_token);
 
-  const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
+  const jwks = remoteJwks(config.serverMetadata().jwks_uri!);
   const header = decodeProtectedHeader(tokens.access_token);
   tt.is(header.typ, 'at+jwt');
   tt.is(header.alg, 'ES256');
@@ -125,7 +125,7 @@ test('client credentials gives a JWT access token for the machine client', async
   const m = (await adminApi(t, tenant, 'POST', '/clients', { name: 'worker', grant_types: ['client_credentials'], scopes: ['admin'] })).body;
   const config = await discover(tenant, m);
   const tokens = await oidc.clientCredentialsGrant(config, { scope: 'admin' });
-  const jwks = createRemoteJWKSet(new URL(`${tenant.issuer}/jwks`));
+  const jwks = remoteJwks(`${tenant.issuer}/jwks`);
   const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: tenant.issuer, typ: 'at+jwt' });
   tt.is(payload.sub, m.client_id);
   tt.is(payload.scope, 'admin');

@@ -1,9 +1,9 @@
 import test from 'ava';
-import { createRemoteJWKSet, decodeJwt, type JWTPayload, jwtVerify } from 'jose';
+import { decodeJwt, type JWTPayload, jwtVerify } from 'jose';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
-import { discover, type RegisteredClient, signIn } from '../helpers/oidc.ts';
+import { discover, type RegisteredClient, remoteJwks, signIn } from '../helpers/oidc.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -33,7 +33,7 @@ test.before(async () => {
 test.after.always(async () => t?.stop());
 
 async function verify(token: string) {
-  const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(`${tenant.issuer}/jwks`)), { issuer: tenant.issuer });
+  const { payload } = await jwtVerify(token, remoteJwks(`${tenant.issuer}/jwks`), { issuer: tenant.issuer });
   return payload as JWTPayload & Record<string, any>;
 }
 
