@@ -34,6 +34,10 @@ import { GENERIC_PLAN, markPrepared, preparationsFor, preparedStatement, type Pr
  * `scopedStatement` is for work that runs exactly one statement (the OIDC adapter's reads, the
  * single-statement lookups of sign-in and the Admin API); `scopedBatch` sends several compiled
  * statements the same way (the adapter's group-committed writes).
+ *
+ * Where the path is not registered — the embedded database, or PostgreSQL with
+ * `DATABASE_ONE_SHOT=false` (connect.ts) — each of them is an ordinary `inTenant` transaction with
+ * bound parameters: the same rows, in three round trips.
  */
 /** The one-shot work running: its scope statement (tenant-scope.ts), and whether its statement is prepared (prepared.ts). */
 interface OneShotRun {
@@ -97,8 +101,9 @@ function groupedReads(pool: pg.Pool) {
 
 /**
  * Runs `work` — one statement — scoped to `tenantId`: one round trip on PostgreSQL, `inTenant`
- * elsewhere. `prepare`: the statement is prepared once per connection and runs with a generic plan
- * (prepared.ts) — for a hot statement whose best plan does not depend on its parameters.
+ * where the one-shot path is off. `prepare`: the statement is prepared once per connection and
+ * runs with a generic plan (prepared.ts) — for a hot statement whose best plan does not depend on
+ * its parameters; `inTenant` ignores it.
  */
 export function scopedStatement<T>(db: Database, tenantId: string, work: (tx: TenantTx) => Promise<T>, opts?: { prepare?: boolean }): Promise<T> {
   const oneShot = oneShots.get(db);
@@ -121,7 +126,7 @@ export async function slugScopedStatement<T>(db: Database, slug: string, work: (
 /**
  * Several statements, scoped to `tenantId`, in one round trip and one implicit transaction (all
  * or nothing): `build` compiles them against a query builder (it must not execute anything).
- * Answers each statement's rows. Elsewhere (the embedded database) they run in order inside
+ * Answers each statement's rows. Where the one-shot path is off they run in order inside
  * `inTenant`.
  */
 export async function scopedBatch(db: Database, tenantId: string, build: (qb: Kysely<DB>) => CompiledQuery[]): Promise<unknown[][]> {
