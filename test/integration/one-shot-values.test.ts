@@ -155,7 +155,7 @@ onPostgres('a value inlined reads back exactly as the value bound, and as the va
         if ('error' in bound) throw new Error(`bound, refused: ${bound.error}`);
         deepStrictEqual(inlined, bound, 'inlined');
         deepStrictEqual(batched, bound, 'inlined in a batch');
-        // Prepared where PostgreSQL can tell every parameter's type (the insert's are inferred at each EXECUTE's literals alike).
+        // EXECUTE's arguments are literals too, typed by the prepared statement's parameters.
         deepStrictEqual(prepared, bound, 'inlined into EXECUTE');
         const row = bound.rows[0] as Record<string, unknown>;
         fields.forEach((f, i) => {
