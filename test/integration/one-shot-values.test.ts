@@ -28,7 +28,8 @@ const db = () => t.app.connection.db;
 
 test.before(async () => {
   if (!serverUrl()) return;
-  t = await startTestApp();
+  // The path under test, whatever DATABASE_ONE_SHOT the suite runs with.
+  t = await startTestApp({ env: { DATABASE_ONE_SHOT: 'true' } });
   tenant = await createTenant(t);
   await sql`create table one_shot_values (
     c_text text, c_int4 int4, c_int8 int8, c_float8 float8, c_numeric numeric, c_bool bool,
