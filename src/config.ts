@@ -39,6 +39,11 @@ export interface Config {
   /** Hot statements prepared once per connection (off behind a pooler in transaction mode). */
   readonly databasePreparedStatements: boolean;
   /**
+   * A tenant-scoped statement goes with its scope in one round trip, its parameters inlined as
+   * literals (db/one-shot.ts); off, it runs in an ordinary transaction with bound parameters.
+   */
+  readonly databaseOneShot: boolean;
+  /**
    * Outbound requests for a tenant's configuration (IdP metadata, OIDC discovery) may reach
    * loopback, private and link-local addresses: development and tests only.
    */
@@ -76,6 +81,7 @@ const EnvSchema = z.object({
   TRUST_PROXY: booleanString.default(false),
   SEED_DEMO: booleanString.default(true),
   DATABASE_PREPARED_STATEMENTS: booleanString.default(true),
+  DATABASE_ONE_SHOT: booleanString.default(true),
   OUTBOUND_ALLOW_PRIVATE_NETWORKS: booleanString.default(false),
   TENANT_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
   TENANT_PROVIDER_CACHE_SIZE: z.coerce.number().int().min(1).max(1_000_000).default(500),
@@ -98,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl,
     databaseUrl: e.DATABASE_URL,
     databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS,
+    databaseOneShot: e.DATABASE_ONE_SHOT,
     dataDir,
     smtpUrl: e.SMTP_URL,
     mail: Object.freeze({

@@ -71,8 +71,15 @@ export interface Tessera {
 /**
  * `stdout`: where Tessera's standard output goes (its logs go to stderr); `--trace-gc` writes there.
  * `root`: the source tree to run (bench/ab.ts runs an earlier commit's from a git worktree).
+ * `settings`: environment for Tessera's process on top of the bench's own (bench/ab.ts --b-env).
  */
-export async function startTessera(serverUrl: string, nodeArgs: string[] = [], stdout: 'ignore' | number = 'ignore', root = ROOT): Promise<Tessera> {
+export async function startTessera(
+  serverUrl: string,
+  nodeArgs: string[] = [],
+  stdout: 'ignore' | number = 'ignore',
+  root = ROOT,
+  settings: Record<string, string> = {},
+): Promise<Tessera> {
   const name = `tessera_bench_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
@@ -95,7 +102,7 @@ export async function startTessera(serverUrl: string, nodeArgs: string[] = [], s
   };
   const spawnedAt = Date.now();
   const child = spawn(process.execPath, [...startScriptFlags(root), ...nodeArgs, join(root, 'bin/tessera.js'), 'start'], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, ...settings },
     stdio: ['ignore', stdout, 'pipe'],
   });
   let stderr = '';

@@ -24,6 +24,11 @@ export async function connect(opts: {
   poolSize?: number;
   /** Statements marked `prepare` are prepared once per connection (one-shot.ts); default on. */
   preparedStatements?: boolean;
+  /**
+   * Tenant-scoped statements go in one round trip with their scope, parameters inlined
+   * (one-shot.ts); default on. Off, they run as `inTenant` transactions with bound parameters.
+   */
+  oneShot?: boolean;
   /** Told when an idle pooled connection dies (PostgreSQL restarted, an admin ended it). */
   onIdleConnectionLost?: (err: Error) => void;
 }): Promise<Connection> {
@@ -35,7 +40,7 @@ export async function connect(opts: {
     const lost = opts.onIdleConnectionLost ?? ((err: Error) => process.emitWarning(`database connection lost while idle: ${err.message}`));
     pool.on('error', lost);
     const db = new Kysely<DB>({ dialect: new LazyBeginPostgresDialect({ pool }) });
-    registerOneShot(db, pool, { preparedStatements: opts.preparedStatements ?? true });
+    if (opts.oneShot ?? true) registerOneShot(db, pool, { preparedStatements: opts.preparedStatements ?? true });
     return { db, kind: 'postgres', close: () => db.destroy() };
   }
   const unlock = lockDataDir(opts.dataDir);

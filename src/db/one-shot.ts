@@ -29,11 +29,16 @@ import { inTenant, inTenantOfSlug, scopeStatementFor, scopeStatementForSlug } fr
  * scopes the statement exactly as `inTenant` does — RLS binds it, the settings end with it — in a
  * single write. The statement's parameters are inlined as literals the way node-postgres would
  * send them (`prepareValue`) and quoted with its `escapeLiteral`; an untyped literal is inferred
- * by PostgreSQL exactly as an untyped parameter is.
+ * by PostgreSQL exactly as an untyped parameter is. test/integration/one-shot-values.test.ts sends
+ * random values both ways and compares what PostgreSQL reads.
  *
  * `scopedStatement` is for work that runs exactly one statement (the OIDC adapter's reads, the
  * single-statement lookups of sign-in and the Admin API); `scopedBatch` sends several compiled
  * statements the same way (the adapter's group-committed writes).
+ *
+ * Where the path is not registered — the embedded database, or PostgreSQL with
+ * `DATABASE_ONE_SHOT=false` (connect.ts) — each of them is an ordinary `inTenant` transaction with
+ * bound parameters: the same rows, in three round trips.
  */
 /** The one-shot work running: its scope statement (tenant-scope.ts), and whether its statement is prepared (prepared.ts). */
 interface OneShotRun {
@@ -97,8 +102,9 @@ function groupedReads(pool: pg.Pool) {
 
 /**
  * Runs `work` — one statement — scoped to `tenantId`: one round trip on PostgreSQL, `inTenant`
- * elsewhere. `prepare`: the statement is prepared once per connection and runs with a generic plan
- * (prepared.ts) — for a hot statement whose best plan does not depend on its parameters.
+ * where the one-shot path is off. `prepare`: the statement is prepared once per connection and
+ * runs with a generic plan (prepared.ts) — for a hot statement whose best plan does not depend on
+ * its parameters; `inTenant` ignores it.
  */
 export function scopedStatement<T>(db: Database, tenantId: string, work: (tx: TenantTx) => Promise<T>, opts?: { prepare?: boolean }): Promise<T> {
   const oneShot = oneShots.get(db);
@@ -121,7 +127,7 @@ export async function slugScopedStatement<T>(db: Database, slug: string, work: (
 /**
  * Several statements, scoped to `tenantId`, in one round trip and one implicit transaction (all
  * or nothing): `build` compiles them against a query builder (it must not execute anything).
- * Answers each statement's rows. Elsewhere (the embedded database) they run in order inside
+ * Answers each statement's rows. Where the one-shot path is off they run in order inside
  * `inTenant`.
  */
 export async function scopedBatch(db: Database, tenantId: string, build: (qb: Kysely<DB>) => CompiledQuery[]): Promise<unknown[][]> {
@@ -142,25 +148,50 @@ export async function scopedBatch(db: Database, tenantId: string, build: (qb: Ky
   return results.slice(1).map((r) => r.rows);
 }
 
-/**
- * Quoted strings and identifiers (kept as they are) or a `$n` placeholder. One regular expression
- * and one pass: the statement is built from slices, never a character at a time — char-wise `+=`
- * made a cons string per character and was 28 % of everything a refresh allocated (sampled with
- * V8's heap profiler, collected objects included).
- */
-const QUOTED_OR_PLACEHOLDER = /'[^']*(?:''[^']*)*'|"[^"]*(?:""[^"]*)*"|\$(\d+)|['"]/g;
+/** A character of an unquoted identifier, which may hold a `$`: `a$1` is a name, not `a` and `$1`. */
+const NAME_CHAR = String.raw`[\w$\u0080-\uffff]`;
+const DOLLAR_TAG = String.raw`\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$`;
 
-/** `$n` placeholders outside quoted strings and identifiers, replaced by literals. */
+/**
+ * What PostgreSQL's lexer reads as one piece, so that a `$n` inside it is no parameter: each
+ * alternative is kept as it is, except a `$n` placeholder (group 2) and an opening that never
+ * closes (group 3). Strings follow standard_conforming_strings = on (the default since
+ * PostgreSQL 9.1): a backslash escapes only in an E'' string. One regular expression and one pass:
+ * the statement is built from slices, never a character at a time — char-wise `+=` made a cons
+ * string per character and was 28 % of everything a refresh allocated (sampled with V8's heap
+ * profiler, collected objects included). Numbered groups, not named ones: a named group's object
+ * per match tripled the time of a pass.
+ */
+const PIECE_OR_PLACEHOLDER = new RegExp(
+  [
+    String.raw`(?<!${NAME_CHAR})[eE]'(?:[^'\\]|\\[\s\S]|'')*'`, // E'…', backslash escapes
+    `'[^']*(?:''[^']*)*'`, // '…' (also B'', X'', N'', U&'')
+    `"[^"]*(?:""[^"]*)*"`, // "identifier"
+    String.raw`(?<!${NAME_CHAR})(${DOLLAR_TAG})[\s\S]*?\1`, // $$…$$, $tag$…$tag$ (group 1: the tag)
+    String.raw`--[^\n\r]*`, // to the end of the line
+    String.raw`/\*[\s\S]*?\*/`, // block comment (a nested one is refused below)
+    String.raw`(?<!${NAME_CHAR})\$(\d+)`,
+    String.raw`((?<!${NAME_CHAR})[eE]'|['"]|/\*|(?<!${NAME_CHAR})${DOLLAR_TAG})`,
+  ].join('|'),
+  'g',
+);
+
+/**
+ * `$n` placeholders replaced by literals, wherever PostgreSQL would read them as parameters: not
+ * inside strings, quoted identifiers, dollar quotes or comments — there a value's text could end
+ * the piece and be read as SQL.
+ */
 export function inlineParameters(text: string, parameters: readonly unknown[]): string {
-  return text.replace(QUOTED_OR_PLACEHOLDER, (match: string, index: string | undefined) => {
-    if (index === undefined) {
-      // A lone quote is what remains of a string or identifier that never closes.
-      if (match.length === 1) throw new Error('inlineParameters: unterminated quote');
+  return text.replace(PIECE_OR_PLACEHOLDER, (match: string, _tag: string | undefined, n: string | undefined, open: string | undefined) => {
+    if (open !== undefined) throw new Error(`inlineParameters: ${open} never closes`);
+    if (n === undefined) {
+      // PostgreSQL nests block comments; this pattern does not, so it does not take one.
+      if (match.startsWith('/*') && match.indexOf('/*', 2) >= 0) throw new Error('inlineParameters: a nested block comment');
       return match;
     }
-    const n = Number(index);
-    if (n < 1 || n > parameters.length) throw new Error(`inlineParameters: no parameter $${n}`);
-    return literal(parameters[n - 1]);
+    const i = Number(n);
+    if (i < 1 || i > parameters.length) throw new Error(`inlineParameters: no parameter $${i}`);
+    return literal(parameters[i - 1]);
   });
 }
 
@@ -173,7 +204,10 @@ export function inlineParameters(text: string, parameters: readonly unknown[]): 
 function literal(value: unknown): string {
   const prepared = pgUtils.prepareValue(value) as string | Buffer | null;
   if (prepared === null || prepared === undefined) return 'NULL';
-  if (Buffer.isBuffer(prepared)) throw new Error('inlineParameters: binary parameters are not supported');
+  // node-postgres sends a Buffer as binary; PostgreSQL reads bytes from it only as a bytea, so the
+  // literal says bytea (hex input): where bytes don't belong, the statement fails rather than
+  // storing hex digits as text.
+  if (Buffer.isBuffer(prepared)) return ` E'\\\\x${prepared.toString('hex')}'::bytea`;
   const text = String(prepared);
   // PostgreSQL reads a query's text up to a NUL: one in a literal would fail the whole message,
   // with every statement grouped into it. Requests can't bring one (base/storable-text.ts).

@@ -58,10 +58,13 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     // The suite's IdPs (upstream OIDC, SAML metadata) run on 127.0.0.1.
     OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    // `DATABASE_ONE_SHOT=false npm test` runs the suite with tenant-scoped statements as ordinary transactions.
+    ...(process.env.DATABASE_ONE_SHOT ? { DATABASE_ONE_SHOT: process.env.DATABASE_ONE_SHOT } : {}),
     ...opts.env,
   });
   let connection: Connection | undefined;
-  if (databaseUrl) connection = await connect({ databaseUrl, dataDir, poolSize: 5, preparedStatements: config.databasePreparedStatements });
+  if (databaseUrl)
+    connection = await connect({ databaseUrl, dataDir, poolSize: 5, preparedStatements: config.databasePreparedStatements, oneShot: config.databaseOneShot });
   const txt = opts.txtRecords;
   let app: App;
   try {

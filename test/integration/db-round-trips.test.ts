@@ -27,6 +27,8 @@ test.before(async () => {
 test.after.always(async () => t?.stop());
 
 const db = () => t.app.connection.db;
+/** Whether the one-shot path runs (PostgreSQL, unless `DATABASE_ONE_SHOT=false`); otherwise each statement is an `inTenant` transaction. */
+const oneShot = () => t.app.connection.kind === 'postgres' && t.app.config.databaseOneShot;
 
 test('a one-shot statement sees only its tenant, even without a tenant filter, and runs as the app role', async (tt) => {
   await scopedStatement(db(), a.id, (tx) => upsertPayload(tx, a.id, 'Session', 'shared-id', { owner: 'a' }, 60));
@@ -74,10 +76,10 @@ test('concurrent one-shot reads of different tenants are each scoped to their ow
     tt.deepEqual(r.owners, [tenants[i] === a ? 'a' : 'b']);
     tt.is(r.tenant, tenants[i]!.id);
   });
-  // Grouping is PostgreSQL's (one-shot.ts): on the embedded database each read is its own
-  // transaction, and this check passed there only by chance — PGlite's now() has millisecond
-  // resolution, so on a fast machine several transactions shared one (40 distinct here).
-  if (!serverUrl()) return;
+  // Grouping is the one-shot path's, on PostgreSQL: elsewhere each read is its own transaction,
+  // and this check passed there only by chance — PGlite's now() has millisecond resolution, so on
+  // a fast machine several transactions shared one (40 distinct here).
+  if (!oneShot()) return;
   // Statements of one batch run in one implicit transaction: same backend, same now().
   const perBatch = new Map<string, Set<string>>();
   for (const r of reads) perBatch.set(r.batch, (perBatch.get(r.batch) ?? new Set()).add(r.tenant));
@@ -292,7 +294,7 @@ test('a prepared one-shot statement: same rows as inlined, scoped at each execut
   for (const [i, rows] of rounds.entries()) tt.deepEqual(new Set(rows.map((r) => r.tenant_id)), new Set([i % 2 ? a.id : b.id]));
   tt.deepEqual(await keysSeen(a.id, true), await keysSeen(a.id, false));
 
-  if (t.app.connection.kind === 'postgres') {
+  if (oneShot()) {
     const plans = await Promise.all(
       Array.from({ length: 10 }, () =>
         scopedStatement(db(), a.id, (tx) =>
@@ -343,7 +345,7 @@ onPostgres('the members page is a prepared statement; with DATABASE_PREPARED_STA
       tt.is(r.status, 200);
       if (i === 0) pages.push(r.body.data.map((m: { email: string; roles: string[] }) => [m.email, m.roles]));
     }
-    if (app === t) tt.true((await preparedOf(t)).length > 0, 'prepared by default');
+    if (app === t) tt.is((await preparedOf(t)).length > 0, oneShot(), 'prepared by default, on the one-shot path');
     else tt.deepEqual(await preparedOf(off), [], 'not prepared when switched off');
   }
   tt.deepEqual(pages[0], pages[1]);

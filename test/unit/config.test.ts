@@ -20,6 +20,8 @@ test('defaults: port 3000, public URL from the port, embedded database, a key ge
   t.is(loadConfig({ DATA_DIR: dataDir, TENANT_PROVIDER_CACHE_SIZE: '10000' }).tenantProviderCacheSize, 10_000);
   t.true(c.databasePreparedStatements);
   t.false(loadConfig({ DATA_DIR: dataDir, DATABASE_PREPARED_STATEMENTS: 'false' }).databasePreparedStatements);
+  t.true(c.databaseOneShot);
+  t.false(loadConfig({ DATA_DIR: dataDir, DATABASE_ONE_SHOT: 'false' }).databaseOneShot);
 });
 
 test('PUBLIC_URL loses its trailing slash; empty variables count as unset', (t) => {
@@ -39,10 +41,19 @@ test('bad values fail fast with a message naming each variable', (t) => {
         PUBLIC_URL: 'ftp://x',
         TENANT_PROVIDER_CACHE_SIZE: '0',
         DATABASE_PREPARED_STATEMENTS: 'maybe',
+        DATABASE_ONE_SHOT: 'off',
       }),
     { instanceOf: ConfigError },
   );
-  for (const name of ['PORT', 'DATABASE_URL', 'ENCRYPTION_KEY', 'PUBLIC_URL', 'TENANT_PROVIDER_CACHE_SIZE', 'DATABASE_PREPARED_STATEMENTS'])
+  for (const name of [
+    'PORT',
+    'DATABASE_URL',
+    'ENCRYPTION_KEY',
+    'PUBLIC_URL',
+    'TENANT_PROVIDER_CACHE_SIZE',
+    'DATABASE_PREPARED_STATEMENTS',
+    'DATABASE_ONE_SHOT',
+  ])
     t.regex(err!.message, new RegExp(name));
   t.regex(err!.message, /openssl rand -hex 32/);
 });

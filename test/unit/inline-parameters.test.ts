@@ -46,12 +46,29 @@ test('placeholders inside quoted strings and identifiers stay; the rest are repl
   tt.is(inlineParameters('select $1', [new Date('2026-01-02T03:04:05.678Z')]).startsWith("select '2026-01-0"), true);
 });
 
+test('a $n inside anything PostgreSQL reads as one piece stays: E strings, dollar quotes, comments, names holding a $', (tt) => {
+  const kept = [`E'it\\'s $1'`, `e'\\\\$1'`, '$$ $1 $$', `$q$ it's $1 $q$`, '$é$ $1 $é$', "-- $1 '\n", "/* $1 ' */", 'a$1', 'x$1$', `U&'$1'`, `X'$1'`];
+  for (const piece of kept) tt.is(inlineParameters(`select ${piece}, $1`, ['v']), `select ${piece}, 'v'`, piece);
+  // A line comment ends at the line's end; what follows is SQL again.
+  tt.is(inlineParameters('select 1 -- $1\n, $1', ['v']), "select 1 -- $1\n, 'v'");
+  // An E starts an E string only where it is not the end of a name.
+  tt.is(inlineParameters(`select somee'\\', $1`, ['v']), `select somee'\\', 'v'`);
+});
+
+test('bytes go as a bytea literal in hex, whatever standard_conforming_strings says', (tt) => {
+  tt.is(inlineParameters('select $1', [Buffer.from([0, 0x27, 0x5c, 0xff])]), "select  E'\\\\x00275cff'::bytea");
+  tt.is(inlineParameters('select $1', [new Uint8Array([1, 2])]), "select  E'\\\\x0102'::bytea");
+  tt.is(inlineParameters('select $1', [Buffer.alloc(0)]), "select  E'\\\\x'::bytea");
+});
+
 test('what cannot be expressed is refused, not sent', (tt) => {
   tt.throws(() => inlineParameters('select $3', ['a']), { message: /no parameter \$3/ });
   tt.throws(() => inlineParameters('select $0', ['a']), { message: /no parameter \$0/ });
-  tt.throws(() => inlineParameters('select $1', [Buffer.from('x')]), { message: /binary/ });
-  tt.throws(() => inlineParameters(`select 'unterminated $1`, ['a']), { message: /unterminated/ });
-  tt.throws(() => inlineParameters(`select "unterminated $1`, ['a']), { message: /unterminated/ });
+  for (const open of [`'`, `"`, `E'`, `E'\\'`, '$$', '$q$', '/*']) {
+    tt.throws(() => inlineParameters(`select ${open} $1`, ['a']), { message: /never closes/ }, open);
+  }
+  // PostgreSQL nests block comments: `/* /* */ $1 */` is all comment to it.
+  tt.throws(() => inlineParameters('select /* /* */ $1 */', ['a']), { message: /nested block comment/ });
 });
 
 test('a parameter holding NUL is refused before it is sent: PostgreSQL would fail the whole message, and every statement grouped with it', (tt) => {
