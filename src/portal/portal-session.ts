@@ -247,7 +247,7 @@ export class PortalSessions {
           ctx,
           this.render,
           'message.njk',
-          { title: 'Form expired', paragraphs: ['This form was opened in an earlier session. Go back, reload the page and try again.'] },
+          { title: 'Form expired', paragraphs: ['This form was opened before you last signed in. Go back, reload the page and try again.'] },
           403,
         );
         return;
