@@ -39,32 +39,11 @@ export class InvitationService {
     return inTenant(this.db, tenantId, work);
   }
 
-  private orgOrThrow(tx: TenantTx, tenantId: string, orgId: string, lock = false) {
-    return orgOrThrow(tx, tenantId, orgId, lock);
-  }
-
-  private audit(
-    tx: TenantTx,
-    tenantId: string,
-    orgId: string,
-    actor: Actor,
-    action: string,
-    target: { type: string; id: string | null },
-    before: unknown,
-    after: unknown,
-  ) {
-    return audit(tx, tenantId, orgId, actor, action, target, before, after);
-  }
-
-  private resolveRoles(tx: TenantTx, tenantId: string, orgId: string, names: string[], field: string) {
-    return resolveRoles(tx, tenantId, orgId, names, field);
-  }
-
   // (invitations)──────────────────────────────────────────────────────────
 
   async listInvitations(tenantId: string, orgId: string, q: { limit: number; cursor?: string | undefined }) {
     return this.tx(tenantId, async (tx) => {
-      await this.orgOrThrow(tx, tenantId, orgId);
+      await orgOrThrow(tx, tenantId, orgId);
       const rows = await repo.listInvitations(tx, tenantId, orgId, { limit: q.limit, after: decodeCursor(q.cursor) });
       const roles = new Map((await repo.listRoles(tx, tenantId, orgId)).map((r) => [r.id, r.name]));
       const p = page(rows, q.limit, (i) => ({ createdAt: i.created_at, id: i.id }));
@@ -75,8 +54,8 @@ export class InvitationService {
   /** Invites by email; the link (its token hashed at rest) is mailed. One pending invitation per email. */
   async invite(tenantId: string, actor: Actor, orgId: string, input: { email: string; role: string; expires_in?: number | undefined }) {
     return this.tx(tenantId, async (tx) => {
-      const org = await this.orgOrThrow(tx, tenantId, orgId, true);
-      const [role] = await this.resolveRoles(tx, tenantId, orgId, [input.role], 'role');
+      const org = await orgOrThrow(tx, tenantId, orgId, true);
+      const [role] = await resolveRoles(tx, tenantId, orgId, [input.role], 'role');
       await membership.assertRolesMayChange({ tx, tenantId, orgId, actor }, [role!]);
       if (await repo.pendingInvitationFor(tx, tenantId, orgId, input.email)) {
         throw Conflict('This email already has a pending invitation to this organization: resend or revoke it.', [
@@ -101,7 +80,7 @@ export class InvitationService {
         expires_at: invitation.expires_at.toISOString(),
       });
       const shown = presentInvitation(invitation, role!.name);
-      await this.audit(tx, tenantId, orgId, actor, 'invitation.created', { type: 'invitation', id: invitation.id }, null, shown);
+      await audit(tx, tenantId, orgId, actor, 'invitation.created', { type: 'invitation', id: invitation.id }, null, shown);
       return shown;
     });
   }
@@ -109,7 +88,7 @@ export class InvitationService {
   /** A new token and a new mail; the old link stops working. Expiry restarts. Sends are limited (invitation-limits.ts). */
   async resendInvitation(tenantId: string, actor: Actor, orgId: string, invitationId: string, expiresIn?: number) {
     return this.tx(tenantId, async (tx) => {
-      const org = await this.orgOrThrow(tx, tenantId, orgId);
+      const org = await orgOrThrow(tx, tenantId, orgId);
       const before = await repo.findInvitation(tx, tenantId, orgId, invitationId, { lock: true });
       if (!before) throw NotFound('No such invitation in this organization.');
       if (before.status !== 'pending') throw Conflict(`This invitation is ${before.status}; create a new one instead.`);
@@ -126,7 +105,7 @@ export class InvitationService {
         role: role.name,
         expires_at: after.expires_at.toISOString(),
       });
-      await this.audit(
+      await audit(
         tx,
         tenantId,
         orgId,
@@ -142,13 +121,13 @@ export class InvitationService {
 
   async revokeInvitation(tenantId: string, actor: Actor, orgId: string, invitationId: string) {
     await this.tx(tenantId, async (tx) => {
-      await this.orgOrThrow(tx, tenantId, orgId);
+      await orgOrThrow(tx, tenantId, orgId);
       const before = await repo.findInvitation(tx, tenantId, orgId, invitationId, { lock: true });
       if (!before) throw NotFound('No such invitation in this organization.');
       if (before.status === 'accepted') throw Conflict('This invitation was already accepted; remove the member instead.');
       const role = (await repo.findRole(tx, tenantId, orgId, before.role_id))!;
       const after = await repo.updateInvitation(tx, tenantId, invitationId, { status: 'revoked' });
-      await this.audit(
+      await audit(
         tx,
         tenantId,
         orgId,
@@ -254,7 +233,7 @@ export class InvitationService {
       if (invitationStatus(inv!) !== 'pending') throw Conflict('This invitation can no longer be declined.');
       const role = (await repo.findRole(tx, tenantId, inv!.org_id, inv!.role_id))!;
       const after = await repo.updateInvitation(tx, tenantId, inv!.id, { status: 'declined' });
-      await this.audit(
+      await audit(
         tx,
         tenantId,
         inv!.org_id,
@@ -286,7 +265,7 @@ export class InvitationService {
     if (existing) await membership.setRoles(change, existing, [...(await repo.rolesByName(tx, tenantId, org.id, existing.roles)), role]);
     else await membership.addMember(change, org, userId, [role]);
     const after = await repo.updateInvitation(tx, tenantId, inv.id, { status: 'accepted', accepted_user_id: userId, accepted_at: new Date() });
-    await this.audit(
+    await audit(
       tx,
       tenantId,
       org.id,

@@ -2,8 +2,9 @@ import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import * as membership from '../orgs/membership.ts';
-import { findInvitation, findMember, findOrg, insertAudit, rolesByName } from '../orgs/org.repo.ts';
+import { findInvitation, findMember, findOrg, rolesByName } from '../orgs/org.repo.ts';
 import { invitationStatus } from '../orgs/org.service.ts';
+import { audit } from '../orgs/org-rules.ts';
 import { emailKey } from '../users/email-address.ts';
 import { findUserByEmail, findUserById, insertUser, type UserRow, updateUser } from '../users/user.repo.ts';
 import { mappedRoles } from './group-roles.ts';
@@ -233,15 +234,11 @@ export function auditLink(
   action: 'sso.link_created' | 'sso.link_confirmed' | 'sso.link_refused' | 'sso.link_deferred' | 'sso.link_removed',
   detail: { subject: string; user_id?: string | undefined; reason: string },
 ) {
-  return insertAudit(tx, {
-    tenant_id: conn.tenant_id,
-    org_id: conn.org_id,
-    actor: { type: 'sso_connection', id: conn.id },
-    action,
-    target_type: 'sso_link',
-    target_id: detail.user_id ?? null,
-    before: null,
-    after: { connection_id: conn.id, connection_name: conn.name, ...detail },
+  const target = { type: 'sso_link', id: detail.user_id ?? null };
+  return audit(tx, conn.tenant_id, conn.org_id, { type: 'sso_connection', id: conn.id }, action, target, null, {
+    connection_id: conn.id,
+    connection_name: conn.name,
+    ...detail,
   });
 }
 
