@@ -20,14 +20,17 @@ import { type Connection, connect } from './db/connect.ts';
 import { isMigrated, migrateToLatest, ping } from './db/migrate.ts';
 import { assertEncryptionKeyOpensDatabase } from './encryption-key-check.ts';
 import { formBody, jsonBody } from './http/body.ts';
+import { metricsRoute, startMetricsServer } from './http/metrics-endpoint.ts';
 import { requestContext, sameOriginForms } from './http/request-context.ts';
 import { MailOutbox } from './mail/outbox.ts';
 import { createMailTransport } from './mail/transport.ts';
 import { startMaintenance } from './maintenance.ts';
 import { meRoutes } from './me/me.routes.ts';
 import { requireUser } from './me/user-auth.ts';
+import { Metrics } from './metrics/metrics.ts';
 import { ClientService } from './oidc/client.service.ts';
 import { interactionRoutes } from './oidc/interactions.routes.ts';
+import { providerRouteTemplate } from './oidc/provider-routes.ts';
 import { TenantRuntimes } from './oidc/tenant-runtime.ts';
 import { invitationRoutes } from './orgs/invitation.routes.ts';
 import { InvitationService } from './orgs/invitation.service.ts';
@@ -55,6 +58,7 @@ export interface App {
   config: Config;
   log: Logger;
   connection: Connection;
+  metrics: Metrics;
   services: {
     tenants: TenantService;
     users: UserService;
@@ -70,14 +74,25 @@ export interface App {
     domains: DomainService;
     connections: ConnectionService;
   };
-  /** Listens on config.port (0 = any free port); resolves to the base URL. */
+  /** Listens on config.port (0 = any free port), and on METRICS_PORT when set; resolves to the base URL. */
   start(): Promise<string>;
-  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the database. */
-  stop(graceMs?: number): Promise<void>;
+  /**
+   * The first step of a shutdown: from now on /readyz answers 503 `draining`, so balancers send
+   * new traffic elsewhere, while every request — in flight or new — is still served; each answer
+   * closes its connection. `stop()` comes after (main.ts waits SHUTDOWN_GRACE_MS between them).
+   */
+  drain(): void;
+  /**
+   * Stops accepting, lets in-flight requests finish (up to `inFlightMs`; then their connections
+   * are cut), stops the background work and closes the database. Drains first if `drain()` was
+   * not called. Called again, it answers the same promise.
+   */
+  stop(inFlightMs?: number): Promise<void>;
 }
 
 export async function createApp(config: Config, opts: { log?: Logger; connection?: Connection; txtResolver?: TxtResolver } = {}): Promise<App> {
   const log = opts.log ?? createLogger(config.logLevel);
+  const metrics = new Metrics();
   const connection =
     opts.connection ??
     (await connect({
@@ -88,6 +103,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       onIdleConnectionLost: (err) => log.warn({ err }, 'a database connection was lost while idle; a new one will be opened when needed'),
     }));
   const { db } = connection;
+  connection.onStatement((seconds, failed) => metrics.statement(seconds, failed));
   try {
     await migrateToLatest(db);
     await assertEncryptionKeyOpensDatabase(db, config);
@@ -102,6 +118,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     createMailTransport({ smtpUrl: config.smtpUrl, dataDir: config.dataDir, log }),
     { ...config.mail, encryptionKey: config.encryptionKey },
     log,
+    metrics,
   );
   const bruteForce = new BruteForce(db);
   const renderText = createTextViews();
@@ -126,12 +143,17 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     { db, publicUrl: config.publicUrl, encryptionKey: config.encryptionKey, users, clients, orgTokens, render, log },
     config.tenantCacheTtlMs,
     config.tenantProviderCacheSize,
+    metrics,
   );
+  metrics.readAtScrape({ pool: () => connection.poolStats(), mailQueueDepth: () => outbox.queueDepth(), providerCacheSize: () => runtimes.size });
+  const metricsServed = config.metrics.token !== undefined || config.metrics.port !== undefined;
+  if (metricsServed) metrics.collectProcessMetrics();
+  let draining = false;
 
   const koa = new Koa({ proxy: config.trustProxy });
   treatRequestsAsHttps(koa, config.publicUrl);
   koa.use(strictTransportSecurity(config.publicUrl));
-  koa.use(requestContext(log));
+  koa.use(requestContext(log, metrics));
   koa.use(
     errorBoundary(log, (ctx, status, title, detail) => {
       ctx.type = 'html';
@@ -139,12 +161,24 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     }),
   );
   koa.use(securityHeaders);
+  // While draining, each answer closes its connection: a client (or a balancer's pool) holding a
+  // keep-alive connection opens its next one elsewhere rather than find this one cut when the
+  // listener closes.
+  koa.use(async (ctx, next) => {
+    if (draining) ctx.set('Connection', 'close');
+    await next();
+  });
 
   const root = new Router();
   root.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
   root.get('/readyz', async (ctx) => {
+    if (draining) {
+      ctx.status = 503;
+      ctx.body = { status: 'draining' };
+      return;
+    }
     try {
       await ping(db);
       const migrated = await isMigrated(db);
@@ -157,6 +191,9 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     }
   });
   root.get('/assets/:file', serveAsset);
+  // On the public port only behind the token; with METRICS_PORT they are served there instead,
+  // and here /metrics is a 404 like any unknown path.
+  if (config.metrics.token !== undefined && config.metrics.port === undefined) root.get('/metrics', metricsRoute(metrics, config.metrics.token));
   koa.use(root.routes());
 
   // RFC 8414 §3.1: the metadata of issuer https://host/t/<slug> is at /.well-known/oauth-authorization-server/t/<slug>.
@@ -174,7 +211,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const interactions = new Router({ prefix: '/t/:slug/interaction' });
   interactions.use(...forms());
-  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, orgTokens, sso, render }).routes());
+  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, orgTokens, sso, render, metrics }).routes());
   koa.use(interactions.routes());
 
   // The portal and the account pages: signed in through the tenant's own OIDC (portal-session.ts).
@@ -220,6 +257,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       render,
       log,
       sameOrigin: sameOriginForms(config.publicUrl),
+      metrics,
     }).routes(),
   );
   koa.use(ssoRouter.routes());
@@ -254,6 +292,27 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   });
 
   let server: Server | undefined;
+  let metricsServer: Server | undefined;
+  let stopping: Promise<void> | undefined;
+  async function stopNow(inFlightMs: number) {
+    drain();
+    if (server) {
+      log.info({ inFlightMs }, 'closing the listener; letting requests in flight finish');
+      const finished = await closeServer(server, inFlightMs);
+      if (finished) log.info('listener closed; every request in flight finished');
+      else log.warn({ inFlightMs }, 'listener closed; requests still in flight were cut off');
+    }
+    maintenance.stop();
+    await outbox.stop();
+    if (metricsServer) await closeServer(metricsServer, 1000);
+    await connection.close();
+    log.info('database closed; stopped');
+  }
+  function drain() {
+    if (draining) return;
+    draining = true;
+    log.info('draining: /readyz answers 503; requests are still served');
+  }
   const maintenance = startMaintenance(db, log, { refreshSamlMetadata: () => connections.refreshSamlMetadata() });
 
   return {
@@ -261,6 +320,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     config,
     log,
     connection,
+    metrics,
     services: { tenants, users, clients, runtimes, accounts, bruteForce, outbox, orgs, invitations, orgTokens, apiTokens, domains, connections },
     async start() {
       server = koa.listen(config.port, config.host);
@@ -269,23 +329,40 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       await new Promise<void>((resolve, reject) => {
         server!.once('listening', resolve).once('error', reject);
       });
+      if (config.metrics.port !== undefined) {
+        metricsServer = await startMetricsServer(metrics, { host: config.metrics.host, port: config.metrics.port, token: config.metrics.token, log });
+      }
       outbox.start();
       const { port } = server.address() as AddressInfo;
       return `http://localhost:${port}`;
     },
-    async stop(graceMs = 10_000) {
-      maintenance.stop();
-      await outbox.stop();
-      if (server) {
-        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
-        server.closeIdleConnections();
-        const timer = setTimeout(() => server?.closeAllConnections(), graceMs);
-        await closed;
-        clearTimeout(timer);
-      }
-      await connection.close();
+    drain,
+    stop(inFlightMs = 10_000) {
+      stopping ??= stopNow(inFlightMs);
+      return stopping;
     },
   };
+}
+
+/**
+ * Stops `server` accepting and waits until its connections are gone. A connection ends once it
+ * is idle: idle ones at once, busy ones when their response is out (checked every 50 ms — node
+ * would otherwise keep a kept-alive connection open until its keep-alive timeout). After
+ * `boundMs` whatever is left is cut. Answers whether everything finished in time.
+ */
+async function closeServer(server: Server, boundMs: number): Promise<boolean> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const sweep = setInterval(() => server.closeIdleConnections(), 50);
+  let cut = false;
+  const bound = setTimeout(() => {
+    cut = true;
+    server.closeAllConnections();
+  }, boundMs);
+  await closed;
+  clearInterval(sweep);
+  clearTimeout(bound);
+  return !cut;
 }
 
 /**
@@ -303,6 +380,7 @@ function tenantDispatch(runtimes: TenantRuntimes) {
     ctx.state.runtime = runtime;
     const rest = m[2] ?? '/';
     if (OWN_ROUTES.test(rest)) return next();
+    ctx.state.route = providerRouteTemplate(rest) ?? 'unmatched';
 
     const prefix = `/t/${slug}`;
     const original = ctx.req.url ?? '';

@@ -48,6 +48,19 @@ export interface Config {
    * loopback, private and link-local addresses: development and tests only.
    */
   readonly outboundAllowPrivateNetworks: boolean;
+  /**
+   * After SIGTERM or SIGINT, how long /readyz answers 503 `draining` while requests are still
+   * served, before the listener closes (a second signal cuts it short).
+   */
+  readonly shutdownGraceMs: number;
+  /** GET /metrics (Prometheus): off unless a token or a port of its own is set. */
+  readonly metrics: {
+    /** Bearer token that /metrics asks for (on the public port; on METRICS_PORT too when set). */
+    readonly token: string | undefined;
+    /** A port of their own, without the public port's routes; /metrics is then not on the public port. */
+    readonly port: number | undefined;
+    readonly host: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -85,6 +98,18 @@ const EnvSchema = z.object({
   OUTBOUND_ALLOW_PRIVATE_NETWORKS: booleanString.default(false),
   TENANT_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
   TENANT_PROVIDER_CACHE_SIZE: z.coerce.number().int().min(1).max(1_000_000).default(500),
+  // Shutdown and metrics (docs/configuration.md; docs/guides/health-and-logs.md, docs/guides/metrics.md).
+  // How long /readyz answers 503 after SIGTERM/SIGINT while requests are still served, in ms; 0 closes at once.
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
+  // Bearer token for GET /metrics; long and random (`openssl rand -hex 32`), since it may face the internet.
+  METRICS_TOKEN: z
+    .string()
+    .regex(/^[\x21-\x7e]{32,512}$/, 'must be 32 to 512 printable characters without spaces; generate one with `openssl rand -hex 32`')
+    .optional(),
+  // Serve /metrics on this port instead of the public one (no token asked unless METRICS_TOKEN is set too).
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  // Interface for METRICS_PORT: loopback by default, so only the host (or the pod's sidecar) can scrape.
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -96,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid environment:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT === e.PORT) throw new ConfigError('Invalid environment:\n  METRICS_PORT: must differ from PORT');
   const dataDir = resolve(e.DATA_DIR);
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   return Object.freeze({
@@ -121,6 +147,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantCacheTtlMs: e.TENANT_CACHE_TTL_MS,
     tenantProviderCacheSize: e.TENANT_PROVIDER_CACHE_SIZE,
     outboundAllowPrivateNetworks: e.OUTBOUND_ALLOW_PRIVATE_NETWORKS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    metrics: Object.freeze({ token: e.METRICS_TOKEN, port: e.METRICS_PORT, host: e.METRICS_HOST }),
   });
 }
 

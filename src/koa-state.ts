@@ -16,6 +16,11 @@ declare module 'koa' {
     log: Logger;
     /** Every `/t/<slug>/…` request: the tenant and its built OpenID Provider (app.ts). */
     runtime: TenantRuntime;
+    /**
+     * The route template of a request the tenant's oidc-provider answers (`/t/:slug/token`), for
+     * the metrics; set by the tenant dispatch (app.ts). Tessera's own routes are named by @koa/router.
+     */
+    route?: string;
     /** Admin API: who is calling (admin-api/admin-auth.ts). */
     actor: Actor;
     /** `/api/v1/me`: the user the bearer token was issued to (me/user-auth.ts). */

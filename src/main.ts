@@ -94,22 +94,52 @@ function printDemo(config: Config, demo: Awaited<ReturnType<typeof seedDemo>> & 
 `);
 }
 
+/**
+ * SIGTERM or SIGINT drains, then stops: /readyz answers 503 for SHUTDOWN_GRACE_MS while every
+ * request is still served — time for balancers to see it and send traffic elsewhere — then the
+ * listener closes, requests in flight finish, the database closes and the process exits 0. A
+ * second signal during the grace ends the grace at once; one while stopping is only logged (the
+ * wait for requests in flight is bounded anyway).
+ */
 function stopOnSignals(app: App) {
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    app.log.info({ signal }, 'shutting down');
-    app.stop().then(
-      () => process.exit(0),
-      (err) => {
-        app.log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+  const graceMs = app.config.shutdownGraceMs;
+  let phase: 'serving' | 'draining' | 'stopping' = 'serving';
+  let endGrace = () => {};
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (phase === 'draining') {
+      app.log.info({ signal }, 'second signal: ending the grace now');
+      endGrace();
+      return;
+    }
+    if (phase === 'stopping') {
+      app.log.info({ signal }, 'already stopping');
+      return;
+    }
+    phase = 'draining';
+    app.log.info({ signal, graceMs }, 'shutting down: draining first (a second signal ends the grace)');
+    app.drain();
+    const grace = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, graceMs);
+      endGrace = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    grace
+      .then(() => {
+        phase = 'stopping';
+        return app.stop();
+      })
+      .then(
+        () => process.exit(0),
+        (err) => {
+          app.log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }
 
 async function migrate(config: Config) {

@@ -99,6 +99,8 @@ export async function startTessera(
     LOG_LEVEL: 'warn',
     TENANT_CACHE_TTL_MS: '1000',
     NODE_ENV: 'production',
+    // No balancer watches /readyz here: stop at once.
+    SHUTDOWN_GRACE_MS: '0',
   };
   const spawnedAt = Date.now();
   const child = spawn(process.execPath, [...startScriptFlags(root), ...nodeArgs, join(root, 'bin/tessera.js'), 'start'], {

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Kysely } from 'kysely';
+import { Kysely, type LogEvent } from 'kysely';
 import pg from 'pg';
 import type { DB } from './database.ts';
 import { LazyBeginPostgresDialect } from './lazy-begin.ts';
@@ -11,6 +11,37 @@ export interface Connection {
   db: Kysely<DB>;
   kind: 'postgres' | 'embedded';
   close(): Promise<void>;
+  /**
+   * Told each statement's duration (in seconds) and whether it failed — kysely's and the one-shot
+   * path's alike (statements sent together in one round trip count once). One listener; a second
+   * call replaces the first.
+   */
+  onStatement(listener: StatementListener): void;
+  /** The pool's connections now; undefined on the embedded database, which has none. */
+  poolStats(): PoolStats | undefined;
+}
+
+export type StatementListener = (seconds: number, failed: boolean) => void;
+
+export interface PoolStats {
+  total: number;
+  idle: number;
+  /** Queries waiting for a connection. */
+  waiting: number;
+}
+
+/**
+ * Where a connection reports its statements' durations. Kysely's `log` option times each query it
+ * runs (two clock reads and a call, cheap enough to leave on); the listener is set once the app
+ * that counts them exists, which may be after the connection is opened (tests share one).
+ */
+class StatementTimings {
+  private listener: StatementListener | undefined;
+  set(listener: StatementListener) {
+    this.listener = listener;
+  }
+  readonly kyselyLog = (event: LogEvent) => this.listener?.(event.queryDurationMillis / 1000, event.level === 'error');
+  readonly report: StatementListener = (seconds, failed) => this.listener?.(seconds, failed);
 }
 
 export class DataDirBusyError extends Error {
@@ -39,18 +70,28 @@ export async function connect(opts: {
     // The pool drops the dead connection and opens a new one when next needed.
     const lost = opts.onIdleConnectionLost ?? ((err: Error) => process.emitWarning(`database connection lost while idle: ${err.message}`));
     pool.on('error', lost);
-    const db = new Kysely<DB>({ dialect: new LazyBeginPostgresDialect({ pool }) });
-    if (opts.oneShot ?? true) registerOneShot(db, pool, { preparedStatements: opts.preparedStatements ?? true });
-    return { db, kind: 'postgres', close: () => db.destroy() };
+    const timings = new StatementTimings();
+    const db = new Kysely<DB>({ dialect: new LazyBeginPostgresDialect({ pool }), log: timings.kyselyLog });
+    if (opts.oneShot ?? true) registerOneShot(db, pool, { preparedStatements: opts.preparedStatements ?? true, timings });
+    return {
+      db,
+      kind: 'postgres',
+      close: () => db.destroy(),
+      onStatement: (listener) => timings.set(listener),
+      poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    };
   }
   const unlock = lockDataDir(opts.dataDir);
   try {
     const { PGlite } = await import('@electric-sql/pglite');
     const pglite = await PGlite.create(join(opts.dataDir, 'pgdata'));
-    const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) });
+    const timings = new StatementTimings();
+    const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite), log: timings.kyselyLog });
     return {
       db,
       kind: 'embedded',
+      onStatement: (listener) => timings.set(listener),
+      poolStats: () => undefined,
       close: async () => {
         await db.destroy();
         unlock();

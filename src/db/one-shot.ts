@@ -5,6 +5,7 @@ import {
   type Dialect,
   type Driver,
   Kysely,
+  type LogEvent,
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
@@ -49,9 +50,23 @@ const scope = new AsyncLocalStorage<OneShotRun>();
 const oneShots = new WeakMap<Database, Kysely<DB>>();
 const pools = new WeakMap<Database, pg.Pool>();
 
-export function registerOneShot(db: Database, pool: pg.Pool, opts: { preparedStatements: boolean }) {
-  oneShots.set(db, new Kysely<DB>({ dialect: new OneShotDialect(pool, groupedReads(pool), opts.preparedStatements) }));
+/** How the connection times statements (connect.ts): kysely's `log` option, and a report for what bypasses kysely. */
+interface Timings {
+  kyselyLog: (event: LogEvent) => void;
+  report: (seconds: number, failed: boolean) => void;
+}
+const batchTimings = new WeakMap<Database, Timings['report']>();
+
+export function registerOneShot(db: Database, pool: pg.Pool, opts: { preparedStatements: boolean; timings?: Timings }) {
+  oneShots.set(
+    db,
+    new Kysely<DB>({
+      dialect: new OneShotDialect(pool, groupedReads(pool), opts.preparedStatements),
+      ...(opts.timings ? { log: opts.timings.kyselyLog } : {}),
+    }),
+  );
   pools.set(db, pool);
+  if (opts.timings) batchTimings.set(db, opts.timings.report);
 }
 
 /** A statement (parameters inlined, or an EXECUTE of `prepared`) and the scope statement it runs after. */
@@ -142,10 +157,18 @@ export async function scopedBatch(db: Database, tenantId: string, build: (qb: Ky
   }
   const statements = build(db);
   if (statements.length === 0) return [];
-  const results = (await pool.query(
-    `${scopeStatementFor(tenantId)}; ${statements.map((q) => inlineParameters(q.sql, q.parameters)).join('; ')}`,
-  )) as unknown as pg.QueryResult[];
-  return results.slice(1).map((r) => r.rows);
+  const text = `${scopeStatementFor(tenantId)}; ${statements.map((q) => inlineParameters(q.sql, q.parameters)).join('; ')}`;
+  // The one query sent past kysely, so timed here: the batch is one round trip, and counts as one statement.
+  const report = batchTimings.get(db);
+  const started = performance.now();
+  let failed = true;
+  try {
+    const results = (await pool.query(text)) as unknown as pg.QueryResult[];
+    failed = false;
+    return results.slice(1).map((r) => r.rows);
+  } finally {
+    report?.((performance.now() - started) / 1000, failed);
+  }
 }
 
 /** A character of an unquoted identifier, which may hold a `$`: `a$1` is a name, not `a` and `$1`. */

@@ -2,15 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../base/logger.ts';
 import { withRequestReads } from '../base/request-reads.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 
 const SAFE_ID = /^[\w.-]{1,64}$/;
 
 /**
  * Gives every request an id (the caller's X-Request-Id when it is sane), a child logger that
- * carries it, and one access-log line. The path is logged without its query string: queries on
- * OIDC endpoints carry codes and state.
+ * carries it, one access-log line, and its count and duration in the metrics (by route template).
+ * The path is logged without its query string: queries on OIDC endpoints carry codes and state.
  */
-export function requestContext(log: Logger) {
+export function requestContext(log: Logger, metrics: Metrics) {
   return async (ctx: Context, next: Next) => {
     const incoming = ctx.get('x-request-id');
     const requestId = SAFE_ID.test(incoming) ? incoming : randomUUID();
@@ -26,11 +27,24 @@ export function requestContext(log: Logger) {
       await withRequestReads(next);
     } finally {
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
-      const line = { method: ctx.method, path: ctx.path, status, ms: Math.round(performance.now() - started) };
+      const elapsed = performance.now() - started;
+      metrics.request(ctx.method, routeTemplate(ctx), status, elapsed / 1000);
+      const line = { method: ctx.method, path: ctx.path, status, ms: Math.round(elapsed) };
       if (status >= 500) ctx.state.log.error(line, 'request');
       else if (log.isLevelEnabled('info')) ctx.state.log.info(line, 'request');
     }
   };
+}
+
+/**
+ * The route that answered, as a template (`/t/:slug/api/v1/admin/users/:userId`): what the
+ * tenant dispatch named for oidc-provider's endpoints, else what @koa/router matched, else
+ * `unmatched`. Never the request's own path: a label per path would let anyone add series.
+ */
+function routeTemplate(ctx: Context): string {
+  if (ctx.state.route) return ctx.state.route;
+  const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+  return typeof matched === 'string' ? matched : 'unmatched';
 }
 
 /**

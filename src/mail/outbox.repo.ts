@@ -32,6 +32,12 @@ export async function claimDue(db: Database, limit: number, leaseSeconds: number
   return r.rows;
 }
 
+/** Pending mail of every tenant (the worker's view, as the owner): counted on the partial index `mail_outbox_due`. */
+export async function countPending(db: Database): Promise<number> {
+  const r = await db.selectFrom('mail_outbox').select(sql<string>`count(*)`.as('n')).where('status', '=', 'pending').executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
 /** `recipient`: where it went, which may be the account's stored address rather than the queued one. */
 export async function markSent(db: Database, tenantId: string, id: string, subject: string, recipient: string) {
   await db

@@ -3,6 +3,7 @@ import { decodeCursor, page } from '../base/pagination.ts';
 import { decrypt, encrypt } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { TenantRow } from '../tenants/tenant.repo.ts';
 import type { MailStatus } from './mail.table.ts';
@@ -36,6 +37,7 @@ export interface OutboxOptions {
 }
 
 const LEASE_SECONDS = 120;
+const QUEUE_COUNT_TIMEOUT_MS = 1000;
 const BATCH = 20;
 
 /**
@@ -50,12 +52,14 @@ export class MailOutbox {
   private running: Promise<void> | undefined;
   private rerun = false;
   private stopped = false;
+  private counting: Promise<number | undefined> | undefined;
 
   constructor(
     private readonly db: Database,
     private readonly transport: MailTransport,
     private readonly opts: OutboxOptions,
     private readonly log: Logger,
+    private readonly metrics: Metrics,
   ) {}
 
   register(kind: string, composer: Composer) {
@@ -109,6 +113,29 @@ export class MailOutbox {
     this.transport.close();
   }
 
+  /**
+   * Mail waiting to be sent, every tenant's, as the metrics scrape reads it: one count over the
+   * partial index of pending mail. At most one count runs at a time, and a count that takes over a
+   * second answers undefined (the gauge keeps its last value), so a slow database does not pile
+   * up scrapes' queries.
+   */
+  queueDepth(): Promise<number | undefined> {
+    this.counting ??= repo
+      .countPending(this.db)
+      .catch((err) => {
+        this.log.warn({ err }, 'could not count the mail queue');
+        return undefined;
+      })
+      .finally(() => {
+        this.counting = undefined;
+      });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), QUEUE_COUNT_TIMEOUT_MS);
+    });
+    return Promise.race([this.counting, late]).finally(() => clearTimeout(timer));
+  }
+
   /** Runs one pass now, or right after the current one. */
   kick() {
     if (this.stopped) return;
@@ -155,12 +182,14 @@ export class MailOutbox {
       const fromName = effectiveSettings(tenant.settings).mail_from_name ?? tenant.name;
       const { to = row.recipient, ...content } = mail;
       await this.transport.send({ from: { name: fromName, address: this.opts.from }, to, ...content });
+      this.metrics.mailDelivered();
       await repo.markSent(this.db, row.tenant_id, row.id, mail.subject, to);
       log.info({ attempts: row.attempts }, 'mail sent');
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const retry = row.attempts < this.opts.maxAttempts;
       const delay = Math.min(this.opts.retryBaseMs * 2 ** (row.attempts - 1), 3_600_000);
+      this.metrics.mailFailed(!retry);
       await repo
         .markAttemptFailed(this.db, row.tenant_id, row.id, message.slice(0, 500), retry ? new Date(Date.now() + delay) : null)
         .catch((e) => log.error({ err: e }, 'could not record a mail failure'));

@@ -4,6 +4,7 @@ import { type AccountService, PasswordRejected } from '../accounts/account.servi
 import type { BruteForce } from '../accounts/brute-force.ts';
 import type { Render } from '../base/views.ts';
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { SsoRouter } from '../sso/sso-router.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
@@ -27,6 +28,7 @@ export function interactionRoutes(deps: {
   orgTokens: OrgTokens;
   sso: SsoRouter;
   render: Render;
+  metrics: Metrics;
 }) {
   const router = new Router();
 
@@ -138,6 +140,7 @@ export function interactionRoutes(deps: {
     ]);
     // "SSO required": a user of the organization's domain never signs in with a password.
     if (sso.required) {
+      deps.metrics.signIn('password', 'sso_required');
       if (sso.redirect) return ctx.redirect(sso.redirect);
       return loginPage(
         ctx,
@@ -148,11 +151,13 @@ export function interactionRoutes(deps: {
     }
     const user = !verdict.ipBlocked && email && password ? await deps.users.checkSignIn(tenant.id, account, password) : undefined;
     if (!user || verdict.accountLocked) {
+      deps.metrics.signIn('password', verdict.ipBlocked || verdict.accountLocked ? 'locked' : 'invalid_credentials');
       await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, email, ctx.ip, verdict);
       return loginPage(ctx, details, { email, step: 'password', error: INVALID_CREDENTIALS }, 401);
     }
     await deps.bruteForce.recordSuccess(tenant.id, email, verdict);
     if (settings.email_verification_required && !user.email_verified) {
+      deps.metrics.signIn('password', 'email_unverified');
       await deps.accounts.requestVerification(tenant.id, user.email);
       return page(
         ctx,
@@ -166,6 +171,7 @@ export function interactionRoutes(deps: {
       );
     }
     const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
+    deps.metrics.signIn('password', 'signed_in');
     ctx.status = 303;
     ctx.redirect(to);
   });

@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type Provider from 'oidc-provider';
 import { slugScopedStatement } from '../db/one-shot.ts';
 import { isInlineSafeSlug } from '../db/tenant-scope.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import { issuerOf } from '../tenants/issuer.ts';
 import { openSigningKeys, type SealedSigningKey, type SigningAlg } from '../tenants/signing-keys.ts';
 import { findTenantWithKeys, type TenantRow } from '../tenants/tenant.repo.ts';
@@ -40,9 +41,15 @@ export class TenantRuntimes {
     private readonly deps: ProviderDeps,
     ttlMs: number,
     providerCacheSize: number,
+    private readonly metrics: Metrics,
   ) {
     this.tenants = new LRUCache({ max: 10_000, ttl: Math.max(ttlMs, 1) });
     this.providers = new LRUCache({ max: providerCacheSize });
+  }
+
+  /** Built providers held now. */
+  get size() {
+    return this.providers.size;
   }
 
   async forSlug(slug: string): Promise<TenantRuntime | undefined> {
@@ -51,6 +58,7 @@ export class TenantRuntimes {
     if (!found) return undefined;
     const key = `${found.row.id}:${found.row.config_version}`;
     let runtime = this.providers.get(key);
+    this.metrics.providerCache(runtime !== undefined);
     if (!runtime) {
       runtime = this.build(found.row, found.keys);
       this.providers.set(key, runtime);
@@ -85,6 +93,7 @@ export class TenantRuntimes {
     const issuer = issuerOf(this.deps.publicUrl, tenant.slug);
     const verifyAccessToken = accessTokenVerifier(issuer, publicJwksOf(keys));
     const provider = buildProvider(this.deps, tenant, keys, alg, verifyAccessToken);
+    countIssuedTokens(provider, tenant.slug, this.metrics);
     const callback = provider.callback();
     return {
       tenant,
@@ -97,3 +106,26 @@ export class TenantRuntimes {
     };
   }
 }
+
+/**
+ * Counts every token the tenant issues: each successful grant at the token endpoint
+ * (oidc-provider's `grant.success`, labelled with its grant type — one the provider has a handler
+ * for, so a bounded set), and each access token Tessera mints itself through the provider's model
+ * (organization switch, API tokens: their `gty` is Tessera's own `urn:tessera:…`, and a minted
+ * token is never one the token endpoint counted).
+ */
+function countIssuedTokens(provider: Provider, slug: string, metrics: Metrics) {
+  provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: unknown } } }) => {
+    const grantType = ctx.oidc.params?.grant_type;
+    if (typeof grantType === 'string') metrics.tokenIssued(grantType, slug);
+  });
+  const minted = (token: { gty?: unknown }) => {
+    // A refresh appends " refresh_token" to the gty it carries on: that token the endpoint counted.
+    if (typeof token.gty === 'string' && token.gty.startsWith(MINTED_GTY_PREFIX) && !token.gty.includes(' ')) metrics.tokenIssued(token.gty, slug);
+  };
+  provider.on('access_token.saved', minted);
+  provider.on('access_token.issued', minted);
+}
+
+/** The `gty` of access tokens Tessera mints outside the token endpoint (provider.ts, mintAccessToken). */
+const MINTED_GTY_PREFIX = 'urn:tessera:';

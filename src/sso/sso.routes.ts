@@ -8,6 +8,7 @@ import type { Render } from '../base/views.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { formField, renderPage } from '../http/pages.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { findOrg } from '../orgs/org.repo.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
@@ -39,6 +40,7 @@ export interface SsoRouteDeps {
   log: Logger;
   /** The same-origin check of form posts (CSRF), for the account-linking forms. */
   sameOrigin: Middleware;
+  metrics: Metrics;
 }
 
 const linkPath = (ctx: Context) => `/t/${ctx.state.runtime.tenant.slug}/sso/link`;
@@ -107,6 +109,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
       const emailDomainVerified = await deps.domains.isVerifiedFor(runtime.tenant.id, conn.org_id, profile.email);
       const outcome = await provision(deps.db, deps.invitations, conn, profile, { emailDomainVerified, invitationId: answer.binding.invitationId });
       if (outcome.kind === 'proof_required') {
+        deps.metrics.ssoSignIn(conn.type, 'proof_required');
         await record(conn, 'sso.link_deferred', profile, outcome);
         const cookie = await deps.pendingLinks.create(runtime.tenant.id, conn.id, outcome.userId, profile, answer.binding);
         setLinkCookie(ctx, cookie);
@@ -118,8 +121,11 @@ export function ssoRoutes(deps: SsoRouteDeps) {
         throw new SsoRefused(outcome.reason);
       }
       deps.log.info({ tenant: runtime.tenant.slug, connection: conn.id, userId: outcome.userId, created: outcome.created }, 'sso sign-in');
-      return await signedIn(ctx, conn, outcome.userId, answer.binding);
+      const done = await signedIn(ctx, conn, outcome.userId, answer.binding);
+      deps.metrics.ssoSignIn(conn.type, 'signed_in');
+      return done;
     } catch (err) {
+      deps.metrics.ssoSignIn(conn.type, err instanceof SsoRefused ? 'refused' : 'error');
       const reason = err instanceof SsoRefused ? err.message : `unexpected: ${(err as Error).message}`;
       deps.log.warn({ tenant: runtime.tenant.slug, connection: conn.id, reason }, 'sso sign-in refused');
       await deps.connections.recordError(runtime.tenant.id, conn.id, reason);
@@ -246,6 +252,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     const verdict = await deps.bruteForce.check(tenant.id, settings, found.user.email, ctx.ip);
     const user = !verdict.ipBlocked && password ? await deps.users.checkSignIn(tenant.id, found.user, password) : undefined;
     if (!user || verdict.accountLocked) {
+      deps.metrics.signIn('sso_link', verdict.ipBlocked || verdict.accountLocked ? 'locked' : 'invalid_credentials');
       await deps.bruteForce.recordFailure(tenant.id, settings, found.user.email, ctx.ip, verdict);
       return linkPage(ctx, pending, { error: 'That password is not right.' }, 401);
     }
@@ -321,13 +328,16 @@ export function ssoRoutes(deps: SsoRouteDeps) {
       }
       deps.log.info({ tenant: runtime.tenant.slug, connection: conn.id, userId: outcome.userId, proof: reason }, 'sso link proven');
       if (continueSignIn && (!pending.binding.interactionUid || (await runtime.provider.Interaction.find(pending.binding.interactionUid)))) {
-        return await signedIn(ctx, conn, outcome.userId, pending.binding);
+        const done = await signedIn(ctx, conn, outcome.userId, pending.binding);
+        deps.metrics.signIn('sso_link', 'signed_in');
+        return done;
       }
       return renderPage(ctx, deps.render, 'message.njk', {
         title: 'Your account is linked',
         paragraphs: [`From now on, signing in with ${conn.name} opens this account. Go back to your application and sign in again.`],
       });
     } catch (err) {
+      deps.metrics.signIn('sso_link', err instanceof SsoRefused ? 'refused' : 'error');
       const why = err instanceof SsoRefused ? err.message : `unexpected: ${(err as Error).message}`;
       deps.log.warn({ tenant: runtime.tenant.slug, connection: conn.id, reason: why }, 'sso link refused');
       await deps.connections.recordError(runtime.tenant.id, conn.id, why);

@@ -26,7 +26,14 @@ async function tessera(args: string[], env: Record<string, string>) {
 onPostgres('tenant create --json prints the contract object; the key works; keys rotate publishes a second key', async (tt) => {
   const db = await createTestDatabase();
   const port = await freePort();
-  const env = { DATABASE_URL: db.url, PORT: String(port), DATA_DIR: mkdtempSync(join(tmpdir(), 'tessera-cli-')), SEED_DEMO: 'false', TENANT_CACHE_TTL_MS: '0' };
+  const env = {
+    DATABASE_URL: db.url,
+    PORT: String(port),
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'tessera-cli-')),
+    SEED_DEMO: 'false',
+    TENANT_CACHE_TTL_MS: '0',
+    SHUTDOWN_GRACE_MS: '0',
+  };
   const server = spawn(process.execPath, [BIN, 'start'], { env: { ...process.env, ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     const migrated = await tessera(['migrate'], env);
@@ -78,7 +85,7 @@ onPostgres('tenant create --json prints the contract object; the key works; keys
 
 test('on the embedded database the CLI refuses, with a clear message, while a server holds DATA_DIR; the server stops gracefully', async (tt) => {
   const port = await freePort();
-  const env = { PORT: String(port), DATA_DIR: mkdtempSync(join(tmpdir(), 'tessera-embedded-')) };
+  const env = { PORT: String(port), DATA_DIR: mkdtempSync(join(tmpdir(), 'tessera-embedded-')), SHUTDOWN_GRACE_MS: '0' };
   const server = spawn(process.execPath, [BIN, 'start'], { env: { ...process.env, ...env, DATABASE_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   server.stdout.on('data', (c) => (stdout += c));

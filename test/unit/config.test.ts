@@ -57,3 +57,30 @@ test('bad values fail fast with a message naming each variable', (t) => {
     t.regex(err!.message, new RegExp(name));
   t.regex(err!.message, /openssl rand -hex 32/);
 });
+
+test('shutdown grace and metrics: defaults, and what is refused', (t) => {
+  const dataDir = dir();
+  const c = loadConfig({ DATA_DIR: dataDir });
+  t.is(c.shutdownGraceMs, 5000);
+  t.deepEqual(c.metrics, { token: undefined, port: undefined, host: '127.0.0.1' });
+  t.is(loadConfig({ DATA_DIR: dataDir, SHUTDOWN_GRACE_MS: '0' }).shutdownGraceMs, 0);
+  const token = 'a1'.repeat(32);
+  t.deepEqual(loadConfig({ DATA_DIR: dataDir, METRICS_TOKEN: token, METRICS_PORT: '9464', METRICS_HOST: '0.0.0.0' }).metrics, {
+    token,
+    port: 9464,
+    host: '0.0.0.0',
+  });
+  for (const [name, bad] of [
+    ['SHUTDOWN_GRACE_MS', '-1'],
+    ['SHUTDOWN_GRACE_MS', 'soon'],
+    ['METRICS_TOKEN', 'short'],
+    ['METRICS_TOKEN', `${'a'.repeat(40)} ${'b'.repeat(10)}`],
+    ['METRICS_PORT', '0'],
+    ['METRICS_PORT', '70000'],
+  ] as const) {
+    const err = t.throws(() => loadConfig({ DATA_DIR: dataDir, [name]: bad }), { instanceOf: ConfigError }, `${name}=${bad}`);
+    t.regex(err!.message, new RegExp(name));
+  }
+  const same = t.throws(() => loadConfig({ DATA_DIR: dataDir, PORT: '9464', METRICS_PORT: '9464' }), { instanceOf: ConfigError });
+  t.regex(same!.message, /METRICS_PORT: must differ from PORT/);
+});

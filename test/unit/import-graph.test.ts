@@ -12,6 +12,7 @@ import { findCycles, importGraph, type LayerRules, layerViolations, readSources,
 const LAYER_RULES: LayerRules = {
   layers: [
     { name: 'base', modules: ['base'] },
+    { name: 'metrics', modules: ['metrics'] },
     { name: 'infrastructure', modules: ['crypto', 'db'] },
     { name: 'oidc-store', modules: ['oidc-store'] },
     { name: 'users', modules: ['users'] },
