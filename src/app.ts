@@ -100,6 +100,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       dataDir: config.dataDir,
       preparedStatements: config.databasePreparedStatements,
       oneShot: config.databaseOneShot,
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
       onIdleConnectionLost: (err) => log.warn({ err }, 'a database connection was lost while idle; a new one will be opened when needed'),
     }));
   const { db } = connection;

@@ -44,6 +44,12 @@ export interface Config {
    */
   readonly databaseOneShot: boolean;
   /**
+   * How long a request waits for a database connection — a new one to open, or a free one from
+   * the pool — before it fails (503): while the database is unreachable requests fail fast
+   * instead of hanging.
+   */
+  readonly databaseConnectTimeoutMs: number;
+  /**
    * Outbound requests for a tenant's configuration (IdP metadata, OIDC discovery) may reach
    * loopback, private and link-local addresses: development and tests only.
    */
@@ -95,6 +101,7 @@ const EnvSchema = z.object({
   SEED_DEMO: booleanString.default(true),
   DATABASE_PREPARED_STATEMENTS: booleanString.default(true),
   DATABASE_ONE_SHOT: booleanString.default(true),
+  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
   OUTBOUND_ALLOW_PRIVATE_NETWORKS: booleanString.default(false),
   TENANT_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
   TENANT_PROVIDER_CACHE_SIZE: z.coerce.number().int().min(1).max(1_000_000).default(500),
@@ -131,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS,
     databaseOneShot: e.DATABASE_ONE_SHOT,
+    databaseConnectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
     dataDir,
     smtpUrl: e.SMTP_URL,
     mail: Object.freeze({

@@ -143,7 +143,7 @@ function stopOnSignals(app: App) {
 }
 
 async function migrate(config: Config) {
-  const conn = await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const conn = await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, connectTimeoutMs: config.databaseConnectTimeoutMs });
   try {
     const { applied } = await migrateToLatest(conn.db);
     console.log(applied.length ? `Applied: ${applied.join(', ')}` : 'Database is up to date.');
@@ -153,7 +153,7 @@ async function migrate(config: Config) {
 }
 
 async function withTenants<T>(config: Config, work: (tenants: TenantService) => Promise<T>): Promise<T> {
-  const conn = await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
+  const conn = await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2, connectTimeoutMs: config.databaseConnectTimeoutMs });
   try {
     await migrateToLatest(conn.db);
     // Both commands seal new signing keys: with another key than the database's, they would

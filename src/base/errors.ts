@@ -1,4 +1,5 @@
 import type { Context, Next } from 'koa';
+import { isDatabaseUnavailable } from './database-unavailable.ts';
 import type { Logger } from './logger.ts';
 
 export interface FieldError {
@@ -43,6 +44,16 @@ export const PayloadTooLarge = kind(413, 'payload_too_large', 'Payload too large
 export const UnsupportedMediaType = kind(415, 'unsupported_media_type', 'Unsupported media type');
 export const TooManyRequests = kind(429, 'too_many_requests', 'Too many requests');
 
+/**
+ * What a client is told to wait before trying again while the database is unreachable: a
+ * PostgreSQL restart or failover takes seconds, and clients that retry at once only add load.
+ */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** 503 with Retry-After: the request may well succeed if sent again in a few seconds. */
+export const ServiceUnavailable: Factory = (detail) =>
+  new AppError(503, 'service_unavailable', 'Service unavailable', detail, undefined, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+
 /** PostgreSQL's unique_violation, for turning a lost race into a 409 instead of a 500. */
 export function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';
@@ -53,8 +64,9 @@ function wantsJson(ctx: Context): boolean {
 }
 
 /**
- * Outermost error boundary: known errors keep their status; anything else is logged with the
- * request id and answered as a 500 that reveals nothing.
+ * Outermost error boundary: known errors keep their status; an unreachable database is a 503
+ * with Retry-After; anything else is logged with the request id and answered as a 500 that
+ * reveals nothing.
  */
 export function errorBoundary(log: Logger, renderPage: (ctx: Context, status: number, title: string, detail: string) => void) {
   return async (ctx: Context, next: Next) => {
@@ -62,7 +74,10 @@ export function errorBoundary(log: Logger, renderPage: (ctx: Context, status: nu
       await next();
     } catch (err) {
       const problem = toAppError(err);
-      if (problem.status >= 500) {
+      if (problem.code === 'service_unavailable' && !(err instanceof AppError)) {
+        // One short line per request, no stack: an outage fails every request the same way.
+        (ctx.state.log ?? log).warn({ reason: (err as Error).message, code: (err as { code?: unknown }).code }, 'database unavailable');
+      } else if (problem.status >= 500) {
         (ctx.state.log ?? log).error({ err }, 'unhandled error');
       }
       ctx.status = problem.status;
@@ -87,6 +102,7 @@ export function errorBoundary(log: Logger, renderPage: (ctx: Context, status: nu
 
 function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  if (isDatabaseUnavailable(err)) return ServiceUnavailable('The service is briefly unavailable. Try again in a few seconds.');
   const e = err as { status?: number; statusCode?: number; expose?: boolean; message?: string; type?: string };
   const status = e?.status ?? e?.statusCode;
   // Errors thrown by koa/body parsers carry an exposable status (malformed JSON, too large, …).

@@ -60,16 +60,26 @@ export async function connect(opts: {
    * (one-shot.ts); default on. Off, they run as `inTenant` transactions with bound parameters.
    */
   oneShot?: boolean;
+  /**
+   * How long to wait for a connection (opening one, or a free one from a full pool) before the
+   * query fails; default 3 s. Without a bound, requests hang for as long as the database is away.
+   */
+  connectTimeoutMs?: number;
   /** Told when an idle pooled connection dies (PostgreSQL restarted, an admin ended it). */
   onIdleConnectionLost?: (err: Error) => void;
 }): Promise<Connection> {
   if (opts.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
+    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10, connectionTimeoutMillis: opts.connectTimeoutMs ?? 3000 });
     // Without a listener, node-postgres re-emits an idle connection's error on the pool, and an
     // unhandled 'error' event ends the process: a PostgreSQL restart would take Tessera down.
     // The pool drops the dead connection and opens a new one when next needed.
     const lost = opts.onIdleConnectionLost ?? ((err: Error) => process.emitWarning(`database connection lost while idle: ${err.message}`));
     pool.on('error', lost);
+    // A connection lost while checked out but between statements (a transaction waiting on the
+    // app) emits 'error' on its client, where the pool listens only while it is idle: unheard,
+    // that too would end the process. Its next statement fails instead ("not queryable"), which
+    // the request answers with 503, and the pool drops it when it is released.
+    pool.on('connect', (client) => client.on('error', () => {}));
     const timings = new StatementTimings();
     const db = new Kysely<DB>({ dialect: new LazyBeginPostgresDialect({ pool }), log: timings.kyselyLog });
     if (opts.oneShot ?? true) registerOneShot(db, pool, { preparedStatements: opts.preparedStatements ?? true, timings });

@@ -1,3 +1,5 @@
+import { isDatabaseUnavailable } from '../base/database-unavailable.ts';
+
 /**
  * Group commit: callers hand in a write and wait until the statement that carries it has
  * committed. While a statement is in flight (or `maxInFlight` of them), later writes queue and go
@@ -5,7 +7,9 @@
  * at once — no timer, no added latency. `npm run bench -- ClientSecret` showed the per-token row
  * write costing half of the token endpoint's CPU when each went alone.
  *
- * If a batch fails, its writes are retried one by one, so one bad write fails only its own caller.
+ * If a batch fails, its writes are retried one by one, so one bad write fails only its own caller —
+ * unless the database is unreachable (base/database-unavailable.ts): then every caller of the
+ * batch fails at once, rather than each waiting for a connection of its own that won't come.
  */
 export class GroupCommit<T, R = void> {
   private queue: { item: T; resolve: (r: R) => void; reject: (err: unknown) => void }[] = [];
@@ -52,7 +56,7 @@ export class GroupCommit<T, R = void> {
           const results = await this.writeBatch(batch.map((b) => b.item));
           for (const [i, b] of batch.entries()) b.resolve(results[i]!);
         } catch (err) {
-          if (batch.length === 1) batch[0]!.reject(err);
+          if (batch.length === 1 || isDatabaseUnavailable(err)) for (const b of batch) b.reject(err);
           else await Promise.all(batch.map((b) => this.writeBatch([b.item]).then((r) => b.resolve(r[0]!), b.reject)));
         }
       }

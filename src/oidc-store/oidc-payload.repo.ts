@@ -20,8 +20,21 @@ export interface PayloadUpsert {
   expiresInSeconds: number | undefined;
 }
 
+/** Spending a code or refresh token. */
+export interface PayloadConsume {
+  op: 'consume';
+  model: string;
+  id: string;
+  /**
+   * The `consumed_at` the batch carrying it marks the row with, set by payloadWriteBatch as it
+   * builds the statement — before it is sent, so a caller that never learns the outcome still
+   * knows which mark would be its own (refundStatements).
+   */
+  spentAt?: string;
+}
+
 /** What the adapter writes by group commit: saves, spending a code or token, removals. */
-export type PayloadWrite = ({ op: 'upsert' } & PayloadUpsert) | { op: 'consume' | 'destroy'; model: string; id: string };
+export type PayloadWrite = ({ op: 'upsert' } & PayloadUpsert) | PayloadConsume | { op: 'destroy'; model: string; id: string };
 
 function rowOf(w: PayloadUpsert) {
   const str = (k: string) => (typeof w.payload[k] === 'string' ? (w.payload[k] as string) : null);
@@ -101,16 +114,20 @@ export function payloadWriteBatch(tenantId: string, writes: PayloadWrite[]) {
   const upserts = new Map<string, PayloadUpsert>();
   const consumed = new Map<string, PayloadWrite>();
   const destroyed: PayloadWrite[] = [];
+  let spentAt: string | undefined;
   for (const w of writes) {
     if (w.op === 'upsert') upserts.set(key(w), w);
-    else if (w.op === 'consume') consumed.set(key(w), w);
-    else destroyed.push(w);
+    else if (w.op === 'consume') {
+      spentAt ??= spendMark();
+      w.spentAt = spentAt;
+      consumed.set(key(w), w);
+    } else destroyed.push(w);
   }
   const statements: CompiledQuery[] = [];
   if (upserts.size) statements.push(upsertStatement(tenantId, [...upserts.values()]));
   const consumeAt = statements.length;
   if (consumed.size) {
-    const params: unknown[] = [new Date(), tenantId];
+    const params: unknown[] = [spentAt, tenantId];
     const which = rowsMatching(params, [...consumed.values()]);
     statements.push(
       CompiledQuery.raw(
@@ -134,6 +151,51 @@ export function payloadWriteBatch(tenantId: string, writes: PayloadWrite[]) {
     });
   };
   return { statements, outcomes };
+}
+
+let lastSpendMark = 0;
+
+/**
+ * A `consumed_at` no other batch of this process uses: the time in microseconds (PostgreSQL's
+ * resolution), one more than the last mark when the clock has not moved on. It tells this
+ * batch's spending from anyone else's, so a refund takes back only its own.
+ */
+function spendMark(): string {
+  const micros = Math.max(Date.now() * 1000, lastSpendMark + 1);
+  lastSpendMark = micros;
+  return new Date(Math.floor(micros / 1000)).toISOString().replace('Z', `${String(micros % 1000).padStart(3, '0')}Z`);
+}
+
+/**
+ * A code or refresh token spent by a token request that then handed out no tokens, and the rows
+ * of the tokens it made instead (never handed out; maybe stored).
+ */
+export interface Refund {
+  model: string;
+  id: string;
+  spentAt: string;
+  created: Array<{ model: string; id: string }>;
+}
+
+/**
+ * Gives a spent code or refresh token back: unspent, but only if it is still marked with the
+ * request's own mark (nobody else spent it; it was not revoked), and the tokens made in its place
+ * are deleted. Run as one batch: all or nothing.
+ */
+export function refundStatements(tenantId: string, refund: Refund): CompiledQuery[] {
+  const statements = [
+    CompiledQuery.raw('update "oidc_payloads" set "consumed_at" = null where "tenant_id" = $1 and "model" = $2 and "id" = $3 and "consumed_at" = $4', [
+      tenantId,
+      refund.model,
+      refund.id,
+      refund.spentAt,
+    ]),
+  ];
+  if (refund.created.length) {
+    const params: unknown[] = [tenantId];
+    statements.push(CompiledQuery.raw(`delete from "oidc_payloads" where "tenant_id" = $1 and (${rowsMatching(params, refund.created)})`, params));
+  }
+  return statements;
 }
 
 /** The grant a code or refresh token was issued under (for revoking it on a replay). */

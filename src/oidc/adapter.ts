@@ -11,6 +11,7 @@ import { grantOrgKey } from '../orgs/org-tokens.ts';
 import { userKey } from '../users/user.service.ts';
 import type { ClientService } from './client.service.ts';
 import { heldSaves } from './held-saves.ts';
+import type { SpendRefunds } from './spend-refunds.ts';
 import { findTokenWithRelated, PREFETCHING_MODELS } from './token-prefetch.ts';
 
 /**
@@ -24,8 +25,11 @@ export const verifiedAccessToken = new AsyncLocalStorage<{ jti: string; payload:
 
 const JWT_BACKED_MODELS = new Set(['AccessToken', 'ClientCredentials']);
 
+/** What a token request spends (and may be given back: spend-refunds.ts). */
+const SPENDABLE_MODELS = new Set(['AuthorizationCode', 'RefreshToken']);
+
 /** Makes oidc-provider's Adapter class for one tenant: every row is keyed and filtered by tenant. */
-export function adapterFor(db: Database, tenantId: string, issuer: string, clients: ClientService) {
+export function adapterFor(db: Database, tenantId: string, issuer: string, clients: ClientService, refunds: SpendRefunds) {
   // Every write — saves of tokens, codes, grants, sessions and interactions, spending a code or
   // refresh token, removals — goes to PostgreSQL by group commit: concurrent requests' writes share
   // one round trip, and each caller still waits until its write has committed (a token is handed
@@ -89,6 +93,9 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
       // Our refresh tokens are opaque (no dots); a JWT offered at introspection is not one, and
       // neither is the jti the gateway handed on for it (introspection asks all three models).
       if (this.model === 'RefreshToken' && (id.includes('.') || verifiedAccessToken.getStore()?.jti === id)) return undefined;
+      // Spent by a request that handed out nothing, and not yet given back: given back first.
+      const settling = SPENDABLE_MODELS.has(this.model) ? refunds.settle(tenantId, this.model, id) : undefined;
+      if (settling) await settling;
       await this.sendHeld();
       if (!PREFETCHING_MODELS.has(this.model)) {
         return readOnce(this.key('id', id), async () => this.found(await this.run((tx) => repo.findPayload(tx, tenantId, this.model, { id }))));
@@ -136,6 +143,8 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
      */
     async consume(id: string): Promise<void> {
       this.changed();
+      // A token request notes the spending in its held saves (held-saves.ts), to give it back if
+      // the request hands out no tokens.
       if (await this.write({ op: 'consume', model: this.model, id })) return;
       const grantId = await this.run((tx) => repo.grantOf(tx, tenantId, this.model, id));
       if (grantId) {

@@ -17,6 +17,8 @@ import { missingConsent, recordConsent } from './consent.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { oauthInput } from './oauth-input.ts';
 import { orgRequest, requestedOrganization } from './org-request.ts';
+import { databaseOutage } from './outage.ts';
+import type { SpendRefunds } from './spend-refunds.ts';
 import { SyncSigningKey } from './sync-signing-key.ts';
 import { tokenGateway } from './token-gateway.ts';
 
@@ -54,6 +56,8 @@ export interface ProviderDeps {
   orgTokens: OrgTokens;
   render: Render;
   log: Logger;
+  /** Codes and refresh tokens spent by requests that handed out no tokens, given back (one per instance). */
+  refunds: SpendRefunds;
 }
 
 /** The audience of every access token Tessera issues: the tenant's own APIs (userinfo, /api/v1/...). */
@@ -120,7 +124,7 @@ export function buildProvider(
   }
 
   const configuration: Configuration = {
-    adapter: adapterFor(deps.db, tenant.id, issuer, deps.clients),
+    adapter: adapterFor(deps.db, tenant.id, issuer, deps.clients, deps.refunds),
     clients: [],
     // Signed with crypto.sign rather than WebCrypto's thread pool (sync-signing-key.ts says why).
     jwks: { keys: keys.map((k) => new SyncSigningKey(k)) as unknown as NonNullable<Configuration['jwks']>['keys'] },
@@ -313,11 +317,32 @@ export function buildProvider(
 
   const provider = new Provider(issuer, configuration);
   treatRequestsAsHttps(provider, deps.publicUrl);
+  const outage = databaseOutage({
+    log: deps.log,
+    page: (ctx) =>
+      deps.render('error.njk', {
+        title: 'Temporarily unavailable',
+        tenantName: tenant.name,
+        detail: 'This service is briefly unavailable. Try again in a few seconds.',
+        requestId: ctx.get('x-request-id') || undefined,
+      }),
+  });
+  // First, so it sees every answer: an unreachable database is a 503, not server_error (outage.ts).
+  provider.use(outage.middleware);
   provider.use(oauthInput);
   provider.use(
-    tokenGateway({ verifyAccessToken, tenantId: tenant.id, orgTokens: deps.orgTokens, clients: deps.clients, provider: () => provider, log: deps.log }),
+    tokenGateway({
+      verifyAccessToken,
+      tenantId: tenant.id,
+      orgTokens: deps.orgTokens,
+      clients: deps.clients,
+      provider: () => provider,
+      refunds: deps.refunds,
+      log: deps.log,
+    }),
   );
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
+    if (outage.serverError(ctx, err)) return;
     deps.log.error({ err, tenant: tenant.slug, route: ctx.oidc?.route }, 'oidc-provider server error');
   });
   return provider;

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type Provider from 'oidc-provider';
+import { isDatabaseUnavailable } from '../base/database-unavailable.ts';
 import { slugScopedStatement } from '../db/one-shot.ts';
 import { isInlineSafeSlug } from '../db/tenant-scope.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -9,6 +10,12 @@ import { openSigningKeys, type SealedSigningKey, type SigningAlg } from '../tena
 import { findTenantWithKeys, type TenantRow } from '../tenants/tenant.repo.ts';
 import { type AccessTokenVerifier, accessTokenVerifier } from './jwt-verifier.ts';
 import { apiAudienceOf, buildProvider, type ProviderDeps, publicJwksOf } from './provider.ts';
+import { SpendRefunds } from './spend-refunds.ts';
+
+interface CachedTenant {
+  /** null: no such tenant. */
+  found: { row: TenantRow; keys: SealedSigningKey[] } | null;
+}
 
 export interface TenantRuntime {
   tenant: TenantRow;
@@ -32,24 +39,40 @@ export interface TenantRuntime {
  * (bench/diag/provider-build.ts measures it); `providerCacheSize` (TENANT_PROVIDER_CACHE_SIZE)
  * bounds how many stay built — a tenant outside it is rebuilt on its next request, and V8 collects
  * the evicted one (docs/performance.md, "A cold tenant").
+ *
+ * Stale if error: when the re-read of a tenant's row fails because the database is unreachable,
+ * the row last read keeps serving (and so does its built provider), so discovery and the JWKS —
+ * which read nothing else — answer through an outage; everything that needs the database still
+ * fails, with 503. A tenant first seen during an outage can't be served.
  */
 export class TenantRuntimes {
-  private readonly tenants: LRUCache<string, { found: { row: TenantRow; keys: SealedSigningKey[] } | null }>;
+  private readonly tenants: LRUCache<string, CachedTenant>;
   private readonly providers: LRUCache<string, Promise<TenantRuntime>>;
+  /** Re-reads in flight, by slug: concurrent requests share one. */
+  private readonly reading = new Map<string, Promise<CachedTenant>>();
+  private readonly deps: ProviderDeps;
 
   constructor(
-    private readonly deps: ProviderDeps,
+    deps: Omit<ProviderDeps, 'refunds'>,
     ttlMs: number,
     providerCacheSize: number,
     private readonly metrics: Metrics,
   ) {
-    this.tenants = new LRUCache({ max: 10_000, ttl: Math.max(ttlMs, 1) });
+    this.deps = { ...deps, refunds: new SpendRefunds(deps.db, deps.log) };
+    // An expired row stays in the cache (noDeleteOnStaleGet) until it is read again: it is what
+    // an outage is served from.
+    this.tenants = new LRUCache({ max: 10_000, ttl: Math.max(ttlMs, 1), noDeleteOnStaleGet: true });
     this.providers = new LRUCache({ max: providerCacheSize });
   }
 
   /** Built providers held now. */
   get size() {
     return this.providers.size;
+  }
+
+  /** Codes and refresh tokens spent by requests that delivered no tokens, being given back. */
+  get refunds(): SpendRefunds {
+    return this.deps.refunds;
   }
 
   async forSlug(slug: string): Promise<TenantRuntime | undefined> {
@@ -81,9 +104,32 @@ export class TenantRuntimes {
   private async tenantBySlug(slug: string) {
     const hit = this.tenants.get(slug);
     if (hit) return hit.found ?? undefined;
-    const found = await slugScopedStatement(this.deps.db, slug, (tx) => findTenantWithKeys(tx, slug));
-    this.tenants.set(slug, { found: found ?? null });
-    return found;
+    const inFlight = this.reading.get(slug);
+    if (inFlight) {
+      // Someone is re-reading it: the row a moment older than that read serves meanwhile.
+      const stale = this.tenants.get(slug, { allowStale: true });
+      return (stale ?? (await inFlight)).found ?? undefined;
+    }
+    const read = this.read(slug).finally(() => this.reading.delete(slug));
+    this.reading.set(slug, read);
+    return (await read).found ?? undefined;
+  }
+
+  private async read(slug: string): Promise<CachedTenant> {
+    try {
+      const found = await slugScopedStatement(this.deps.db, slug, (tx) => findTenantWithKeys(tx, slug));
+      const cached = { found: found ?? null };
+      this.tenants.set(slug, cached);
+      return cached;
+    } catch (err) {
+      const stale = isDatabaseUnavailable(err) ? this.tenants.get(slug, { allowStale: true }) : undefined;
+      if (!stale) throw err;
+      // Served for another TTL before the next attempt: while the database is away, one request
+      // per tenant and TTL tries it, not every request.
+      this.tenants.set(slug, stale);
+      this.deps.log.warn({ tenant: slug, reason: (err as Error).message }, 'database unavailable: serving the tenant as last read');
+      return stale;
+    }
   }
 
   private async build(tenant: TenantRow, sealedKeys: SealedSigningKey[]): Promise<TenantRuntime> {

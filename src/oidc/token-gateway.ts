@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
+import { isDatabaseUnavailable } from '../base/database-unavailable.ts';
 import type { Logger } from '../base/logger.ts';
 import { sha256Hex } from '../crypto/secrets.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
@@ -8,6 +9,7 @@ import type { ClientService } from './client.service.ts';
 import { HeldSavesNotStored, withHeldSaves } from './held-saves.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { orgRequest } from './org-request.ts';
+import type { SpendRefunds } from './spend-refunds.ts';
 
 const ENDPOINTS = new Map<string, 'token' | 'introspection' | 'revocation' | 'userinfo'>([
   ['/token', 'token'],
@@ -35,6 +37,7 @@ export function tokenGateway(opts: {
   orgTokens: OrgTokens;
   clients: ClientService;
   provider: () => Provider;
+  refunds: SpendRefunds;
   log: Logger;
 }) {
   function verifiedJti(token: string): { jti: string; payload: Record<string, unknown> } | null {
@@ -46,13 +49,24 @@ export function tokenGateway(opts: {
     return { jti: payload.jti, payload: payload as Record<string, unknown> };
   }
 
-  /** `next` with its saves held until it returns; if they cannot be stored, the tokens in the body were never valid: it is replaced. */
+  /**
+   * `next` with its saves held until it returns; if they cannot be stored, the tokens in the body
+   * were never valid: it is replaced — by the 503 of an outage (outage.ts) when the database is
+   * unreachable. A code or refresh token spent by a request that hands out no tokens is given back.
+   */
   function holdingSaves(ctx: Context, next: Next): Next {
     return async () => {
       try {
-        await withHeldSaves(next);
+        await withHeldSaves(next, {
+          succeeded: () => ctx.status === 200,
+          undelivered: (refunds) => {
+            for (const refund of refunds) opts.refunds.add(opts.tenantId, refund);
+          },
+        });
       } catch (err) {
         if (!(err instanceof HeldSavesNotStored)) throw err;
+        // The body's tokens are replaced either way: by outage.ts's 503, or the server_error below.
+        if (isDatabaseUnavailable(err.cause)) throw err.cause;
         opts.log.error({ err, requestId: ctx.get('x-request-id') }, 'token request: storing its tokens failed');
         ctx.status = 500;
         ctx.set('Cache-Control', 'no-store');

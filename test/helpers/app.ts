@@ -64,7 +64,14 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   });
   let connection: Connection | undefined;
   if (databaseUrl)
-    connection = await connect({ databaseUrl, dataDir, poolSize: 5, preparedStatements: config.databasePreparedStatements, oneShot: config.databaseOneShot });
+    connection = await connect({
+      databaseUrl,
+      dataDir,
+      poolSize: 5,
+      preparedStatements: config.databasePreparedStatements,
+      oneShot: config.databaseOneShot,
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
+    });
   const txt = opts.txtRecords;
   let app: App;
   try {

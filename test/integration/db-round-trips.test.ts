@@ -226,7 +226,7 @@ test.serial('a refresh stores its new refresh token and access token together, i
 test.serial('a token request whose tokens cannot be stored answers server_error and hands out no token', async (tt) => {
   const c = await createTenant(t);
   const client = (await adminApi(t, c, 'POST', '/clients', webClient())).body;
-  const { tokens } = await signIn(t, c, client);
+  const { tokens, config } = await signIn(t, c, client);
   await sql
     .raw(`
     create or replace function test_refuse_access_tokens() returns trigger language plpgsql as $$
@@ -255,6 +255,9 @@ test.serial('a token request whose tokens cannot be stored answers server_error 
   } finally {
     await sql`drop trigger test_refuse on oidc_payloads`.execute(db());
   }
+  // The refresh token that request spent was given back: the client goes on with it.
+  const again = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  tt.truthy(again.access_token);
 });
 
 test('a statement scoped by slug sees only the tenant the slug names, as the app role; an unknown slug sees no tenant-scoped row', async (tt) => {

@@ -99,3 +99,17 @@ test('addAll: items handed in together go in one batch, each caller told its own
   t.deepEqual([await first, ...(await pair)], ['wrote x', 'wrote y', 'wrote z']);
   t.deepEqual(w2.batches, [['x'], ['y', 'z']]);
 });
+
+test('a batch that fails because the database is unreachable fails all its callers at once, without a retry per write', async (t) => {
+  const batches: string[][] = [];
+  const gc = new GroupCommit(async (items: string[]) => {
+    batches.push(items);
+    if (items.length > 1) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    return items.map((x) => `wrote ${x}`);
+  });
+  const first = gc.add('a');
+  const rest = ['b', 'c', 'd'].map((x) => gc.add(x));
+  t.is(await first, 'wrote a');
+  for (const p of rest) await t.throwsAsync(p, { message: /ECONNREFUSED/ });
+  t.deepEqual(batches, [['a'], ['b', 'c', 'd']]);
+});

@@ -1,0 +1,72 @@
+import { createConnection, createServer, type Socket } from 'node:net';
+
+export interface TcpProxy {
+  /** The port it listens on (127.0.0.1). */
+  port: number;
+  /** Destroys every open connection, both sides, and from now on ends each new one at once. */
+  cut(): void;
+  /** Accepts and forwards again. */
+  restore(): void;
+  /** Whether it is cut. */
+  readonly isCut: boolean;
+  /** How many connections it has forwarded, and how many it refused while cut. */
+  readonly counts: { forwarded: number; refused: number };
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP proxy between the app and its database, to take the database away mid-load: `cut()` is
+ * what the app sees when PostgreSQL goes down or the network between them fails — its
+ * connections reset under running queries and new ones closed as soon as they open.
+ */
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  const open = new Set<Socket>();
+  let isCut = false;
+  const counts = { forwarded: 0, refused: 0 };
+
+  const server = createServer((client) => {
+    if (isCut) {
+      counts.refused++;
+      client.destroy();
+      return;
+    }
+    counts.forwarded++;
+    const upstream = createConnection(target);
+    for (const socket of [client, upstream]) {
+      open.add(socket);
+      socket.on('close', () => open.delete(socket));
+      // Errors are what a cut is for; each side ends the other.
+      socket.on('error', () => {});
+    }
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as { port: number };
+
+  return {
+    port,
+    cut() {
+      isCut = true;
+      // A reset, not a close: what the app sees when the server dies or the network fails.
+      for (const socket of open) socket.resetAndDestroy();
+      open.clear();
+    },
+    restore() {
+      isCut = false;
+    },
+    get isCut() {
+      return isCut;
+    },
+    counts,
+    close() {
+      for (const socket of open) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
