@@ -93,6 +93,8 @@ export class TenantRuntimes {
   /** Forget what this instance knows of a tenant (after a change made here). */
   invalidate(slug: string) {
     this.tenants.delete(slug);
+    // A read already under way may predate the change: the next request reads afresh.
+    this.reading.delete(slug);
   }
 
   /**
@@ -110,23 +112,28 @@ export class TenantRuntimes {
       const stale = this.tenants.get(slug, { allowStale: true });
       return (stale ?? (await inFlight)).found ?? undefined;
     }
-    const read = this.read(slug).finally(() => this.reading.delete(slug));
+    const read = this.read(slug);
     this.reading.set(slug, read);
-    return (await read).found ?? undefined;
+    try {
+      const cached = await read;
+      // Not cached if the tenant was invalidated while it was read (the row may predate the change).
+      if (this.reading.get(slug) === read) this.tenants.set(slug, cached);
+      return cached.found ?? undefined;
+    } finally {
+      if (this.reading.get(slug) === read) this.reading.delete(slug);
+    }
   }
 
+  /** Read from the database; if it is unreachable, the row last read (stale if error). */
   private async read(slug: string): Promise<CachedTenant> {
     try {
       const found = await slugScopedStatement(this.deps.db, slug, (tx) => findTenantWithKeys(tx, slug));
-      const cached = { found: found ?? null };
-      this.tenants.set(slug, cached);
-      return cached;
+      return { found: found ?? null };
     } catch (err) {
       const stale = isDatabaseUnavailable(err) ? this.tenants.get(slug, { allowStale: true }) : undefined;
       if (!stale) throw err;
-      // Served for another TTL before the next attempt: while the database is away, one request
-      // per tenant and TTL tries it, not every request.
-      this.tenants.set(slug, stale);
+      // Cached again for another TTL before the next attempt: while the database is away, one
+      // request per tenant and TTL tries it, not every request.
       this.deps.log.warn({ tenant: slug, reason: (err as Error).message }, 'database unavailable: serving the tenant as last read');
       return stale;
     }
