@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import type { App } from './app.ts';
 import { AppError } from './base/errors.ts';
 import { createLogger } from './base/logger.ts';
-import { type CliCommand, commandHelp, generalHelp, usageLine } from './cli-help.ts';
+import { type CliCommand, type CliOption, commandHelp, generalHelp, usageLine } from './cli-help.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { DataDirBusyError } from './db/connect.ts';
 import type { Database } from './db/database.ts';
@@ -22,8 +22,8 @@ interface Command extends CliCommand {
   run(values: Values, args: string[]): Promise<void>;
 }
 
-const ALG: CliCommand['options'][number] = { name: 'alg', value: 'ES256|RS256', help: 'signing algorithm of the new key', default: 'ES256' };
-const JSON_OUTPUT = (shape: string): CliCommand['options'][number] => ({ name: 'json', help: `print one JSON object: ${shape}` });
+const ALG: CliOption = { name: 'alg', value: 'ES256|RS256', help: 'signing algorithm of the new key', default: 'ES256' };
+const JSON_OUTPUT = (shape: string): CliOption => ({ name: 'json', help: `print one JSON object: ${shape}` });
 
 const COMMANDS: Command[] = [
   {

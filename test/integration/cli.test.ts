@@ -209,13 +209,16 @@ test('every command answers --help with its options, without a database or a val
 
 test('unknown commands and bad options are refused in a line or two, exit code 2', async (tt) => {
   const env = { DATA_DIR: tempDir(), DATABASE_URL: '' };
-  const [unknown, group, option, missing, alg] = await Promise.all([
+  const nobodyListens = await freePort();
+  const [unknown, group, option, missing, alg, sample] = await Promise.all([
     tessera(['frobnicate'], env),
     tessera(['tenant'], env),
     tessera(['tenant', 'rotate-admin-key', '--slug', 'a', '--bogus'], env),
     tessera(['tenant', 'reset-admin-password', '--slug', 'a'], env),
     tessera(['keys', 'rotate', '--tenant', 'a', '--alg', 'HS256'], env),
+    tessera(['sample-app', '--issuer', `http://127.0.0.1:${nobodyListens}/t/demo`, '--client-id', 'x', '--port', '0'], env),
   ]);
+  saidInOneLine(tt, sample, /^sample-app: fetch failed \(connect ECONNREFUSED/);
   saidInOneLine(tt, unknown, /^Unknown command: tessera frobnicate\. `tessera --help` lists the commands\./);
   tt.is(group.code, 2);
   tt.regex(group.stderr, /tessera tenant needs a command/);

@@ -17,7 +17,8 @@ function run(args: string[], env: Record<string, string>): { child: ChildProcess
 }
 
 async function waitFor(predicate: () => boolean | Promise<boolean>, what: string) {
-  for (let i = 0; i < 200; i++) {
+  // Up to 90 s: an embedded database starts slowly on a loaded machine.
+  for (let i = 0; i < 600; i++) {
     try {
       if (await predicate()) return;
     } catch {}
