@@ -37,7 +37,8 @@ export async function seedDemo(app: App): Promise<SeedOutcome> {
   const created = await tenants.createIfNone({ slug: DEMO_SLUG, name: 'Demo', adminEmail, adminPassword, settings: { registration_enabled: true } });
   if (!created) {
     // Empty a moment ago, not under the lock: an instance starting beside this one seeded it.
-    return (await existing()).existing.demo ? { createdElsewhere: true } : existing();
+    const found = await existing();
+    return found.existing.demo ? { createdElsewhere: true } : found;
   }
   const runtime = await runtimes.forSlug(DEMO_SLUG);
   const { row, secret } = await clients.create(
