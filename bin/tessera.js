@@ -1,7 +1,15 @@
 #!/usr/bin/env node
 // The `tessera` command. TypeScript sources run through tsx's loader, so there is no build step.
-import v8 from 'node:v8';
-import { register } from 'tsx/esm/api';
+// The Node.js version is checked first, before anything that an older Node.js could fail on is
+// loaded (tsx, the sources): this file is written for any Node.js that loads ES modules (so no
+// top-level await, which Node.js 12 and 13 cannot parse).
+import { nodeVersionProblem } from './node-version.js';
+
+const tooOld = nodeVersionProblem(process.versions.node, process.execPath);
+if (tooOld) {
+  console.error(tooOld);
+  process.exit(2);
+}
 
 // V8 learns to allocate objects straight into the old generation ("pretenuring") at allocation
 // sites whose objects survived a few young-generation GCs. A burst of slow requests (lock waits,
@@ -9,7 +17,7 @@ import { register } from 'tsx/esm/api';
 // from then on every scavenge copies what those objects keep alive, and takes several times
 // longer. Set before the application is loaded, so every allocation site of Tessera's code is
 // created under it (docs/performance.md, "Garbage collection settings").
-v8.setFlagsFromString('--no-allocation-site-pretenuring');
+const v8 = import('node:v8').then((v8) => v8.setFlagsFromString('--no-allocation-site-pretenuring'));
 // `npm start` passes two more (package.json), measured in the same section:
 // `--max-semi-space-size=16` (V8 fixes the young generation's size when the heap is made, so it
 // can't be set from here), because much of what Tessera allocates lives about a second —
@@ -18,6 +26,9 @@ v8.setFlagsFromString('--no-allocation-site-pretenuring');
 // `--no-memory-reducer`, because the heap-shrinking collection V8 starts when load drops pauses
 // the requests that come next. The cost: the heap stays at its peak size after a peak.
 
-register();
-const { main } = await import('../src/main.ts');
-await main(process.argv.slice(2));
+v8.then(() => import('tsx/esm/api'))
+  .then((tsx) => {
+    tsx.register();
+    return import('../src/main.ts');
+  })
+  .then((cli) => cli.main(process.argv.slice(2)));

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { ARGON2_LEVELS } from './users/argon2-builds.ts';
 
 /**
  * Everything Tessera reads from the environment, validated once, frozen, and passed down.
@@ -93,6 +94,9 @@ const EnvSchema = z.object({
   MAIL_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
   MAIL_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Read by users/argon2.ts as the binding loads, before any Config exists; checked here so a
+  // wrong name stops the process like any other bad value, before argon2 is loaded.
+  TESSERA_ARGON2_BUILD: z.enum(['auto', 'portable', ...ARGON2_LEVELS.map((l) => l.name)]).default('auto'),
   ENCRYPTION_KEY: z
     .string()
     .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (32 bytes); generate one with `openssl rand -hex 32`')
@@ -105,19 +109,63 @@ const EnvSchema = z.object({
   OUTBOUND_ALLOW_PRIVATE_NETWORKS: booleanString.default(false),
   TENANT_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
   TENANT_PROVIDER_CACHE_SIZE: z.coerce.number().int().min(1).max(1_000_000).default(500),
-  // Shutdown and metrics (docs/configuration.md; docs/guides/health-and-logs.md, docs/guides/metrics.md).
-  // How long /readyz answers 503 after SIGTERM/SIGINT while requests are still served, in ms; 0 closes at once.
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
-  // Bearer token for GET /metrics; long and random (`openssl rand -hex 32`), since it may face the internet.
+  // Long and random, since it may face the internet.
   METRICS_TOKEN: z
     .string()
     .regex(/^[\x21-\x7e]{32,512}$/, 'must be 32 to 512 printable characters without spaces; generate one with `openssl rand -hex 32`')
     .optional(),
-  // Serve /metrics on this port instead of the public one (no token asked unless METRICS_TOKEN is set too).
   METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
-  // Interface for METRICS_PORT: loopback by default, so only the host (or the pod's sidecar) can scrape.
+  // Loopback by default, so only the host (or the pod's sidecar) can scrape.
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
+
+type EnvName = keyof typeof EnvSchema.shape;
+
+/**
+ * One line per variable for `tessera --help` (docs/configuration.md says more). Keyed by the
+ * schema, so a variable without its line does not compile; `unset` is what an optional variable
+ * without a default means. Defaults are read from the schema.
+ */
+const ENV_HELP: { readonly [K in EnvName]: { text: string; unset?: string } } = {
+  PORT: { text: 'port to listen on (0: any free port)' },
+  HOST: { text: 'interface to listen on' },
+  PUBLIC_URL: { text: "the URL users reach; a tenant's issuer is $PUBLIC_URL/t/<slug>", unset: 'http://localhost:$PORT' },
+  DATABASE_URL: { text: 'postgres://user:password@host:5432/db for PostgreSQL', unset: 'embedded PGlite under DATA_DIR' },
+  DATA_DIR: { text: 'embedded database, generated encryption key, dev mail outbox' },
+  SMTP_URL: { text: 'smtp:// or smtps:// URL of the mail server', unset: 'dev outbox: mail written to $DATA_DIR/outbox' },
+  MAIL_FROM: { text: 'address in the From header of mail', unset: 'no-reply@<PUBLIC_URL host>' },
+  MAIL_POLL_MS: { text: 'how often the mail worker looks for due mail' },
+  MAIL_RETRY_BASE_MS: { text: 'first retry delay of a failed send; doubles per attempt, at most an hour' },
+  MAIL_MAX_ATTEMPTS: { text: 'attempts before a message is marked failed' },
+  LOG_LEVEL: { text: 'fatal, error, warn, info, debug, trace or silent' },
+  TESSERA_ARGON2_BUILD: { text: `argon2 binary for password hashing: auto, portable, ${ARGON2_LEVELS.map((l) => l.name).join(', ')}` },
+  ENCRYPTION_KEY: {
+    text: 'encrypts signing keys at rest; 64 hex chars (openssl rand -hex 32); set it in production',
+    unset: 'generated into $DATA_DIR/encryption.key',
+  },
+  TRUST_PROXY: { text: 'trust X-Forwarded-* from a proxy in front' },
+  SEED_DEMO: { text: 'create the demo tenant on an empty database (set false in production)' },
+  DATABASE_PREPARED_STATEMENTS: { text: 'prepare a few hot reads per connection (false behind a transaction-mode pooler)' },
+  DATABASE_ONE_SHOT: { text: 'send a tenant-scoped statement with its scope in one round trip, parameters inlined' },
+  OUTBOUND_ALLOW_PRIVATE_NETWORKS: { text: "let a tenant's SSO configuration fetch private addresses (development and tests only)" },
+  TENANT_CACHE_TTL_MS: { text: 'how long an instance trusts cached tenant, client and admin key rows' },
+  TENANT_PROVIDER_CACHE_SIZE: { text: "how many tenants' built OpenID Providers an instance keeps" },
+  DATABASE_CONNECT_TIMEOUT_MS: { text: 'how long a request waits for a database connection before it is answered 503' },
+  SHUTDOWN_GRACE_MS: { text: 'after SIGTERM/SIGINT, how long /readyz answers 503 while requests are still served (0: close at once)' },
+  METRICS_TOKEN: { text: 'bearer token that GET /metrics asks for (openssl rand -hex 32)', unset: '/metrics is off unless METRICS_PORT is set' },
+  METRICS_PORT: { text: 'serve /metrics on this port of its own instead of the public one', unset: 'none' },
+  METRICS_HOST: { text: 'interface of METRICS_PORT' },
+};
+
+/** Every variable of the schema with its default and its line of help, in the schema's order. */
+export function environmentVariables(): Array<{ name: string; default: string; text: string }> {
+  return Object.entries(EnvSchema.shape).map(([name, schema]) => {
+    const help = ENV_HELP[name as EnvName];
+    const fallback = schema instanceof z.ZodDefault ? String(schema.def.defaultValue) : (help.unset ?? 'unset');
+    return { name, default: fallback, text: help.text };
+  });
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings mean "unset": `FOO= npm start` should not fail validation.

@@ -3,18 +3,44 @@ import { randomSecret } from './crypto/secrets.ts';
 
 export const SAMPLE_APP_REDIRECT = 'http://localhost:3001/callback';
 
+export const DEMO_SLUG = 'demo';
+export const DEMO_ADMIN_EMAIL = 'admin@demo.local';
+
+export interface DemoSecrets {
+  issuer: string;
+  adminApiKey: string;
+  adminEmail: string;
+  adminPassword: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+/**
+ * What a start with SEED_DEMO found: it created the demo tenant (the secrets to print once);
+ * another instance starting at the same moment created it; or the database had tenants already
+ * (`demo`: whether the demo tenant is one of them).
+ */
+export type SeedOutcome = { created: DemoSecrets } | { createdElsewhere: true } | { existing: { demo: boolean } };
+
 /**
  * On an empty database: the `demo` tenant, an admin user and a client for the sample app, so a
- * new user can sign in within minutes. Returns the secrets to print once, or undefined when the
- * database already had tenants.
+ * new user can sign in within minutes. Run it once the server listens: the secrets are shown only
+ * once, so nothing may stop the start after they are made.
  */
-export async function seedDemo(app: App) {
+export async function seedDemo(app: App): Promise<SeedOutcome> {
   const { tenants, clients, runtimes } = app.services;
-  if (!(await tenants.isEmpty())) return undefined;
-  const adminEmail = 'admin@demo.local';
+  const existing = async () => ({ existing: { demo: (await tenants.findBySlug(DEMO_SLUG)) !== undefined } });
+  // The usual case, a database with tenants, without taking the lock.
+  if (!(await tenants.isEmpty())) return existing();
+  const adminEmail = DEMO_ADMIN_EMAIL;
   const adminPassword = randomSecret(12);
-  const created = await tenants.create({ slug: 'demo', name: 'Demo', adminEmail, adminPassword, settings: { registration_enabled: true } });
-  const runtime = await runtimes.forSlug('demo');
+  const created = await tenants.createIfNone({ slug: DEMO_SLUG, name: 'Demo', adminEmail, adminPassword, settings: { registration_enabled: true } });
+  if (!created) {
+    // Empty a moment ago, not under the lock: an instance starting beside this one seeded it.
+    const found = await existing();
+    return found.existing.demo ? { createdElsewhere: true } : found;
+  }
+  const runtime = await runtimes.forSlug(DEMO_SLUG);
   const { row, secret } = await clients.create(
     created.tenant.id,
     {
@@ -31,13 +57,15 @@ export async function seedDemo(app: App) {
     },
     async (_t, metadata) => runtime!.provider.Client.validate(metadata as never),
   );
-  app.log.info({ tenant: 'demo', issuer: created.issuer }, 'demo tenant created');
+  app.log.info({ tenant: DEMO_SLUG, issuer: created.issuer }, 'demo tenant created');
   return {
-    issuer: created.issuer,
-    adminApiKey: created.admin_api_key,
-    adminEmail,
-    adminPassword,
-    clientId: row.client_id,
-    clientSecret: secret!,
+    created: {
+      issuer: created.issuer,
+      adminApiKey: created.admin_api_key,
+      adminEmail,
+      adminPassword,
+      clientId: row.client_id,
+      clientSecret: secret!,
+    },
   };
 }

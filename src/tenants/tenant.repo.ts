@@ -36,7 +36,7 @@ export async function insertTenant(db: Database | TenantTx, t: { slug: string; n
     .executeTakeFirstOrThrow();
 }
 
-export async function countTenants(db: Database): Promise<number> {
+export async function countTenants(db: Database | TenantTx): Promise<number> {
   const r = await db.selectFrom('tenants').select(sql<string>`count(*)`.as('n')).executeTakeFirstOrThrow();
   return Number(r.n);
 }
@@ -63,6 +63,22 @@ export async function bumpConfigVersion(db: Database | TenantTx, tenantId: strin
 
 export async function insertApiKey(tx: TenantTx, k: { tenant_id: string; name: string; prefix: string; key_hash: string }) {
   return tx.insertInto('admin_api_keys').values(k).returning(['id']).executeTakeFirstOrThrow();
+}
+
+/** Every admin API key of the tenant stops working (the caller issues a new one in the same transaction). */
+export async function deleteApiKeys(tx: TenantTx, tenantId: string): Promise<void> {
+  await tx.deleteFrom('admin_api_keys').where('tenant_id', '=', tenantId).execute();
+}
+
+/** An arbitrary constant that names the lock below; nothing else takes an advisory lock with this key. */
+const FIRST_TENANT_LOCK = 7_465_737_301;
+
+/**
+ * Until the end of the transaction, no other transaction passes this point: "is the database
+ * empty? then create the first tenant" happens once, however many instances start at once.
+ */
+export async function lockFirstTenant(tx: TenantTx): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${FIRST_TENANT_LOCK}::bigint)`.execute(tx);
 }
 
 export async function findApiKeyByHash(tx: TenantTx, tenantId: string, keyHash: string) {

@@ -1,12 +1,14 @@
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
-import { Conflict, isUniqueViolation, ValidationFailed } from '../base/errors.ts';
+import { Conflict, Forbidden, isUniqueViolation, NotFound, ValidationFailed } from '../base/errors.ts';
 import { fieldErrors } from '../base/validate.ts';
 import { constantTimeEqual, randomSecret, sha256Hex } from '../crypto/secrets.ts';
-import type { Database } from '../db/database.ts';
+import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
+import { passwordProblem } from '../users/password-policy.ts';
 import { hashPassword } from '../users/passwords.ts';
-import { insertUser } from '../users/user.repo.ts';
+import { findUserByEmail, insertUser } from '../users/user.repo.ts';
+import { UserService } from '../users/user.service.ts';
 import { userFields } from '../users/user-fields.ts';
 import { issuerOf } from './issuer.ts';
 import { effectiveSettings, type UpdateSettings } from './settings.ts';
@@ -41,6 +43,11 @@ export interface CreatedTenant {
 
 const API_KEY_PREFIX = 'tsk_';
 
+const newApiKey = () => API_KEY_PREFIX + randomSecret(32);
+
+/** What is stored of a key: the first characters, to tell keys apart, and its SHA-256. */
+const apiKeyRow = (apiKey: string) => ({ prefix: apiKey.slice(0, 10), key_hash: sha256Hex(apiKey) });
+
 const API_KEY_TOUCH_MS = 60_000;
 
 export class TenantService {
@@ -66,6 +73,21 @@ export class TenantService {
 
   /** A tenant with its first signing key, an admin API key (returned once) and optionally an admin user. */
   async create(input: z.input<typeof CreateTenantInput>): Promise<CreatedTenant> {
+    return (await this.insert(input))!;
+  }
+
+  /**
+   * `create`, but only on a database without tenants, decided under a lock: of several instances
+   * starting at once on an empty database, exactly one creates it; the others get undefined.
+   */
+  async createIfNone(input: z.input<typeof CreateTenantInput>): Promise<CreatedTenant | undefined> {
+    return this.insert(input, async (owner) => {
+      await repo.lockFirstTenant(owner);
+      return (await repo.countTenants(owner)) === 0;
+    });
+  }
+
+  private async insert(input: z.input<typeof CreateTenantInput>, proceed?: (owner: TenantTx) => Promise<boolean>): Promise<CreatedTenant | undefined> {
     const parsed = CreateTenantInput.safeParse(input);
     if (!parsed.success) {
       const errors = fieldErrors(parsed.error);
@@ -77,13 +99,14 @@ export class TenantService {
     }
     const alg: SigningAlg = t.signingAlg ?? 'ES256';
     const passwordHash = t.adminPassword ? await hashPassword(t.adminPassword) : undefined;
-    const apiKey = API_KEY_PREFIX + randomSecret(32);
+    const apiKey = newApiKey();
     try {
       return await this.db.transaction().execute(async (owner) => {
+        if (proceed && !(await proceed(owner))) return undefined;
         const tenant = await repo.insertTenant(owner, { slug: t.slug, name: t.name, settings: { signing_alg: alg, ...t.settings } });
         return inTenant(owner, tenant.id, async (tx) => {
           await createSigningKey(tx, tenant.id, alg, this.encryptionKey);
-          await repo.insertApiKey(tx, { tenant_id: tenant.id, name: 'initial', prefix: apiKey.slice(0, 10), key_hash: sha256Hex(apiKey) });
+          await repo.insertApiKey(tx, { tenant_id: tenant.id, name: 'initial', ...apiKeyRow(apiKey) });
           const admin = t.adminEmail
             ? await insertUser(tx, tenant.id, {
                 email: t.adminEmail,
@@ -105,6 +128,42 @@ export class TenantService {
       if (isUniqueViolation(err)) throw Conflict(`A tenant with slug "${t.slug}" already exists.`, [{ field: 'slug', message: 'already in use' }]);
       throw err;
     }
+  }
+
+  /**
+   * A new admin API key (returned once) replaces every key the tenant had: for an operator who
+   * lost the printed one, or fears it leaked. The old key stops working on the next request
+   * here, and on other instances once their `cacheTtlMs` has passed.
+   */
+  async rotateAdminKey(tenant: TenantRow): Promise<string> {
+    const apiKey = newApiKey();
+    await inTenant(this.db, tenant.id, async (tx) => {
+      await repo.deleteApiKeys(tx, tenant.id);
+      await repo.insertApiKey(tx, { tenant_id: tenant.id, name: 'rotated', ...apiKeyRow(apiKey) });
+    });
+    this.forgetApiKeys();
+    return apiKey;
+  }
+
+  /**
+   * Sets a tenant administrator's password (a generated one unless `password` is given; returned
+   * once) through the users' own update, which hashes it and signs the user out everywhere.
+   * Refuses an email that is not a tenant administrator's: this is the way back into a tenant,
+   * not a way around the users' own password reset.
+   */
+  async resetAdminPassword(tenant: TenantRow, email: string, password?: string): Promise<{ user: { id: string; email: string }; password: string }> {
+    const user = await inTenant(this.db, tenant.id, (tx) => findUserByEmail(tx, tenant.id, email));
+    if (!user) throw NotFound(`There is no user ${JSON.stringify(email)} in tenant "${tenant.slug}".`);
+    if (!user.tenant_admin) {
+      throw Forbidden(
+        `${user.email} is not a tenant administrator of "${tenant.slug}"; only administrators' passwords are reset this way (other users: the forgot-password page, or POST /users/{id}/password-reset).`,
+      );
+    }
+    const newPassword = password ?? randomSecret(18);
+    const problem = passwordProblem(newPassword, { email: user.email });
+    if (problem) throw ValidationFailed(`The password ${problem}.`, [{ field: 'password', message: problem }]);
+    await new UserService(this.db).update(tenant.id, user.id, { password: newPassword });
+    return { user: { id: user.id, email: user.email }, password: newPassword };
   }
 
   async findBySlug(slug: string): Promise<TenantRow | undefined> {

@@ -18,6 +18,11 @@ export const ARGON2_LEVELS = [
 
 export type Argon2LevelName = (typeof ARGON2_LEVELS)[number]['name'];
 
+/** TESSERA_ARGON2_BUILD asks for a build this machine can't load: the process stops with its message. */
+export class Argon2BuildError extends Error {
+  override name = 'Argon2BuildError';
+}
+
 const require = createRequire(import.meta.url);
 
 /** Beside the argon2 package, in the same node_modules, so removing node_modules removes them. */

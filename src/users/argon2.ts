@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import {
   ARGON2_LEVELS,
+  Argon2BuildError,
   type Argon2LevelName,
   argon2BuildDir,
   cpuFlags,
@@ -28,12 +29,13 @@ export function chooseArgon2Build(wanted = process.env.TESSERA_ARGON2_BUILD ?? '
   if (wanted === 'auto' || wanted === '') return pickArgon2Level(flags, built) ?? 'portable';
   if (wanted === 'portable') return 'portable';
   const level = ARGON2_LEVELS.find((l) => l.name === wanted)?.name;
-  if (!level) throw new Error(`TESSERA_ARGON2_BUILD must be auto, portable or one of ${ARGON2_LEVELS.map((l) => l.name).join(', ')}; got "${wanted}"`);
+  if (!level)
+    throw new Argon2BuildError(`TESSERA_ARGON2_BUILD must be auto, portable or one of ${ARGON2_LEVELS.map((l) => l.name).join(', ')}; got "${wanted}"`);
   if (!cpuSupports(flags, level))
-    throw new Error(
+    throw new Argon2BuildError(
       `TESSERA_ARGON2_BUILD=${level}: this CPU lacks some of its instructions (${missingCpuFlags(flags, level).join(', ') || process.arch}); use auto`,
     );
-  if (!built(level)) throw new Error(`TESSERA_ARGON2_BUILD=${level}: that build is missing; run \`npm run argon2:build\``);
+  if (!built(level)) throw new Argon2BuildError(`TESSERA_ARGON2_BUILD=${level}: that build is missing; run \`npm run argon2:build\``);
   return level;
 }
 
