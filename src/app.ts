@@ -10,7 +10,7 @@ import { BruteForce } from './accounts/brute-force.ts';
 import { SessionService } from './accounts/session.service.ts';
 import { adminApi } from './admin-api/admin.routes.ts';
 import { requireAdmin } from './admin-api/admin-auth.ts';
-import { errorBoundary, NotFound } from './base/errors.ts';
+import { errorBoundary, NotFound, RETRY_AFTER_SECONDS } from './base/errors.ts';
 import { createLogger, type Logger } from './base/logger.ts';
 import { Outbound } from './base/outbound-fetch.ts';
 import { strictTransportSecurity, treatRequestsAsHttps } from './base/transport-security.ts';
@@ -93,6 +93,10 @@ export interface App {
 export async function createApp(config: Config, opts: { log?: Logger; connection?: Connection; txtResolver?: TxtResolver } = {}): Promise<App> {
   const log = opts.log ?? createLogger(config.logLevel);
   const metrics = new Metrics();
+  // On PostgreSQL, migrations run first on a connection of their own, without the serving pool's
+  // statement bound: one may take longer than any request should, or wait for another instance's.
+  const migrateApart = !opts.connection && config.databaseUrl !== undefined;
+  if (migrateApart) await migrateOnOwnConnection(config);
   const connection =
     opts.connection ??
     (await connect({
@@ -101,12 +105,13 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       preparedStatements: config.databasePreparedStatements,
       oneShot: config.databaseOneShot,
       connectTimeoutMs: config.databaseConnectTimeoutMs,
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
       onIdleConnectionLost: (err) => log.warn({ err }, 'a database connection was lost while idle; a new one will be opened when needed'),
     }));
   const { db } = connection;
   connection.onStatement((seconds, failed) => metrics.statement(seconds, failed));
   try {
-    await migrateToLatest(db);
+    if (!migrateApart) await migrateToLatest(db);
     await assertEncryptionKeyOpensDatabase(db, config);
   } catch (err) {
     if (!opts.connection) await connection.close();
@@ -188,6 +193,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     } catch (err) {
       log.warn({ err }, 'readiness check failed');
       ctx.status = 503;
+      ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
       ctx.body = { status: 'database unreachable' };
     }
   });
@@ -364,6 +370,15 @@ async function closeServer(server: Server, boundMs: number): Promise<boolean> {
   clearInterval(sweep);
   clearTimeout(bound);
   return !cut;
+}
+
+async function migrateOnOwnConnection(config: Config) {
+  const own = await connect({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 1, connectTimeoutMs: config.databaseConnectTimeoutMs });
+  try {
+    await migrateToLatest(own.db);
+  } finally {
+    await own.close();
+  }
 }
 
 /**

@@ -51,6 +51,11 @@ export interface Config {
    */
   readonly databaseConnectTimeoutMs: number;
   /**
+   * PostgreSQL's statement_timeout for the serving pool; a statement unanswered this long plus a
+   * margin gives its connection up (db/statement-watchdog.ts). 0: no bound.
+   */
+  readonly databaseStatementTimeoutMs: number;
+  /**
    * Outbound requests for a tenant's configuration (IdP metadata, OIDC discovery) may reach
    * loopback, private and link-local addresses: development and tests only.
    */
@@ -106,6 +111,11 @@ const EnvSchema = z.object({
   DATABASE_PREPARED_STATEMENTS: booleanString.default(true),
   DATABASE_ONE_SHOT: booleanString.default(true),
   DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .refine((ms) => ms === 0 || (ms >= 100 && ms <= 600_000), 'must be 0 (no bound) or 100 to 600000')
+    .default(10_000),
   OUTBOUND_ALLOW_PRIVATE_NETWORKS: booleanString.default(false),
   TENANT_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
   TENANT_PROVIDER_CACHE_SIZE: z.coerce.number().int().min(1).max(1_000_000).default(500),
@@ -152,6 +162,7 @@ const ENV_HELP: { readonly [K in EnvName]: { text: string; unset?: string } } = 
   TENANT_CACHE_TTL_MS: { text: 'how long an instance trusts cached tenant, client and admin key rows' },
   TENANT_PROVIDER_CACHE_SIZE: { text: "how many tenants' built OpenID Providers an instance keeps" },
   DATABASE_CONNECT_TIMEOUT_MS: { text: 'how long a request waits for a database connection before it is answered 503' },
+  DATABASE_STATEMENT_TIMEOUT_MS: { text: 'longest a statement of a request may run (or go unanswered) before it is answered 503; 0: no bound' },
   SHUTDOWN_GRACE_MS: { text: 'after SIGTERM/SIGINT, how long /readyz answers 503 while requests are still served (0: close at once)' },
   METRICS_TOKEN: { text: 'bearer token that GET /metrics asks for (openssl rand -hex 32)', unset: '/metrics is off unless METRICS_PORT is set' },
   METRICS_PORT: { text: 'serve /metrics on this port of its own instead of the public one', unset: 'none' },
@@ -187,6 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS,
     databaseOneShot: e.DATABASE_ONE_SHOT,
     databaseConnectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
+    databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
     dataDir,
     smtpUrl: e.SMTP_URL,
     mail: Object.freeze({

@@ -29,9 +29,10 @@ const SOCKET_CODES = new Set([
  * SQLSTATEs the server answers while it can't serve: class 08 (connection exception) is matched
  * by its prefix; 57P01 admin_shutdown (a fast shutdown or pg_terminate_backend), 57P02
  * crash_shutdown, 57P03 cannot_connect_now (starting up, shutting down, in recovery), 53300
- * too_many_connections.
+ * too_many_connections, 57014 query_canceled (DATABASE_STATEMENT_TIMEOUT_MS passed: a lock held
+ * elsewhere, an overloaded server; Tessera cancels nothing else).
  */
-const SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+const SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '57014']);
 
 /**
  * node-postgres reports a lost or unopenable connection as a plain Error with only a message:

@@ -6,6 +6,7 @@ import type { DB } from './database.ts';
 import { LazyBeginPostgresDialect } from './lazy-begin.ts';
 import { registerOneShot } from './one-shot.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
+import { watchedClient } from './statement-watchdog.ts';
 
 export interface Connection {
   db: Kysely<DB>;
@@ -20,6 +21,9 @@ export interface Connection {
   /** The pool's connections now; undefined on the embedded database, which has none. */
   poolStats(): PoolStats | undefined;
 }
+
+/** How long past `statement_timeout` a statement may stay unanswered before its connection is given up. */
+const WATCHDOG_MARGIN_MS = 2000;
 
 export type StatementListener = (seconds: number, failed: boolean) => void;
 
@@ -65,11 +69,29 @@ export async function connect(opts: {
    * query fails; default 3 s. Without a bound, requests hang for as long as the database is away.
    */
   connectTimeoutMs?: number;
+  /**
+   * PostgreSQL's `statement_timeout` for every statement of this connection, and the time after
+   * which a statement that had no answer at all gives its connection up (statement-watchdog.ts).
+   * Unset or 0: no bound — for migrations, which may run long and wait for another instance's.
+   */
+  statementTimeoutMs?: number;
   /** Told when an idle pooled connection dies (PostgreSQL restarted, an admin ended it). */
   onIdleConnectionLost?: (err: Error) => void;
 }): Promise<Connection> {
   if (opts.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10, connectionTimeoutMillis: opts.connectTimeoutMs ?? 3000 });
+    const statementTimeout = opts.statementTimeoutMs || undefined;
+    const pool = new pg.Pool({
+      connectionString: opts.databaseUrl,
+      max: opts.poolSize ?? 10,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 3000,
+      ...(statementTimeout
+        ? {
+            statement_timeout: statementTimeout,
+            // The server's own answer comes first; this is for when none can come.
+            Client: watchedClient(statementTimeout + WATCHDOG_MARGIN_MS),
+          }
+        : {}),
+    });
     // Without a listener, node-postgres re-emits an idle connection's error on the pool, and an
     // unhandled 'error' event ends the process: a PostgreSQL restart would take Tessera down.
     // The pool drops the dead connection and opens a new one when next needed.

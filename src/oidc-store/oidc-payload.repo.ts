@@ -180,22 +180,24 @@ export interface Refund {
 /**
  * Gives a spent code or refresh token back: unspent, but only if it is still marked with the
  * request's own mark (nobody else spent it; it was not revoked), and the tokens made in its place
- * are deleted. Run as one batch: all or nothing.
+ * are deleted. Neither happens once one of those tokens has itself been spent: it was not handed
+ * out, but someone who read it elsewhere (the database's traffic, its logs) used it, and the grant
+ * keeps the one chain that was used rather than gaining a second. Run as one batch: all or nothing.
  */
 export function refundStatements(tenantId: string, refund: Refund): CompiledQuery[] {
-  const statements = [
-    CompiledQuery.raw('update "oidc_payloads" set "consumed_at" = null where "tenant_id" = $1 and "model" = $2 and "id" = $3 and "consumed_at" = $4', [
-      tenantId,
-      refund.model,
-      refund.id,
-      refund.spentAt,
-    ]),
+  const unspendParams: unknown[] = [tenantId, refund.model, refund.id, refund.spentAt];
+  const unspend = `update "oidc_payloads" set "consumed_at" = null where "tenant_id" = $1 and "model" = $2 and "id" = $3 and "consumed_at" = $4`;
+  if (!refund.created.length) return [CompiledQuery.raw(unspend, unspendParams)];
+  const deleteParams: unknown[] = [tenantId];
+  const noneSpent = (params: unknown[]) =>
+    `not exists (select 1 from "oidc_payloads" where "tenant_id" = $1 and (${rowsMatching(params, refund.created)}) and "consumed_at" is not null)`;
+  return [
+    CompiledQuery.raw(`${unspend} and ${noneSpent(unspendParams)}`, unspendParams),
+    CompiledQuery.raw(
+      `delete from "oidc_payloads" where "tenant_id" = $1 and (${rowsMatching(deleteParams, refund.created)}) and ${noneSpent(deleteParams)}`,
+      deleteParams,
+    ),
   ];
-  if (refund.created.length) {
-    const params: unknown[] = [tenantId];
-    statements.push(CompiledQuery.raw(`delete from "oidc_payloads" where "tenant_id" = $1 and (${rowsMatching(params, refund.created)})`, params));
-  }
-  return statements;
 }
 
 /** The grant a code or refresh token was issued under (for revoking it on a replay). */

@@ -71,6 +71,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
       preparedStatements: config.databasePreparedStatements,
       oneShot: config.databaseOneShot,
       connectTimeoutMs: config.databaseConnectTimeoutMs,
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
     });
   const txt = opts.txtRecords;
   let app: App;

@@ -5,6 +5,12 @@ export interface TcpProxy {
   port: number;
   /** Destroys every open connection, both sides, and from now on ends each new one at once. */
   cut(): void;
+  /**
+   * Keeps every connection open but carries nothing more, either way, and does the same to new
+   * ones: a network that drops packets rather than refusing them. Frozen connections stay frozen
+   * after `restore()`, as TCP sessions whose packets were lost do.
+   */
+  freeze(): void;
   /** Accepts and forwards again. */
   restore(): void;
   /** Whether it is cut. */
@@ -22,6 +28,8 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<Socket>();
   let isCut = false;
+  let frozen = false;
+  const pairs = new Set<[Socket, Socket]>();
   const counts = { forwarded: 0, refused: 0 };
 
   const server = createServer((client) => {
@@ -40,9 +48,21 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     }
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
+    const pair: [Socket, Socket] = [client, upstream];
+    client.on('close', () => pairs.delete(pair));
+    if (frozen) return silence(pair);
+    pairs.add(pair);
     client.pipe(upstream);
     upstream.pipe(client);
   });
+
+  /** Nothing more crosses; what arrives stays unread in the sockets' buffers. */
+  function silence([client, upstream]: [Socket, Socket]) {
+    client.unpipe(upstream);
+    upstream.unpipe(client);
+    client.pause();
+    upstream.pause();
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', resolve);
@@ -57,8 +77,14 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       for (const socket of open) socket.resetAndDestroy();
       open.clear();
     },
+    freeze() {
+      frozen = true;
+      for (const pair of pairs) silence(pair);
+      pairs.clear();
+    },
     restore() {
       isCut = false;
+      frozen = false;
     },
     get isCut() {
       return isCut;

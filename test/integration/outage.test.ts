@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { decodeJwt } from 'jose';
 import pg from 'pg';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
@@ -185,9 +185,10 @@ onPostgres(
       'nothing but successes and 503s: no refresh was refused, no request failed otherwise',
     );
     for (const s of seen.filter((x) => x.status === 503)) {
-      if (s.kind === 'readyz') continue;
       tt.is(s.retryAfter, '5', `${s.kind}: Retry-After`);
-      if (s.kind === 'admin') {
+      if (s.kind === 'readyz') {
+        tt.like(s.body, { status: 'database unreachable' });
+      } else if (s.kind === 'admin') {
         tt.true(s.type.startsWith('application/problem+json'), s.type);
         tt.like(s.body, { status: 503, code: 'service_unavailable', title: 'Service unavailable' });
       } else {
@@ -330,61 +331,82 @@ onPostgres(
   },
 );
 
+/**
+ * A refresh whose commit is lost with the connection: the new tokens' statement takes a while on
+ * the server (a trigger sleeps) and the proxy cuts the connection meanwhile. The server commits it
+ * all the same — the old token spent, the new ones stored — and the answer is lost. `whileCut`
+ * runs before the database comes back. Returns the first answer and what the test needs after.
+ */
+async function refreshWithLostCommit(
+  tt: ExecutionContext,
+  whileCut: (rt: string, grantId: string, tenant: TestTenant, web: { client_id: string; client_secret?: string }) => Promise<void>,
+) {
+  const tenant = await createTenant(t);
+  const web = (await adminApi(t, tenant, 'POST', '/clients', webClient())).body;
+  const { tokens } = await signIn(t, tenant, web);
+  const rt = tokens.refresh_token!;
+  const grantId = await grantOf(tenant, rt);
+  await direct.query(`
+    create or replace function test_slow_saves() returns trigger language plpgsql as $$
+    begin
+      if new.model = 'RefreshToken' and new.tenant_id = '${tenant.id}' then perform pg_sleep(0.6); end if;
+      return new;
+    end $$`);
+  await direct.query('create trigger test_slow_saves before insert on oidc_payloads for each row execute function test_slow_saves()');
+  let answer: Awaited<ReturnType<typeof tokenRequest>>;
+  try {
+    const pending = tokenRequest(tenant, web, { grant_type: 'refresh_token', refresh_token: rt });
+    await sleep(300);
+    proxy.cut();
+    answer = await pending;
+    await sleep(700); // the server finishes the statement and commits
+    const old = await direct.query(`select 1 from oidc_payloads where tenant_id = $1 and model = 'RefreshToken' and id = $2 and consumed_at is not null`, [
+      tenant.id,
+      rt,
+    ]);
+    tt.is(old.rowCount, 1, 'the old refresh token was spent');
+    await whileCut(rt, grantId, tenant, web);
+  } finally {
+    proxy.restore();
+    await direct.query('drop trigger test_slow_saves on oidc_payloads');
+  }
+  tt.is(answer.res.status, 503);
+  tt.is(answer.body!.error, 'temporarily_unavailable');
+  tt.is(answer.body!.refresh_token, undefined);
+  return { tenant, web, rt, grantId };
+}
+
+async function grantOf(tenant: TestTenant, refreshToken: string) {
+  const { rows } = await direct.query<{ grant_id: string }>(`select grant_id from oidc_payloads where tenant_id = $1 and model = 'RefreshToken' and id = $2`, [
+    tenant.id,
+    refreshToken,
+  ]);
+  return rows[0]!.grant_id;
+}
+
+async function unspentRefreshTokens(tenant: TestTenant, grantId: string): Promise<string[]> {
+  const { rows } = await direct.query<{ id: string }>(
+    `select id from oidc_payloads where tenant_id = $1 and model = 'RefreshToken' and grant_id = $2 and consumed_at is null`,
+    [tenant.id, grantId],
+  );
+  return rows.map((r) => r.id);
+}
+
+async function refundsSettled() {
+  for (let i = 0; i < 50 && t.app.services.runtimes.refunds.size > 0; i++) await sleep(100);
+  return t.app.services.runtimes.refunds.size;
+}
+
 onPostgres(
   'a refresh whose commit is lost with the connection: 503, and its refresh token is given back when the database returns, before it is used again',
   async (tt) => {
-    const tenant = await createTenant(t);
-    const web = (await adminApi(t, tenant, 'POST', '/clients', webClient())).body;
-    const { tokens } = await signIn(t, tenant, web);
-    const rt = tokens.refresh_token!;
-    const grantOf = async (id: string) =>
-      (
-        await direct.query<{ grant_id: string }>(`select grant_id from oidc_payloads where tenant_id = $1 and model = 'RefreshToken' and id = $2`, [
-          tenant.id,
-          id,
-        ])
-      ).rows[0]!.grant_id;
-    const grantId = await grantOf(rt);
-    const unspentOfGrant = async () =>
-      (
-        await direct.query(`select id from oidc_payloads where tenant_id = $1 and model = 'RefreshToken' and grant_id = $2 and consumed_at is null`, [
-          tenant.id,
-          grantId,
-        ])
-      ).rowCount;
-    // The new tokens' statement takes a while on the server; the connection is cut meanwhile. The
-    // server commits it all the same: the old token spent, the new ones stored, the answer lost.
-    await direct.query(`
-      create or replace function test_slow_saves() returns trigger language plpgsql as $$
-      begin
-        if new.model = 'RefreshToken' and new.tenant_id = '${tenant.id}' then perform pg_sleep(0.6); end if;
-        return new;
-      end $$`);
-    await direct.query('create trigger test_slow_saves before insert on oidc_payloads for each row execute function test_slow_saves()');
-    let answer: Awaited<ReturnType<typeof tokenRequest>>;
-    try {
-      const pending = tokenRequest(tenant, web, { grant_type: 'refresh_token', refresh_token: rt });
-      await sleep(300);
-      proxy.cut();
-      answer = await pending;
-      await sleep(700); // the server finishes the statement and commits
-      const old = await direct.query(`select 1 from oidc_payloads where tenant_id = $1 and model = 'RefreshToken' and id = $2 and consumed_at is not null`, [
-        tenant.id,
-        rt,
-      ]);
-      tt.is(old.rowCount, 1, 'the old refresh token was spent');
+    const { tenant, web, rt, grantId } = await refreshWithLostCommit(tt, async (rt, grantId, tenant, web) => {
       // In one round trip (DATABASE_ONE_SHOT, the default) the server commits what it received; as
       // an ordinary transaction the COMMIT never arrives and the saves are rolled back.
-      tt.is(await unspentOfGrant(), t.app.config.databaseOneShot ? 1 : 0, 'the new one, never handed out, stored as the server committed it, or not');
+      tt.is((await unspentRefreshTokens(tenant, grantId)).length, t.app.config.databaseOneShot ? 1 : 0, 'the new one, never handed out, stored or not');
       const during = await tokenRequest(tenant, web, { grant_type: 'refresh_token', refresh_token: rt });
       tt.is(during.res.status, 503, 'still cut: tried again, not refused');
-    } finally {
-      proxy.restore();
-      await direct.query('drop trigger test_slow_saves on oidc_payloads');
-    }
-    tt.is(answer.res.status, 503);
-    tt.is(answer.body!.error, 'temporarily_unavailable');
-    tt.is(answer.body!.refresh_token, undefined);
+    });
     // The client tries again with the only refresh token it has.
     const again = await tokenRequest(tenant, web, { grant_type: 'refresh_token', refresh_token: rt });
     tt.is(again.res.status, 200, JSON.stringify(again.body));
@@ -392,8 +414,32 @@ onPostgres(
     tt.is(next.res.status, 200, 'the chain goes on');
     // The refresh token made for the lost answer went with the refund: the grant's one unspent
     // refresh token is the latest.
-    tt.is(await grantOf(next.body!.refresh_token), grantId);
-    tt.is(await unspentOfGrant(), 1);
+    tt.is(await grantOf(tenant, next.body!.refresh_token), grantId);
+    tt.deepEqual(await unspentRefreshTokens(tenant, grantId), [next.body!.refresh_token]);
     tt.is(t.app.services.runtimes.refunds.size, 0);
+  },
+);
+
+onPostgres(
+  'a replacement never handed out but used all the same (read off the database): the old refresh token is not given back, so a grant never has two chains',
+  async (tt) => {
+    if (!t.app.config.databaseOneShot) return tt.pass('as an ordinary transaction the replacement is rolled back: nothing to use');
+    let replacement = '';
+    const { tenant, web, rt, grantId } = await refreshWithLostCommit(tt, async (_rt, grantId, tenant) => {
+      [replacement = ''] = await unspentRefreshTokens(tenant, grantId);
+      tt.truthy(replacement, 'the replacement was stored');
+      // Someone who read it off the wire spends it before the give-back lands.
+      await direct.query(`update oidc_payloads set consumed_at = now() where tenant_id = $1 and model = 'RefreshToken' and id = $2`, [tenant.id, replacement]);
+    });
+    tt.is(await refundsSettled(), 0, 'the give-back ran');
+    const spent = await direct.query(`select 1 from oidc_payloads where tenant_id = $1 and model = 'RefreshToken' and id = $2 and consumed_at is not null`, [
+      tenant.id,
+      rt,
+    ]);
+    tt.is(spent.rowCount, 1, 'the old refresh token stays spent');
+    tt.is(await grantOf(tenant, replacement), grantId, 'the used replacement was not deleted');
+    const retry = await tokenRequest(tenant, web, { grant_type: 'refresh_token', refresh_token: rt });
+    tt.is(retry.res.status, 400);
+    tt.is(retry.body!.error, 'invalid_grant');
   },
 );
