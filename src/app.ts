@@ -197,7 +197,9 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       ctx.body = { status: 'database unreachable' };
     }
   });
-  root.get('/assets/:file', serveAsset);
+  root.get('/assets/:file', (ctx) => serveAsset(ctx, ctx.params.file ?? ''));
+  // Browsers ask for it on their own wherever a page names no icon (a JSON document, say).
+  root.get('/favicon.ico', (ctx) => serveAsset(ctx, 'favicon.ico'));
   // On the public port only behind the token; with METRICS_PORT they are served there instead,
   // and here /metrics is a 404 like any unknown path.
   if (config.metrics.token !== undefined && config.metrics.port === undefined) root.get('/metrics', metricsRoute(metrics, config.metrics.token));
@@ -407,16 +409,18 @@ function tenantDispatch(runtimes: TenantRuntimes) {
   };
 }
 
-/** The stylesheet and the one enhancement script, read once; the files change only with a release. */
+/** The stylesheet, the one enhancement script and the icon, read once; the files change only with a release. */
 const ASSETS = new Map(
   [
     ['tessera.css', 'text/css; charset=utf-8'],
     ['portal.js', 'text/javascript; charset=utf-8'],
+    ['favicon.svg', 'image/svg+xml'],
+    ['favicon.ico', 'image/x-icon'],
   ].map(([name, type]) => [name!, { type: type!, body: readFileSync(new URL(`../views/assets/${name}`, import.meta.url)) }]),
 );
 
-function serveAsset(ctx: Context) {
-  const asset = ASSETS.get(ctx.params.file ?? '');
+function serveAsset(ctx: Context, file: string) {
+  const asset = ASSETS.get(file);
   if (!asset) throw NotFound(`Nothing at ${ctx.path}.`);
   ctx.type = asset.type;
   ctx.set('Cache-Control', 'public, max-age=3600');

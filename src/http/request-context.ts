@@ -1,17 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import type { Logger } from '../base/logger.ts';
+import { type Logger, withoutRedaction } from '../base/logger.ts';
 import { withRequestReads } from '../base/request-reads.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 
 const SAFE_ID = /^[\w.-]{1,64}$/;
 
 /**
+ * Paths that carry a one-time secret: an invitation's, a password reset's, an email verification's
+ * and an SSO account link's token (orgs/invitation.routes.ts, accounts/account.routes.ts,
+ * sso/sso.routes.ts). The access line names the route, never the token.
+ */
+const SECRET_IN_PATH = /^(\/t\/[^/]+\/(?:invitations|account\/reset-password|account\/verify-email|sso\/link\/confirm))\/[^/]+/;
+
+/** A request's path as the access line shows it: no query string (it may hold codes and state), no token. */
+export function loggablePath(path: string): string {
+  return path.replace(SECRET_IN_PATH, '$1/[redacted]');
+}
+
+/**
  * Gives every request an id (the caller's X-Request-Id when it is sane), a child logger that
  * carries it, one access-log line, and its count and duration in the metrics (by route template).
- * The path is logged without its query string: queries on OIDC endpoints carry codes and state.
  */
 export function requestContext(log: Logger, metrics: Metrics) {
+  const access = withoutRedaction(log);
   return async (ctx: Context, next: Next) => {
     const incoming = ctx.get('x-request-id');
     const requestId = SAFE_ID.test(incoming) ? incoming : randomUUID();
@@ -22,6 +34,8 @@ export function requestContext(log: Logger, metrics: Metrics) {
     // it, which was ~1 % of a token request's allocations for a logger most requests never use.
     let child: Logger | undefined;
     Object.defineProperty(ctx.state, 'log', { get: () => (child ??= log.child({ requestId })), enumerable: true, configurable: true });
+    // Read before the request is handled: a tenant's OIDC endpoints see the path without `/t/<slug>`.
+    const path = ctx.path;
     const started = performance.now();
     try {
       await withRequestReads(next);
@@ -29,9 +43,15 @@ export function requestContext(log: Logger, metrics: Metrics) {
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
       const elapsed = performance.now() - started;
       metrics.request(ctx.method, routeTemplate(ctx), status, elapsed / 1000);
-      const line = { method: ctx.method, path: ctx.path, status, ms: Math.round(elapsed) };
-      if (status >= 500) ctx.state.log.error(line, 'request');
-      else if (log.isLevelEnabled('info')) ctx.state.log.info(line, 'request');
+      // The request id is a field of the line rather than a child's binding: no child per request.
+      // A 503 means the database is unreachable, and what met it has logged why: a warning, so an
+      // outage does not flood the error level.
+      if (status >= 500 || access.isLevelEnabled('info')) {
+        const line = { requestId, method: ctx.method, path: loggablePath(path), status, ms: Math.round(elapsed) };
+        if (status === 503) access.warn(line, 'request');
+        else if (status >= 500) access.error(line, 'request');
+        else access.info(line, 'request');
+      }
     }
   };
 }

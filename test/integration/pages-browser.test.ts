@@ -5,6 +5,7 @@ import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, we
 import { seriousA11yViolations } from '../helpers/axe.ts';
 import { launchChromium, screenshots as saveScreenshots } from '../helpers/chromium.ts';
 import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
+import { watchProblems } from '../helpers/page-problems.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -86,4 +87,35 @@ test('in Chromium: every form field of the sign-in pages has a label, and the pa
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   tt.true(overflow <= 0, `horizontal overflow of ${overflow}px at phone width`);
   await context.close();
+});
+
+test('in Chromium: the sign-in page loads its icon and stylesheet with no console error and no failed request', async (tt) => {
+  const context = await chrome.newContext();
+  const page = await context.newPage();
+  const problems = watchProblems(page);
+  const requested: string[] = [];
+  page.on('requestfinished', (r) => requested.push(new URL(r.url()).pathname));
+  await page.goto((await authorizationUrl()).url);
+  await page.getByRole('heading', { name: /Sign in to Test app/ }).waitFor();
+  await page.waitForLoadState('networkidle');
+  tt.deepEqual(problems, []);
+  tt.true(requested.includes('/assets/tessera.css'), requested.join(' '));
+  tt.is(await page.locator('link[rel=icon]').getAttribute('href'), '/assets/favicon.svg');
+  const icon = await page.request.get(`${t.url}/assets/favicon.svg`);
+  tt.is(icon.status(), 200);
+  tt.is(icon.headers()['content-type'], 'image/svg+xml');
+  tt.regex(await icon.text(), /^<svg /);
+  await context.close();
+});
+
+test('/favicon.ico answers with an icon browsers may cache; other names under /assets stay 404', async (tt) => {
+  const ico = await fetch(`${t.url}/favicon.ico`);
+  tt.is(ico.status, 200);
+  tt.is(ico.headers.get('content-type'), 'image/x-icon');
+  tt.regex(ico.headers.get('cache-control') ?? '', /public, max-age=\d+/);
+  const bytes = Buffer.from(await ico.arrayBuffer());
+  tt.deepEqual([...bytes.subarray(0, 4)], [0, 0, 1, 0], 'an ICO header');
+  tt.is((await fetch(`${t.url}/assets/favicon.ico`)).status, 200);
+  tt.is((await fetch(`${t.url}/assets/favicon.png`)).status, 404);
+  tt.is((await fetch(`${t.url}/assets/..%2Fviews%2Flayout.njk`)).status, 404);
 });
