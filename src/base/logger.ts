@@ -29,14 +29,13 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 
 /**
  * The fields of an error that explain it: PostgreSQL's (code, constraint, table …; not `detail`,
- * which quotes the row's values — an email, say), Node's
- * system errors' (syscall, address …) and an HTTP status. An error carries more than that —
+ * which quotes the row's values — an email, say), Node's system errors' (syscall, address …) and
+ * an HTTP status. An error carries more than that —
  * node-postgres hangs the whole client on a lost connection's error (its connection parameters
  * and cancel key), a fetch error its request — and the default serializer writes every one.
  */
 const ERROR_FIELDS = [
   'code',
-  'detail',
   'hint',
   'severity',
   'routine',
