@@ -22,14 +22,14 @@ test('a connection refused, reset or timed out, and node-postgres lost-connectio
   t.true(isDatabaseUnavailable(new AggregateError([new Error('unrelated'), withCode('ECONNREFUSED')])));
 });
 
-test('PostgreSQL shutting down, starting up, out of connections, or any connection exception (class 08) is unavailable', (t) => {
-  for (const code of ['57P01', '57P02', '57P03', '53300', '08000', '08003', '08006', '08001', '08004', '08P01']) {
+test('PostgreSQL shutting down, starting up, out of connections, a statement past DATABASE_STATEMENT_TIMEOUT_MS, or any connection exception (class 08) is unavailable', (t) => {
+  for (const code of ['57P01', '57P02', '57P03', '53300', '57014', '08000', '08003', '08006', '08001', '08004', '08P01']) {
     t.true(isDatabaseUnavailable(withCode(code)), code);
   }
 });
 
 test('anything else is not: constraint violations, syntax errors, bugs, outbound fetch failures, non-errors', (t) => {
-  for (const code of ['23505', '23503', '42601', '40001', '57014', '22P02', 'ERR_INVALID_ARG_TYPE', '0800', '080000']) {
+  for (const code of ['23505', '23503', '42601', '40001', '22P02', 'ERR_INVALID_ARG_TYPE', '0800', '080000']) {
     t.false(isDatabaseUnavailable(withCode(code)), code);
   }
   t.false(isDatabaseUnavailable(new Error('Connection to the IdP terminated unexpectedly')));
