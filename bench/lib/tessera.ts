@@ -67,8 +67,8 @@ export interface Tessera {
 /**
  * Tessera as its own process (`bin/tessera.js start`) on a fresh PostgreSQL database, with the
  * default configuration — logs at `info`, one line per request, as users run it — apart from what
- * a benchmark needs (its own port, database and key; no demo tenant; a shorter cache TTL): the
- * load generator's CPU never mixes with the server's.
+ * a benchmark needs (its own port, database and key; no demo tenant): the load generator's CPU
+ * never mixes with the server's.
  *
  * `stdout`: where Tessera's standard output goes — its logs, and `--trace-gc`'s lines; by default
  * /dev/null: Tessera formats and writes every line all the same, only the kernel's side of a
