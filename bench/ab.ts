@@ -5,6 +5,7 @@
  *   npm run bench:ab -- Introspect --base 08f8345 --rounds 8 --slice 5
  *   npm run bench:ab -- ClientSecret --base f824893 --head 6498ebb   # two commits, neither this tree
  *   npm run bench:ab -- RefreshToken.rotate --b-env DATABASE_ONE_SHOT=false   # one setting, same code
+ *   npm run bench:ab -- ClientSecret --b-node-flags="--max-semi-space-size=8"   # Node/V8 flags, same code
  *
  * On a small shared machine the same row of one build swings ±25 % between runs minutes apart,
  * more than most changes move it, so two `npm run bench` runs compare poorly. Here both builds run at
@@ -36,6 +37,8 @@ const { values, positionals } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     // Environment for B's process only (NAME=value, repeatable): a setting's cost with the code unchanged.
     'b-env': { type: 'string', multiple: true, default: [] },
+    // Node/V8 flags for B's process only, after `npm start`'s own (the last of a V8 flag wins).
+    'b-node-flags': { type: 'string', default: '' },
   },
 });
 
@@ -48,11 +51,12 @@ const scenario = SCENARIOS.find((s) => s.name === positionals[0]);
 const bEnvPairs = values['b-env']!.map((pair) => /^([A-Z_][A-Z0-9_]*)=(.*)$/s.exec(pair));
 if (!scenario || positionals.length !== 1 || !(rounds > 0) || !(sliceMs > 0) || !(concurrency > 0) || bEnvPairs.some((m) => !m)) {
   console.error(
-    `usage: npm run bench:ab -- <scenario> [--base <commit>] [--head <commit>] [--rounds N] [--slice seconds] [--concurrency N] [--b-env NAME=value …]\nscenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
+    `usage: npm run bench:ab -- <scenario> [--base <commit>] [--head <commit>] [--rounds N] [--slice seconds] [--concurrency N] [--b-env NAME=value …] [--b-node-flags="--flag …"]\nscenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
   );
   process.exit(2);
 }
 const bEnv: Record<string, string> = Object.fromEntries(bEnvPairs.map((m) => [m![1]!, m![2]!]));
+const bNodeFlags = values['b-node-flags']!.split(/\s+/).filter(Boolean);
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 /** A detached worktree of `rev` under bench/results/ab/, sharing this tree's node_modules. */
@@ -69,9 +73,10 @@ function worktreeOf(rev: string): { root: string; commit: string } {
 
 const base = worktreeOf(values.base!);
 const head = values.head ? worktreeOf(values.head) : undefined;
-const headName = `${head ? head.commit : 'working tree'}${values['b-env']!.map((p) => ` ${p}`).join('')}`;
+const bSettings = [...values['b-env']!, ...bNodeFlags];
+const headName = `${head ? head.commit : 'working tree'}${bSettings.map((p) => ` ${p}`).join('')}`;
 log(
-  `A = ${base.commit} (${base.root}), B = ${head ? `${head.commit} (${head.root})` : 'this working tree'}${values['b-env']!.map((p) => ` with ${p}`).join('')}; ${scenario.name}, ${rounds} rounds of ${sliceMs / 1000} s slices at concurrency ${concurrency}`,
+  `A = ${base.commit} (${base.root}), B = ${head ? `${head.commit} (${head.root})` : 'this working tree'}${bSettings.map((p) => ` with ${p}`).join('')}; ${scenario.name}, ${rounds} rounds of ${sliceMs / 1000} s slices at concurrency ${concurrency}`,
 );
 
 interface Side {
@@ -82,8 +87,8 @@ interface Side {
   cpuSeconds: number;
 }
 
-async function side(name: Side['name'], root?: string, settings: Record<string, string> = {}): Promise<Side> {
-  const tessera = await startTessera(serverUrl, [], 'ignore', root, settings);
+async function side(name: Side['name'], root?: string, settings: Record<string, string> = {}, nodeFlags: string[] = []): Promise<Side> {
+  const tessera = await startTessera(serverUrl, nodeFlags, 'ignore', root, settings);
   const env = await benchEnv(tessera, { smoke: false, concurrency, progress: log });
   const prepared = (await scenario!.prepare(env)).find((p) => p.target === 'tessera');
   if (!prepared) throw new Error(`${scenario!.name} has no Tessera operation`);
@@ -105,7 +110,7 @@ async function slice(s: Side): Promise<number> {
 const sides: Side[] = [];
 try {
   log('starting A and B, seeding');
-  sides.push(await side('A', base.root), await side('B', head?.root, bEnv));
+  sides.push(await side('A', base.root), await side('B', head?.root, bEnv, bNodeFlags));
   const [a, b] = sides as [Side, Side];
   const ratios: number[] = [];
   console.log('| round | A ops/CPU s | B ops/CPU s | B / A |\n|---|---|---|---|');

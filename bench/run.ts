@@ -241,6 +241,9 @@ const tessera = await startTessera(
     ...values['node-flags']!.split(' ').filter(Boolean),
   ],
   gcLog ? openSync(gcLog, 'w') : 'ignore',
+  undefined,
+  // V8's GC lines go to stdout too: keep a request line per request out of that file.
+  gcLog ? { LOG_LEVEL: 'warn' } : {},
 );
 if (gcLog) console.log(`Tessera's GC trace: ${gcLog}`);
 const bare = values['no-bare'] ? undefined : await startBare(600);

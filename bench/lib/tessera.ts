@@ -65,11 +65,14 @@ export interface Tessera {
 }
 
 /**
- * Tessera as its own process (`bin/tessera.js start`) on a fresh PostgreSQL database, production
- * settings: the load generator's CPU never mixes with the server's.
- */
-/**
- * `stdout`: where Tessera's standard output goes (its logs go to stderr); `--trace-gc` writes there.
+ * Tessera as its own process (`bin/tessera.js start`) on a fresh PostgreSQL database, with the
+ * default configuration — logs at `info`, one line per request, as users run it — apart from what
+ * a benchmark needs (its own port, database and key; no demo tenant): the load generator's CPU
+ * never mixes with the server's.
+ *
+ * `stdout`: where Tessera's standard output goes — its logs, and `--trace-gc`'s lines; by default
+ * /dev/null: Tessera formats and writes every line all the same, only the kernel's side of a
+ * write is cheaper than to a file or a pipe.
  * `root`: the source tree to run (bench/ab.ts runs an earlier commit's from a git worktree).
  * `settings`: environment for Tessera's process on top of the bench's own (bench/ab.ts --b-env).
  */
@@ -96,7 +99,6 @@ export async function startTessera(
     DATA_DIR: dataDir,
     ENCRYPTION_KEY: randomBytes(32).toString('hex'),
     SEED_DEMO: 'false',
-    LOG_LEVEL: 'warn',
     TENANT_CACHE_TTL_MS: '1000',
     NODE_ENV: 'production',
     // No balancer watches /readyz here: stop at once.

@@ -2,7 +2,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/** Every log line shorter than this waits in memory for more, up to `FLUSH_EVERY_MS`. */
+/** Lines for a pipe or a file wait in memory until they add up to this, or for `FLUSH_EVERY_MS`. */
 const BUFFER_BYTES = 4096;
 const FLUSH_EVERY_MS = 1000;
 
@@ -70,7 +70,7 @@ export function loggedError(err: unknown, depth = 0): unknown {
  * A logger for lines whose fields are fixed and carry no secret — the access line: request id,
  * method, path without its query, status, duration. pino's redaction runs its wildcard paths
  * (`*.password`) over every field of every line, cloning and serializing each one apart: it was
- * two thirds of what an access line cost, and it never matched any of these fields.
+ * over half of what an access line cost, and it never matched any of these fields.
  */
 export function withoutRedaction(log: Logger): Logger {
   return log.child({}, { redact: [] });
