@@ -105,7 +105,9 @@ test('on the embedded database the CLI refuses, with a clear message, while a se
   const env = { PORT: String(port), DATA_DIR: mkdtempSync(join(tmpdir(), 'tessera-embedded-')), SHUTDOWN_GRACE_MS: '0' };
   const server = spawn(process.execPath, [BIN, 'start'], { env: { ...process.env, ...env, DATABASE_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
+  let stderr = '';
   server.stdout.on('data', (c) => (stdout += c));
+  server.stderr.on('data', (c) => (stderr += c));
   try {
     await waitForHealthy(`http://localhost:${port}`);
     // The demo tenant is made once the server listens: its banner follows readiness.
@@ -123,8 +125,8 @@ test('on the embedded database the CLI refuses, with a clear message, while a se
     tt.regex(refused.stderr, /in use by another Tessera process/);
   } finally {
     server.kill('SIGTERM');
-    const code = await new Promise((r) => server.once('exit', r));
-    tt.is(code, 0);
+    const [code, signal] = await new Promise<[number | null, string | null]>((r) => server.once('exit', (c, s) => r([c, s])));
+    tt.is(code, 0, `exit ${code}, signal ${signal}; stderr: ${stderr.slice(-2000)}`);
   }
   // With the server gone, the CLI works on the same DATA_DIR.
   const created = await tessera(['tenant', 'create', '--slug', 'other', '--name', 'Other', '--json'], { ...env, DATABASE_URL: '' });
