@@ -19,6 +19,7 @@ import type { Config } from './config.ts';
 import { type Connection, connect } from './db/connect.ts';
 import { isMigrated, migrateToLatest, ping } from './db/migrate.ts';
 import { assertEncryptionKeyOpensDatabase } from './encryption-key-check.ts';
+import { FactorService } from './factors/factor.service.ts';
 import { formBody, jsonBody } from './http/body.ts';
 import { metricsRoute, startMetricsServer } from './http/metrics-endpoint.ts';
 import { requestContext, sameOriginForms } from './http/request-context.ts';
@@ -66,6 +67,7 @@ export interface App {
     runtimes: TenantRuntimes;
     accounts: AccountService;
     bruteForce: BruteForce;
+    factors: FactorService;
     outbox: MailOutbox;
     orgs: OrgService;
     invitations: InvitationService;
@@ -127,6 +129,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     metrics,
   );
   const bruteForce = new BruteForce(db);
+  const factors = new FactorService({ db, encryptionKey: config.encryptionKey });
   const renderText = createTextViews();
   const accounts = new AccountService(db, outbox, bruteForce, config.publicUrl, render, renderText);
   const orgs = new OrgService(db);
@@ -220,7 +223,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const interactions = new Router({ prefix: '/t/:slug/interaction' });
   interactions.use(...forms());
-  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, orgTokens, sso, render, metrics }).routes());
+  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, factors, orgTokens, sso, render, metrics }).routes());
   koa.use(interactions.routes());
 
   // The portal and the account pages: signed in through the tenant's own OIDC (portal-session.ts).
@@ -330,7 +333,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     log,
     connection,
     metrics,
-    services: { tenants, users, clients, runtimes, accounts, bruteForce, outbox, orgs, invitations, orgTokens, apiTokens, domains, connections },
+    services: { tenants, users, clients, runtimes, accounts, bruteForce, factors, outbox, orgs, invitations, orgTokens, apiTokens, domains, connections },
     async start() {
       server = koa.listen(config.port, config.host);
       server.headersTimeout = 20_000;
