@@ -6,6 +6,7 @@ import Koa, { type Context, type Next } from 'koa';
 import { accountRoutes } from './accounts/account.routes.ts';
 import { AccountService } from './accounts/account.service.ts';
 import { accountPages } from './accounts/account-pages.ts';
+import { AccountSecurity } from './accounts/account-security.service.ts';
 import { BruteForce } from './accounts/brute-force.ts';
 import { SessionService } from './accounts/session.service.ts';
 import { adminApi } from './admin-api/admin.routes.ts';
@@ -132,6 +133,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const factors = new FactorService({ db, encryptionKey: config.encryptionKey });
   const renderText = createTextViews();
   const accounts = new AccountService(db, outbox, bruteForce, config.publicUrl, render, renderText);
+  const security = new AccountSecurity(db, factors, bruteForce, outbox, render, renderText);
   const orgs = new OrgService(db);
   const invitations = new InvitationService(db, outbox);
   registerInvitationMail(outbox, config.publicUrl, render, renderText);
@@ -243,7 +245,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const account = new Router({ prefix: '/t/:slug/account' });
   account.use(...forms());
   account.use(accountRoutes({ accounts, bruteForce, render }).routes());
-  account.use(accountPages({ guard, users, orgs, orgTokens, invitations, accounts, sessions: new SessionService(db), render }).routes());
+  account.use(accountPages({ guard, users, orgs, orgTokens, invitations, accounts, sessions: new SessionService(db), factors, security, render }).routes());
   koa.use(account.routes());
 
   const invitationPages = new Router({ prefix: '/t/:slug/invitations' });
