@@ -20,6 +20,17 @@ export async function hasConfirmedFactor(tx: TenantTx, tenantId: string, userId:
   return row !== undefined;
 }
 
+/** Enrollments never confirmed: a new one replaces them, so abandoned ones do not pile up. */
+export async function deleteUnconfirmedTotp(tx: TenantTx, tenantId: string, userId: string) {
+  await tx
+    .deleteFrom('user_factors')
+    .where('tenant_id', '=', tenantId)
+    .where('user_id', '=', userId)
+    .where('kind', '=', 'totp')
+    .where('confirmed', '=', false)
+    .execute();
+}
+
 /** The id is chosen by the caller: the sealed secret is bound to it (associated data). */
 export async function insertTotpFactor(tx: TenantTx, tenantId: string, userId: string, id: string, name: string, sealedSecret: string) {
   await tx

@@ -49,13 +49,19 @@ export class FactorService {
     return inTenant(this.deps.db, tenantId, (tx) => repo.countUnusedRecoveryCodes(tx, tenantId, userId));
   }
 
-  /** A new, unconfirmed TOTP factor: it counts for nothing until `confirmTotp` sees a first code. */
+  /**
+   * A new, unconfirmed TOTP factor: it counts for nothing until `confirmTotp` sees a first code.
+   * It replaces any earlier enrollment left unconfirmed.
+   */
   async startTotp(tenantId: string, userId: string, issuer: string, accountName: string, name = 'Authenticator app'): Promise<TotpEnrollment> {
     const label = name.trim().slice(0, TOTP_NAME_MAX) || 'Authenticator app';
     const key = newTotpKey();
     const factorId = randomUUID();
     const sealed = encrypt(this.deps.encryptionKey, key.toString('base64url'), this.aad(tenantId, factorId));
-    await inTenant(this.deps.db, tenantId, (tx) => repo.insertTotpFactor(tx, tenantId, userId, factorId, label, sealed));
+    await inTenant(this.deps.db, tenantId, async (tx) => {
+      await repo.deleteUnconfirmedTotp(tx, tenantId, userId);
+      await repo.insertTotpFactor(tx, tenantId, userId, factorId, label, sealed);
+    });
     const uri = otpauthUri(key, issuer, accountName);
     return { factorId, secret: new URL(uri).searchParams.get('secret')!, uri };
   }

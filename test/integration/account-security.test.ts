@@ -58,6 +58,8 @@ test('adding an authenticator app asks for the password, is confirmed by a first
   const noCsrf = await p.browser.submit(security('/totp'), { current_password: PASSWORD });
   tt.is(noCsrf.res.status, 403);
 
+  // An enrollment abandoned before its first code is replaced by the next one.
+  const abandoned = factorIdIn(await (await p.browser.submit(security('/totp'), { _csrf: p.csrf, current_password: PASSWORD })).res.text());
   const started = await p.browser.submit(security('/totp'), { _csrf: p.csrf, current_password: PASSWORD });
   tt.is(started.res.status, 200);
   const html = await started.res.text();
@@ -65,6 +67,11 @@ test('adding an authenticator app asks for the password, is confirmed by a first
   tt.truthy(secret);
   tt.regex(html, /otpauth:\/\/totp\//);
   const factorId = factorIdIn(html)!;
+  tt.not(factorId, abandoned);
+  tt.deepEqual(
+    (await t.app.services.factors.list(tenant.id, p.user.id)).map((f) => f.id),
+    [factorId],
+  );
   tt.false(await t.app.services.factors.hasConfirmedFactor(tenant.id, p.user.id), 'not counted before its first code');
 
   const bad = await p.browser.submit(security(`/totp/${factorId}/confirm`), { _csrf: p.csrf, code: code(secret!, 5), secret: secret!, uri: 'x' });
