@@ -76,6 +76,13 @@ test('password, then a TOTP code: the ID token says pwd + otp + mfa', async (tt)
   tt.is(claims.sub, person.user.id);
 });
 
+test('discovery lists the acr values and the amr claim', async (tt) => {
+  const doc = await (await fetch(`${tenant.issuer}/.well-known/openid-configuration`)).json();
+  tt.deepEqual(doc.acr_values_supported, ['urn:tessera:acr:pwd', 'urn:tessera:acr:mfa', 'urn:tessera:acr:fed']);
+  tt.true(doc.claims_supported.includes('amr'));
+  tt.true(doc.claims_supported.includes('acr'));
+});
+
 test('a password-only sign-in says pwd', async (tt) => {
   const email = `plain${++people}@mfa.test`;
   await adminApi(t, tenant, 'POST', '/users', { email, password: PASSWORD, email_verified: true });
