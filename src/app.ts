@@ -6,6 +6,7 @@ import Koa, { type Context, type Next } from 'koa';
 import { accountRoutes } from './accounts/account.routes.ts';
 import { AccountService } from './accounts/account.service.ts';
 import { accountPages } from './accounts/account-pages.ts';
+import { AccountSecurity } from './accounts/account-security.service.ts';
 import { BruteForce } from './accounts/brute-force.ts';
 import { SessionService } from './accounts/session.service.ts';
 import { adminApi } from './admin-api/admin.routes.ts';
@@ -19,6 +20,7 @@ import type { Config } from './config.ts';
 import { type Connection, connect } from './db/connect.ts';
 import { isMigrated, migrateToLatest, ping } from './db/migrate.ts';
 import { assertEncryptionKeyOpensDatabase } from './encryption-key-check.ts';
+import { FactorService } from './factors/factor.service.ts';
 import { formBody, jsonBody } from './http/body.ts';
 import { metricsRoute, startMetricsServer } from './http/metrics-endpoint.ts';
 import { requestContext, sameOriginForms } from './http/request-context.ts';
@@ -66,6 +68,7 @@ export interface App {
     runtimes: TenantRuntimes;
     accounts: AccountService;
     bruteForce: BruteForce;
+    factors: FactorService;
     outbox: MailOutbox;
     orgs: OrgService;
     invitations: InvitationService;
@@ -127,8 +130,10 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     metrics,
   );
   const bruteForce = new BruteForce(db);
+  const factors = new FactorService({ db, encryptionKey: config.encryptionKey });
   const renderText = createTextViews();
   const accounts = new AccountService(db, outbox, bruteForce, config.publicUrl, render, renderText);
+  const security = new AccountSecurity(db, factors, bruteForce, outbox, render, renderText);
   const orgs = new OrgService(db);
   const invitations = new InvitationService(db, outbox);
   registerInvitationMail(outbox, config.publicUrl, render, renderText);
@@ -220,7 +225,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const interactions = new Router({ prefix: '/t/:slug/interaction' });
   interactions.use(...forms());
-  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, orgTokens, sso, render, metrics }).routes());
+  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, factors, orgTokens, sso, render, metrics }).routes());
   koa.use(interactions.routes());
 
   // The portal and the account pages: signed in through the tenant's own OIDC (portal-session.ts).
@@ -240,7 +245,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const account = new Router({ prefix: '/t/:slug/account' });
   account.use(...forms());
   account.use(accountRoutes({ accounts, bruteForce, render }).routes());
-  account.use(accountPages({ guard, users, orgs, orgTokens, invitations, accounts, sessions: new SessionService(db), render }).routes());
+  account.use(accountPages({ guard, users, orgs, orgTokens, invitations, accounts, sessions: new SessionService(db), factors, security, render }).routes());
   koa.use(account.routes());
 
   const invitationPages = new Router({ prefix: '/t/:slug/invitations' });
@@ -330,7 +335,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     log,
     connection,
     metrics,
-    services: { tenants, users, clients, runtimes, accounts, bruteForce, outbox, orgs, invitations, orgTokens, apiTokens, domains, connections },
+    services: { tenants, users, clients, runtimes, accounts, bruteForce, factors, outbox, orgs, invitations, orgTokens, apiTokens, domains, connections },
     async start() {
       server = koa.listen(config.port, config.host);
       server.headersTimeout = 20_000;

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { NotFound } from '../base/errors.ts';
 import { isUuid } from '../base/ids.ts';
 import type { Render } from '../base/views.ts';
+import type { FactorService } from '../factors/factor.service.ts';
 import { formField } from '../http/pages.ts';
 import { PORTAL_CLIENT } from '../oidc/client.service.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
@@ -13,6 +14,7 @@ import { type FormErrors, FormRejected, formErrorsOf, formValues, noticeFor, par
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
 import { type AccountService, PasswordRejected } from './account.service.ts';
+import type { AccountSecurity } from './account-security.service.ts';
 import type { SessionService } from './session.service.ts';
 
 const NOTICES = {
@@ -23,6 +25,8 @@ const NOTICES = {
   profile_saved: 'Profile saved.',
   password_changed: 'Password changed. Every other session was signed out.',
   session_revoked: 'That session is signed out.',
+  factor_added: 'Authenticator app added. Sign-ins now ask for its code after your password.',
+  factor_removed: 'Factor removed.',
 };
 const REFUSALS: Record<string, string> = {
   last_owner: 'You are the last owner of that organization: make another member owner first, then leave.',
@@ -47,6 +51,8 @@ export function accountPages(deps: {
   invitations: InvitationService;
   accounts: AccountService;
   sessions: SessionService;
+  factors: FactorService;
+  security: AccountSecurity;
   render: Render;
 }) {
   const router = new Router();
@@ -194,6 +200,95 @@ export function accountPages(deps: {
     const id = String(ctx.params.sessionId).slice(0, 100);
     if (!(await deps.sessions.revoke(ctx.state.runtime.tenant.id, viewer.user.id, id))) throw NotFound('No such session of yours.');
     redirectWithNotice(ctx, url(ctx, 'sessions'), 'session_revoked');
+  });
+
+  // ── security: second factors ───────────────────────────────────────────────
+
+  const securityPage = async (ctx: Context, extra: Record<string, unknown> = {}, status = 200) => {
+    const { user } = ctx.state.viewer;
+    const tenantId = ctx.state.runtime.tenant.id;
+    const [factors, recoveryLeft] = await Promise.all([deps.factors.list(tenantId, user.id), deps.factors.unusedRecoveryCodes(tenantId, user.id)]);
+    view(
+      ctx,
+      'account/security.njk',
+      'security',
+      { title: 'Security', email: user.email, factors: factors.filter((f) => f.confirmed), recoveryLeft, errors: {}, ...extra },
+      status,
+    );
+  };
+
+  /** The current password, asked again before a factor is added or removed or codes are shown. */
+  const reauthenticated = async (ctx: Context): Promise<boolean> => {
+    const { tenant } = ctx.state.runtime;
+    const password = formField(ctx, 'current_password', 256, false);
+    const outcome = password
+      ? await deps.security.reauthenticate(tenant.id, ctx.state.viewer.user.id, password, {
+          ip: ctx.ip,
+          bruteForce: effectiveSettings(tenant.settings).brute_force,
+        })
+      : 'wrong_password';
+    if (outcome === 'ok') return true;
+    await securityPage(
+      ctx,
+      { formError: outcome === 'locked' ? 'Too many wrong passwords. Wait a few minutes, then try again.' : 'That is not your current password.' },
+      outcome === 'locked' ? 429 : 422,
+    );
+    return false;
+  };
+
+  const factorIdOf = (ctx: Context) => {
+    const id = String(ctx.params.factorId);
+    if (!isUuid(id)) throw NotFound('No such factor of yours.');
+    return id;
+  };
+
+  router.get('/security', guard, (ctx) => securityPage(ctx));
+
+  /** Step one of adding an authenticator app: the password, then the secret to scan or type. */
+  router.post('/security/totp', guard, async (ctx) => {
+    if (!(await reauthenticated(ctx))) return;
+    const { user } = ctx.state.viewer;
+    const { tenant } = ctx.state.runtime;
+    const enrollment = await deps.security.startTotp(tenant.id, user.id, tenant.name, user.email);
+    await securityPage(ctx, { enrollment });
+  });
+
+  /** Step two: the first code from the app confirms it. */
+  router.post('/security/totp/:factorId/confirm', guard, async (ctx) => {
+    const { user } = ctx.state.viewer;
+    const { tenant } = ctx.state.runtime;
+    const id = factorIdOf(ctx);
+    const code = formField(ctx, 'code', 20);
+    if (await deps.security.confirmTotp(tenant.id, user.id, user.email, id, code)) return redirectWithNotice(ctx, url(ctx, 'security'), 'factor_added');
+    // Shown again with the same secret, so a mistyped code does not mean scanning a new one.
+    const secret = formField(ctx, 'secret', 64);
+    const uri = formField(ctx, 'uri', 512);
+    await securityPage(
+      ctx,
+      { enrollment: { factorId: id, secret, uri }, formError: 'That code is not valid. Check the time on your phone and enter the current code.' },
+      422,
+    );
+  });
+
+  router.post('/security/factors/:factorId/remove', guard, async (ctx) => {
+    const id = factorIdOf(ctx);
+    if (!(await reauthenticated(ctx))) return;
+    const { user } = ctx.state.viewer;
+    await deps.security.remove(ctx.state.runtime.tenant.id, user.id, user.email, id);
+    redirectWithNotice(ctx, url(ctx, 'security'), 'factor_removed');
+  });
+
+  /** New recovery codes, shown this once; the old ones stop working. */
+  router.post('/security/recovery-codes', guard, async (ctx) => {
+    if (!(await reauthenticated(ctx))) return;
+    const { user } = ctx.state.viewer;
+    const tenantId = ctx.state.runtime.tenant.id;
+    if (!(await deps.factors.hasConfirmedFactor(tenantId, user.id))) {
+      return securityPage(ctx, { formError: 'Add an authenticator app first: recovery codes stand in for it.' }, 409);
+    }
+    const recoveryCodes = await deps.factors.regenerateRecoveryCodes(tenantId, user.id);
+    ctx.set('Cache-Control', 'no-store');
+    await securityPage(ctx, { recoveryCodes });
   });
 
   return router;

@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AccountTokenTable, AuthThrottleTable } from '../accounts/account.table.ts';
+import type { RecoveryCodeTable, UserFactorTable } from '../factors/factor.table.ts';
 import type { MailOutboxTable } from '../mail/mail.table.ts';
 import type { ClientTable } from '../oidc/client.table.ts';
 import type { OidcPayloadTable } from '../oidc-store/oidc-payload.table.ts';
@@ -43,6 +44,8 @@ export interface DB {
   sso_requests: SsoRequestTable;
   sso_pending_links: SsoPendingLinkTable;
   saml_replay: SamlReplayTable;
+  user_factors: UserFactorTable;
+  recovery_codes: RecoveryCodeTable;
 }
 
 export type Database = Kysely<DB>;

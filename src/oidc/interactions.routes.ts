@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { type AccountService, PasswordRejected } from '../accounts/account.service.ts';
 import type { BruteForce } from '../accounts/brute-force.ts';
 import type { Render } from '../base/views.ts';
+import type { FactorService } from '../factors/factor.service.ts';
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
@@ -14,6 +15,29 @@ import { type MissingConsent, recordConsent } from './consent.ts';
 import { requestedOrganization } from './org-request.ts';
 
 const INVALID_CREDENTIALS = 'Invalid email or password.';
+const INVALID_CODE = 'That code is not valid. Try again, or use a recovery code.';
+
+/** RFC 8176 methods and Tessera's acr values of a finished sign-in (see the CONTRACT's "Sign-in facts"). */
+const passwordOnly = () => ({ amr: ['pwd'], acr: 'urn:tessera:acr:pwd' });
+const passwordAndCode = () => ({ amr: ['pwd', 'otp', 'mfa'], acr: 'urn:tessera:acr:mfa' });
+
+/**
+ * The state between a correct password and the second factor, kept on the interaction itself
+ * (`lastSubmission`, which oidc-provider persists with it but never treats as a result): bound to
+ * this interaction and, through the interaction cookie, to this browser. Only the password step
+ * writes it, so there is no way to the code step without the password.
+ */
+interface PendingSecondFactor {
+  accountId: string;
+  email: string;
+}
+const PENDING_KEY = 'tessera_pending_second_factor';
+
+function pendingSecondFactor(details: { prompt: { name: string }; lastSubmission?: Record<string, unknown> }): PendingSecondFactor | undefined {
+  if (details.prompt.name !== 'login') return undefined;
+  const pending = details.lastSubmission?.[PENDING_KEY] as Partial<PendingSecondFactor> | undefined;
+  return typeof pending?.accountId === 'string' && typeof pending.email === 'string' ? { accountId: pending.accountId, email: pending.email } : undefined;
+}
 
 /**
  * The pages oidc-provider sends a browser to: sign-in and consent. Mounted at
@@ -25,6 +49,7 @@ export function interactionRoutes(deps: {
   clients: ClientService;
   accounts: AccountService;
   bruteForce: BruteForce;
+  factors: FactorService;
   orgTokens: OrgTokens;
   sso: SsoRouter;
   render: Render;
@@ -170,7 +195,65 @@ export function interactionRoutes(deps: {
         403,
       );
     }
-    const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
+    if (await deps.factors.hasConfirmedFactor(tenant.id, user.id)) {
+      details.lastSubmission = { [PENDING_KEY]: { accountId: user.id, email } satisfies PendingSecondFactor };
+      await details.persist();
+      ctx.status = 303;
+      return ctx.redirect(`${base(ctx, details.uid)}/mfa`);
+    }
+    const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: user.id, ...passwordOnly() } }, { mergeWithLastSubmission: false });
+    deps.metrics.signIn('password', 'signed_in');
+    ctx.status = 303;
+    ctx.redirect(to);
+  });
+
+  function secondFactorPage(ctx: Context, uid: string, extra: Record<string, unknown> = {}, status?: number) {
+    page(
+      ctx,
+      'mfa.njk',
+      { title: 'Second step', action: `${base(ctx, uid)}/mfa`, restartUrl: base(ctx, uid), abortUrl: `${base(ctx, uid)}/abort`, ...extra },
+      status,
+    );
+  }
+
+  function noSecondFactorStep(ctx: Context) {
+    page(ctx, 'error.njk', { title: 'Sign in first', detail: 'This sign-in is not waiting for a code. Start again from the application.' }, 400);
+  }
+
+  router.get('/:uid/mfa', async (ctx) => {
+    const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);
+    if (!pendingSecondFactor(details)) return noSecondFactorStep(ctx);
+    secondFactorPage(ctx, details.uid, { method: ctx.query.method === 'recovery' ? 'recovery' : 'totp' });
+  });
+
+  /**
+   * The code after the password: a TOTP code or a recovery code. A wrong code counts toward the
+   * account's lock exactly as a wrong password does, and a locked account is refused even with
+   * a right code.
+   */
+  router.post('/:uid/mfa', async (ctx) => {
+    const { provider, tenant } = ctx.state.runtime;
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    const pending = pendingSecondFactor(details);
+    if (!pending) return noSecondFactorStep(ctx);
+    const settings = settingsOf(ctx);
+    const method = formField(ctx, 'method', 20) === 'recovery' ? 'recovery' : 'totp';
+    const code = formField(ctx, 'code', 64);
+    const verdict = await deps.bruteForce.check(tenant.id, settings.brute_force, pending.email, ctx.ip);
+    const result =
+      !verdict.ipBlocked && !verdict.accountLocked && code ? await deps.factors.verifySecondFactor(tenant.id, pending.accountId, code) : { ok: false };
+    if (!result.ok) {
+      deps.metrics.signIn('password', verdict.ipBlocked || verdict.accountLocked ? 'locked' : 'invalid_credentials');
+      await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, pending.email, ctx.ip, verdict);
+      return secondFactorPage(ctx, details.uid, { method, error: INVALID_CODE }, 401);
+    }
+    await deps.bruteForce.recordSuccess(tenant.id, pending.email, verdict);
+    const to = await provider.interactionResult(
+      ctx.req,
+      ctx.res,
+      { login: { accountId: pending.accountId, ...passwordAndCode() } },
+      { mergeWithLastSubmission: false },
+    );
     deps.metrics.signIn('password', 'signed_in');
     ctx.status = 303;
     ctx.redirect(to);

@@ -22,6 +22,9 @@ import type { SpendRefunds } from './spend-refunds.ts';
 import { SyncSigningKey } from './sync-signing-key.ts';
 import { tokenGateway } from './token-gateway.ts';
 
+/** The acr values a sign-in here can reach, listed in discovery (`acr_values_supported`). */
+export const ACR_VALUES = ['urn:tessera:acr:pwd', 'urn:tessera:acr:mfa', 'urn:tessera:acr:fed'] as const;
+
 /** Every scope a tenant's clients may be allowed. `admin` reaches the Admin API (tenant admins and machine clients only). */
 export const TENANT_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'organizations', 'admin'] as const;
 
@@ -173,12 +176,15 @@ export function buildProvider(
       };
     },
     claims: {
-      openid: ['sub', ...ORG_CLAIMS],
+      // `acr` and `amr`: how the person signed in (Tessera's acr values; RFC 8176 methods), from
+      // the sign-in's login result. Under `openid` so that every ID token carries them.
+      openid: ['sub', 'acr', 'amr', ...ORG_CLAIMS],
       organizations: ['organizations'],
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name', 'updated_at'],
     },
     scopes: [...TENANT_SCOPES],
+    acrValues: [...ACR_VALUES],
     // ID tokens carry the profile claims too, as Keycloak's and Auth0's do; apps should not need
     // a userinfo round trip to learn who signed in.
     conformIdTokenClaims: false,

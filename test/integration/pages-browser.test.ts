@@ -1,6 +1,7 @@
 import test from 'ava';
 import * as oidc from 'openid-client';
 import type { Browser } from 'playwright-core';
+import { base32Decode, hotp, totpStep } from '../../src/factors/totp.ts';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { seriousA11yViolations } from '../helpers/axe.ts';
 import { launchChromium, screenshots as saveScreenshots } from '../helpers/chromium.ts';
@@ -55,6 +56,34 @@ test('in Chromium: email first, then password, then back at the app with a code 
   await page.waitForURL(`${client.redirect_uris[0]}**`);
   const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: 'browser-test' });
   tt.is(tokens.claims()!.email, tenant.adminEmail);
+  await context.close();
+});
+
+test('in Chromium: a person with an authenticator app enters its code after the password, or chooses a recovery code', async (tt) => {
+  const email = 'two-steps@browser.test';
+  const password = 'two steps in a browser 7';
+  const user = (await adminApi(t, tenant, 'POST', '/users', { email, password, email_verified: true })).body;
+  const enrollment = await t.app.services.factors.startTotp(tenant.id, user.id, 'Tessera', email);
+  const key = base32Decode(enrollment.secret);
+  const step = () => totpStep(Date.now() / 1000);
+  tt.true(await t.app.services.factors.confirmTotp(tenant.id, user.id, enrollment.factorId, hotp(key, step() - 1)));
+  const context = await chrome.newContext({ bypassCSP: true });
+  const page = await context.newPage();
+  await page.route(`${client.redirect_uris[0]}**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>App</h1>' }));
+  await page.goto((await authorizationUrl()).url);
+  await page.getByLabel('Email').fill(email);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByLabel('Code from your authenticator app').waitFor();
+  await screenshots(page, 'sign-in-code');
+  await page.getByRole('link', { name: 'Use a recovery code instead' }).click();
+  await page.getByLabel('Recovery code').waitFor();
+  await screenshots(page, 'sign-in-recovery-code');
+  await page.getByRole('link', { name: 'Use your authenticator app instead' }).click();
+  await page.getByLabel('Code from your authenticator app').fill(hotp(key, step()));
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await tt.notThrowsAsync(page.getByRole('heading', { name: 'App' }).waitFor());
   await context.close();
 });
 

@@ -18,6 +18,7 @@ const LAYER_RULES: LayerRules = {
     { name: 'users', modules: ['users'] },
     { name: 'tenants', modules: ['tenants'] },
     { name: 'mail', modules: ['mail'] },
+    { name: 'factors', modules: ['factors'] },
     { name: 'accounts and organizations', modules: ['accounts', 'orgs'] },
     { name: 'oidc', modules: ['oidc'] },
     { name: 'sso and tokens', modules: ['sso', 'tokens'] },

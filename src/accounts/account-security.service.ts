@@ -1,0 +1,74 @@
+import type { Render } from '../base/views.ts';
+import type { Database } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import type { FactorService, TotpEnrollment } from '../factors/factor.service.ts';
+import { mailRenderer } from '../mail/compose.ts';
+import type { MailOutbox } from '../mail/outbox.ts';
+import type { BruteForceSettings } from '../tenants/settings.ts';
+import { checkPassword } from '../users/passwords.ts';
+import * as users from '../users/user.repo.ts';
+import type { BruteForce } from './brute-force.ts';
+
+export type Reauthentication = 'ok' | 'wrong_password' | 'locked';
+
+/**
+ * A person managing their own second factors: adding or removing one asks for the current
+ * password first (it counts toward the account's lock like a sign-in) and mails the person, so
+ * a stolen session alone cannot quietly add an attacker's factor or remove theirs.
+ */
+export class AccountSecurity {
+  constructor(
+    private readonly db: Database,
+    private readonly factors: FactorService,
+    private readonly bruteForce: BruteForce,
+    private readonly outbox: MailOutbox,
+    renderHtml: Render,
+    renderText: Render,
+  ) {
+    const compose = mailRenderer(renderHtml, renderText);
+    outbox.register('factor_added', async (tenant, email, params) =>
+      compose('factor_added', `A sign-in factor was added to your ${tenant.name} account`, { tenantName: tenant.name, email, factorName: params.factorName }),
+    );
+    outbox.register('factor_removed', async (tenant, email, params) =>
+      compose('factor_removed', `A sign-in factor was removed from your ${tenant.name} account`, {
+        tenantName: tenant.name,
+        email,
+        factorName: params.factorName,
+      }),
+    );
+  }
+
+  /** The current password again, counted like a sign-in attempt. */
+  async reauthenticate(tenantId: string, userId: string, password: string, attempt: { ip: string; bruteForce: BruteForceSettings }): Promise<Reauthentication> {
+    const user = await inTenant(this.db, tenantId, (tx) => users.findUserById(tx, tenantId, userId));
+    if (!user) return 'wrong_password';
+    const verdict = await this.bruteForce.check(tenantId, attempt.bruteForce, user.email, attempt.ip);
+    if (verdict.ipBlocked || verdict.accountLocked) return 'locked';
+    const check = await checkPassword(user.password_hash, password);
+    if (!check.ok) {
+      await this.bruteForce.recordFailure(tenantId, attempt.bruteForce, user.email, attempt.ip, verdict);
+      return 'wrong_password';
+    }
+    await this.bruteForce.recordSuccess(tenantId, user.email, verdict);
+    return 'ok';
+  }
+
+  /** Starts a TOTP enrollment; call only after `reauthenticate` said ok. */
+  startTotp(tenantId: string, userId: string, issuer: string, email: string): Promise<TotpEnrollment> {
+    return this.factors.startTotp(tenantId, userId, issuer, email);
+  }
+
+  /** Confirms an enrollment with its first code and mails the person. */
+  async confirmTotp(tenantId: string, userId: string, email: string, factorId: string, code: string): Promise<boolean> {
+    if (!(await this.factors.confirmTotp(tenantId, userId, factorId, code))) return false;
+    await inTenant(this.db, tenantId, (tx) => this.outbox.enqueue(tx, tenantId, 'factor_added', email, { factorName: 'Authenticator app' }));
+    return true;
+  }
+
+  /** Removes a factor (after `reauthenticate`) and mails the person. */
+  async remove(tenantId: string, userId: string, email: string, factorId: string) {
+    const removed = await this.factors.remove(tenantId, userId, factorId);
+    if (removed.confirmed) await inTenant(this.db, tenantId, (tx) => this.outbox.enqueue(tx, tenantId, 'factor_removed', email, { factorName: removed.name }));
+    return removed;
+  }
+}

@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import { NotFound } from '../base/errors.ts';
+import { constantTimeEqual, decrypt, encrypt } from '../crypto/secrets.ts';
+import type { Database, TenantTx } from '../db/database.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import * as repo from './factor.repo.ts';
+import { newRecoveryCode, RECOVERY_CODE_COUNT, recoveryCodeHash } from './recovery-codes.ts';
+import { matchingStep, newTotpKey, otpauthUri } from './totp.ts';
+
+export interface FactorServiceDeps {
+  db: Database;
+  encryptionKey: Buffer;
+  /** Seconds since the epoch; tests move it to another time step. */
+  now?: () => number;
+}
+
+export interface TotpEnrollment {
+  factorId: string;
+  /** base32, for typing into an app by hand. */
+  secret: string;
+  uri: string;
+}
+
+/** A second factor's check: which kind answered, or that none did. */
+export type SecondFactorResult = { ok: true; method: 'totp' | 'recovery_code' } | { ok: false };
+
+export const TOTP_NAME_MAX = 64;
+
+/**
+ * A person's second factors: TOTP (RFC 6238, replay-guarded) and recovery codes. Every check
+ * runs in one transaction that locks what it reads, so a code is spent by one request only.
+ */
+export class FactorService {
+  private readonly now: () => number;
+  constructor(private readonly deps: FactorServiceDeps) {
+    this.now = deps.now ?? (() => Date.now() / 1000);
+  }
+
+  list(tenantId: string, userId: string) {
+    return inTenant(this.deps.db, tenantId, (tx) => repo.listFactors(tx, tenantId, userId));
+  }
+
+  /** Whether sign-in must ask for a second factor. */
+  hasConfirmedFactor(tenantId: string, userId: string) {
+    return inTenant(this.deps.db, tenantId, (tx) => repo.hasConfirmedFactor(tx, tenantId, userId));
+  }
+
+  unusedRecoveryCodes(tenantId: string, userId: string) {
+    return inTenant(this.deps.db, tenantId, (tx) => repo.countUnusedRecoveryCodes(tx, tenantId, userId));
+  }
+
+  /**
+   * A new, unconfirmed TOTP factor: it counts for nothing until `confirmTotp` sees a first code.
+   * It replaces any earlier enrollment left unconfirmed.
+   */
+  async startTotp(tenantId: string, userId: string, issuer: string, accountName: string, name = 'Authenticator app'): Promise<TotpEnrollment> {
+    const label = name.trim().slice(0, TOTP_NAME_MAX) || 'Authenticator app';
+    const key = newTotpKey();
+    const factorId = randomUUID();
+    const sealed = encrypt(this.deps.encryptionKey, key.toString('base64url'), this.aad(tenantId, factorId));
+    await inTenant(this.deps.db, tenantId, async (tx) => {
+      await repo.deleteUnconfirmedTotp(tx, tenantId, userId);
+      await repo.insertTotpFactor(tx, tenantId, userId, factorId, label, sealed);
+    });
+    const uri = otpauthUri(key, issuer, accountName);
+    return { factorId, secret: new URL(uri).searchParams.get('secret')!, uri };
+  }
+
+  /** Confirms an enrollment with its first code. A wrong code leaves it unconfirmed. */
+  async confirmTotp(tenantId: string, userId: string, factorId: string, code: string): Promise<boolean> {
+    return inTenant(this.deps.db, tenantId, async (tx) => {
+      const row = await repo.findTotpForUpdate(tx, tenantId, userId, factorId);
+      if (!row) throw NotFound('No such factor.');
+      return this.checkTotp(tx, tenantId, row, code);
+    });
+  }
+
+  /**
+   * The sign-in check: a TOTP code against each confirmed TOTP factor, else a recovery code.
+   * Six digits are tried as TOTP only; anything else as a recovery code only.
+   */
+  async verifySecondFactor(tenantId: string, userId: string, code: string): Promise<SecondFactorResult> {
+    const typed = code.trim();
+    if (typed.length === 0 || typed.length > 64) return { ok: false };
+    return inTenant(this.deps.db, tenantId, async (tx) => {
+      if (/^\d{3}\s?\d{3}$/.test(typed)) {
+        for (const { id } of await repo.confirmedTotpFactors(tx, tenantId, userId)) {
+          const row = await repo.findTotpForUpdate(tx, tenantId, userId, id);
+          if (row && (await this.checkTotp(tx, tenantId, row, typed))) return { ok: true, method: 'totp' };
+        }
+        return { ok: false };
+      }
+      const hash = recoveryCodeHash(typed);
+      let match: string | undefined;
+      // Every unused code is compared, in constant time each, whatever matched first.
+      for (const row of await repo.unusedRecoveryCodesForUpdate(tx, tenantId, userId)) {
+        if (constantTimeEqual(row.code_hash, hash) && match === undefined) match = row.id;
+      }
+      if (match === undefined) return { ok: false };
+      await repo.useRecoveryCode(tx, tenantId, match);
+      return { ok: true, method: 'recovery_code' };
+    });
+  }
+
+  /** Ten new codes, returned once in clear; the old set is void. */
+  async regenerateRecoveryCodes(tenantId: string, userId: string): Promise<string[]> {
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+    await inTenant(this.deps.db, tenantId, (tx) => repo.replaceRecoveryCodes(tx, tenantId, userId, codes.map(recoveryCodeHash)));
+    return codes;
+  }
+
+  /** Removes one of the person's factors; removing the last one also voids the recovery codes. */
+  async remove(tenantId: string, userId: string, factorId: string) {
+    return inTenant(this.deps.db, tenantId, async (tx) => {
+      const removed = await repo.deleteFactor(tx, tenantId, userId, factorId);
+      if (!removed) throw NotFound('No such factor.');
+      if (!(await repo.hasConfirmedFactor(tx, tenantId, userId))) await repo.replaceRecoveryCodes(tx, tenantId, userId, []);
+      return removed;
+    });
+  }
+
+  private async checkTotp(
+    tx: TenantTx,
+    tenantId: string,
+    row: { id: string; secret_encrypted: string | null; last_totp_step: string | number | null },
+    code: string,
+  ) {
+    if (!row.secret_encrypted) return false;
+    const key = Buffer.from(decrypt(this.deps.encryptionKey, row.secret_encrypted, this.aad(tenantId, row.id)), 'base64url');
+    const last = row.last_totp_step === null ? null : Number(row.last_totp_step);
+    const step = matchingStep(key, code, this.now(), last);
+    if (step === null) return false;
+    await repo.acceptTotpStep(tx, tenantId, row.id, step);
+    return true;
+  }
+
+  private aad(tenantId: string, factorId: string) {
+    return `totp:${tenantId}:${factorId}`;
+  }
+}

@@ -1,0 +1,137 @@
+import test from 'ava';
+import { base32Decode, hotp, totpStep } from '../../src/factors/totp.ts';
+import { adminApi, createTenant, freePort, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { Browser, enterCredentials } from '../helpers/browser.ts';
+import { SmtpSink } from '../helpers/smtp.ts';
+
+/** The account's Security page over plain HTTP: adding, confirming and removing an authenticator app, recovery codes. */
+
+let t: TestApp;
+let tenant: TestTenant;
+let sink: SmtpSink;
+let people = 0;
+const PASSWORD = 'steady copper 81 lantern';
+
+test.before(async () => {
+  const smtpPort = await freePort();
+  sink = await SmtpSink.start(smtpPort);
+  t = await startTestApp({ env: { SMTP_URL: `smtp://127.0.0.1:${smtpPort}`, MAIL_POLL_MS: '100' } });
+  tenant = await createTenant(t);
+});
+test.after.always(async () => {
+  await t?.stop();
+  await sink?.stop();
+});
+
+const security = (path = '') => `${t.url}/t/${tenant.slug}/account/security${path}`;
+
+async function signedInPerson() {
+  const email = `s${++people}@sec.test`;
+  const user = (await adminApi(t, tenant, 'POST', '/users', { email, password: PASSWORD, email_verified: true })).body;
+  const browser = new Browser(t.url);
+  const first = await browser.follow(security());
+  const done = await enterCredentials(browser, await first.res.text(), first.url, email, PASSWORD);
+  const html = await done.res.text();
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
+  if (!csrf || !/Second factors/.test(html)) throw new Error(`not on the security page: ${done.url}\n${html.slice(0, 400)}`);
+  return { email, user, browser, csrf };
+}
+
+const secretIn = (html: string) => /class="totp-secret">([A-Z2-7]+)</.exec(html)?.[1];
+const factorIdIn = (html: string) => /security\/totp\/([0-9a-f-]{36})\/confirm/.exec(html)?.[1];
+const code = (secret: string, offset = 0) => hotp(base32Decode(secret), totpStep(Date.now() / 1000) + offset);
+
+async function addApp(p: Awaited<ReturnType<typeof signedInPerson>>) {
+  const started = await p.browser.submit(security('/totp'), { _csrf: p.csrf, current_password: PASSWORD });
+  const html = await started.res.text();
+  const secret = secretIn(html)!;
+  const factorId = factorIdIn(html)!;
+  const confirmed = await p.browser.submit(security(`/totp/${factorId}/confirm`), { _csrf: p.csrf, code: code(secret) });
+  return { secret, factorId, confirmed };
+}
+
+test('adding an authenticator app asks for the password, is confirmed by a first code, and mails the person', async (tt) => {
+  const p = await signedInPerson();
+  const wrong = await p.browser.submit(security('/totp'), { _csrf: p.csrf, current_password: 'not it' });
+  tt.is(wrong.res.status, 422);
+  tt.regex(await wrong.res.text(), /not your current password/);
+  const noCsrf = await p.browser.submit(security('/totp'), { current_password: PASSWORD });
+  tt.is(noCsrf.res.status, 403);
+
+  // An enrollment abandoned before its first code is replaced by the next one.
+  const abandoned = factorIdIn(await (await p.browser.submit(security('/totp'), { _csrf: p.csrf, current_password: PASSWORD })).res.text());
+  const started = await p.browser.submit(security('/totp'), { _csrf: p.csrf, current_password: PASSWORD });
+  tt.is(started.res.status, 200);
+  const html = await started.res.text();
+  const secret = secretIn(html);
+  tt.truthy(secret);
+  tt.regex(html, /otpauth:\/\/totp\//);
+  const factorId = factorIdIn(html)!;
+  tt.not(factorId, abandoned);
+  tt.deepEqual(
+    (await t.app.services.factors.list(tenant.id, p.user.id)).map((f) => f.id),
+    [factorId],
+  );
+  tt.false(await t.app.services.factors.hasConfirmedFactor(tenant.id, p.user.id), 'not counted before its first code');
+
+  const bad = await p.browser.submit(security(`/totp/${factorId}/confirm`), { _csrf: p.csrf, code: code(secret!, 5), secret: secret!, uri: 'x' });
+  tt.is(bad.res.status, 422);
+  tt.regex(await bad.res.text(), /That code is not valid/);
+  const ok = await p.browser.submit(security(`/totp/${factorId}/confirm`), { _csrf: p.csrf, code: code(secret!) });
+  tt.is(ok.res.status, 200);
+  const page = await ok.res.text();
+  tt.regex(page, /Authenticator app added/);
+  tt.regex(page, /Authenticator app<\/td>/);
+  tt.true(await t.app.services.factors.hasConfirmedFactor(tenant.id, p.user.id));
+  const mail = await sink.waitFor(p.email, /sign-in factor was added/);
+  tt.regex(mail.text!, /Authenticator app/);
+});
+
+test("one person cannot confirm or remove another's factor", async (tt) => {
+  const a = await signedInPerson();
+  const { factorId, secret } = await addApp(a);
+  const b = await signedInPerson();
+  const confirm = await b.browser.submit(security(`/totp/${factorId}/confirm`), { _csrf: b.csrf, code: code(secret, 1) });
+  tt.is(confirm.res.status, 404);
+  const remove = await b.browser.submit(security(`/factors/${factorId}/remove`), { _csrf: b.csrf, current_password: PASSWORD });
+  tt.is(remove.res.status, 404);
+  const malformed = await b.browser.submit(security('/factors/not-a-uuid/remove'), { _csrf: b.csrf, current_password: PASSWORD });
+  tt.is(malformed.res.status, 404);
+  tt.true(await t.app.services.factors.hasConfirmedFactor(tenant.id, a.user.id));
+});
+
+test('recovery codes are shown once, after the password, and replace the old set', async (tt) => {
+  const p = await signedInPerson();
+  const before = await p.browser.submit(security('/recovery-codes'), { _csrf: p.csrf, current_password: PASSWORD });
+  tt.is(before.res.status, 409, 'no codes without a factor');
+  await addApp(p);
+  const wrong = await p.browser.submit(security('/recovery-codes'), { _csrf: p.csrf, current_password: 'nope' });
+  tt.is(wrong.res.status, 422);
+  const first = await p.browser.submit(security('/recovery-codes'), { _csrf: p.csrf, current_password: PASSWORD });
+  tt.is(first.res.headers.get('cache-control'), 'no-store');
+  const codesOf = (html: string) => /<pre class="recovery-codes">([\s\S]*?)<\/pre>/.exec(html)![1]!.trim().split('\n');
+  const old = codesOf(await first.res.text());
+  tt.is(old.length, 10);
+  const again = await p.browser.submit(security('/recovery-codes'), { _csrf: p.csrf, current_password: PASSWORD });
+  const fresh = codesOf(await again.res.text());
+  tt.is(fresh.length, 10);
+  tt.false((await t.app.services.factors.verifySecondFactor(tenant.id, p.user.id, old[0]!)).ok, 'old codes are void');
+  tt.true((await t.app.services.factors.verifySecondFactor(tenant.id, p.user.id, fresh[0]!)).ok);
+  const page = await (await p.browser.follow(security())).res.text();
+  tt.regex(page, /9 unused/);
+  tt.notRegex(page, /<pre class="recovery-codes">/, 'not shown again');
+});
+
+test('removing a factor needs the password and mails the person', async (tt) => {
+  const p = await signedInPerson();
+  const { factorId } = await addApp(p);
+  const wrong = await p.browser.submit(security(`/factors/${factorId}/remove`), { _csrf: p.csrf, current_password: 'wrong' });
+  tt.is(wrong.res.status, 422);
+  const none = await p.browser.submit(security(`/factors/${factorId}/remove`), { _csrf: p.csrf });
+  tt.is(none.res.status, 422);
+  tt.true(await t.app.services.factors.hasConfirmedFactor(tenant.id, p.user.id));
+  const removed = await p.browser.submit(security(`/factors/${factorId}/remove`), { _csrf: p.csrf, current_password: PASSWORD });
+  tt.regex(await removed.res.text(), /Factor removed/);
+  tt.false(await t.app.services.factors.hasConfirmedFactor(tenant.id, p.user.id));
+  await sink.waitFor(p.email, /sign-in factor was removed/);
+});
