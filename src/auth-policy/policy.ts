@@ -78,8 +78,12 @@ export interface SessionFacts {
   acr?: string | undefined;
   /** Seconds since the epoch, as the `auth_time` claim. */
   authTime?: number | undefined;
-  /** Whether the sign-in came through this organization's own SSO connection. */
-  viaOrgSso: boolean;
+  /**
+   * Whether the sign-in came through this organization's own SSO connection; undefined where that
+   * is not known (a refresh or a switch: the session does not record which connection). SSO
+   * required is then left to the sign-in, which enforces it for the organization's domains.
+   */
+  viaOrgSso?: boolean | undefined;
 }
 
 export type Missing = 'mfa' | 'sso' | 'fresh_sign_in' | 'method';
@@ -114,7 +118,7 @@ function upstreamMfa(facts: SessionFacts): boolean {
 }
 
 export function sessionMeets(policy: EffectivePolicy, facts: SessionFacts, now: Date = new Date()): PolicyVerdict {
-  if (policy.sso_required && !facts.viaOrgSso) {
+  if (policy.sso_required && facts.viaOrgSso === false) {
     return { ok: false, missing: 'sso', detail: 'This organization requires signing in through its SSO connection.' };
   }
   const used = methodsOf(facts);

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { type AccountService, PasswordRejected } from '../accounts/account.service.ts';
 import type { BruteForce } from '../accounts/brute-force.ts';
+import { ACR } from '../auth-policy/policy.ts';
 import type { Render } from '../base/views.ts';
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -170,7 +171,12 @@ export function interactionRoutes(deps: {
         403,
       );
     }
-    const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
+    const to = await provider.interactionResult(
+      ctx.req,
+      ctx.res,
+      { login: { accountId: user.id, amr: ['pwd'], acr: ACR.pwd } },
+      { mergeWithLastSubmission: false },
+    );
     deps.metrics.signIn('password', 'signed_in');
     ctx.status = 303;
     ctx.redirect(to);

@@ -1,5 +1,6 @@
 import type { JSONWebKeySet } from 'jose';
 import Provider, { type Configuration, errors, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
+import { ACR_VALUES_SUPPORTED } from '../auth-policy/policy.ts';
 import type { Logger } from '../base/logger.ts';
 import { unstorableTextProblem } from '../base/storable-text.ts';
 import { treatRequestsAsHttps } from '../base/transport-security.ts';
@@ -16,7 +17,7 @@ import type { ClientService } from './client.service.ts';
 import { missingConsent, recordConsent } from './consent.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { oauthInput } from './oauth-input.ts';
-import { orgRequest, requestedOrganization } from './org-request.ts';
+import { carriedSignIn, orgRequest, requestedOrganization } from './org-request.ts';
 import { databaseOutage } from './outage.ts';
 import type { SpendRefunds } from './spend-refunds.ts';
 import { SyncSigningKey } from './sync-signing-key.ts';
@@ -172,8 +173,11 @@ export function buildProvider(
         },
       };
     },
+    // How the person signed in (RFC 8176 `amr`; Tessera's `acr` values), from the login result.
+    acrValues: ACR_VALUES_SUPPORTED,
     claims: {
-      openid: ['sub', ...ORG_CLAIMS],
+      // With openid: as standalone claims they would be emitted only when acr_values or the claims parameter asks.
+      openid: ['sub', 'acr', 'amr', ...ORG_CLAIMS],
       organizations: ['organizations'],
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name', 'updated_at'],
@@ -204,6 +208,7 @@ export function buildProvider(
       // A switch changes the grant's organization: don't reuse what this request read before it.
       const memoCtx = switchTo ? undefined : ctx;
       return {
+        ...signInClaims(ctx),
         ...(await grantOrgClaims(memoCtx, grantId, accountId)),
         ...(token.scopes.has('organizations') ? await membershipsClaim(memoCtx, accountId, true) : {}),
       };
@@ -339,6 +344,7 @@ export function buildProvider(
       provider: () => provider,
       refunds: deps.refunds,
       log: deps.log,
+      tenantMfa: effectiveSettings(tenant.settings).mfa,
     }),
   );
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
@@ -394,6 +400,26 @@ export async function mintAccessToken(
   return { value, jti: token.jti, expiresIn: token.expiration };
 }
 
+/**
+ * `amr`, `acr` and `auth_time` of the sign-in an access token belongs to, so APIs can judge it as
+ * the ID token is judged: from the code or refresh token being exchanged, or carried by a switch.
+ */
+function signInClaims(ctx: KoaContextWithOIDC | undefined): Record<string, unknown> {
+  const entities = ctx?.oidc?.entities as { AuthorizationCode?: SignInFacts; RefreshToken?: SignInFacts } | undefined;
+  const from: SignInFacts | undefined = entities?.AuthorizationCode ?? entities?.RefreshToken ?? carriedSignIn.getStore();
+  if (!from) return {};
+  return {
+    ...(Array.isArray(from.amr) && from.amr.length ? { amr: from.amr } : {}),
+    ...(typeof from.acr === 'string' ? { acr: from.acr } : {}),
+    ...(typeof from.authTime === 'number' ? { auth_time: from.authTime } : {}),
+  };
+}
+interface SignInFacts {
+  amr?: string[] | undefined;
+  acr?: string | undefined;
+  authTime?: number | undefined;
+}
+
 /** The JWKS as published: public members only. */
 export function publicJwksOf(keys: PrivateSigningKey[]): JSONWebKeySet {
   return {
@@ -431,7 +457,14 @@ function organizationPrompt(deps: ProviderDeps, tenant: TenantIdentity) {
         const org = await deps.orgTokens.findOrg(tenant.id, requested);
         if (org?.id !== current) return Check.REQUEST_PROMPT;
       }
-      const still = await deps.orgTokens.claimsFor(tenant.id, accountId, current);
+      const still = await deps.orgTokens.claimsFor(tenant.id, accountId, current, {
+        facts: { amr: oidc.session?.amr ?? [], acr: oidc.session?.acr, authTime: oidc.session?.authTime() },
+        tenantMfa: effectiveSettings(tenant.settings).mfa,
+        // This interaction's sign-in says whether it used SSO; an earlier one's is not known.
+        viaSsoOrg: ssoOrg ?? ((oidc.result as { login?: unknown } | undefined)?.login ? null : undefined),
+      });
+      // The app may step up: send the person back with prompt=login or acr_values.
+      if ('refused' in still && still.refused === 'policy') throw new errors.AccessDenied(`${still.detail} (missing: ${still.missing})`);
       return 'claims' in still ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
     }),
   );

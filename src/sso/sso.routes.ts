@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { BruteForce } from '../accounts/brute-force.ts';
+import { ACR } from '../auth-policy/policy.ts';
 import { isUuid } from '../base/ids.ts';
 import type { Logger } from '../base/logger.ts';
 import type { Render } from '../base/views.ts';
@@ -151,7 +152,10 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     if (binding.interactionUid) {
       ctx.status = 303;
       return ctx.redirect(
-        await resume(runtime.provider, binding.interactionUid, { login: { accountId: userId }, sso: { org_id: conn.org_id, connection_id: conn.id } }),
+        await resume(runtime.provider, binding.interactionUid, {
+          login: { accountId: userId, amr: ['fed'], acr: ACR.fed },
+          sso: { org_id: conn.org_id, connection_id: conn.id },
+        }),
       );
     }
     const org = await inTenant(deps.db, conn.tenant_id, (tx) => findOrg(tx, conn.tenant_id, conn.org_id));

@@ -1,5 +1,8 @@
 import test from 'ava';
-import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { decodeJwt, type JWTPayload } from 'jose';
+import * as oidc from 'openid-client';
+import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
+import { discover, type RegisteredClient, signIn } from '../helpers/oidc.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -127,4 +130,125 @@ test('tenant settings: mfa and mfa_factors, defaults, validation', async (tt) =>
     );
   }
   tt.like((await adminApi(t, own, 'GET', '/settings')).body, { mfa: 'required', mfa_factors: ['passkey'] });
+});
+
+// ── enforcement: org-scoped tokens by authorization, switch and refresh ─────────────────────────
+
+const claimsOf = (jwt: string) => decodeJwt(jwt) as JWTPayload & Record<string, any>;
+
+/** A tenant whose admin is a member of two organizations, and a web client. */
+async function world(on: TestTenant) {
+  const client: RegisteredClient = (await adminApi(t, on, 'POST', '/clients', webClient())).body;
+  const userId = (await adminApi(t, on, 'GET', `/users?email=${encodeURIComponent(on.adminEmail)}`)).body.data[0].id;
+  const strict = await newOrg(on, 'Strict');
+  const relaxed = await newOrg(on, 'Relaxed');
+  for (const org of [strict, relaxed]) await adminApi(t, on, 'POST', `/organizations/${org}/members`, { user_id: userId, role: 'member' });
+  return { client, strict, relaxed };
+}
+
+/** The authorization error an org-scoped sign-in ends in (openid-client reads it from the redirect). */
+async function refusedSignIn(on: TestTenant, client: RegisteredClient, organization: string) {
+  const err = await signIn(t, on, client, { params: { organization } }).then(
+    () => undefined,
+    (e: unknown) => e as { error?: string; error_description?: string },
+  );
+  return err;
+}
+
+test('amr and acr: in the ID token and the access token of a password sign-in; discovery lists acr_values_supported', async (tt) => {
+  const { client } = await world(tenant);
+  const { tokens, config } = await signIn(t, tenant, client, { scope: 'openid' });
+  const id = tokens.claims()!;
+  tt.deepEqual(id.amr, ['pwd']);
+  tt.is(id.acr, 'urn:tessera:acr:pwd');
+  const at = claimsOf(tokens.access_token);
+  tt.deepEqual(at.amr, ['pwd']);
+  tt.is(at.acr, 'urn:tessera:acr:pwd');
+  tt.true(Math.abs(at.auth_time - Date.now() / 1000) < 120, 'when the person signed in');
+  tt.deepEqual(config.serverMetadata().acr_values_supported, ['urn:tessera:acr:pwd', 'urn:tessera:acr:mfa', 'urn:tessera:acr:fed']);
+  // A refresh keeps saying how the sign-in was made.
+  const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  tt.deepEqual(claimsOf(refreshed.access_token).amr, ['pwd']);
+  tt.deepEqual(refreshed.claims()!.amr, ['pwd']);
+});
+
+test('an organization requiring MFA refuses org-scoped tokens to a password-only session: authorization, switch and refresh', async (tt) => {
+  const on = await createTenant(t);
+  const { client, strict, relaxed } = await world(on);
+  await adminApi(t, on, 'PATCH', `/organizations/${strict}/auth-policy`, { mfa_required: true });
+
+  const refused = await refusedSignIn(on, client, strict);
+  tt.is(refused?.error, 'access_denied');
+  tt.regex(refused?.error_description ?? '', /missing: mfa/);
+
+  // The same person works in the other organization; from there, switching or refreshing into the strict one is refused.
+  const { tokens, config } = await signIn(t, on, client, { params: { organization: relaxed } });
+  tt.is(claimsOf(tokens.access_token).org_id, relaxed);
+  const sw = await fetch(`${t.url}/t/${on.slug}/api/v1/me/organizations/${strict}/switch`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens.access_token}` },
+  });
+  tt.is(sw.status, 403);
+  tt.regex(sw.headers.get('content-type')!, /problem\+json/);
+  tt.like(await sw.json(), { code: 'auth_policy_not_met', missing: 'mfa' });
+
+  const err = await oidc.refreshTokenGrant(config, tokens.refresh_token!, { organization: strict }).then(
+    () => undefined,
+    (e: { error?: string; error_description?: string }) => e,
+  );
+  tt.is(err?.error, 'invalid_target');
+  tt.regex(err?.error_description ?? '', /missing: mfa/);
+  // Nothing was spent or switched by the refusals: the sign-in still works in the other organization.
+  const again = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  tt.is(claimsOf(again.access_token).org_id, relaxed);
+
+  // Switching into an organization whose policy the session meets works, and the new token keeps amr.
+  const ok = await fetch(`${t.url}/t/${on.slug}/api/v1/me/organizations/${relaxed}/switch`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens.access_token}` },
+  });
+  tt.is(ok.status, 200);
+  tt.deepEqual(claimsOf((await ok.json()).new_token).amr, ['pwd']);
+});
+
+test('a member of two organizations with different policies: allowed methods and the MFA grace period', async (tt) => {
+  const on = await createTenant(t);
+  const { client, strict, relaxed } = await world(on);
+  // One accepts only passkeys and SSO; the other requires MFA but its grace period is running.
+  await adminApi(t, on, 'PUT', `/organizations/${strict}/auth-policy`, { allowed_methods: ['passkey', 'sso'] });
+  await adminApi(t, on, 'PUT', `/organizations/${relaxed}/auth-policy`, { mfa_required: true, mfa_grace_days: 14 });
+
+  const refused = await refusedSignIn(on, client, strict);
+  tt.is(refused?.error, 'access_denied');
+  tt.regex(refused?.error_description ?? '', /missing: method/);
+
+  const { tokens } = await signIn(t, on, client, { params: { organization: relaxed } });
+  tt.is(claimsOf(tokens.access_token).org_id, relaxed, 'within the grace period, a password-only member still gets in');
+
+  // When the grace period is over (MFA required without one), the same session is refused there too.
+  await adminApi(t, on, 'PUT', `/organizations/${relaxed}/auth-policy`, { mfa_required: true, mfa_grace_days: 0 });
+  const later = await refusedSignIn(on, client, relaxed);
+  tt.is(later?.error, 'access_denied');
+});
+
+test('the strictest of tenant and organization: a tenant requiring MFA refuses org-scoped tokens to password-only sessions', async (tt) => {
+  const on = await createTenant(t);
+  const { client, relaxed } = await world(on);
+  // The organization's grace period does not soften the tenant's rule.
+  await adminApi(t, on, 'PUT', `/organizations/${relaxed}/auth-policy`, { mfa_required: true, mfa_grace_days: 30 });
+  tt.truthy((await signIn(t, on, client, { params: { organization: relaxed } })).tokens.access_token, 'the grace period applies first');
+  tt.is((await adminApi(t, on, 'PATCH', '/settings', { mfa: 'required' })).status, 200);
+  const refused = await refusedSignIn(on, client, relaxed);
+  tt.is(refused?.error, 'access_denied');
+  tt.regex(refused?.error_description ?? '', /missing: mfa/);
+});
+
+test('an openid-client RP sees amr/acr, asks for acr_values and max_age, and discovery says which acr values exist', async (tt) => {
+  const { client } = await world(tenant);
+  const config = await discover(tenant, client);
+  tt.true(config.serverMetadata().claims_supported?.includes('amr'));
+  tt.true(config.serverMetadata().claims_supported?.includes('acr'));
+  const { tokens } = await signIn(t, tenant, client, { scope: 'openid', params: { acr_values: 'urn:tessera:acr:pwd', max_age: '600' } });
+  tt.is(tokens.claims()!.acr, 'urn:tessera:acr:pwd');
+  tt.true(typeof tokens.claims()!.auth_time === 'number', 'max_age makes auth_time part of the ID token');
 });

@@ -52,6 +52,7 @@ test('SSO required: a session that did not come through the organization’s SSO
   t.like(meets('optional', org({ sso_required: true }), facts(['pwd', 'otp', 'mfa'])), { ok: false, missing: 'sso' });
   t.like(meets('optional', org({ sso_required: true }), facts(['fed'])), { ok: false, missing: 'sso' }, 'another organization’s SSO');
   t.deepEqual(meets('optional', org({ sso_required: true }), facts(['fed'], { viaOrgSso: true })), { ok: true });
+  t.deepEqual(meets('optional', org({ sso_required: true }), facts(['pwd'], { viaOrgSso: undefined })), { ok: true }, 'not known: left to the sign-in');
 });
 
 test('allowed methods: a method the organization does not accept is refused', (t) => {
