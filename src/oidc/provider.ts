@@ -460,8 +460,9 @@ function organizationPrompt(deps: ProviderDeps, tenant: TenantIdentity) {
       const still = await deps.orgTokens.claimsFor(tenant.id, accountId, current, {
         facts: { amr: oidc.session?.amr ?? [], acr: oidc.session?.acr, authTime: oidc.session?.authTime() },
         tenantMfa: effectiveSettings(tenant.settings).mfa,
-        // This interaction's sign-in says whether it used SSO; an earlier one's is not known.
-        viaSsoOrg: ssoOrg ?? ((oidc.result as { login?: unknown } | undefined)?.login ? null : undefined),
+        // Which SSO connection a session used is not recorded, so refresh and switch can't judge
+        // sso_required; it keeps its sign-in meaning (domain users go through SSO) here too, so
+        // every path agrees.
       });
       // The app may step up: send the person back with prompt=login or acr_values.
       if ('refused' in still && still.refused === 'policy') throw new errors.AccessDenied(`${still.detail} (missing: ${still.missing})`);

@@ -252,3 +252,22 @@ test('an openid-client RP sees amr/acr, asks for acr_values and max_age, and dis
   tt.is(tokens.claims()!.acr, 'urn:tessera:acr:pwd');
   tt.true(typeof tokens.claims()!.auth_time === 'number', 'max_age makes auth_time part of the ID token');
 });
+
+test('sso_required keeps its meaning for members outside the organization’s domains; allowed_methods ["sso"] keeps passwords out', async (tt) => {
+  const on = await createTenant(t);
+  const { client, strict, relaxed } = await world(on);
+  await adminApi(t, on, 'PATCH', `/organizations/${relaxed}/auth-policy`, { sso_required: true });
+  const { tokens } = await signIn(t, on, client, { params: { organization: relaxed } });
+  tt.is(claimsOf(tokens.access_token).org_id, relaxed, 'no verified domain holds this member: a password sign-in works in it, as before');
+
+  await adminApi(t, on, 'PATCH', `/organizations/${strict}/auth-policy`, { allowed_methods: ['sso'] });
+  const refused = await refusedSignIn(on, client, strict);
+  tt.is(refused?.error, 'access_denied');
+  tt.regex(refused?.error_description ?? '', /missing: method/);
+  const sw = await fetch(`${t.url}/t/${on.slug}/api/v1/me/organizations/${strict}/switch`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tokens.access_token}` },
+  });
+  tt.is(sw.status, 403);
+  tt.like(await sw.json(), { code: 'auth_policy_not_met', missing: 'method' });
+});
