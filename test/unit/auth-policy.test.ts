@@ -1,5 +1,6 @@
 import test from 'ava';
 import { ACR, DEFAULT_ORG_POLICY, type OrgAuthPolicy, type SessionFacts, sessionMeets, strictest } from '../../src/auth-policy/policy.ts';
+import { upstreamReportedMfa } from '../../src/sso/upstream.ts';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 const nowSeconds = NOW.getTime() / 1000;
@@ -68,4 +69,9 @@ test('maximum session age: an old or undated sign-in needs a fresh one', (t) => 
   t.deepEqual(meets('optional', p, facts(['pwd'], { authTime: nowSeconds - 299 })), { ok: true });
   t.like(meets('optional', p, facts(['pwd'], { authTime: nowSeconds - 301 })), { ok: false, missing: 'fresh_sign_in' });
   t.like(meets('optional', p, facts(['pwd'], { authTime: undefined })), { ok: false, missing: 'fresh_sign_in' });
+});
+
+test('an upstream IdP’s amr: which values report more than one factor', (t) => {
+  for (const amr of [['mfa'], ['pwd', 'otp'], ['pwd', 'hwk'], ['user', 'swk'], ['pin', 'sms']]) t.true(upstreamReportedMfa(amr), amr.join(','));
+  for (const amr of [undefined, null, 'mfa', [], ['pwd'], ['otp'], ['hwk'], ['fed'], [1, 2]]) t.false(upstreamReportedMfa(amr), JSON.stringify(amr));
 });
