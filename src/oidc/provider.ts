@@ -119,7 +119,10 @@ export function buildProvider(
     return once(ctx, `grant-org:${grantId}:${userId}`, async () => {
       const orgId = await deps.orgTokens.grantOrg(tenant.id, grantId);
       if (!orgId) return {};
-      const r = await deps.orgTokens.claimsFor(tenant.id, userId, orgId);
+      // A refresh or code exchange is judged by the organization's policy as it stands now: a
+      // sign-in that no longer meets it loses the organization, as a removed member does.
+      const facts = signInFacts(ctx as KoaContextWithOIDC | undefined);
+      const r = await deps.orgTokens.claimsFor(tenant.id, userId, orgId, facts && { facts, tenantMfa: effectiveSettings(tenant.settings).mfa });
       return 'claims' in r ? r.claims : {};
     });
   }
@@ -405,8 +408,7 @@ export async function mintAccessToken(
  * the ID token is judged: from the code or refresh token being exchanged, or carried by a switch.
  */
 function signInClaims(ctx: KoaContextWithOIDC | undefined): Record<string, unknown> {
-  const entities = ctx?.oidc?.entities as { AuthorizationCode?: SignInFacts; RefreshToken?: SignInFacts } | undefined;
-  const from: SignInFacts | undefined = entities?.AuthorizationCode ?? entities?.RefreshToken ?? carriedSignIn.getStore();
+  const from = signInSource(ctx);
   if (!from) return {};
   return {
     ...(Array.isArray(from.amr) && from.amr.length ? { amr: from.amr } : {}),
@@ -414,6 +416,17 @@ function signInClaims(ctx: KoaContextWithOIDC | undefined): Record<string, unkno
     ...(typeof from.authTime === 'number' ? { auth_time: from.authTime } : {}),
   };
 }
+function signInSource(ctx: KoaContextWithOIDC | undefined): SignInFacts | undefined {
+  const entities = ctx?.oidc?.entities as { AuthorizationCode?: SignInFacts; RefreshToken?: SignInFacts } | undefined;
+  return entities?.AuthorizationCode ?? entities?.RefreshToken ?? carriedSignIn.getStore();
+}
+
+/** The sign-in facts a policy judges, where this request knows them (not at userinfo). */
+function signInFacts(ctx: KoaContextWithOIDC | undefined) {
+  const from = signInSource(ctx);
+  return from && { amr: from.amr ?? [], acr: from.acr, authTime: from.authTime };
+}
+
 interface SignInFacts {
   amr?: string[] | undefined;
   acr?: string | undefined;

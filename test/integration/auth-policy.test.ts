@@ -271,3 +271,17 @@ test('sso_required keeps its meaning for members outside the organization’s do
   tt.is(sw.status, 403);
   tt.like(await sw.json(), { code: 'auth_policy_not_met', missing: 'method' });
 });
+
+test('a policy tightened after sign-in: the next refresh no longer carries the organization, as for a removed member', async (tt) => {
+  const on = await createTenant(t);
+  const { client, relaxed } = await world(on);
+  const { tokens, config } = await signIn(t, on, client, { params: { organization: relaxed } });
+  tt.is(claimsOf(tokens.access_token).org_id, relaxed);
+  const before = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  tt.is(claimsOf(before.access_token).org_id, relaxed, 'before the change');
+  await adminApi(t, on, 'PATCH', `/organizations/${relaxed}/auth-policy`, { mfa_required: true });
+  const after = await oidc.refreshTokenGrant(config, before.refresh_token ?? tokens.refresh_token!);
+  tt.is(claimsOf(after.access_token).org_id, undefined);
+  tt.is(after.claims()!.org_id, undefined, 'nor does the ID token');
+  tt.deepEqual(claimsOf(after.access_token).amr, ['pwd'], 'the sign-in itself goes on');
+});
