@@ -183,6 +183,9 @@ async function start(config: Config) {
   const { argon2Build } = await import('./users/argon2.ts');
   const log = createLogger(config.logLevel);
   const app = await onDatabase(config, () => createApp(config, { log }));
+  // From here on a signal drains and stops, also while the server starts listening or seeds the
+  // demo tenant: a balancer or an orchestrator may stop it at any moment.
+  stopOnSignals(app);
   let url: string;
   let seeded: SeedOutcome | undefined;
   try {
@@ -195,7 +198,6 @@ async function start(config: Config) {
   }
   log.info({ url, publicUrl: config.publicUrl, database: app.connection.kind, argon2: argon2Build }, 'tessera listening');
   printStarted(config, url, seeded);
-  stopOnSignals(app);
 }
 
 function printStarted(config: Config, url: string, seeded: SeedOutcome | undefined) {

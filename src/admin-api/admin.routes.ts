@@ -364,6 +364,41 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
   });
   api.add({
     method: 'get',
+    path: '/organizations/:orgId/auth-policy',
+    tag: O,
+    summary: "The organization's authentication policy (MFA, sign-in methods, SSO, session age)",
+    params: s.OrgId,
+    responses: { 200: 'The policy, defaults filled in' },
+    handler: async (ctx, { params }) => {
+      ctx.body = await orgs.getAuthPolicy(ctx.state.runtime.tenant.id, params.orgId);
+    },
+  });
+  api.add({
+    method: 'put',
+    path: '/organizations/:orgId/auth-policy',
+    tag: O,
+    summary: 'Replace the authentication policy (fields left out return to their defaults)',
+    params: s.OrgId,
+    body: s.PutOrgAuthPolicy,
+    responses: { 200: 'The policy' },
+    handler: async (ctx, { params, body }) => {
+      ctx.body = await orgs.setAuthPolicy(ctx.state.runtime.tenant.id, ctx.state.actor, params.orgId, body, 'put');
+    },
+  });
+  api.add({
+    method: 'patch',
+    path: '/organizations/:orgId/auth-policy',
+    tag: O,
+    summary: 'Change some fields of the authentication policy',
+    params: s.OrgId,
+    body: s.PatchOrgAuthPolicy,
+    responses: { 200: 'The policy' },
+    handler: async (ctx, { params, body }) => {
+      ctx.body = await orgs.setAuthPolicy(ctx.state.runtime.tenant.id, ctx.state.actor, params.orgId, body, 'patch');
+    },
+  });
+  api.add({
+    method: 'get',
     path: '/organizations/:orgId/audit-log',
     tag: O,
     summary: 'Who changed what, newest first',

@@ -97,6 +97,7 @@ export { UpdateSettings } from '../tenants/settings.ts';
 // ── organizations ────────────────────────────────────────────────────────────
 
 export const OrgId = z.object({ orgId: uuid });
+export { PatchOrgAuthPolicy, PutOrgAuthPolicy } from '../auth-policy/policy.schemas.ts';
 export { CreateOrg, PatchOrg, PutOrg } from '../orgs/org.schemas.ts';
 
 export const ListOrgs = z.strictObject({

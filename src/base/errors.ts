@@ -20,6 +20,8 @@ export class AppError extends Error {
     detail: string,
     readonly errors?: FieldError[],
     readonly headers?: Record<string, string>,
+    /** RFC 9457 extension members, added to the problem document as they are. */
+    readonly extensions?: Record<string, unknown>,
   ) {
     super(detail);
   }
@@ -38,6 +40,9 @@ export const BadRequest = kind(400, 'bad_request', 'Bad request');
 export const ValidationFailed = kind(422, 'validation_failed', 'Invalid input');
 export const Unauthorized: Factory = (detail) => new AppError(401, 'unauthorized', 'Unauthorized', detail, undefined, { 'WWW-Authenticate': 'Bearer' });
 export const Forbidden = kind(403, 'forbidden', 'Forbidden');
+/** The session does not meet an organization's authentication policy; `missing` says what it lacks (mfa, sso, fresh_sign_in, method). */
+export const AuthPolicyNotMet = (detail: string, missing: string) =>
+  new AppError(403, 'auth_policy_not_met', 'Forbidden', detail, undefined, undefined, { missing });
 export const NotFound = kind(404, 'not_found', 'Not found');
 export const Conflict = kind(409, 'conflict', 'Conflict');
 export const PayloadTooLarge = kind(413, 'payload_too_large', 'Payload too large');
@@ -91,6 +96,7 @@ export function errorBoundary(log: Logger, renderPage: (ctx: Context, status: nu
           detail: problem.detail,
           code: problem.code,
           ...(problem.errors ? { errors: problem.errors } : {}),
+          ...problem.extensions,
           ...(ctx.state.requestId ? { request_id: ctx.state.requestId } : {}),
         };
       } else {

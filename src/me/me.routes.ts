@@ -1,10 +1,11 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { type AccountService, PasswordRejected } from '../accounts/account.service.ts';
-import { Forbidden, NotFound, TooManyRequests, ValidationFailed } from '../base/errors.ts';
+import { AuthPolicyNotMet, Forbidden, NotFound, TooManyRequests, ValidationFailed } from '../base/errors.ts';
 import { isUuid } from '../base/ids.ts';
 import { readBody } from '../base/validate.ts';
 import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
+import { carriedSignIn } from '../oidc/org-request.ts';
 import { mintAccessToken } from '../oidc/provider.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
@@ -63,20 +64,28 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
     if (!user.grantId || user.clientId === API_TOKENS_CLIENT) {
       throw Forbidden('This token is not part of a sign-in that can switch organizations (API tokens keep the organization they were made for).');
     }
+    const grantId = user.grantId;
     const orgId = String(ctx.params.orgId).slice(0, 100);
-    const r = await deps.orgTokens.claimsFor(tenantId, user.userId, orgId);
+    const r = await deps.orgTokens.claimsFor(tenantId, user.userId, orgId, {
+      facts: user.signIn,
+      tenantMfa: effectiveSettings(runtime.tenant.settings).mfa,
+    });
     if ('refused' in r) {
       if (r.refused === 'suspended') throw Forbidden('That organization is suspended.');
+      if (r.refused === 'policy') throw AuthPolicyNotMet(`${r.detail} Sign in again as it requires, then switch.`, r.missing);
       throw NotFound('You are not a member of that organization (or it does not exist).');
     }
-    await deps.orgTokens.selectForGrant(tenantId, user.grantId, user.userId, r.claims.org_id);
-    const token = await mintAccessToken(runtime, {
-      accountId: user.userId,
-      clientId: user.clientId,
-      grantId: user.grantId,
-      scope: [...user.scopes].join(' '),
-      gty: 'urn:tessera:switch',
-    });
+    await deps.orgTokens.selectForGrant(tenantId, grantId, user.userId, r.claims.org_id);
+    // The new token says how the sign-in was made, as the one presented did.
+    const token = await carriedSignIn.run(user.signIn, () =>
+      mintAccessToken(runtime, {
+        accountId: user.userId,
+        clientId: user.clientId,
+        grantId,
+        scope: [...user.scopes].join(' '),
+        gty: 'urn:tessera:switch',
+      }),
+    );
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { new_token: token.value, token_type: 'Bearer', expires_in: token.expiresIn, ...r.claims };
   });

@@ -11,6 +11,8 @@ export interface SignedInUser {
   clientId: string;
   grantId: string | undefined;
   scopes: Set<string>;
+  /** How the sign-in was made, from the token's `amr`, `acr` and `auth_time` (absent on older tokens). */
+  signIn: { amr: string[]; acr: string | undefined; authTime: number | undefined };
 }
 
 /** Guard of /api/v1/me: a live access token of this tenant, issued to a user (not a machine) who is not disabled. */
@@ -31,7 +33,16 @@ export function requireUser(deps: { db: Database; users: UserService; apiTokens:
       clientId: verified.claims.client_id,
       grantId: verified.grantId,
       scopes: new Set(verified.claims.scope?.split(' ') ?? []),
+      signIn: signInOf(verified.claims),
     } satisfies SignedInUser;
     return next();
+  };
+}
+
+function signInOf(claims: Record<string, unknown>): SignedInUser['signIn'] {
+  return {
+    amr: Array.isArray(claims.amr) ? claims.amr.filter((v): v is string => typeof v === 'string') : [],
+    acr: typeof claims.acr === 'string' ? claims.acr : undefined,
+    authTime: typeof claims.auth_time === 'number' ? claims.auth_time : undefined,
   };
 }

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { type AccountService, PasswordRejected } from '../accounts/account.service.ts';
 import type { BruteForce } from '../accounts/brute-force.ts';
+import { ACR } from '../auth-policy/policy.ts';
 import type { Render } from '../base/views.ts';
 import type { FactorService } from '../factors/factor.service.ts';
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
@@ -18,8 +19,8 @@ const INVALID_CREDENTIALS = 'Invalid email or password.';
 const INVALID_CODE = 'That code is not valid. Try again, or use a recovery code.';
 
 /** RFC 8176 methods and Tessera's acr values of a finished sign-in (see the CONTRACT's "Sign-in facts"). */
-const passwordOnly = () => ({ amr: ['pwd'], acr: 'urn:tessera:acr:pwd' });
-const passwordAndCode = () => ({ amr: ['pwd', 'otp', 'mfa'], acr: 'urn:tessera:acr:mfa' });
+const passwordOnly = () => ({ amr: ['pwd'], acr: ACR.pwd });
+const passwordAndCode = () => ({ amr: ['pwd', 'otp', 'mfa'], acr: ACR.mfa });
 
 /**
  * The state between a correct password and the second factor, kept on the interaction itself

@@ -7,6 +7,12 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  */
 export const orgRequest = new AsyncLocalStorage<{ orgId: string; clientId?: string }>();
 
+/**
+ * How the sign-in a switch works for was made (`amr`, `acr`, `authTime`, read from the presented
+ * access token), carried to the token-claims hook so the new access token says the same.
+ */
+export const carriedSignIn = new AsyncLocalStorage<{ amr?: string[] | undefined; acr?: string | undefined; authTime?: number | undefined }>();
+
 const ORG_SCOPE = /^organization:(.+)$/;
 
 /** `organization=<id or slug>`, or the scope `organization:<slug>`, of an authorization request. */

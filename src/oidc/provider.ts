@@ -1,5 +1,6 @@
 import type { JSONWebKeySet } from 'jose';
 import Provider, { type Configuration, errors, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
+import { ACR_VALUES_SUPPORTED } from '../auth-policy/policy.ts';
 import type { Logger } from '../base/logger.ts';
 import { unstorableTextProblem } from '../base/storable-text.ts';
 import { treatRequestsAsHttps } from '../base/transport-security.ts';
@@ -16,14 +17,11 @@ import type { ClientService } from './client.service.ts';
 import { missingConsent, recordConsent } from './consent.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { oauthInput } from './oauth-input.ts';
-import { orgRequest, requestedOrganization } from './org-request.ts';
+import { carriedSignIn, orgRequest, requestedOrganization } from './org-request.ts';
 import { databaseOutage } from './outage.ts';
 import type { SpendRefunds } from './spend-refunds.ts';
 import { SyncSigningKey } from './sync-signing-key.ts';
 import { tokenGateway } from './token-gateway.ts';
-
-/** The acr values a sign-in here can reach, listed in discovery (`acr_values_supported`). */
-export const ACR_VALUES = ['urn:tessera:acr:pwd', 'urn:tessera:acr:mfa', 'urn:tessera:acr:fed'] as const;
 
 /** Every scope a tenant's clients may be allowed. `admin` reaches the Admin API (tenant admins and machine clients only). */
 export const TENANT_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'organizations', 'admin'] as const;
@@ -121,7 +119,10 @@ export function buildProvider(
     return once(ctx, `grant-org:${grantId}:${userId}`, async () => {
       const orgId = await deps.orgTokens.grantOrg(tenant.id, grantId);
       if (!orgId) return {};
-      const r = await deps.orgTokens.claimsFor(tenant.id, userId, orgId);
+      // A refresh or code exchange is judged by the organization's policy as it stands now: a
+      // sign-in that no longer meets it loses the organization, as a removed member does.
+      const facts = signInFacts(ctx as KoaContextWithOIDC | undefined);
+      const r = await deps.orgTokens.claimsFor(tenant.id, userId, orgId, facts && { facts, tenantMfa: effectiveSettings(tenant.settings).mfa });
       return 'claims' in r ? r.claims : {};
     });
   }
@@ -175,6 +176,8 @@ export function buildProvider(
         },
       };
     },
+    // How the person signed in (RFC 8176 `amr`; Tessera's `acr` values), from the login result.
+    acrValues: ACR_VALUES_SUPPORTED,
     claims: {
       // `acr` and `amr`: how the person signed in (Tessera's acr values; RFC 8176 methods), from
       // the sign-in's login result. Under `openid` so that every ID token carries them.
@@ -184,7 +187,6 @@ export function buildProvider(
       profile: ['name', 'given_name', 'family_name', 'updated_at'],
     },
     scopes: [...TENANT_SCOPES],
-    acrValues: [...ACR_VALUES],
     // ID tokens carry the profile claims too, as Keycloak's and Auth0's do; apps should not need
     // a userinfo round trip to learn who signed in.
     conformIdTokenClaims: false,
@@ -210,6 +212,7 @@ export function buildProvider(
       // A switch changes the grant's organization: don't reuse what this request read before it.
       const memoCtx = switchTo ? undefined : ctx;
       return {
+        ...signInClaims(ctx),
         ...(await grantOrgClaims(memoCtx, grantId, accountId)),
         ...(token.scopes.has('organizations') ? await membershipsClaim(memoCtx, accountId, true) : {}),
       };
@@ -345,6 +348,7 @@ export function buildProvider(
       provider: () => provider,
       refunds: deps.refunds,
       log: deps.log,
+      tenantMfa: effectiveSettings(tenant.settings).mfa,
     }),
   );
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
@@ -400,6 +404,36 @@ export async function mintAccessToken(
   return { value, jti: token.jti, expiresIn: token.expiration };
 }
 
+/**
+ * `amr`, `acr` and `auth_time` of the sign-in an access token belongs to, so APIs can judge it as
+ * the ID token is judged: from the code or refresh token being exchanged, or carried by a switch.
+ */
+function signInClaims(ctx: KoaContextWithOIDC | undefined): Record<string, unknown> {
+  const from = signInSource(ctx);
+  if (!from) return {};
+  return {
+    ...(Array.isArray(from.amr) && from.amr.length ? { amr: from.amr } : {}),
+    ...(typeof from.acr === 'string' ? { acr: from.acr } : {}),
+    ...(typeof from.authTime === 'number' ? { auth_time: from.authTime } : {}),
+  };
+}
+function signInSource(ctx: KoaContextWithOIDC | undefined): SignInFacts | undefined {
+  const entities = ctx?.oidc?.entities as { AuthorizationCode?: SignInFacts; RefreshToken?: SignInFacts } | undefined;
+  return entities?.AuthorizationCode ?? entities?.RefreshToken ?? carriedSignIn.getStore();
+}
+
+/** The sign-in facts a policy judges, where this request knows them (not at userinfo). */
+function signInFacts(ctx: KoaContextWithOIDC | undefined) {
+  const from = signInSource(ctx);
+  return from && { amr: from.amr ?? [], acr: from.acr, authTime: from.authTime };
+}
+
+interface SignInFacts {
+  amr?: string[] | undefined;
+  acr?: string | undefined;
+  authTime?: number | undefined;
+}
+
 /** The JWKS as published: public members only. */
 export function publicJwksOf(keys: PrivateSigningKey[]): JSONWebKeySet {
   return {
@@ -437,7 +471,15 @@ function organizationPrompt(deps: ProviderDeps, tenant: TenantIdentity) {
         const org = await deps.orgTokens.findOrg(tenant.id, requested);
         if (org?.id !== current) return Check.REQUEST_PROMPT;
       }
-      const still = await deps.orgTokens.claimsFor(tenant.id, accountId, current);
+      const still = await deps.orgTokens.claimsFor(tenant.id, accountId, current, {
+        facts: { amr: oidc.session?.amr ?? [], acr: oidc.session?.acr, authTime: oidc.session?.authTime() },
+        tenantMfa: effectiveSettings(tenant.settings).mfa,
+        // Which SSO connection a session used is not recorded, so refresh and switch can't judge
+        // sso_required; it keeps its sign-in meaning (domain users go through SSO) here too, so
+        // every path agrees.
+      });
+      // The app may step up: send the person back with prompt=login or acr_values.
+      if ('refused' in still && still.refused === 'policy') throw new errors.AccessDenied(`${still.detail} (missing: ${still.missing})`);
       return 'claims' in still ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
     }),
   );

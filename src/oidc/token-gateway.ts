@@ -4,6 +4,7 @@ import { isDatabaseUnavailable } from '../base/database-unavailable.ts';
 import type { Logger } from '../base/logger.ts';
 import { sha256Hex } from '../crypto/secrets.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
+import type { TenantMfaMode } from '../tenants/settings.ts';
 import { verifiedAccessToken } from './adapter.ts';
 import type { ClientService } from './client.service.ts';
 import { HeldSavesNotStored, withHeldSaves } from './held-saves.ts';
@@ -39,6 +40,8 @@ export function tokenGateway(opts: {
   provider: () => Provider;
   refunds: SpendRefunds;
   log: Logger;
+  /** The tenant's MFA rule, part of every organization's policy. */
+  tenantMfa: TenantMfaMode;
 }) {
   function verifiedJti(token: string): { jti: string; payload: Record<string, unknown> } | null {
     // Not a JWT (three dot-separated parts): an opaque refresh token, or garbage; the provider decides.
@@ -100,9 +103,14 @@ export function tokenGateway(opts: {
       if (body.grant_type === 'refresh_token' && typeof body.refresh_token === 'string') {
         const rt = await opts.provider().RefreshToken.find(body.refresh_token);
         if (!rt?.accountId) return next(); // the provider answers invalid_grant
-        const r = await opts.orgTokens.claimsFor(opts.tenantId, rt.accountId, org);
-        if ('refused' in r)
+        const r = await opts.orgTokens.claimsFor(opts.tenantId, rt.accountId, org, {
+          facts: { amr: rt.amr ?? [], acr: rt.acr, authTime: rt.authTime },
+          tenantMfa: opts.tenantMfa,
+        });
+        if ('refused' in r) {
+          if (r.refused === 'policy') return refusal(`${r.detail} (missing: ${r.missing}); sign in again as it requires`);
           return refusal(r.refused === 'suspended' ? `organization ${org} is suspended` : `not a member of organization ${org}, or it does not exist`);
+        }
         return orgRequest.run({ orgId: r.claims.org_id }, next);
       }
       if (body.grant_type === 'client_credentials') {

@@ -1,10 +1,13 @@
 import { sql } from 'kysely';
+import { type Missing, type SessionFacts, sessionMeets, strictest } from '../auth-policy/policy.ts';
 import { isUuid } from '../base/ids.ts';
 import { forget, readOnce } from '../base/request-reads.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { revokeGrant } from '../oidc-store/oidc-payload.repo.ts';
+import type { TenantMfaMode } from '../tenants/settings.ts';
 import { memberRoleNames } from './org.repo.ts';
+import { mfaRequiredSince, orgAuthPolicy } from './org-auth-policy.ts';
 
 /** The request-reads key of a grant's working organization (see base/request-reads.ts). */
 export const grantOrgKey = (tenantId: string, grantId: string) => `grantOrg:${tenantId}:${grantId}`;
@@ -22,6 +25,17 @@ export interface OrgClaims {
   org_slug: string;
   org_roles: string[];
   org_permissions: string[];
+}
+
+/**
+ * How the session asking to work in an organization signed in, for its authentication policy.
+ * `viaSsoOrg`: the organization whose SSO the sign-in came through, null for a sign-in that did
+ * not use SSO, undefined where that is not known (see SessionFacts.viaOrgSso).
+ */
+export interface PolicyCheck {
+  facts: Omit<SessionFacts, 'viaOrgSso'>;
+  tenantMfa: TenantMfaMode;
+  viaSsoOrg?: string | null | undefined;
 }
 
 /** Why a user can't work in an organization (one message per reason, for OAuth errors). */
@@ -64,7 +78,12 @@ export class OrgTokens {
   }
 
   /** The org claims for `userId` in `orgIdOrSlug`, or why not — one statement. */
-  async claimsFor(tenantId: string, userId: string, orgIdOrSlug: string): Promise<{ claims: OrgClaims } | { refused: OrgRefusal }> {
+  async claimsFor(
+    tenantId: string,
+    userId: string,
+    orgIdOrSlug: string,
+    signIn?: PolicyCheck,
+  ): Promise<{ claims: OrgClaims } | { refused: OrgRefusal } | { refused: 'policy'; missing: Missing; detail: string }> {
     if (!orgIdOrSlug || orgIdOrSlug.length > 100) return { refused: 'not_found_or_not_member' };
     const row = await inTenant(this.db, tenantId, (tx) =>
       tx
@@ -74,6 +93,8 @@ export class OrgTokens {
           'o.id',
           'o.slug',
           'o.status',
+          'o.sso_required',
+          'o.auth_policy',
           'm.user_id as member',
           memberRoleNames(sql.ref('o.tenant_id'), sql.ref('o.id'), sql`${userId}::uuid`).as('roles'),
           sql<string[]>`coalesce((
@@ -88,6 +109,11 @@ export class OrgTokens {
     );
     if (!row?.member) return { refused: 'not_found_or_not_member' };
     if (row.status === 'suspended') return { refused: 'suspended' };
+    if (signIn) {
+      const policy = strictest({ mfa: signIn.tenantMfa }, orgAuthPolicy(row), mfaRequiredSince(row));
+      const verdict = sessionMeets(policy, { ...signIn.facts, viaOrgSso: signIn.viaSsoOrg === undefined ? undefined : signIn.viaSsoOrg === row.id });
+      if (!verdict.ok) return { refused: 'policy', missing: verdict.missing, detail: verdict.detail };
+    }
     return { claims: { org_id: row.id, org_slug: row.slug, org_roles: row.roles, org_permissions: row.permissions } };
   }
 

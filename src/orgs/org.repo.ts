@@ -4,6 +4,7 @@ import type { Keyset } from '../base/pagination.ts';
 import type { TenantTx } from '../db/database.ts';
 import { canonicalEmail, emailKey } from '../users/email-address.ts';
 import type { InvitationStatus, OrganizationTable, OrgInvitationTable, OrgRoleTable } from './org.table.ts';
+import type { StoredOrgAuthPolicy } from './org-auth-policy.ts';
 
 export type OrgRow = Selectable<OrganizationTable>;
 export type RoleRow = Selectable<OrgRoleTable>;
@@ -15,7 +16,7 @@ const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 export async function insertOrg(
   tx: TenantTx,
-  row: Omit<OrgRow, 'id' | 'created_at' | 'updated_at' | 'metadata' | 'status' | 'max_members' | 'member_count' | 'sso_required'> & {
+  row: Omit<OrgRow, 'id' | 'created_at' | 'updated_at' | 'metadata' | 'status' | 'max_members' | 'member_count' | 'sso_required' | 'auth_policy'> & {
     metadata: Record<string, unknown>;
     status?: OrgRow['status'];
     max_members?: number;
@@ -25,6 +26,16 @@ export async function insertOrg(
   return tx
     .insertInto('organizations')
     .values({ ...row, metadata: JSON.stringify(row.metadata) })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function updateOrgAuthPolicy(tx: TenantTx, tenantId: string, orgId: string, next: { auth_policy: StoredOrgAuthPolicy; sso_required: boolean }) {
+  return tx
+    .updateTable('organizations')
+    .set({ auth_policy: JSON.stringify(next.auth_policy), sso_required: next.sso_required, updated_at: new Date() })
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', orgId)
     .returningAll()
     .executeTakeFirstOrThrow();
 }

@@ -1,3 +1,4 @@
+import type { OrgAuthPolicyInput } from '../auth-policy/policy.schemas.ts';
 import type { Actor } from '../base/actor.ts';
 import { Conflict, isUniqueViolation, NotFound, ValidationFailed } from '../base/errors.ts';
 import { decodeCursor, page } from '../base/pagination.ts';
@@ -8,6 +9,7 @@ import { findUserById } from '../users/user.repo.ts';
 import * as membership from './membership.ts';
 import { presentMember } from './membership.ts';
 import type { OrgInput } from './org.schemas.ts';
+import { nextAuthPolicy, presentAuthPolicy } from './org-auth-policy.ts';
 import * as rules from './org-rules.ts';
 import { revokeOrgScoped } from './org-tokens.ts';
 
@@ -202,6 +204,24 @@ export class OrgService {
     } catch (err) {
       this.conflictOnUnique(err);
     }
+  }
+
+  // ── authentication policy ──────────────────────────────────────────────────
+
+  async getAuthPolicy(tenantId: string, orgId: string) {
+    return presentAuthPolicy(await this.get(tenantId, orgId));
+  }
+
+  /** PUT (fields left out return to their defaults) or PATCH; audited as `organization.auth_policy.updated`. */
+  async setAuthPolicy(tenantId: string, actor: Actor, orgId: string, input: OrgAuthPolicyInput, mode: 'put' | 'patch') {
+    return this.tx(tenantId, async (tx) => {
+      const before = await this.orgOrThrow(tx, tenantId, orgId, true);
+      const next = nextAuthPolicy(before, input, mode, new Date());
+      const after = await repo.updateOrgAuthPolicy(tx, tenantId, orgId, next);
+      const shown = presentAuthPolicy(after);
+      await this.audit(tx, tenantId, orgId, actor, 'organization.auth_policy.updated', { type: 'organization', id: orgId }, presentAuthPolicy(before), shown);
+      return shown;
+    });
   }
 
   /** Deletes the organization with its roles, members and invitations (foreign keys cascade). */

@@ -1,4 +1,5 @@
-import type { Generated, JSONColumnType } from 'kysely';
+import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { StoredOrgAuthPolicy } from './org-auth-policy.ts';
 
 /** An organization's states, written once: the type, the API's enum and the portal's choices come from here. */
 export const ORG_STATUSES = ['active', 'trialing', 'pending', 'suspended'] as const;
@@ -23,6 +24,8 @@ export interface OrganizationTable {
   member_count: Generated<number>;
   /** Users of the organization's verified domains must sign in through its SSO connection. */
   sso_required: Generated<boolean>;
+  /** The authentication policy's other fields (org-auth-policy.ts), only those off their defaults. */
+  auth_policy: ColumnType<StoredOrgAuthPolicy, string | undefined, string>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

@@ -7,7 +7,7 @@ import { parseEmail } from '../users/email-address.ts';
 import { type ConnectionService, DEFAULT_ATTRIBUTES, LOOPBACK_HOSTS } from './connection.service.ts';
 import type { ConnectionRow } from './sso.table.ts';
 import { rememberRequest, type SsoBinding, takeRequest } from './sso-request.ts';
-import { SsoRefused, type UpstreamProfile } from './upstream.ts';
+import { SsoRefused, type UpstreamProfile, upstreamReportedMfa } from './upstream.ts';
 
 /**
  * Tessera as the relying party of an organization's own OpenID Provider: authorization code with
@@ -116,7 +116,16 @@ export class OidcSso {
     const groups = Array.isArray(all[map.groups]) ? (all[map.groups] as unknown[]).filter((g): g is string => typeof g === 'string') : undefined;
     return {
       binding: request.binding,
-      profile: { subject: String(claims.sub), email, name: str(map.name), given_name: str(map.given_name), family_name: str(map.family_name), groups },
+      profile: {
+        subject: String(claims.sub),
+        email,
+        name: str(map.name),
+        given_name: str(map.given_name),
+        family_name: str(map.family_name),
+        groups,
+        // From the ID token only: userinfo describes the person, not this sign-in.
+        mfa: upstreamReportedMfa(claims.amr),
+      },
     };
   }
 }

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { BruteForce } from '../accounts/brute-force.ts';
+import { ACR } from '../auth-policy/policy.ts';
 import { isUuid } from '../base/ids.ts';
 import type { Logger } from '../base/logger.ts';
 import type { Render } from '../base/views.ts';
@@ -121,7 +122,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
         throw new SsoRefused(outcome.reason);
       }
       deps.log.info({ tenant: runtime.tenant.slug, connection: conn.id, userId: outcome.userId, created: outcome.created }, 'sso sign-in');
-      const done = await signedIn(ctx, conn, outcome.userId, answer.binding);
+      const done = await signedIn(ctx, conn, outcome.userId, answer.binding, profile.mfa === true);
       deps.metrics.ssoSignIn(conn.type, 'signed_in');
       return done;
     } catch (err) {
@@ -146,12 +147,16 @@ export function ssoRoutes(deps: SsoRouteDeps) {
   }
 
   /** The account is settled: resume the authorization request, or (from an invitation) say welcome. */
-  async function signedIn(ctx: Context, conn: ConnectionRow, userId: string, binding: SsoBinding) {
+  /** `upstreamMfa`: the IdP reported more than one factor; organizations may accept that as MFA (auth-policy). */
+  async function signedIn(ctx: Context, conn: ConnectionRow, userId: string, binding: SsoBinding, upstreamMfa: boolean) {
     const runtime = ctx.state.runtime;
     if (binding.interactionUid) {
       ctx.status = 303;
       return ctx.redirect(
-        await resume(runtime.provider, binding.interactionUid, { login: { accountId: userId }, sso: { org_id: conn.org_id, connection_id: conn.id } }),
+        await resume(runtime.provider, binding.interactionUid, {
+          login: { accountId: userId, amr: upstreamMfa ? ['fed', 'mfa'] : ['fed'], acr: ACR.fed },
+          sso: { org_id: conn.org_id, connection_id: conn.id },
+        }),
       );
     }
     const org = await inTenant(deps.db, conn.tenant_id, (tx) => findOrg(tx, conn.tenant_id, conn.org_id));
@@ -328,7 +333,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
       }
       deps.log.info({ tenant: runtime.tenant.slug, connection: conn.id, userId: outcome.userId, proof: reason }, 'sso link proven');
       if (continueSignIn && (!pending.binding.interactionUid || (await runtime.provider.Interaction.find(pending.binding.interactionUid)))) {
-        const done = await signedIn(ctx, conn, outcome.userId, pending.binding);
+        const done = await signedIn(ctx, conn, outcome.userId, pending.binding, pending.profile.mfa === true);
         deps.metrics.signIn('sso_link', 'signed_in');
         return done;
       }

@@ -36,6 +36,13 @@ export const BRUTE_FORCE_DEFAULTS: BruteForceSettings = {
   ip_window_seconds: 900,
 };
 
+/** Tenant MFA: `off` (no second factor asked), `optional` (asked of those who have one), `required` (everyone). */
+export const TENANT_MFA_MODES = ['off', 'optional', 'required'] as const;
+export type TenantMfaMode = (typeof TENANT_MFA_MODES)[number];
+/** Second factors a tenant may allow. */
+export const MFA_FACTORS = ['totp', 'passkey'] as const;
+export type MfaFactor = (typeof MFA_FACTORS)[number];
+
 export interface EffectiveSettings {
   registration_enabled: boolean;
   /**
@@ -50,6 +57,10 @@ export interface EffectiveSettings {
   logo_url: string | null;
   /** Whether any signed-in user may create an organization in the portal (and becomes its owner); tenant admins always may. */
   users_can_create_organizations: boolean;
+  /** The tenant's MFA rule; organizations may only be stricter (auth-policy/policy.ts `strictest`). */
+  mfa: TenantMfaMode;
+  /** The second factors people of this tenant may enroll and use. */
+  mfa_factors: MfaFactor[];
   brute_force: BruteForceSettings;
 }
 
@@ -60,6 +71,8 @@ export const SETTINGS_DEFAULTS: Omit<EffectiveSettings, 'brute_force'> = {
   mail_from_name: null,
   logo_url: null,
   users_can_create_organizations: false,
+  mfa: 'optional',
+  mfa_factors: [...MFA_FACTORS],
 };
 
 /** What is stored (tenants.settings): only what differs from the defaults needs to be there. */
@@ -76,6 +89,8 @@ export function effectiveSettings(stored: StoredSettings): EffectiveSettings {
     mail_from_name: stored.mail_from_name ?? SETTINGS_DEFAULTS.mail_from_name,
     logo_url: stored.logo_url ?? SETTINGS_DEFAULTS.logo_url,
     users_can_create_organizations: stored.users_can_create_organizations ?? SETTINGS_DEFAULTS.users_can_create_organizations,
+    mfa: stored.mfa ?? SETTINGS_DEFAULTS.mfa,
+    mfa_factors: stored.mfa_factors ?? SETTINGS_DEFAULTS.mfa_factors,
     brute_force: { ...BRUTE_FORCE_DEFAULTS, ...stored.brute_force },
   };
 }
@@ -100,6 +115,11 @@ export const UpdateSettings = z
       .refine((s) => URL.canParse(s) && new URL(s).protocol === 'https:', 'must be an https URL')
       .nullable(),
     users_can_create_organizations: z.boolean(),
+    mfa: z.enum(TENANT_MFA_MODES),
+    mfa_factors: z
+      .array(z.enum(MFA_FACTORS))
+      .min(1, 'allow at least one factor')
+      .refine((a) => new Set(a).size === a.length, 'must not repeat a factor'),
     brute_force: BruteForceSettings.partial(),
   })
   .partial()

@@ -204,3 +204,27 @@ test('a factor is for its owner only; an unconfirmed one does not count; the sec
   const { after } = await passwordStep(person.email);
   tt.true(after.url.startsWith(client.redirect_uris[0]!), after.url);
 });
+
+test('step-up: an organization requiring MFA refuses the password alone and grants its org-scoped token after the code', async (tt) => {
+  const on = await createTenant(t);
+  const rp: RegisteredClient = (await adminApi(t, on, 'POST', '/clients', webClient())).body;
+  const person = await personWithTotp(on);
+  const org = (await adminApi(t, on, 'POST', '/organizations', { name: 'Needs MFA' })).body.id as string;
+  tt.is((await adminApi(t, on, 'POST', `/organizations/${org}/members`, { user_id: person.user.id, role: 'member' })).status, 201);
+  tt.is((await adminApi(t, on, 'PATCH', `/organizations/${org}/auth-policy`, { mfa_required: true })).status, 200);
+
+  const browser = new Browser(t.url);
+  const { config, verifier, state, url } = await startAuthorization(on, rp, { scope: 'openid email', organization: org });
+  const first = await browser.follow(url);
+  const after = await enterCredentials(browser, await first.res.text(), first.url, person.email, PASSWORD);
+  tt.regex(after.url, /\/interaction\/[^/]+\/mfa$/, 'the password alone does not reach the app');
+  const done = await enterCode(browser, await after.res.text(), after.url, currentCode(person.key));
+  tt.true(done.url.startsWith(rp.redirect_uris[0]!), done.url);
+  const tokens = await redeem(config, done.url, verifier, state);
+  const access = decodeJwt(tokens.access_token);
+  tt.is(access.org_id, org, 'the org-scoped token, granted to the two-factor session');
+  tt.deepEqual(access.amr, ['pwd', 'otp', 'mfa']);
+  // And it stays granted on refresh into the organization.
+  const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!, { organization: org });
+  tt.is(decodeJwt(refreshed.access_token).org_id, org);
+});

@@ -88,6 +88,10 @@ test('SP-initiated SSO: email routes to the IdP, JIT creates the user and member
   tt.is(claims.org_id, corp.id);
   tt.deepEqual(claims.org_roles, ['admin']);
   tt.deepEqual(decodeJwt(r.tokens!.access_token).org_id, corp.id);
+  // Federated, and the upstream reported no second factor (its amr carries none).
+  tt.deepEqual(claims.amr, ['fed']);
+  tt.is(claims.acr, 'urn:tessera:acr:fed');
+  tt.deepEqual(decodeJwt(r.tokens!.access_token).amr, ['fed']);
   const member = (await api('GET', `/organizations/${corp.id}/members`)).body.data.find((m: any) => m.email === 'alice@corp.example');
   tt.deepEqual(member.roles, ['admin']);
   tt.is(member.name, 'Alice');

@@ -12,6 +12,8 @@ import { findCycles, importGraph, type LayerRules, layerViolations, readSources,
 const LAYER_RULES: LayerRules = {
   layers: [
     { name: 'base', modules: ['base'] },
+    // Pure rules (no database): what a session must have shown to work in an organization.
+    { name: 'auth-policy', modules: ['auth-policy'] },
     { name: 'metrics', modules: ['metrics'] },
     { name: 'infrastructure', modules: ['crypto', 'db'] },
     { name: 'oidc-store', modules: ['oidc-store'] },
