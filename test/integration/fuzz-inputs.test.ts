@@ -174,6 +174,8 @@ const VALID_BODIES: Record<string, () => unknown> = {
   'post /organizations': () => ({ name: 'Fuzz org' }),
   'put /organizations/{orgId}': () => ({ name: 'Fuzz Target', domain: 'fuzz-target.example' }),
   'patch /organizations/{orgId}': () => ({ name: 'Fuzz Target' }),
+  'put /organizations/{orgId}/auth-policy': () => ({ mfa_required: true, mfa_grace_days: 7, allowed_methods: ['password', 'sso'] }),
+  'patch /organizations/{orgId}/auth-policy': () => ({ max_session_age_seconds: 3600 }),
   'post /organizations/{orgId}/members': () => ({ user_id: ids.otherUser, role: 'member' }),
   'patch /organizations/{orgId}/members/{userId}': () => ({ role: 'member' }),
   'post /organizations/{orgId}/transfer-ownership': () => ({ user_id: ids.userId }),
