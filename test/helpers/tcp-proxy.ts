@@ -1,4 +1,7 @@
 import { createConnection, createServer, type Socket } from 'node:net';
+import pg from 'pg';
+import { startTestApp, type TestApp } from './app.ts';
+import { createTestDatabase } from './database.ts';
 
 export interface TcpProxy {
   /** The port it listens on (127.0.0.1). */
@@ -93,6 +96,39 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     close() {
       for (const socket of open) socket.destroy();
       return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** The app on a fresh database it reaches through a proxy the test controls, and the test's own connection around it. */
+export interface AppBehindProxy {
+  app: TestApp;
+  proxy: TcpProxy;
+  /** The test's view of the database, not through the proxy. */
+  direct: pg.Client;
+  close(): Promise<void>;
+}
+
+export async function startAppBehindProxy(env: Record<string, string>): Promise<AppBehindProxy> {
+  const database = await createTestDatabase();
+  const real = new URL(database.url);
+  const proxy = await startTcpProxy({ host: real.hostname, port: Number(real.port || 5432) });
+  const viaProxy = new URL(database.url);
+  viaProxy.hostname = '127.0.0.1';
+  viaProxy.port = String(proxy.port);
+  const app = await startTestApp({ databaseUrl: viaProxy.href, env });
+  const direct = new pg.Client({ connectionString: database.url });
+  await direct.connect();
+  return {
+    app,
+    proxy,
+    direct,
+    async close() {
+      proxy.restore();
+      await direct.end();
+      await app.stop();
+      await proxy.close();
+      await database.drop();
     },
   };
 }

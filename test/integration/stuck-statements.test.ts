@@ -1,9 +1,9 @@
 import test from 'ava';
-import pg from 'pg';
-import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
-import { createTestDatabase, serverUrl } from '../helpers/database.ts';
+import type pg from 'pg';
+import { adminApi, createTenant, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
+import { serverUrl } from '../helpers/database.ts';
 import { signIn } from '../helpers/oidc.ts';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+import { type AppBehindProxy, startAppBehindProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
 /**
  * A database that is there but does not answer: a row lock a forgotten transaction holds, and a
@@ -19,29 +19,17 @@ const HANG = 20_000;
 
 let t: TestApp;
 let proxy: TcpProxy;
-let database: { url: string; drop(): Promise<void> } | undefined;
 let direct: pg.Client;
+let setup: AppBehindProxy | undefined;
 
 test.before(async () => {
   if (!serverUrl()) return;
-  database = await createTestDatabase();
-  const real = new URL(database.url);
-  proxy = await startTcpProxy({ host: real.hostname, port: Number(real.port || 5432) });
-  const viaProxy = new URL(database.url);
-  viaProxy.hostname = '127.0.0.1';
-  viaProxy.port = String(proxy.port);
-  t = await startTestApp({ databaseUrl: viaProxy.href, env: { DATABASE_CONNECT_TIMEOUT_MS: '1000', DATABASE_STATEMENT_TIMEOUT_MS: '1000' } });
-  direct = new pg.Client({ connectionString: database.url });
-  await direct.connect();
+  setup = await startAppBehindProxy({ DATABASE_CONNECT_TIMEOUT_MS: '1000', DATABASE_STATEMENT_TIMEOUT_MS: '1000' });
+  ({ app: t, proxy, direct } = setup);
 });
 
 test.after.always(async () => {
-  if (!database) return;
-  proxy.restore();
-  await direct?.end();
-  await t?.stop();
-  await proxy.close();
-  await database.drop();
+  await setup?.close();
 });
 
 const basic = (c: { client_id: string; client_secret?: string }) => `Basic ${Buffer.from(`${c.client_id}:${c.client_secret}`).toString('base64')}`;
