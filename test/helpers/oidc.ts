@@ -112,3 +112,8 @@ export async function authorizationUrl(config: oidc.Configuration, client: Regis
 export function remoteJwks(url: string | URL) {
   return createRemoteJWKSet(new URL(url), { timeoutDuration: 30_000 });
 }
+
+/** `Authorization: Basic` for a client at the token endpoint (RFC 6749 §2.3.1: each part form-encoded). */
+export function clientBasic(client: { client_id: string; client_secret?: string }): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret ?? '')}`).toString('base64')}`;
+}

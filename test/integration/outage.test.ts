@@ -3,7 +3,7 @@ import { decodeJwt } from 'jose';
 import type pg from 'pg';
 import { adminApi, createTenant, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { serverUrl } from '../helpers/database.ts';
-import { signIn } from '../helpers/oidc.ts';
+import { clientBasic, signIn } from '../helpers/oidc.ts';
 import { type AppBehindProxy, startAppBehindProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
 /**
@@ -32,12 +32,10 @@ test.after.always(async () => {
   await setup?.close();
 });
 
-const basic = (c: { client_id: string; client_secret?: string }) => `Basic ${Buffer.from(`${c.client_id}:${c.client_secret}`).toString('base64')}`;
-
 async function tokenRequest(tenant: TestTenant, client: { client_id: string; client_secret?: string }, params: Record<string, string>) {
   const res = await fetch(`${tenant.issuer}/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasic(client) },
     body: new URLSearchParams(params).toString(),
   });
   return { res, body: (await res.json().catch(() => undefined)) as Record<string, any> | undefined };
@@ -94,7 +92,7 @@ onPostgres(
     };
     const form = (params: Record<string, string>, client: { client_id: string; client_secret?: string } = web) => ({
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasic(client) },
       body: new URLSearchParams(params).toString(),
     });
 

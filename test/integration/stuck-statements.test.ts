@@ -2,7 +2,7 @@ import test from 'ava';
 import type pg from 'pg';
 import { adminApi, createTenant, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { serverUrl } from '../helpers/database.ts';
-import { signIn } from '../helpers/oidc.ts';
+import { clientBasic, signIn } from '../helpers/oidc.ts';
 import { type AppBehindProxy, startAppBehindProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
 /**
@@ -32,12 +32,10 @@ test.after.always(async () => {
   await setup?.close();
 });
 
-const basic = (c: { client_id: string; client_secret?: string }) => `Basic ${Buffer.from(`${c.client_id}:${c.client_secret}`).toString('base64')}`;
-
 async function refresh(tenant: TestTenant, client: { client_id: string; client_secret?: string }, refreshToken: string) {
   const res = await fetch(`${tenant.issuer}/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasic(client) },
     body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }).toString(),
     signal: AbortSignal.timeout(HANG),
   });
