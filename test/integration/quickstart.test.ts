@@ -19,7 +19,7 @@ function run(args: string[], env: Record<string, string>): { child: ChildProcess
   return { child, output: () => out };
 }
 
-async function waitFor(predicate: () => boolean | Promise<boolean>, what: string) {
+async function waitFor(predicate: () => boolean | Promise<boolean>, what: string | (() => string)) {
   // Up to 90 s: an embedded database starts slowly on a loaded machine.
   for (let i = 0; i < 600; i++) {
     try {
@@ -27,7 +27,7 @@ async function waitFor(predicate: () => boolean | Promise<boolean>, what: string
     } catch {}
     await new Promise((r) => setTimeout(r, 150));
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
 }
 
 // The README's quickstart, as a new user follows it: `npm start` on a bare machine (embedded
@@ -60,7 +60,10 @@ test.serial('quickstart: npm start, run the printed sample-app command, sign in,
     await admin('POST', `/organizations/${org.id}/members`, { user_id: user.id, role: 'billing' });
 
     sample = run(command, {});
-    await waitFor(async () => (await fetch(`${SAMPLE_APP}/`)).ok, 'the sample app');
+    await waitFor(
+      async () => (await fetch(`${SAMPLE_APP}/`)).ok,
+      () => `the sample app, which said: ${sample!.output()}`,
+    );
 
     const context = await chrome.newContext();
     const page = await context.newPage();
@@ -146,7 +149,10 @@ test.serial('quickstart: lost secrets are replaced by the CLI, and the old ones 
     const [email, password] = /Admin user\s+(\S+)\s+\/\s+(\S+)/.exec(server.output())!.slice(1) as [string, string];
     const oldKey = /Admin API key\s+(tsk_\S+)/.exec(server.output())![1]!;
     sample = run(command, {});
-    await waitFor(async () => (await fetch(`${SAMPLE_APP}/`)).ok, 'the sample app');
+    await waitFor(
+      async () => (await fetch(`${SAMPLE_APP}/`)).ok,
+      () => `the sample app, which said: ${sample!.output()}`,
+    );
 
     const signInToSampleApp = async (withPassword: string) => {
       const browser = new Browser([`http://localhost:${port}`, SAMPLE_APP]);
