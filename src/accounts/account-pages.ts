@@ -7,6 +7,7 @@ import type { Render } from '../base/views.ts';
 import type { FactorService } from '../factors/factor.service.ts';
 import { formField } from '../http/pages.ts';
 import { PORTAL_CLIENT } from '../oidc/client.service.ts';
+import { passkeysAllowed } from '../oidc/passkey-offer.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
@@ -27,6 +28,8 @@ const NOTICES = {
   session_revoked: 'That session is signed out.',
   factor_added: 'Authenticator app added. Sign-ins now ask for its code after your password.',
   factor_removed: 'Factor removed.',
+  passkey_added: 'Passkey added. You can sign in with it, or use it after your password.',
+  factor_renamed: 'Factor renamed.',
 };
 const REFUSALS: Record<string, string> = {
   last_owner: 'You are the last owner of that organization: make another member owner first, then leave.',
@@ -212,7 +215,15 @@ export function accountPages(deps: {
       ctx,
       'account/security.njk',
       'security',
-      { title: 'Security', email: user.email, factors: factors.filter((f) => f.confirmed), recoveryLeft, errors: {}, ...extra },
+      {
+        title: 'Security',
+        email: user.email,
+        factors: factors.filter((f) => f.confirmed),
+        recoveryLeft,
+        passkeysOffered: passkeysAllowed(ctx),
+        errors: {},
+        ...extra,
+      },
       status,
     );
   };

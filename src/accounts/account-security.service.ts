@@ -65,6 +65,11 @@ export class AccountSecurity {
     return true;
   }
 
+  /** Mails the person that a factor (a passkey, say) was added to their account. */
+  async notifyFactorAdded(tenantId: string, email: string, factorName: string) {
+    await inTenant(this.db, tenantId, (tx) => this.outbox.enqueue(tx, tenantId, 'factor_added', email, { factorName }));
+  }
+
   /** Removes a factor (after `reauthenticate`) and mails the person. */
   async remove(tenantId: string, userId: string, email: string, factorId: string) {
     const removed = await this.factors.remove(tenantId, userId, factorId);

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AccountTokenTable, AuthThrottleTable } from '../accounts/account.table.ts';
-import type { RecoveryCodeTable, UserFactorTable } from '../factors/factor.table.ts';
+import type { PasskeyChallengeTable, RecoveryCodeTable, UserFactorTable } from '../factors/factor.table.ts';
 import type { MailOutboxTable } from '../mail/mail.table.ts';
 import type { ClientTable } from '../oidc/client.table.ts';
 import type { OidcPayloadTable } from '../oidc-store/oidc-payload.table.ts';
@@ -46,6 +46,7 @@ export interface DB {
   saml_replay: SamlReplayTable;
   user_factors: UserFactorTable;
   recovery_codes: RecoveryCodeTable;
+  passkey_challenges: PasskeyChallengeTable;
 }
 
 export type Database = Kysely<DB>;

@@ -5,6 +5,7 @@ import type { BruteForce } from '../accounts/brute-force.ts';
 import { ACR } from '../auth-policy/policy.ts';
 import type { Render } from '../base/views.ts';
 import type { FactorService } from '../factors/factor.service.ts';
+import type { PasskeyService } from '../factors/passkeys.ts';
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
@@ -14,6 +15,7 @@ import type { UserService } from '../users/user.service.ts';
 import type { ClientService } from './client.service.ts';
 import { type MissingConsent, recordConsent } from './consent.ts';
 import { requestedOrganization } from './org-request.ts';
+import { passkeySecondFactorOffer, passkeySignInOffer } from './passkey-offer.ts';
 
 const INVALID_CREDENTIALS = 'Invalid email or password.';
 const INVALID_CODE = 'That code is not valid. Try again, or use a recovery code.';
@@ -28,13 +30,13 @@ const passwordAndCode = () => ({ amr: ['pwd', 'otp', 'mfa'], acr: ACR.mfa });
  * this interaction and, through the interaction cookie, to this browser. Only the password step
  * writes it, so there is no way to the code step without the password.
  */
-interface PendingSecondFactor {
+export interface PendingSecondFactor {
   accountId: string;
   email: string;
 }
 const PENDING_KEY = 'tessera_pending_second_factor';
 
-function pendingSecondFactor(details: { prompt: { name: string }; lastSubmission?: Record<string, unknown> }): PendingSecondFactor | undefined {
+export function pendingSecondFactor(details: { prompt: { name: string }; lastSubmission?: Record<string, unknown> }): PendingSecondFactor | undefined {
   if (details.prompt.name !== 'login') return undefined;
   const pending = details.lastSubmission?.[PENDING_KEY] as Partial<PendingSecondFactor> | undefined;
   return typeof pending?.accountId === 'string' && typeof pending.email === 'string' ? { accountId: pending.accountId, email: pending.email } : undefined;
@@ -51,6 +53,7 @@ export function interactionRoutes(deps: {
   accounts: AccountService;
   bruteForce: BruteForce;
   factors: FactorService;
+  passkeys: PasskeyService;
   orgTokens: OrgTokens;
   sso: SsoRouter;
   render: Render;
@@ -83,6 +86,7 @@ export function interactionRoutes(deps: {
         forgotUrl: `/t/${slug}/account/forgot-password`,
         registerUrl: settingsOf(ctx).registration_enabled ? `${base(ctx, details.uid)}/register` : undefined,
         email: typeof details.params.login_hint === 'string' ? details.params.login_hint : '',
+        ...passkeySignInOffer(ctx, details.uid),
         ...extra,
       },
       status,
@@ -223,8 +227,12 @@ export function interactionRoutes(deps: {
 
   router.get('/:uid/mfa', async (ctx) => {
     const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);
-    if (!pendingSecondFactor(details)) return noSecondFactorStep(ctx);
-    secondFactorPage(ctx, details.uid, { method: ctx.query.method === 'recovery' ? 'recovery' : 'totp' });
+    const pending = pendingSecondFactor(details);
+    if (!pending) return noSecondFactorStep(ctx);
+    secondFactorPage(ctx, details.uid, {
+      method: ctx.query.method === 'recovery' ? 'recovery' : 'totp',
+      ...(await passkeySecondFactorOffer(ctx, deps.passkeys, details.uid, pending.accountId)),
+    });
   });
 
   /**
@@ -246,7 +254,12 @@ export function interactionRoutes(deps: {
     if (!result.ok) {
       deps.metrics.signIn('password', verdict.ipBlocked || verdict.accountLocked ? 'locked' : 'invalid_credentials');
       await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, pending.email, ctx.ip, verdict);
-      return secondFactorPage(ctx, details.uid, { method, error: INVALID_CODE }, 401);
+      return secondFactorPage(
+        ctx,
+        details.uid,
+        { method, error: INVALID_CODE, ...(await passkeySecondFactorOffer(ctx, deps.passkeys, details.uid, pending.accountId)) },
+        401,
+      );
     }
     await deps.bruteForce.recordSuccess(tenant.id, pending.email, verdict);
     const to = await provider.interactionResult(
