@@ -344,7 +344,23 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     log,
     connection,
     metrics,
-    services: { tenants, users, clients, runtimes, accounts, bruteForce, factors, passkeys, outbox, orgs, invitations, orgTokens, apiTokens, domains, connections },
+    services: {
+      tenants,
+      users,
+      clients,
+      runtimes,
+      accounts,
+      bruteForce,
+      factors,
+      passkeys,
+      outbox,
+      orgs,
+      invitations,
+      orgTokens,
+      apiTokens,
+      domains,
+      connections,
+    },
     async start() {
       server = koa.listen(config.port, config.host);
       server.headersTimeout = 20_000;
