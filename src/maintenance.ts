@@ -23,13 +23,14 @@ export async function deleteExpiredPayloads(db: Database): Promise<number> {
   }
 }
 
-/** One-time links and SSO sign-ins a day past expiry, and brute-force rows quiet for a week. */
+/** One-time links and SSO sign-ins a day past expiry, brute-force rows quiet for a week, expired passkey challenges. */
 export async function deleteStaleAccountRows(db: Database): Promise<number> {
   const results = await Promise.all([
     sql`DELETE FROM account_tokens WHERE expires_at < now() - interval '1 day'`.execute(db),
     sql`DELETE FROM auth_throttle WHERE last_failure_at < now() - interval '7 days' AND (locked_until IS NULL OR locked_until < now())`.execute(db),
     sql`DELETE FROM sso_requests WHERE expires_at < now() - interval '1 day'`.execute(db),
     sql`DELETE FROM sso_pending_links WHERE expires_at < now() - interval '1 day'`.execute(db),
+    sql`DELETE FROM passkey_challenges WHERE expires_at < now()`.execute(db),
   ]);
   return results.reduce((n, r) => n + Number(r.numAffectedRows ?? 0n), 0);
 }

@@ -13,6 +13,19 @@ export async function passkeysOf(tx: TenantTx, tenantId: string, userId: string)
     .execute();
 }
 
+/** The kinds of the person's confirmed factors (which ways the code step may offer). */
+export async function confirmedFactorKinds(tx: TenantTx, tenantId: string, userId: string) {
+  const rows = await tx
+    .selectFrom('user_factors')
+    .select('kind')
+    .distinct()
+    .where('tenant_id', '=', tenantId)
+    .where('user_id', '=', userId)
+    .where('confirmed', '=', true)
+    .execute();
+  return new Set(rows.map((r) => r.kind));
+}
+
 /** One passkey of this tenant by its credential id, locked so its sign count moves once per use. */
 export async function passkeyByCredentialForUpdate(tx: TenantTx, tenantId: string, credentialId: string) {
   return tx

@@ -112,8 +112,9 @@ export class PasskeyService {
     this.origin = url.origin;
   }
 
-  hasPasskey(tenantId: string, userId: string) {
-    return inTenant(this.deps.db, tenantId, async (tx) => (await repo.passkeysOf(tx, tenantId, userId)).length > 0);
+  /** The kinds of second factor the person has (`totp`, `passkey`). */
+  factorKinds(tenantId: string, userId: string) {
+    return inTenant(this.deps.db, tenantId, (tx) => repo.confirmedFactorKinds(tx, tenantId, userId));
   }
 
   /** Options for `navigator.credentials.create`; the challenge is stored for this person only. */

@@ -22,9 +22,14 @@ export function passkeySignInOffer(ctx: Context, uid: string): Record<string, un
   return { passkey: { optionsUrl: `${base}/passkey/options`, action: `${base}/passkey` }, scripts: PASSKEY_SCRIPTS };
 }
 
-/** What the code step needs to offer "Use a passkey", when the person has one and the tenant allows them. */
+/**
+ * What the code step needs to offer "Use a passkey", when the person has one and the tenant allows
+ * them. `only`: the person has no authenticator app, so the page does not ask for its code.
+ */
 export async function passkeySecondFactorOffer(ctx: Context, passkeys: PasskeyService, uid: string, accountId: string): Promise<Record<string, unknown>> {
-  if (!passkeysAllowed(ctx) || !(await passkeys.hasPasskey(ctx.state.runtime.tenant.id, accountId))) return {};
+  if (!passkeysAllowed(ctx)) return {};
+  const kinds = await passkeys.factorKinds(ctx.state.runtime.tenant.id, accountId);
+  if (!kinds.has('passkey')) return {};
   const base = interactionBase(ctx, uid);
-  return { passkey: { optionsUrl: `${base}/mfa/passkey/options`, action: `${base}/mfa/passkey` }, scripts: PASSKEY_SCRIPTS };
+  return { passkey: { optionsUrl: `${base}/mfa/passkey/options`, action: `${base}/mfa/passkey`, only: !kinds.has('totp') }, scripts: PASSKEY_SCRIPTS };
 }

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
+import { base32Decode, hotp, totpStep } from '../../src/factors/totp.ts';
 import { adminApi, createTenant, freePort, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
 import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
@@ -374,6 +375,8 @@ test('password, then a passkey: pwd + hwk + user + mfa; the code step offers it'
   const auth = await enroll(tenant, p.user.id, p.email);
   const m = await passwordStep(p.email);
   tt.regex(m.mfaHtml, /Use a passkey/);
+  tt.notRegex(m.mfaHtml, /Code from your authenticator app/, 'no app: its code is not asked for');
+  tt.regex(m.mfaHtml, /Use a recovery code instead/);
   const o = await options(m.browser, `${m.mfaUrl}/passkey/options`);
   tt.deepEqual(
     o.body.allowCredentials.map((c: { id: string }) => c.id),
@@ -390,6 +393,17 @@ test('password, then a passkey: pwd + hwk + user + mfa; the code step offers it'
   const o2 = await options(m2.browser, `${m2.mfaUrl}/passkey/options`);
   const done2 = await answer(m2.browser, `${m2.mfaUrl}/passkey`, auth.assert(o2.body.challenge, { userVerified: false }));
   tt.deepEqual((await redeem(m2, done2.url)).amr, ['pwd', 'hwk', 'mfa']);
+});
+
+test('with an authenticator app and a passkey, the code step offers both', async (tt) => {
+  const p = await person();
+  await enroll(tenant, p.user.id, p.email);
+  const factors = t.app.services.factors;
+  const app = await factors.startTotp(tenant.id, p.user.id, 'Tessera', p.email);
+  tt.true(await factors.confirmTotp(tenant.id, p.user.id, app.factorId, hotp(base32Decode(app.secret), totpStep(Date.now() / 1000) - 1)));
+  const m = await passwordStep(p.email);
+  tt.regex(m.mfaHtml, /Code from your authenticator app/);
+  tt.regex(m.mfaHtml, /Use a passkey/);
 });
 
 test("the code step takes only that person's passkey; failures count toward the lock", async (tt) => {
