@@ -2,6 +2,7 @@ import test from 'ava';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { base32Decode, hotp, totpStep } from '../../src/factors/totp.ts';
+import { deleteStaleAccountRows } from '../../src/maintenance.ts';
 import { adminApi, createTenant, freePort, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
 import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
@@ -185,6 +186,38 @@ test("registration: another person's challenge, another origin or RP ID, bad JSO
   const noCsrf = await sa.browser.submit(security('/passkeys/verify'), { response: '{}' });
   tt.is(noCsrf.res.status, 403);
   tt.is((await t.app.services.factors.list(tenant.id, a.user.id)).length, 0, 'nothing was stored');
+});
+
+test('a registration challenge expires after 5 minutes, and expired ones are cleaned up', async (tt) => {
+  const p = await person();
+  const s = await signedIn(p);
+  const o = optionsIn(await (await s.browser.submit(security('/passkeys'), { _csrf: s.csrf, current_password: PASSWORD })).res.text());
+  tt.is(o.timeout, 300_000);
+  const db = t.app.connection.db;
+  const row = await db.selectFrom('passkey_challenges').select('expires_at').where('challenge', '=', o.challenge).executeTakeFirstOrThrow();
+  const ttl = row.expires_at.getTime() - Date.now();
+  tt.true(ttl > 290_000 && ttl <= 300_000, String(ttl));
+  // Five minutes later:
+  await db
+    .updateTable('passkey_challenges')
+    .set({ expires_at: new Date(Date.now() - 1000) })
+    .where('challenge', '=', o.challenge)
+    .execute();
+  const late = await s.browser.submit(security('/passkeys/verify'), {
+    _csrf: s.csrf,
+    response: JSON.stringify(new SoftAuthenticator(rp()).register(o.challenge)),
+  });
+  tt.is(late.res.status, 400);
+  tt.regex(await late.res.text(), /expired or was already used/);
+
+  const o2 = optionsIn(await (await s.browser.submit(security('/passkeys'), { _csrf: s.csrf, current_password: PASSWORD })).res.text());
+  await db
+    .updateTable('passkey_challenges')
+    .set({ expires_at: new Date(Date.now() - 1000) })
+    .where('challenge', '=', o2.challenge)
+    .execute();
+  await deleteStaleAccountRows(db);
+  tt.is(await db.selectFrom('passkey_challenges').select('challenge').where('challenge', '=', o2.challenge).executeTakeFirst(), undefined);
 });
 
 test('rename and remove a passkey: the name changes; removing asks for the password and mails the person', async (tt) => {
