@@ -1,5 +1,6 @@
 import test from 'ava';
 import { decodeJwt } from 'jose';
+import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { base32Decode, hotp, totpStep } from '../../src/factors/totp.ts';
 import { deleteStaleAccountRows } from '../../src/maintenance.ts';
@@ -287,6 +288,23 @@ test('passwordless: a replayed challenge is refused, and so is an assertion made
   tt.is(replay.res.status, 400);
   tt.regex(await replay.res.text(), /expired or was already used/);
   tt.false(replay.url.startsWith(client.redirect_uris[0]!));
+});
+
+test('passwordless: a challenge expires after 5 minutes', async (tt) => {
+  const p = await person();
+  const auth = await enroll(tenant, p.user.id, p.email);
+  const s = await signInPage();
+  const o = await options(s.browser, `${s.url}/passkey/options`);
+  tt.is(o.body.timeout, 300_000);
+  const uid = decodeURIComponent(new URL(s.url).pathname.split('/').pop()!);
+  // Five minutes later (the challenge is kept on the interaction):
+  const moved = await sql`
+    UPDATE oidc_payloads SET payload = jsonb_set(payload, '{lastSubmission,tessera_passkey_challenge,expiresAt}', to_jsonb(${Date.now() - 1000}::bigint))
+    WHERE model = 'Interaction' AND id = ${uid}`.execute(t.app.connection.db);
+  tt.is(Number(moved.numAffectedRows), 1);
+  const late = await answer(s.browser, `${s.url}/passkey`, auth.assert(o.body.challenge));
+  tt.is(late.res.status, 400);
+  tt.regex(await late.res.text(), /expired or was already used/);
 });
 
 test('passwordless: another origin or RP ID is refused', async (tt) => {
