@@ -26,6 +26,18 @@ export async function confirmedFactorKinds(tx: TenantTx, tenantId: string, userI
   return new Set(rows.map((r) => r.kind));
 }
 
+/** Whose passkey a credential id is, in this tenant. */
+export async function passkeyOwner(tx: TenantTx, tenantId: string, credentialId: string) {
+  const row = await tx
+    .selectFrom('user_factors')
+    .select('user_id')
+    .where('tenant_id', '=', tenantId)
+    .where('kind', '=', 'passkey')
+    .where('credential_id', '=', credentialId)
+    .executeTakeFirst();
+  return row?.user_id;
+}
+
 /** One passkey of this tenant by its credential id, locked so its sign count moves once per use. */
 export async function passkeyByCredentialForUpdate(tx: TenantTx, tenantId: string, credentialId: string) {
   return tx

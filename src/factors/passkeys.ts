@@ -13,6 +13,7 @@ import { isUniqueViolation, NotFound } from '../base/errors.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import * as repo from './passkey.repo.ts';
+import { providerName } from './passkey-names.ts';
 
 /**
  * Passkeys (WebAuthn): registration on the account's Security page, assertions at sign-in (as a
@@ -169,7 +170,7 @@ export class PasskeyService {
       const info = verified.registrationInfo;
       try {
         const factor = await repo.insertPasskey(tx, tenantId, userId, {
-          name: name.trim().slice(0, PASSKEY_NAME_MAX) || DEFAULT_PASSKEY_NAME,
+          name: name.trim().slice(0, PASSKEY_NAME_MAX) || providerName(info.aaguid) || DEFAULT_PASSKEY_NAME,
           credentialId: info.credential.id,
           publicKey: Buffer.from(info.credential.publicKey),
           signCount: info.credential.counter,
@@ -209,7 +210,7 @@ export class PasskeyService {
   async ownerOf(tenantId: string, answer: unknown): Promise<string | undefined> {
     const parsed = AssertionJson.safeParse(answer);
     if (!parsed.success) return undefined;
-    return inTenant(this.deps.db, tenantId, async (tx) => (await repo.passkeyByCredentialForUpdate(tx, tenantId, parsed.data.id))?.user_id);
+    return inTenant(this.deps.db, tenantId, (tx) => repo.passkeyOwner(tx, tenantId, parsed.data.id));
   }
 
   /**

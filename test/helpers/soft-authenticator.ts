@@ -13,7 +13,7 @@ export class SoftAuthenticator {
 
   constructor(
     readonly rp: { id: string; origin: string },
-    readonly opts: { backedUp?: boolean; userVerified?: boolean; userHandle?: Buffer; countsSignatures?: boolean } = {},
+    readonly opts: { backedUp?: boolean; userVerified?: boolean; userHandle?: Buffer; countsSignatures?: boolean; aaguid?: string } = {},
   ) {
     const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     this.privateKey = pair.privateKey;
@@ -43,7 +43,8 @@ export class SoftAuthenticator {
     const clientDataJSON = Buffer.from(JSON.stringify({ type: 'webauthn.create', challenge, origin: over.origin ?? this.rp.origin, crossOrigin: false }));
     const idLength = Buffer.alloc(2);
     idLength.writeUInt16BE(this.credentialId.length);
-    const attested = Buffer.concat([Buffer.alloc(16), idLength, this.credentialId, this.cosePublicKey()]);
+    const aaguid = this.opts.aaguid ? Buffer.from(this.opts.aaguid.replace(/-/g, ''), 'hex') : Buffer.alloc(16);
+    const attested = Buffer.concat([aaguid, idLength, this.credentialId, this.cosePublicKey()]);
     const authData = Buffer.concat([this.authenticatorData(over.rpId ?? this.rp.id, 0x40, 0), attested]);
     const attestationObject = cbor(
       new Map<string, unknown>([

@@ -221,6 +221,19 @@ test('a registration challenge expires after 5 minutes, and expired ones are cle
   tt.is(await db.selectFrom('passkey_challenges').select('challenge').where('challenge', '=', o2.challenge).executeTakeFirst(), undefined);
 });
 
+test('a passkey left unnamed is named after its provider when the authenticator says which, else "Passkey"', async (tt) => {
+  const p = await person();
+  const s = await signedIn(p);
+  for (const aaguid of ['fbfc3007-154e-4ecc-8c0b-6e020557d7bd', undefined]) {
+    const o = optionsIn(await (await s.browser.submit(security('/passkeys'), { _csrf: s.csrf, current_password: PASSWORD, name: '' })).res.text());
+    const auth = new SoftAuthenticator(rp(), aaguid ? { aaguid } : {});
+    const done = await s.browser.submit(security('/passkeys/verify'), { _csrf: s.csrf, name: '', response: JSON.stringify(auth.register(o.challenge)) });
+    tt.is(done.res.status, 200);
+  }
+  const names = (await t.app.services.factors.list(tenant.id, p.user.id)).map((f) => f.name);
+  tt.deepEqual(names.sort(), ['Passkey', 'iCloud Keychain']);
+});
+
 test('rename and remove a passkey: the name changes; removing asks for the password and mails the person', async (tt) => {
   const p = await person();
   const s = await signedIn(p);
