@@ -19,6 +19,7 @@ import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { oauthInput } from './oauth-input.ts';
 import { carriedSignIn, orgRequest, requestedOrganization } from './org-request.ts';
 import { databaseOutage } from './outage.ts';
+import { basePromptsWithRequestedAcr } from './requested-acr.ts';
 import type { SpendRefunds } from './spend-refunds.ts';
 import { SyncSigningKey } from './sync-signing-key.ts';
 import { tokenGateway } from './token-gateway.ts';
@@ -219,7 +220,7 @@ export function buildProvider(
     },
     interactions: {
       url: (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}`,
-      policy: [...interactionPolicy.base(), organizationPrompt(deps, tenant)],
+      policy: [...basePromptsWithRequestedAcr(), organizationPrompt(deps, tenant)],
     },
     pkce: { required: () => true },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
