@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { base32Decode, hotp, totpStep } from '../../src/factors/totp.ts';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
-import { Browser, enterCredentials, formAction } from '../helpers/browser.ts';
+import { Browser, enterCredentials, formAction, linkTo } from '../helpers/browser.ts';
 import { authorizationUrl, discover, type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
 
 let t: TestApp;
@@ -163,7 +163,11 @@ test('a recovery code works once; regenerating voids the old set', async (tt) =>
   tt.is(new Set(codes).size, 10);
 
   const first = await passwordStep(person.email);
-  const ok = await enterCode(first.browser, await first.after.res.text(), first.after.url, codes[0]!.toUpperCase(), 'recovery');
+  const used = await enterCode(first.browser, await first.after.res.text(), first.after.url, codes[0]!.toUpperCase(), 'recovery');
+  // The person is told how many codes are left, then goes on to the app.
+  const usedHtml = await used.res.text();
+  tt.regex(usedHtml, /You have 9 unused recovery codes left/);
+  const ok = await first.browser.follow(new URL(linkTo(usedHtml, /Continue/), used.url).href);
   tt.true(ok.url.startsWith(client.redirect_uris[0]!), ok.url);
   const claims = decodeJwt((await redeem(first.config, ok.url, first.verifier, first.state)).id_token!);
   tt.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);
