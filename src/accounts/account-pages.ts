@@ -329,7 +329,7 @@ export function accountPages(deps: {
     if (!(await deps.factors.hasConfirmedFactor(tenantId, user.id))) {
       return securityPage(ctx, { formError: 'Add an authenticator app first: recovery codes stand in for it.' }, 409);
     }
-    const recoveryCodes = await deps.factors.regenerateRecoveryCodes(tenantId, user.id);
+    const recoveryCodes = await deps.security.regenerateRecoveryCodes(tenantId, user.id, user.email);
     ctx.set('Cache-Control', 'no-store');
     await securityPage(ctx, { recoveryCodes });
   });

@@ -38,6 +38,9 @@ export class AccountSecurity {
         factorKind: params.factorKind,
       }),
     );
+    outbox.register('recovery_codes_regenerated', async (tenant, email) =>
+      compose('recovery_codes_regenerated', `Your ${tenant.name} recovery codes were replaced`, { tenantName: tenant.name, email }),
+    );
   }
 
   /** The current password again, counted like a sign-in attempt. */
@@ -94,6 +97,13 @@ export class AccountSecurity {
   /** Mails the person that a factor was added: its kind in general words (never its label, never a secret). */
   async factorAdded(tenantId: string, email: string, kind: FactorKind) {
     await inTenant(this.db, tenantId, (tx) => this.outbox.enqueue(tx, tenantId, 'factor_added', email, { factorKind: describeKind(kind) }));
+  }
+
+  /** New recovery codes (after `reauthenticate`), returned once; the person is mailed that they changed, never the codes. */
+  async regenerateRecoveryCodes(tenantId: string, userId: string, email: string): Promise<string[]> {
+    const codes = await this.factors.regenerateRecoveryCodes(tenantId, userId);
+    await inTenant(this.db, tenantId, (tx) => this.outbox.enqueue(tx, tenantId, 'recovery_codes_regenerated', email));
+    return codes;
   }
 
   /** Removes a factor (after `reauthenticate`) and mails the person. */

@@ -128,6 +128,9 @@ test('recovery codes are shown once, after the password, and replace the old set
   const page = await (await p.browser.follow(security())).res.text();
   tt.regex(page, /9 unused/);
   tt.notRegex(page, /<pre class="recovery-codes">/, 'not shown again');
+  const mail = await sink.waitFor(p.email, /recovery codes were replaced/);
+  tt.regex(mail.text!, /The old ones no longer work/);
+  for (const c of [...old, ...fresh]) tt.false(`${mail.text}${mail.html}`.includes(c), 'never a code');
 });
 
 test('removing a factor needs the password and mails the person', async (tt) => {
