@@ -282,11 +282,13 @@ export function interactionRoutes(deps: {
    */
   async function recoveryCodesLeft(ctx: Context, tenantId: string, accountId: string, resumeUrl: string) {
     const left = await deps.factors.unusedRecoveryCodes(tenantId, accountId);
-    const paragraphs = [`You signed in with a recovery code. You have ${left} unused recovery ${left === 1 ? 'code' : 'codes'} left.`];
-    if (left <= LOW_RECOVERY_CODES) {
-      paragraphs.push(`Generate new recovery codes on your account's Security page (/t/${ctx.state.runtime.tenant.slug}/account/security) before you run out.`);
-    }
-    page(ctx, 'message.njk', { title: 'Recovery code used', paragraphs, link: { href: resumeUrl, text: 'Continue' } });
+    page(ctx, 'recovery-codes-left.njk', {
+      title: 'Recovery code used',
+      left,
+      low: left <= LOW_RECOVERY_CODES,
+      securityUrl: `/t/${ctx.state.runtime.tenant.slug}/account/security`,
+      continueUrl: resumeUrl,
+    });
   }
 
   router.get('/:uid/register', async (ctx) => {

@@ -326,6 +326,7 @@ test('a sign-in with a recovery code says how many are left before going on to t
   const html = await used.res.text();
   tt.regex(html, /You have 3 unused recovery codes left/);
   tt.regex(html, /Generate new recovery codes/);
+  tt.regex(linkTo(html, /Security page/), new RegExp(`/t/${tenant.slug}/account/security$`));
   const done = await step.browser.follow(new URL(linkTo(html, /Continue/), used.url).href);
   tt.true(done.url.startsWith(client.redirect_uris[0]!), done.url);
   tt.deepEqual(decodeJwt((await redeem(step, done.url)).id_token!).amr, ['pwd', 'otp', 'mfa']);

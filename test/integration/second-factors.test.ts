@@ -167,6 +167,7 @@ test('a recovery code works once; regenerating voids the old set', async (tt) =>
   // The person is told how many codes are left, then goes on to the app.
   const usedHtml = await used.res.text();
   tt.regex(usedHtml, /You have 9 unused recovery codes left/);
+  tt.notRegex(usedHtml, /Generate new recovery codes/, 'no warning while plenty are left');
   const ok = await first.browser.follow(new URL(linkTo(usedHtml, /Continue/), used.url).href);
   tt.true(ok.url.startsWith(client.redirect_uris[0]!), ok.url);
   const claims = decodeJwt((await redeem(first.config, ok.url, first.verifier, first.state)).id_token!);
