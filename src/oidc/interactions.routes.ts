@@ -185,8 +185,10 @@ export function interactionRoutes(deps: {
       await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, email, ctx.ip, verdict);
       return loginPage(ctx, details, { email, step: 'password', error: INVALID_CREDENTIALS }, 401);
     }
-    await deps.bruteForce.recordSuccess(tenant.id, email, verdict);
+    // A right password clears the account's failures only where it ends the step: before a second
+    // factor, the code step does that, so knowing the password does not reset the count of wrong codes.
     if (settings.email_verification_required && !user.email_verified) {
+      await deps.bruteForce.recordSuccess(tenant.id, email, verdict);
       deps.metrics.signIn('password', 'email_unverified');
       await deps.accounts.requestVerification(tenant.id, user.email);
       return page(
@@ -213,6 +215,7 @@ export function interactionRoutes(deps: {
       ctx.status = 303;
       return ctx.redirect(enrollAt);
     }
+    await deps.bruteForce.recordSuccess(tenant.id, email, verdict);
     const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: user.id, ...passwordOnly() } }, { mergeWithLastSubmission: false });
     deps.metrics.signIn('password', 'signed_in');
     ctx.status = 303;

@@ -155,6 +155,23 @@ test('wrong codes lock the account like wrong passwords; the right code is then 
   tt.true(ok.url.startsWith(strictClient.redirect_uris[0]!), ok.url);
 });
 
+test('the right password again does not clear the wrong codes: guessing codes still ends in the lock', async (tt) => {
+  const person = await personWithTotp(strict);
+  const first = await passwordStep(person.email, PASSWORD, strict, strictClient);
+  tt.is((await first.browser.submit(first.after.url, { method: 'totp', code: currentCode(person.key, 9) })).res.status, 401);
+  // Starting over with the right password, then guessing again: the earlier wrong code still counts.
+  const second = await passwordStep(person.email, PASSWORD, strict, strictClient);
+  tt.regex(second.after.url, /\/mfa$/);
+  tt.is((await second.browser.submit(second.after.url, { method: 'totp', code: currentCode(person.key, 8) })).res.status, 401);
+  const third = await passwordStep(person.email, PASSWORD, strict, strictClient);
+  if (third.after.url.endsWith('/mfa')) await third.browser.submit(third.after.url, { method: 'totp', code: currentCode(person.key, 7) });
+  // Three wrong codes in all: locked, for the password and for the right code alike.
+  const after = await passwordStep(person.email, PASSWORD, strict, strictClient);
+  tt.is(after.after.res.status, 401);
+  tt.regex(await after.after.res.text(), /Invalid email or password/);
+  await adminApi(t, strict, 'POST', `/users/${person.user.id}/unlock`);
+});
+
 test('a recovery code works once; regenerating voids the old set', async (tt) => {
   const person = await personWithTotp();
   const factors = t.app.services.factors;
