@@ -106,7 +106,7 @@ export class FactorService {
   }
 
   /** The secret of an enrollment not confirmed yet, to show again (a reload, a mistyped code); undefined otherwise. */
-  async pendingEnrollment(tenantId: string, userId: string, factorId: string, issuer: string, accountName: string): Promise<TotpEnrollment | undefined> {
+  async unconfirmedEnrollment(tenantId: string, userId: string, factorId: string, issuer: string, accountName: string): Promise<TotpEnrollment | undefined> {
     const row = await inTenant(this.deps.db, tenantId, (tx) => repo.findTotpForUpdate(tx, tenantId, userId, factorId));
     if (!row || row.confirmed || !row.secret_encrypted || row.last_totp_step !== null) return undefined;
     const key = Buffer.from(decrypt(this.deps.encryptionKey, row.secret_encrypted, this.aad(tenantId, factorId)), 'base64url');

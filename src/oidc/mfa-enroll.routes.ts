@@ -183,7 +183,7 @@ export function mfaEnrollment(deps: {
     }
     if (pending.recoveryCodeHashes) return codesPage(ctx, details, pending);
     let enrollment = pending.factorId
-      ? await deps.factors.pendingEnrollment(tenant.id, pending.accountId, pending.factorId, tenant.name, pending.email)
+      ? await deps.factors.unconfirmedEnrollment(tenant.id, pending.accountId, pending.factorId, tenant.name, pending.email)
       : undefined;
     if (!enrollment) {
       enrollment = await deps.factors.startTotp(tenant.id, pending.accountId, tenant.name, pending.email);
@@ -211,7 +211,7 @@ export function mfaEnrollment(deps: {
         : false;
     if (!ok) {
       await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, pending.email, ctx.ip, verdict);
-      const enrollment = await deps.factors.pendingEnrollment(tenant.id, pending.accountId, pending.factorId, tenant.name, pending.email);
+      const enrollment = await deps.factors.unconfirmedEnrollment(tenant.id, pending.accountId, pending.factorId, tenant.name, pending.email);
       if (!enrollment) return notWaiting(ctx);
       const error = verdict.ipBlocked || verdict.accountLocked ? 'Too many wrong codes. Wait a few minutes, then try again.' : INVALID_CODE;
       return appPage(ctx, details.uid, pending, enrollment, { error }, 401);
