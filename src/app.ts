@@ -32,6 +32,7 @@ import { requireUser } from './me/user-auth.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { ClientService } from './oidc/client.service.ts';
 import { interactionRoutes } from './oidc/interactions.routes.ts';
+import { mfaEnrollment } from './oidc/mfa-enroll.routes.ts';
 import { providerRouteTemplate } from './oidc/provider-routes.ts';
 import { TenantRuntimes } from './oidc/tenant-runtime.ts';
 import { invitationRoutes } from './orgs/invitation.routes.ts';
@@ -225,7 +226,9 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const interactions = new Router({ prefix: '/t/:slug/interaction' });
   interactions.use(...forms());
-  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, factors, orgTokens, sso, render, metrics }).routes());
+  const enrollment = mfaEnrollment({ factors, security, orgTokens, bruteForce, render, metrics });
+  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, factors, enrollment, orgTokens, sso, render, metrics }).routes());
+  interactions.use(enrollment.routes.routes());
   koa.use(interactions.routes());
 
   // The portal and the account pages: signed in through the tenant's own OIDC (portal-session.ts).
@@ -250,7 +253,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const invitationPages = new Router({ prefix: '/t/:slug/invitations' });
   invitationPages.use(...forms());
-  invitationPages.use(invitationRoutes({ db, invitations, users, bruteForce, connections, sso, render }).routes());
+  invitationPages.use(invitationRoutes({ db, invitations, users, bruteForce, factors, orgTokens, connections, sso, render }).routes());
   koa.use(invitationPages.routes());
 
   const ssoRouter = new Router({ prefix: '/t/:slug/sso' });

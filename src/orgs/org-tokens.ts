@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { type Missing, type SessionFacts, sessionMeets, strictest } from '../auth-policy/policy.ts';
+import { type Missing, type SessionFacts, SIGN_IN_METHODS, sessionMeets, strictest } from '../auth-policy/policy.ts';
 import { isUuid } from '../base/ids.ts';
 import { forget, readOnce } from '../base/request-reads.ts';
 import type { Database, TenantTx } from '../db/database.ts';
@@ -115,6 +115,42 @@ export class OrgTokens {
       if (!verdict.ok) return { refused: 'policy', missing: verdict.missing, detail: verdict.detail };
     }
     return { claims: { org_id: row.id, org_slug: row.slug, org_roles: row.roles, org_permissions: row.permissions } };
+  }
+
+  /**
+   * What an organization's policy asks of a password-only sign-in by one of its members, for the
+   * step after the password: `enroll` (MFA required and no grace left), `grace` (required from
+   * `graceUntil`), or `none`. The same rule as the tokens' (`sessionMeets`); undefined when the
+   * person is not a member or the organization is unknown or suspended (the organization step
+   * refuses those).
+   */
+  async mfaAtSignIn(
+    tenantId: string,
+    userId: string,
+    orgIdOrSlug: string,
+    tenantMfa: TenantMfaMode,
+    now: Date = new Date(),
+  ): Promise<{ orgName: string; mfa: 'enroll' | 'grace' | 'none'; graceUntil: Date | null } | undefined> {
+    if (!orgIdOrSlug || orgIdOrSlug.length > 100) return undefined;
+    const row = await inTenant(this.db, tenantId, (tx) =>
+      tx
+        .selectFrom('organizations as o')
+        .innerJoin('org_members as m', (j) => j.onRef('m.tenant_id', '=', 'o.tenant_id').onRef('m.org_id', '=', 'o.id').on('m.user_id', '=', userId))
+        .select(['o.name', 'o.status', 'o.sso_required', 'o.auth_policy'])
+        .where('o.tenant_id', '=', tenantId)
+        .where(isUuid(orgIdOrSlug) ? 'o.id' : 'o.slug', '=', orgIdOrSlug)
+        .executeTakeFirst(),
+    );
+    if (!row || row.status === 'suspended') return undefined;
+    const policy = strictest({ mfa: tenantMfa }, orgAuthPolicy(row), mfaRequiredSince(row));
+    // Only the MFA part is this step's business: the methods and SSO rules are the organization step's.
+    const verdict = sessionMeets(
+      { ...policy, sso_required: false, allowed_methods: [...SIGN_IN_METHODS], max_session_age_seconds: null },
+      { amr: ['pwd'] },
+      now,
+    );
+    const mfa = verdict.ok ? (verdict.reminder === 'mfa_grace' ? 'grace' : 'none') : 'enroll';
+    return { orgName: row.name, mfa, graceUntil: policy.mfa_grace_until };
   }
 
   /** The organization a grant (sign-in) works in, if any (read once per request; token lookups bring it along). */
