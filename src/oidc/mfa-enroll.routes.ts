@@ -12,6 +12,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import { requestedOrganization } from './org-request.ts';
+import { acrSatisfies, requestedAcrValues } from './requested-acr.ts';
 
 /**
  * The state between a correct password and a factor set up within sign-in, kept on the
@@ -81,7 +82,10 @@ export function mfaEnrollment(deps: {
     const settings = settingsOf(ctx);
     if (factorsTurnedOff(settings)) return undefined;
     let optional: PendingEnrollment['optional'];
-    if (settings.mfa !== 'required') {
+    // An app asking for a two-factor sign-in (acr_values, its step-up) gets one: set up here.
+    const requestedAcr = requestedAcrValues(details.params);
+    const appAsksForMfa = requestedAcr.includes(ACR.mfa) && !acrSatisfies(ACR.pwd, requestedAcr);
+    if (settings.mfa !== 'required' && !appAsksForMfa) {
       const requested = requestedOrganization(details.params);
       const org = requested ? await deps.orgTokens.mfaAtSignIn(ctx.state.runtime.tenant.id, accountId, requested, settings.mfa) : undefined;
       if (!org || org.mfa === 'none') return undefined;

@@ -142,6 +142,19 @@ test('tenant mfa required: a password-only person sets up an app within sign-in 
   tt.regex(next.after.url, /\/mfa$/);
 });
 
+test('an app asking for acr urn:tessera:acr:mfa: a person without a factor sets one up within sign-in; asking for either level does not', async (tt) => {
+  const { tenant, client } = await tenantWith();
+  const either = await passwordStep(tenant, client, (await person(tenant)).email, { acr_values: 'urn:tessera:acr:mfa urn:tessera:acr:pwd' });
+  tt.true(either.after.url.startsWith(client.redirect_uris[0]!), 'a password sign-in meets one of the values asked for');
+
+  const p = await person(tenant);
+  const step = await passwordStep(tenant, client, p.email, { acr_values: 'urn:tessera:acr:mfa' });
+  tt.regex(step.after.url, /\/mfa\/enroll$/);
+  const { done } = await enrollThroughPages(step.browser, step.html, step.after.url);
+  tt.true(done.url.startsWith(client.redirect_uris[0]!), done.url);
+  tt.is(decodeJwt((await redeem(step, done.url)).id_token!).acr, 'urn:tessera:acr:mfa');
+});
+
 test('abandoning enrollment leaves no confirmed factor; the next sign-in starts it again', async (tt) => {
   const { tenant, client } = await tenantWith({ mfa: 'required' });
   const p = await person(tenant);
