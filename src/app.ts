@@ -8,6 +8,7 @@ import { AccountService } from './accounts/account.service.ts';
 import { accountPages } from './accounts/account-pages.ts';
 import { AccountSecurity } from './accounts/account-security.service.ts';
 import { BruteForce } from './accounts/brute-force.ts';
+import { FactorAdministration } from './accounts/factor-admin.service.ts';
 import { SessionService } from './accounts/session.service.ts';
 import { adminApi } from './admin-api/admin.routes.ts';
 import { requireAdmin } from './admin-api/admin-auth.ts';
@@ -134,6 +135,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const renderText = createTextViews();
   const accounts = new AccountService(db, outbox, bruteForce, config.publicUrl, render, renderText);
   const security = new AccountSecurity(db, factors, bruteForce, outbox, render, renderText);
+  const factorAdmin = new FactorAdministration(db, outbox, render, renderText);
   const orgs = new OrgService(db);
   const invitations = new InvitationService(db, outbox);
   registerInvitationMail(outbox, config.publicUrl, render, renderText);
@@ -281,7 +283,21 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   me.use(meRoutes({ accounts, orgTokens, orgs, invitations }).routes());
   koa.use(me.routes());
 
-  const adminRegistry = adminApi({ users, clients, runtimes, tenants, accounts, bruteForce, outbox, orgs, invitations, apiTokens, domains, connections });
+  const adminRegistry = adminApi({
+    users,
+    clients,
+    runtimes,
+    tenants,
+    accounts,
+    bruteForce,
+    outbox,
+    orgs,
+    invitations,
+    apiTokens,
+    domains,
+    connections,
+    factorAdmin,
+  });
   const openapi = new Router();
   // Public on purpose: the description of the API holds no data.
   openapi.get('/t/:slug/api/v1/openapi.json', (ctx) => {

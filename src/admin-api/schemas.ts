@@ -163,6 +163,7 @@ export const MintApiToken = z.strictObject({
   org_id: uuid.optional(),
 });
 export const ApiTokenParams = z.object({ userId: uuid, tokenId: uuid });
+export const FactorParams = z.object({ userId: uuid, factorId: uuid });
 
 // ── SSO ──────────────────────────────────────────────────────────────────────
 
