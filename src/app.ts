@@ -42,6 +42,7 @@ import { OrgService } from './orgs/org.service.ts';
 import { OrgTokens } from './orgs/org-tokens.ts';
 import { orgPages } from './portal/org-pages.ts';
 import { peoplePages } from './portal/people-pages.ts';
+import { policyPages } from './portal/policy-pages.ts';
 import { PortalSessions } from './portal/portal-session.ts';
 import { ssoPages } from './portal/sso-pages.ts';
 import { ConnectionService, loopbackIdpsAllowed } from './sso/connection.service.ts';
@@ -242,6 +243,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   portal.use(orgPages({ orgs, orgTokens, users, render }).routes());
   portal.use(peoplePages({ orgs, invitations, users, render }).routes());
   portal.use(ssoPages({ orgs, connections, domains, oidc: oidcSso, saml: samlSso, render }).routes());
+  portal.use(policyPages({ orgs, render }).routes());
   koa.use(portal.routes());
 
   const account = new Router({ prefix: '/t/:slug/account' });
