@@ -51,9 +51,9 @@ test.before(async () => {
 test.after.always(async () => t?.stop());
 
 /** A full SAML sign-in of `email` (routed to the IdP by its verified domain), answered with `context`. */
-async function samlSignIn(email: string, context: string, params: Record<string, string> = {}) {
+async function samlSignIn(email: string, context: string, params: Record<string, string> = {}, rp = client) {
   const browser = new Browser(t.url);
-  const { config, verifier, state, url } = await startAuthorization(tenant, client, { scope: 'openid email offline_access', ...params });
+  const { config, verifier, state, url } = await startAuthorization(tenant, rp, { scope: 'openid email offline_access', ...params });
   const page = await browser.follow(url);
   // organization= goes straight to the organization's IdP; otherwise the email routes there.
   const toIdp = page.url.startsWith(idp.ssoUrl) ? page : await enterCredentials(browser, await page.res.text(), page.url, email, 'unused');
@@ -65,19 +65,27 @@ async function samlSignIn(email: string, context: string, params: Record<string,
     attributes: { email },
     authnContextClassRef: context,
   });
-  const done = await browser.follow(conn.acs_url, {
+  let done = await browser.follow(conn.acs_url, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://idp.test' },
     body: new URLSearchParams({ SAMLResponse: response }).toString(),
   });
+  // A client that asks for consent shows its page after the IdP: allow.
+  let consented = false;
+  if (!done.url.startsWith(rp.redirect_uris[0]!)) {
+    const html = await done.res.text();
+    const consent = /would like to/.test(html) ? /<form method="post" action="([^"]+)"/.exec(html)?.[1] : undefined;
+    consented = consent !== undefined;
+    done = consent ? await browser.submit(new URL(consent, done.url).href, {}) : { res: new Response(html, { status: done.res.status }), url: done.url };
+  }
   const back = new URL(done.url);
-  if (!done.url.startsWith(client.redirect_uris[0]!) || back.searchParams.has('error')) {
+  if (!done.url.startsWith(rp.redirect_uris[0]!) || back.searchParams.has('error')) {
     return {
       refused: { error: back.searchParams.get('error'), description: back.searchParams.get('error_description') ?? (await done.res.text()).slice(0, 300) },
     };
   }
   const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier, expectedState: state });
-  return { tokens, config };
+  return { tokens, config, consented };
 }
 
 const switchTo = (accessToken: string, orgId: string) =>
@@ -213,5 +221,18 @@ test.serial('sso_required on tokens: a member from outside the organization’s 
   const refreshed = await oidc.refreshTokenGrant(guest.config, guest.tokens.refresh_token!, { organization: org });
   tt.is(claimsOf(refreshed.access_token).org_id, org, 'sign-in never routes a guest to the IdP, and tokens agree');
   tt.is((await switchTo(guest.tokens.access_token, org)).status, 200);
+  await api('PATCH', `/organizations/${org}/auth-policy`, { sso_required: false });
+});
+
+test.serial('sso_required on tokens: a client that asks for consent — the SSO sign-in is recorded once its grant exists', async (tt) => {
+  const thirdParty: RegisteredClient = (await api('POST', '/clients', { ...webClient('http://localhost:8080/consent-cb'), require_consent: true })).body;
+  await api('PATCH', `/organizations/${org}/auth-policy`, { sso_required: true });
+  const email = `carla${++people}@policy-saml.example`;
+  const sso = await samlSignIn(email, PASSWORD_CONTEXT, { organization: org }, thirdParty);
+  tt.falsy(sso.refused, JSON.stringify(sso.refused));
+  tt.true(sso.consented, 'the consent page came after the IdP');
+  tt.is(claimsOf(sso.tokens!.access_token).org_id, org);
+  const refreshed = await oidc.refreshTokenGrant(sso.config!, sso.tokens!.refresh_token!, { organization: org });
+  tt.is(claimsOf(refreshed.access_token).org_id, org);
   await api('PATCH', `/organizations/${org}/auth-policy`, { sso_required: false });
 });
