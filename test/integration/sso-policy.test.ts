@@ -51,7 +51,13 @@ test.before(async () => {
 test.after.always(async () => t?.stop());
 
 /** A full SAML sign-in of `email` (routed to the IdP by its verified domain), answered with `context`. */
-async function samlSignIn(email: string, context: string, params: Record<string, string> = {}, rp = client) {
+async function samlSignIn(
+  email: string,
+  context: string,
+  params: Record<string, string> = {},
+  rp = client,
+  attributes: Record<string, string | string[]> = {},
+) {
   const browser = new Browser(t.url);
   const { config, verifier, state, url } = await startAuthorization(tenant, rp, { scope: 'openid email offline_access', ...params });
   const page = await browser.follow(url);
@@ -62,7 +68,7 @@ async function samlSignIn(email: string, context: string, params: Record<string,
   const response = await idp.response(sp, conn.acs_url, conn.sp_entity_id, {
     inResponseTo: requestId,
     nameId: email,
-    attributes: { email },
+    attributes: { email, ...attributes },
     authnContextClassRef: context,
   });
   let done = await browser.follow(conn.acs_url, {
@@ -122,6 +128,9 @@ test.serial('SAML: a multi-factor AuthnContextClassRef gives amr fed+mfa, a pass
   tt.deepEqual(multi.tokens!.claims()!.amr, ['fed', 'mfa']);
   const pwd = await samlSignIn(email, PASSWORD_CONTEXT);
   tt.deepEqual(pwd.tokens!.claims()!.amr, ['fed']);
+  // AD FS and Entra ID may keep the Password class and list the methods in an attribute.
+  const methods = { 'http://schemas.microsoft.com/claims/authnmethodsreferences': [PASSWORD_CONTEXT, MULTIPLEAUTHN] };
+  tt.deepEqual((await samlSignIn(email, PASSWORD_CONTEXT, {}, client, methods)).tokens!.claims()!.amr, ['fed', 'mfa']);
 
   // The connection's own list replaces the default: only its value counts now.
   const path = `/organizations/${org}/sso-connections/${conn.id}`;
@@ -130,6 +139,9 @@ test.serial('SAML: a multi-factor AuthnContextClassRef gives amr fed+mfa, a pass
   tt.deepEqual(set.body.mfa_authn_contexts, ['urn:example:idp:strong']);
   tt.deepEqual((await samlSignIn(email, 'urn:example:idp:strong')).tokens!.claims()!.amr, ['fed', 'mfa']);
   tt.deepEqual((await samlSignIn(email, MULTIPLEAUTHN)).tokens!.claims()!.amr, ['fed']);
+  // An empty list: nothing the IdP says counts as MFA.
+  tt.is((await api('PATCH', path, { mfa_authn_contexts: [] })).status, 200);
+  tt.deepEqual((await samlSignIn(email, 'urn:example:idp:strong')).tokens!.claims()!.amr, ['fed']);
   // null: back to the defaults.
   const back = await api('PATCH', path, { mfa_authn_contexts: null });
   tt.is(back.status, 200, back.text);
