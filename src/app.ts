@@ -8,6 +8,7 @@ import { AccountService } from './accounts/account.service.ts';
 import { accountPages } from './accounts/account-pages.ts';
 import { AccountSecurity } from './accounts/account-security.service.ts';
 import { BruteForce } from './accounts/brute-force.ts';
+import { FactorAdministration } from './accounts/factor-admin.service.ts';
 import { SessionService } from './accounts/session.service.ts';
 import { adminApi } from './admin-api/admin.routes.ts';
 import { requireAdmin } from './admin-api/admin-auth.ts';
@@ -42,6 +43,7 @@ import { OrgService } from './orgs/org.service.ts';
 import { OrgTokens } from './orgs/org-tokens.ts';
 import { orgPages } from './portal/org-pages.ts';
 import { peoplePages } from './portal/people-pages.ts';
+import { policyPages } from './portal/policy-pages.ts';
 import { PortalSessions } from './portal/portal-session.ts';
 import { ssoPages } from './portal/sso-pages.ts';
 import { ConnectionService, loopbackIdpsAllowed } from './sso/connection.service.ts';
@@ -135,6 +137,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const renderText = createTextViews();
   const accounts = new AccountService(db, outbox, bruteForce, config.publicUrl, render, renderText);
   const security = new AccountSecurity(db, factors, bruteForce, outbox, render, renderText);
+  const factorAdmin = new FactorAdministration(db, outbox, render, renderText);
   const orgs = new OrgService(db);
   const invitations = new InvitationService(db, outbox);
   registerInvitationMail(outbox, config.publicUrl, render, renderText);
@@ -243,6 +246,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   portal.use(orgPages({ orgs, orgTokens, users, render }).routes());
   portal.use(peoplePages({ orgs, invitations, users, render }).routes());
   portal.use(ssoPages({ orgs, connections, domains, oidc: oidcSso, saml: samlSso, render }).routes());
+  portal.use(policyPages({ orgs, render }).routes());
   koa.use(portal.routes());
 
   const account = new Router({ prefix: '/t/:slug/account' });
@@ -284,7 +288,21 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   me.use(meRoutes({ accounts, orgTokens, orgs, invitations }).routes());
   koa.use(me.routes());
 
-  const adminRegistry = adminApi({ users, clients, runtimes, tenants, accounts, bruteForce, outbox, orgs, invitations, apiTokens, domains, connections });
+  const adminRegistry = adminApi({
+    users,
+    clients,
+    runtimes,
+    tenants,
+    accounts,
+    bruteForce,
+    outbox,
+    orgs,
+    invitations,
+    apiTokens,
+    domains,
+    connections,
+    factorAdmin,
+  });
   const openapi = new Router();
   // Public on purpose: the description of the API holds no data.
   openapi.get('/t/:slug/api/v1/openapi.json', (ctx) => {

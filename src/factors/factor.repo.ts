@@ -128,6 +128,10 @@ export async function deleteFactor(tx: TenantTx, tenantId: string, userId: strin
     .executeTakeFirst();
 }
 
+export async function deleteAllFactors(tx: TenantTx, tenantId: string, userId: string) {
+  return tx.deleteFrom('user_factors').where('tenant_id', '=', tenantId).where('user_id', '=', userId).returning(['id', 'kind', 'name', 'confirmed']).execute();
+}
+
 export async function replaceRecoveryCodes(tx: TenantTx, tenantId: string, userId: string, hashes: string[]) {
   await tx.deleteFrom('recovery_codes').where('tenant_id', '=', tenantId).where('user_id', '=', userId).execute();
   if (hashes.length === 0) return;

@@ -165,12 +165,7 @@ export class FactorService {
 
   /** Removes one of the person's factors; removing the last one also voids the recovery codes. */
   async remove(tenantId: string, userId: string, factorId: string) {
-    return inTenant(this.deps.db, tenantId, async (tx) => {
-      const removed = await repo.deleteFactor(tx, tenantId, userId, factorId);
-      if (!removed) throw NotFound('No such factor.');
-      if (!(await repo.hasConfirmedFactor(tx, tenantId, userId))) await repo.replaceRecoveryCodes(tx, tenantId, userId, []);
-      return removed;
-    });
+    return inTenant(this.deps.db, tenantId, (tx) => removeFactorIn(tx, tenantId, userId, factorId));
   }
 
   private async checkTotp(
@@ -192,4 +187,19 @@ export class FactorService {
   private aad(tenantId: string, factorId: string) {
     return `totp:${tenantId}:${factorId}`;
   }
+}
+
+/** Removes one factor in the caller's transaction; with the last one go the recovery codes. */
+export async function removeFactorIn(tx: TenantTx, tenantId: string, userId: string, factorId: string) {
+  const removed = await repo.deleteFactor(tx, tenantId, userId, factorId);
+  if (!removed) throw NotFound('No such factor.');
+  if (!(await repo.hasConfirmedFactor(tx, tenantId, userId))) await repo.replaceRecoveryCodes(tx, tenantId, userId, []);
+  return removed;
+}
+
+/** Removes every factor and recovery code of the person, in the caller's transaction. */
+export async function removeAllFactorsIn(tx: TenantTx, tenantId: string, userId: string) {
+  const removed = await repo.deleteAllFactors(tx, tenantId, userId);
+  await repo.replaceRecoveryCodes(tx, tenantId, userId, []);
+  return removed;
 }
