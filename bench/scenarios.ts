@@ -1,6 +1,8 @@
 import { generateKeyPair, SignJWT } from 'jose';
 import { sql } from 'kysely';
 import * as samlify from 'samlify';
+import { FactorService } from '../src/factors/factor.service.ts';
+import { base32Decode, TOTP_STEP_SECONDS, totpAt, totpStep } from '../src/factors/totp.ts';
 import argon2 from '../src/users/argon2.ts';
 import { ARGON2_PARAMS } from '../src/users/passwords.ts';
 import { TestSamlIdp } from '../test/helpers/saml-idp.ts';
@@ -115,6 +117,61 @@ const userAccessToken = (env: BenchEnv) =>
     return tokens.access_token;
   });
 
+/** A person with a password and a confirmed authenticator app, and the last time step their code was used. */
+interface TotpPerson {
+  email: string;
+  password: string;
+  key: Buffer;
+  lastStep: number;
+}
+
+/**
+ * People with an authenticator app: the same password hash as `users` (copied, so seeding costs no
+ * argon2), each with a TOTP factor enrolled through Tessera's own service. A code is accepted once,
+ * so a person signs in at most once per 30-second step: there are enough of them that round-robin
+ * never waits at the sign-in rates this machine reaches.
+ */
+const totpPeople = (env: BenchEnv) =>
+  memo(env, 'totp-people', async (): Promise<TotpPerson[]> => {
+    const n = env.smoke ? 200 : 4_000;
+    const [template] = await users(env, 1);
+    const db = env.tessera.connection.db;
+    const tenantId = (await db.selectFrom('tenants').select('id').where('slug', '=', env.slug).executeTakeFirstOrThrow()).id;
+    const hash = (
+      await db.selectFrom('users').select('password_hash').where('tenant_id', '=', tenantId).where('email', '=', template!.email).executeTakeFirstOrThrow()
+    ).password_hash;
+    await sql`INSERT INTO users (tenant_id, email, email_key, email_verified, password_hash)
+      SELECT ${tenantId}::uuid, 'totp-' || g || '@bench.test', 'totp-' || g || '@bench.test', true, ${hash} FROM generate_series(1, ${n}::int) g`.execute(db);
+    const ids = await db.selectFrom('users').select(['id', 'email']).where('tenant_id', '=', tenantId).where('email', 'like', 'totp-%').execute();
+    const factors = new FactorService({ db, encryptionKey: env.tessera.encryptionKey });
+    const people: TotpPerson[] = [];
+    for (let i = 0; i < ids.length; i += 16) {
+      people.push(
+        ...(await Promise.all(
+          ids.slice(i, i + 16).map(async ({ id, email }) => {
+            const enrollment = await factors.startTotp(tenantId, id, 'Bench', email);
+            const key = base32Decode(enrollment.secret);
+            if (!(await factors.confirmTotp(tenantId, id, enrollment.factorId, totpAt(key, Date.now() / 1000)))) throw new Error('TOTP enrollment refused');
+            return { email, password: PASSWORD, key, lastStep: -1 };
+          }),
+        )),
+      );
+      if (i % 1000 === 0) env.progress(`authenticator apps: ${i} of ${ids.length}`);
+    }
+    // Enrollment spent this step's code: let the first sign-ins use it again.
+    await db.updateTable('user_factors').set({ last_totp_step: null }).where('tenant_id', '=', tenantId).execute();
+    return people;
+  });
+
+/** The code a person types now: this step's, or the next one's (accepted within the skew) when this step's is spent. */
+function nextCode(person: TotpPerson): string {
+  const now = totpStep(Date.now() / 1000);
+  const step = Math.max(now, person.lastStep + 1);
+  if (step > now + 1) throw new Error('every code of this window is spent: seed more people with an authenticator app');
+  person.lastStep = step;
+  return totpAt(person.key, step * TOTP_STEP_SECONDS);
+}
+
 // ── the scenarios ───────────────────────────────────────────────────────────
 
 export const SCENARIOS: Scenario[] = [
@@ -132,6 +189,26 @@ export const SCENARIOS: Scenario[] = [
             const { tokens, jar } = await signIn(env.tessera.url, env.issuer, client, pick(people));
             // One sign-in in ten also signs out, as keycloak-benchmark's scenario does.
             if (++n % 10 === 0) await logout(env.tessera.url, env.issuer, client, tokens.id_token!, jar, REDIRECT);
+          },
+        },
+      ];
+    },
+  },
+  {
+    // Password and a code from an authenticator app: the cost of the second step on a sign-in.
+    name: 'AuthorizationCode.totp',
+    goal: { opsPerCpuSecond: 30 },
+    async prepare(env) {
+      const client = await webClient(env);
+      const people = await totpPeople(env);
+      let n = 0;
+      return [
+        {
+          target: 'tessera',
+          op: async () => {
+            const person = people[n++ % people.length]!;
+            const { tokens, jar } = await signIn(env.tessera.url, env.issuer, client, { ...person, totpCode: () => nextCode(person) });
+            if (n % 10 === 0) await logout(env.tessera.url, env.issuer, client, tokens.id_token!, jar, REDIRECT);
           },
         },
       ];

@@ -10,6 +10,7 @@ import { AccountService } from './accounts/account.service.ts';
 import { accountPages } from './accounts/account-pages.ts';
 import { AccountSecurity } from './accounts/account-security.service.ts';
 import { BruteForce } from './accounts/brute-force.ts';
+import { FactorAdministration } from './accounts/factor-admin.service.ts';
 import { passkeyPages } from './accounts/passkey-pages.ts';
 import { SessionService } from './accounts/session.service.ts';
 import { adminApi } from './admin-api/admin.routes.ts';
@@ -36,6 +37,7 @@ import { requireUser } from './me/user-auth.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { ClientService } from './oidc/client.service.ts';
 import { interactionRoutes } from './oidc/interactions.routes.ts';
+import { mfaEnrollment } from './oidc/mfa-enroll.routes.ts';
 import { passkeyRoutes } from './oidc/passkey.routes.ts';
 import { providerRouteTemplate } from './oidc/provider-routes.ts';
 import { TenantRuntimes } from './oidc/tenant-runtime.ts';
@@ -46,6 +48,7 @@ import { OrgService } from './orgs/org.service.ts';
 import { OrgTokens } from './orgs/org-tokens.ts';
 import { orgPages } from './portal/org-pages.ts';
 import { peoplePages } from './portal/people-pages.ts';
+import { policyPages } from './portal/policy-pages.ts';
 import { PortalSessions } from './portal/portal-session.ts';
 import { ssoPages } from './portal/sso-pages.ts';
 import { ConnectionService, loopbackIdpsAllowed } from './sso/connection.service.ts';
@@ -141,6 +144,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const renderText = createTextViews();
   const accounts = new AccountService(db, outbox, bruteForce, config.publicUrl, render, renderText);
   const security = new AccountSecurity(db, factors, bruteForce, outbox, render, renderText);
+  const factorAdmin = new FactorAdministration(db, outbox, render, renderText);
   const orgs = new OrgService(db);
   const invitations = new InvitationService(db, outbox);
   registerInvitationMail(outbox, config.publicUrl, render, renderText);
@@ -232,8 +236,10 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const interactions = new Router({ prefix: '/t/:slug/interaction' });
   interactions.use(...forms());
-  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, factors, passkeys, orgTokens, sso, render, metrics }).routes());
-  interactions.use(passkeyRoutes({ passkeys, users, accounts, bruteForce, sso, render, metrics }).routes());
+  const enrollment = mfaEnrollment({ factors, security, orgTokens, bruteForce, render, metrics });
+  interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, factors, enrollment, orgTokens, sso, render, metrics }).routes());
+  interactions.use(passkeyRoutes({ passkeys, factors, users, accounts, bruteForce, sso, render, metrics }).routes());
+  interactions.use(enrollment.routes.routes());
   koa.use(interactions.routes());
 
   // The portal and the account pages: signed in through the tenant's own OIDC (portal-session.ts).
@@ -248,6 +254,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   portal.use(orgPages({ orgs, orgTokens, users, render }).routes());
   portal.use(peoplePages({ orgs, invitations, users, render }).routes());
   portal.use(ssoPages({ orgs, connections, domains, oidc: oidcSso, saml: samlSso, render }).routes());
+  portal.use(policyPages({ orgs, render }).routes());
   koa.use(portal.routes());
 
   const account = new Router({ prefix: '/t/:slug/account' });
@@ -259,7 +266,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const invitationPages = new Router({ prefix: '/t/:slug/invitations' });
   invitationPages.use(...forms());
-  invitationPages.use(invitationRoutes({ db, invitations, users, bruteForce, connections, sso, render }).routes());
+  invitationPages.use(invitationRoutes({ db, invitations, users, bruteForce, factors, orgTokens, connections, sso, render }).routes());
   koa.use(invitationPages.routes());
 
   const ssoRouter = new Router({ prefix: '/t/:slug/sso' });
@@ -290,7 +297,21 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   me.use(meRoutes({ accounts, orgTokens, orgs, invitations }).routes());
   koa.use(me.routes());
 
-  const adminRegistry = adminApi({ users, clients, runtimes, tenants, accounts, bruteForce, outbox, orgs, invitations, apiTokens, domains, connections });
+  const adminRegistry = adminApi({
+    users,
+    clients,
+    runtimes,
+    tenants,
+    accounts,
+    bruteForce,
+    outbox,
+    orgs,
+    invitations,
+    apiTokens,
+    domains,
+    connections,
+    factorAdmin,
+  });
   const openapi = new Router();
   // Public on purpose: the description of the API holds no data.
   openapi.get('/t/:slug/api/v1/openapi.json', (ctx) => {

@@ -30,6 +30,9 @@ export async function deleteStaleAccountRows(db: Database): Promise<number> {
     sql`DELETE FROM auth_throttle WHERE last_failure_at < now() - interval '7 days' AND (locked_until IS NULL OR locked_until < now())`.execute(db),
     sql`DELETE FROM sso_requests WHERE expires_at < now() - interval '1 day'`.execute(db),
     sql`DELETE FROM sso_pending_links WHERE expires_at < now() - interval '1 day'`.execute(db),
+    // Which SSO a sign-in came through matters while its grant lives (org-tokens.ts).
+    sql`DELETE FROM sso_sign_ins s WHERE created_at < now() - interval '1 day'
+        AND NOT EXISTS (SELECT 1 FROM oidc_payloads p WHERE p.tenant_id = s.tenant_id AND p.model = 'Grant' AND p.id = s.grant_id)`.execute(db),
     sql`DELETE FROM passkey_challenges WHERE expires_at < now()`.execute(db),
   ]);
   return results.reduce((n, r) => n + Number(r.numAffectedRows ?? 0n), 0);

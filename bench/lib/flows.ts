@@ -57,18 +57,31 @@ async function authorize(origin: string, issuer: string, client: WebClient, extr
  * request, the sign-in page, email, password, the redirects back with a code, and the code
  * exchange with PKCE. Returns the tokens and the browser's cookies (for a logout).
  */
-export async function signIn(origin: string, issuer: string, client: WebClient, user: { email: string; password: string }, extra: Record<string, string> = {}) {
+export async function signIn(
+  origin: string,
+  issuer: string,
+  client: WebClient,
+  user: { email: string; password: string; totpCode?: () => string },
+  extra: Record<string, string> = {},
+) {
   const { jar, verifier, state, identifyUrl: idUrl } = await authorize(origin, issuer, client, extra);
   const pw = jar.take(expectStatus(await send(idUrl, { body: form({ email: user.email }), headers: jar.header() }), 200));
   const login = formActions(pw.body).find((a) => a.endsWith('/login'));
   if (!login) throw new Error('no password form');
   const loginUrl = new URL(login, origin).href;
-  const at = await follow(
+  let at = await follow(
     jar,
     origin,
     jar.take(await send(loginUrl, { body: form({ email: user.email, password: user.password }), headers: jar.header() })),
     loginUrl,
   );
+  // A person with an authenticator app lands on the code step: the code, then on as before.
+  if (user.totpCode && at.reply.status === 200) {
+    const step = formActions(at.reply.body).find((a) => a.endsWith('/mfa'));
+    if (!step) throw new Error(`no code step after the password: HTTP ${at.reply.status} ${at.reply.body.slice(0, 200)}`);
+    const stepUrl = new URL(step, origin).href;
+    at = await follow(jar, origin, jar.take(await send(stepUrl, { body: form({ method: 'totp', code: user.totpCode() }), headers: jar.header() })), stepUrl);
+  }
   if (!at.url.startsWith(client.redirect_uri)) throw new Error(`sign-in did not return to the app: HTTP ${at.reply.status} ${at.reply.body.slice(0, 200)}`);
   const back = new URL(at.url);
   if (back.searchParams.get('state') !== state) throw new Error('state mismatch');

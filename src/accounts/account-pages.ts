@@ -4,10 +4,12 @@ import { z } from 'zod';
 import { NotFound } from '../base/errors.ts';
 import { isUuid } from '../base/ids.ts';
 import type { Render } from '../base/views.ts';
-import type { FactorService } from '../factors/factor.service.ts';
+import type { FactorService, TotpEnrollment } from '../factors/factor.service.ts';
+import { qrCodeDataUrl } from '../factors/qr-code.ts';
+import { LOW_RECOVERY_CODES } from '../factors/recovery-codes.ts';
+import { factorsTurnedOff, kindAllowed, usableKinds } from '../factors/tenant-factors.ts';
 import { formField } from '../http/pages.ts';
 import { PORTAL_CLIENT } from '../oidc/client.service.ts';
-import { passkeysAllowed } from '../oidc/passkey-offer.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
@@ -210,7 +212,14 @@ export function accountPages(deps: {
   const securityPage = async (ctx: Context, extra: Record<string, unknown> = {}, status = 200) => {
     const { user } = ctx.state.viewer;
     const tenantId = ctx.state.runtime.tenant.id;
+    const settings = effectiveSettings(ctx.state.runtime.tenant.settings);
     const [factors, recoveryLeft] = await Promise.all([deps.factors.list(tenantId, user.id), deps.factors.unusedRecoveryCodes(tenantId, user.id)]);
+    const confirmed = factors.filter((f) => f.confirmed);
+    const usable = usableKinds(
+      settings,
+      confirmed.map((f) => f.kind),
+    );
+    const enrollment = extra.enrollment as TotpEnrollment | undefined;
     view(
       ctx,
       'account/security.njk',
@@ -218,9 +227,15 @@ export function accountPages(deps: {
       {
         title: 'Security',
         email: user.email,
-        factors: factors.filter((f) => f.confirmed),
+        factors: confirmed,
         recoveryLeft,
-        passkeysOffered: passkeysAllowed(ctx),
+        recoveryLow: usable.size > 0 && recoveryLeft <= LOW_RECOVERY_CODES,
+        factorsOff: factorsTurnedOff(settings),
+        totpAllowed: kindAllowed(settings, 'totp'),
+        passkeysOffered: kindAllowed(settings, 'passkey'),
+        // A current code from the app may stand in for the password when confirming a change.
+        codeReauth: usable.has('totp'),
+        qrCode: enrollment?.uri ? await qrCodeDataUrl(enrollment.uri) : undefined,
         errors: {},
         ...extra,
       },
@@ -228,23 +243,41 @@ export function accountPages(deps: {
     );
   };
 
-  /** The current password, asked again before a factor is added or removed or codes are shown. */
+  const REAUTH_REFUSALS: Record<string, string> = {
+    locked: 'Too many wrong attempts. Wait a few minutes, then try again.',
+    wrong_password: 'That is not your current password.',
+    wrong_code: 'That code is not valid. Enter the current code from your authenticator app.',
+  };
+
+  /**
+   * The current password — or a current code from the person's authenticator app — asked again
+   * before a factor is added or removed or codes are shown. Either counts toward the account's lock.
+   */
   const reauthenticated = async (ctx: Context): Promise<boolean> => {
     const { tenant } = ctx.state.runtime;
+    const settings = effectiveSettings(tenant.settings);
+    const attempt = { ip: ctx.ip, bruteForce: settings.brute_force };
+    const userId = ctx.state.viewer.user.id;
     const password = formField(ctx, 'current_password', 256, false);
-    const outcome = password
-      ? await deps.security.reauthenticate(tenant.id, ctx.state.viewer.user.id, password, {
-          ip: ctx.ip,
-          bruteForce: effectiveSettings(tenant.settings).brute_force,
-        })
-      : 'wrong_password';
+    const code = formField(ctx, 'current_code', 20);
+    const outcome =
+      password || !code
+        ? password
+          ? await deps.security.reauthenticate(tenant.id, userId, password, attempt)
+          : 'wrong_password'
+        : await deps.security.reauthenticateWithCode(tenant.id, userId, code, { ...attempt, totpAllowed: kindAllowed(settings, 'totp') });
     if (outcome === 'ok') return true;
-    await securityPage(
-      ctx,
-      { formError: outcome === 'locked' ? 'Too many wrong passwords. Wait a few minutes, then try again.' : 'That is not your current password.' },
-      outcome === 'locked' ? 429 : 422,
-    );
+    await securityPage(ctx, { formError: REAUTH_REFUSALS[outcome] }, outcome === 'locked' ? 429 : 422);
     return false;
+  };
+
+  /** No authenticator app is added where the tenant's settings turn factors off or leave apps out. */
+  const appsRefused = async (ctx: Context): Promise<boolean> => {
+    const settings = effectiveSettings(ctx.state.runtime.tenant.settings);
+    if (kindAllowed(settings, 'totp')) return false;
+    const formError = factorsTurnedOff(settings) ? 'Second factors are turned off here.' : 'Authenticator apps are not allowed here.';
+    await securityPage(ctx, { formError }, 409);
+    return true;
   };
 
   const factorIdOf = (ctx: Context) => {
@@ -257,6 +290,7 @@ export function accountPages(deps: {
 
   /** Step one of adding an authenticator app: the password, then the secret to scan or type. */
   router.post('/security/totp', guard, async (ctx) => {
+    if (await appsRefused(ctx)) return;
     if (!(await reauthenticated(ctx))) return;
     const { user } = ctx.state.viewer;
     const { tenant } = ctx.state.runtime;
@@ -269,6 +303,7 @@ export function accountPages(deps: {
     const { user } = ctx.state.viewer;
     const { tenant } = ctx.state.runtime;
     const id = factorIdOf(ctx);
+    if (await appsRefused(ctx)) return;
     const code = formField(ctx, 'code', 20);
     if (await deps.security.confirmTotp(tenant.id, user.id, user.email, id, code)) return redirectWithNotice(ctx, url(ctx, 'security'), 'factor_added');
     // Shown again with the same secret, so a mistyped code does not mean scanning a new one.
@@ -297,7 +332,7 @@ export function accountPages(deps: {
     if (!(await deps.factors.hasConfirmedFactor(tenantId, user.id))) {
       return securityPage(ctx, { formError: 'Add an authenticator app first: recovery codes stand in for it.' }, 409);
     }
-    const recoveryCodes = await deps.factors.regenerateRecoveryCodes(tenantId, user.id);
+    const recoveryCodes = await deps.security.regenerateRecoveryCodes(tenantId, user.id, user.email);
     ctx.set('Cache-Control', 'no-store');
     await securityPage(ctx, { recoveryCodes });
   });

@@ -79,7 +79,7 @@ export function passkeyPages(deps: { guard: Middleware; passkeys: PasskeyService
     }
     const result = await deps.passkeys.register(tenant.id, user.id, answer, name);
     if (!result.ok) return addPage(ctx, { name, formError: REFUSALS[result.refused] }, result.refused === 'already_registered' ? 409 : 400);
-    await deps.security.notifyFactorAdded(tenant.id, user.email, result.factor.name);
+    await deps.security.factorAdded(tenant.id, user.email, 'passkey');
     redirectWithNotice(ctx, securityUrl(ctx), 'passkey_added');
   });
 

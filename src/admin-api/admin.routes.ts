@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { AccountService } from '../accounts/account.service.ts';
 import type { BruteForce } from '../accounts/brute-force.ts';
+import type { FactorAdministration } from '../accounts/factor-admin.service.ts';
 import { ValidationFailed } from '../base/errors.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import type { ClientService, MetadataValidator } from '../oidc/client.service.ts';
@@ -30,6 +31,7 @@ export interface AdminDeps {
   apiTokens: ApiTokenService;
   domains: DomainService;
   connections: ConnectionService;
+  factorAdmin: FactorAdministration;
 }
 
 /** The Admin API's route table: HTTP only; rules live in the services. */
@@ -190,6 +192,42 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
     },
   });
 
+  api.add({
+    method: 'get',
+    path: '/users/:userId/factors',
+    tag: U,
+    summary: "List the user's second factors and how many recovery codes are left (never a secret or key)",
+    params: s.UserId,
+    responses: { 200: '{ data: [{ id, kind, name, confirmed, created_at, last_used_at }], recovery_codes_remaining }' },
+    handler: async (ctx, { params }) => {
+      ctx.body = await deps.factorAdmin.list(ctx.state.runtime.tenant.id, params.userId);
+    },
+  });
+  api.add({
+    method: 'delete',
+    path: '/users/:userId/factors/:factorId',
+    tag: U,
+    summary: 'Remove one second factor (audited; the user is mailed)',
+    params: s.FactorParams,
+    responses: { 204: 'Removed' },
+    handler: async (ctx, { params }) => {
+      await deps.factorAdmin.remove(ctx.state.runtime.tenant.id, ctx.state.actor, params.userId, params.factorId);
+      ctx.status = 204;
+    },
+  });
+  api.add({
+    method: 'delete',
+    path: '/users/:userId/factors',
+    tag: U,
+    summary: 'Reset every second factor and recovery code, and sign the user out everywhere (audited; the user is mailed)',
+    params: s.UserId,
+    responses: { 204: 'Reset' },
+    handler: async (ctx, { params }) => {
+      await deps.factorAdmin.reset(ctx.state.runtime.tenant.id, ctx.state.actor, params.userId);
+      ctx.status = 204;
+    },
+  });
+
   // ── clients ──────────────────────────────────────────────────────────────
   const C = 'Clients';
   api.add({
@@ -276,6 +314,17 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
       const updated = await deps.tenants.updateSettings(runtime.tenant, body);
       deps.runtimes.invalidate(runtime.tenant.slug);
       ctx.body = deps.tenants.presentSettings(updated);
+    },
+  });
+  api.add({
+    method: 'get',
+    path: '/audit-log',
+    tag: T,
+    summary: "The tenant's audit log (changes to people outside any organization, such as factor resets), newest first",
+    query: s.ListPage,
+    responses: { 200: 'A page of audit entries' },
+    handler: async (ctx, { query }) => {
+      ctx.body = await deps.tenants.auditLog(ctx.state.runtime.tenant.id, query);
     },
   });
   api.add({

@@ -3,6 +3,7 @@ import { fields, httpUrl } from '../base/validate.ts';
 import { TENANT_SCOPES } from '../oidc/provider.ts';
 import { domain, text } from '../orgs/org.schemas.ts';
 import { ORG_STATUSES } from '../orgs/org.table.ts';
+import { MFA_AUTHN_CONTEXTS_MAX } from '../sso/saml/authn-context.ts';
 import { userFields } from '../users/user-fields.ts';
 
 // The Admin API's request schemas: one definition validates requests and documents them (the OpenAPI document).
@@ -163,6 +164,7 @@ export const MintApiToken = z.strictObject({
   org_id: uuid.optional(),
 });
 export const ApiTokenParams = z.object({ userId: uuid, tokenId: uuid });
+export const FactorParams = z.object({ userId: uuid, factorId: uuid });
 
 // ── SSO ──────────────────────────────────────────────────────────────────────
 
@@ -208,6 +210,8 @@ const samlFields = {
   idp_certificates: z.array(pem).min(1).max(5).optional(),
   /** Require the assertion itself to be signed (default); false accepts a signed response instead. */
   want_assertions_signed: z.boolean().optional(),
+  /** AuthnContextClassRef values that mean the IdP used MFA; null returns to the default list. */
+  mfa_authn_contexts: z.array(z.string().trim().min(1).max(500)).max(MFA_AUTHN_CONTEXTS_MAX, `at most ${MFA_AUTHN_CONTEXTS_MAX} values`).nullable().optional(),
 };
 const { issuer_url: _i, client_id: _c, client_secret: _s, scopes: _sc, ...sharedConnectionFields } = connectionFields;
 void [_i, _c, _s, _sc];

@@ -79,9 +79,9 @@ export interface SessionFacts {
   /** Seconds since the epoch, as the `auth_time` claim. */
   authTime?: number | undefined;
   /**
-   * Whether the sign-in came through this organization's own SSO connection; undefined where that
-   * is not known (a refresh or a switch: the session does not record which connection). SSO
-   * required is then left to the sign-in, which enforces it for the organization's domains.
+   * Whether the sign-in came through this organization's own SSO connection (recorded per grant
+   * and auth_time when the sign-in finished: OrgTokens.recordSsoSignIn); undefined where that is
+   * not known (a token from before it was recorded): SSO required is then left to the sign-in.
    */
   viaOrgSso?: boolean | undefined;
 }

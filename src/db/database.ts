@@ -14,8 +14,16 @@ import type {
   OrgMemberTable,
   OrgRoleTable,
 } from '../orgs/org.table.ts';
-import type { OrgDomainTable, SamlReplayTable, SsoConnectionTable, SsoIdentityTable, SsoPendingLinkTable, SsoRequestTable } from '../sso/sso.table.ts';
-import type { AdminApiKeyTable, SigningKeyTable, TenantTable } from '../tenants/tenant.table.ts';
+import type {
+  OrgDomainTable,
+  SamlReplayTable,
+  SsoConnectionTable,
+  SsoIdentityTable,
+  SsoPendingLinkTable,
+  SsoRequestTable,
+  SsoSignInTable,
+} from '../sso/sso.table.ts';
+import type { AdminApiKeyTable, SigningKeyTable, TenantAuditLogTable, TenantTable } from '../tenants/tenant.table.ts';
 import type { ApiTokenTable } from '../tokens/api-token.table.ts';
 import type { UserTable } from '../users/user.table.ts';
 
@@ -46,6 +54,8 @@ export interface DB {
   saml_replay: SamlReplayTable;
   user_factors: UserFactorTable;
   recovery_codes: RecoveryCodeTable;
+  tenant_audit_log: TenantAuditLogTable;
+  sso_sign_ins: SsoSignInTable;
   passkey_challenges: PasskeyChallengeTable;
 }
 

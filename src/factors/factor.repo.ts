@@ -20,6 +20,35 @@ export async function hasConfirmedFactor(tx: TenantTx, tenantId: string, userId:
   return row !== undefined;
 }
 
+/** The kinds of the person's confirmed factors (each once). */
+export async function confirmedKinds(tx: TenantTx, tenantId: string, userId: string) {
+  const rows = await tx
+    .selectFrom('user_factors')
+    .select('kind')
+    .distinct()
+    .where('tenant_id', '=', tenantId)
+    .where('user_id', '=', userId)
+    .where('confirmed', '=', true)
+    .execute();
+  return rows.map((r) => r.kind);
+}
+
+/** Confirms an enrollment whose first code was already checked (it has an accepted step); false if there is none. */
+export async function confirmCheckedTotp(tx: TenantTx, tenantId: string, userId: string, id: string): Promise<boolean> {
+  const row = await tx
+    .updateTable('user_factors')
+    .set({ confirmed: true })
+    .where('tenant_id', '=', tenantId)
+    .where('user_id', '=', userId)
+    .where('id', '=', id)
+    .where('kind', '=', 'totp')
+    .where('confirmed', '=', false)
+    .where('last_totp_step', 'is not', null)
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 /** Enrollments never confirmed: a new one replaces them, so abandoned ones do not pile up. */
 export async function deleteUnconfirmedTotp(tx: TenantTx, tenantId: string, userId: string) {
   await tx
@@ -79,10 +108,11 @@ export async function confirmedTotpFactors(tx: TenantTx, tenantId: string, userI
     .execute();
 }
 
-export async function acceptTotpStep(tx: TenantTx, tenantId: string, id: string, step: number) {
+/** Records the step a code matched; `confirm`: the code also confirms an enrollment. */
+export async function acceptTotpStep(tx: TenantTx, tenantId: string, id: string, step: number, confirm = true) {
   await tx
     .updateTable('user_factors')
-    .set({ last_totp_step: step, confirmed: true, last_used_at: sql<Date>`now()` })
+    .set({ last_totp_step: step, last_used_at: sql<Date>`now()`, ...(confirm ? { confirmed: true } : {}) })
     .where('tenant_id', '=', tenantId)
     .where('id', '=', id)
     .execute();
@@ -96,6 +126,10 @@ export async function deleteFactor(tx: TenantTx, tenantId: string, userId: strin
     .where('id', '=', id)
     .returning(['id', 'kind', 'name', 'confirmed'])
     .executeTakeFirst();
+}
+
+export async function deleteAllFactors(tx: TenantTx, tenantId: string, userId: string) {
+  return tx.deleteFrom('user_factors').where('tenant_id', '=', tenantId).where('user_id', '=', userId).returning(['id', 'kind', 'name', 'confirmed']).execute();
 }
 
 export async function replaceRecoveryCodes(tx: TenantTx, tenantId: string, userId: string, hashes: string[]) {

@@ -4,6 +4,7 @@ import { constantTimeEqual, decrypt, encrypt } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import * as repo from './factor.repo.ts';
+import type { FactorKind } from './factor.table.ts';
 import { newRecoveryCode, RECOVERY_CODE_COUNT, recoveryCodeHash } from './recovery-codes.ts';
 import { matchingStep, newTotpKey, otpauthUri } from './totp.ts';
 
@@ -45,6 +46,11 @@ export class FactorService {
     return inTenant(this.deps.db, tenantId, (tx) => repo.hasConfirmedFactor(tx, tenantId, userId));
   }
 
+  /** The kinds of the person's confirmed factors; which of them count is the tenant's rule (tenant-factors.ts). */
+  confirmedKinds(tenantId: string, userId: string): Promise<FactorKind[]> {
+    return inTenant(this.deps.db, tenantId, (tx) => repo.confirmedKinds(tx, tenantId, userId));
+  }
+
   unusedRecoveryCodes(tenantId: string, userId: string) {
     return inTenant(this.deps.db, tenantId, (tx) => repo.countUnusedRecoveryCodes(tx, tenantId, userId));
   }
@@ -76,20 +82,62 @@ export class FactorService {
   }
 
   /**
-   * The sign-in check: a TOTP code against each confirmed TOTP factor, else a recovery code.
-   * Six digits are tried as TOTP only; anything else as a recovery code only.
+   * The first code of an enrollment started during sign-in: checked (and its step spent) without
+   * confirming the factor, which `completeEnrollment` does once the recovery codes are saved.
    */
-  async verifySecondFactor(tenantId: string, userId: string, code: string): Promise<SecondFactorResult> {
+  async checkEnrollmentCode(tenantId: string, userId: string, factorId: string, code: string): Promise<boolean> {
+    return inTenant(this.deps.db, tenantId, async (tx) => {
+      const row = await repo.findTotpForUpdate(tx, tenantId, userId, factorId);
+      if (!row || row.confirmed) return false;
+      return this.checkTotp(tx, tenantId, row, code, false);
+    });
+  }
+
+  /**
+   * Confirms an enrollment whose first code `checkEnrollmentCode` accepted, and stores its
+   * recovery codes (their hashes), in one transaction: either both count or neither does.
+   */
+  async completeEnrollment(tenantId: string, userId: string, factorId: string, recoveryCodeHashes: string[]): Promise<boolean> {
+    return inTenant(this.deps.db, tenantId, async (tx) => {
+      if (!(await repo.confirmCheckedTotp(tx, tenantId, userId, factorId))) return false;
+      await repo.replaceRecoveryCodes(tx, tenantId, userId, recoveryCodeHashes);
+      return true;
+    });
+  }
+
+  /** The secret of an enrollment not confirmed yet, to show again (a reload, a mistyped code); undefined otherwise. */
+  async unconfirmedEnrollment(tenantId: string, userId: string, factorId: string, issuer: string, accountName: string): Promise<TotpEnrollment | undefined> {
+    const row = await inTenant(this.deps.db, tenantId, (tx) => repo.findTotpForUpdate(tx, tenantId, userId, factorId));
+    if (!row || row.confirmed || !row.secret_encrypted || row.last_totp_step !== null) return undefined;
+    const key = Buffer.from(decrypt(this.deps.encryptionKey, row.secret_encrypted, this.aad(tenantId, factorId)), 'base64url');
+    const uri = otpauthUri(key, issuer, accountName);
+    return { factorId, secret: new URL(uri).searchParams.get('secret')!, uri };
+  }
+
+  /**
+   * The sign-in check: a TOTP code against each confirmed TOTP factor, else a recovery code.
+   * Six digits are tried as TOTP only; anything else as a recovery code only. `accept` leaves
+   * out a kind the tenant does not allow (tenant-factors.ts), or recovery codes where only a
+   * current code will do (re-authentication).
+   */
+  async verifySecondFactor(
+    tenantId: string,
+    userId: string,
+    code: string,
+    accept: { totp: boolean; recovery: boolean } = { totp: true, recovery: true },
+  ): Promise<SecondFactorResult> {
     const typed = code.trim();
     if (typed.length === 0 || typed.length > 64) return { ok: false };
     return inTenant(this.deps.db, tenantId, async (tx) => {
       if (/^\d{3}\s?\d{3}$/.test(typed)) {
+        if (!accept.totp) return { ok: false };
         for (const { id } of await repo.confirmedTotpFactors(tx, tenantId, userId)) {
           const row = await repo.findTotpForUpdate(tx, tenantId, userId, id);
           if (row && (await this.checkTotp(tx, tenantId, row, typed))) return { ok: true, method: 'totp' };
         }
         return { ok: false };
       }
+      if (!accept.recovery) return { ok: false };
       const hash = recoveryCodeHash(typed);
       let match: string | undefined;
       // Every unused code is compared, in constant time each, whatever matched first.
@@ -102,6 +150,12 @@ export class FactorService {
     });
   }
 
+  /** Ten new codes not stored yet: shown once, stored (hashed) by `completeEnrollment`. */
+  draftRecoveryCodes(): { codes: string[]; hashes: string[] } {
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+    return { codes, hashes: codes.map(recoveryCodeHash) };
+  }
+
   /** Ten new codes, returned once in clear; the old set is void. */
   async regenerateRecoveryCodes(tenantId: string, userId: string): Promise<string[]> {
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
@@ -111,12 +165,7 @@ export class FactorService {
 
   /** Removes one of the person's factors; removing the last one also voids the recovery codes. */
   async remove(tenantId: string, userId: string, factorId: string) {
-    return inTenant(this.deps.db, tenantId, async (tx) => {
-      const removed = await repo.deleteFactor(tx, tenantId, userId, factorId);
-      if (!removed) throw NotFound('No such factor.');
-      if (!(await repo.hasConfirmedFactor(tx, tenantId, userId))) await repo.replaceRecoveryCodes(tx, tenantId, userId, []);
-      return removed;
-    });
+    return inTenant(this.deps.db, tenantId, (tx) => removeFactorIn(tx, tenantId, userId, factorId));
   }
 
   private async checkTotp(
@@ -124,17 +173,33 @@ export class FactorService {
     tenantId: string,
     row: { id: string; secret_encrypted: string | null; last_totp_step: string | number | null },
     code: string,
+    confirm = true,
   ) {
     if (!row.secret_encrypted) return false;
     const key = Buffer.from(decrypt(this.deps.encryptionKey, row.secret_encrypted, this.aad(tenantId, row.id)), 'base64url');
     const last = row.last_totp_step === null ? null : Number(row.last_totp_step);
     const step = matchingStep(key, code, this.now(), last);
     if (step === null) return false;
-    await repo.acceptTotpStep(tx, tenantId, row.id, step);
+    await repo.acceptTotpStep(tx, tenantId, row.id, step, confirm);
     return true;
   }
 
   private aad(tenantId: string, factorId: string) {
     return `totp:${tenantId}:${factorId}`;
   }
+}
+
+/** Removes one factor in the caller's transaction; with the last one go the recovery codes. */
+export async function removeFactorIn(tx: TenantTx, tenantId: string, userId: string, factorId: string) {
+  const removed = await repo.deleteFactor(tx, tenantId, userId, factorId);
+  if (!removed) throw NotFound('No such factor.');
+  if (!(await repo.hasConfirmedFactor(tx, tenantId, userId))) await repo.replaceRecoveryCodes(tx, tenantId, userId, []);
+  return removed;
+}
+
+/** Removes every factor and recovery code of the person, in the caller's transaction. */
+export async function removeAllFactorsIn(tx: TenantTx, tenantId: string, userId: string) {
+  const removed = await repo.deleteAllFactors(tx, tenantId, userId);
+  await repo.replaceRecoveryCodes(tx, tenantId, userId, []);
+  return removed;
 }

@@ -13,19 +13,6 @@ export async function passkeysOf(tx: TenantTx, tenantId: string, userId: string)
     .execute();
 }
 
-/** The kinds of the person's confirmed factors (which ways the code step may offer). */
-export async function confirmedFactorKinds(tx: TenantTx, tenantId: string, userId: string) {
-  const rows = await tx
-    .selectFrom('user_factors')
-    .select('kind')
-    .distinct()
-    .where('tenant_id', '=', tenantId)
-    .where('user_id', '=', userId)
-    .where('confirmed', '=', true)
-    .execute();
-  return new Set(rows.map((r) => r.kind));
-}
-
 /** Whose passkey a credential id is, in this tenant. */
 export async function passkeyOwner(tx: TenantTx, tenantId: string, credentialId: string) {
   const row = await tx

@@ -113,11 +113,6 @@ export class PasskeyService {
     this.origin = url.origin;
   }
 
-  /** The kinds of second factor the person has (`totp`, `passkey`). */
-  factorKinds(tenantId: string, userId: string) {
-    return inTenant(this.deps.db, tenantId, (tx) => repo.confirmedFactorKinds(tx, tenantId, userId));
-  }
-
   /** Options for `navigator.credentials.create`; the challenge is stored for this person only. */
   async registrationOptions(
     tenantId: string,

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { sha256Hex } from '../crypto/secrets.ts';
 
 export const RECOVERY_CODE_COUNT = 10;
+/** At or below this many unused codes, the person is told to generate new ones. */
+export const LOW_RECOVERY_CODES = 3;
 
 /**
  * A recovery code: 80 random bits as 16 base32 characters in four groups (`abcd-efgh-…`), easy to

@@ -69,6 +69,7 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
     const r = await deps.orgTokens.claimsFor(tenantId, user.userId, orgId, {
       facts: user.signIn,
       tenantMfa: effectiveSettings(runtime.tenant.settings).mfa,
+      grantId,
     });
     if ('refused' in r) {
       if (r.refused === 'suspended') throw Forbidden('That organization is suspended.');

@@ -5,7 +5,8 @@ import type { BruteForce } from '../accounts/brute-force.ts';
 import { ACR } from '../auth-policy/policy.ts';
 import type { Render } from '../base/views.ts';
 import type { FactorService } from '../factors/factor.service.ts';
-import type { PasskeyService } from '../factors/passkeys.ts';
+import { LOW_RECOVERY_CODES } from '../factors/recovery-codes.ts';
+import { kindAllowed, usableKinds } from '../factors/tenant-factors.ts';
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
@@ -14,6 +15,7 @@ import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { ClientService } from './client.service.ts';
 import { type MissingConsent, recordConsent } from './consent.ts';
+import type { MfaEnrollment } from './mfa-enroll.routes.ts';
 import { requestedOrganization } from './org-request.ts';
 import { passkeySecondFactorOffer, passkeySignInOffer } from './passkey-offer.ts';
 
@@ -53,7 +55,7 @@ export function interactionRoutes(deps: {
   accounts: AccountService;
   bruteForce: BruteForce;
   factors: FactorService;
-  passkeys: PasskeyService;
+  enrollment: MfaEnrollment;
   orgTokens: OrgTokens;
   sso: SsoRouter;
   render: Render;
@@ -185,8 +187,10 @@ export function interactionRoutes(deps: {
       await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, email, ctx.ip, verdict);
       return loginPage(ctx, details, { email, step: 'password', error: INVALID_CREDENTIALS }, 401);
     }
-    await deps.bruteForce.recordSuccess(tenant.id, email, verdict);
+    // A right password clears the account's failures only where it ends the step: before a second
+    // factor, the code step does that, so knowing the password does not reset the count of wrong codes.
     if (settings.email_verification_required && !user.email_verified) {
+      await deps.bruteForce.recordSuccess(tenant.id, email, verdict);
       deps.metrics.signIn('password', 'email_unverified');
       await deps.accounts.requestVerification(tenant.id, user.email);
       return page(
@@ -200,12 +204,20 @@ export function interactionRoutes(deps: {
         403,
       );
     }
-    if (await deps.factors.hasConfirmedFactor(tenant.id, user.id)) {
+    // Only factors the tenant's settings count ask for a code (none with `mfa: off`).
+    if (usableKinds(settings, await deps.factors.confirmedKinds(tenant.id, user.id)).size > 0) {
       details.lastSubmission = { [PENDING_KEY]: { accountId: user.id, email } satisfies PendingSecondFactor };
       await details.persist();
       ctx.status = 303;
       return ctx.redirect(`${base(ctx, details.uid)}/mfa`);
     }
+    // No factor yet, but the tenant or the requested organization wants one: set it up now (or be reminded).
+    const enrollAt = await deps.enrollment.stepAfterPassword(ctx, details, user.id, email);
+    if (enrollAt) {
+      ctx.status = 303;
+      return ctx.redirect(enrollAt);
+    }
+    await deps.bruteForce.recordSuccess(tenant.id, email, verdict);
     const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: user.id, ...passwordOnly() } }, { mergeWithLastSubmission: false });
     deps.metrics.signIn('password', 'signed_in');
     ctx.status = 303;
@@ -231,7 +243,7 @@ export function interactionRoutes(deps: {
     if (!pending) return noSecondFactorStep(ctx);
     secondFactorPage(ctx, details.uid, {
       method: ctx.query.method === 'recovery' ? 'recovery' : 'totp',
-      ...(await passkeySecondFactorOffer(ctx, deps.passkeys, details.uid, pending.accountId)),
+      ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending.accountId)),
     });
   });
 
@@ -249,15 +261,19 @@ export function interactionRoutes(deps: {
     const method = formField(ctx, 'method', 20) === 'recovery' ? 'recovery' : 'totp';
     const code = formField(ctx, 'code', 64);
     const verdict = await deps.bruteForce.check(tenant.id, settings.brute_force, pending.email, ctx.ip);
+    // A kind of factor the tenant does not allow is not accepted (recovery codes stand in for the allowed ones).
+    const accept = { totp: kindAllowed(settings, 'totp'), recovery: true };
     const result =
-      !verdict.ipBlocked && !verdict.accountLocked && code ? await deps.factors.verifySecondFactor(tenant.id, pending.accountId, code) : { ok: false };
+      !verdict.ipBlocked && !verdict.accountLocked && code
+        ? await deps.factors.verifySecondFactor(tenant.id, pending.accountId, code, accept)
+        : { ok: false as const };
     if (!result.ok) {
       deps.metrics.signIn('password', verdict.ipBlocked || verdict.accountLocked ? 'locked' : 'invalid_credentials');
       await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, pending.email, ctx.ip, verdict);
       return secondFactorPage(
         ctx,
         details.uid,
-        { method, error: INVALID_CODE, ...(await passkeySecondFactorOffer(ctx, deps.passkeys, details.uid, pending.accountId)) },
+        { method, error: INVALID_CODE, ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending.accountId)) },
         401,
       );
     }
@@ -269,9 +285,25 @@ export function interactionRoutes(deps: {
       { mergeWithLastSubmission: false },
     );
     deps.metrics.signIn('password', 'signed_in');
+    if (result.method === 'recovery_code') return recoveryCodesLeft(ctx, tenant.id, pending.accountId, to);
     ctx.status = 303;
     ctx.redirect(to);
   });
+
+  /**
+   * After a sign-in with a recovery code: how many are left, before going on to the app (the
+   * sign-in is already finished; Continue resumes it).
+   */
+  async function recoveryCodesLeft(ctx: Context, tenantId: string, accountId: string, resumeUrl: string) {
+    const left = await deps.factors.unusedRecoveryCodes(tenantId, accountId);
+    page(ctx, 'recovery-codes-left.njk', {
+      title: 'Recovery code used',
+      left,
+      low: left <= LOW_RECOVERY_CODES,
+      securityUrl: `/t/${ctx.state.runtime.tenant.slug}/account/security`,
+      continueUrl: resumeUrl,
+    });
+  }
 
   router.get('/:uid/register', async (ctx) => {
     const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);

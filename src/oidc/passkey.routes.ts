@@ -5,6 +5,7 @@ import type { BruteForce, Verdict } from '../accounts/brute-force.ts';
 import { ACR } from '../auth-policy/policy.ts';
 import { BadRequest, NotFound } from '../base/errors.ts';
 import type { Render } from '../base/views.ts';
+import type { FactorService } from '../factors/factor.service.ts';
 import { type AssertionResult, type PasskeyService, parseCredentialJson, type StoredChallenge, UnreadableCredential } from '../factors/passkeys.ts';
 import { formField, renderPage } from '../http/pages.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -72,6 +73,7 @@ const addressOnly = (verdict: Verdict): Verdict => ({ ...verdict, accountLocked:
  */
 export function passkeyRoutes(deps: {
   passkeys: PasskeyService;
+  factors: FactorService;
   users: UserService;
   accounts: AccountService;
   bruteForce: BruteForce;
@@ -123,7 +125,7 @@ export function passkeyRoutes(deps: {
         abortUrl: `${base}/abort`,
         method: 'totp',
         error,
-        ...(await passkeySecondFactorOffer(ctx, deps.passkeys, details.uid, accountId)),
+        ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, accountId)),
       },
       status,
     );

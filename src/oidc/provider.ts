@@ -19,6 +19,7 @@ import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { oauthInput } from './oauth-input.ts';
 import { carriedSignIn, orgRequest, requestedOrganization } from './org-request.ts';
 import { databaseOutage } from './outage.ts';
+import { basePromptsWithRequestedAcr } from './requested-acr.ts';
 import type { SpendRefunds } from './spend-refunds.ts';
 import { SyncSigningKey } from './sync-signing-key.ts';
 import { tokenGateway } from './token-gateway.ts';
@@ -122,9 +123,39 @@ export function buildProvider(
       // A refresh or code exchange is judged by the organization's policy as it stands now: a
       // sign-in that no longer meets it loses the organization, as a removed member does.
       const facts = signInFacts(ctx as KoaContextWithOIDC | undefined);
-      const r = await deps.orgTokens.claimsFor(tenant.id, userId, orgId, facts && { facts, tenantMfa: effectiveSettings(tenant.settings).mfa });
+      const r = await deps.orgTokens.claimsFor(tenant.id, userId, orgId, facts && { facts, tenantMfa: effectiveSettings(tenant.settings).mfa, grantId });
       return 'claims' in r ? r.claims : {};
     });
+  }
+
+  /** The grant this authorization request continues (see loadExistingGrant below). */
+  async function grantOfRequest(ctx: KoaContextWithOIDC) {
+    const clientId = ctx.oidc.client!.clientId;
+    const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(clientId);
+    const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+    if (await deps.clients.requiresConsent(tenant.id, clientId)) return existing;
+    const accountId = ctx.oidc.account!.accountId;
+    // Someone else's grant is never added to; the provider refuses it itself (accountId mismatch).
+    if (existing && (existing.accountId !== accountId || existing.clientId !== clientId)) return existing;
+    const grant = existing ?? new ctx.oidc.provider.Grant({ accountId, clientId });
+    const missing = missingConsent(ctx, grant);
+    if (!missing) return existing;
+    recordConsent(grant, missing, await deps.users.find(tenant.id, accountId));
+    await grant.save();
+    return grant;
+  }
+
+  /**
+   * A sign-in that just came through an organization's SSO connection (the interaction result
+   * says which) is recorded against its grant and auth_time, so that its refreshes, switches and
+   * later authorization requests know it (OrgTokens.recordSsoSignIn). Consent merges the result,
+   * so a client asking for consent records it when the grant exists.
+   */
+  async function recordSsoSignIn(ctx: KoaContextWithOIDC, grantId: string | undefined) {
+    const sso = (ctx.oidc.result as { sso?: { org_id?: unknown; connection_id?: unknown } } | undefined)?.sso;
+    const authTime = ctx.oidc.session?.authTime();
+    if (!grantId || !sso || typeof sso.org_id !== 'string' || typeof sso.connection_id !== 'string' || typeof authTime !== 'number') return;
+    await deps.orgTokens.recordSsoSignIn(tenant.id, grantId, authTime, sso.org_id, sso.connection_id);
   }
 
   const configuration: Configuration = {
@@ -141,18 +172,8 @@ export function buildProvider(
      * already holds for the client, if any.
      */
     async loadExistingGrant(ctx) {
-      const clientId = ctx.oidc.client!.clientId;
-      const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(clientId);
-      const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
-      if (await deps.clients.requiresConsent(tenant.id, clientId)) return existing;
-      const accountId = ctx.oidc.account!.accountId;
-      // Someone else's grant is never added to; the provider refuses it itself (accountId mismatch).
-      if (existing && (existing.accountId !== accountId || existing.clientId !== clientId)) return existing;
-      const grant = existing ?? new ctx.oidc.provider.Grant({ accountId, clientId });
-      const missing = missingConsent(ctx, grant);
-      if (!missing) return existing;
-      recordConsent(grant, missing, await deps.users.find(tenant.id, accountId));
-      await grant.save();
+      const grant = await grantOfRequest(ctx);
+      await recordSsoSignIn(ctx, grant?.jti);
       return grant;
     },
     async findAccount(ctx, sub) {
@@ -219,7 +240,7 @@ export function buildProvider(
     },
     interactions: {
       url: (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}`,
-      policy: [...interactionPolicy.base(), organizationPrompt(deps, tenant)],
+      policy: [...basePromptsWithRequestedAcr(), organizationPrompt(deps, tenant)],
     },
     pkce: { required: () => true },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
@@ -474,9 +495,9 @@ function organizationPrompt(deps: ProviderDeps, tenant: TenantIdentity) {
       const still = await deps.orgTokens.claimsFor(tenant.id, accountId, current, {
         facts: { amr: oidc.session?.amr ?? [], acr: oidc.session?.acr, authTime: oidc.session?.authTime() },
         tenantMfa: effectiveSettings(tenant.settings).mfa,
-        // Which SSO connection a session used is not recorded, so refresh and switch can't judge
-        // sso_required; it keeps its sign-in meaning (domain users go through SSO) here too, so
-        // every path agrees.
+        // Just signed in through an organization's SSO: the result says which; otherwise what the
+        // sign-in recorded for this grant (recordSsoSignIn) decides sso_required.
+        ...(ssoOrg ? { viaSsoOrg: ssoOrg } : { grantId }),
       });
       // The app may step up: send the person back with prompt=login or acr_values.
       if ('refused' in still && still.refused === 'policy') throw new errors.AccessDenied(`${still.detail} (missing: ${still.missing})`);

@@ -106,6 +106,7 @@ export function tokenGateway(opts: {
         const r = await opts.orgTokens.claimsFor(opts.tenantId, rt.accountId, org, {
           facts: { amr: rt.amr ?? [], acr: rt.acr, authTime: rt.authTime },
           tenantMfa: opts.tenantMfa,
+          grantId: rt.grantId,
         });
         if ('refused' in r) {
           if (r.refused === 'policy') return refusal(`${r.detail} (missing: ${r.missing}); sign in again as it requires`);

@@ -6,6 +6,8 @@ import { AppError, isUniqueViolation } from '../base/errors.ts';
 import type { Render } from '../base/views.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
+import type { FactorService } from '../factors/factor.service.ts';
+import { factorsTurnedOff, kindAllowed, usableKinds } from '../factors/tenant-factors.ts';
 import { formField, renderPage } from '../http/pages.ts';
 import type { ConnectionService } from '../sso/connection.service.ts';
 import type { SsoRouter } from '../sso/sso-router.ts';
@@ -15,6 +17,7 @@ import { hashPassword } from '../users/passwords.ts';
 import { findUserByEmail, insertUser } from '../users/user.repo.ts';
 import type { UserService } from '../users/user.service.ts';
 import { type InvitationService, isInvitedAccount } from './invitation.service.ts';
+import type { OrgTokens } from './org-tokens.ts';
 
 const GONE: Record<string, { title: string; text: string }> = {
   accepted: { title: 'Invitation already accepted', text: 'This invitation has been used. Sign in from your application to reach the organization.' },
@@ -33,6 +36,8 @@ export function invitationRoutes(deps: {
   invitations: InvitationService;
   users: UserService;
   bruteForce: BruteForce;
+  factors: FactorService;
+  orgTokens: OrgTokens;
   connections: ConnectionService;
   sso: SsoRouter;
   render: Render;
@@ -107,8 +112,16 @@ export function invitationRoutes(deps: {
     );
   }
 
-  function joined(ctx: Context, orgName: string) {
-    message(ctx, `Welcome to ${orgName}`, `You are now a member of ${orgName}. Sign in from your application to start working in it.`);
+  function joined(ctx: Context, orgName: string, mfa?: { mfa: 'enroll' | 'grace' | 'none'; graceUntil: Date | null }) {
+    const paragraphs = [`You are now a member of ${orgName}. Sign in from your application to start working in it.`];
+    if (mfa) {
+      const from = mfa.mfa === 'grace' && mfa.graceUntil ? ` from ${mfa.graceUntil.toISOString().slice(0, 10)}` : '';
+      paragraphs.push(
+        `${orgName} requires a second factor${from}, and your account has none yet. When you sign in, you will be asked to set one up; you can also add an authenticator app now on your account's Security page.`,
+      );
+    }
+    const link = mfa ? { href: `/t/${ctx.state.runtime.tenant.slug}/account/security`, text: 'Go to your Security page' } : undefined;
+    page(ctx, 'message.njk', { title: `Welcome to ${orgName}`, paragraphs, link });
   }
 
   router.get('/:token', async (ctx) => {
@@ -137,16 +150,32 @@ export function invitationRoutes(deps: {
       }
       if (mode === 'signin') {
         const password = formField(ctx, 'password', 256, false);
-        const settings = effectiveSettings(tenant.settings).brute_force;
-        const verdict = await deps.bruteForce.check(tenant.id, settings, email, ctx.ip);
+        const code = formField(ctx, 'code', 64);
+        const settings = effectiveSettings(tenant.settings);
+        const verdict = await deps.bruteForce.check(tenant.id, settings.brute_force, email, ctx.ip);
         const user = !verdict.ipBlocked ? await deps.users.authenticate(tenant.id, email, password) : undefined;
         if (!user || verdict.accountLocked) {
-          await deps.bruteForce.recordFailure(tenant.id, settings, email, ctx.ip, verdict);
-          return show(ctx, inv, { error: 'Invalid email or password.' }, 401);
+          await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, email, ctx.ip, verdict);
+          return show(ctx, inv, { error: 'Invalid email or password.', step: code ? 'code' : undefined }, 401);
+        }
+        // A person with a second factor gives its code too, as at sign-in. Nothing is kept between
+        // the two submissions: the second one carries the password again with the code, and only
+        // both together count as a success (a right password alone does not clear wrong codes).
+        const usable = usableKinds(settings, await deps.factors.confirmedKinds(tenant.id, user.id));
+        if (usable.size > 0) {
+          if (!code) return show(ctx, inv, { step: 'code' });
+          const accept = { totp: kindAllowed(settings, 'totp'), recovery: true };
+          const checked = await deps.factors.verifySecondFactor(tenant.id, user.id, code, accept);
+          if (!checked.ok) {
+            await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, email, ctx.ip, verdict);
+            return show(ctx, inv, { step: 'code', error: 'That code is not valid. Enter your password and a current code again.' }, 401);
+          }
         }
         await deps.bruteForce.recordSuccess(tenant.id, email, verdict);
         await inTenant(deps.db, tenant.id, (tx) => deps.invitations.acceptInvitation(tx, tenant.id, inv.token, user.id));
-        return joined(ctx, inv.org.name);
+        // Joined an organization (or a tenant) that will ask for a factor this person does not have: say what to do.
+        const mfa = usable.size > 0 || factorsTurnedOff(settings) ? undefined : await deps.orgTokens.mfaAtSignIn(tenant.id, user.id, inv.org.id, settings.mfa);
+        return joined(ctx, inv.org.name, mfa && mfa.mfa !== 'none' ? mfa : undefined);
       }
       if (mode === 'register') {
         const name = formField(ctx, 'name', 200);

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { type Missing, type SessionFacts, sessionMeets, strictest } from '../auth-policy/policy.ts';
+import { type Missing, type SessionFacts, SIGN_IN_METHODS, sessionMeets, strictest } from '../auth-policy/policy.ts';
 import { isUuid } from '../base/ids.ts';
 import { forget, readOnce } from '../base/request-reads.ts';
 import type { Database, TenantTx } from '../db/database.ts';
@@ -30,12 +30,15 @@ export interface OrgClaims {
 /**
  * How the session asking to work in an organization signed in, for its authentication policy.
  * `viaSsoOrg`: the organization whose SSO the sign-in came through, null for a sign-in that did
- * not use SSO, undefined where that is not known (see SessionFacts.viaOrgSso).
+ * not use SSO. Left out, it is read from what the sign-in recorded (`recordSsoSignIn`) for
+ * `grantId` and the facts' `authTime`; without those it is not known (see SessionFacts.viaOrgSso).
  */
 export interface PolicyCheck {
   facts: Omit<SessionFacts, 'viaOrgSso'>;
   tenantMfa: TenantMfaMode;
   viaSsoOrg?: string | null | undefined;
+  /** The grant (sign-in) the facts belong to. */
+  grantId?: string | undefined;
 }
 
 /** Why a user can't work in an organization (one message per reason, for OAuth errors). */
@@ -85,6 +88,10 @@ export class OrgTokens {
     signIn?: PolicyCheck,
   ): Promise<{ claims: OrgClaims } | { refused: OrgRefusal } | { refused: 'policy'; missing: Missing; detail: string }> {
     if (!orgIdOrSlug || orgIdOrSlug.length > 100) return { refused: 'not_found_or_not_member' };
+    // Which organization's SSO the sign-in came through, read in the same statement when the
+    // caller did not say and the sign-in is known by its grant and time.
+    const authTime = signIn?.facts.authTime;
+    const lookUpSso = signIn?.viaSsoOrg === undefined && signIn?.grantId !== undefined && authTime !== undefined && Number.isSafeInteger(authTime);
     const row = await inTenant(this.db, tenantId, (tx) =>
       tx
         .selectFrom('organizations as o')
@@ -102,6 +109,17 @@ export class OrgTokens {
             join org_roles r on r.tenant_id = mr.tenant_id and r.org_id = mr.org_id and r.id = mr.role_id -- see memberRoleNames
             cross join lateral unnest(r.permissions) p
             where mr.tenant_id = o.tenant_id and mr.org_id = o.id and mr.user_id = ${userId}), '{}')`.as('permissions'),
+          // Whether the member's email is of a domain the organization verified: the people its
+          // sso_required covers (sign-in routes exactly them to its IdP).
+          sql<boolean>`exists (select 1 from users u
+            join org_domains d on d.tenant_id = u.tenant_id and d.org_id = o.id and d.verified
+              and d.domain = substring(u.email_key from '@([^@]+)$')
+            where u.tenant_id = o.tenant_id and u.id = ${userId}::uuid)`.as('domain_member'),
+          (lookUpSso
+            ? sql<string | null>`(select s.org_id from sso_sign_ins s
+                where s.tenant_id = o.tenant_id and s.grant_id = ${signIn!.grantId} and s.auth_time = ${authTime})`
+            : sql<string | null>`null::uuid`
+          ).as('sso_org'),
         ])
         .where('o.tenant_id', '=', tenantId)
         .where(isUuid(orgIdOrSlug) ? 'o.id' : 'o.slug', '=', orgIdOrSlug)
@@ -110,11 +128,66 @@ export class OrgTokens {
     if (!row?.member) return { refused: 'not_found_or_not_member' };
     if (row.status === 'suspended') return { refused: 'suspended' };
     if (signIn) {
-      const policy = strictest({ mfa: signIn.tenantMfa }, orgAuthPolicy(row), mfaRequiredSince(row));
-      const verdict = sessionMeets(policy, { ...signIn.facts, viaOrgSso: signIn.viaSsoOrg === undefined ? undefined : signIn.viaSsoOrg === row.id });
+      const stored = orgAuthPolicy(row);
+      // SSO required has one meaning on every path: people of the organization's verified domains
+      // work in it only through its SSO; members from elsewhere (guests) are not asked for it.
+      const policy = strictest({ mfa: signIn.tenantMfa }, { ...stored, sso_required: stored.sso_required && row.domain_member }, mfaRequiredSince(row));
+      const viaSsoOrg = lookUpSso ? row.sso_org : signIn.viaSsoOrg;
+      const verdict = sessionMeets(policy, { ...signIn.facts, viaOrgSso: viaSsoOrg === undefined ? undefined : viaSsoOrg === row.id });
       if (!verdict.ok) return { refused: 'policy', missing: verdict.missing, detail: verdict.detail };
     }
     return { claims: { org_id: row.id, org_slug: row.slug, org_roles: row.roles, org_permissions: row.permissions } };
+  }
+
+  /**
+   * What an organization's policy asks of a password-only sign-in by one of its members, for the
+   * step after the password: `enroll` (MFA required and no grace left), `grace` (required from
+   * `graceUntil`), or `none`. The same rule as the tokens' (`sessionMeets`); undefined when the
+   * person is not a member or the organization is unknown or suspended (the organization step
+   * refuses those).
+   */
+  async mfaAtSignIn(
+    tenantId: string,
+    userId: string,
+    orgIdOrSlug: string,
+    tenantMfa: TenantMfaMode,
+    now: Date = new Date(),
+  ): Promise<{ orgName: string; mfa: 'enroll' | 'grace' | 'none'; graceUntil: Date | null } | undefined> {
+    if (!orgIdOrSlug || orgIdOrSlug.length > 100) return undefined;
+    const row = await inTenant(this.db, tenantId, (tx) =>
+      tx
+        .selectFrom('organizations as o')
+        .innerJoin('org_members as m', (j) => j.onRef('m.tenant_id', '=', 'o.tenant_id').onRef('m.org_id', '=', 'o.id').on('m.user_id', '=', userId))
+        .select(['o.name', 'o.status', 'o.sso_required', 'o.auth_policy'])
+        .where('o.tenant_id', '=', tenantId)
+        .where(isUuid(orgIdOrSlug) ? 'o.id' : 'o.slug', '=', orgIdOrSlug)
+        .executeTakeFirst(),
+    );
+    if (!row || row.status === 'suspended') return undefined;
+    const policy = strictest({ mfa: tenantMfa }, orgAuthPolicy(row), mfaRequiredSince(row));
+    // Only the MFA part is this step's business: the methods and SSO rules are the organization step's.
+    const verdict = sessionMeets(
+      { ...policy, sso_required: false, allowed_methods: [...SIGN_IN_METHODS], max_session_age_seconds: null },
+      { amr: ['pwd'] },
+      now,
+    );
+    const mfa = verdict.ok ? (verdict.reminder === 'mfa_grace' ? 'grace' : 'none') : 'enroll';
+    return { orgName: row.name, mfa, graceUntil: policy.mfa_grace_until };
+  }
+
+  /**
+   * A sign-in (grant, at `authTime`) came through `orgId`'s SSO connection: refresh, switch and
+   * later authorization requests of that sign-in judge `sso_required` by it. A later sign-in in
+   * the same grant has another auth_time, so a password sign-in never inherits it.
+   */
+  async recordSsoSignIn(tenantId: string, grantId: string, authTime: number, orgId: string, connectionId: string): Promise<void> {
+    await inTenant(this.db, tenantId, (tx) =>
+      tx
+        .insertInto('sso_sign_ins')
+        .values({ tenant_id: tenantId, grant_id: grantId, auth_time: authTime, org_id: orgId, connection_id: connectionId })
+        .onConflict((oc) => oc.columns(['tenant_id', 'grant_id', 'auth_time']).doNothing())
+        .execute(),
+    );
   }
 
   /** The organization a grant (sign-in) works in, if any (read once per request; token lookups bring it along). */

@@ -5,8 +5,8 @@
  * - Admins: run the organization (members, invitations, roles, settings, audit) but cannot
  *   make or unmake owners, transfer ownership or delete it — an admin must not be able to lock
  *   the owners out — nor change what the organization trusts (SSO connections, their
- *   certificates and role mappings, domains): whoever configures an IdP decides who its users
- *   become, so that is the owners' (they see the SSO tab read-only).
+ *   certificates and role mappings, domains, the authentication policy): whoever configures an
+ *   IdP decides who its users become, so that is the owners' (they see those tabs read-only).
  * - Every other member: sees the organization and its member list, and may leave.
  * - Anyone else: the organization does not exist for them (404, not 403: its existence is not
  *   theirs to learn).
@@ -18,6 +18,11 @@ export interface OrgAbilities {
   ownerPowers: boolean;
   /** SSO connections, certificates, default and group-mapped roles, domains: owners and tenant admins. */
   configureSso: boolean;
+  /**
+   * The authentication policy (MFA, sign-in methods, SSO required, session age): what the
+   * organization trusts, so owners and tenant admins; admins see it read-only.
+   */
+  configureAuthPolicy: boolean;
   /** Suspending an organization stops its sign-ins: the tenant's decision, not the customer's. */
   changeStatus: boolean;
   isMember: boolean;
@@ -31,6 +36,7 @@ export function abilitiesFor(tenantAdmin: boolean, myRoles: string[] | undefined
     manage: owner || myRoles!.includes('admin'),
     ownerPowers: owner,
     configureSso: owner,
+    configureAuthPolicy: owner,
     changeStatus: tenantAdmin,
     isMember,
   };

@@ -7,6 +7,7 @@ import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
 import { assertGrantable } from '../orgs/org-rules.ts';
+import { DEFAULT_MFA_AUTHN_CONTEXTS } from './saml/authn-context.ts';
 import { acsUrl, describeCertificates, parseIdpMetadata, type SamlConfig, spEntityId } from './saml/saml-sso.ts';
 import { generateSpEncryptionKey } from './saml/sp-keys.ts';
 import type { AttributeMapping, ConnectionRow } from './sso.table.ts';
@@ -38,6 +39,8 @@ export interface SamlConnectionInput extends ConnectionCommonInput {
   idp_sso_url?: string | undefined;
   idp_certificates?: string[] | undefined;
   want_assertions_signed?: boolean | undefined;
+  /** AuthnContextClassRef values that mean MFA at this IdP; null: back to the default list. */
+  mfa_authn_contexts?: string[] | null | undefined;
 }
 
 export type ConnectionPatch = Partial<Omit<OidcConnectionInput, 'type'>> & Partial<Omit<SamlConnectionInput, 'type' | 'name'>>;
@@ -126,6 +129,7 @@ export class ConnectionService {
         sp_encryption_certificate: saml.sp_encryption_cert ?? null,
         idp_certificate_details: describeCertificates(saml.idp_certificates),
         want_assertions_signed: saml.want_assertions_signed !== false,
+        mfa_authn_contexts: saml.mfa_authn_contexts ?? [...DEFAULT_MFA_AUTHN_CONTEXTS],
       };
     }
     return {
@@ -181,6 +185,7 @@ export class ConnectionService {
           ...(cfg.metadata_url ? { metadata_url: cfg.metadata_url } : {}),
           ...(cfg.sp_encryption_cert ? { sp_encryption_cert: cfg.sp_encryption_cert } : {}),
           ...(cfg.want_assertions_signed !== undefined ? { want_assertions_signed: cfg.want_assertions_signed } : {}),
+          ...(cfg.mfa_authn_contexts !== undefined ? { mfa_authn_contexts: cfg.mfa_authn_contexts } : {}),
         };
       } catch (err) {
         throw ValidationFailed(`The IdP metadata could not be read: ${(err as Error).message}`, [{ field: 'metadata_xml', message: 'not valid IdP metadata' }]);
@@ -191,6 +196,8 @@ export class ConnectionService {
     if (input.idp_certificates) cfg.idp_certificates = input.idp_certificates.map((p) => p.trim());
     if (input.want_assertions_signed !== undefined) cfg.want_assertions_signed = input.want_assertions_signed;
     else if (current?.want_assertions_signed !== undefined) cfg.want_assertions_signed = current.want_assertions_signed;
+    if (input.mfa_authn_contexts === null) delete cfg.mfa_authn_contexts;
+    else if (input.mfa_authn_contexts !== undefined) cfg.mfa_authn_contexts = [...new Set(input.mfa_authn_contexts.map((v) => v.trim()))];
     if (!cfg.idp_entity_id || !cfg.idp_sso_url || !cfg.idp_certificates?.length) {
       throw ValidationFailed('Give metadata_xml, or idp_entity_id, idp_sso_url and idp_certificates.', [
         { field: 'metadata_xml', message: 'or idp_entity_id + idp_sso_url + idp_certificates' },
@@ -311,7 +318,8 @@ export class ConnectionService {
           patch.idp_entity_id ||
           patch.idp_sso_url ||
           patch.idp_certificates ||
-          patch.want_assertions_signed !== undefined)
+          patch.want_assertions_signed !== undefined ||
+          patch.mfa_authn_contexts !== undefined)
           ? ((await this.samlConfig(patch, before.config as unknown as SamlConfig)) as unknown as Record<string, unknown>)
           : (before.config as Record<string, unknown>);
       const after = await tx

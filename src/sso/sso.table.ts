@@ -90,3 +90,13 @@ export interface SsoPendingLinkTable {
   expires_at: Date;
   created_at: Generated<Date>;
 }
+
+/** A sign-in (grant + auth_time) that came through an organization's SSO connection. */
+export interface SsoSignInTable {
+  tenant_id: string;
+  grant_id: string;
+  auth_time: string | number;
+  org_id: string;
+  connection_id: string;
+  created_at: Generated<Date>;
+}

@@ -16,6 +16,7 @@ import { createSigningKey, rotateSigningKey, type SigningAlg } from './signing-k
 import type { TenantRow } from './tenant.repo.ts';
 import * as repo from './tenant.repo.ts';
 import type { TenantSettings } from './tenant.table.ts';
+import { tenantAuditPage } from './tenant-audit.repo.ts';
 
 /** Lowercase letters, digits and inner hyphens; 2–40 characters. It is part of every URL and issuer. */
 export const slugSchema = z
@@ -182,6 +183,11 @@ export class TenantService {
       await repo.bumpConfigVersion(owner, tenant.id);
       return inTenant(owner, tenant.id, (tx) => rotateSigningKey(tx, tenant.id, useAlg, this.encryptionKey));
     });
+  }
+
+  /** A page of the tenant's audit log, newest first. */
+  auditLog(tenantId: string, q: { limit: number; cursor?: string | undefined }) {
+    return inTenant(this.db, tenantId, (tx) => tenantAuditPage(tx, tenantId, q));
   }
 
   /** The settings as the Admin API shows them: every value, defaults filled in. */

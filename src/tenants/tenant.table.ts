@@ -37,3 +37,16 @@ export interface SigningKeyTable {
   /** Set when a newer key takes over signing; the public key stays published until tokens signed with it expire. */
   retired_at: Date | null;
 }
+
+/** Changes a tenant administrator made that belong to no organization (a person's factors). */
+export interface TenantAuditLogTable {
+  tenant_id: string;
+  id: Generated<string>;
+  actor: JSONColumnType<Record<string, unknown>, string, string>;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  before: JSONColumnType<Record<string, unknown> | null, string | null, string | null>;
+  after: JSONColumnType<Record<string, unknown> | null, string | null, string | null>;
+  created_at: Generated<Date>;
+}

@@ -36,6 +36,8 @@ export interface ResponseOptions {
   inResponseTo: string;
   nameId: string;
   attributes?: Record<string, string | string[]>;
+  /** The AuthnContextClassRef of the AuthnStatement (default: Password). */
+  authnContextClassRef?: string;
   /** Override any tag of samlify's response template (Audience, Destination, times, …). */
   tags?: Record<string, string>;
 }
@@ -103,7 +105,7 @@ export class TestSamlIdp {
       ConditionsNotOnOrAfter: iso(5 * 60_000),
       SubjectConfirmationDataNotOnOrAfter: iso(5 * 60_000),
       InResponseTo: o.inResponseTo,
-      AuthnStatement: `<saml:AuthnStatement AuthnInstant="${iso(0)}" SessionIndex="_s1"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:Password</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>`,
+      AuthnStatement: `<saml:AuthnStatement AuthnInstant="${iso(0)}" SessionIndex="_s1"><saml:AuthnContext><saml:AuthnContextClassRef>${esc(o.authnContextClassRef ?? 'urn:oasis:names:tc:SAML:2.0:ac:classes:Password')}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>`,
       AttributeStatement: attributes ? `<saml:AttributeStatement>${attributes}</saml:AttributeStatement>` : '',
       ...o.tags,
     };

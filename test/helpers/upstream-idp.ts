@@ -7,6 +7,8 @@ export interface UpstreamUser {
   email_verified: boolean;
   name?: string;
   groups?: string[];
+  /** The methods its sign-in reports in the ID token's `amr` (RFC 8176), as Okta or Entra do after MFA. */
+  amr?: string[];
 }
 
 /**
@@ -33,7 +35,7 @@ export async function startUpstreamIdp(opts: {
         response_types: ['code'],
       },
     ],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'groups'] },
+    claims: { openid: ['sub', 'amr'], email: ['email', 'email_verified'], profile: ['name', 'groups'] },
     features: { devInteractions: { enabled: true } },
     pkce: { required: () => true },
     async findAccount(_ctx, sub) {
@@ -42,6 +44,14 @@ export async function startUpstreamIdp(opts: {
       return { accountId: sub, claims: async () => ({ sub, ...user }) };
     },
   });
+  // The dev sign-in form reports no methods; a user's `amr` goes into its login result, where a
+  // real IdP's own sign-in would put it.
+  const finish = provider.interactionResult.bind(provider);
+  provider.interactionResult = (req, res, result, options) => {
+    const login = result.login as { accountId: string; amr?: string[] } | undefined;
+    const amr = login && opts.users[login.accountId]?.amr;
+    return finish(req, res, amr ? { ...result, login: { ...login, amr } } : result, options);
+  };
   const server: Server = provider.listen(port);
   await new Promise<void>((r) => server.once('listening', () => r()));
   return { issuer, provider, close: () => new Promise<void>((r) => server.close(() => r())) };

@@ -2,7 +2,8 @@ import test from 'ava';
 import { decodeJwt, type JWTPayload } from 'jose';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
-import { discover, type RegisteredClient, signIn } from '../helpers/oidc.ts';
+import { Browser, enterCredentials, formAction } from '../helpers/browser.ts';
+import { discover, type RegisteredClient, signIn, startAuthorization } from '../helpers/oidc.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -150,7 +151,7 @@ async function world(on: TestTenant) {
 async function refusedSignIn(on: TestTenant, client: RegisteredClient, organization: string) {
   const err = await signIn(t, on, client, { params: { organization } }).then(
     () => undefined,
-    (e: unknown) => e as { error?: string; error_description?: string },
+    (e: unknown) => e as { error?: string; error_description?: string; message?: string },
   );
   return err;
 }
@@ -172,14 +173,14 @@ test('amr and acr: in the ID token and the access token of a password sign-in; d
   tt.deepEqual(refreshed.claims()!.amr, ['pwd']);
 });
 
-test('an organization requiring MFA refuses org-scoped tokens to a password-only session: authorization, switch and refresh', async (tt) => {
+test('an organization requiring MFA: a password-only member is sent to set up a factor; switch and refresh are refused', async (tt) => {
   const on = await createTenant(t);
   const { client, strict, relaxed } = await world(on);
   await adminApi(t, on, 'PATCH', `/organizations/${strict}/auth-policy`, { mfa_required: true });
 
+  // Asked for by name, the organization sends a password-only member to set up a second factor.
   const refused = await refusedSignIn(on, client, strict);
-  tt.is(refused?.error, 'access_denied');
-  tt.regex(refused?.error_description ?? '', /missing: mfa/);
+  tt.regex(refused?.message ?? '', /\/mfa\/enroll/);
 
   // The same person works in the other organization; from there, switching or refreshing into the strict one is refused.
   const { tokens, config } = await signIn(t, on, client, { params: { organization: relaxed } });
@@ -222,25 +223,40 @@ test('a member of two organizations with different policies: allowed methods and
   tt.is(refused?.error, 'access_denied');
   tt.regex(refused?.error_description ?? '', /missing: method/);
 
-  const { tokens } = await signIn(t, on, client, { params: { organization: relaxed } });
+  // Within the grace period a password-only member is reminded, and gets in with "Later".
+  const reminded = await refusedSignIn(on, client, relaxed);
+  tt.regex(reminded?.message ?? '', /\/mfa\/reminder/);
+  const { tokens } = await signInLater(on, client, relaxed);
   tt.is(claimsOf(tokens.access_token).org_id, relaxed, 'within the grace period, a password-only member still gets in');
 
-  // When the grace period is over (MFA required without one), the same session is refused there too.
+  // When the grace period is over (MFA required without one), the same person must set one up first.
   await adminApi(t, on, 'PUT', `/organizations/${relaxed}/auth-policy`, { mfa_required: true, mfa_grace_days: 0 });
   const later = await refusedSignIn(on, client, relaxed);
-  tt.is(later?.error, 'access_denied');
+  tt.regex(later?.message ?? '', /\/mfa\/enroll/);
 });
 
-test('the strictest of tenant and organization: a tenant requiring MFA refuses org-scoped tokens to password-only sessions', async (tt) => {
+/** An org-scoped sign-in that answers "Later" to the grace-period reminder. */
+async function signInLater(on: TestTenant, client: RegisteredClient, organization: string) {
+  const browser = new Browser(t.url);
+  const { config, verifier, state, url } = await startAuthorization(on, client, { scope: 'openid', organization });
+  const first = await browser.follow(url);
+  const reminder = await enterCredentials(browser, await first.res.text(), first.url, on.adminEmail, on.adminPassword);
+  const html = await reminder.res.text();
+  const done = await browser.submit(new URL(formAction(html), reminder.url).href, {});
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: verifier, expectedState: state });
+  return { tokens };
+}
+
+test('the strictest of tenant and organization: a tenant requiring MFA sends password-only members to set up a factor, grace period or not', async (tt) => {
   const on = await createTenant(t);
   const { client, relaxed } = await world(on);
   // The organization's grace period does not soften the tenant's rule.
   await adminApi(t, on, 'PUT', `/organizations/${relaxed}/auth-policy`, { mfa_required: true, mfa_grace_days: 30 });
-  tt.truthy((await signIn(t, on, client, { params: { organization: relaxed } })).tokens.access_token, 'the grace period applies first');
+  tt.truthy((await signInLater(on, client, relaxed)).tokens.access_token, 'the grace period applies first');
   tt.is((await adminApi(t, on, 'PATCH', '/settings', { mfa: 'required' })).status, 200);
+  // No reminder now: the tenant's rule sends the person to set up a factor at once.
   const refused = await refusedSignIn(on, client, relaxed);
-  tt.is(refused?.error, 'access_denied');
-  tt.regex(refused?.error_description ?? '', /missing: mfa/);
+  tt.regex(refused?.message ?? '', /\/mfa\/enroll/);
 });
 
 test('an openid-client RP sees amr/acr, asks for acr_values and max_age, and discovery says which acr values exist', async (tt) => {

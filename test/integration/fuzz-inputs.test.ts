@@ -26,7 +26,7 @@ let t: TestApp;
 let tenant: TestTenant;
 let client: RegisteredClient & { client_secret: string };
 /** What the Admin API's paths name: a user, organization, role, … made for the test to aim at. */
-const ids = { userId: '', otherUser: '', orgId: '', roleId: '', invitationId: '', domain: '', connectionId: '', tokenId: '', clientId: '' };
+const ids = { userId: '', otherUser: '', orgId: '', roleId: '', invitationId: '', domain: '', connectionId: '', tokenId: '', clientId: '', factorId: '' };
 /**
  * Someone who signs in, resets a password and calls /api/v1/me — not the user the Admin API
  * test aims at, whose password, status and tokens it may change (a hostile value that is valid).
@@ -73,6 +73,8 @@ test.before(async () => {
   ).id;
   ids.tokenId = (await api('POST', `/users/${ids.userId}/tokens`, { scopes: ['openid'], expires_in: 3600 })).id;
   ids.clientId = (await api('POST', '/clients', webClient('http://localhost:8080/target'))).client_id;
+  // A second factor of the target (unconfirmed: what the factor routes' path values aim at).
+  ids.factorId = (await t.app.services.factors.startTotp(tenant.id, ids.userId, 'Tessera', 'target@fuzz.test')).factorId;
   // The app the OAuth and form tests sign in to; the Admin API test aims at another one.
   client = await api('POST', '/clients', webClient());
 });

@@ -26,10 +26,10 @@ test.after.always(async () => {
 });
 
 /** A screenshot at both widths, after axe-core finds no serious or critical violation on the page. */
-async function screenshots(page: import('playwright-core').Page, name: string) {
+async function screenshots(page: import('playwright-core').Page, name: string, opts: { forGuide?: boolean } = {}) {
   const violations = await seriousA11yViolations(page);
   if (violations.length) throw new Error(`accessibility violations on ${name}: ${JSON.stringify(violations, null, 2)}`);
-  await saveScreenshots(page, name);
+  await saveScreenshots(page, name, opts);
 }
 
 const authorizationUrl = () => startAuthorization(tenant, client, { state: 'browser-test' });
@@ -76,10 +76,10 @@ test('in Chromium: a person with an authenticator app enters its code after the 
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByLabel('Code from your authenticator app').waitFor();
-  await screenshots(page, 'sign-in-code');
+  await screenshots(page, 'sign-in-code', { forGuide: true });
   await page.getByRole('link', { name: 'Use a recovery code instead' }).click();
   await page.getByLabel('Recovery code').waitFor();
-  await screenshots(page, 'sign-in-recovery-code');
+  await screenshots(page, 'sign-in-recovery-code', { forGuide: true });
   await page.getByRole('link', { name: 'Use your authenticator app instead' }).click();
   await page.getByLabel('Code from your authenticator app').fill(hotp(key, step()));
   await page.getByRole('button', { name: 'Continue' }).click();

@@ -152,7 +152,8 @@ test('adding a passkey: the password first, then options for a discoverable cred
   tt.regex(page, /Passkey added/);
   tt.regex(page, /Laptop <span class="muted">\(passkey\)<\/span>/);
   const mail = await sink.waitFor(p.email, /sign-in factor was added/);
-  tt.regex(mail.text!, /Laptop/);
+  tt.regex(mail.text!, /A passkey was added/);
+  tt.notRegex(mail.text!, /Laptop/, 'the mail names the kind, not the label');
 
   // The challenge was spent: the same answer again is refused, as is a second credential on it.
   const replay = await s.browser.submit(security('/passkeys/verify'), { _csrf: s.csrf, name: 'Again', response: JSON.stringify(auth.register(o.challenge)) });
@@ -252,7 +253,7 @@ test('rename and remove a passkey: the name changes; removing asks for the passw
   tt.regex(await removed.res.text(), /Factor removed/);
   tt.deepEqual(await t.app.services.factors.list(tenant.id, p.user.id), []);
   const mail = await sink.waitFor(p.email, /sign-in factor was removed/);
-  tt.regex(mail.text!, /Blue key/);
+  tt.regex(mail.text!, /A passkey was removed/);
 });
 
 // ── passwordless ──────────────────────────────────────────────────────────────
@@ -426,10 +427,31 @@ test('mfa_factors without passkey: nothing offered, nothing accepted', async (tt
   tt.is(o.status, 404);
   const r = await answer(s.browser, `${s.url}/passkey`, auth.assert('AAAA'));
   tt.is(r.res.status, 404);
-  // The code step after the password offers no passkey either.
+  // A passkey does not count as a second factor there: the password alone signs its owner in.
+  const alone = await signInPage(tn, rpClient);
+  const signedInWithPassword = await enterCredentials(alone.browser, alone.html, alone.url, p.email, PASSWORD);
+  tt.true(signedInWithPassword.url.startsWith(rpClient.redirect_uris[0]!), signedInWithPassword.url);
+  // With an authenticator app too, the code step asks for the app's code and offers no passkey.
+  const app = await t.app.services.factors.startTotp(tn.id, p.user.id, 'Tessera', p.email);
+  tt.true(await t.app.services.factors.confirmTotp(tn.id, p.user.id, app.factorId, hotp(base32Decode(app.secret), totpStep(Date.now() / 1000) - 1)));
   const m = await passwordStep(p.email, tn, rpClient);
+  tt.regex(m.mfaHtml, /Code from your authenticator app/);
   tt.notRegex(m.mfaHtml, /Use a passkey/);
   tt.is((await options(m.browser, `${m.mfaUrl}/passkey/options`)).status, 404);
+  const made = await t.app.services.passkeys.authenticationOptions(tn.id, { userId: p.user.id, purpose: 'mfa' });
+  tt.is((await answer(m.browser, `${m.mfaUrl}/passkey`, auth.assert(made.options.challenge))).res.status, 404);
+});
+
+test('mfa off: passkeys are neither offered nor accepted', async (tt) => {
+  const tn = await createTenant(t);
+  const rpClient = (await adminApi(t, tn, 'POST', '/clients', webClient())).body;
+  const p = await person(tn);
+  const auth = await enroll(tn, p.user.id, p.email);
+  tt.is((await adminApi(t, tn, 'PATCH', '/settings', { mfa: 'off' })).status, 200);
+  const s = await signInPage(tn, rpClient);
+  tt.notRegex(s.html, /Sign in with a passkey/);
+  tt.is((await options(s.browser, `${s.url}/passkey/options`)).status, 404);
+  tt.is((await answer(s.browser, `${s.url}/passkey`, auth.assert('AAAA'))).res.status, 404);
 });
 
 // ── second factor ─────────────────────────────────────────────────────────────

@@ -422,3 +422,30 @@ test.serial('a tenant admin finds a user and adds them; the owner transfers owne
   tt.is(await owner.page.getByRole('link', { name: 'Delete organization…' }).count(), 0);
   await owner.context.close();
 });
+
+test.serial('sign-in policy: an owner requires MFA and SSO from the tab; a bad value is named at its field', async (tt) => {
+  const { context, page } = await newPage();
+  await signIn(page, OWNER);
+  await page.getByRole('link', { name: 'New organization' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('Policy Works');
+  await page.getByRole('button', { name: 'Create organization' }).click();
+  await page.waitForURL(/\/members\?done=created/);
+  await page.getByRole('navigation', { name: 'Organization' }).getByRole('link', { name: 'Sign-in policy' }).click();
+  await look(tt, page, 'portal-org-policy');
+  await page.getByLabel(/Require a second factor/).check();
+  await page.getByLabel('Grace period in days').fill('400');
+  await page.getByLabel('Passkey', { exact: true }).uncheck();
+  await page.getByLabel(/Require single sign-on/).check();
+  await page.getByRole('button', { name: 'Save sign-in policy' }).click();
+  await tt.notThrowsAsync(fieldError(page, 'mfa_grace_days').waitFor());
+  tt.regex(await fieldError(page, 'mfa_grace_days').innerText(), /at most 365 days/);
+  tt.false(await page.getByLabel('Passkey', { exact: true }).isChecked(), 'what was ticked is kept');
+  await look(tt, page, 'portal-org-policy-error');
+  await page.getByLabel('Grace period in days').fill('14');
+  await page.getByLabel(/Longest time since sign-in/).fill('28800');
+  await page.getByRole('button', { name: 'Save sign-in policy' }).click();
+  await tt.notThrowsAsync(page.getByRole('status').filter({ hasText: 'Sign-in policy saved' }).waitFor());
+  const saved = (await adminApi(t, tenant, 'GET', `/organizations/${await orgId('policy-works')}/auth-policy`)).body;
+  tt.like(saved, { mfa_required: true, mfa_grace_days: 14, allowed_methods: ['password', 'sso'], sso_required: true, max_session_age_seconds: 28800 });
+  await context.close();
+});

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { base32Decode, hotp, totpStep } from '../../src/factors/totp.ts';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
-import { Browser, enterCredentials, formAction } from '../helpers/browser.ts';
+import { Browser, enterCredentials, formAction, linkTo } from '../helpers/browser.ts';
 import { authorizationUrl, discover, type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
 
 let t: TestApp;
@@ -155,6 +155,23 @@ test('wrong codes lock the account like wrong passwords; the right code is then 
   tt.true(ok.url.startsWith(strictClient.redirect_uris[0]!), ok.url);
 });
 
+test('the right password again does not clear the wrong codes: guessing codes still ends in the lock', async (tt) => {
+  const person = await personWithTotp(strict);
+  const first = await passwordStep(person.email, PASSWORD, strict, strictClient);
+  tt.is((await first.browser.submit(first.after.url, { method: 'totp', code: currentCode(person.key, 9) })).res.status, 401);
+  // Starting over with the right password, then guessing again: the earlier wrong code still counts.
+  const second = await passwordStep(person.email, PASSWORD, strict, strictClient);
+  tt.regex(second.after.url, /\/mfa$/);
+  tt.is((await second.browser.submit(second.after.url, { method: 'totp', code: currentCode(person.key, 8) })).res.status, 401);
+  const third = await passwordStep(person.email, PASSWORD, strict, strictClient);
+  if (third.after.url.endsWith('/mfa')) await third.browser.submit(third.after.url, { method: 'totp', code: currentCode(person.key, 7) });
+  // Three wrong codes in all: locked, for the password and for the right code alike.
+  const after = await passwordStep(person.email, PASSWORD, strict, strictClient);
+  tt.is(after.after.res.status, 401);
+  tt.regex(await after.after.res.text(), /Invalid email or password/);
+  await adminApi(t, strict, 'POST', `/users/${person.user.id}/unlock`);
+});
+
 test('a recovery code works once; regenerating voids the old set', async (tt) => {
   const person = await personWithTotp();
   const factors = t.app.services.factors;
@@ -163,7 +180,12 @@ test('a recovery code works once; regenerating voids the old set', async (tt) =>
   tt.is(new Set(codes).size, 10);
 
   const first = await passwordStep(person.email);
-  const ok = await enterCode(first.browser, await first.after.res.text(), first.after.url, codes[0]!.toUpperCase(), 'recovery');
+  const used = await enterCode(first.browser, await first.after.res.text(), first.after.url, codes[0]!.toUpperCase(), 'recovery');
+  // The person is told how many codes are left, then goes on to the app.
+  const usedHtml = await used.res.text();
+  tt.regex(usedHtml, /You have 9 unused recovery codes left/);
+  tt.notRegex(usedHtml, /Generate new recovery codes/, 'no warning while plenty are left');
+  const ok = await first.browser.follow(new URL(linkTo(usedHtml, /Continue/), used.url).href);
   tt.true(ok.url.startsWith(client.redirect_uris[0]!), ok.url);
   const claims = decodeJwt((await redeem(first.config, ok.url, first.verifier, first.state)).id_token!);
   tt.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);

@@ -21,6 +21,9 @@ const users: Record<string, UpstreamUser> = {
   taken: { email: 'existing@corp.example', email_verified: true, name: 'Not Me' },
   outsider: { email: 'eve@elsewhere.example', email_verified: true, name: 'Eve' },
   lookalike: { email: 'k\u200Dim@corp.example', email_verified: true, name: 'Kim Look-Alike' },
+  // Signed in at the IdP with a password and a one-time code, and with the password only.
+  twoFactors: { email: 'dana@corp.example', email_verified: true, name: 'Dana', amr: ['pwd', 'otp', 'mfa'] },
+  oneFactor: { email: 'olaf@corp.example', email_verified: true, name: 'Olaf', amr: ['pwd'] },
 };
 
 const api = (method: string, path: string, body?: unknown) => adminApi(t, tenant, method, path, body);
@@ -157,6 +160,30 @@ test.serial('an IdP asserting an address the email rule refuses gets no account:
     await sql<{ n: number }>`select count(*)::int as n from users where tenant_id = ${tenant.id} and name = 'Kim Look-Alike'`.execute(t.app.connection.db)
   ).rows;
   tt.is(n!.n, 0);
+});
+
+test.serial('an organization requiring MFA: the IdP’s MFA counts only when the organization accepts it, and only for who used it', async (tt) => {
+  const policy = `/organizations/${corp.id}/auth-policy`;
+  try {
+    tt.is((await api('PATCH', policy, { mfa_required: true })).status, 200);
+    // The app hears the refusal at its redirect URI, as openid-client reports it.
+    const refusal = async (login: string) => tt.throwsAsync<oidc.AuthorizationResponseError>(ssoSignIn(login));
+    const byDefault = await refusal('twoFactors');
+    tt.is(byDefault?.error, 'access_denied', 'upstream MFA does not count by default');
+    tt.regex(byDefault?.error_description ?? '', /missing: mfa/);
+
+    tt.is((await api('PATCH', policy, { upstream_mfa_satisfies: true })).status, 200);
+    const strong = await ssoSignIn('twoFactors');
+    tt.truthy(strong.tokens, JSON.stringify(strong.failed)?.slice(0, 300));
+    tt.deepEqual(strong.tokens!.claims()!.amr, ['fed', 'mfa']);
+    tt.is(strong.tokens!.claims()!.org_id, corp.id);
+    tt.is(decodeJwt(strong.tokens!.access_token).org_id, corp.id);
+
+    const weak = await refusal('oneFactor');
+    tt.is(weak?.error, 'access_denied', 'one factor at the IdP is not MFA');
+  } finally {
+    await api('PUT', policy, {});
+  }
 });
 
 test.serial('the callback refuses a state it did not issue', async (tt) => {

@@ -7,6 +7,7 @@ import { parseEmail } from '../../users/email-address.ts';
 import type { ConnectionRow } from '../sso.table.ts';
 import { rememberRequest, type SsoBinding, takeRequest } from '../sso-request.ts';
 import { SsoRefused, type UpstreamProfile } from '../upstream.ts';
+import { MS_AUTHN_METHODS_ATTRIBUTE, samlReportedMfa } from './authn-context.ts';
 import { installSamlSchemaValidator } from './schema-validator.ts';
 
 /** Clock skew allowed on NotBefore / NotOnOrAfter. */
@@ -22,6 +23,8 @@ export interface SamlConfig {
   idp_certificates: string[];
   /** The assertion itself must carry a valid signature (default true; false: a signed response suffices). */
   want_assertions_signed?: boolean;
+  /** AuthnContextClassRef values that mean the IdP used more than one factor (absent: the default list). */
+  mfa_authn_contexts?: string[];
 }
 
 /** Whether a connection requires signed assertions (the default) — what its SP metadata says too. */
@@ -284,7 +287,12 @@ export class SamlSso {
         attributes: ['Recipient', 'InResponseTo', 'NotOnOrAfter'],
       },
       { key: 'assertion', localPath: [...root, 'Assertion'], attributes: ['ID'] },
-    ]) as { data?: { recipient?: string; inResponseTo?: string; notOnOrAfter?: string }; assertion?: string };
+      { key: 'authnContext', localPath: [...root, 'Assertion', 'AuthnStatement', 'AuthnContext', 'AuthnContextClassRef'], attributes: [] },
+    ]) as {
+      data?: { recipient?: string; inResponseTo?: string; notOnOrAfter?: string };
+      assertion?: string;
+      authnContext?: string | string[];
+    };
     // (a single selected attribute comes back as its value, not as an object)
     if (confirmation.data?.recipient !== acs) throw new SsoRefused(`recipient ${confirmation.data?.recipient ?? '(none)'} is not this ACS`);
     const now = Date.now();
@@ -337,9 +345,16 @@ export class SamlSso {
     if (!nameId) throw new SsoRefused('the assertion has no NameID');
     const groupsRaw = attributes[map.groups!];
     const groups = Array.isArray(groupsRaw) ? groupsRaw.map(String) : typeof groupsRaw === 'string' ? [groupsRaw] : undefined;
+    // Read from the verified content, as everything above: a class ref, or Microsoft's methods attribute.
+    const methods = attributes[MS_AUTHN_METHODS_ATTRIBUTE];
+    const contexts = [confirmation.authnContext, methods]
+      .flat()
+      .filter((v): v is string => typeof v === 'string')
+      .slice(0, 50);
+    const mfa = samlReportedMfa(contexts, cfg.mfa_authn_contexts);
     return {
       binding: request.binding,
-      profile: { subject: nameId, email, name: one('name'), given_name: one('given_name'), family_name: one('family_name'), groups },
+      profile: { subject: nameId, email, name: one('name'), given_name: one('given_name'), family_name: one('family_name'), groups, mfa },
     };
   }
 }
