@@ -396,6 +396,21 @@ test('passwordless keeps the rails: SSO-required domain, disabled account, unver
   }
 });
 
+test('passwordless: refusals count toward the account lock, and a locked account is refused even with its passkey', async (tt) => {
+  const p = await person(strict);
+  const auth = await enroll(strict, p.user.id, p.email);
+  for (let i = 0; i < 3; i++) {
+    const r = await passwordless(auth, strict, strictClient, { userVerified: false });
+    tt.is(r.done.res.status, 401, `attempt ${i + 1}`);
+  }
+  const locked = await passwordless(auth, strict, strictClient);
+  tt.is(locked.done.res.status, 401);
+  tt.false(locked.done.url.startsWith(strictClient.redirect_uris[0]!));
+  await adminApi(t, strict, 'POST', `/users/${p.user.id}/unlock`);
+  const unlocked = await passwordless(auth, strict, strictClient);
+  tt.true(unlocked.done.url.startsWith(strictClient.redirect_uris[0]!));
+});
+
 test('bad input to the passkey endpoints is a 4xx, never a 500', async (tt) => {
   const s = await signInPage();
   await options(s.browser, `${s.url}/passkey/options`);
