@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
 import { accountRoutes } from './accounts/account.routes.ts';
@@ -9,6 +11,7 @@ import { accountPages } from './accounts/account-pages.ts';
 import { AccountSecurity } from './accounts/account-security.service.ts';
 import { BruteForce } from './accounts/brute-force.ts';
 import { FactorAdministration } from './accounts/factor-admin.service.ts';
+import { passkeyPages } from './accounts/passkey-pages.ts';
 import { SessionService } from './accounts/session.service.ts';
 import { adminApi } from './admin-api/admin.routes.ts';
 import { requireAdmin } from './admin-api/admin-auth.ts';
@@ -22,6 +25,7 @@ import { type Connection, connect } from './db/connect.ts';
 import { isMigrated, migrateToLatest, ping } from './db/migrate.ts';
 import { assertEncryptionKeyOpensDatabase } from './encryption-key-check.ts';
 import { FactorService } from './factors/factor.service.ts';
+import { PasskeyService } from './factors/passkeys.ts';
 import { formBody, jsonBody } from './http/body.ts';
 import { metricsRoute, startMetricsServer } from './http/metrics-endpoint.ts';
 import { requestContext, sameOriginForms } from './http/request-context.ts';
@@ -34,6 +38,7 @@ import { Metrics } from './metrics/metrics.ts';
 import { ClientService } from './oidc/client.service.ts';
 import { interactionRoutes } from './oidc/interactions.routes.ts';
 import { mfaEnrollment } from './oidc/mfa-enroll.routes.ts';
+import { passkeyRoutes } from './oidc/passkey.routes.ts';
 import { providerRouteTemplate } from './oidc/provider-routes.ts';
 import { TenantRuntimes } from './oidc/tenant-runtime.ts';
 import { invitationRoutes } from './orgs/invitation.routes.ts';
@@ -72,6 +77,7 @@ export interface App {
     accounts: AccountService;
     bruteForce: BruteForce;
     factors: FactorService;
+    passkeys: PasskeyService;
     outbox: MailOutbox;
     orgs: OrgService;
     invitations: InvitationService;
@@ -134,6 +140,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   );
   const bruteForce = new BruteForce(db);
   const factors = new FactorService({ db, encryptionKey: config.encryptionKey });
+  const passkeys = new PasskeyService({ db, publicUrl: config.publicUrl });
   const renderText = createTextViews();
   const accounts = new AccountService(db, outbox, bruteForce, config.publicUrl, render, renderText);
   const security = new AccountSecurity(db, factors, bruteForce, outbox, render, renderText);
@@ -231,6 +238,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   interactions.use(...forms());
   const enrollment = mfaEnrollment({ factors, security, orgTokens, bruteForce, render, metrics });
   interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, factors, enrollment, orgTokens, sso, render, metrics }).routes());
+  interactions.use(passkeyRoutes({ passkeys, factors, users, accounts, bruteForce, sso, render, metrics }).routes());
   interactions.use(enrollment.routes.routes());
   koa.use(interactions.routes());
 
@@ -253,6 +261,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   account.use(...forms());
   account.use(accountRoutes({ accounts, bruteForce, render }).routes());
   account.use(accountPages({ guard, users, orgs, orgTokens, invitations, accounts, sessions: new SessionService(db), factors, security, render }).routes());
+  account.use(passkeyPages({ guard, passkeys, security, render }).routes());
   koa.use(account.routes());
 
   const invitationPages = new Router({ prefix: '/t/:slug/invitations' });
@@ -356,7 +365,23 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     log,
     connection,
     metrics,
-    services: { tenants, users, clients, runtimes, accounts, bruteForce, factors, outbox, orgs, invitations, orgTokens, apiTokens, domains, connections },
+    services: {
+      tenants,
+      users,
+      clients,
+      runtimes,
+      accounts,
+      bruteForce,
+      factors,
+      passkeys,
+      outbox,
+      orgs,
+      invitations,
+      orgTokens,
+      apiTokens,
+      domains,
+      connections,
+    },
     async start() {
       server = koa.listen(config.port, config.host);
       server.headersTimeout = 20_000;
@@ -435,15 +460,25 @@ function tenantDispatch(runtimes: TenantRuntimes) {
   };
 }
 
-/** The stylesheet, the one enhancement script and the icon, read once; the files change only with a release. */
+/** The stylesheet, the enhancement scripts and the icon, read once; the files change only with a release. */
 const ASSETS = new Map(
   [
     ['tessera.css', 'text/css; charset=utf-8'],
     ['portal.js', 'text/javascript; charset=utf-8'],
+    ['passkeys.js', 'text/javascript; charset=utf-8'],
     ['favicon.svg', 'image/svg+xml'],
     ['favicon.ico', 'image/x-icon'],
-  ].map(([name, type]) => [name!, { type: type!, body: readFileSync(new URL(`../views/assets/${name}`, import.meta.url)) }]),
+  ]
+    .map(([name, type]) => [name!, { type: type!, body: readFileSync(new URL(`../views/assets/${name}`, import.meta.url)) }] as const)
+    // The WebAuthn browser library as its package builds it (no CDN): the passkey ceremonies need it.
+    .concat([['webauthn.js', { type: 'text/javascript; charset=utf-8', body: readFileSync(webauthnBrowserBundle()) }]]),
 );
+
+/** The package exports only its modules; its browser bundle sits beside them (`unpkg` in its package.json). */
+function webauthnBrowserBundle(): string {
+  const entry = createRequire(import.meta.url).resolve('@simplewebauthn/browser');
+  return join(dirname(entry), '..', 'dist', 'bundle', 'index.umd.min.js');
+}
 
 function serveAsset(ctx: Context, file: string) {
   const asset = ASSETS.get(file);

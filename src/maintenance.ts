@@ -23,7 +23,7 @@ export async function deleteExpiredPayloads(db: Database): Promise<number> {
   }
 }
 
-/** One-time links and SSO sign-ins a day past expiry, and brute-force rows quiet for a week. */
+/** One-time links and SSO sign-ins a day past expiry, brute-force rows quiet for a week, expired passkey challenges. */
 export async function deleteStaleAccountRows(db: Database): Promise<number> {
   const results = await Promise.all([
     sql`DELETE FROM account_tokens WHERE expires_at < now() - interval '1 day'`.execute(db),
@@ -33,6 +33,7 @@ export async function deleteStaleAccountRows(db: Database): Promise<number> {
     // Which SSO a sign-in came through matters while its grant lives (org-tokens.ts).
     sql`DELETE FROM sso_sign_ins s WHERE created_at < now() - interval '1 day'
         AND NOT EXISTS (SELECT 1 FROM oidc_payloads p WHERE p.tenant_id = s.tenant_id AND p.model = 'Grant' AND p.id = s.grant_id)`.execute(db),
+    sql`DELETE FROM passkey_challenges WHERE expires_at < now()`.execute(db),
   ]);
   return results.reduce((n, r) => n + Number(r.numAffectedRows ?? 0n), 0);
 }

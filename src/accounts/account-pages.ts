@@ -30,6 +30,8 @@ const NOTICES = {
   session_revoked: 'That session is signed out.',
   factor_added: 'Authenticator app added. Sign-ins now ask for its code after your password.',
   factor_removed: 'Factor removed.',
+  passkey_added: 'Passkey added. You can sign in with it, or use it after your password.',
+  factor_renamed: 'Factor renamed.',
 };
 const REFUSALS: Record<string, string> = {
   last_owner: 'You are the last owner of that organization: make another member owner first, then leave.',
@@ -230,6 +232,7 @@ export function accountPages(deps: {
         recoveryLow: usable.size > 0 && recoveryLeft <= LOW_RECOVERY_CODES,
         factorsOff: factorsTurnedOff(settings),
         totpAllowed: kindAllowed(settings, 'totp'),
+        passkeysOffered: kindAllowed(settings, 'passkey'),
         // A current code from the app may stand in for the password when confirming a change.
         codeReauth: usable.has('totp'),
         qrCode: enrollment?.uri ? await qrCodeDataUrl(enrollment.uri) : undefined,

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AccountTokenTable, AuthThrottleTable } from '../accounts/account.table.ts';
-import type { RecoveryCodeTable, UserFactorTable } from '../factors/factor.table.ts';
+import type { PasskeyChallengeTable, RecoveryCodeTable, UserFactorTable } from '../factors/factor.table.ts';
 import type { MailOutboxTable } from '../mail/mail.table.ts';
 import type { ClientTable } from '../oidc/client.table.ts';
 import type { OidcPayloadTable } from '../oidc-store/oidc-payload.table.ts';
@@ -56,6 +56,7 @@ export interface DB {
   recovery_codes: RecoveryCodeTable;
   tenant_audit_log: TenantAuditLogTable;
   sso_sign_ins: SsoSignInTable;
+  passkey_challenges: PasskeyChallengeTable;
 }
 
 export type Database = Kysely<DB>;

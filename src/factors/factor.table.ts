@@ -31,3 +31,11 @@ export interface RecoveryCodeTable {
   used_at: Date | null;
   created_at: Generated<Date>;
 }
+
+/** A passkey registration's challenge, single use, bound to the person who asked for it. */
+export interface PasskeyChallengeTable {
+  tenant_id: string;
+  challenge: string;
+  user_id: string;
+  expires_at: Date;
+}

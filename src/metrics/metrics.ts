@@ -3,12 +3,14 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 /**
  * Each sign-in method and the outcomes it has: `password` at the sign-in page; `sso` an
  * organization IdP's answer; `sso_link` the proof that an existing account is the person's, which
- * completes an `sso` answer that was `proof_required`. Every series is there from the start, at 0.
+ * completes an `sso` answer that was `proof_required`; `passkey` a sign-in with a passkey alone
+ * (a passkey as second factor counts under `password`). Every series is there from the start, at 0.
  */
 const SIGN_IN_OUTCOMES = {
   password: ['signed_in', 'invalid_credentials', 'locked', 'sso_required', 'email_unverified'],
   sso: ['signed_in', 'proof_required', 'refused', 'error'],
   sso_link: ['signed_in', 'invalid_credentials', 'locked', 'refused', 'error'],
+  passkey: ['signed_in', 'invalid_credentials', 'locked', 'sso_required', 'email_unverified'],
 } as const;
 type SignInOutcomes = typeof SIGN_IN_OUTCOMES;
 export type SignInMethod = keyof SignInOutcomes;
@@ -88,7 +90,7 @@ export class Metrics {
     });
     this.signIns = new Counter({
       name: 'tessera_sign_ins_total',
-      help: 'Sign-in attempts by method (password, sso, sso_link) and outcome.',
+      help: 'Sign-in attempts by method (password, sso, sso_link, passkey) and outcome.',
       labelNames: ['method', 'outcome'],
       registers,
     });

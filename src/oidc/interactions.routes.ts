@@ -17,6 +17,7 @@ import type { ClientService } from './client.service.ts';
 import { type MissingConsent, recordConsent } from './consent.ts';
 import type { MfaEnrollment } from './mfa-enroll.routes.ts';
 import { requestedOrganization } from './org-request.ts';
+import { passkeySecondFactorOffer, passkeySignInOffer } from './passkey-offer.ts';
 
 const INVALID_CREDENTIALS = 'Invalid email or password.';
 const INVALID_CODE = 'That code is not valid. Try again, or use a recovery code.';
@@ -31,13 +32,13 @@ const passwordAndCode = () => ({ amr: ['pwd', 'otp', 'mfa'], acr: ACR.mfa });
  * this interaction and, through the interaction cookie, to this browser. Only the password step
  * writes it, so there is no way to the code step without the password.
  */
-interface PendingSecondFactor {
+export interface PendingSecondFactor {
   accountId: string;
   email: string;
 }
 const PENDING_KEY = 'tessera_pending_second_factor';
 
-function pendingSecondFactor(details: { prompt: { name: string }; lastSubmission?: Record<string, unknown> }): PendingSecondFactor | undefined {
+export function pendingSecondFactor(details: { prompt: { name: string }; lastSubmission?: Record<string, unknown> }): PendingSecondFactor | undefined {
   if (details.prompt.name !== 'login') return undefined;
   const pending = details.lastSubmission?.[PENDING_KEY] as Partial<PendingSecondFactor> | undefined;
   return typeof pending?.accountId === 'string' && typeof pending.email === 'string' ? { accountId: pending.accountId, email: pending.email } : undefined;
@@ -87,6 +88,7 @@ export function interactionRoutes(deps: {
         forgotUrl: `/t/${slug}/account/forgot-password`,
         registerUrl: settingsOf(ctx).registration_enabled ? `${base(ctx, details.uid)}/register` : undefined,
         email: typeof details.params.login_hint === 'string' ? details.params.login_hint : '',
+        ...passkeySignInOffer(ctx, details.uid),
         ...extra,
       },
       status,
@@ -237,8 +239,12 @@ export function interactionRoutes(deps: {
 
   router.get('/:uid/mfa', async (ctx) => {
     const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);
-    if (!pendingSecondFactor(details)) return noSecondFactorStep(ctx);
-    secondFactorPage(ctx, details.uid, { method: ctx.query.method === 'recovery' ? 'recovery' : 'totp' });
+    const pending = pendingSecondFactor(details);
+    if (!pending) return noSecondFactorStep(ctx);
+    secondFactorPage(ctx, details.uid, {
+      method: ctx.query.method === 'recovery' ? 'recovery' : 'totp',
+      ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending.accountId)),
+    });
   });
 
   /**
@@ -264,7 +270,12 @@ export function interactionRoutes(deps: {
     if (!result.ok) {
       deps.metrics.signIn('password', verdict.ipBlocked || verdict.accountLocked ? 'locked' : 'invalid_credentials');
       await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, pending.email, ctx.ip, verdict);
-      return secondFactorPage(ctx, details.uid, { method, error: INVALID_CODE }, 401);
+      return secondFactorPage(
+        ctx,
+        details.uid,
+        { method, error: INVALID_CODE, ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending.accountId)) },
+        401,
+      );
     }
     await deps.bruteForce.recordSuccess(tenant.id, pending.email, verdict);
     const to = await provider.interactionResult(
