@@ -96,12 +96,16 @@ export const ACR = {
 } as const;
 export const ACR_VALUES_SUPPORTED = [ACR.pwd, ACR.mfa, ACR.fed];
 
-/** How the session signed in, in the policy's words. */
+/**
+ * How the session signed in, in the policy's words: its first factor. A passkey after a password
+ * is that sign-in's second factor (MFA), not its method, so `allowed_methods: ["password"]` admits
+ * it and `["passkey"]` means passwordless passkey sign-ins.
+ */
 function methodsOf(facts: SessionFacts): Set<SignInMethod> {
   const m = new Set<SignInMethod>();
-  if (facts.amr.includes('pwd')) m.add('password');
-  if (facts.amr.includes('hwk') || facts.amr.includes('swk')) m.add('passkey');
   if (facts.amr.includes('fed')) m.add('sso');
+  else if (facts.amr.includes('pwd')) m.add('password');
+  else if (facts.amr.includes('hwk') || facts.amr.includes('swk')) m.add('passkey');
   return m;
 }
 

@@ -59,6 +59,9 @@ test('SSO required: a session that did not come through the organization’s SSO
 test('allowed methods: a method the organization does not accept is refused', (t) => {
   t.like(meets('optional', org({ allowed_methods: ['passkey'] }), facts(['pwd', 'otp', 'mfa'])), { ok: false, missing: 'method' });
   t.deepEqual(meets('optional', org({ allowed_methods: ['passkey'] }), facts(['swk', 'user'])), { ok: true });
+  // A passkey after a password is the second factor of a password sign-in, not its method.
+  t.deepEqual(meets('optional', org({ allowed_methods: ['password'] }), facts(['pwd', 'hwk', 'user', 'mfa'])), { ok: true });
+  t.like(meets('optional', org({ allowed_methods: ['passkey'] }), facts(['pwd', 'hwk', 'user', 'mfa'])), { ok: false, missing: 'method' });
   t.like(meets('optional', org({ allowed_methods: ['password'] }), facts(['fed'], { viaOrgSso: true })), { ok: false, missing: 'method' });
   t.like(meets('optional', org({ allowed_methods: ['password', 'passkey'] }), facts([])), { ok: false, missing: 'method' }, 'a session that shows no method');
   t.deepEqual(meets('optional', org(), facts([])), { ok: true }, 'nothing restricted: a session from before methods were recorded');
