@@ -236,7 +236,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const interactions = new Router({ prefix: '/t/:slug/interaction' });
   interactions.use(...forms());
-  const enrollment = mfaEnrollment({ factors, security, orgTokens, bruteForce, render, metrics });
+  const enrollment = mfaEnrollment({ factors, passkeys, security, orgTokens, bruteForce, render, metrics });
   interactions.use(interactionRoutes({ users, clients, accounts, bruteForce, factors, enrollment, orgTokens, sso, render, metrics }).routes());
   interactions.use(passkeyRoutes({ passkeys, factors, users, accounts, bruteForce, sso, render, metrics }).routes());
   interactions.use(enrollment.routes.routes());

@@ -105,6 +105,18 @@ export class FactorService {
     });
   }
 
+  /**
+   * Stores drafted recovery codes (their hashes) for a person who has a confirmed factor — a
+   * passkey set up within sign-in, which counts from its registration. False when they have none.
+   */
+  async saveRecoveryCodes(tenantId: string, userId: string, recoveryCodeHashes: string[]): Promise<boolean> {
+    return inTenant(this.deps.db, tenantId, async (tx) => {
+      if (!(await repo.hasConfirmedFactor(tx, tenantId, userId))) return false;
+      await repo.replaceRecoveryCodes(tx, tenantId, userId, recoveryCodeHashes);
+      return true;
+    });
+  }
+
   /** The secret of an enrollment not confirmed yet, to show again (a reload, a mistyped code); undefined otherwise. */
   async unconfirmedEnrollment(tenantId: string, userId: string, factorId: string, issuer: string, accountName: string): Promise<TotpEnrollment | undefined> {
     const row = await inTenant(this.deps.db, tenantId, (tx) => repo.findTotpForUpdate(tx, tenantId, userId, factorId));

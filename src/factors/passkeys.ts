@@ -48,7 +48,10 @@ export type AssertionResult =
   | { ok: true; userId: string; factorId: string; amr: string[] }
   | { ok: false; refused: PasskeyRefusal; userId?: string | undefined };
 
-export type RegistrationResult = { ok: true; factor: { id: string; name: string } } | { ok: false; refused: PasskeyRefusal | 'expired' | 'already_registered' };
+/** A registered passkey, and what its creation showed (`amr`: as an assertion's, for a sign-in that sets it up). */
+export type RegistrationResult =
+  | { ok: true; factor: { id: string; name: string }; amr: string[] }
+  | { ok: false; refused: PasskeyRefusal | 'expired' | 'already_registered' };
 
 const base64url = z
   .string()
@@ -173,7 +176,7 @@ export class PasskeyService {
           aaguid: info.aaguid,
           backedUp: info.credentialBackedUp,
         });
-        return { ok: true, factor } as const;
+        return { ok: true, factor, amr: passkeyAmr(info.credentialBackedUp, info.userVerified) } as const;
       } catch (err) {
         // Unique per tenant: someone's passkey already has that credential id.
         if (isUniqueViolation(err)) return { ok: false, refused: 'already_registered' } as const;

@@ -3,8 +3,10 @@ import type { Context } from 'koa';
 import type { AccountSecurity } from '../accounts/account-security.service.ts';
 import type { BruteForce } from '../accounts/brute-force.ts';
 import { ACR } from '../auth-policy/policy.ts';
+import { BadRequest } from '../base/errors.ts';
 import type { Render } from '../base/views.ts';
 import type { FactorService, TotpEnrollment } from '../factors/factor.service.ts';
+import { type PasskeyService, parseCredentialJson, UnreadableCredential } from '../factors/passkeys.ts';
 import { qrCodeDataUrl } from '../factors/qr-code.ts';
 import { factorsTurnedOff, kindAllowed } from '../factors/tenant-factors.ts';
 import { formField, renderPage } from '../http/pages.ts';
@@ -12,6 +14,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import { requestedOrganization } from './org-request.ts';
+import { PASSKEY_SCRIPTS } from './passkey-offer.ts';
 import { acrSatisfies, requestedAcrValues } from './requested-acr.ts';
 
 /**
@@ -22,14 +25,19 @@ import { acrSatisfies, requestedAcrValues } from './requested-acr.ts';
  *
  * - `optional`: the organization's grace period is running; the person may go on without a factor.
  * - `factorId`: the enrollment started for this sign-in (unconfirmed until the end).
- * - `recoveryCodeHashes`: once the first code was right, the codes shown, stored with the factor
- *   only when the person says they saved them. Leaving before that leaves no confirmed factor.
+ * - `passkey`: or a passkey was registered instead (views/assets/passkeys.js runs the ceremony);
+ *   unlike an app, it counts from its registration: the device that made it is the proof.
+ * - `recoveryCodeHashes`: once the first code was right (or the passkey made), the codes shown,
+ *   stored only when the person says they saved them. Leaving before that leaves no confirmed
+ *   app (a passkey stays: it works).
  */
 interface PendingEnrollment {
   accountId: string;
   email: string;
   optional?: { orgName: string; graceUntil: string };
   factorId?: string;
+  /** A passkey registered within this sign-in: it counts from then on, and signs this sign-in in with it. */
+  passkey?: { factorId: string; amr: string[] };
   recoveryCodeHashes?: string[];
 }
 const ENROLL_KEY = 'tessera_pending_enrollment';
@@ -63,6 +71,7 @@ function graceDate(iso: string) {
  */
 export function mfaEnrollment(deps: {
   factors: FactorService;
+  passkeys: PasskeyService;
   security: AccountSecurity;
   orgTokens: OrgTokens;
   bruteForce: BruteForce;
@@ -106,6 +115,17 @@ export function mfaEnrollment(deps: {
     ctx.redirect(to);
   }
 
+  /**
+   * "Add a passkey instead", where the tenant allows passkeys: registration options whose
+   * challenge is stored for this person (5 minutes, one answer), for the page's script.
+   */
+  async function passkeyOffer(ctx: Context, uid: string, pending: PendingEnrollment): Promise<Record<string, unknown>> {
+    const { tenant } = ctx.state.runtime;
+    if (!kindAllowed(settingsOf(ctx), 'passkey')) return {};
+    const options = await deps.passkeys.registrationOptions(tenant.id, { id: pending.accountId, email: pending.email, name: null }, tenant.name);
+    return { passkey: { action: `${base(ctx, uid)}/mfa/enroll/passkey`, options: JSON.stringify(options) }, scripts: PASSKEY_SCRIPTS };
+  }
+
   const common = (ctx: Context, uid: string, pending: PendingEnrollment) => ({
     title: 'Set up a second factor',
     restartUrl: base(ctx, uid),
@@ -132,10 +152,16 @@ export function mfaEnrollment(deps: {
         secret: enrollment.secret,
         uri: enrollment.uri,
         qrCode: await qrCodeDataUrl(enrollment.uri),
+        ...(await passkeyOffer(ctx, uid, pending)),
         ...extra,
       },
       status,
     );
+  }
+
+  /** Only passkeys are allowed: the page offers just the passkey (without scripts it says what to do). */
+  async function passkeyOnlyPage(ctx: Context, uid: string, pending: PendingEnrollment, extra: Record<string, unknown> = {}, status?: number) {
+    page(ctx, 'mfa-enroll.njk', { ...common(ctx, uid, pending), stage: 'passkey_only', ...(await passkeyOffer(ctx, uid, pending)), ...extra }, status);
   }
 
   /** The recovery codes, shown now and never again; they are stored when the person says they saved them. */
@@ -176,16 +202,11 @@ export function mfaEnrollment(deps: {
     await finish(ctx, pending.accountId, ['pwd'], ACR.pwd);
   });
 
-  router.get('/:uid/mfa/enroll', async (ctx) => {
+  /** The enrollment page as it stands: the codes once a factor is made, else an app (and a passkey), or a passkey only. */
+  async function enrollPage(ctx: Context, details: Details, pending: PendingEnrollment, extra: Record<string, unknown> = {}, status?: number) {
     const { tenant } = ctx.state.runtime;
-    const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);
-    const pending = pendingEnrollment(details);
-    if (!pending) return notWaiting(ctx);
-    if (!kindAllowed(settingsOf(ctx), 'totp')) {
-      // Only passkeys are allowed here: there is nothing to set up on this page.
-      return page(ctx, 'mfa-enroll.njk', { ...common(ctx, details.uid, pending), stage: 'passkey_only' });
-    }
     if (pending.recoveryCodeHashes) return codesPage(ctx, details, pending);
+    if (!kindAllowed(settingsOf(ctx), 'totp')) return passkeyOnlyPage(ctx, details.uid, pending, extra, status);
     let enrollment = pending.factorId
       ? await deps.factors.unconfirmedEnrollment(tenant.id, pending.accountId, pending.factorId, tenant.name, pending.email)
       : undefined;
@@ -193,7 +214,14 @@ export function mfaEnrollment(deps: {
       enrollment = await deps.factors.startTotp(tenant.id, pending.accountId, tenant.name, pending.email);
       await savePending(details, { ...pending, factorId: enrollment.factorId });
     }
-    await appPage(ctx, details.uid, pending, enrollment);
+    await appPage(ctx, details.uid, pending, enrollment, extra, status);
+  }
+
+  router.get('/:uid/mfa/enroll', async (ctx) => {
+    const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);
+    const pending = pendingEnrollment(details);
+    if (!pending) return notWaiting(ctx);
+    await enrollPage(ctx, details, pending);
   });
 
   /** The first code from the app. A wrong one counts toward the account's lock like a wrong password. */
@@ -224,17 +252,52 @@ export function mfaEnrollment(deps: {
     await codesPage(ctx, details, pending);
   });
 
+  /**
+   * A passkey made instead of an app: the browser's answer to the options `passkeyOffer` gave.
+   * It is registered at once (challenge bound to this person, spent whatever the outcome); then
+   * the recovery codes, as for an app.
+   */
+  router.post('/:uid/mfa/enroll/passkey', async (ctx) => {
+    const { tenant } = ctx.state.runtime;
+    const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);
+    const pending = pendingEnrollment(details);
+    if (!pending) return notWaiting(ctx);
+    if (!kindAllowed(settingsOf(ctx), 'passkey') || pending.recoveryCodeHashes) {
+      ctx.status = 303;
+      return ctx.redirect(`${base(ctx, details.uid)}/mfa/enroll`);
+    }
+    let answer: unknown;
+    try {
+      answer = parseCredentialJson(formField(ctx, 'response', 12_000, false));
+    } catch (err) {
+      if (err instanceof UnreadableCredential) throw BadRequest(err.message);
+      throw err;
+    }
+    const result = await deps.passkeys.register(tenant.id, pending.accountId, answer, '');
+    if (!result.ok) {
+      const error = result.refused === 'already_registered' ? 'That passkey is already registered.' : 'That passkey could not be set up. Try again.';
+      return enrollPage(ctx, details, pending, { error }, result.refused === 'already_registered' ? 409 : 400);
+    }
+    await deps.security.factorAdded(tenant.id, pending.email, 'passkey');
+    const withPasskey = { ...pending, passkey: { factorId: result.factor.id, amr: result.amr } };
+    await codesPage(ctx, details, withPasskey);
+  });
+
   /** "I have saved these codes": the factor and its codes now count, and the sign-in finishes with both factors. */
   router.post('/:uid/mfa/enroll/finish', async (ctx) => {
     const { provider, tenant } = ctx.state.runtime;
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const pending = pendingEnrollment(details);
-    if (!pending?.factorId || !pending.recoveryCodeHashes) return notWaiting(ctx);
+    if (!(pending?.factorId || pending?.passkey) || !pending.recoveryCodeHashes) return notWaiting(ctx);
     if (formField(ctx, 'saved', 10) !== 'yes') {
       // The codes shown before were never stored: new ones, shown again, lose nothing.
       return codesPage(ctx, details, pending, { error: 'Confirm that you saved your recovery codes.' }, 400);
     }
-    if (!(await deps.factors.completeEnrollment(tenant.id, pending.accountId, pending.factorId, pending.recoveryCodeHashes))) return notWaiting(ctx);
+    if (pending.passkey) {
+      if (!(await deps.factors.saveRecoveryCodes(tenant.id, pending.accountId, pending.recoveryCodeHashes))) return notWaiting(ctx);
+      return finish(ctx, pending.accountId, ['pwd', ...pending.passkey.amr, 'mfa'], ACR.mfa);
+    }
+    if (!(await deps.factors.completeEnrollment(tenant.id, pending.accountId, pending.factorId!, pending.recoveryCodeHashes))) return notWaiting(ctx);
     await deps.security.factorAdded(tenant.id, pending.email, 'totp');
     await finish(ctx, pending.accountId, ['pwd', 'otp', 'mfa'], ACR.mfa);
   });

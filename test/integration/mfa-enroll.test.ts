@@ -6,6 +6,7 @@ import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, we
 import { Browser, enterCredentials, formAction, linkTo } from '../helpers/browser.ts';
 import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
 import { linkIn, SmtpSink } from '../helpers/smtp.ts';
+import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
 
 /**
  * Setting up a second factor within sign-in (tenant `mfa: required`, an organization requiring
@@ -309,7 +310,7 @@ test('mfa_factors passkey only: no authenticator app offered at enrollment, and 
   const step = await passwordStep(tenant, client, p.email);
   tt.is(step.after.res.status, 200);
   tt.regex(step.after.url, /\/mfa\/enroll$/);
-  tt.regex(step.html, /must be a passkey/);
+  tt.regex(step.html, /Create a passkey/);
   tt.notRegex(step.html, /totp-secret|totp-qr|name="code"/);
   const posted = await step.browser.submit(step.after.url, { code: '123456' });
   tt.not(posted.res.status, 500);
@@ -326,6 +327,74 @@ test('mfa_factors passkey only: no authenticator app offered at enrollment, and 
   const refused = await coded.browser.submit(coded.after.url, { method: 'totp', code: codeNow(withApp.key) });
   tt.is(refused.res.status, 401);
   tt.false(refused.url.startsWith(otherClient.redirect_uris[0]!));
+});
+
+const unescapeHtml = (s: string) =>
+  s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+/** The registration options the enrollment page hands its passkey script. */
+const passkeyOptionsIn = (html: string) => JSON.parse(unescapeHtml(/data-options="([^"]+)"/.exec(html)?.[1] ?? 'null'));
+
+test('a passkey instead of an app within sign-in: registered, then recovery codes, then the app with pwd + hwk + mfa', async (tt) => {
+  const { tenant, client } = await tenantWith({ mfa: 'required' });
+  const p = await person(tenant);
+  const step = await passwordStep(tenant, client, p.email);
+  tt.regex(step.html, /Or add a passkey/);
+  const options = passkeyOptionsIn(step.html);
+  tt.is(options.rp.id, 'localhost');
+  tt.is(options.authenticatorSelection.residentKey, 'required');
+  const key = new SoftAuthenticator({ id: 'localhost', origin: t.url });
+  const at = `${step.after.url}/passkey`;
+
+  // An answer for another site, or to a challenge never issued, registers nothing.
+  const foreign = await step.browser.submit(at, { response: JSON.stringify(key.register(options.challenge, { origin: 'https://evil.example' })) });
+  tt.is(foreign.res.status, 400);
+  tt.regex(await foreign.res.text(), /could not be set up/);
+  const unasked = await step.browser.submit(at, { response: JSON.stringify(key.register('bm90LWlzc3VlZA')) });
+  tt.is(unasked.res.status, 400);
+  tt.is((await step.browser.submit(at, { response: '{not json' })).res.status, 400);
+  tt.false(await t.app.services.factors.hasConfirmedFactor(tenant.id, p.user.id));
+
+  const fresh = passkeyOptionsIn(await (await step.browser.follow(step.after.url)).res.text());
+  const codesPage = await step.browser.submit(at, { response: JSON.stringify(key.register(fresh.challenge)) });
+  tt.is(codesPage.res.status, 200);
+  const codesHtml = await codesPage.res.text();
+  tt.is(codesIn(codesHtml).length, 10);
+  tt.true(await t.app.services.factors.hasConfirmedFactor(tenant.id, p.user.id), 'a passkey counts from its registration');
+  const done = await step.browser.submit(new URL(formAction(codesHtml), codesPage.url).href, { saved: 'yes' });
+  tt.true(done.url.startsWith(client.redirect_uris[0]!), done.url);
+  const claims = decodeJwt((await redeem(step, done.url)).id_token!);
+  tt.deepEqual(claims.amr, ['pwd', 'hwk', 'mfa']);
+  tt.is(claims.acr, 'urn:tessera:acr:mfa');
+  tt.is(await t.app.services.factors.unusedRecoveryCodes(tenant.id, p.user.id), 10);
+  tt.regex((await smtp.waitFor(p.email, /sign-in factor was added/)).text!, /A passkey was added/);
+  tt.false(
+    await t.app.services.factors.list(tenant.id, p.user.id).then((fs) => fs.some((f) => f.kind === 'totp' && f.confirmed)),
+    'the app offered beside it was not confirmed',
+  );
+
+  // The next sign-in asks for the passkey.
+  const next = await passwordStep(tenant, client, p.email);
+  tt.regex(next.after.url, /\/mfa$/);
+  tt.regex(next.html, /Use a passkey/);
+});
+
+test('passkeys only: the enrollment within sign-in makes one, and the person gets in', async (tt) => {
+  const { tenant, client } = await tenantWith({ mfa: 'required', mfa_factors: ['passkey'] });
+  const p = await person(tenant);
+  const step = await passwordStep(tenant, client, p.email);
+  const options = passkeyOptionsIn(step.html);
+  const registered = await step.browser.submit(`${step.after.url}/passkey`, {
+    response: JSON.stringify(new SoftAuthenticator({ id: 'localhost', origin: t.url }).register(options.challenge)),
+  });
+  const codesHtml = await registered.res.text();
+  tt.is(codesIn(codesHtml).length, 10);
+  const done = await step.browser.submit(new URL(formAction(codesHtml), registered.url).href, { saved: 'yes' });
+  tt.true(done.url.startsWith(client.redirect_uris[0]!), done.url);
 });
 
 test('a sign-in with a recovery code says how many are left before going on to the app', async (tt) => {
