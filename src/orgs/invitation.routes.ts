@@ -163,12 +163,16 @@ export function invitationRoutes(deps: {
         // both together count as a success (a right password alone does not clear wrong codes).
         const usable = usableKinds(settings, await deps.factors.confirmedKinds(tenant.id, user.id));
         if (usable.size > 0) {
-          if (!code) return show(ctx, inv, { step: 'code' });
+          // A passkey is not asked for on this page: whose only factor is one signs in to their
+          // account with it and opens the link again (accepting as the signed-in person), or
+          // gives a recovery code here.
+          const codeStep = { step: 'code', passkeyOnly: !usable.has('totp'), accountUrl: `/t/${tenant.slug}/account/security` };
+          if (!code) return show(ctx, inv, codeStep);
           const accept = { totp: kindAllowed(settings, 'totp'), recovery: true };
           const checked = await deps.factors.verifySecondFactor(tenant.id, user.id, code, accept);
           if (!checked.ok) {
             await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, email, ctx.ip, verdict);
-            return show(ctx, inv, { step: 'code', error: 'That code is not valid. Enter your password and a current code again.' }, 401);
+            return show(ctx, inv, { ...codeStep, error: 'That code is not valid. Enter your password and a current code again.' }, 401);
           }
         }
         await deps.bruteForce.recordSuccess(tenant.id, email, verdict);

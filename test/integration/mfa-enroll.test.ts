@@ -467,6 +467,29 @@ test('an invitation accepted by signing in asks a person with a factor for the c
   tt.false((await members(tenant, org.id)).includes(q.email));
 });
 
+test('an invitation for a person whose only factor is a passkey: the page sends them to sign in with it, or takes a recovery code', async (tt) => {
+  const { tenant } = await tenantWith();
+  const p = await person(tenant);
+  const passkeys = t.app.services.passkeys;
+  const options = await passkeys.registrationOptions(tenant.id, { id: p.user.id, email: p.email, name: null }, 'Tessera');
+  tt.true((await passkeys.register(tenant.id, p.user.id, new SoftAuthenticator({ id: 'localhost', origin: t.url }).register(options.challenge), 'Key')).ok);
+  const [recovery] = await t.app.services.factors.regenerateRecoveryCodes(tenant.id, p.user.id);
+  const org = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Passkey People' })).body as { id: string };
+  const link = await invitationLink(tenant, org.id, p.email);
+  const browser = new Browser(t.url);
+  const action = new URL(formAction(await (await browser.follow(link)).res.text()), link).href;
+  const asked = await (await browser.submit(action, { mode: 'signin', password: PASSWORD })).res.text();
+  tt.regex(asked, /second factor is a passkey/);
+  tt.regex(asked, new RegExp(`href="/t/${tenant.slug}/account/security"`));
+  tt.regex(asked, /<label for="code">Recovery code<\/label>/);
+  const code = await browser.submit(action, { mode: 'signin', password: PASSWORD, code: '123456' });
+  tt.is(code.res.status, 401, 'six digits are no recovery code');
+  tt.false((await members(tenant, org.id)).includes(p.email));
+  const ok = await browser.submit(action, { mode: 'signin', password: PASSWORD, code: recovery! });
+  tt.regex(await ok.res.text(), /Welcome to Passkey People/);
+  tt.true((await members(tenant, org.id)).includes(p.email));
+});
+
 test('an invitation to an organization requiring MFA, accepted by a person without a factor, says what to do', async (tt) => {
   const { tenant, client } = await tenantWith();
   const p = await person(tenant);
