@@ -80,7 +80,7 @@ test('in Chromium: the enrollment and recovery-code pages have labels and no ser
         .map((i) => (i as HTMLInputElement).name),
     );
     tt.deepEqual(unlabeled, [], name);
-    await saveScreenshots(page, name);
+    await saveScreenshots(page, name, { forGuide: true });
   };
   await check('sign-in-enroll-app');
   const secret = (await page.locator('.totp-secret').textContent())!.trim();

@@ -97,11 +97,11 @@ test('in Chromium: add a passkey, use it after the password and instead of it, t
   await page.getByRole('button', { name: 'Add a passkey' }).click();
   const create = page.getByRole('button', { name: 'Create the passkey' });
   await create.waitFor();
-  await screenshots(page, 'passkey-add');
+  await screenshots(page, 'passkey-add', { forGuide: true });
   await create.click();
   await tt.notThrowsAsync(page.getByRole('status').filter({ hasText: 'Passkey added' }).waitFor());
   tt.regex(await page.locator('table').innerText(), /Laptop \(passkey\)/);
-  await screenshots(page, 'security-with-passkey');
+  await screenshots(page, 'security-with-passkey', { forGuide: true });
   await sink.waitFor(email, /sign-in factor was added/);
 
   // 2. Password, then the passkey as second factor, through a real RP (prompt=login: the
@@ -113,7 +113,7 @@ test('in Chromium: add a passkey, use it after the password and instead of it, t
   const usePasskey = page.getByRole('button', { name: 'Use a passkey' });
   await usePasskey.waitFor();
   await present(true);
-  await screenshots(page, 'sign-in-passkey-second-factor');
+  await screenshots(page, 'sign-in-passkey-second-factor', { forGuide: true });
   await usePasskey.click();
   const mfaClaims = await redeemAt(page, second);
   tt.is(mfaClaims.sub, user.id);
@@ -127,7 +127,7 @@ test('in Chromium: add a passkey, use it after the password and instead of it, t
   const signInWithPasskey = page.getByRole('button', { name: 'Sign in with a passkey' });
   await signInWithPasskey.waitFor();
   tt.is(await page.getByLabel('Email').getAttribute('autocomplete'), 'username webauthn');
-  await screenshots(page, 'sign-in-passkey');
+  await screenshots(page, 'sign-in-passkey', { forGuide: true });
   await present(true);
   await signInWithPasskey.click();
   const claims = await redeemAt(page, alone);

@@ -52,11 +52,11 @@ async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
 }
 
 /** Screenshots the page and asserts axe-core finds no serious or critical violation on it. */
-async function look(tt: ExecutionContext, page: Page, name: string) {
+async function look(tt: ExecutionContext, page: Page, name: string, opts: { forGuide?: boolean } = {}) {
   const violations = await seriousA11yViolations(page);
   tt.deepEqual(violations, [], `accessibility violations on ${name}`);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-  await screenshots(page, name);
+  await screenshots(page, name, opts);
   tt.true(overflow <= 0, `${name}: horizontal overflow of ${overflow}px at desktop width`);
   await page.setViewportSize({ width: 390, height: 844 });
   const phoneOverflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
@@ -431,7 +431,7 @@ test.serial('sign-in policy: an owner requires MFA and SSO from the tab; a bad v
   await page.getByRole('button', { name: 'Create organization' }).click();
   await page.waitForURL(/\/members\?done=created/);
   await page.getByRole('navigation', { name: 'Organization' }).getByRole('link', { name: 'Sign-in policy' }).click();
-  await look(tt, page, 'portal-org-policy');
+  await look(tt, page, 'portal-org-policy', { forGuide: true });
   await page.getByLabel(/Require a second factor/).check();
   await page.getByLabel('Grace period in days').fill('400');
   await page.getByLabel('Passkey', { exact: true }).uncheck();
