@@ -89,3 +89,19 @@ export async function enterCredentials(browser: Browser, html: string, pageUrl: 
   }
   return browser.submit(new URL(formAction(page), url).href, { email, password }, headers);
 }
+
+/** Text of an HTML attribute or element as the page escaped it, back to what it says. */
+export const unescapeHtml = (s: string) =>
+  s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+
+/** The passkey options a page hands its script (`data-options`, JSON); throws when the page has none. */
+export function passkeyOptionsIn(html: string) {
+  const raw = /data-options="([^"]+)"/.exec(html)?.[1];
+  if (!raw) throw new Error(`no passkey options on the page:\n${html.slice(0, 400)}`);
+  return JSON.parse(unescapeHtml(raw));
+}

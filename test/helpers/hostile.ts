@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { type Kysely, sql } from 'kysely';
+import { unescapeHtml } from './browser.ts';
 
 /**
  * Hostile input for generated tests: a table of named values every test sends, and fast-check
@@ -159,14 +160,6 @@ export interface FoundForm {
   /** Every named field with the value the page gave it (first option of a select, checked radio). */
   fields: Record<string, string>;
 }
-
-const unescapeHtml = (s: string) =>
-  s
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
 
 /** The forms of a page, read with regular expressions: our templates are regular. */
 export function formsIn(html: string): FoundForm[] {

@@ -3,7 +3,7 @@ import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { base32Decode, hotp, totpStep } from '../../src/factors/totp.ts';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
-import { Browser, enterCredentials, formAction, linkTo } from '../helpers/browser.ts';
+import { Browser, enterCredentials, formAction, linkTo, passkeyOptionsIn } from '../helpers/browser.ts';
 import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
 import { linkIn, SmtpSink } from '../helpers/smtp.ts';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
@@ -328,16 +328,6 @@ test('mfa_factors passkey only: no authenticator app offered at enrollment, and 
   tt.is(refused.res.status, 401);
   tt.false(refused.url.startsWith(otherClient.redirect_uris[0]!));
 });
-
-const unescapeHtml = (s: string) =>
-  s
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
-/** The registration options the enrollment page hands its passkey script. */
-const passkeyOptionsIn = (html: string) => JSON.parse(unescapeHtml(/data-options="([^"]+)"/.exec(html)?.[1] ?? 'null'));
 
 test('a passkey instead of an app within sign-in: registered, then recovery codes, then the app with pwd + hwk + mfa', async (tt) => {
   const { tenant, client } = await tenantWith({ mfa: 'required' });

@@ -5,7 +5,7 @@ import * as oidc from 'openid-client';
 import { base32Decode, hotp, totpStep } from '../../src/factors/totp.ts';
 import { deleteStaleAccountRows } from '../../src/maintenance.ts';
 import { adminApi, createTenant, freePort, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
-import { Browser, enterCredentials } from '../helpers/browser.ts';
+import { Browser, enterCredentials, passkeyOptionsIn } from '../helpers/browser.ts';
 import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
 import { SmtpSink } from '../helpers/smtp.ts';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
@@ -113,14 +113,6 @@ async function signedIn(p: { email: string }) {
 }
 
 const security = (path = '') => `${t.url}/t/${tenant.slug}/account/security${path}`;
-const unescapeHtml = (s: string) =>
-  s
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
-const optionsIn = (html: string) => JSON.parse(unescapeHtml(/data-options="([^"]+)"/.exec(html)![1]!));
 
 test('adding a passkey: the password first, then options for a discoverable credential; the answer stores it and mails the person', async (tt) => {
   const p = await person();
@@ -135,7 +127,7 @@ test('adding a passkey: the password first, then options for a discoverable cred
   tt.is(started.res.status, 200);
   const html = await started.res.text();
   tt.regex(html, /<script src="\/assets\/webauthn.js" defer><\/script>/);
-  const o = optionsIn(html);
+  const o = passkeyOptionsIn(html);
   tt.is(o.rp.id, 'localhost');
   tt.is(o.attestation, 'none');
   tt.like(o.authenticatorSelection, { residentKey: 'required', userVerification: 'preferred' });
@@ -170,7 +162,7 @@ test("registration: another person's challenge, another origin or RP ID, bad JSO
   const sa = await signedIn(a);
   const sb = await signedIn(b);
   const start = async (s: typeof sa) =>
-    optionsIn(await (await s.browser.submit(security('/passkeys'), { _csrf: s.csrf, current_password: PASSWORD })).res.text());
+    passkeyOptionsIn(await (await s.browser.submit(security('/passkeys'), { _csrf: s.csrf, current_password: PASSWORD })).res.text());
   const verify = (s: typeof sa, response: unknown) =>
     s.browser.submit(security('/passkeys/verify'), { _csrf: s.csrf, response: typeof response === 'string' ? response : JSON.stringify(response) });
 
@@ -193,7 +185,7 @@ test("registration: another person's challenge, another origin or RP ID, bad JSO
 test('a registration challenge expires after 5 minutes, and expired ones are cleaned up', async (tt) => {
   const p = await person();
   const s = await signedIn(p);
-  const o = optionsIn(await (await s.browser.submit(security('/passkeys'), { _csrf: s.csrf, current_password: PASSWORD })).res.text());
+  const o = passkeyOptionsIn(await (await s.browser.submit(security('/passkeys'), { _csrf: s.csrf, current_password: PASSWORD })).res.text());
   tt.is(o.timeout, 300_000);
   const db = t.app.connection.db;
   const row = await db.selectFrom('passkey_challenges').select('expires_at').where('challenge', '=', o.challenge).executeTakeFirstOrThrow();
@@ -212,7 +204,7 @@ test('a registration challenge expires after 5 minutes, and expired ones are cle
   tt.is(late.res.status, 400);
   tt.regex(await late.res.text(), /expired or was already used/);
 
-  const o2 = optionsIn(await (await s.browser.submit(security('/passkeys'), { _csrf: s.csrf, current_password: PASSWORD })).res.text());
+  const o2 = passkeyOptionsIn(await (await s.browser.submit(security('/passkeys'), { _csrf: s.csrf, current_password: PASSWORD })).res.text());
   await db
     .updateTable('passkey_challenges')
     .set({ expires_at: new Date(Date.now() - 1000) })
@@ -226,7 +218,7 @@ test('a passkey left unnamed is named after its provider when the authenticator 
   const p = await person();
   const s = await signedIn(p);
   for (const aaguid of ['fbfc3007-154e-4ecc-8c0b-6e020557d7bd', undefined]) {
-    const o = optionsIn(await (await s.browser.submit(security('/passkeys'), { _csrf: s.csrf, current_password: PASSWORD, name: '' })).res.text());
+    const o = passkeyOptionsIn(await (await s.browser.submit(security('/passkeys'), { _csrf: s.csrf, current_password: PASSWORD, name: '' })).res.text());
     const auth = new SoftAuthenticator(rp(), aaguid ? { aaguid } : {});
     const done = await s.browser.submit(security('/passkeys/verify'), { _csrf: s.csrf, name: '', response: JSON.stringify(auth.register(o.challenge)) });
     tt.is(done.res.status, 200);

@@ -1,6 +1,7 @@
 import test from 'ava';
-import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { adminApi, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
+import { type Placement, portalWorld } from '../helpers/portal-world.ts';
 
 /**
  * The organization's sign-in policy in the portal, over HTTP form posts: owners (and tenant
@@ -10,28 +11,22 @@ import { Browser, enterCredentials } from '../helpers/browser.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
-let other: TestTenant;
 const PASSWORD = 'steady copper 81 lantern';
 const people = { owner: 'owen@policy.test', admin: 'ada@policy.test', member: 'mo@policy.test', outsider: 'oscar@policy.test' };
-const ids: Record<string, string> = {};
+let ids: Record<string, string>;
 let acme: string;
 let globex: string;
 let otherTenantOrg: string;
+const placements: Record<string, Placement> = {
+  owner: { org: 'acme', role: 'owner' },
+  admin: { org: 'acme', role: 'admin' },
+  member: { org: 'acme', role: 'member' },
+  outsider: { org: 'globex', role: 'owner' },
+};
 
 test.before(async () => {
   t = await startTestApp();
-  tenant = await createTenant(t);
-  other = await createTenant(t);
-  for (const [k, email] of Object.entries(people)) {
-    ids[k] = (await adminApi(t, tenant, 'POST', '/users', { email, password: PASSWORD, email_verified: true })).body.id;
-  }
-  acme = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Acme Policy' })).body.id;
-  globex = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Globex Policy' })).body.id;
-  otherTenantOrg = (await adminApi(t, other, 'POST', '/organizations', { name: 'Elsewhere' })).body.id;
-  await adminApi(t, tenant, 'POST', `/organizations/${acme}/members`, { user_id: ids.owner, role: 'owner' });
-  await adminApi(t, tenant, 'POST', `/organizations/${acme}/members`, { user_id: ids.admin, role: 'admin' });
-  await adminApi(t, tenant, 'POST', `/organizations/${acme}/members`, { user_id: ids.member, role: 'member' });
-  await adminApi(t, tenant, 'POST', `/organizations/${globex}/members`, { user_id: ids.outsider, role: 'owner' });
+  ({ tenant, ids, acme, globex, otherTenantOrg } = await portalWorld(t, people, placements, PASSWORD, { acme: 'Acme Policy', globex: 'Globex Policy' }));
 });
 test.after.always(async () => t?.stop());
 

@@ -1,6 +1,7 @@
 import test from 'ava';
-import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { adminApi, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
+import { type Placement, portalWorld } from '../helpers/portal-world.ts';
 
 /**
  * The portal's security over plain HTTP (the browser tests show the pages work; these show what
@@ -15,26 +16,21 @@ const PASSWORD = 'steady copper 81 lantern';
 // `roamer` is signed in and out by the sessions test alone: revoking "every other session" of a
 // user shared with concurrent tests would sign their browsers out mid-flow.
 const people = { owner: 'owen@sec.test', admin: 'ada@sec.test', member: 'mo@sec.test', outsider: 'oscar@sec.test', roamer: 'rory@sec.test' };
-const ids: Record<string, string> = {};
+let ids: Record<string, string>;
 let acme: string;
 let globex: string;
 let otherTenantOrg: string;
+const placements: Record<string, Placement> = {
+  owner: { org: 'acme', role: 'owner' },
+  admin: { org: 'acme', role: 'admin' },
+  member: { org: 'acme', role: 'member' },
+  roamer: { org: 'acme', role: 'member' },
+  outsider: { org: 'globex', role: 'owner' },
+};
 
 test.before(async () => {
   t = await startTestApp();
-  tenant = await createTenant(t);
-  other = await createTenant(t);
-  for (const [k, email] of Object.entries(people)) {
-    ids[k] = (await adminApi(t, tenant, 'POST', '/users', { email, password: PASSWORD, email_verified: true })).body.id;
-  }
-  acme = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Acme' })).body.id;
-  globex = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Globex' })).body.id;
-  otherTenantOrg = (await adminApi(t, other, 'POST', '/organizations', { name: 'Elsewhere' })).body.id;
-  await adminApi(t, tenant, 'POST', `/organizations/${acme}/members`, { user_id: ids.owner, role: 'owner' });
-  await adminApi(t, tenant, 'POST', `/organizations/${acme}/members`, { user_id: ids.admin, role: 'admin' });
-  await adminApi(t, tenant, 'POST', `/organizations/${acme}/members`, { user_id: ids.member, role: 'member' });
-  await adminApi(t, tenant, 'POST', `/organizations/${acme}/members`, { user_id: ids.roamer, role: 'member' });
-  await adminApi(t, tenant, 'POST', `/organizations/${globex}/members`, { user_id: ids.outsider, role: 'owner' });
+  ({ tenant, other, ids, acme, globex, otherTenantOrg } = await portalWorld(t, people, placements, PASSWORD));
 });
 test.after.always(async () => t?.stop());
 
