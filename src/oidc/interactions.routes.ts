@@ -18,6 +18,7 @@ import { type MissingConsent, recordConsent } from './consent.ts';
 import type { MfaEnrollment } from './mfa-enroll.routes.ts';
 import { requestedOrganization } from './org-request.ts';
 import { passkeySecondFactorOffer, passkeySignInOffer } from './passkey-offer.ts';
+import { confirmEmailFirstPage } from './sign-in-pages.ts';
 
 const INVALID_CREDENTIALS = 'Invalid email or password.';
 const INVALID_CODE = 'That code is not valid. Try again, or use a recovery code.';
@@ -193,16 +194,7 @@ export function interactionRoutes(deps: {
       await deps.bruteForce.recordSuccess(tenant.id, email, verdict);
       deps.metrics.signIn('password', 'email_unverified');
       await deps.accounts.requestVerification(tenant.id, user.email);
-      return page(
-        ctx,
-        'message.njk',
-        {
-          title: 'Confirm your email first',
-          paragraphs: [`We have sent a confirmation link to ${user.email}. Open it, then sign in again.`],
-          link: { href: `${base(ctx, details.uid)}`, text: 'Back to sign in' },
-        },
-        403,
-      );
+      return confirmEmailFirstPage(ctx, deps.render, user.email, base(ctx, details.uid));
     }
     // Only factors the tenant's settings count ask for a code (none with `mfa: off`).
     if (usableKinds(settings, await deps.factors.confirmedKinds(tenant.id, user.id)).size > 0) {

@@ -14,6 +14,7 @@ import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
 import { pendingSecondFactor } from './interactions.routes.ts';
 import { interactionBase, passkeySecondFactorOffer, passkeySignInOffer, passkeysAllowed } from './passkey-offer.ts';
+import { confirmEmailFirstPage } from './sign-in-pages.ts';
 
 /** The sign-in challenge rides on the interaction, beside the pending second factor (see interactions.routes.ts). */
 const CHALLENGE_KEY = 'tessera_passkey_challenge';
@@ -196,16 +197,7 @@ export function passkeyRoutes(deps: {
     if (settings.email_verification_required && !owner.email_verified) {
       deps.metrics.signIn('passkey', 'email_unverified');
       await deps.accounts.requestVerification(tenant.id, owner.email);
-      return page(
-        ctx,
-        'message.njk',
-        {
-          title: 'Confirm your email first',
-          paragraphs: [`We have sent a confirmation link to ${owner.email}. Open it, then sign in again.`],
-          link: { href: interactionBase(ctx, details.uid), text: 'Back to sign in' },
-        },
-        403,
-      );
+      return confirmEmailFirstPage(ctx, deps.render, owner.email, interactionBase(ctx, details.uid));
     }
     deps.metrics.signIn('passkey', 'signed_in');
     // A passkey with user verification is two factors in one: something you have, and a PIN or

@@ -1,5 +1,6 @@
 import type { OrgAuthPolicyInput } from '../auth-policy/policy.schemas.ts';
 import type { Actor } from '../base/actor.ts';
+import { auditPage } from '../base/audit-entries.ts';
 import { Conflict, isUniqueViolation, NotFound, ValidationFailed } from '../base/errors.ts';
 import { decodeCursor, page } from '../base/pagination.ts';
 import type { Database, TenantTx } from '../db/database.ts';
@@ -405,19 +406,7 @@ export class OrgService {
     return this.tx(tenantId, async (tx) => {
       await this.orgOrThrow(tx, tenantId, orgId);
       const rows = await repo.listAudit(tx, tenantId, orgId, { limit: q.limit, after: decodeCursor(q.cursor) });
-      const p = page(rows, q.limit, (r) => ({ createdAt: r.created_at, id: r.id }));
-      return {
-        data: p.data.map((r) => ({
-          id: r.id,
-          actor: r.actor,
-          action: r.action,
-          target: { type: r.target_type, id: r.target_id },
-          before: r.before,
-          after: r.after,
-          created_at: r.created_at.toISOString(),
-        })),
-        next_cursor: p.next_cursor,
-      };
+      return auditPage(rows, q.limit);
     });
   }
 }

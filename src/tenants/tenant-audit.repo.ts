@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Actor } from '../base/actor.ts';
-import { decodeCursor, type Keyset, page } from '../base/pagination.ts';
+import { auditPage } from '../base/audit-entries.ts';
+import { decodeCursor, type Keyset } from '../base/pagination.ts';
 import type { TenantTx } from '../db/database.ts';
 
 /** One row of the tenant's audit log, written in the transaction of the change it records. */
@@ -35,17 +36,5 @@ async function listTenantAudit(tx: TenantTx, tenantId: string, q: { after?: Keys
 /** A page of the tenant's audit log, newest first, as the Admin API shows it. */
 export async function tenantAuditPage(tx: TenantTx, tenantId: string, q: { limit: number; cursor?: string | undefined }) {
   const rows = await listTenantAudit(tx, tenantId, { limit: q.limit, after: decodeCursor(q.cursor) });
-  const p = page(rows, q.limit, (r) => ({ createdAt: r.created_at, id: r.id }));
-  return {
-    data: p.data.map((r) => ({
-      id: r.id,
-      actor: r.actor,
-      action: r.action,
-      target: { type: r.target_type, id: r.target_id },
-      before: r.before,
-      after: r.after,
-      created_at: r.created_at.toISOString(),
-    })),
-    next_cursor: p.next_cursor,
-  };
+  return auditPage(rows, q.limit);
 }
