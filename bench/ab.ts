@@ -6,6 +6,7 @@
  *   npm run bench:ab -- ClientSecret --base f824893 --head 6498ebb   # two commits, neither this tree
  *   npm run bench:ab -- RefreshToken.rotate --b-env DATABASE_ONE_SHOT=false   # one setting, same code
  *   npm run bench:ab -- ClientSecret --b-node-flags="--max-semi-space-size=8"   # Node/V8 flags, same code
+ *   npm run bench:ab -- AuthorizationCode --head HEAD --b-scenario AuthorizationCode.totp   # a feature's cost: two scenarios, one build
  *
  * On a small shared machine the same row of one build swings ±25 % between runs minutes apart,
  * more than most changes move it, so two `npm run bench` runs compare poorly. Here both builds run at
@@ -25,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { saturate } from './lib/load.ts';
 import { sampleProcess } from './lib/proc.ts';
 import { startTessera, type Tessera } from './lib/tessera.ts';
-import { benchEnv, type Prepared, SCENARIOS } from './scenarios.ts';
+import { benchEnv, type Prepared, SCENARIOS, type Scenario } from './scenarios.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -39,6 +40,8 @@ const { values, positionals } = parseArgs({
     'b-env': { type: 'string', multiple: true, default: [] },
     // Node/V8 flags for B's process only, after `npm start`'s own (the last of a V8 flag wins).
     'b-node-flags': { type: 'string', default: '' },
+    // Another scenario for B (same build by default: --head HEAD): a feature's cost, e.g. the code step of AuthorizationCode.totp.
+    'b-scenario': { type: 'string' },
   },
 });
 
@@ -48,10 +51,11 @@ const rounds = Number(values.rounds);
 const sliceMs = Number(values.slice) * 1000;
 const concurrency = Number(values.concurrency);
 const scenario = SCENARIOS.find((s) => s.name === positionals[0]);
+const bScenario = values['b-scenario'] ? SCENARIOS.find((s) => s.name === values['b-scenario']) : scenario;
 const bEnvPairs = values['b-env']!.map((pair) => /^([A-Z_][A-Z0-9_]*)=(.*)$/s.exec(pair));
-if (!scenario || positionals.length !== 1 || !(rounds > 0) || !(sliceMs > 0) || !(concurrency > 0) || bEnvPairs.some((m) => !m)) {
+if (!scenario || !bScenario || positionals.length !== 1 || !(rounds > 0) || !(sliceMs > 0) || !(concurrency > 0) || bEnvPairs.some((m) => !m)) {
   console.error(
-    `usage: npm run bench:ab -- <scenario> [--base <commit>] [--head <commit>] [--rounds N] [--slice seconds] [--concurrency N] [--b-env NAME=value …] [--b-node-flags="--flag …"]\nscenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
+    `usage: npm run bench:ab -- <scenario> [--base <commit>] [--head <commit>] [--rounds N] [--slice seconds] [--concurrency N] [--b-env NAME=value …] [--b-node-flags="--flag …"] [--b-scenario <scenario>]\nscenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`,
   );
   process.exit(2);
 }
@@ -74,9 +78,9 @@ function worktreeOf(rev: string): { root: string; commit: string } {
 const base = worktreeOf(values.base!);
 const head = values.head ? worktreeOf(values.head) : undefined;
 const bSettings = [...values['b-env']!, ...bNodeFlags];
-const headName = `${head ? head.commit : 'working tree'}${bSettings.map((p) => ` ${p}`).join('')}`;
+const headName = `${head ? head.commit : 'working tree'}${bSettings.map((p) => ` ${p}`).join('')}${bScenario !== scenario ? ` ${bScenario!.name}` : ''}`;
 log(
-  `A = ${base.commit} (${base.root}), B = ${head ? `${head.commit} (${head.root})` : 'this working tree'}${bSettings.map((p) => ` with ${p}`).join('')}; ${scenario.name}, ${rounds} rounds of ${sliceMs / 1000} s slices at concurrency ${concurrency}`,
+  `A = ${base.commit} (${base.root}), B = ${head ? `${head.commit} (${head.root})` : 'this working tree'}${bSettings.map((p) => ` with ${p}`).join('')}; ${scenario.name}${bScenario !== scenario ? ` (B: ${bScenario!.name})` : ''}, ${rounds} rounds of ${sliceMs / 1000} s slices at concurrency ${concurrency}`,
 );
 
 interface Side {
@@ -87,11 +91,11 @@ interface Side {
   cpuSeconds: number;
 }
 
-async function side(name: Side['name'], root?: string, settings: Record<string, string> = {}, nodeFlags: string[] = []): Promise<Side> {
+async function side(name: Side['name'], run: Scenario, root?: string, settings: Record<string, string> = {}, nodeFlags: string[] = []): Promise<Side> {
   const tessera = await startTessera(serverUrl, nodeFlags, 'ignore', root, settings);
   const env = await benchEnv(tessera, { smoke: false, concurrency, progress: log });
-  const prepared = (await scenario!.prepare(env)).find((p) => p.target === 'tessera');
-  if (!prepared) throw new Error(`${scenario!.name} has no Tessera operation`);
+  const prepared = (await run.prepare(env)).find((p) => p.target === 'tessera');
+  if (!prepared) throw new Error(`${run.name} has no Tessera operation`);
   return { name, tessera, op: prepared.op, ops: 0, cpuSeconds: 0 };
 }
 
@@ -110,7 +114,7 @@ async function slice(s: Side): Promise<number> {
 const sides: Side[] = [];
 try {
   log('starting A and B, seeding');
-  sides.push(await side('A', base.root), await side('B', head?.root, bEnv, bNodeFlags));
+  sides.push(await side('A', scenario, base.root), await side('B', bScenario!, head?.root, bEnv, bNodeFlags));
   const [a, b] = sides as [Side, Side];
   const ratios: number[] = [];
   console.log('| round | A ops/CPU s | B ops/CPU s | B / A |\n|---|---|---|---|');
