@@ -96,15 +96,17 @@ export async function findTotpForUpdate(tx: TenantTx, tenantId: string, userId: 
     .executeTakeFirst();
 }
 
-export async function confirmedTotpFactors(tx: TenantTx, tenantId: string, userId: string) {
+/** The user's confirmed TOTP factors, oldest first, locked for the caller's transaction (a code advances one step once). */
+export async function confirmedTotpFactorsForUpdate(tx: TenantTx, tenantId: string, userId: string) {
   return tx
     .selectFrom('user_factors')
-    .select('id')
+    .select(['id', 'confirmed', 'secret_encrypted', 'last_totp_step'])
     .where('tenant_id', '=', tenantId)
     .where('user_id', '=', userId)
     .where('kind', '=', 'totp')
     .where('confirmed', '=', true)
     .orderBy('created_at')
+    .forUpdate()
     .execute();
 }
 

@@ -143,9 +143,9 @@ export class FactorService {
     return inTenant(this.deps.db, tenantId, async (tx) => {
       if (/^\d{3}\s?\d{3}$/.test(typed)) {
         if (!accept.totp) return { ok: false };
-        for (const { id } of await repo.confirmedTotpFactors(tx, tenantId, userId)) {
-          const row = await repo.findTotpForUpdate(tx, tenantId, userId, id);
-          if (row && (await this.checkTotp(tx, tenantId, row, typed))) return { ok: true, method: 'totp' };
+        // One read locks every app of the person: a code is spent by one request only.
+        for (const row of await repo.confirmedTotpFactorsForUpdate(tx, tenantId, userId)) {
+          if (await this.checkTotp(tx, tenantId, row, typed)) return { ok: true, method: 'totp' };
         }
         return { ok: false };
       }

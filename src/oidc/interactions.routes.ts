@@ -5,6 +5,7 @@ import type { BruteForce } from '../accounts/brute-force.ts';
 import { ACR } from '../auth-policy/policy.ts';
 import type { Render } from '../base/views.ts';
 import type { FactorService } from '../factors/factor.service.ts';
+import type { FactorKind } from '../factors/factor.table.ts';
 import { LOW_RECOVERY_CODES } from '../factors/recovery-codes.ts';
 import { kindAllowed, usableKinds } from '../factors/tenant-factors.ts';
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
@@ -36,13 +37,16 @@ const passwordAndCode = () => ({ amr: ['pwd', 'otp', 'mfa'], acr: ACR.mfa });
 export interface PendingSecondFactor {
   accountId: string;
   email: string;
+  /** The kinds of factor the person had that count here, read at the password step: what the page offers (a check still reads the factors). */
+  kinds?: FactorKind[];
 }
 const PENDING_KEY = 'tessera_pending_second_factor';
 
 export function pendingSecondFactor(details: { prompt: { name: string }; lastSubmission?: Record<string, unknown> }): PendingSecondFactor | undefined {
   if (details.prompt.name !== 'login') return undefined;
   const pending = details.lastSubmission?.[PENDING_KEY] as Partial<PendingSecondFactor> | undefined;
-  return typeof pending?.accountId === 'string' && typeof pending.email === 'string' ? { accountId: pending.accountId, email: pending.email } : undefined;
+  if (typeof pending?.accountId !== 'string' || typeof pending.email !== 'string') return undefined;
+  return { accountId: pending.accountId, email: pending.email, ...(Array.isArray(pending.kinds) ? { kinds: pending.kinds } : {}) };
 }
 
 /**
@@ -197,8 +201,9 @@ export function interactionRoutes(deps: {
       return confirmEmailFirstPage(ctx, deps.render, user.email, base(ctx, details.uid));
     }
     // Only factors the tenant's settings count ask for a code (none with `mfa: off`).
-    if (usableKinds(settings, await deps.factors.confirmedKinds(tenant.id, user.id)).size > 0) {
-      details.lastSubmission = { [PENDING_KEY]: { accountId: user.id, email } satisfies PendingSecondFactor };
+    const usable = usableKinds(settings, await deps.factors.confirmedKinds(tenant.id, user.id));
+    if (usable.size > 0) {
+      details.lastSubmission = { [PENDING_KEY]: { accountId: user.id, email, kinds: [...usable] } satisfies PendingSecondFactor };
       await details.persist();
       ctx.status = 303;
       return ctx.redirect(`${base(ctx, details.uid)}/mfa`);
@@ -235,7 +240,7 @@ export function interactionRoutes(deps: {
     if (!pending) return noSecondFactorStep(ctx);
     secondFactorPage(ctx, details.uid, {
       method: ctx.query.method === 'recovery' ? 'recovery' : 'totp',
-      ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending.accountId)),
+      ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending)),
     });
   });
 
@@ -265,7 +270,7 @@ export function interactionRoutes(deps: {
       return secondFactorPage(
         ctx,
         details.uid,
-        { method, error: INVALID_CODE, ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending.accountId)) },
+        { method, error: INVALID_CODE, ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending)) },
         401,
       );
     }

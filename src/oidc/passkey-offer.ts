@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import type { FactorService } from '../factors/factor.service.ts';
+import type { FactorKind } from '../factors/factor.table.ts';
 import { kindAllowed, usableKinds } from '../factors/tenant-factors.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 
@@ -28,9 +29,16 @@ export function passkeySignInOffer(ctx: Context, uid: string): Record<string, un
  * What the code step needs to offer "Use a passkey", when the person has one that counts in this
  * tenant. `only`: no authenticator app counts, so the page does not ask for its code.
  */
-export async function passkeySecondFactorOffer(ctx: Context, factors: FactorService, uid: string, accountId: string): Promise<Record<string, unknown>> {
+export async function passkeySecondFactorOffer(
+  ctx: Context,
+  factors: FactorService,
+  uid: string,
+  pending: { accountId: string; kinds?: FactorKind[] | undefined },
+): Promise<Record<string, unknown>> {
   if (!passkeysAllowed(ctx)) return {};
-  const usable = usableKinds(effectiveSettings(ctx.state.runtime.tenant.settings), await factors.confirmedKinds(ctx.state.runtime.tenant.id, accountId));
+  // The kinds the password step read ride on the pending state: no second read for the page.
+  const confirmed = pending.kinds ?? (await factors.confirmedKinds(ctx.state.runtime.tenant.id, pending.accountId));
+  const usable = usableKinds(effectiveSettings(ctx.state.runtime.tenant.settings), confirmed);
   if (!usable.has('passkey')) return {};
   const base = interactionBase(ctx, uid);
   return { passkey: { optionsUrl: `${base}/mfa/passkey/options`, action: `${base}/mfa/passkey`, only: !usable.has('totp') }, scripts: PASSKEY_SCRIPTS };

@@ -12,7 +12,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import type { SsoRouter } from '../sso/sso-router.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
-import { pendingSecondFactor } from './interactions.routes.ts';
+import { type PendingSecondFactor, pendingSecondFactor } from './interactions.routes.ts';
 import { interactionBase, passkeySecondFactorOffer, passkeySignInOffer, passkeysAllowed } from './passkey-offer.ts';
 import { confirmEmailFirstPage } from './sign-in-pages.ts';
 
@@ -114,7 +114,7 @@ export function passkeyRoutes(deps: {
     );
   }
 
-  async function secondFactorPage(ctx: Context, details: Details, accountId: string, error: string, status: number) {
+  async function secondFactorPage(ctx: Context, details: Details, pending: PendingSecondFactor, error: string, status: number) {
     const base = interactionBase(ctx, details.uid);
     page(
       ctx,
@@ -126,7 +126,7 @@ export function passkeyRoutes(deps: {
         abortUrl: `${base}/abort`,
         method: 'totp',
         error,
-        ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, accountId)),
+        ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending)),
       },
       status,
     );
@@ -229,7 +229,7 @@ export function passkeyRoutes(deps: {
     const { details, pending } = await pendingOrRefuse(ctx);
     const answer = answerOf(ctx);
     const challenge = await spendChallenge(details, 'mfa');
-    if (!challenge) return secondFactorPage(ctx, details, pending.accountId, PASSKEY_EXPIRED, 400);
+    if (!challenge) return secondFactorPage(ctx, details, pending, PASSKEY_EXPIRED, 400);
     const settings = settingsOf(ctx);
     const verdict = await deps.bruteForce.check(tenant.id, settings.brute_force, pending.email, ctx.ip);
     const blocked = verdict.ipBlocked || verdict.accountLocked;
@@ -240,7 +240,7 @@ export function passkeyRoutes(deps: {
     if (!result.ok) {
       deps.metrics.signIn('password', blocked ? 'locked' : 'invalid_credentials');
       await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, pending.email, ctx.ip, verdict);
-      return secondFactorPage(ctx, details, pending.accountId, PASSKEY_REFUSED, 401);
+      return secondFactorPage(ctx, details, pending, PASSKEY_REFUSED, 401);
     }
     await deps.bruteForce.recordSuccess(tenant.id, pending.email, verdict);
     deps.metrics.signIn('password', 'signed_in');
