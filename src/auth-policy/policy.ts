@@ -116,9 +116,13 @@ function localMfa(facts: SessionFacts): boolean {
   return (facts.amr.includes('hwk') || facts.amr.includes('swk')) && facts.amr.includes('user');
 }
 
-/** An upstream IdP reported MFA (its amr carried `mfa`, or SAML's context mapped to it). */
+/**
+ * The organization's own IdP reported MFA (its amr carried `mfa`, or SAML's context mapped to
+ * it). Only a sign-in through this organization's connection counts: another organization's IdP
+ * is trusted by that organization, not by this one (its owner could make it say anything).
+ */
 function upstreamMfa(facts: SessionFacts): boolean {
-  return facts.amr.includes('fed') && facts.amr.includes('mfa');
+  return facts.viaOrgSso === true && facts.amr.includes('fed') && facts.amr.includes('mfa');
 }
 
 export function sessionMeets(policy: EffectivePolicy, facts: SessionFacts, now: Date = new Date()): PolicyVerdict {

@@ -170,6 +170,28 @@ test.serial('SAML: MFA required with upstream MFA accepted — an org token only
   await api('PUT', `/organizations/${org}/auth-policy`, {});
 });
 
+test.serial('SAML: another organization’s IdP reporting MFA does not satisfy an organization that accepts its own IdP’s MFA', async (tt) => {
+  // `plain` accepts upstream MFA; the person signs in through `org`'s IdP (which its owner controls).
+  tt.is((await api('PUT', `/organizations/${plain}/auth-policy`, { mfa_required: true, upstream_mfa_satisfies: true })).status, 200);
+  try {
+    const email = `cross${++people}@policy-saml.example`;
+    const viaOther = await samlSignIn(email, MULTIPLEAUTHN);
+    tt.deepEqual(viaOther.tokens!.claims()!.amr, ['fed', 'mfa']);
+    const userId = viaOther.tokens!.claims()!.sub;
+    tt.is((await api('POST', `/organizations/${plain}/members`, { user_id: userId, role: 'member' })).status, 201);
+    const refused = await refreshError(viaOther.config!, viaOther.tokens!.refresh_token!, plain);
+    tt.is(refused?.error, 'invalid_target');
+    tt.regex(refused?.error_description ?? '', /missing: mfa/);
+    const sw = await switchTo(viaOther.tokens!.access_token, plain);
+    tt.is(sw.status, 403);
+    tt.like(await sw.json(), { missing: 'mfa' });
+    const asked = await samlSignIn(email, MULTIPLEAUTHN, { organization: plain });
+    tt.is(asked.refused?.error, 'access_denied', 'not on the authorization request either');
+  } finally {
+    await api('PUT', `/organizations/${plain}/auth-policy`, {});
+  }
+});
+
 test.serial(
   'sso_required on tokens: a password session of a member of the organization’s domain is refused on refresh, switch and authorization; an SSO session gets it',
   async (tt) => {

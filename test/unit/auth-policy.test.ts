@@ -47,6 +47,14 @@ test('upstream MFA satisfies only when the organization says so, and never the t
     missing: 'mfa',
   });
   t.like(meets('required', org({ upstream_mfa_satisfies: true }), sso), { ok: false, missing: 'mfa' });
+  // Another organization's IdP reporting MFA is that organization's word, not this one's.
+  const elsewhere = facts(['fed', 'mfa'], { viaOrgSso: false });
+  t.like(meets('optional', org({ mfa_required: true, upstream_mfa_satisfies: true }), elsewhere), { ok: false, missing: 'mfa' });
+  t.like(
+    meets('optional', org({ mfa_required: true, upstream_mfa_satisfies: true }), facts(['fed', 'mfa'])),
+    { ok: false, missing: 'mfa' },
+    'not known: not counted',
+  );
 });
 
 test('SSO required: a session that did not come through the organization’s SSO is refused', (t) => {
