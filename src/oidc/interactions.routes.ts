@@ -7,7 +7,7 @@ import type { Render } from '../base/views.ts';
 import type { FactorService } from '../factors/factor.service.ts';
 import type { FactorKind } from '../factors/factor.table.ts';
 import { LOW_RECOVERY_CODES } from '../factors/recovery-codes.ts';
-import { kindAllowed, usableKinds } from '../factors/tenant-factors.ts';
+import { factorsTurnedOff, kindAllowed, usableKinds } from '../factors/tenant-factors.ts';
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
@@ -201,8 +201,12 @@ export function interactionRoutes(deps: {
       return confirmEmailFirstPage(ctx, deps.render, user.email, base(ctx, details.uid));
     }
     // Only factors the tenant's settings count ask for a code (none with `mfa: off`).
-    const usable = usableKinds(settings, await deps.factors.confirmedKinds(tenant.id, user.id));
-    if (usable.size > 0) {
+    const confirmed = await deps.factors.confirmedKinds(tenant.id, user.id);
+    const usable = usableKinds(settings, confirmed);
+    // Factors of kinds the tenant no longer accepts still protect the account: such a person gives
+    // a recovery code (the code step offers only that), and is never walked through setting up a
+    // new factor with the password alone.
+    if (usable.size > 0 || (confirmed.length > 0 && !factorsTurnedOff(settings))) {
       details.lastSubmission = { [PENDING_KEY]: { accountId: user.id, email, kinds: [...usable] } satisfies PendingSecondFactor };
       await details.persist();
       ctx.status = 303;
@@ -230,6 +234,15 @@ export function interactionRoutes(deps: {
     );
   }
 
+  /**
+   * What the code step asks for: the method chosen, unless none of the person's factors is a kind
+   * the tenant accepts now — then recovery codes only (`recoveryOnly` says why on the page).
+   */
+  function codeStepMethod(ctx: Context, pending: PendingSecondFactor, chosen: 'totp' | 'recovery') {
+    if (pending.kinds && usableKinds(settingsOf(ctx), pending.kinds).size === 0) return { method: 'recovery', recoveryOnly: true };
+    return { method: chosen };
+  }
+
   function noSecondFactorStep(ctx: Context) {
     page(ctx, 'error.njk', { title: 'Sign in first', detail: 'This sign-in is not waiting for a code. Start again from the application.' }, 400);
   }
@@ -239,7 +252,7 @@ export function interactionRoutes(deps: {
     const pending = pendingSecondFactor(details);
     if (!pending) return noSecondFactorStep(ctx);
     secondFactorPage(ctx, details.uid, {
-      method: ctx.query.method === 'recovery' ? 'recovery' : 'totp',
+      ...codeStepMethod(ctx, pending, ctx.query.method === 'recovery' ? 'recovery' : 'totp'),
       ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending)),
     });
   });
@@ -270,7 +283,7 @@ export function interactionRoutes(deps: {
       return secondFactorPage(
         ctx,
         details.uid,
-        { method, error: INVALID_CODE, ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending)) },
+        { ...codeStepMethod(ctx, pending, method), error: INVALID_CODE, ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending)) },
         401,
       );
     }

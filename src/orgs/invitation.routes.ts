@@ -161,12 +161,19 @@ export function invitationRoutes(deps: {
         // A person with a second factor gives its code too, as at sign-in. Nothing is kept between
         // the two submissions: the second one carries the password again with the code, and only
         // both together count as a success (a right password alone does not clear wrong codes).
-        const usable = usableKinds(settings, await deps.factors.confirmedKinds(tenant.id, user.id));
-        if (usable.size > 0) {
+        const confirmed = await deps.factors.confirmedKinds(tenant.id, user.id);
+        const usable = usableKinds(settings, confirmed);
+        // Factors of kinds the tenant no longer accepts still protect the account: a recovery code then.
+        if (usable.size > 0 || (confirmed.length > 0 && !factorsTurnedOff(settings))) {
           // A passkey is not asked for on this page: whose only factor is one signs in to their
           // account with it and opens the link again (accepting as the signed-in person), or
           // gives a recovery code here.
-          const codeStep = { step: 'code', passkeyOnly: !usable.has('totp'), accountUrl: `/t/${tenant.slug}/account/security` };
+          const codeStep = {
+            step: 'code',
+            passkeyOnly: usable.has('passkey') && !usable.has('totp'),
+            recoveryOnly: usable.size === 0,
+            accountUrl: `/t/${tenant.slug}/account/security`,
+          };
           if (!code) return show(ctx, inv, codeStep);
           const accept = { totp: kindAllowed(settings, 'totp'), recovery: true };
           const checked = await deps.factors.verifySecondFactor(tenant.id, user.id, code, accept);

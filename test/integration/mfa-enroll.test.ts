@@ -373,6 +373,35 @@ test('a passkey instead of an app within sign-in: registered, then recovery code
   tt.regex(next.html, /Use a passkey/);
 });
 
+test('a person whose only factor is a kind the tenant stopped accepting is not walked through a new one: a recovery code, or nothing', async (tt) => {
+  const { tenant, client } = await tenantWith({ mfa: 'required' });
+  const p = await person(tenant);
+  const passkeys = t.app.services.passkeys;
+  const options = await passkeys.registrationOptions(tenant.id, { id: p.user.id, email: p.email, name: null }, 'Tessera');
+  tt.true((await passkeys.register(tenant.id, p.user.id, new SoftAuthenticator({ id: 'localhost', origin: t.url }).register(options.challenge), 'Key')).ok);
+  const [recovery] = await t.app.services.factors.regenerateRecoveryCodes(tenant.id, p.user.id);
+  tt.is((await adminApi(t, tenant, 'PATCH', '/settings', { mfa_factors: ['totp'] })).status, 200);
+
+  const step = await passwordStep(tenant, client, p.email);
+  tt.regex(step.after.url, /\/mfa$/, 'the code step, not enrollment');
+  tt.regex(step.html, /not accepted here at the moment/);
+  tt.regex(step.html, /<label for="code">Recovery code<\/label>/);
+  tt.notRegex(step.html, /totp-secret|Use a passkey/);
+  const enroll = await step.browser.follow(step.after.url.replace(/\/mfa$/, '/mfa/enroll'));
+  tt.is(enroll.res.status, 400, 'no way to set up an app with the password alone');
+  tt.is((await step.browser.submit(step.after.url, { method: 'totp', code: '123456' })).res.status, 401);
+  const done = await step.browser.submit(step.after.url, { method: 'recovery', code: recovery! });
+  const usedHtml = await done.res.text();
+  tt.regex(usedHtml, /Recovery code used/);
+  const next = await step.browser.follow(new URL(linkTo(usedHtml, /Continue/), done.url).href);
+  tt.true(next.url.startsWith(client.redirect_uris[0]!), next.url);
+  tt.deepEqual(
+    (await t.app.services.factors.list(tenant.id, p.user.id)).map((f) => f.kind),
+    ['passkey'],
+    'no app was added',
+  );
+});
+
 test('passkeys only: the enrollment within sign-in makes one, and the person gets in', async (tt) => {
   const { tenant, client } = await tenantWith({ mfa: 'required', mfa_factors: ['passkey'] });
   const p = await person(tenant);
