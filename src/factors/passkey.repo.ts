@@ -37,33 +37,39 @@ export async function passkeyByCredentialForUpdate(tx: TenantTx, tenantId: strin
     .executeTakeFirst();
 }
 
+/** Stores a registered passkey; undefined when its credential id is already stored in this tenant. */
 export async function insertPasskey(
   tx: TenantTx,
   tenantId: string,
   userId: string,
   p: { name: string; credentialId: string; publicKey: Buffer; signCount: number; transports: string[]; aaguid: string; backedUp: boolean },
 ) {
-  return tx
-    .insertInto('user_factors')
-    .values({
-      tenant_id: tenantId,
-      user_id: userId,
-      kind: 'passkey',
-      name: p.name,
-      // A passkey is proven by the registration ceremony itself: there is no first code to wait for.
-      confirmed: true,
-      secret_encrypted: null,
-      last_totp_step: null,
-      last_used_at: null,
-      credential_id: p.credentialId,
-      public_key: p.publicKey,
-      sign_count: p.signCount,
-      transports: p.transports,
-      aaguid: p.aaguid,
-      backed_up: p.backedUp,
-    })
-    .returning(['id', 'name'])
-    .executeTakeFirstOrThrow();
+  return (
+    tx
+      .insertInto('user_factors')
+      .values({
+        tenant_id: tenantId,
+        user_id: userId,
+        kind: 'passkey',
+        name: p.name,
+        // A passkey is proven by the registration ceremony itself: there is no first code to wait for.
+        confirmed: true,
+        secret_encrypted: null,
+        last_totp_step: null,
+        last_used_at: null,
+        credential_id: p.credentialId,
+        public_key: p.publicKey,
+        sign_count: p.signCount,
+        transports: p.transports,
+        aaguid: p.aaguid,
+        backed_up: p.backedUp,
+      })
+      // A credential id already stored in this tenant (the same authenticator again, or a forged
+      // answer naming someone's): nothing is inserted, and the transaction stays usable.
+      .onConflict((oc) => oc.columns(['tenant_id', 'credential_id']).where('credential_id', 'is not', null).doNothing())
+      .returning(['id', 'name'])
+      .executeTakeFirst()
+  );
 }
 
 export async function recordPasskeyUse(tx: TenantTx, tenantId: string, id: string, signCount: number, backedUp: boolean) {

@@ -9,7 +9,7 @@ import {
   verifyRegistrationResponse,
 } from '@simplewebauthn/server';
 import { z } from 'zod';
-import { isUniqueViolation, NotFound } from '../base/errors.ts';
+import { NotFound } from '../base/errors.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import * as repo from './passkey.repo.ts';
@@ -166,22 +166,18 @@ export class PasskeyService {
       }
       if (!verified.verified) return { ok: false, refused: 'invalid' } as const;
       const info = verified.registrationInfo;
-      try {
-        const factor = await repo.insertPasskey(tx, tenantId, userId, {
-          name: name.trim().slice(0, PASSKEY_NAME_MAX) || providerName(info.aaguid) || DEFAULT_PASSKEY_NAME,
-          credentialId: info.credential.id,
-          publicKey: Buffer.from(info.credential.publicKey),
-          signCount: info.credential.counter,
-          transports: info.credential.transports ?? response.response.transports ?? [],
-          aaguid: info.aaguid,
-          backedUp: info.credentialBackedUp,
-        });
-        return { ok: true, factor, amr: passkeyAmr(info.credentialBackedUp, info.userVerified) } as const;
-      } catch (err) {
-        // Unique per tenant: someone's passkey already has that credential id.
-        if (isUniqueViolation(err)) return { ok: false, refused: 'already_registered' } as const;
-        throw err;
-      }
+      const factor = await repo.insertPasskey(tx, tenantId, userId, {
+        name: name.trim().slice(0, PASSKEY_NAME_MAX) || providerName(info.aaguid) || DEFAULT_PASSKEY_NAME,
+        credentialId: info.credential.id,
+        publicKey: Buffer.from(info.credential.publicKey),
+        signCount: info.credential.counter,
+        transports: info.credential.transports ?? response.response.transports ?? [],
+        aaguid: info.aaguid,
+        backedUp: info.credentialBackedUp,
+      });
+      // Unique per tenant: a passkey already has that credential id (this person's or another's).
+      if (!factor) return { ok: false, refused: 'already_registered' } as const;
+      return { ok: true, factor, amr: passkeyAmr(info.credentialBackedUp, info.userVerified) } as const;
     });
   }
 

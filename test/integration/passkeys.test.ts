@@ -114,6 +114,28 @@ async function signedIn(p: { email: string }) {
 
 const security = (path = '') => `${t.url}/t/${tenant.slug}/account/security${path}`;
 
+test('a credential id already registered — the same authenticator again, or someone else’s — is refused with 409, never a 500', async (tt) => {
+  const owner = await person();
+  const theirs = await enroll(tenant, owner.user.id, owner.email);
+  // Someone else answers with the owner's authenticator, over the Security page.
+  const other = await person();
+  const s = await signedIn(other);
+  const o = passkeyOptionsIn(await (await s.browser.submit(security('/passkeys'), { _csrf: s.csrf, current_password: PASSWORD })).res.text());
+  const taken = await s.browser.submit(security('/passkeys/verify'), {
+    _csrf: s.csrf,
+    name: 'Mine now',
+    response: JSON.stringify(theirs.register(o.challenge)),
+  });
+  tt.is(taken.res.status, 409);
+  tt.regex(await taken.res.text(), /already registered/);
+  tt.deepEqual(await t.app.services.factors.list(tenant.id, other.user.id), []);
+  // The owner registers the same authenticator twice.
+  const passkeys = t.app.services.passkeys;
+  const again = await passkeys.registrationOptions(tenant.id, { id: owner.user.id, email: owner.email, name: null }, 'Tessera');
+  tt.like(await passkeys.register(tenant.id, owner.user.id, theirs.register(again.challenge), 'Again'), { ok: false, refused: 'already_registered' });
+  tt.is((await t.app.services.factors.list(tenant.id, owner.user.id)).length, 1);
+});
+
 test('adding a passkey: the password first, then options for a discoverable credential; the answer stores it and mails the person', async (tt) => {
   const p = await person();
   const s = await signedIn(p);
