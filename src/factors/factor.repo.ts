@@ -96,18 +96,35 @@ export async function findTotpForUpdate(tx: TenantTx, tenantId: string, userId: 
     .executeTakeFirst();
 }
 
-/** The user's confirmed TOTP factors, oldest first, locked for the caller's transaction (a code advances one step once). */
-export async function confirmedTotpFactorsForUpdate(tx: TenantTx, tenantId: string, userId: string) {
+/** The user's confirmed TOTP factors, oldest first (what a sign-in code is checked against). */
+export async function confirmedTotpFactors(tx: TenantTx, tenantId: string, userId: string) {
   return tx
     .selectFrom('user_factors')
-    .select(['id', 'confirmed', 'secret_encrypted', 'last_totp_step'])
+    .select(['id', 'secret_encrypted', 'last_totp_step'])
     .where('tenant_id', '=', tenantId)
     .where('user_id', '=', userId)
     .where('kind', '=', 'totp')
     .where('confirmed', '=', true)
     .orderBy('created_at')
-    .forUpdate()
     .execute();
+}
+
+/**
+ * Spends the time step a sign-in code matched, if no request spent it (or a later one) first:
+ * one statement, atomic on its own — of two requests with the same code, the second finds the
+ * step taken (PostgreSQL re-checks the condition on the row the first one updated).
+ */
+export async function spendTotpStep(tx: TenantTx, tenantId: string, id: string, step: number): Promise<boolean> {
+  const row = await tx
+    .updateTable('user_factors')
+    .set({ last_totp_step: step, last_used_at: sql<Date>`now()` })
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .where('confirmed', '=', true)
+    .where((eb) => eb.or([eb('last_totp_step', 'is', null), eb('last_totp_step', '<', String(step))]))
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /** Records the step a code matched; `confirm`: the code also confirms an enrollment. */

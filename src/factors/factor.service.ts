@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { NotFound } from '../base/errors.ts';
 import { constantTimeEqual, decrypt, encrypt } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
+import { scopedStatement } from '../db/one-shot.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import * as repo from './factor.repo.ts';
 import type { FactorKind } from './factor.table.ts';
@@ -43,12 +44,13 @@ export class FactorService {
 
   /** Whether sign-in must ask for a second factor. */
   hasConfirmedFactor(tenantId: string, userId: string) {
-    return inTenant(this.deps.db, tenantId, (tx) => repo.hasConfirmedFactor(tx, tenantId, userId));
+    return scopedStatement(this.deps.db, tenantId, (tx) => repo.hasConfirmedFactor(tx, tenantId, userId));
   }
 
   /** The kinds of the person's confirmed factors; which of them count is the tenant's rule (tenant-factors.ts). */
   confirmedKinds(tenantId: string, userId: string): Promise<FactorKind[]> {
-    return inTenant(this.deps.db, tenantId, (tx) => repo.confirmedKinds(tx, tenantId, userId));
+    // One statement in one round trip: every correct password asks it.
+    return scopedStatement(this.deps.db, tenantId, (tx) => repo.confirmedKinds(tx, tenantId, userId));
   }
 
   unusedRecoveryCodes(tenantId: string, userId: string) {
@@ -140,15 +142,11 @@ export class FactorService {
   ): Promise<SecondFactorResult> {
     const typed = code.trim();
     if (typed.length === 0 || typed.length > 64) return { ok: false };
+    if (/^\d{3}\s?\d{3}$/.test(typed)) {
+      if (!accept.totp) return { ok: false };
+      return (await this.verifyTotpCode(tenantId, userId, typed)) ? { ok: true, method: 'totp' } : { ok: false };
+    }
     return inTenant(this.deps.db, tenantId, async (tx) => {
-      if (/^\d{3}\s?\d{3}$/.test(typed)) {
-        if (!accept.totp) return { ok: false };
-        // One read locks every app of the person: a code is spent by one request only.
-        for (const row of await repo.confirmedTotpFactorsForUpdate(tx, tenantId, userId)) {
-          if (await this.checkTotp(tx, tenantId, row, typed)) return { ok: true, method: 'totp' };
-        }
-        return { ok: false };
-      }
       if (!accept.recovery) return { ok: false };
       const hash = recoveryCodeHash(typed);
       let match: string | undefined;
@@ -180,6 +178,28 @@ export class FactorService {
     return inTenant(this.deps.db, tenantId, (tx) => removeFactorIn(tx, tenantId, userId, factorId));
   }
 
+  /**
+   * A sign-in code against the person's apps: one read, then for a match one conditional update
+   * that spends its time step (repo.spendTotpStep) — two single statements, no transaction around
+   * them: the update alone decides which of two requests with one code wins.
+   */
+  private async verifyTotpCode(tenantId: string, userId: string, code: string): Promise<boolean> {
+    const db = this.deps.db;
+    for (const row of await scopedStatement(db, tenantId, (tx) => repo.confirmedTotpFactors(tx, tenantId, userId))) {
+      const step = this.matchingStepOf(tenantId, row, code);
+      if (step !== null && (await scopedStatement(db, tenantId, (tx) => repo.spendTotpStep(tx, tenantId, row.id, step)))) return true;
+    }
+    return false;
+  }
+
+  /** The time step `code` matches on this app and has not been used at, or null. */
+  private matchingStepOf(tenantId: string, row: { id: string; secret_encrypted: string | null; last_totp_step: string | number | null }, code: string) {
+    if (!row.secret_encrypted) return null;
+    const key = Buffer.from(decrypt(this.deps.encryptionKey, row.secret_encrypted, this.aad(tenantId, row.id)), 'base64url');
+    const last = row.last_totp_step === null ? null : Number(row.last_totp_step);
+    return matchingStep(key, code, this.now(), last);
+  }
+
   private async checkTotp(
     tx: TenantTx,
     tenantId: string,
@@ -187,10 +207,7 @@ export class FactorService {
     code: string,
     confirm = true,
   ) {
-    if (!row.secret_encrypted) return false;
-    const key = Buffer.from(decrypt(this.deps.encryptionKey, row.secret_encrypted, this.aad(tenantId, row.id)), 'base64url');
-    const last = row.last_totp_step === null ? null : Number(row.last_totp_step);
-    const step = matchingStep(key, code, this.now(), last);
+    const step = this.matchingStepOf(tenantId, row, code);
     if (step === null) return false;
     await repo.acceptTotpStep(tx, tenantId, row.id, step, confirm);
     return true;

@@ -107,6 +107,15 @@ test('a code is accepted once: replaying it in its window is refused', async (tt
   tt.false(replay.url.startsWith(client.redirect_uris[0]!));
 });
 
+test('one code sent by many requests at once is accepted by exactly one; the step before it is then spent too', async (tt) => {
+  const person = await personWithTotp();
+  const factors = t.app.services.factors;
+  const code = currentCode(person.key);
+  const results = await Promise.all(Array.from({ length: 8 }, () => factors.verifySecondFactor(tenant.id, person.user.id, code)));
+  tt.is(results.filter((r) => r.ok).length, 1);
+  tt.false((await factors.verifySecondFactor(tenant.id, person.user.id, currentCode(person.key, -1))).ok, 'an earlier step is no use after a later one');
+});
+
 test('no way past the code step with the password alone', async (tt) => {
   const person = await personWithTotp();
   const { browser, after } = await passwordStep(person.email);
