@@ -5,7 +5,9 @@ import * as samlify from 'samlify';
 import { accountKey } from '../../src/accounts/brute-force.ts';
 import { base32Decode, hotp, totpStep } from '../../src/factors/totp.ts';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
+import { seriousA11yViolations } from '../helpers/axe.ts';
 import { Browser } from '../helpers/browser.ts';
+import { launchChromium } from '../helpers/chromium.ts';
 import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
 import { keyPair, TestSamlIdp } from '../helpers/saml-idp.ts';
 import { linkIn, SmtpSink } from '../helpers/smtp.ts';
@@ -300,4 +302,35 @@ test('an account without a factor still links by its password alone, and its hol
   tt.deepEqual(await linksOf(p.id), [{ subject: 'plain-sub', linked_by: 'password' }]);
   const mail = await smtp.waitFor(p.email, LINKED);
   tt.regex(mail.subject ?? '', /^Your .+ account was linked to single sign-on through Owner IdP of Link Corp$/);
+});
+
+test('in Chromium: the link page asks for the code after the password, labelled and accessible, and the sign-in continues', async (tt) => {
+  const w = await world();
+  const victim = await personWithTotp(w);
+  // The IdP leg by the scripted browser; its cookies (the pending link's, the interaction's) go to Chromium.
+  const flow = await idpAsserts(w, victim.email, 'chromium-sub');
+  const chrome = await launchChromium();
+  try {
+    const context = await chrome.newContext({ bypassCSP: true }); // only so axe-core can be injected
+    const cookies = (await flow.browser.jar.serialize()).cookies;
+    await context.addCookies(
+      cookies.map((c) => ({ name: c.key!, value: String(c.value), domain: String(c.domain), path: String(c.path ?? '/'), httpOnly: Boolean(c.httpOnly) })),
+    );
+    const page = await context.newPage();
+    await page.route(`${w.client.redirect_uris[0]}**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>App</h1>' }));
+    await page.goto(`${t.url}/t/${w.tenant.slug}/sso/link`);
+    await page.getByLabel('Password of this account').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Confirm with my password' }).click();
+    await page.getByLabel('Code from your authenticator app, or a recovery code').waitFor();
+    tt.deepEqual(await seriousA11yViolations(page), []);
+    tt.deepEqual(await linksOf(victim.id), []);
+    await page.getByLabel('Password of this account').fill(PASSWORD);
+    await page.getByLabel('Code from your authenticator app, or a recovery code').fill(codeNow(victim.key));
+    await page.getByRole('button', { name: 'Confirm with my password' }).click();
+    await page.waitForURL(`${w.client.redirect_uris[0]}**`);
+    tt.is((await flow.redeem(page.url())).claims()!.sub, victim.id);
+    tt.deepEqual(await linksOf(victim.id), [{ subject: 'chromium-sub', linked_by: 'password' }]);
+  } finally {
+    await chrome.close();
+  }
 });
