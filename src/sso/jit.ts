@@ -159,7 +159,8 @@ export async function provision(
 /**
  * Makes the link the person proved (their password, or the link mailed to the account), then
  * membership as for any sign-in; an invitation that started the sign-in is used too. The account
- * is checked again: a tenant administrator or a disabled account is never linked.
+ * is checked again: a tenant administrator or a disabled account is never linked. `linked` runs
+ * in the same transaction once the link is made (the account holder's mail: both or neither).
  */
 export async function linkProven(
   db: Database,
@@ -168,7 +169,8 @@ export async function linkProven(
   profile: UpstreamProfile,
   userId: string,
   reason: 'password' | 'email_link',
-  invitationId?: string | null,
+  invitationId: string | null | undefined,
+  linked: (tx: TenantTx, user: UserRow) => Promise<unknown>,
 ): Promise<Provisioned> {
   const tenantId = conn.tenant_id;
   return inTenant(db, tenantId, async (tx): Promise<Provisioned> => {
@@ -204,6 +206,7 @@ export async function linkProven(
         await invitations.acceptForSso(tx, tenantId, conn.org_id, invitation.id, userId);
     }
     await ensureMembership(tx, conn, userId, profile);
+    await linked(tx, user);
     return { kind: 'signed_in', userId, created: false };
   });
 }

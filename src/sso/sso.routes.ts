@@ -8,7 +8,9 @@ import type { Logger } from '../base/logger.ts';
 import type { Render } from '../base/views.ts';
 import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
+import type { FactorService } from '../factors/factor.service.ts';
 import { formField, renderPage } from '../http/pages.ts';
+import type { MailOutbox } from '../mail/outbox.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { findOrg } from '../orgs/org.repo.ts';
@@ -17,10 +19,12 @@ import type { UserService } from '../users/user.service.ts';
 import type { ConnectionService } from './connection.service.ts';
 import type { DomainService } from './domain.service.ts';
 import { auditLink, linkProven, type Provisioned, provision } from './jit.ts';
+import { type LinkFactorStep, linkFactorStep } from './link-second-factor.ts';
 import type { OidcSso } from './oidc-sso.ts';
 import { PENDING_LINK_TTL_MS, type PendingLink, type PendingLinks } from './pending-links.ts';
 import type { SamlSso } from './saml/saml-sso.ts';
 import type { ConnectionRow } from './sso.table.ts';
+import { mailLinkMade } from './sso-link-mail.ts';
 import type { SsoBinding } from './sso-request.ts';
 import { SsoRefused, type UpstreamProfile } from './upstream.ts';
 
@@ -36,7 +40,10 @@ export interface SsoRouteDeps {
   invitations: InvitationService;
   pendingLinks: PendingLinks;
   users: UserService;
+  factors: FactorService;
   bruteForce: BruteForce;
+  /** The account holder's "your account was linked" mail. */
+  outbox: MailOutbox;
   render: Render;
   log: Logger;
   /** The same-origin check of form posts (CSRF), for the account-linking forms. */
@@ -216,6 +223,32 @@ export function ssoRoutes(deps: SsoRouteDeps) {
       409,
     );
 
+  /** An account with factors, none of which the tenant allows now: never linked by password or mail alone. */
+  async function factorNotAllowed(ctx: Context, pending: PendingLink, conn: ConnectionRow) {
+    deps.metrics.signIn('sso_link', 'refused');
+    await record(conn, 'sso.link_refused', pending.profile, {
+      kind: 'refused',
+      userId: pending.userId,
+      reason: "the account's second factors are all of kinds the tenant does not allow now",
+    });
+    return renderPage(
+      ctx,
+      deps.render,
+      'message.njk',
+      {
+        title: 'This account cannot be linked here',
+        paragraphs: [
+          `Your account has a second factor that cannot be used here, so ${conn.name} cannot be linked to it with a password or an email link alone. Nothing was linked.`,
+          'Ask an administrator for help.',
+        ],
+      },
+      403,
+    );
+  }
+
+  /** What the link pages show when the account's factor is asked for (see link-second-factor.ts). */
+  const codeStep = (step: Extract<LinkFactorStep, { kind: 'code' }>) => ({ step: 'code', passkeyOnly: step.passkeyOnly });
+
   async function linkPage(ctx: Context, pending: PendingLink, extra: Record<string, unknown> = {}, status = 200) {
     const found = await describePending(pending);
     if (!found) return expired(ctx);
@@ -245,7 +278,12 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     await linkPage(ctx, pending);
   });
 
-  /** The account's own password proves it; brute-force rules as at any sign-in. */
+  /**
+   * The account's own password proves it; brute-force rules as at any sign-in. An account with a
+   * second factor gives its code too. Nothing is kept between the two submissions: the second
+   * carries the password again with the code, and only both together count as a success (a right
+   * password alone does not clear wrong codes); a wrong code counts toward the account's lock.
+   */
   router.post('/link/password', deps.sameOrigin, async (ctx) => {
     const { tenant } = ctx.state.runtime;
     const pending = await pendingOf(ctx);
@@ -253,16 +291,30 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     const found = await describePending(pending);
     if (!found) return expired(ctx);
     const password = formField(ctx, 'password', 256, false);
-    const settings = effectiveSettings(tenant.settings).brute_force;
-    const verdict = await deps.bruteForce.check(tenant.id, settings, found.user.email, ctx.ip);
+    const code = formField(ctx, 'code', 64);
+    const settings = effectiveSettings(tenant.settings);
+    const verdict = await deps.bruteForce.check(tenant.id, settings.brute_force, found.user.email, ctx.ip);
     const user = !verdict.ipBlocked && password ? await deps.users.checkSignIn(tenant.id, found.user, password) : undefined;
     if (!user || verdict.accountLocked) {
       deps.metrics.signIn('sso_link', verdict.ipBlocked || verdict.accountLocked ? 'locked' : 'invalid_credentials');
-      await deps.bruteForce.recordFailure(tenant.id, settings, found.user.email, ctx.ip, verdict);
-      return linkPage(ctx, pending, { error: 'That password is not right.' }, 401);
+      await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, found.user.email, ctx.ip, verdict);
+      // Whoever typed a code was at the code step: keep its field (the password is checked first, so
+      // this page says nothing about the account's factors to someone without the password).
+      return linkPage(ctx, pending, { error: 'That password is not right.', ...(code ? { step: 'code' } : {}) }, 401);
+    }
+    const factor = await linkFactorStep(deps.factors, settings, tenant.id, user.id);
+    if (factor.kind === 'refused') return factorNotAllowed(ctx, pending, found.conn);
+    if (factor.kind === 'code') {
+      if (!code) return linkPage(ctx, pending, codeStep(factor));
+      const checked = await deps.factors.verifySecondFactor(tenant.id, user.id, code, factor.accept);
+      if (!checked.ok) {
+        deps.metrics.signIn('sso_link', 'invalid_credentials');
+        await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, found.user.email, ctx.ip, verdict);
+        return linkPage(ctx, pending, { ...codeStep(factor), error: 'That code is not valid. Enter your password and a current code again.' }, 401);
+      }
     }
     await deps.bruteForce.recordSuccess(tenant.id, found.user.email, verdict);
-    return finishLink(ctx, pending, found.conn, 'password', true);
+    return finishLink(ctx, pending, found, 'password');
   });
 
   /** A one-time link to the account's stored address (never the address the IdP asserted). */
@@ -282,14 +334,34 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     const found = pending && (await describePending(pending));
     if (!found) return expired(ctx);
     if ((await pendingOf(ctx))?.id !== pending!.id) return otherBrowser(ctx);
-    renderPage(ctx, deps.render, 'sso-link-confirm.njk', {
-      title: 'Link your account',
-      orgName: found.org.name,
-      connectionName: found.conn.name,
-      email: found.user.email,
-      action: ctx.path,
-    });
+    const factor = await linkFactorStep(deps.factors, effectiveSettings(ctx.state.runtime.tenant.settings), pending!.tenantId, pending!.userId);
+    if (factor.kind === 'refused') return factorNotAllowed(ctx, pending!, found.conn);
+    confirmPage(ctx, found, factor);
   });
+
+  function confirmPage(
+    ctx: Context,
+    found: NonNullable<Awaited<ReturnType<typeof describePending>>>,
+    factor: LinkFactorStep,
+    extra: Record<string, unknown> = {},
+    status = 200,
+  ) {
+    renderPage(
+      ctx,
+      deps.render,
+      'sso-link-confirm.njk',
+      {
+        title: 'Link your account',
+        orgName: found.org.name,
+        connectionName: found.conn.name,
+        email: found.user.email,
+        action: ctx.path,
+        ...(factor.kind === 'code' ? codeStep(factor) : {}),
+        ...extra,
+      },
+      status,
+    );
+  }
 
   router.post('/link/confirm/:token', deps.sameOrigin, async (ctx) => {
     const pending = await deps.pendingLinks.forMailToken(ctx.state.runtime.tenant.id, String(ctx.params.token));
@@ -299,7 +371,27 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     // the one who reads it. (Otherwise an IdP's owner could start a link to someone's account and
     // have them click "it was me" in their own mail client.)
     if ((await pendingOf(ctx))?.id !== pending.id) return otherBrowser(ctx);
-    return finishLink(ctx, pending, found.conn, 'email_link', true);
+    // The mailed link proves the mailbox, not the second factor: with one, its code too, counted
+    // toward the account's lock like a wrong password. The link's token stays the proof of the
+    // mailbox at each attempt (it is used up only by the link), so nothing else is kept.
+    const { tenant } = ctx.state.runtime;
+    const settings = effectiveSettings(tenant.settings);
+    const factor = await linkFactorStep(deps.factors, settings, tenant.id, pending.userId);
+    if (factor.kind === 'refused') return factorNotAllowed(ctx, pending, found.conn);
+    if (factor.kind === 'code') {
+      const code = formField(ctx, 'code', 64);
+      if (!code) return confirmPage(ctx, found, factor, { error: 'Enter the code.' }, 400);
+      const verdict = await deps.bruteForce.check(tenant.id, settings.brute_force, found.user.email, ctx.ip);
+      const checked =
+        verdict.ipBlocked || verdict.accountLocked ? { ok: false } : await deps.factors.verifySecondFactor(tenant.id, pending.userId, code, factor.accept);
+      if (!checked.ok) {
+        deps.metrics.signIn('sso_link', verdict.ipBlocked || verdict.accountLocked ? 'locked' : 'invalid_credentials');
+        await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, found.user.email, ctx.ip, verdict);
+        return confirmPage(ctx, found, factor, { error: 'That code is not valid. Enter a current code.' }, 401);
+      }
+      await deps.bruteForce.recordSuccess(tenant.id, found.user.email, verdict);
+    }
+    return finishLink(ctx, pending, found, 'email_link');
   });
 
   router.post('/link/cancel', deps.sameOrigin, async (ctx) => {
@@ -321,18 +413,27 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     return renderPage(ctx, deps.render, 'message.njk', { title: 'Nothing was linked', paragraphs: ['Your account was not changed.'] });
   });
 
-  async function finishLink(ctx: Context, pending: PendingLink, conn: ConnectionRow, reason: 'password' | 'email_link', continueSignIn: boolean) {
+  /** Makes the proven link (and mails the account holder about it), then continues the sign-in. */
+  async function finishLink(
+    ctx: Context,
+    pending: PendingLink,
+    found: NonNullable<Awaited<ReturnType<typeof describePending>>>,
+    reason: 'password' | 'email_link',
+  ) {
     const runtime = ctx.state.runtime;
+    const { conn, org } = found;
     await deps.pendingLinks.remove(pending.tenantId, pending.id);
-    if (continueSignIn) clearLinkCookie(ctx);
+    clearLinkCookie(ctx);
     try {
-      const outcome = await linkProven(deps.db, deps.invitations, conn, pending.profile, pending.userId, reason, pending.binding.invitationId);
+      const outcome = await linkProven(deps.db, deps.invitations, conn, pending.profile, pending.userId, reason, pending.binding.invitationId, (tx, user) =>
+        mailLinkMade(deps.outbox, tx, pending.tenantId, user.email, { connectionName: conn.name, orgName: org.name, proof: reason }),
+      );
       if (outcome.kind !== 'signed_in') {
         await record(conn, 'sso.link_refused', pending.profile, outcome);
         throw new SsoRefused(outcome.reason);
       }
       deps.log.info({ tenant: runtime.tenant.slug, connection: conn.id, userId: outcome.userId, proof: reason }, 'sso link proven');
-      if (continueSignIn && (!pending.binding.interactionUid || (await runtime.provider.Interaction.find(pending.binding.interactionUid)))) {
+      if (!pending.binding.interactionUid || (await runtime.provider.Interaction.find(pending.binding.interactionUid))) {
         const done = await signedIn(ctx, conn, outcome.userId, pending.binding, pending.profile.mfa === true);
         deps.metrics.signIn('sso_link', 'signed_in');
         return done;
