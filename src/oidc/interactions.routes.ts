@@ -207,10 +207,12 @@ export function interactionRoutes(deps: {
     // a recovery code (the code step offers only that), and is never walked through setting up a
     // new factor with the password alone.
     if (usable.size > 0 || (confirmed.length > 0 && !factorsTurnedOff(settings))) {
-      details.lastSubmission = { [PENDING_KEY]: { accountId: user.id, email, kinds: [...usable] } satisfies PendingSecondFactor };
+      const pending = { accountId: user.id, email, kinds: [...usable] } satisfies PendingSecondFactor;
+      details.lastSubmission = { [PENDING_KEY]: pending };
       await details.persist();
-      ctx.status = 303;
-      return ctx.redirect(`${base(ctx, details.uid)}/mfa`);
+      // The code step is this answer's page, its forms posting to /mfa: no redirect to a page that
+      // would read the interaction again (a two-step sign-in is one request and one read shorter).
+      return codeStepPage(ctx, details.uid, pending, 'totp');
     }
     // No factor yet, but the tenant or the requested organization wants one: set it up now (or be reminded).
     const enrollAt = await deps.enrollment.stepAfterPassword(ctx, details, user.id, email);
@@ -243,6 +245,23 @@ export function interactionRoutes(deps: {
     return { method: chosen };
   }
 
+  /** The code step's page for this pending sign-in: what it asks for, and a passkey where the person has one. */
+  async function codeStepPage(
+    ctx: Context,
+    uid: string,
+    pending: PendingSecondFactor,
+    chosen: 'totp' | 'recovery',
+    extra: Record<string, unknown> = {},
+    status?: number,
+  ) {
+    secondFactorPage(
+      ctx,
+      uid,
+      { ...codeStepMethod(ctx, pending, chosen), ...(await passkeySecondFactorOffer(ctx, deps.factors, uid, pending)), ...extra },
+      status,
+    );
+  }
+
   function noSecondFactorStep(ctx: Context) {
     page(ctx, 'error.njk', { title: 'Sign in first', detail: 'This sign-in is not waiting for a code. Start again from the application.' }, 400);
   }
@@ -251,10 +270,7 @@ export function interactionRoutes(deps: {
     const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);
     const pending = pendingSecondFactor(details);
     if (!pending) return noSecondFactorStep(ctx);
-    secondFactorPage(ctx, details.uid, {
-      ...codeStepMethod(ctx, pending, ctx.query.method === 'recovery' ? 'recovery' : 'totp'),
-      ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending)),
-    });
+    await codeStepPage(ctx, details.uid, pending, ctx.query.method === 'recovery' ? 'recovery' : 'totp');
   });
 
   /**
@@ -280,12 +296,7 @@ export function interactionRoutes(deps: {
     if (!result.ok) {
       deps.metrics.signIn('password', verdict.ipBlocked || verdict.accountLocked ? 'locked' : 'invalid_credentials');
       await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, pending.email, ctx.ip, verdict);
-      return secondFactorPage(
-        ctx,
-        details.uid,
-        { ...codeStepMethod(ctx, pending, method), error: INVALID_CODE, ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending)) },
-        401,
-      );
+      return codeStepPage(ctx, details.uid, pending, method, { error: INVALID_CODE }, 401);
     }
     await deps.bruteForce.recordSuccess(tenant.id, pending.email, verdict);
     const to = await provider.interactionResult(

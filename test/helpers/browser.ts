@@ -74,7 +74,9 @@ export function linkTo(html: string, text: RegExp): string {
 
 /**
  * Signs in on Tessera's email-first page: the email goes to the identify step, then email and
- * password to the password step. `pageUrl` is where `html` was served. Returns the last hop.
+ * password to the password step. `pageUrl` is where `html` was served. Returns the last hop —
+ * where the password step answers with the code step's page (a person with a second factor), that
+ * page at its own address, `…/mfa`, where its forms post and where a reload finds it.
  */
 export async function enterCredentials(browser: Browser, html: string, pageUrl: string, email: string, password: string, headers: Record<string, string> = {}) {
   let page = html;
@@ -87,7 +89,13 @@ export async function enterCredentials(browser: Browser, html: string, pageUrl: 
     url = identified.url;
     if (!/name="password"/.test(page)) return { res: new Response(page, { status: identified.res.status }), url };
   }
-  return browser.submit(new URL(formAction(page), url).href, { email, password }, headers);
+  const answered = await browser.submit(new URL(formAction(page), url).href, { email, password }, headers);
+  if (answered.res.status !== 200 || !answered.url.endsWith('/login')) return answered;
+  const body = await answered.res.text();
+  // A form of the code step (a code, or a passkey: …/mfa/passkey) names where it lives.
+  const codeStep = /<form method="post" action="([^"]+\/interaction\/[^/"]+\/mfa)(?:\/passkey)?"/.exec(body)?.[1];
+  const res = new Response(body, { status: answered.res.status, headers: answered.res.headers });
+  return { res, url: codeStep ? new URL(codeStep.replace(/&amp;/g, '&'), answered.url).href : answered.url };
 }
 
 /** Text of an HTML attribute or element as the page escaped it, back to what it says. */
