@@ -14,7 +14,7 @@ import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import { type FormErrors, FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice } from '../portal/forms.ts';
-import { portalSignIn, renderPolicyNotMet } from '../portal/org-policy-gate.ts';
+import { portalSignIn, renderPolicyNotMet, stepUpsFor } from '../portal/org-policy-gate.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
 import { type AccountService, PasswordRejected } from './account.service.ts';
@@ -83,9 +83,16 @@ export function accountPages(deps: {
     ]);
     const active = current ?? viewer.user.active_org_id;
     const refusal = typeof ctx.query.refused === 'string' ? REFUSALS[ctx.query.refused] : undefined;
+    // Those whose policy this sign-in falls short of: marked, with the way to sign in as they require.
+    const stepUps = await stepUpsFor(
+      ctx,
+      deps.orgTokens,
+      memberships.map((m) => m.id),
+      () => url(ctx, 'organizations'),
+    );
     view(ctx, 'account/organizations.njk', 'organizations', {
       title: 'My organizations',
-      memberships: memberships.map((m) => ({ ...m, active: m.id === active })),
+      memberships: memberships.map((m) => ({ ...m, active: m.id === active, stepUp: stepUps.get(m.id) })),
       invitations,
       formError: refusal,
     });

@@ -9,8 +9,7 @@ import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
 import { type FormErrors, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice } from './forms.ts';
 import { type OrgPageContext, orgPageContext, requireAbility } from './org-context.ts';
-import { portalSignIn } from './org-policy-gate.ts';
-import { stepUpUrl } from './portal-session.ts';
+import { stepUpsFor } from './org-policy-gate.ts';
 
 const ORG_FIELDS = ['name', 'slug', 'domain', 'description', 'logo_url', 'website', 'status'] as const;
 
@@ -67,22 +66,17 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
     }
     // Organizations whose policy this sign-in falls short of stay listed, marked, with the way to
     // sign in as they require (their pages answer 403 until then: org-policy-gate.ts).
-    const verdicts = await deps.orgTokens.judgeSignIn(
-      tenantId,
-      viewer.user.id,
+    const stepUps = await stepUpsFor(
+      ctx,
+      deps.orgTokens,
       rows.map((r) => r.id),
-      portalSignIn(ctx, viewer),
-      { evenIfNotMember: viewer.user.tenant_admin },
+      (orgId) => `${listUrl(ctx)}/${orgId}/members`,
     );
-    const stepUpFor = (orgId: string) => {
-      const v = verdicts.get(orgId);
-      return v && !v.ok ? { missing: v.missing, href: stepUpUrl(ctx, v.missing, `${listUrl(ctx)}/${orgId}/members`) } : undefined;
-    };
     page(ctx, 'portal/organizations.njk', {
       title: 'Organizations',
       section: 'portal',
       q,
-      organizations: rows.map((r) => ({ ...r, stepUp: stepUpFor(r.id) })),
+      organizations: rows.map((r) => ({ ...r, stepUp: stepUps.get(r.id) })),
       allOrganizations: viewer.user.tenant_admin,
       nextUrl: nextCursor ? `${listUrl(ctx)}?${new URLSearchParams({ ...(q ? { q } : {}), cursor: nextCursor })}` : undefined,
       canCreate: mayCreate(ctx),

@@ -19,6 +19,26 @@ export function portalSignIn(ctx: Context, viewer: Viewer): PolicyCheck {
   return { facts: viewer.signIn, tenantMfa: effectiveSettings(ctx.state.runtime.tenant.settings).mfa, grantId: viewer.grantId };
 }
 
+/**
+ * For lists of organizations: those whose policy the viewer's sign-in falls short of, each with
+ * what is missing and the link to sign in as it requires (back to `returnTo(orgId)`). Organizations
+ * the viewer may not see are left out.
+ */
+export async function stepUpsFor(
+  ctx: Context,
+  orgTokens: OrgTokens,
+  orgIds: readonly string[],
+  returnTo: (orgId: string) => string,
+): Promise<Map<string, { missing: Missing; href: string }>> {
+  const viewer: Viewer = ctx.state.viewer;
+  const verdicts = await orgTokens.judgeSignIn(ctx.state.runtime.tenant.id, viewer.user.id, orgIds, portalSignIn(ctx, viewer), {
+    evenIfNotMember: viewer.user.tenant_admin,
+  });
+  const stepUps = new Map<string, { missing: Missing; href: string }>();
+  for (const [orgId, v] of verdicts) if (!v.ok) stepUps.set(orgId, { missing: v.missing, href: stepUpUrl(ctx, v.missing, returnTo(orgId)) });
+  return stepUps;
+}
+
 /** The 403 page of a sign-in that does not meet an organization's policy, with the way to meet it. */
 export function renderPolicyNotMet(render: Render, ctx: Context, refusal: { missing: Missing; detail: string }, returnTo: string, what: string) {
   const text = STEP_UP_TEXT[refusal.missing];

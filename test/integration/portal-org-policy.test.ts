@@ -232,6 +232,9 @@ test('the account page switch is refused likewise, and allowed into an organizat
   const open = await org('Switch Open', { [sw]: 'member' });
   const { browser } = await passwordSession(email);
   const csrf = await csrfOf(browser);
+  const mine = await (await browser.follow(account('organizations'))).res.text();
+  tt.regex(mine, /Switch Strict<\/a>\s*<br><span class="badge step-up">needs a stronger sign-in<\/span>/);
+  tt.notRegex(mine, /Switch Open<\/a>\s*<br><span class="badge step-up">/);
 
   const refused = await post(browser, account(`organizations/${strict}/switch`), { _csrf: csrf });
   tt.is(refused.status, 403);
