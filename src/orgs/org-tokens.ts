@@ -86,17 +86,14 @@ export class OrgTokens {
     userId: string,
     orgIdOrSlug: string,
     signIn?: PolicyCheck,
-  ): Promise<{ claims: OrgClaims; reminder?: 'mfa_grace' } | { refused: OrgRefusal } | { refused: 'policy'; missing: Missing; detail: string }> {
+  ): Promise<{ claims: OrgClaims } | { refused: OrgRefusal } | { refused: 'policy'; missing: Missing; detail: string }> {
     if (!orgIdOrSlug || orgIdOrSlug.length > 100) return { refused: 'not_found_or_not_member' };
     const [row] = await this.orgsForSignIn(tenantId, userId, { idOrSlug: orgIdOrSlug }, signIn);
     if (!row?.member) return { refused: 'not_found_or_not_member' };
     if (row.status === 'suspended') return { refused: 'suspended' };
-    const verdict = signIn ? judge(row, signIn) : ({ ok: true } as PolicyVerdict);
-    if (!verdict.ok) return { refused: 'policy', missing: verdict.missing, detail: verdict.detail };
-    return {
-      claims: { org_id: row.id, org_slug: row.slug, org_roles: row.roles, org_permissions: row.permissions },
-      ...(verdict.reminder ? { reminder: verdict.reminder } : {}),
-    };
+    const verdict = signIn && judge(row, signIn);
+    if (verdict && !verdict.ok) return { refused: 'policy', missing: verdict.missing, detail: verdict.detail };
+    return { claims: { org_id: row.id, org_slug: row.slug, org_roles: row.roles, org_permissions: row.permissions } };
   }
 
   /**
