@@ -47,6 +47,7 @@ import { registerInvitationMail } from './orgs/invitation-mail.ts';
 import { OrgService } from './orgs/org.service.ts';
 import { OrgTokens } from './orgs/org-tokens.ts';
 import { orgPages } from './portal/org-pages.ts';
+import { orgPolicyGate } from './portal/org-policy-gate.ts';
 import { peoplePages } from './portal/people-pages.ts';
 import { policyPages } from './portal/policy-pages.ts';
 import { PortalSessions } from './portal/portal-session.ts';
@@ -250,7 +251,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   portalSignIn.use(portalSessions.routes().routes());
   koa.use(portalSignIn.routes());
   const portal = new Router({ prefix: '/t/:slug/portal' });
-  portal.use(...forms(), guard);
+  portal.use(...forms(), guard, orgPolicyGate({ orgTokens, render }));
   portal.use(orgPages({ orgs, orgTokens, users, render }).routes());
   portal.use(peoplePages({ orgs, invitations, users, render }).routes());
   portal.use(ssoPages({ orgs, connections, domains, oidc: oidcSso, saml: samlSso, render }).routes());

@@ -27,5 +27,7 @@ declare module 'koa' {
     user: SignedInUser;
     /** Portal and account pages: the signed-in user (portal/portal-session.ts). */
     viewer: Viewer;
+    /** Portal pages of an organization whose MFA grace period the viewer is in (portal/org-policy-gate.ts). */
+    policyReminder?: 'mfa_grace';
   }
 }

@@ -14,6 +14,7 @@ import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import { type FormErrors, FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice } from '../portal/forms.ts';
+import { portalSignIn, renderPolicyNotMet, stepUpsFor } from '../portal/org-policy-gate.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
 import { type AccountService, PasswordRejected } from './account.service.ts';
@@ -82,9 +83,16 @@ export function accountPages(deps: {
     ]);
     const active = current ?? viewer.user.active_org_id;
     const refusal = typeof ctx.query.refused === 'string' ? REFUSALS[ctx.query.refused] : undefined;
+    // Those whose policy this sign-in falls short of: marked, with the way to sign in as they require.
+    const stepUps = await stepUpsFor(
+      ctx,
+      deps.orgTokens,
+      memberships.map((m) => m.id),
+      () => url(ctx, 'organizations'),
+    );
     view(ctx, 'account/organizations.njk', 'organizations', {
       title: 'My organizations',
-      memberships: memberships.map((m) => ({ ...m, active: m.id === active })),
+      memberships: memberships.map((m) => ({ ...m, active: m.id === active, stepUp: stepUps.get(m.id) })),
       invitations,
       formError: refusal,
     });
@@ -97,7 +105,11 @@ export function accountPages(deps: {
   router.post('/organizations/:orgId/switch', guard, async (ctx) => {
     const viewer = ctx.state.viewer;
     const tenantId = ctx.state.runtime.tenant.id;
-    const r = await deps.orgTokens.claimsFor(tenantId, viewer.user.id, orgIdOf(ctx));
+    // Judged as the API's switch judges a token's sign-in: the organization's policy, one rule.
+    const r = await deps.orgTokens.claimsFor(tenantId, viewer.user.id, orgIdOf(ctx), portalSignIn(ctx, viewer));
+    if ('refused' in r && r.refused === 'policy') {
+      return renderPolicyNotMet(deps.render, ctx, r, url(ctx, 'organizations'), 'switch to this organization');
+    }
     if ('refused' in r) throw NotFound(r.refused === 'suspended' ? 'That organization is suspended.' : 'You are not a member of that organization.');
     await deps.orgTokens.selectForGrant(tenantId, viewer.grantId, viewer.user.id, r.claims.org_id);
     redirectWithNotice(ctx, url(ctx, 'organizations'), 'switched');

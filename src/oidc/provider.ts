@@ -479,9 +479,13 @@ function organizationPrompt(deps: ProviderDeps, tenant: TenantIdentity) {
       const { oidc } = ctx;
       // Signing in through an organization's SSO connection makes the sign-in work in it.
       const ssoOrg = (oidc.result as { sso?: { org_id?: string } } | undefined)?.sso?.org_id;
-      const requested = requestedOrganization(oidc.params as Record<string, unknown>) ?? ssoOrg;
+      const asked = requestedOrganization(oidc.params as Record<string, unknown>);
       const usage = await deps.clients.organizationUsage(tenant.id, oidc.client!.clientId);
-      if (usage === 'deny' && requested) throw new errors.InvalidRequest('this client does not use organizations; leave out the organization parameter');
+      if (usage === 'deny' && asked) throw new errors.InvalidRequest('this client does not use organizations; leave out the organization parameter');
+      // A client without organizations (the portal among them) signs in people of an SSO
+      // organization like anyone else: the sign-in is recorded as through SSO, and works in none.
+      if (usage === 'deny') return Check.NO_NEED_TO_PROMPT;
+      const requested = asked ?? ssoOrg;
       if (!requested && usage !== 'require') return Check.NO_NEED_TO_PROMPT;
       const grantId = oidc.grant?.jti;
       const accountId = oidc.session?.accountId;

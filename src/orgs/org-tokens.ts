@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { type Missing, type SessionFacts, SIGN_IN_METHODS, sessionMeets, strictest } from '../auth-policy/policy.ts';
+import { type Missing, type PolicyVerdict, type SessionFacts, SIGN_IN_METHODS, sessionMeets, strictest } from '../auth-policy/policy.ts';
 import { isUuid } from '../base/ids.ts';
 import { forget, readOnce } from '../base/request-reads.ts';
 import type { Database, TenantTx } from '../db/database.ts';
@@ -88,12 +88,47 @@ export class OrgTokens {
     signIn?: PolicyCheck,
   ): Promise<{ claims: OrgClaims } | { refused: OrgRefusal } | { refused: 'policy'; missing: Missing; detail: string }> {
     if (!orgIdOrSlug || orgIdOrSlug.length > 100) return { refused: 'not_found_or_not_member' };
+    const [row] = await this.orgsForSignIn(tenantId, userId, { idOrSlug: orgIdOrSlug }, signIn);
+    if (!row?.member) return { refused: 'not_found_or_not_member' };
+    if (row.status === 'suspended') return { refused: 'suspended' };
+    const verdict = signIn && judge(row, signIn);
+    if (verdict && !verdict.ok) return { refused: 'policy', missing: verdict.missing, detail: verdict.detail };
+    return { claims: { org_id: row.id, org_slug: row.slug, org_roles: row.roles, org_permissions: row.permissions } };
+  }
+
+  /**
+   * Whether a sign-in meets the policies of `orgIds` — the tokens' rule (claimsFor), for the
+   * portal's pages of an organization, where a tenant admin acts in organizations they are not a
+   * member of and suspended organizations are still shown. Organizations that do not exist, or
+   * (unless `evenIfNotMember`) of which the user is not a member, are left out of the answer.
+   */
+  async judgeSignIn(
+    tenantId: string,
+    userId: string,
+    orgIds: readonly string[],
+    signIn: PolicyCheck,
+    opts: { evenIfNotMember?: boolean } = {},
+  ): Promise<Map<string, PolicyVerdict>> {
+    const ids = orgIds.filter(isUuid);
+    const verdicts = new Map<string, PolicyVerdict>();
+    if (ids.length === 0) return verdicts;
+    for (const row of await this.orgsForSignIn(tenantId, userId, { ids }, signIn)) {
+      if (row.member || opts.evenIfNotMember) verdicts.set(row.id, judge(row, signIn));
+    }
+    return verdicts;
+  }
+
+  /**
+   * The organizations (one by id or slug, or several by id) with what the user is there and what
+   * their policy needs to judge `signIn` — one statement. `member` is null for a non-member.
+   */
+  private async orgsForSignIn(tenantId: string, userId: string, which: { idOrSlug: string } | { ids: readonly string[] }, signIn?: PolicyCheck) {
     // Which organization's SSO the sign-in came through, read in the same statement when the
     // caller did not say and the sign-in is known by its grant and time.
     const authTime = signIn?.facts.authTime;
     const lookUpSso = signIn?.viaSsoOrg === undefined && signIn?.grantId !== undefined && authTime !== undefined && Number.isSafeInteger(authTime);
-    const row = await inTenant(this.db, tenantId, (tx) =>
-      tx
+    const rows = await inTenant(this.db, tenantId, (tx) => {
+      let qb = tx
         .selectFrom('organizations as o')
         .leftJoin('org_members as m', (j) => j.onRef('m.tenant_id', '=', 'o.tenant_id').onRef('m.org_id', '=', 'o.id').on('m.user_id', '=', userId))
         .select([
@@ -121,22 +156,11 @@ export class OrgTokens {
             : sql<string | null>`null::uuid`
           ).as('sso_org'),
         ])
-        .where('o.tenant_id', '=', tenantId)
-        .where(isUuid(orgIdOrSlug) ? 'o.id' : 'o.slug', '=', orgIdOrSlug)
-        .executeTakeFirst(),
-    );
-    if (!row?.member) return { refused: 'not_found_or_not_member' };
-    if (row.status === 'suspended') return { refused: 'suspended' };
-    if (signIn) {
-      const stored = orgAuthPolicy(row);
-      // SSO required has one meaning on every path: people of the organization's verified domains
-      // work in it only through its SSO; members from elsewhere (guests) are not asked for it.
-      const policy = strictest({ mfa: signIn.tenantMfa }, { ...stored, sso_required: stored.sso_required && row.domain_member }, mfaRequiredSince(row));
-      const viaSsoOrg = lookUpSso ? row.sso_org : signIn.viaSsoOrg;
-      const verdict = sessionMeets(policy, { ...signIn.facts, viaOrgSso: viaSsoOrg === undefined ? undefined : viaSsoOrg === row.id });
-      if (!verdict.ok) return { refused: 'policy', missing: verdict.missing, detail: verdict.detail };
-    }
-    return { claims: { org_id: row.id, org_slug: row.slug, org_roles: row.roles, org_permissions: row.permissions } };
+        .where('o.tenant_id', '=', tenantId);
+      qb = 'ids' in which ? qb.where('o.id', 'in', [...which.ids]) : qb.where(isUuid(which.idOrSlug) ? 'o.id' : 'o.slug', '=', which.idOrSlug);
+      return qb.execute();
+    });
+    return rows.map((row) => ({ ...row, viaSsoOrg: lookUpSso ? row.sso_org : signIn?.viaSsoOrg }));
   }
 
   /**
@@ -221,6 +245,27 @@ export class OrgTokens {
     if (!org || org.status === 'suspended') return undefined;
     return { org_id: org.id, org_slug: org.slug, org_roles: [], org_permissions: [] };
   }
+}
+
+/**
+ * The one rule a sign-in is held to in an organization: the strictest of the tenant's and the
+ * organization's policies, judged by `sessionMeets`.
+ */
+function judge(
+  row: {
+    id: string;
+    sso_required: boolean;
+    auth_policy: Parameters<typeof orgAuthPolicy>[0]['auth_policy'];
+    domain_member: boolean;
+    viaSsoOrg: string | null | undefined;
+  },
+  signIn: PolicyCheck,
+): PolicyVerdict {
+  const stored = orgAuthPolicy(row);
+  // SSO required has one meaning on every path: people of the organization's verified domains
+  // work in it only through its SSO; members from elsewhere (guests) are not asked for it.
+  const policy = strictest({ mfa: signIn.tenantMfa }, { ...stored, sso_required: stored.sso_required && row.domain_member }, mfaRequiredSince(row));
+  return sessionMeets(policy, { ...signIn.facts, viaOrgSso: row.viaSsoOrg === undefined ? undefined : row.viaSsoOrg === row.id });
 }
 
 /**

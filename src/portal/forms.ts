@@ -53,7 +53,13 @@ export function formErrorsOf(err: unknown): FormErrors {
 export function portalPage(render: Render) {
   return (ctx: Context, template: string, context: Record<string, unknown>, status = 200) => {
     const viewer: Viewer | undefined = ctx.state.viewer;
-    renderPage(ctx, render, template, { viewer: viewer?.user, csrf: viewer?.csrf, errors: {}, values: {}, ...context }, status);
+    renderPage(
+      ctx,
+      render,
+      template,
+      { viewer: viewer?.user, csrf: viewer?.csrf, policyReminder: ctx.state.policyReminder, errors: {}, values: {}, ...context },
+      status,
+    );
   };
 }
 

@@ -9,6 +9,7 @@ import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
 import { type FormErrors, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice } from './forms.ts';
 import { type OrgPageContext, orgPageContext, requireAbility } from './org-context.ts';
+import { stepUpsFor } from './org-policy-gate.ts';
 
 const ORG_FIELDS = ['name', 'slug', 'domain', 'description', 'logo_url', 'website', 'status'] as const;
 
@@ -63,11 +64,19 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
         (m) => !needle || m.name.toLowerCase().includes(needle) || m.slug.includes(needle),
       );
     }
+    // Organizations whose policy this sign-in falls short of stay listed, marked, with the way to
+    // sign in as they require (their pages answer 403 until then: org-policy-gate.ts).
+    const stepUps = await stepUpsFor(
+      ctx,
+      deps.orgTokens,
+      rows.map((r) => r.id),
+      (orgId) => `${listUrl(ctx)}/${orgId}/members`,
+    );
     page(ctx, 'portal/organizations.njk', {
       title: 'Organizations',
       section: 'portal',
       q,
-      organizations: rows,
+      organizations: rows.map((r) => ({ ...r, stepUp: stepUps.get(r.id) })),
       allOrganizations: viewer.user.tenant_admin,
       nextUrl: nextCursor ? `${listUrl(ctx)}?${new URLSearchParams({ ...(q ? { q } : {}), cursor: nextCursor })}` : undefined,
       canCreate: mayCreate(ctx),

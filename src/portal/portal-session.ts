@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
+import { ACR, type Missing, type SessionFacts } from '../auth-policy/policy.ts';
 import type { Render } from '../base/views.ts';
 import { constantTimeEqual, deriveKey, randomSecret } from '../crypto/secrets.ts';
 import { formField, renderPage } from '../http/pages.ts';
@@ -25,6 +26,8 @@ const LOGIN_SECONDS = 10 * 60;
 export interface Viewer {
   user: UserRow;
   grantId: string;
+  /** How this portal session signed in, judged by the organizations' policies (OrgTokens.judgeSignIn). */
+  signIn: SessionFacts;
   /** Bound to the session; every portal and account form carries it (see checkCsrf). */
   csrf: string;
 }
@@ -33,6 +36,10 @@ interface SessionCookie {
   g: string; // grant id
   u: string; // user id
   c: string; // csrf token
+  // How the sign-in was made, from the authorization code: amr, acr and auth_time (seconds).
+  amr?: string[];
+  acr?: string;
+  at?: number;
   exp: number;
 }
 
@@ -96,6 +103,23 @@ class SignedCookie<T extends { exp: number }> {
 
 const tenantPath = (ctx: Context) => `/t/${ctx.state.runtime.tenant.slug}/`;
 
+/**
+ * Signing in again to meet what an organization's policy asks (`?step=` of the login route): a
+ * second factor (acr_values: the sign-in asks for one, or walks a person without one through
+ * setting it up), or a new sign-in (prompt=login: a fresh auth_time, another method, the
+ * organization's SSO).
+ */
+const STEP_UP: Record<string, Record<string, string>> = {
+  mfa: { acr_values: ACR.mfa },
+  login: { prompt: 'login' },
+};
+
+/** The login link that signs in again as a policy's `missing` asks, and comes back to `returnTo`. */
+export function stepUpUrl(ctx: Context, missing: Missing, returnTo: string): string {
+  const step = missing === 'mfa' ? 'mfa' : 'login';
+  return `${tenantPath(ctx)}portal/login?${new URLSearchParams({ step, return_to: returnTo })}`;
+}
+
 /** Only our own portal and account pages are places to return to after signing in. */
 function safeReturnTo(ctx: Context, candidate: unknown): string {
   const base = tenantPath(ctx);
@@ -139,6 +163,7 @@ export class PortalSessions {
         state,
         code_challenge: createHash('sha256').update(verifier).digest('base64url'),
         code_challenge_method: 'S256',
+        ...(typeof ctx.query.step === 'string' && Object.hasOwn(STEP_UP, ctx.query.step) ? STEP_UP[ctx.query.step] : {}),
       }).toString();
       ctx.redirect(url.href);
     });
@@ -170,9 +195,18 @@ export class PortalSessions {
         return this.failed(ctx, 'The sign-in could not be completed. Start again.');
       }
       await code.consume();
+      const signedIn = code as { amr?: unknown; acr?: unknown; authTime?: unknown };
       this.session.write(
         ctx,
-        { g: code.grantId, u: code.accountId, c: randomSecret(24), exp: Math.floor(Date.now() / 1000) + SESSION_SECONDS },
+        {
+          g: code.grantId,
+          u: code.accountId,
+          c: randomSecret(24),
+          amr: Array.isArray(signedIn.amr) ? signedIn.amr.filter((v): v is string => typeof v === 'string').slice(0, 10) : [],
+          ...(typeof signedIn.acr === 'string' ? { acr: signedIn.acr } : {}),
+          ...(typeof signedIn.authTime === 'number' ? { at: signedIn.authTime } : {}),
+          exp: Math.floor(Date.now() / 1000) + SESSION_SECONDS,
+        },
         tenantPath(ctx),
       );
       ctx.redirect(pending.returnTo);
@@ -221,7 +255,8 @@ export class PortalSessions {
     if (!grant || grant.accountId !== cookie.u || grant.clientId !== PORTAL_CLIENT) return undefined;
     const user = await this.users.find(runtime.tenant.id, cookie.u);
     if (!user || user.disabled) return undefined;
-    const viewer: Viewer = { user, grantId: cookie.g, csrf: cookie.c };
+    // A cookie from before sign-in facts were kept shows none: a policy asking anything asks to sign in again.
+    const viewer: Viewer = { user, grantId: cookie.g, csrf: cookie.c, signIn: { amr: cookie.amr ?? [], acr: cookie.acr, authTime: cookie.at } };
     ctx.state.viewer = viewer;
     return viewer;
   }

@@ -449,3 +449,38 @@ test.serial('sign-in policy: an owner requires MFA and SSO from the tab; a bad v
   tt.like(saved, { mfa_required: true, mfa_grace_days: 14, allowed_methods: ['password', 'sso'], sso_required: true, max_session_age_seconds: 28800 });
   await context.close();
 });
+
+test.serial('an organization requiring MFA: a password-only sign-in sees it marked, gets the step-up page, and a grace period shows a reminder', async (tt) => {
+  const who = { email: 'pat.password@acme.test', password: 'amber lighthouse 19 quill' };
+  const pat = (await adminApi(t, tenant, 'POST', '/users', { ...who, email_verified: true })).body;
+  const strict = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Strict Browser' })).body.id as string;
+  const grace = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Grace Browser' })).body.id as string;
+  for (const org of [strict, grace]) await adminApi(t, tenant, 'POST', `/organizations/${org}/members`, { user_id: pat.id, role: 'admin' });
+  await adminApi(t, tenant, 'PATCH', `/organizations/${strict}/auth-policy`, { mfa_required: true });
+  await adminApi(t, tenant, 'PATCH', `/organizations/${grace}/auth-policy`, { mfa_required: true, mfa_grace_days: 14 });
+
+  const { context, page } = await newPage();
+  await signIn(page, who);
+  const strictRow = page.getByRole('row', { name: /Strict Browser/ });
+  await tt.notThrowsAsync(strictRow.getByText('needs a stronger sign-in').waitFor());
+  tt.is(
+    await page
+      .getByRole('row', { name: /Grace Browser/ })
+      .getByText('needs a stronger sign-in')
+      .count(),
+    0,
+  );
+  await look(tt, page, 'portal-organizations-step-up');
+
+  await strictRow.getByRole('link', { name: 'Strict Browser', exact: true }).click();
+  await tt.notThrowsAsync(page.getByRole('heading', { name: 'A stronger sign-in is needed' }).waitFor());
+  await look(tt, page, 'portal-policy-not-met', { forGuide: true });
+  await page.getByRole('link', { name: 'Sign in with a second factor' }).click();
+  // A session exists, but acr_values asks for a second factor: the sign-in page again.
+  await tt.notThrowsAsync(page.getByLabel('Email').waitFor());
+
+  await page.goto(portalUrl(`organizations/${grace}/members`));
+  await tt.notThrowsAsync(page.getByRole('status').filter({ hasText: 'Grace Browser now requires a second factor' }).waitFor());
+  await look(tt, page, 'portal-org-mfa-grace');
+  await context.close();
+});

@@ -270,3 +270,50 @@ test.serial('sso_required on tokens: a client that asks for consent — the SSO 
   tt.is(claimsOf(refreshed.access_token).org_id, org);
   await api('PATCH', `/organizations/${org}/auth-policy`, { sso_required: false });
 });
+
+test.serial(
+  'sso_required in the portal: a password session of the domain’s admin gets 403 (missing sso); signing in again through the organization’s SSO opens the pages',
+  async (tt) => {
+    const email = `pia${++people}@policy-saml.example`;
+    const userId = (await api('POST', '/users', { email, password: PASSWORD, email_verified: true })).body.id;
+    for (const o of [org, plain]) await api('POST', `/organizations/${o}/members`, { user_id: userId, role: 'admin' });
+    const portal = (path: string) => `${t.url}/t/${tenant.slug}/portal/${path}`;
+    // A portal session made with the password while the connection was off.
+    const connPath = `/organizations/${org}/sso-connections/${conn.id}`;
+    await api('PATCH', connPath, { enabled: false });
+    const browser = new Browser(t.url);
+    const first = await browser.follow(portal('organizations'));
+    const listed = await enterCredentials(browser, await first.res.text(), first.url, email, PASSWORD);
+    tt.is(listed.url, portal('organizations'));
+    await api('PATCH', connPath, { enabled: true });
+    tt.is((await api('PATCH', `/organizations/${org}/auth-policy`, { sso_required: true })).status, 200);
+
+    const refused = await browser.follow(portal(`organizations/${org}/members`));
+    tt.is(refused.res.status, 403);
+    const html = await refused.res.text();
+    tt.regex(html, /missing: <code>sso<\/code>/);
+    tt.is((await browser.follow(portal(`organizations/${plain}/members`))).res.status, 200, 'the other organization keeps working');
+
+    // "Sign in again": prompt=login, the email routes to the organization's IdP, and back to the page.
+    const href = /<a class="button" href="([^"]+)"/.exec(html)![1]!.replace(/&amp;/g, '&');
+    tt.is(new URL(href, t.url).searchParams.get('step'), 'login');
+    const page = await browser.follow(new URL(href, t.url).href);
+    const toIdp = await enterCredentials(browser, await page.res.text(), page.url, email, 'unused');
+    tt.true(toIdp.url.startsWith(idp.ssoUrl), toIdp.url);
+    const response = await idp.response(sp, conn.acs_url, conn.sp_entity_id, {
+      inResponseTo: await idp.requestIdOf(sp, toIdp.url),
+      nameId: email,
+      attributes: { email },
+      authnContextClassRef: PASSWORD_CONTEXT,
+    });
+    const back = await browser.follow(conn.acs_url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://idp.test' },
+      body: new URLSearchParams({ SAMLResponse: response }).toString(),
+    });
+    tt.is(back.url, portal(`organizations/${org}/members`));
+    tt.is(back.res.status, 200);
+
+    await api('PATCH', `/organizations/${org}/auth-policy`, { sso_required: false });
+  },
+);
