@@ -52,6 +52,7 @@ import { peoplePages } from './portal/people-pages.ts';
 import { policyPages } from './portal/policy-pages.ts';
 import { PortalSessions } from './portal/portal-session.ts';
 import { ssoPages } from './portal/sso-pages.ts';
+import { tenantPolicyPages } from './portal/tenant-policy-pages.ts';
 import { ConnectionService, loopbackIdpsAllowed } from './sso/connection.service.ts';
 import { DomainService, systemTxtResolver, type TxtResolver } from './sso/domain.service.ts';
 import { OidcSso } from './sso/oidc-sso.ts';
@@ -256,6 +257,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   portal.use(peoplePages({ orgs, invitations, users, render }).routes());
   portal.use(ssoPages({ orgs, connections, domains, oidc: oidcSso, saml: samlSso, render }).routes());
   portal.use(policyPages({ orgs, render }).routes());
+  portal.use(tenantPolicyPages({ tenants, runtimes, render }).routes());
   koa.use(portal.routes());
 
   const account = new Router({ prefix: '/t/:slug/account' });

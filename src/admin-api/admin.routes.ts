@@ -311,7 +311,7 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
     responses: { 200: 'The settings' },
     handler: async (ctx, { body }) => {
       const runtime = ctx.state.runtime;
-      const updated = await deps.tenants.updateSettings(runtime.tenant, body);
+      const updated = await deps.tenants.updateSettings(runtime.tenant, body, ctx.state.actor);
       deps.runtimes.invalidate(runtime.tenant.slug);
       ctx.body = deps.tenants.presentSettings(updated);
     },

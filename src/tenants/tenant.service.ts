@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
+import type { Actor } from '../base/actor.ts';
 import { Conflict, Forbidden, isUniqueViolation, NotFound, ValidationFailed } from '../base/errors.ts';
 import { fieldErrors } from '../base/validate.ts';
 import { constantTimeEqual, randomSecret, sha256Hex } from '../crypto/secrets.ts';
@@ -16,7 +17,7 @@ import { createSigningKey, rotateSigningKey, type SigningAlg } from './signing-k
 import type { TenantRow } from './tenant.repo.ts';
 import * as repo from './tenant.repo.ts';
 import type { TenantSettings } from './tenant.table.ts';
-import { tenantAuditPage } from './tenant-audit.repo.ts';
+import { insertTenantAudit, tenantAuditPage } from './tenant-audit.repo.ts';
 
 /** Lowercase letters, digits and inner hyphens; 2–40 characters. It is part of every URL and issuer. */
 export const slugSchema = z
@@ -196,14 +197,34 @@ export class TenantService {
   }
 
   /** PATCH semantics, `brute_force` merged field by field. Bumps the config version so every instance sees it. */
-  async updateSettings(tenant: TenantRow, patch: UpdateSettings): Promise<TenantRow> {
+  /**
+   * Changes settings (Admin API, portal). A change of the tenant's authentication rule (`mfa`,
+   * `mfa_factors`) is written to the tenant's audit log with who made it.
+   */
+  async updateSettings(tenant: TenantRow, patch: UpdateSettings, actor?: Actor): Promise<TenantRow> {
     const { name, brute_force, ...rest } = patch;
     const settings: TenantSettings = {
       ...tenant.settings,
       ...rest,
       ...(brute_force ? { brute_force: { ...tenant.settings.brute_force, ...brute_force } } : {}),
     };
-    return repo.updateTenant(this.db, tenant.id, { name, settings });
+    const before = authRule(tenant.settings);
+    const updated = await repo.updateTenant(this.db, tenant.id, { name, settings });
+    const after = authRule(updated.settings);
+    if (actor && JSON.stringify(before) !== JSON.stringify(after)) {
+      await inTenant(this.db, tenant.id, (tx) =>
+        insertTenantAudit(tx, {
+          tenant_id: tenant.id,
+          actor,
+          action: 'tenant.auth_policy.updated',
+          target_type: 'tenant',
+          target_id: tenant.id,
+          before,
+          after,
+        }),
+      );
+    }
+    return updated;
   }
 
   /** True when `presented` is one of the tenant's admin API keys. */
@@ -222,4 +243,10 @@ export class TenantService {
     if (ok) this.verifiedKeys?.set(cacheKey, true);
     return ok;
   }
+}
+
+/** The tenant's part of the authentication policy, as its audit rows show it. */
+function authRule(settings: TenantSettings) {
+  const e = effectiveSettings(settings);
+  return { mfa: e.mfa, mfa_factors: e.mfa_factors };
 }

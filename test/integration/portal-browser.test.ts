@@ -423,6 +423,29 @@ test.serial('a tenant admin finds a user and adds them; the owner transfers owne
   await owner.context.close();
 });
 
+test.serial('sign-in rules: a tenant admin finds them from the organization list and saves them; an empty choice of factors is named', async (tt) => {
+  const { context, page } = await newPage();
+  await signIn(page, { email: tenant.adminEmail, password: tenant.adminPassword });
+  await page.getByRole('link', { name: 'Sign-in rules' }).click();
+  await page.getByRole('heading', { name: 'Sign-in rules' }).waitFor();
+  await look(tt, page, 'portal-tenant-rules', { forGuide: true });
+  await page.getByLabel('Authenticator apps (TOTP)').uncheck();
+  await page.getByLabel('Passkeys').uncheck();
+  await page.getByRole('button', { name: 'Save sign-in rules' }).click();
+  await tt.notThrowsAsync(
+    page
+      .getByText(/allow at least one factor/i)
+      .first()
+      .waitFor(),
+  );
+  await look(tt, page, 'portal-tenant-rules-error');
+  await page.getByLabel('Passkeys').check();
+  await page.getByLabel('Authenticator apps (TOTP)').check();
+  await page.getByRole('button', { name: 'Save sign-in rules' }).click();
+  await tt.notThrowsAsync(page.getByRole('status').filter({ hasText: 'Sign-in rules saved' }).waitFor());
+  await context.close();
+});
+
 test.serial('sign-in policy: an owner requires MFA and SSO from the tab; a bad value is named at its field', async (tt) => {
   const { context, page } = await newPage();
   await signIn(page, OWNER);

@@ -174,3 +174,45 @@ test.serial('a tenant admin who is not a member changes it too', async (tt) => {
   tt.is(r.status, 303);
   tt.deepEqual((await policyOf(globex)).allowed_methods, ['passkey', 'sso']);
 });
+
+// ── the tenant's own rule (Sign-in rules), tenant administrators only ─────────
+
+test.serial('sign-in rules: a tenant admin sets MFA and the allowed factors; bad values are 422 and change nothing; audited', async (tt) => {
+  const { browser, csrf } = await signedIn(tenant.adminEmail, tenant.adminPassword);
+  const page = await (await browser.request(portal('sign-in-rules'))).text();
+  tt.regex(page, /value="optional" checked/);
+  tt.regex(page, /name="factor_passkey" value="on" checked/);
+  const saved = await post(browser, portal('sign-in-rules'), { _csrf: csrf, mfa: 'required', factor_totp: 'on' });
+  tt.is(saved.status, 303);
+  const settings = (await adminApi(t, tenant, 'GET', '/settings')).body;
+  tt.is(settings.mfa, 'required');
+  tt.deepEqual(settings.mfa_factors, ['totp']);
+  const log = (await adminApi(t, tenant, 'GET', '/audit-log')).body.data as Array<Record<string, any>>;
+  const entry = log.find((e) => e.action === 'tenant.auth_policy.updated');
+  tt.like(entry, { actor: { type: 'user' }, before: { mfa: 'optional' }, after: { mfa: 'required', mfa_factors: ['totp'] } });
+
+  for (const [fields, field] of [
+    [{ mfa: 'optional' }, 'allow at least one factor'],
+    [{ mfa: 'sometimes', factor_totp: 'on' }, 'Invalid option'],
+  ] as const) {
+    const refused = await post(browser, portal('sign-in-rules'), { _csrf: csrf, ...fields });
+    tt.is(refused.status, 422);
+    tt.regex(await refused.text(), new RegExp(field, 'i'));
+  }
+  tt.is((await post(browser, portal('sign-in-rules'), { mfa: 'off', factor_totp: 'on' })).status, 403, 'no CSRF token');
+  tt.is((await adminApi(t, tenant, 'GET', '/settings')).body.mfa, 'required', 'nothing changed');
+
+  // The Admin API's change is audited the same, with its own actor.
+  tt.is((await adminApi(t, tenant, 'PATCH', '/settings', { mfa: 'optional', mfa_factors: ['totp', 'passkey'] })).status, 200);
+  const byApi = (await adminApi(t, tenant, 'GET', '/audit-log')).body.data[0];
+  tt.like(byApi, { action: 'tenant.auth_policy.updated', actor: { type: 'api_key' }, after: { mfa: 'optional' } });
+});
+
+test('sign-in rules: not a page for anyone but tenant admins', async (tt) => {
+  for (const who of [people.owner, people.member]) {
+    const { browser, csrf } = await signedIn(who);
+    tt.is((await browser.request(portal('sign-in-rules'))).status, 404, who);
+    tt.is((await post(browser, portal('sign-in-rules'), { _csrf: csrf, mfa: 'off', factor_totp: 'on' })).status, 404, who);
+  }
+  tt.not((await adminApi(t, tenant, 'GET', '/settings')).body.mfa, 'off');
+});
