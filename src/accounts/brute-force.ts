@@ -1,3 +1,4 @@
+import { atRequestEnd, heldByThisRequest } from '../base/request-end.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { scopedStatement } from '../db/one-shot.ts';
 import { inTenant } from '../db/tenant-scope.ts';
@@ -30,17 +31,68 @@ export interface Verdict {
    * errs on the side of locking.
    */
   accountHasFailures: boolean;
+  /** Ends this attempt's turn on the account (see BruteForce.check); recordFailure and recordSuccess call it. */
+  endTurn?: () => void;
 }
+
+/** The longest an attempt waits for its account's turn: a stuck request does not stop the account's sign-ins. */
+const TURN_WAIT_MS = 10_000;
 
 /**
  * Keycloak-style brute-force protection, kept in the database so every instance sees it.
  * Accounts are keyed by email, not user id, so unknown and known emails do the same work.
  */
 export class BruteForce {
+  /** Per account on this instance: the end of the attempt whose turn it is (see `check`). */
+  private readonly turns = new Map<string, Promise<void>>();
+
   constructor(private readonly db: Database) {}
 
+  /**
+   * Whether an attempt on this account from this address may be tried. Attempts on one account
+   * take turns on this instance: each waits until the one before has recorded its outcome (or its
+   * request ended), so attempts sent at once are judged one after another — otherwise all of them
+   * would be checked before any failure was counted, and a burst of guesses would be tried in full
+   * before the lock took effect. (Instances do not wait for one another: with N instances, at most
+   * N attempts overlap.)
+   */
   async check(tenantId: string, s: BruteForceSettings, email: string, ip: string): Promise<Verdict> {
     if (!s.enabled) return { ipBlocked: false, accountLocked: false, accountHasFailures: true };
+    const endTurn = await this.takeTurn(`${tenantId}:${accountKey(email)}`);
+    try {
+      return { ...(await this.read(tenantId, s, email, ip)), endTurn };
+    } catch (err) {
+      endTurn();
+      throw err;
+    }
+  }
+
+  /** Waits for the account's turn; the returned function ends it (once; also when the request ends). */
+  private async takeTurn(key: string): Promise<() => void> {
+    const held = heldByThisRequest();
+    if (held?.has(key)) return () => {};
+    const before = this.turns.get(key);
+    let finish!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const turn = (before ?? Promise.resolve()).then(() => mine);
+    this.turns.set(key, turn);
+    let ended = false;
+    const endTurn = () => {
+      if (ended) return;
+      ended = true;
+      held?.delete(key);
+      finish();
+      if (this.turns.get(key) === turn) this.turns.delete(key);
+    };
+    if (!atRequestEnd(endTurn)) setTimeout(endTurn, TURN_WAIT_MS).unref();
+    held?.add(key);
+    if (before) await Promise.race([before, new Promise((resolve) => setTimeout(resolve, TURN_WAIT_MS).unref())]);
+    return endTurn;
+  }
+
+  private async read(tenantId: string, s: BruteForceSettings, email: string, ip: string): Promise<Omit<Verdict, 'endTurn'>> {
     const rows = await scopedStatement(this.db, tenantId, (tx) =>
       tx
         .selectFrom('auth_throttle')
@@ -66,6 +118,14 @@ export class BruteForce {
    */
   async recordFailure(tenantId: string, s: BruteForceSettings, email: string, ip: string, verdict: Verdict): Promise<void> {
     if (!s.enabled) return;
+    try {
+      await this.countFailure(tenantId, s, email, ip, verdict);
+    } finally {
+      verdict.endTurn?.();
+    }
+  }
+
+  private async countFailure(tenantId: string, s: BruteForceSettings, email: string, ip: string, verdict: Verdict): Promise<void> {
     await inTenant(this.db, tenantId, async (tx) => {
       await this.bump(tx, tenantId, ipKey(ip), s.ip_window_seconds, () => null);
       if (verdict.ipBlocked || verdict.accountLocked) return;
@@ -82,7 +142,11 @@ export class BruteForce {
 
   /** A successful sign-in forgets the account's failures (the address keeps its count). */
   async recordSuccess(tenantId: string, email: string, verdict: Verdict): Promise<void> {
-    if (verdict.accountHasFailures) await this.unlock(tenantId, email);
+    try {
+      if (verdict.accountHasFailures) await this.unlock(tenantId, email);
+    } finally {
+      verdict.endTurn?.();
+    }
   }
 
   /**

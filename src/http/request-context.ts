@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { type Logger, withoutRedaction } from '../base/logger.ts';
+import { withRequestEnd } from '../base/request-end.ts';
 import { withRequestReads } from '../base/request-reads.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 
@@ -38,7 +39,7 @@ export function requestContext(log: Logger, metrics: Metrics) {
     const path = ctx.path;
     const started = performance.now();
     try {
-      await withRequestReads(next);
+      await withRequestEnd(() => withRequestReads(next));
     } finally {
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
       const elapsed = performance.now() - started;

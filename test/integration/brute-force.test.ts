@@ -107,3 +107,18 @@ test("a successful sign-in forgets the account's failures (and has none to forge
   tt.is((await attempt('forget@x.test', 'forget password ok', '192.0.2.30')).status, 303);
   tt.is(await failures(), undefined);
 });
+
+test('guesses sent at once take turns: a burst is judged one by one, so the lock stops it early', async (tt) => {
+  const email = 'burst@x.test';
+  await adminApi(t, tenant, 'POST', '/users', { email, password: 'the burst password', email_verified: true });
+  // Each from its own address, so only the account's own lock can stop them.
+  const results = await Promise.all(Array.from({ length: 12 }, (_, i) => attempt(email, `burst guess ${i}`, `198.51.100.${100 + i}`)));
+  tt.true(results.every((r) => r.status === 401));
+  tt.is((await attempt(email, 'the burst password', '198.51.100.99')).status, 401, 'locked: the right password is refused');
+  const counted = await sql<{ failures: number }>`select failures from auth_throttle where tenant_id = ${tenant.id} and key = ${`account:${email}`}`.execute(
+    t.app.connection.db,
+  );
+  // Judged one after another, the guesses stop counting once the account is locked (two quick
+  // failures here); judged all at once, every one of them would have been tried and counted.
+  tt.true((counted.rows[0]?.failures ?? 0) <= 3, `failures counted: ${counted.rows[0]?.failures}`);
+});

@@ -116,6 +116,26 @@ test('one code sent by many requests at once is accepted by exactly one; the ste
   tt.false((await factors.verifySecondFactor(tenant.id, person.user.id, currentCode(person.key, -1))).ok, 'an earlier step is no use after a later one');
 });
 
+test('codes sent at once take turns: a burst of wrong codes is judged one by one, so the lock stops it early', async (tt) => {
+  const person = await personWithTotp(strict);
+  const steps = [];
+  for (let i = 0; i < 10; i++) {
+    const s = await passwordStep(person.email, PASSWORD, strict, strictClient);
+    steps.push({ ...s, html: await s.after.res.text() });
+  }
+  const wrong = currentCode(person.key, 5);
+  const [last, ...burst] = steps;
+  const answers = await Promise.all(burst.map((s) => enterCode(s.browser, s.html, s.after.url, wrong)));
+  tt.true(answers.every((a) => a.res.status === 401));
+  tt.is((await enterCode(last!.browser, last!.html, last!.after.url, currentCode(person.key))).res.status, 401, 'locked: the right code is refused');
+  // Judged one after another, the codes stop counting once the account is locked; judged all at
+  // once, all nine would have been tried and counted.
+  const counted = await sql<{
+    failures: number;
+  }>`select failures from auth_throttle where tenant_id = ${strict.id} and key = ${`account:${person.email}`}`.execute(t.app.connection.db);
+  tt.true((counted.rows[0]?.failures ?? 0) <= 3, `failures counted: ${counted.rows[0]?.failures}`);
+});
+
 test('no way past the code step with the password alone', async (tt) => {
   const person = await personWithTotp();
   const { browser, after } = await passwordStep(person.email);
