@@ -40,8 +40,22 @@ export interface TestAppOptions {
   txtRecords?: Map<string, string[][]>;
 }
 
-/** The real app on a real port, on a fresh PostgreSQL database (or a given one, or embedded PGlite). */
+/**
+ * The real app on a real port, on a fresh PostgreSQL database (or a given one, or embedded PGlite).
+ * A free port can be taken by another process between `freePort()` and the listen (test files
+ * run side by side): then it starts again on another port.
+ */
 export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startTestAppOnce(opts);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startTestAppOnce(opts: TestAppOptions): Promise<TestApp> {
   const port = await freePort();
   const embedded = opts.embedded || (!opts.databaseUrl && !serverUrl());
   const fresh = opts.databaseUrl || embedded ? undefined : await createTestDatabase();
@@ -86,7 +100,13 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     await fresh?.drop();
     throw err;
   }
-  await app.start();
+  try {
+    await app.start();
+  } catch (err) {
+    await app.stop(0).catch(() => {});
+    await fresh?.drop();
+    throw err;
+  }
   return {
     app,
     url: `http://localhost:${port}`,
