@@ -243,7 +243,12 @@ async function link(tx: TenantTx, conn: ConnectionRow, subject: string, userId: 
       last_login_at: new Date(),
     })
     .execute();
-  await auditLink(tx, conn, 'sso.link_created', { subject, user_id: userId, reason: withFactor ? `${reason} and second factor` : reason });
+  await auditLink(tx, conn, 'sso.link_created', {
+    subject,
+    user_id: userId,
+    reason,
+    ...(PROVEN_BY_PERSON.includes(reason) ? { proven_with_factor: withFactor } : {}),
+  });
 }
 
 async function setLinkReason(tx: TenantTx, conn: ConnectionRow, subject: string, reason: LinkReason, withFactor: boolean) {
@@ -254,7 +259,7 @@ async function setLinkReason(tx: TenantTx, conn: ConnectionRow, subject: string,
     .where('connection_id', '=', conn.id)
     .where('subject', '=', subject)
     .execute();
-  await auditLink(tx, conn, 'sso.link_confirmed', { subject, reason: withFactor ? `${reason} and second factor` : reason });
+  await auditLink(tx, conn, 'sso.link_confirmed', { subject, reason, ...(PROVEN_BY_PERSON.includes(reason) ? { proven_with_factor: withFactor } : {}) });
 }
 
 /**

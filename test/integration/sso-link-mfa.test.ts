@@ -407,6 +407,7 @@ test('attack: a link proven by the password alone stops opening the account once
   tt.true(again.reachedApp(done), `${done.res.status} ${done.url}`);
   tt.is((await again.redeem(done.url)).claims()!.sub, victim.id);
   tt.deepEqual(await proofsOf(victim.id), [{ subject: 'kept-sub', linked_by: 'password', proven_with_factor: true }]);
+  tt.true((await auditOf(w, 'sso.link_confirmed')).some((a) => a.subject === 'kept-sub' && a.reason === 'password' && a.proven_with_factor === true));
 
   // From then on the link signs in with nothing more.
   const later = await idpSignIn(w, victim.email, 'kept-sub');
@@ -458,6 +459,17 @@ test('a password change (by an administrator or the person) removes the links pr
   });
   tt.is(outcome, 'changed');
   tt.deepEqual(await linksOf(other.id), []);
+
+  // A new password through the mailed reset link, likewise.
+  const third = await person(w);
+  await linkedByPasswordAlone(w, third, 'reset-link-sub');
+  tt.is((await linksOf(third.id)).length, 1);
+  await t.app.services.accounts.requestPasswordReset(w.tenant.id, third.email);
+  const token = linkIn(await smtp.waitFor(third.email, /Reset your/), '/account/reset-password/')
+    .split('/')
+    .pop()!;
+  tt.is(await t.app.services.accounts.resetPassword(w.tenant.id, token, 'a fresh lantern 93 valley'), 'ok');
+  tt.deepEqual(await linksOf(third.id), []);
 });
 
 test("an administrator's factor reset removes the links proven by the password; the next sign-in proves again", async (tt) => {
