@@ -18,8 +18,8 @@ import * as users from '../users/user.repo.ts';
  * tenant's audit log and mailed to the person in the same transaction.
  *
  * A reset also signs the person out everywhere (sessions, grants, tokens) and removes the SSO
- * links proven by the password, as a password change does: an administrator resets factors when a device was lost or stolen, and a session made
- * with that device must not outlive it. Removing one factor leaves sessions alone: it is routine
+ * links proven by the password, as a password change does: an administrator resets factors when
+ * a device was lost or stolen, and a session or link made with that device must not outlive it. Removing one factor leaves sessions alone: it is routine
  * (an old phone), and the person keeps their other factors.
  */
 export class FactorAdministration {

@@ -108,8 +108,9 @@ export async function provision(
       // A link is as strong as its proof. One proven without a second factor (the account had none,
       // or it predates the code step) is used only while the account still has no usable factor:
       // a link made today would ask for its code. Else the person proves it again, code included,
-      // and the link is upgraded. Links through the organization's verified domain, a new account
-      // or an invitation are not affected: there the organization vouches for its own mailboxes.
+      // and the link is upgraded. Links the organization made are not affected: through its verified
+      // domain it vouches for its own domain's mailboxes, and a new account or an invitation's link
+      // to one took over no account that existed before.
       if (PROVEN_BY_PERSON.includes(identity.linked_by as LinkReason) && !identity.proven_with_factor) {
         const usable = usableKinds(opts.factorRules, await confirmedKinds(tx, tenantId, user.id));
         if (usable.size > 0)
