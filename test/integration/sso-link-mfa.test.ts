@@ -4,12 +4,11 @@ import * as oidc from 'openid-client';
 import * as samlify from 'samlify';
 import { accountKey } from '../../src/accounts/brute-force.ts';
 import { base32Decode, hotp, totpStep } from '../../src/factors/totp.ts';
-import { effectiveSettings } from '../../src/tenants/settings.ts';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { seriousA11yViolations } from '../helpers/axe.ts';
-import { Browser } from '../helpers/browser.ts';
+import { Browser, formAction } from '../helpers/browser.ts';
 import { launchChromium } from '../helpers/chromium.ts';
-import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
+import { type RegisteredClient, signIn, startAuthorization } from '../helpers/oidc.ts';
 import { keyPair, TestSamlIdp } from '../helpers/saml-idp.ts';
 import { linkIn, SmtpSink } from '../helpers/smtp.ts';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
@@ -453,22 +452,25 @@ test('a password change (by an administrator or the person) removes the links pr
   const other = await person(w);
   await linkedByPasswordAlone(w, other, 'own-change-sub');
   tt.is((await linksOf(other.id)).length, 1);
-  const outcome = await t.app.services.accounts.changePassword(w.tenant.id, other.id, PASSWORD, 'a fresh lantern 93 valley', undefined, {
-    ip: '127.0.0.1',
-    bruteForce: effectiveSettings({}).brute_force,
+  const me = await signIn(t, w.tenant, w.client, { email: other.email, password: PASSWORD });
+  const own = await fetch(`${t.url}/t/${w.tenant.slug}/api/v1/me/password`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${me.tokens.access_token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ current_password: PASSWORD, new_password: 'a fresh lantern 93 valley' }),
   });
-  tt.is(outcome, 'changed');
+  tt.is(own.status, 204, await own.text());
   tt.deepEqual(await linksOf(other.id), []);
 
   // A new password through the mailed reset link, likewise.
   const third = await person(w);
   await linkedByPasswordAlone(w, third, 'reset-link-sub');
   tt.is((await linksOf(third.id)).length, 1);
-  await t.app.services.accounts.requestPasswordReset(w.tenant.id, third.email);
-  const token = linkIn(await smtp.waitFor(third.email, /Reset your/), '/account/reset-password/')
-    .split('/')
-    .pop()!;
-  tt.is(await t.app.services.accounts.resetPassword(w.tenant.id, token, 'a fresh lantern 93 valley'), 'ok');
+  const browser = new Browser(t.url);
+  const forgot = await browser.follow(`${t.url}/t/${w.tenant.slug}/account/forgot-password`);
+  await browser.submit(formAction(await forgot.res.text()), { email: third.email });
+  const resetForm = await browser.follow(linkIn(await smtp.waitFor(third.email, /Reset your/), '/account/reset-password/'));
+  const reset = await browser.submit(formAction(await resetForm.res.text()), { password: 'a fresh lantern 93 valley' });
+  tt.regex(await reset.res.text(), /Your password was changed/);
   tt.deepEqual(await linksOf(third.id), []);
 });
 
