@@ -6,6 +6,7 @@ import { inTenant } from '../db/tenant-scope.ts';
 import { mailRenderer } from '../mail/compose.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import { revokeEverythingOfAccount } from '../oidc-store/oidc-payload.repo.ts';
+import { removePasswordProvenLinks } from '../sso/password-proven-links.ts';
 import type { BruteForceSettings } from '../tenants/settings.ts';
 import type { TenantRow } from '../tenants/tenant.repo.ts';
 import { passwordProblem } from '../users/password-policy.ts';
@@ -149,6 +150,7 @@ export class AccountService {
       await tokens.useToken(tx, tenantId, row.id);
       await users.updateUser(tx, tenantId, row.user_id, { password_hash: passwordHash, email_verified: true });
       await revokeEverythingOfAccount(tx, tenantId, row.user_id);
+      await removePasswordProvenLinks(tx, tenantId, row.user_id, 'the password was reset by the account holder');
       return 'ok';
     });
     if (outcome === 'ok') await this.bruteForce.unlock(tenantId, found.email);
@@ -188,6 +190,7 @@ export class AccountService {
     await inTenant(this.db, tenantId, async (tx) => {
       await users.updateUser(tx, tenantId, userId, { password_hash: passwordHash });
       await revokeEverythingOfAccount(tx, tenantId, userId, { exceptGrantId: keepGrantId });
+      await removePasswordProvenLinks(tx, tenantId, userId, 'the password was changed by the account holder');
     });
     return 'changed';
   }

@@ -8,6 +8,7 @@ import { removeAllFactorsIn, removeFactorIn } from '../factors/factor.service.ts
 import { mailRenderer } from '../mail/compose.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import { revokeEverythingOfAccount } from '../oidc-store/oidc-payload.repo.ts';
+import { removePasswordProvenLinks } from '../sso/password-proven-links.ts';
 import { insertTenantAudit } from '../tenants/tenant-audit.repo.ts';
 import * as users from '../users/user.repo.ts';
 
@@ -16,9 +17,9 @@ import * as users from '../users/user.repo.ts';
  * secret, key or credential id), remove one, or reset them all. Each change is written to the
  * tenant's audit log and mailed to the person in the same transaction.
  *
- * A reset also signs the person out everywhere (sessions, grants, tokens), as a password change
- * does: an administrator resets factors when a device was lost or stolen, and a session made
- * with that device must not outlive it. Removing one factor leaves sessions alone: it is routine
+ * A reset also signs the person out everywhere (sessions, grants, tokens) and removes the SSO
+ * links proven by the password, as a password change does: an administrator resets factors when
+ * a device was lost or stolen, and a session or link made with that device must not outlive it. Removing one factor leaves sessions alone: it is routine
  * (an old phone), and the person keeps their other factors.
  */
 export class FactorAdministration {
@@ -85,6 +86,7 @@ export class FactorAdministration {
       const codes = await factorRepo.countUnusedRecoveryCodes(tx, tenantId, userId);
       const removed = await removeAllFactorsIn(tx, tenantId, userId);
       await revokeEverythingOfAccount(tx, tenantId, userId);
+      await removePasswordProvenLinks(tx, tenantId, userId, "an administrator reset the account's second factors");
       await insertTenantAudit(tx, {
         tenant_id: tenantId,
         actor,

@@ -1,13 +1,15 @@
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
+import { confirmedKinds } from '../factors/factor.repo.ts';
+import { type TenantFactorRules, usableKinds } from '../factors/tenant-factors.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import * as membership from '../orgs/membership.ts';
 import { findInvitation, findMember, findOrg, rolesByName } from '../orgs/org.repo.ts';
 import { invitationStatus } from '../orgs/org.service.ts';
-import { audit } from '../orgs/org-rules.ts';
 import { emailKey } from '../users/email-address.ts';
 import { findUserByEmail, findUserById, insertUser, type UserRow, updateUser } from '../users/user.repo.ts';
 import { mappedRoles } from './group-roles.ts';
+import { auditLink } from './link-audit.ts';
 import type { ConnectionRow } from './sso.table.ts';
 import { SsoRefused, type UpstreamProfile } from './upstream.ts';
 
@@ -28,7 +30,12 @@ export interface ProvisionContext {
   emailDomainVerified: boolean;
   /** The invitation whose link started this sign-in in this browser (proves the invited mailbox). */
   invitationId?: string | null | undefined;
+  /** The tenant's second-factor settings: which of an account's factors count now. */
+  factorRules: TenantFactorRules;
 }
+
+/** Links the person proved with the account's password or mailbox (not made by the organization). */
+const PROVEN_BY_PERSON: readonly LinkReason[] = ['password', 'email_link'];
 
 /** The same mailbox by the one email rule (users/email-address.ts); a refused address matches nothing. */
 function sameEmail(a: string, b: string) {
@@ -76,7 +83,7 @@ export async function provision(
   return inTenant(db, tenantId, async (tx): Promise<Provisioned> => {
     const identity = await tx
       .selectFrom('sso_identities')
-      .select(['user_id', 'linked_by'])
+      .select(['user_id', 'linked_by', 'proven_with_factor'])
       .where('tenant_id', '=', tenantId)
       .where('connection_id', '=', conn.id)
       .where('subject', '=', profile.subject)
@@ -96,7 +103,18 @@ export async function provision(
       if (identity.linked_by === 'legacy') {
         const verdict = existingAccountVerdict(user, opts.emailDomainVerified && sameEmail(user.email, profile.email));
         if (!verdict.ok) return { kind: 'proof_required', userId: user.id, reason: `an older link is re-checked: ${verdict.reason}` };
-        await setLinkReason(tx, conn, profile.subject, 'verified_domain');
+        await setLinkReason(tx, conn, profile.subject, 'verified_domain', false);
+      }
+      // A link is as strong as its proof. One proven without a second factor (the account had none,
+      // or it predates the code step) is used only while the account still has no usable factor:
+      // a link made today would ask for its code. Else the person proves it again, code included,
+      // and the link is upgraded. Links the organization made are not affected: through its verified
+      // domain it vouches for its own domain's mailboxes, and a new account or an invitation's link
+      // to one took over no account that existed before.
+      if (PROVEN_BY_PERSON.includes(identity.linked_by as LinkReason) && !identity.proven_with_factor) {
+        const usable = usableKinds(opts.factorRules, await confirmedKinds(tx, tenantId, user.id));
+        if (usable.size > 0)
+          return { kind: 'proof_required', userId: user.id, reason: 'the link was proven without a second factor, and the account has one now' };
       }
       await tx
         .updateTable('sso_identities')
@@ -169,6 +187,7 @@ export async function linkProven(
   profile: UpstreamProfile,
   userId: string,
   reason: 'password' | 'email_link',
+  withFactor: boolean,
   invitationId: string | null | undefined,
   linked: (tx: TenantTx, user: UserRow) => Promise<unknown>,
 ): Promise<Provisioned> {
@@ -198,8 +217,8 @@ export async function linkProven(
         reason: `replaced by a link to an account proven by ${reason}`,
       });
     }
-    if (current?.user_id === userId) await setLinkReason(tx, conn, profile.subject, reason);
-    else await link(tx, conn, profile.subject, userId, reason);
+    if (current?.user_id === userId) await setLinkReason(tx, conn, profile.subject, reason, withFactor);
+    else await link(tx, conn, profile.subject, userId, reason, withFactor);
     if (invitationId) {
       const invitation = await findInvitation(tx, tenantId, conn.org_id, invitationId, { lock: true });
       if (invitation && invitationStatus(invitation) === 'pending' && sameEmail(invitation.email, user.email))
@@ -211,38 +230,37 @@ export async function linkProven(
   });
 }
 
-async function link(tx: TenantTx, conn: ConnectionRow, subject: string, userId: string, reason: LinkReason) {
+/** `withFactor`: a link the person proved was proven with the account's second factor too. */
+async function link(tx: TenantTx, conn: ConnectionRow, subject: string, userId: string, reason: LinkReason, withFactor = false) {
   await tx
     .insertInto('sso_identities')
-    .values({ tenant_id: conn.tenant_id, connection_id: conn.id, subject, user_id: userId, linked_by: reason, last_login_at: new Date() })
+    .values({
+      tenant_id: conn.tenant_id,
+      connection_id: conn.id,
+      subject,
+      user_id: userId,
+      linked_by: reason,
+      proven_with_factor: withFactor,
+      last_login_at: new Date(),
+    })
     .execute();
-  await auditLink(tx, conn, 'sso.link_created', { subject, user_id: userId, reason });
+  await auditLink(tx, conn, 'sso.link_created', {
+    subject,
+    user_id: userId,
+    reason,
+    ...(PROVEN_BY_PERSON.includes(reason) ? { proven_with_factor: withFactor } : {}),
+  });
 }
 
-async function setLinkReason(tx: TenantTx, conn: ConnectionRow, subject: string, reason: LinkReason) {
+async function setLinkReason(tx: TenantTx, conn: ConnectionRow, subject: string, reason: LinkReason, withFactor: boolean) {
   await tx
     .updateTable('sso_identities')
-    .set({ linked_by: reason })
+    .set({ linked_by: reason, proven_with_factor: withFactor })
     .where('tenant_id', '=', conn.tenant_id)
     .where('connection_id', '=', conn.id)
     .where('subject', '=', subject)
     .execute();
-  await auditLink(tx, conn, 'sso.link_confirmed', { subject, reason });
-}
-
-/** Links in the organization's audit log: which connection, which subject, which account, why. */
-export function auditLink(
-  tx: TenantTx,
-  conn: ConnectionRow,
-  action: 'sso.link_created' | 'sso.link_confirmed' | 'sso.link_refused' | 'sso.link_deferred' | 'sso.link_removed',
-  detail: { subject: string; user_id?: string | undefined; reason: string },
-) {
-  const target = { type: 'sso_link', id: detail.user_id ?? null };
-  return audit(tx, conn.tenant_id, conn.org_id, { type: 'sso_connection', id: conn.id }, action, target, null, {
-    connection_id: conn.id,
-    connection_name: conn.name,
-    ...detail,
-  });
+  await auditLink(tx, conn, 'sso.link_confirmed', { subject, reason, ...(PROVEN_BY_PERSON.includes(reason) ? { proven_with_factor: withFactor } : {}) });
 }
 
 /**

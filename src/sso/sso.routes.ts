@@ -18,7 +18,8 @@ import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { ConnectionService } from './connection.service.ts';
 import type { DomainService } from './domain.service.ts';
-import { auditLink, linkProven, type Provisioned, provision } from './jit.ts';
+import { linkProven, type Provisioned, provision } from './jit.ts';
+import { auditLink } from './link-audit.ts';
 import { type LinkFactorStep, linkFactorStep } from './link-second-factor.ts';
 import type { OidcSso } from './oidc-sso.ts';
 import { PENDING_LINK_TTL_MS, type PendingLink, type PendingLinks } from './pending-links.ts';
@@ -115,7 +116,11 @@ export function ssoRoutes(deps: SsoRouteDeps) {
       const answer = await upstream();
       profile = answer.profile;
       const emailDomainVerified = await deps.domains.isVerifiedFor(runtime.tenant.id, conn.org_id, profile.email);
-      const outcome = await provision(deps.db, deps.invitations, conn, profile, { emailDomainVerified, invitationId: answer.binding.invitationId });
+      const outcome = await provision(deps.db, deps.invitations, conn, profile, {
+        emailDomainVerified,
+        invitationId: answer.binding.invitationId,
+        factorRules: effectiveSettings(runtime.tenant.settings),
+      });
       if (outcome.kind === 'proof_required') {
         deps.metrics.ssoSignIn(conn.type, 'proof_required');
         await record(conn, 'sso.link_deferred', profile, outcome);
@@ -314,7 +319,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
       }
     }
     await deps.bruteForce.recordSuccess(tenant.id, found.user.email, verdict);
-    return finishLink(ctx, pending, found, 'password');
+    return finishLink(ctx, pending, found, 'password', factor.kind === 'code');
   });
 
   /** A one-time link to the account's stored address (never the address the IdP asserted). */
@@ -391,7 +396,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
       }
       await deps.bruteForce.recordSuccess(tenant.id, found.user.email, verdict);
     }
-    return finishLink(ctx, pending, found, 'email_link');
+    return finishLink(ctx, pending, found, 'email_link', factor.kind === 'code');
   });
 
   router.post('/link/cancel', deps.sameOrigin, async (ctx) => {
@@ -419,14 +424,23 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     pending: PendingLink,
     found: NonNullable<Awaited<ReturnType<typeof describePending>>>,
     reason: 'password' | 'email_link',
+    withFactor: boolean,
   ) {
     const runtime = ctx.state.runtime;
     const { conn, org } = found;
     await deps.pendingLinks.remove(pending.tenantId, pending.id);
     clearLinkCookie(ctx);
     try {
-      const outcome = await linkProven(deps.db, deps.invitations, conn, pending.profile, pending.userId, reason, pending.binding.invitationId, (tx, user) =>
-        mailLinkMade(deps.outbox, tx, pending.tenantId, user.email, { connectionName: conn.name, orgName: org.name, proof: reason }),
+      const outcome = await linkProven(
+        deps.db,
+        deps.invitations,
+        conn,
+        pending.profile,
+        pending.userId,
+        reason,
+        withFactor,
+        pending.binding.invitationId,
+        (tx, user) => mailLinkMade(deps.outbox, tx, pending.tenantId, user.email, { connectionName: conn.name, orgName: org.name, proof: reason }),
       );
       if (outcome.kind !== 'signed_in') {
         await record(conn, 'sso.link_refused', pending.profile, outcome);

@@ -49,6 +49,8 @@ export interface SsoIdentityTable {
   user_id: string;
   /** Why the link exists (see LinkReason in jit.ts); 'legacy' links are re-checked before use. */
   linked_by: string;
+  /** A link the person proved was proven with the account's second factor too (see jit.ts). */
+  proven_with_factor: Generated<boolean>;
   created_at: Generated<Date>;
   last_login_at: Date | null;
 }

@@ -5,6 +5,7 @@ import type { Database } from '../db/database.ts';
 import { scopedStatement } from '../db/one-shot.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { revokeEverythingOfAccount } from '../oidc-store/oidc-payload.repo.ts';
+import { removePasswordProvenLinks } from '../sso/password-proven-links.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
 import type { UserRow } from './user.repo.ts';
 import * as repo from './user.repo.ts';
@@ -69,7 +70,8 @@ export class UserService {
 
   /**
    * Disabling a user (or changing their password) signs them out everywhere: sessions, grants
-   * and tokens are revoked in the same transaction.
+   * and tokens are revoked in the same transaction. A new password also removes the SSO links
+   * proven by the old one.
    */
   async update(tenantId: string, id: string, input: UpdateUserInput): Promise<UserRow> {
     const { password, ...rest } = input;
@@ -80,6 +82,7 @@ export class UserService {
         const user = await repo.updateUser(tx, tenantId, id, { ...rest, ...(password_hash ? { password_hash } : {}) });
         if (!user) throw NotFound(`No user ${id} in this tenant.`);
         if (input.disabled === true || password_hash) await revokeEverythingOfAccount(tx, tenantId, id);
+        if (password_hash) await removePasswordProvenLinks(tx, tenantId, id, 'the password was changed by an administrator');
         return user;
       });
     } catch (err) {

@@ -6,9 +6,9 @@ import { accountKey } from '../../src/accounts/brute-force.ts';
 import { base32Decode, hotp, totpStep } from '../../src/factors/totp.ts';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { seriousA11yViolations } from '../helpers/axe.ts';
-import { Browser } from '../helpers/browser.ts';
+import { Browser, formAction } from '../helpers/browser.ts';
 import { launchChromium } from '../helpers/chromium.ts';
-import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
+import { type RegisteredClient, signIn, startAuthorization } from '../helpers/oidc.ts';
 import { keyPair, TestSamlIdp } from '../helpers/saml-idp.ts';
 import { linkIn, SmtpSink } from '../helpers/smtp.ts';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
@@ -78,7 +78,11 @@ async function person(w: World, opts: { password?: boolean } = {}) {
 
 /** …with a confirmed authenticator app (the key computes codes) and recovery codes. */
 async function personWithTotp(w: World, opts: { password?: boolean } = {}) {
-  const p = await person(w, opts);
+  return addTotp(w, await person(w, opts));
+}
+
+/** The person confirms an authenticator app (and gets recovery codes). */
+async function addTotp<P extends { id: string; email: string }>(w: World, p: P) {
   const factors = t.app.services.factors;
   const enrollment = await factors.startTotp(w.tenant.id, p.id, 'Tessera', p.email);
   const key = base32Decode(enrollment.secret);
@@ -106,6 +110,13 @@ const codeNow = (key: Buffer, offset = 0) => hotp(key, totpStep(Date.now() / 100
  * victim's email under its own subject. Ends on the link page.
  */
 async function idpAsserts(w: World, email: string, subject: string) {
+  const flow = await idpSignIn(w, email, subject);
+  if (!flow.onLinkPage) throw new Error(`expected the link page, got ${flow.landed.res.status} ${flow.landed.url}`);
+  return flow;
+}
+
+/** A sign-in at the app through the IdP, which asserts `email` under `subject`; ends wherever it lands. */
+async function idpSignIn(w: World, email: string, subject: string) {
   const browser = new Browser(t.url);
   const { config, verifier, state, url } = await startAuthorization(w.tenant, w.client, { organization: w.orgId });
   const toIdp = await browser.follow(url);
@@ -120,9 +131,10 @@ async function idpAsserts(w: World, email: string, subject: string) {
     headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://idp.test' },
     body: new URLSearchParams({ SAMLResponse: response }).toString(),
   });
-  if (!landed.url.endsWith(`/t/${w.tenant.slug}/sso/link`)) throw new Error(`expected the link page, got ${landed.res.status} ${landed.url}`);
   const base = `${t.url}/t/${w.tenant.slug}/sso/link`;
   return {
+    landed,
+    onLinkPage: landed.url === base,
     browser,
     html: await landed.res.text(),
     byPassword: (fields: Record<string, string>) => browser.submit(`${base}/password`, fields),
@@ -136,6 +148,21 @@ async function linksOf(userId: string) {
   return (
     await sql<{ subject: string; linked_by: string }>`select subject, linked_by from sso_identities where user_id = ${userId}`.execute(t.app.connection.db)
   ).rows;
+}
+
+/** Whether each of the account's links was proven with a second factor. */
+async function proofsOf(userId: string) {
+  return (
+    await sql<{ subject: string; linked_by: string; proven_with_factor: boolean }>`
+      select subject, linked_by, proven_with_factor from sso_identities where user_id = ${userId} order by subject`.execute(t.app.connection.db)
+  ).rows;
+}
+
+/** The organization's audit entries of `action` (their `after` detail). */
+async function auditOf(w: World, action: string) {
+  return (await sql<{ after: any }>`select after from org_audit_log where org_id = ${w.orgId} and action = ${action}`.execute(t.app.connection.db)).rows.map(
+    (r) => (typeof r.after === 'string' ? JSON.parse(r.after) : r.after),
+  );
 }
 
 /** The account's failure count in the brute-force record (0 when none is kept). */
@@ -333,4 +360,158 @@ test('in Chromium: the link page asks for the code after the password, labelled 
   } finally {
     await chrome.close();
   }
+});
+
+// ── a link proven without a factor, once the account has one ───────────────
+
+/** The attacker's half: the victim's password (no factor yet) links the IdP's subject to the account. */
+async function linkedByPasswordAlone(w: World, victim: { id: string; email: string }, subject: string) {
+  const flow = await idpAsserts(w, victim.email, subject);
+  const done = await flow.byPassword({ password: PASSWORD });
+  if (!flow.reachedApp(done)) throw new Error(`not linked: ${done.res.status} ${done.url}`);
+  await flow.redeem(done.url);
+}
+
+test('attack: a link proven by the password alone stops opening the account once it has an authenticator app; password and code upgrade it', async (tt) => {
+  const w = await world();
+  const victim = await person(w);
+  await linkedByPasswordAlone(w, victim, 'kept-sub');
+  tt.deepEqual(await proofsOf(victim.id), [{ subject: 'kept-sub', linked_by: 'password', proven_with_factor: false }]);
+
+  // While the account has no factor, the link is what a link made today would be: it signs in.
+  const before = await idpSignIn(w, victim.email, 'kept-sub');
+  tt.true(before.reachedApp(before.landed), `${before.landed.res.status} ${before.landed.url}`);
+
+  // The victim adds an authenticator app: the link no longer opens the account by itself.
+  const withApp = await addTotp(w, victim);
+  const again = await idpSignIn(w, victim.email, 'kept-sub');
+  tt.true(again.onLinkPage, `${again.landed.res.status} ${again.landed.url}`);
+  tt.false(again.reachedApp(again.landed), 'no authorization response reached the app');
+  tt.regex(again.html, /name="password"/);
+  const deferred = await auditOf(w, 'sso.link_deferred');
+  tt.true(
+    deferred.some((a) => a.user_id === victim.id && /proven without a second factor/.test(a.reason)),
+    JSON.stringify(deferred),
+  );
+
+  // The proof page's rules: the password alone asks for the code; a wrong code is refused.
+  const asked = await again.byPassword({ password: PASSWORD });
+  tt.false(again.reachedApp(asked));
+  tt.regex(await asked.res.text(), /<input id="code" name="code"/);
+  tt.is((await again.byPassword({ password: PASSWORD, code: codeNow(withApp.key, 9) })).res.status, 401);
+  tt.deepEqual(await proofsOf(victim.id), [{ subject: 'kept-sub', linked_by: 'password', proven_with_factor: false }]);
+
+  // Password and code: signed in, the link upgraded.
+  const done = await again.byPassword({ password: PASSWORD, code: codeNow(withApp.key) });
+  tt.true(again.reachedApp(done), `${done.res.status} ${done.url}`);
+  tt.is((await again.redeem(done.url)).claims()!.sub, victim.id);
+  tt.deepEqual(await proofsOf(victim.id), [{ subject: 'kept-sub', linked_by: 'password', proven_with_factor: true }]);
+  tt.true((await auditOf(w, 'sso.link_confirmed')).some((a) => a.subject === 'kept-sub' && a.reason === 'password' && a.proven_with_factor === true));
+
+  // From then on the link signs in with nothing more.
+  const later = await idpSignIn(w, victim.email, 'kept-sub');
+  tt.true(later.reachedApp(later.landed), `${later.landed.res.status} ${later.landed.url}`);
+  tt.is((await later.redeem(later.landed.url)).claims()!.sub, victim.id);
+});
+
+test('attack: a link proven by the mailed link alone is proven again once the account has an authenticator app', async (tt) => {
+  const w = await world();
+  const victim = await person(w, { password: false });
+  const flow = await idpAsserts(w, victim.email, 'mailed-sub');
+  await flow.mailMe();
+  const confirmUrl = linkIn(await smtp.waitFor(victim.email, /Link your Link Corp sign-in/), '/sso/link/confirm/');
+  tt.true(flow.reachedApp(await flow.browser.submit(confirmUrl, {})));
+  tt.deepEqual(await proofsOf(victim.id), [{ subject: 'mailed-sub', linked_by: 'email_link', proven_with_factor: false }]);
+  await addTotp(w, victim);
+  const again = await idpSignIn(w, victim.email, 'mailed-sub');
+  tt.true(again.onLinkPage, `${again.landed.res.status} ${again.landed.url}`);
+  tt.false(again.reachedApp(again.landed));
+});
+
+test('a password change (by an administrator or the person) removes the links proven by the old password; the next sign-in proves again', async (tt) => {
+  const w = await world();
+  const victim = await personWithTotp(w);
+  // Proven with the code too: still the old password's link.
+  const flow = await idpAsserts(w, victim.email, 'pw-sub');
+  tt.true(flow.reachedApp(await flow.byPassword({ password: PASSWORD, code: victim.recovery[0]! })));
+  tt.is((await proofsOf(victim.id)).length, 1);
+
+  const changed = await adminApi(t, w.tenant, 'PATCH', `/users/${victim.id}`, { password: 'another walnut 58 harbour' });
+  tt.is(changed.status, 200, changed.text);
+  tt.deepEqual(await linksOf(victim.id), []);
+  const removed = await auditOf(w, 'sso.link_removed');
+  tt.true(
+    removed.some((a) => a.user_id === victim.id && a.subject === 'pw-sub' && /password was changed/.test(a.reason)),
+    JSON.stringify(removed),
+  );
+  const next = await idpSignIn(w, victim.email, 'pw-sub');
+  tt.true(next.onLinkPage, `${next.landed.res.status} ${next.landed.url}`);
+  tt.false(next.reachedApp(next.landed));
+
+  // The person's own change of password, likewise.
+  const other = await person(w);
+  await linkedByPasswordAlone(w, other, 'own-change-sub');
+  tt.is((await linksOf(other.id)).length, 1);
+  const me = await signIn(t, w.tenant, w.client, { email: other.email, password: PASSWORD });
+  const own = await fetch(`${t.url}/t/${w.tenant.slug}/api/v1/me/password`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${me.tokens.access_token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ current_password: PASSWORD, new_password: 'a fresh lantern 93 valley' }),
+  });
+  tt.is(own.status, 204, await own.text());
+  tt.deepEqual(await linksOf(other.id), []);
+
+  // A new password through the mailed reset link, likewise.
+  const third = await person(w);
+  await linkedByPasswordAlone(w, third, 'reset-link-sub');
+  tt.is((await linksOf(third.id)).length, 1);
+  const browser = new Browser(t.url);
+  const forgot = await browser.follow(`${t.url}/t/${w.tenant.slug}/account/forgot-password`);
+  await browser.submit(formAction(await forgot.res.text()), { email: third.email });
+  const resetForm = await browser.follow(linkIn(await smtp.waitFor(third.email, /Reset your/), '/account/reset-password/'));
+  const reset = await browser.submit(formAction(await resetForm.res.text()), { password: 'a fresh lantern 93 valley' });
+  tt.regex(await reset.res.text(), /Your password was changed/);
+  tt.deepEqual(await linksOf(third.id), []);
+});
+
+test("an administrator's factor reset removes the links proven by the password; the next sign-in proves again", async (tt) => {
+  const w = await world();
+  const victim = await person(w);
+  await linkedByPasswordAlone(w, victim, 'reset-sub');
+  await addTotp(w, victim);
+  const reset = await adminApi(t, w.tenant, 'DELETE', `/users/${victim.id}/factors`);
+  tt.is(reset.status, 204, reset.text);
+  // Without the removal the account (no factor any more) would open through the old link again.
+  tt.deepEqual(await linksOf(victim.id), []);
+  const removed = await auditOf(w, 'sso.link_removed');
+  tt.true(
+    removed.some((a) => a.user_id === victim.id && a.subject === 'reset-sub' && /reset/.test(a.reason)),
+    JSON.stringify(removed),
+  );
+  const next = await idpSignIn(w, victim.email, 'reset-sub');
+  tt.true(next.onLinkPage, `${next.landed.res.status} ${next.landed.url}`);
+  tt.false(next.reachedApp(next.landed));
+});
+
+test("a link through the organization's verified domain is unaffected by a factor, a password change and a factor reset", async (tt) => {
+  const w = await world();
+  const domain = `verified${++people}.example`;
+  tt.is((await adminApi(t, w.tenant, 'POST', `/organizations/${w.orgId}/domains`, { domain })).status, 201);
+  tt.is((await adminApi(t, w.tenant, 'PATCH', `/organizations/${w.orgId}/domains/${domain}`, { verified: true })).status, 200);
+  const email = `member@${domain}`;
+  const created = await adminApi(t, w.tenant, 'POST', '/users', { email, password: PASSWORD, email_verified: true });
+  const member = await addTotp(w, { email, id: created.body.id as string });
+
+  const signIn = async (step: string) => {
+    const flow = await idpSignIn(w, email, 'domain-sub');
+    tt.true(flow.reachedApp(flow.landed), `${step}: ${flow.landed.res.status} ${flow.landed.url}`);
+    tt.is((await flow.redeem(flow.landed.url)).claims()!.sub, member.id);
+  };
+  await signIn('first sign-in');
+  tt.deepEqual(await proofsOf(member.id), [{ subject: 'domain-sub', linked_by: 'verified_domain', proven_with_factor: false }]);
+  await signIn('with a factor');
+  tt.is((await adminApi(t, w.tenant, 'PATCH', `/users/${member.id}`, { password: 'another walnut 58 harbour' })).status, 200);
+  tt.is((await adminApi(t, w.tenant, 'DELETE', `/users/${member.id}/factors`)).status, 204);
+  tt.deepEqual(await linksOf(member.id), [{ subject: 'domain-sub', linked_by: 'verified_domain' }]);
+  await signIn('after a password change and a factor reset');
 });
