@@ -6,9 +6,9 @@ import { inTenant } from '../db/tenant-scope.ts';
 import { mailRenderer } from '../mail/compose.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import { revokeEverythingOfAccount } from '../oidc-store/oidc-payload.repo.ts';
-import { removePasswordProvenLinks } from '../sso/password-proven-links.ts';
 import type { BruteForceSettings } from '../tenants/settings.ts';
 import type { TenantRow } from '../tenants/tenant.repo.ts';
+import { type CredentialsChanged, nothingMore } from '../users/credentials-changed.ts';
 import { passwordProblem } from '../users/password-policy.ts';
 import { checkPassword, hashPassword } from '../users/passwords.ts';
 import * as users from '../users/user.repo.ts';
@@ -38,6 +38,7 @@ export class AccountService {
     private readonly publicUrl: string,
     renderHtml: Render,
     renderText: Render,
+    private readonly credentialsChanged: CredentialsChanged = nothingMore,
   ) {
     const link = (tenant: TenantRow, path: string) => `${this.publicUrl}/t/${tenant.slug}/account/${path}`;
     const compose = mailRenderer(renderHtml, renderText);
@@ -150,7 +151,7 @@ export class AccountService {
       await tokens.useToken(tx, tenantId, row.id);
       await users.updateUser(tx, tenantId, row.user_id, { password_hash: passwordHash, email_verified: true });
       await revokeEverythingOfAccount(tx, tenantId, row.user_id);
-      await removePasswordProvenLinks(tx, tenantId, row.user_id, 'the password was reset by the account holder');
+      await this.credentialsChanged(tx, tenantId, row.user_id, 'the password was reset by the account holder');
       return 'ok';
     });
     if (outcome === 'ok') await this.bruteForce.unlock(tenantId, found.email);
@@ -190,7 +191,7 @@ export class AccountService {
     await inTenant(this.db, tenantId, async (tx) => {
       await users.updateUser(tx, tenantId, userId, { password_hash: passwordHash });
       await revokeEverythingOfAccount(tx, tenantId, userId, { exceptGrantId: keepGrantId });
-      await removePasswordProvenLinks(tx, tenantId, userId, 'the password was changed by the account holder');
+      await this.credentialsChanged(tx, tenantId, userId, 'the password was changed by the account holder');
     });
     return 'changed';
   }

@@ -8,8 +8,8 @@ import { removeAllFactorsIn, removeFactorIn } from '../factors/factor.service.ts
 import { mailRenderer } from '../mail/compose.ts';
 import type { MailOutbox } from '../mail/outbox.ts';
 import { revokeEverythingOfAccount } from '../oidc-store/oidc-payload.repo.ts';
-import { removePasswordProvenLinks } from '../sso/password-proven-links.ts';
 import { insertTenantAudit } from '../tenants/tenant-audit.repo.ts';
+import { type CredentialsChanged, nothingMore } from '../users/credentials-changed.ts';
 import * as users from '../users/user.repo.ts';
 
 /**
@@ -28,6 +28,7 @@ export class FactorAdministration {
     private readonly outbox: MailOutbox,
     renderHtml: Render,
     renderText: Render,
+    private readonly credentialsChanged: CredentialsChanged = nothingMore,
   ) {
     const compose = mailRenderer(renderHtml, renderText);
     outbox.register('factor_removed_by_admin', async (tenant, email, params) =>
@@ -86,7 +87,7 @@ export class FactorAdministration {
       const codes = await factorRepo.countUnusedRecoveryCodes(tx, tenantId, userId);
       const removed = await removeAllFactorsIn(tx, tenantId, userId);
       await revokeEverythingOfAccount(tx, tenantId, userId);
-      await removePasswordProvenLinks(tx, tenantId, userId, "an administrator reset the account's second factors");
+      await this.credentialsChanged(tx, tenantId, userId, "an administrator reset the account's second factors");
       await insertTenantAudit(tx, {
         tenant_id: tenantId,
         actor,

@@ -5,7 +5,7 @@ import type { Database } from '../db/database.ts';
 import { scopedStatement } from '../db/one-shot.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { revokeEverythingOfAccount } from '../oidc-store/oidc-payload.repo.ts';
-import { removePasswordProvenLinks } from '../sso/password-proven-links.ts';
+import { type CredentialsChanged, nothingMore } from './credentials-changed.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
 import type { UserRow } from './user.repo.ts';
 import * as repo from './user.repo.ts';
@@ -36,7 +36,10 @@ const DUPLICATE_EMAIL = () => Conflict('A user with this email already exists in
 export const userKey = (tenantId: string, id: string) => `user:${tenantId}:${id}`;
 
 export class UserService {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly credentialsChanged: CredentialsChanged = nothingMore,
+  ) {}
 
   async create(tenantId: string, input: CreateUserInput): Promise<UserRow> {
     const password_hash = input.password ? await hashPassword(input.password) : null;
@@ -82,7 +85,7 @@ export class UserService {
         const user = await repo.updateUser(tx, tenantId, id, { ...rest, ...(password_hash ? { password_hash } : {}) });
         if (!user) throw NotFound(`No user ${id} in this tenant.`);
         if (input.disabled === true || password_hash) await revokeEverythingOfAccount(tx, tenantId, id);
-        if (password_hash) await removePasswordProvenLinks(tx, tenantId, id, 'the password was changed by an administrator');
+        if (password_hash) await this.credentialsChanged(tx, tenantId, id, 'the password was changed by an administrator');
         return user;
       });
     } catch (err) {
