@@ -1,7 +1,6 @@
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { confirmedKinds } from '../factors/factor.repo.ts';
-import { type TenantFactorRules, usableKinds } from '../factors/tenant-factors.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import * as membership from '../orgs/membership.ts';
 import { findInvitation, findMember, findOrg, rolesByName } from '../orgs/org.repo.ts';
@@ -30,8 +29,6 @@ export interface ProvisionContext {
   emailDomainVerified: boolean;
   /** The invitation whose link started this sign-in in this browser (proves the invited mailbox). */
   invitationId?: string | null | undefined;
-  /** The tenant's second-factor settings: which of an account's factors count now. */
-  factorRules: TenantFactorRules;
 }
 
 /** Links the person proved with the account's password or mailbox (not made by the organization). */
@@ -111,9 +108,11 @@ export async function provision(
       // and the link is upgraded. Links the organization made are not affected: through its verified
       // domain it vouches for its own domain's mailboxes, and a new account or an invitation's link
       // to one took over no account that existed before.
+      // Any factor counts here, even of a kind the tenant does not accept now: the proof page then
+      // refuses, as it refuses a new link — a factor the tenant turned off must not reopen a link
+      // that its addition had closed.
       if (PROVEN_BY_PERSON.includes(identity.linked_by as LinkReason) && !identity.proven_with_factor) {
-        const usable = usableKinds(opts.factorRules, await confirmedKinds(tx, tenantId, user.id));
-        if (usable.size > 0)
+        if ((await confirmedKinds(tx, tenantId, user.id)).length > 0)
           return { kind: 'proof_required', userId: user.id, reason: 'the link was proven without a second factor, and the account has one now' };
       }
       await tx

@@ -119,7 +119,6 @@ export function ssoRoutes(deps: SsoRouteDeps) {
       const outcome = await provision(deps.db, deps.invitations, conn, profile, {
         emailDomainVerified,
         invitationId: answer.binding.invitationId,
-        factorRules: effectiveSettings(runtime.tenant.settings),
       });
       if (outcome.kind === 'proof_required') {
         deps.metrics.ssoSignIn(conn.type, 'proof_required');

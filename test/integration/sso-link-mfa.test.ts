@@ -414,6 +414,23 @@ test('attack: a link proven by the password alone stops opening the account once
   tt.is((await later.redeem(later.landed.url)).claims()!.sub, victim.id);
 });
 
+test('attack: a link held back by the account’s factor stays held back when the tenant stops accepting that kind of factor', async (tt) => {
+  const w = await world();
+  const victim = await person(w);
+  await linkedByPasswordAlone(w, victim, 'turned-off-sub');
+  await addTotp(w, victim);
+  tt.true((await idpSignIn(w, victim.email, 'turned-off-sub')).onLinkPage);
+  for (const settings of [{ mfa_factors: ['passkey'] }, { mfa: 'off' }]) {
+    tt.is((await adminApi(t, w.tenant, 'PATCH', '/settings', settings)).status, 200);
+    const after = await idpSignIn(w, victim.email, 'turned-off-sub');
+    tt.false(after.reachedApp(after.landed), `${JSON.stringify(settings)}: ${after.landed.res.status} ${after.landed.url}`);
+    tt.true(after.onLinkPage, 'the proof page, which refuses an account whose factors are all turned off');
+    tt.is((await after.byPassword({ password: PASSWORD })).res.status, 403);
+    await adminApi(t, w.tenant, 'PATCH', '/settings', { mfa: 'optional', mfa_factors: ['totp', 'passkey'] });
+  }
+  tt.deepEqual(await proofsOf(victim.id), [{ subject: 'turned-off-sub', linked_by: 'password', proven_with_factor: false }]);
+});
+
 test('attack: a link proven by the mailed link alone is proven again once the account has an authenticator app', async (tt) => {
   const w = await world();
   const victim = await person(w, { password: false });
