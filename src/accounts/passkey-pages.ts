@@ -1,11 +1,12 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import { BadRequest, NotFound, ValidationFailed } from '../base/errors.ts';
+import { NotFound, ValidationFailed } from '../base/errors.ts';
 import { isUuid } from '../base/ids.ts';
 import type { Render } from '../base/views.ts';
-import { PASSKEY_NAME_MAX, type PasskeyService, parseCredentialJson, UnreadableCredential } from '../factors/passkeys.ts';
+import { PASSKEY_NAME_MAX, type PasskeyService } from '../factors/passkeys.ts';
 import { formField } from '../http/pages.ts';
 import { PASSKEY_SCRIPTS, passkeysAllowed } from '../oidc/passkey-offer.ts';
+import { passkeyAnswer } from '../oidc/sign-in-pages.ts';
 import { noticeFor, portalPage, redirectWithNotice } from '../portal/forms.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { AccountSecurity } from './account-security.service.ts';
@@ -68,16 +69,7 @@ export function passkeyPages(deps: { guard: Middleware; passkeys: PasskeyService
     const { user } = ctx.state.viewer;
     const { tenant } = ctx.state.runtime;
     const name = formField(ctx, 'name', PASSKEY_NAME_MAX);
-    const text = formField(ctx, 'response', 12_000, false);
-    if (!text) throw BadRequest('No passkey was sent.');
-    let answer: unknown;
-    try {
-      answer = parseCredentialJson(text);
-    } catch (err) {
-      if (err instanceof UnreadableCredential) throw BadRequest(err.message);
-      throw err;
-    }
-    const result = await deps.passkeys.register(tenant.id, user.id, answer, name);
+    const result = await deps.passkeys.register(tenant.id, user.id, passkeyAnswer(ctx), name);
     if (!result.ok) return addPage(ctx, { name, formError: REFUSALS[result.refused] }, result.refused === 'already_registered' ? 409 : 400);
     await deps.security.factorAdded(tenant.id, user.email, 'passkey');
     redirectWithNotice(ctx, securityUrl(ctx), 'passkey_added');

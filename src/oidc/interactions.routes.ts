@@ -5,7 +5,6 @@ import type { BruteForce } from '../accounts/brute-force.ts';
 import { ACR } from '../auth-policy/policy.ts';
 import type { Render } from '../base/views.ts';
 import type { FactorService } from '../factors/factor.service.ts';
-import type { FactorKind } from '../factors/factor.table.ts';
 import { LOW_RECOVERY_CODES } from '../factors/recovery-codes.ts';
 import { factorsTurnedOff, kindAllowed, usableKinds } from '../factors/tenant-factors.ts';
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
@@ -18,8 +17,16 @@ import type { ClientService } from './client.service.ts';
 import { type MissingConsent, recordConsent } from './consent.ts';
 import type { MfaEnrollment } from './mfa-enroll.routes.ts';
 import { requestedOrganization } from './org-request.ts';
-import { passkeySecondFactorOffer, passkeySignInOffer } from './passkey-offer.ts';
-import { confirmEmailFirstPage } from './sign-in-pages.ts';
+import { interactionBase } from './passkey-offer.ts';
+import {
+  codeStepPage,
+  confirmEmailFirstPage,
+  finishSignIn,
+  loginPage,
+  PENDING_SECOND_FACTOR,
+  type PendingSecondFactor,
+  pendingSecondFactor,
+} from './sign-in-pages.ts';
 
 const INVALID_CREDENTIALS = 'Invalid email or password.';
 const INVALID_CODE = 'That code is not valid. Try again, or use a recovery code.';
@@ -27,27 +34,6 @@ const INVALID_CODE = 'That code is not valid. Try again, or use a recovery code.
 /** RFC 8176 methods and Tessera's acr values of a finished sign-in (see the CONTRACT's "Sign-in facts"). */
 const passwordOnly = () => ({ amr: ['pwd'], acr: ACR.pwd });
 const passwordAndCode = () => ({ amr: ['pwd', 'otp', 'mfa'], acr: ACR.mfa });
-
-/**
- * The state between a correct password and the second factor, kept on the interaction itself
- * (`lastSubmission`, which oidc-provider persists with it but never treats as a result): bound to
- * this interaction and, through the interaction cookie, to this browser. Only the password step
- * writes it, so there is no way to the code step without the password.
- */
-export interface PendingSecondFactor {
-  accountId: string;
-  email: string;
-  /** The kinds of factor the person had that count here, read at the password step: what the page offers (a check still reads the factors). */
-  kinds?: FactorKind[];
-}
-const PENDING_KEY = 'tessera_pending_second_factor';
-
-export function pendingSecondFactor(details: { prompt: { name: string }; lastSubmission?: Record<string, unknown> }): PendingSecondFactor | undefined {
-  if (details.prompt.name !== 'login') return undefined;
-  const pending = details.lastSubmission?.[PENDING_KEY] as Partial<PendingSecondFactor> | undefined;
-  if (typeof pending?.accountId !== 'string' || typeof pending.email !== 'string') return undefined;
-  return { accountId: pending.accountId, email: pending.email, ...(Array.isArray(pending.kinds) ? { kinds: pending.kinds } : {}) };
-}
 
 /**
  * The pages oidc-provider sends a browser to: sign-in and consent. Mounted at
@@ -68,7 +54,7 @@ export function interactionRoutes(deps: {
 }) {
   const router = new Router();
 
-  const base = (ctx: Context, uid: string) => `/t/${ctx.state.runtime.tenant.slug}/interaction/${encodeURIComponent(uid)}`;
+  const base = interactionBase;
 
   async function clientName(ctx: Context, clientId: unknown) {
     const client = typeof clientId === 'string' ? await ctx.state.runtime.provider.Client.find(clientId) : undefined;
@@ -78,27 +64,8 @@ export function interactionRoutes(deps: {
   const page = (ctx: Context, template: string, context: Record<string, unknown>, status?: number) => renderPage(ctx, deps.render, template, context, status);
   const settingsOf = (ctx: Context) => effectiveSettings(ctx.state.runtime.tenant.settings);
 
-  async function loginPage(ctx: Context, details: { uid: string; params: Record<string, unknown> }, extra: Record<string, unknown> = {}, status?: number) {
-    const slug = ctx.state.runtime.tenant.slug;
-    page(
-      ctx,
-      'login.njk',
-      {
-        title: 'Sign in',
-        clientName: await clientName(ctx, details.params.client_id),
-        action: `${base(ctx, details.uid)}/login`,
-        identifyUrl: `${base(ctx, details.uid)}/identify`,
-        restartUrl: base(ctx, details.uid),
-        abortUrl: `${base(ctx, details.uid)}/abort`,
-        forgotUrl: `/t/${slug}/account/forgot-password`,
-        registerUrl: settingsOf(ctx).registration_enabled ? `${base(ctx, details.uid)}/register` : undefined,
-        email: typeof details.params.login_hint === 'string' ? details.params.login_hint : '',
-        ...passkeySignInOffer(ctx, details.uid),
-        ...extra,
-      },
-      status,
-    );
-  }
+  const signInPage = (ctx: Context, details: { uid: string; params: Record<string, unknown> }, extra: Record<string, unknown> = {}, status?: number) =>
+    loginPage(ctx, deps.render, details, extra, status);
 
   router.get('/:uid', async (ctx) => {
     const { provider, tenant } = ctx.state.runtime;
@@ -110,7 +77,7 @@ export function interactionRoutes(deps: {
       const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
       const to = requested ? await deps.sso.startForOrganization(ctx.state.runtime, requested, uid, hint) : undefined;
       if (to) return ctx.redirect(to);
-      return loginPage(ctx, details);
+      return signInPage(ctx, details);
     }
     if (details.prompt.name === 'consent') {
       const clientId = details.params.client_id as string;
@@ -146,10 +113,10 @@ export function interactionRoutes(deps: {
     const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);
     const email = formField(ctx, 'email', 320);
     const emailError = emailFieldError(email);
-    if (emailError) return loginPage(ctx, details, { email, error: emailError }, 400);
+    if (emailError) return signInPage(ctx, details, { email, error: emailError }, 400);
     const to = await deps.sso.startForEmail(ctx.state.runtime, email, details.uid);
     if (to) return ctx.redirect(to);
-    return loginPage(ctx, details, { email, step: 'password' });
+    return signInPage(ctx, details, { email, step: 'password' });
   });
 
   /**
@@ -166,7 +133,7 @@ export function interactionRoutes(deps: {
     // An address the email rule refuses has no account and no organization: say what is wrong
     // with it rather than count a password attempt against nobody.
     const emailError = emailFieldError(email);
-    if (emailError) return loginPage(ctx, details, { email, error: emailError }, 400);
+    if (emailError) return signInPage(ctx, details, { email, error: emailError }, 400);
     // Three reads that don't depend on one another, so they share one round trip (grouped reads):
     // whether the email's organization requires SSO, the brute-force record, and the account. The
     // account is used only once both checks let a password through.
@@ -179,7 +146,7 @@ export function interactionRoutes(deps: {
     if (sso.required) {
       deps.metrics.signIn('password', 'sso_required');
       if (sso.redirect) return ctx.redirect(sso.redirect);
-      return loginPage(
+      return signInPage(
         ctx,
         details,
         { email, step: 'password', error: 'Your organization requires single sign-on, which is not available right now. Contact your administrator.' },
@@ -190,7 +157,7 @@ export function interactionRoutes(deps: {
     if (!user || verdict.accountLocked) {
       deps.metrics.signIn('password', verdict.ipBlocked || verdict.accountLocked ? 'locked' : 'invalid_credentials');
       await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, email, ctx.ip, verdict);
-      return loginPage(ctx, details, { email, step: 'password', error: INVALID_CREDENTIALS }, 401);
+      return signInPage(ctx, details, { email, step: 'password', error: INVALID_CREDENTIALS }, 401);
     }
     // A right password clears the account's failures only where it ends the step: before a second
     // factor, the code step does that, so knowing the password does not reset the count of wrong codes.
@@ -208,11 +175,11 @@ export function interactionRoutes(deps: {
     // new factor with the password alone.
     if (usable.size > 0 || (confirmed.length > 0 && !factorsTurnedOff(settings))) {
       const pending = { accountId: user.id, email, kinds: [...usable] } satisfies PendingSecondFactor;
-      details.lastSubmission = { [PENDING_KEY]: pending };
+      details.lastSubmission = { [PENDING_SECOND_FACTOR]: pending };
       await details.persist();
       // The code step is this answer's page, its forms posting to /mfa: no redirect to a page that
       // would read the interaction again (a two-step sign-in is one request and one read shorter).
-      return codeStepPage(ctx, details.uid, pending, 'totp');
+      return codeStep(ctx, details.uid, pending, 'totp');
     }
     // No factor yet, but the tenant or the requested organization wants one: set it up now (or be reminded).
     const enrollAt = await deps.enrollment.stepAfterPassword(ctx, details, user.id, email);
@@ -221,46 +188,20 @@ export function interactionRoutes(deps: {
       return ctx.redirect(enrollAt);
     }
     await deps.bruteForce.recordSuccess(tenant.id, email, verdict);
-    const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: user.id, ...passwordOnly() } }, { mergeWithLastSubmission: false });
+    const to = await finishSignIn(ctx, user.id, passwordOnly());
     deps.metrics.signIn('password', 'signed_in');
     ctx.status = 303;
     ctx.redirect(to);
   });
 
-  function secondFactorPage(ctx: Context, uid: string, extra: Record<string, unknown> = {}, status?: number) {
-    page(
-      ctx,
-      'mfa.njk',
-      { title: 'Second step', action: `${base(ctx, uid)}/mfa`, restartUrl: base(ctx, uid), abortUrl: `${base(ctx, uid)}/abort`, ...extra },
-      status,
-    );
-  }
-
-  /**
-   * What the code step asks for: the method chosen, unless none of the person's factors is a kind
-   * the tenant accepts now — then recovery codes only (`recoveryOnly` says why on the page).
-   */
-  function codeStepMethod(ctx: Context, pending: PendingSecondFactor, chosen: 'totp' | 'recovery') {
-    if (pending.kinds && usableKinds(settingsOf(ctx), pending.kinds).size === 0) return { method: 'recovery', recoveryOnly: true };
-    return { method: chosen };
-  }
-
-  /** The code step's page for this pending sign-in: what it asks for, and a passkey where the person has one. */
-  async function codeStepPage(
+  const codeStep = (
     ctx: Context,
     uid: string,
     pending: PendingSecondFactor,
     chosen: 'totp' | 'recovery',
     extra: Record<string, unknown> = {},
     status?: number,
-  ) {
-    secondFactorPage(
-      ctx,
-      uid,
-      { ...codeStepMethod(ctx, pending, chosen), ...(await passkeySecondFactorOffer(ctx, deps.factors, uid, pending)), ...extra },
-      status,
-    );
-  }
+  ) => codeStepPage(ctx, deps.render, deps.factors, uid, pending, chosen, extra, status);
 
   function noSecondFactorStep(ctx: Context) {
     page(ctx, 'error.njk', { title: 'Sign in first', detail: 'This sign-in is not waiting for a code. Start again from the application.' }, 400);
@@ -270,7 +211,7 @@ export function interactionRoutes(deps: {
     const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);
     const pending = pendingSecondFactor(details);
     if (!pending) return noSecondFactorStep(ctx);
-    await codeStepPage(ctx, details.uid, pending, ctx.query.method === 'recovery' ? 'recovery' : 'totp');
+    await codeStep(ctx, details.uid, pending, ctx.query.method === 'recovery' ? 'recovery' : 'totp');
   });
 
   /**
@@ -296,15 +237,10 @@ export function interactionRoutes(deps: {
     if (!result.ok) {
       deps.metrics.signIn('password', verdict.ipBlocked || verdict.accountLocked ? 'locked' : 'invalid_credentials');
       await deps.bruteForce.recordFailure(tenant.id, settings.brute_force, pending.email, ctx.ip, verdict);
-      return codeStepPage(ctx, details.uid, pending, method, { error: INVALID_CODE }, 401);
+      return codeStep(ctx, details.uid, pending, method, { error: INVALID_CODE }, 401);
     }
     await deps.bruteForce.recordSuccess(tenant.id, pending.email, verdict);
-    const to = await provider.interactionResult(
-      ctx.req,
-      ctx.res,
-      { login: { accountId: pending.accountId, ...passwordAndCode() } },
-      { mergeWithLastSubmission: false },
-    );
+    const to = await finishSignIn(ctx, pending.accountId, passwordAndCode());
     deps.metrics.signIn('password', 'signed_in');
     if (result.method === 'recovery_code') return recoveryCodesLeft(ctx, tenant.id, pending.accountId, to);
     ctx.status = 303;

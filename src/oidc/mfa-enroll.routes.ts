@@ -3,10 +3,9 @@ import type { Context } from 'koa';
 import type { AccountSecurity } from '../accounts/account-security.service.ts';
 import type { BruteForce } from '../accounts/brute-force.ts';
 import { ACR } from '../auth-policy/policy.ts';
-import { BadRequest } from '../base/errors.ts';
 import type { Render } from '../base/views.ts';
 import type { FactorService, TotpEnrollment } from '../factors/factor.service.ts';
-import { type PasskeyService, parseCredentialJson, UnreadableCredential } from '../factors/passkeys.ts';
+import type { PasskeyService } from '../factors/passkeys.ts';
 import { qrCodeDataUrl } from '../factors/qr-code.ts';
 import { factorsTurnedOff, kindAllowed } from '../factors/tenant-factors.ts';
 import { formField, renderPage } from '../http/pages.ts';
@@ -14,8 +13,9 @@ import type { Metrics } from '../metrics/metrics.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import { requestedOrganization } from './org-request.ts';
-import { PASSKEY_SCRIPTS } from './passkey-offer.ts';
+import { interactionBase, PASSKEY_SCRIPTS } from './passkey-offer.ts';
 import { acrSatisfies, requestedAcrValues } from './requested-acr.ts';
+import { finishSignIn, passkeyAnswer } from './sign-in-pages.ts';
 
 /**
  * The state between a correct password and a factor set up within sign-in, kept on the
@@ -79,7 +79,7 @@ export function mfaEnrollment(deps: {
   metrics: Metrics;
 }) {
   const router = new Router();
-  const base = (ctx: Context, uid: string) => `/t/${ctx.state.runtime.tenant.slug}/interaction/${encodeURIComponent(uid)}`;
+  const base = interactionBase;
   const page = (ctx: Context, template: string, context: Record<string, unknown>, status?: number) => renderPage(ctx, deps.render, template, context, status);
   const settingsOf = (ctx: Context) => effectiveSettings(ctx.state.runtime.tenant.settings);
 
@@ -109,7 +109,7 @@ export function mfaEnrollment(deps: {
   }
 
   async function finish(ctx: Context, accountId: string, amr: string[], acr: string) {
-    const to = await ctx.state.runtime.provider.interactionResult(ctx.req, ctx.res, { login: { accountId, amr, acr } }, { mergeWithLastSubmission: false });
+    const to = await finishSignIn(ctx, accountId, { amr, acr });
     deps.metrics.signIn('password', 'signed_in');
     ctx.status = 303;
     ctx.redirect(to);
@@ -266,14 +266,7 @@ export function mfaEnrollment(deps: {
       ctx.status = 303;
       return ctx.redirect(`${base(ctx, details.uid)}/mfa/enroll`);
     }
-    let answer: unknown;
-    try {
-      answer = parseCredentialJson(formField(ctx, 'response', 12_000, false));
-    } catch (err) {
-      if (err instanceof UnreadableCredential) throw BadRequest(err.message);
-      throw err;
-    }
-    const result = await deps.passkeys.register(tenant.id, pending.accountId, answer, '');
+    const result = await deps.passkeys.register(tenant.id, pending.accountId, passkeyAnswer(ctx), '');
     if (!result.ok) {
       const error = result.refused === 'already_registered' ? 'That passkey is already registered.' : 'That passkey could not be set up. Try again.';
       return enrollPage(ctx, details, pending, { error }, result.refused === 'already_registered' ? 409 : 400);

@@ -6,15 +6,13 @@ import { ACR } from '../auth-policy/policy.ts';
 import { BadRequest, NotFound } from '../base/errors.ts';
 import type { Render } from '../base/views.ts';
 import type { FactorService } from '../factors/factor.service.ts';
-import { type AssertionResult, type PasskeyService, parseCredentialJson, type StoredChallenge, UnreadableCredential } from '../factors/passkeys.ts';
-import { formField, renderPage } from '../http/pages.ts';
+import type { AssertionResult, PasskeyService, StoredChallenge } from '../factors/passkeys.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { SsoRouter } from '../sso/sso-router.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
-import { type PendingSecondFactor, pendingSecondFactor } from './interactions.routes.ts';
-import { interactionBase, passkeySecondFactorOffer, passkeySignInOffer, passkeysAllowed } from './passkey-offer.ts';
-import { confirmEmailFirstPage } from './sign-in-pages.ts';
+import { interactionBase, passkeysAllowed } from './passkey-offer.ts';
+import { codeStepPage, confirmEmailFirstPage, finishSignIn, loginPage, type PendingSecondFactor, passkeyAnswer, pendingSecondFactor } from './sign-in-pages.ts';
 
 /** The sign-in challenge rides on the interaction, beside the pending second factor (see interactions.routes.ts). */
 const CHALLENGE_KEY = 'tessera_passkey_challenge';
@@ -47,18 +45,6 @@ async function spendChallenge(details: Details, purpose: StoredChallenge['purpos
   return stored.challenge;
 }
 
-/** The browser's answer, posted as the form field `response` (JSON). Unreadable JSON is a 400. */
-function answerOf(ctx: Context): unknown {
-  const text = formField(ctx, 'response', 12_000, false);
-  if (!text) throw BadRequest('No passkey answer was sent.');
-  try {
-    return parseCredentialJson(text);
-  } catch (err) {
-    if (err instanceof UnreadableCredential) throw BadRequest(err.message);
-    throw err;
-  }
-}
-
 /** Only the address counts: no account was named (an unknown credential). */
 const addressOnly = (verdict: Verdict): Verdict => ({ ...verdict, accountLocked: true });
 
@@ -84,53 +70,14 @@ export function passkeyRoutes(deps: {
 }) {
   const router = new Router();
   const settingsOf = (ctx: Context) => effectiveSettings(ctx.state.runtime.tenant.settings);
-  const page = (ctx: Context, template: string, context: Record<string, unknown>, status?: number) => renderPage(ctx, deps.render, template, context, status);
 
   function refuseUnlessAllowed(ctx: Context) {
     if (!passkeysAllowed(ctx)) throw NotFound('Passkeys are not offered here.');
   }
 
-  async function signInPage(ctx: Context, details: Details, error: string, status: number) {
-    const base = interactionBase(ctx, details.uid);
-    const slug = ctx.state.runtime.tenant.slug;
-    const clientId = details.params.client_id;
-    const client = typeof clientId === 'string' ? await ctx.state.runtime.provider.Client.find(clientId) : undefined;
-    page(
-      ctx,
-      'login.njk',
-      {
-        title: 'Sign in',
-        clientName: client?.clientName ?? client?.clientId ?? 'the application',
-        identifyUrl: `${base}/identify`,
-        restartUrl: base,
-        abortUrl: `${base}/abort`,
-        forgotUrl: `/t/${slug}/account/forgot-password`,
-        registerUrl: settingsOf(ctx).registration_enabled ? `${base}/register` : undefined,
-        email: '',
-        error,
-        ...passkeySignInOffer(ctx, details.uid),
-      },
-      status,
-    );
-  }
-
-  async function secondFactorPage(ctx: Context, details: Details, pending: PendingSecondFactor, error: string, status: number) {
-    const base = interactionBase(ctx, details.uid);
-    page(
-      ctx,
-      'mfa.njk',
-      {
-        title: 'Second step',
-        action: `${base}/mfa`,
-        restartUrl: base,
-        abortUrl: `${base}/abort`,
-        method: 'totp',
-        error,
-        ...(await passkeySecondFactorOffer(ctx, deps.factors, details.uid, pending)),
-      },
-      status,
-    );
-  }
+  const signInPage = (ctx: Context, details: Details, error: string, status: number) => loginPage(ctx, deps.render, details, { error }, status);
+  const secondFactorPage = (ctx: Context, details: Details, pending: PendingSecondFactor, error: string, status: number) =>
+    codeStepPage(ctx, deps.render, deps.factors, details.uid, pending, 'totp', { error }, status);
 
   async function loginPrompt(ctx: Context) {
     const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);
@@ -139,12 +86,7 @@ export function passkeyRoutes(deps: {
   }
 
   async function finish(ctx: Context, accountId: string, amr: string[]) {
-    const to = await ctx.state.runtime.provider.interactionResult(
-      ctx.req,
-      ctx.res,
-      { login: { accountId, amr, acr: ACR.mfa } },
-      { mergeWithLastSubmission: false },
-    );
+    const to = await finishSignIn(ctx, accountId, { amr, acr: ACR.mfa });
     ctx.status = 303;
     ctx.redirect(to);
   }
@@ -164,7 +106,7 @@ export function passkeyRoutes(deps: {
     const { tenant } = ctx.state.runtime;
     refuseUnlessAllowed(ctx);
     const details = await loginPrompt(ctx);
-    const answer = answerOf(ctx);
+    const answer = passkeyAnswer(ctx);
     const challenge = await spendChallenge(details, 'signin');
     if (!challenge) return signInPage(ctx, details, PASSKEY_EXPIRED, 400);
     const settings = settingsOf(ctx);
@@ -227,7 +169,7 @@ export function passkeyRoutes(deps: {
   router.post('/:uid/mfa/passkey', async (ctx) => {
     const { tenant } = ctx.state.runtime;
     const { details, pending } = await pendingOrRefuse(ctx);
-    const answer = answerOf(ctx);
+    const answer = passkeyAnswer(ctx);
     const challenge = await spendChallenge(details, 'mfa');
     if (!challenge) return secondFactorPage(ctx, details, pending, PASSKEY_EXPIRED, 400);
     const settings = settingsOf(ctx);
