@@ -53,6 +53,7 @@ import { policyPages } from './portal/policy-pages.ts';
 import { PortalSessions } from './portal/portal-session.ts';
 import { ssoPages } from './portal/sso-pages.ts';
 import { tenantPolicyPages } from './portal/tenant-policy-pages.ts';
+import { DirectoryService } from './scim/directory.service.ts';
 import { ConnectionService, loopbackIdpsAllowed } from './sso/connection.service.ts';
 import { DomainService, systemTxtResolver, type TxtResolver } from './sso/domain.service.ts';
 import { OidcSso } from './sso/oidc-sso.ts';
@@ -88,6 +89,7 @@ export interface App {
     apiTokens: ApiTokenService;
     domains: DomainService;
     connections: ConnectionService;
+    directories: DirectoryService;
   };
   /** Listens on config.port (0 = any free port), and on METRICS_PORT when set; resolves to the base URL. */
   start(): Promise<string>;
@@ -159,6 +161,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const domains = new DomainService(db, opts.txtResolver ?? systemTxtResolver);
   const outbound = new Outbound({ allowPrivateNetworks: config.outboundAllowPrivateNetworks });
   const connections = new ConnectionService(db, config.encryptionKey, config.publicUrl, outbound);
+  const directories = new DirectoryService(db, config.publicUrl);
   const oidcSso = new OidcSso(db, connections, loopbackIdpsAllowed(config.publicUrl), outbound);
   const samlSso = new SamlSso(db, config.publicUrl, (c) => connections.spPrivateKey(c));
   const sso = new SsoRouter(domains, connections, oidcSso, samlSso, orgTokens);
@@ -316,6 +319,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     apiTokens,
     domains,
     connections,
+    directories,
     factorAdmin,
   });
   const openapi = new Router();
@@ -387,6 +391,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       apiTokens,
       domains,
       connections,
+      directories,
     },
     async start() {
       server = koa.listen(config.port, config.host);

@@ -10,6 +10,7 @@ import { presentClient } from '../oidc/client.service.ts';
 import type { TenantRuntimes } from '../oidc/tenant-runtime.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { type OrgService, presentOrg } from '../orgs/org.service.ts';
+import type { DirectoryService } from '../scim/directory.service.ts';
 import type { ConnectionService } from '../sso/connection.service.ts';
 import type { DomainService } from '../sso/domain.service.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
@@ -31,6 +32,7 @@ export interface AdminDeps {
   apiTokens: ApiTokenService;
   domains: DomainService;
   connections: ConnectionService;
+  directories: DirectoryService;
   factorAdmin: FactorAdministration;
 }
 
@@ -764,6 +766,97 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
     handler: async (ctx, { params }) => {
       await deps.connections.delete(ctx.state.runtime.tenant.id, ctx.state.actor, params.orgId, params.connectionId);
       ctx.status = 204;
+    },
+  });
+
+  const D = 'Directory sync';
+  const tenantOf = (ctx: Context) => ctx.state.runtime.tenant as { id: string; slug: string };
+  api.add({
+    method: 'get',
+    path: '/organizations/:orgId/directories',
+    tag: D,
+    summary: "The organization's SCIM directories, with their last request and counts",
+    params: s.OrgId,
+    responses: { 200: '{ data: [directory] }' },
+    handler: async (ctx, { params }) => {
+      const t = tenantOf(ctx);
+      ctx.body = { data: await deps.directories.list(t.id, t.slug, params.orgId), next_cursor: null };
+    },
+  });
+  api.add({
+    method: 'post',
+    path: '/organizations/:orgId/directories',
+    tag: D,
+    summary: 'Add a SCIM directory (its bearer_token is shown only in this answer)',
+    params: s.OrgId,
+    body: s.CreateDirectory,
+    responses: { 201: 'The directory, with scim_base_url and bearer_token' },
+    handler: async (ctx, { params, body }) => {
+      const t = tenantOf(ctx);
+      const d = await deps.directories.create(t.id, t.slug, ctx.state.actor, params.orgId, body);
+      created(ctx, `${ctx.path}/${d.id}`, d);
+    },
+  });
+  api.add({
+    method: 'get',
+    path: '/organizations/:orgId/directories/:directoryId',
+    tag: D,
+    summary: 'Get a directory (never its token)',
+    params: s.DirectoryParams,
+    responses: { 200: 'The directory' },
+    handler: async (ctx, { params }) => {
+      const t = tenantOf(ctx);
+      ctx.body = await deps.directories.get(t.id, t.slug, params.orgId, params.directoryId);
+    },
+  });
+  api.add({
+    method: 'patch',
+    path: '/organizations/:orgId/directories/:directoryId',
+    tag: D,
+    summary: 'Change a directory: name, provider, enabled, default_role, group_roles, sso_match',
+    params: s.DirectoryParams,
+    body: s.UpdateDirectory,
+    responses: { 200: 'The directory' },
+    handler: async (ctx, { params, body }) => {
+      const t = tenantOf(ctx);
+      ctx.body = await deps.directories.update(t.id, t.slug, ctx.state.actor, params.orgId, params.directoryId, body);
+    },
+  });
+  api.add({
+    method: 'delete',
+    path: '/organizations/:orgId/directories/:directoryId',
+    tag: D,
+    summary: 'Delete a directory (its token stops working; accounts and memberships stay)',
+    params: s.DirectoryParams,
+    responses: { 204: 'Deleted' },
+    handler: async (ctx, { params }) => {
+      const t = tenantOf(ctx);
+      await deps.directories.delete(t.id, t.slug, ctx.state.actor, params.orgId, params.directoryId);
+      ctx.status = 204;
+    },
+  });
+  api.add({
+    method: 'post',
+    path: '/organizations/:orgId/directories/:directoryId/token',
+    tag: D,
+    summary: 'Rotate the bearer token: the new one is shown once, the old one stops working at once',
+    params: s.DirectoryParams,
+    responses: { 200: 'The directory, with bearer_token' },
+    handler: async (ctx, { params }) => {
+      const t = tenantOf(ctx);
+      ctx.body = await deps.directories.rotateToken(t.id, t.slug, ctx.state.actor, params.orgId, params.directoryId);
+    },
+  });
+  api.add({
+    method: 'delete',
+    path: '/organizations/:orgId/directories/:directoryId/token',
+    tag: D,
+    summary: 'Revoke the bearer token: the directory is refused until a new one is made',
+    params: s.DirectoryParams,
+    responses: { 200: 'The directory' },
+    handler: async (ctx, { params }) => {
+      const t = tenantOf(ctx);
+      ctx.body = await deps.directories.revokeToken(t.id, t.slug, ctx.state.actor, params.orgId, params.directoryId);
     },
   });
 

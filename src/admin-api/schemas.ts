@@ -3,6 +3,7 @@ import { fields, httpUrl } from '../base/validate.ts';
 import { TENANT_SCOPES } from '../oidc/provider.ts';
 import { domain, text } from '../orgs/org.schemas.ts';
 import { ORG_STATUSES } from '../orgs/org.table.ts';
+import { DIRECTORY_PROVIDERS, SSO_MATCHES } from '../scim/scim.table.ts';
 import { MFA_AUTHN_CONTEXTS_MAX } from '../sso/saml/authn-context.ts';
 import { userFields } from '../users/user-fields.ts';
 
@@ -228,4 +229,19 @@ export const UpdateConnection = z
     client_secret: connectionFields.client_secret.optional(),
     ...samlFields,
   })
+  .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
+
+export const DirectoryParams = z.object({ orgId: uuid, directoryId: uuid });
+const directoryFields = {
+  name: fields.name,
+  provider: z.enum(DIRECTORY_PROVIDERS).optional(),
+  enabled: z.boolean().optional(),
+  default_role: roleName.optional(),
+  /** Group displayName → role; owner is refused. */
+  group_roles: connectionFields.group_roles,
+  sso_match: z.enum(SSO_MATCHES).optional(),
+};
+export const CreateDirectory = z.strictObject(directoryFields);
+export const UpdateDirectory = z
+  .strictObject({ ...directoryFields, name: directoryFields.name.optional() })
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');

@@ -3,6 +3,19 @@
  * rules judge (the permission ceiling: org-rules.ts), and what the audit log and an invitation's
  * `invited_by` store, as this JSON. A tenant's admin API key, a machine client with the admin
  * scope, a user (a tenant admin through the Admin API, or anyone through the portal), or an
- * organization's SSO connection provisioning its members.
+ * organization's SSO connection or SCIM directory provisioning its members, or a setup link an
+ * owner gave the customer's IT admin.
  */
-export type Actor = { type: 'api_key' } | { type: 'client'; id: string } | { type: 'user'; id: string } | { type: 'sso_connection'; id: string };
+export type Actor =
+  | { type: 'api_key' }
+  | { type: 'client'; id: string }
+  | { type: 'user'; id: string }
+  | { type: 'sso_connection'; id: string }
+  | { type: 'scim_directory'; id: string }
+  | { type: 'setup_link'; id: string };
+
+/**
+ * Actors that act on configuration an owner made (an IdP's assertions, a directory's pushes, a
+ * setup link's pages): they never make anyone an owner, whatever that configuration says.
+ */
+export const isConfiguredActor = (actor: Actor) => actor.type === 'sso_connection' || actor.type === 'scim_directory' || actor.type === 'setup_link';

@@ -14,6 +14,7 @@ import type {
   OrgMemberTable,
   OrgRoleTable,
 } from '../orgs/org.table.ts';
+import type { ScimDirectoryTable, ScimGroupMemberTable, ScimGroupTable, ScimUserTable } from '../scim/scim.table.ts';
 import type {
   OrgDomainTable,
   SamlReplayTable,
@@ -57,6 +58,10 @@ export interface DB {
   tenant_audit_log: TenantAuditLogTable;
   sso_sign_ins: SsoSignInTable;
   passkey_challenges: PasskeyChallengeTable;
+  scim_directories: ScimDirectoryTable;
+  scim_users: ScimUserTable;
+  scim_groups: ScimGroupTable;
+  scim_group_members: ScimGroupMemberTable;
 }
 
 export type Database = Kysely<DB>;

@@ -1,4 +1,4 @@
-import type { Actor } from '../base/actor.ts';
+import { type Actor, isConfiguredActor } from '../base/actor.ts';
 import { Conflict, Forbidden } from '../base/errors.ts';
 import type { TenantTx } from '../db/database.ts';
 import type { MemberRow, OrgRow, RoleRow } from './org.repo.ts';
@@ -30,9 +30,17 @@ export function presentMember(m: MemberRow) {
 
 const LAST_OWNER = () => Conflict('This is the last owner of the organization: make another member owner first (transfer-ownership).');
 
-/** Owners and tenant administrators (API keys, machine clients, tenant-admin users) give and take `owner`. */
-async function assertMayChangeOwners(c: MembershipChange) {
+/**
+ * Owners and tenant administrators (API keys, machine clients, tenant-admin users) give and take
+ * `owner`. What an SSO connection, a SCIM directory or a setup link does never grants it (they may
+ * take it away: a person the directory removes loses every role, but for the last owner).
+ */
+async function assertMayChangeOwners(c: MembershipChange, granting: boolean) {
   const who = c.grantor ?? c.actor;
+  if (isConfiguredActor(who)) {
+    if (granting) throw Forbidden('The owner role is never granted automatically: make owners by transferring ownership.');
+    return;
+  }
   if (who.type !== 'user') return;
   const user = await c.tx.selectFrom('users').select('tenant_admin').where('tenant_id', '=', c.tenantId).where('id', '=', who.id).executeTakeFirst();
   if (user?.tenant_admin) return;
@@ -42,8 +50,8 @@ async function assertMayChangeOwners(c: MembershipChange) {
 }
 
 /** Whether the grantor may give (or take away) `roles`: owner only by owners; within the permission ceiling. */
-export async function assertRolesMayChange(c: MembershipChange, roles: readonly RoleRow[]) {
-  if (roles.some((r) => r.name === 'owner')) await assertMayChangeOwners(c);
+export async function assertRolesMayChange(c: MembershipChange, roles: readonly RoleRow[], granting = true) {
+  if (roles.some((r) => r.name === 'owner')) await assertMayChangeOwners(c, granting);
   await assertRolesWithinReach(c.tx, c.tenantId, c.orgId, c.grantor ?? c.actor, roles, 'roles');
 }
 
@@ -95,7 +103,8 @@ export async function setRoles(c: MembershipChange, before: MemberRow, roles: re
     before.roles.filter((n) => !next.has(n)),
   );
   if (!added.length && !removed.length) return before;
-  await assertRolesMayChange(c, [...added, ...removed]);
+  await assertRolesMayChange(c, added);
+  await assertRolesMayChange(c, removed, false);
   if (removed.some((r) => r.name === 'owner')) await assertNotLastOwner(c, before.user_id);
   await repo.setMemberRoles(
     c.tx,
@@ -116,7 +125,7 @@ export async function setRoles(c: MembershipChange, before: MemberRow, roles: re
  */
 export async function removeMember(c: MembershipChange, before: MemberRow): Promise<void> {
   const leaving = c.actor.type === 'user' && c.actor.id === before.user_id;
-  if (!leaving) await assertRolesMayChange(c, await repo.rolesByName(c.tx, c.tenantId, c.orgId, before.roles));
+  if (!leaving) await assertRolesMayChange(c, await repo.rolesByName(c.tx, c.tenantId, c.orgId, before.roles), false);
   if (before.roles.includes('owner')) await assertNotLastOwner(c, before.user_id);
   await repo.deleteMember(c.tx, c.tenantId, c.orgId, before.user_id);
   await revokeOrgScoped(c.tx, c.tenantId, c.orgId, [before.user_id]);

@@ -24,6 +24,7 @@ const LAYER_RULES: LayerRules = {
     { name: 'accounts and organizations', modules: ['accounts', 'orgs'] },
     { name: 'oidc', modules: ['oidc'] },
     { name: 'sso and tokens', modules: ['sso', 'tokens'] },
+    { name: 'directories', modules: ['scim'] },
     { name: 'http', modules: ['http'] },
     // Pages share form helpers (portal/forms.ts) and the Admin API's schemas.
     { name: 'routes and pages', modules: ['admin-api', 'me', 'portal'], shareable: true },
