@@ -40,6 +40,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       active boolean NOT NULL DEFAULT true,
       resource jsonb NOT NULL DEFAULT '{}',
       created_account boolean NOT NULL DEFAULT false,
+      disabled_account boolean NOT NULL DEFAULT false,
       version integer NOT NULL DEFAULT 1,
       created_at timestamptz(3) NOT NULL DEFAULT now(),
       updated_at timestamptz(3) NOT NULL DEFAULT now(),

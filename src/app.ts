@@ -54,6 +54,8 @@ import { PortalSessions } from './portal/portal-session.ts';
 import { ssoPages } from './portal/sso-pages.ts';
 import { tenantPolicyPages } from './portal/tenant-policy-pages.ts';
 import { DirectoryService } from './scim/directory.service.ts';
+import { scimRoutes } from './scim/scim.routes.ts';
+import { ScimProvisioning } from './scim/scim-provisioning.ts';
 import { ConnectionService, loopbackIdpsAllowed } from './sso/connection.service.ts';
 import { DomainService, systemTxtResolver, type TxtResolver } from './sso/domain.service.ts';
 import { OidcSso } from './sso/oidc-sso.ts';
@@ -301,6 +303,9 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   );
   koa.use(ssoRouter.routes());
 
+  // A directory's SCIM requests: its bearer token, its own error form (scim/scim.routes.ts).
+  koa.use(scimRoutes({ directories, provisioning: new ScimProvisioning(db), publicUrl: config.publicUrl }));
+
   const me = new Router({ prefix: '/t/:slug/api/v1/me' });
   me.use(...json(), requireUser({ db, users, apiTokens }));
   me.use(meRoutes({ accounts, orgTokens, orgs, invitations }).routes());
@@ -450,7 +455,7 @@ async function migrateOnOwnConnection(config: Config) {
  * routes handle the path or hands the request to the tenant's oidc-provider, mounted at the prefix.
  */
 function tenantDispatch(runtimes: TenantRuntimes) {
-  const OWN_ROUTES = /^\/(interaction|api|portal|account|invitations|sso)(\/|$)/;
+  const OWN_ROUTES = /^\/(interaction|api|portal|account|invitations|sso|scim)(\/|$)/;
   return async (ctx: Context, next: Next) => {
     const m = /^\/t\/([^/]+)(\/.*)?$/.exec(ctx.path);
     if (!m) return next();

@@ -6,6 +6,7 @@ import { inTenant } from '../db/tenant-scope.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
 import { assertGrantable } from '../orgs/org-rules.ts';
 import type { DirectoryProvider, DirectoryRow, LastScimRequest, SsoMatch } from './scim.table.ts';
+import { recomputeDirectoryRoles } from './scim-provisioning.ts';
 
 export interface DirectoryInput {
   name: string;
@@ -183,6 +184,8 @@ export class DirectoryService {
         .returningAll()
         .executeTakeFirstOrThrow();
       await this.audit(tx, actor, after, 'directory.updated', this.present(tenantSlug, before), this.present(tenantSlug, after));
+      // The roles of the directory's people follow its mapping at once, not at their next change.
+      if (patch.group_roles !== undefined || patch.default_role !== undefined) await recomputeDirectoryRoles(tx, after);
       return this.present(tenantSlug, after, (await this.counts(tx, tenantId, [after.id])).get(after.id));
     });
   }

@@ -59,6 +59,11 @@ export interface ScimUserTable {
   resource: JSONColumnType<Record<string, unknown>, string | undefined, string>;
   /** The directory created the account (rather than linking one that existed). */
   created_account: Generated<boolean>;
+  /**
+   * The directory disabled the account (it created it, and deactivating it left the account in
+   * no organization): reactivation enables it again, and only then.
+   */
+  disabled_account: Generated<boolean>;
   /** Bumped on every change: the resource's ETag. */
   version: Generated<number>;
   created_at: Generated<Date>;
