@@ -13,7 +13,7 @@ import type { ConnectionRow } from './sso.table.ts';
 import { SsoRefused, type UpstreamProfile } from './upstream.ts';
 
 /** Why a (connection, subject) → account link exists; stored with the link and in the audit log. */
-export type LinkReason = 'new_account' | 'verified_domain' | 'invitation' | 'password' | 'email_link';
+export type LinkReason = 'new_account' | 'verified_domain' | 'invitation' | 'password' | 'email_link' | 'directory';
 
 /** What an SSO sign-in may become, decided by `provision`. */
 export type Provisioned =
@@ -131,6 +131,19 @@ export async function provision(
       return { kind: 'signed_in', userId: user.id, created: false };
     }
 
+    // The organization's own directory already says who this is: the account it created or linked.
+    const provisioned = await directoryAccount(tx, conn, profile);
+    if (provisioned) {
+      const user = (await findUserById(tx, tenantId, provisioned))!;
+      if (user.tenant_admin || user.disabled) {
+        const verdict = existingAccountVerdict(user, true);
+        return { kind: 'refused', reason: `${profile.email}: ${verdict.ok ? 'the account may not sign in' : verdict.reason}`, userId: user.id };
+      }
+      await link(tx, conn, profile.subject, user.id, 'directory');
+      await ensureMembership(tx, conn, user.id, profile);
+      return { kind: 'signed_in', userId: user.id, created: false };
+    }
+
     const existing = await findUserByEmail(tx, tenantId, profile.email);
     if (existing) {
       const verdict = existingAccountVerdict(existing, opts.emailDomainVerified);
@@ -227,6 +240,39 @@ export async function linkProven(
     await linked(tx, user);
     return { kind: 'signed_in', userId, created: false };
   });
+}
+
+/**
+ * The account an active user of one of the organization's SCIM directories holds, matched as the
+ * directory's `sso_match` says: `user_name` — the subject or the email is the userName (without
+ * regard to case); `external_id` — the subject is the externalId; `email` — the account's email.
+ * None when nothing matches, or when the directories name more than one account (ambiguity
+ * links nothing: the usual rules for existing accounts decide then).
+ */
+async function directoryAccount(tx: TenantTx, conn: ConnectionRow, profile: UpstreamProfile): Promise<string | undefined> {
+  const key = emailKey(profile.email);
+  const subject = profile.subject.normalize('NFC').toLowerCase();
+  const email = profile.email.normalize('NFC').toLowerCase();
+  const rows = await tx
+    .selectFrom('scim_users as su')
+    .innerJoin('scim_directories as d', (j) => j.onRef('d.tenant_id', '=', 'su.tenant_id').onRef('d.id', '=', 'su.directory_id'))
+    .innerJoin('users as u', (j) => j.onRef('u.tenant_id', '=', 'su.tenant_id').onRef('u.id', '=', 'su.user_id'))
+    .select('su.user_id')
+    .distinct()
+    .where('su.tenant_id', '=', conn.tenant_id)
+    .where('d.org_id', '=', conn.org_id)
+    .where('d.enabled', '=', true)
+    .where('su.active', '=', true)
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('d.sso_match', '=', 'user_name'), eb.or([eb('su.user_name_key', '=', subject), eb('su.user_name_key', '=', email)])]),
+        eb.and([eb('d.sso_match', '=', 'external_id'), eb('su.external_id', '=', profile.subject)]),
+        ...(key ? [eb.and([eb('d.sso_match', '=', 'email'), eb('u.email_key', '=', key)])] : []),
+      ]),
+    )
+    .limit(2)
+    .execute();
+  return rows.length === 1 ? rows[0]!.user_id : undefined;
 }
 
 /** `withFactor`: a link the person proved was proven with the account's second factor too. */
