@@ -122,7 +122,7 @@ function applyPatch<T extends Record<string, unknown>>(resource: T, body: unknow
     if (name !== 'add' && name !== 'replace' && name !== 'remove') throw InvalidSyntax('Each operation has "op": "add", "replace" or "remove" (any case).');
     if (op.path !== undefined && typeof op.path !== 'string') throw scimError(400, 'invalidPath', '"path" must be a string.');
   }
-  const normalised = ops.map((op) => ({ ...op, op: op.op.toLowerCase() })) as ScimPatchOperation[];
+  const normalised = ops.flatMap((op) => removeByValue(resource, { ...op, op: op.op.toLowerCase() })) as ScimPatchOperation[];
   try {
     return scimPatch({ ...resource, meta: { created: new Date(0), lastModified: new Date(0) } } as never, normalised, {
       mutateDocument: false,
@@ -135,6 +135,21 @@ function applyPatch<T extends Record<string, unknown>>(resource: T, body: unknow
     }
     throw InvalidValue(`The PATCH could not be applied: ${(err as Error).message}`.slice(0, 400));
   }
+}
+
+/**
+ * Entra removes members as `{"op":"Remove","path":"members","value":[{"value":"<id>"}]}`:
+ * one `members[value eq "<id>"]` removal per value that is there (removing an absent member
+ * changes nothing, as Entra expects), since scim-patch compares whole objects.
+ */
+function removeByValue(resource: Record<string, unknown>, op: { op: string; path?: unknown; value?: unknown }) {
+  if (op.op !== 'remove' || typeof op.path !== 'string' || !/^[a-z]+$/i.test(op.path) || !Array.isArray(op.value)) return [op];
+  const key = Object.keys(resource).find((k) => k.toLowerCase() === (op.path as string).toLowerCase());
+  const present = new Set((Array.isArray(key && resource[key]) ? (resource[key!] as Array<{ value?: unknown }>) : []).map((v) => v?.value));
+  return op.value
+    .map((v) => (typeof v === 'object' && v !== null ? (v as { value?: unknown }).value : undefined))
+    .filter((v): v is string => typeof v === 'string' && present.has(v))
+    .map((v) => ({ op: 'remove', path: `${key}[value eq ${JSON.stringify(v)}]` }));
 }
 
 export class ScimProvisioning {
