@@ -56,7 +56,8 @@ function asAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const e = err as { status?: number; type?: string };
   if (e?.status === 413) return PayloadTooLarge(`The request body is larger than ${MAX_BODY}.`);
-  if (e?.type === 'entity.parse.failed') return scimError(400, 'invalidSyntax', 'The request body is not valid JSON.');
+  // co-body's JSON.parse failure carries only a 400.
+  if (e?.type === 'entity.parse.failed' || e?.status === 400) return scimError(400, 'invalidSyntax', 'The request body is not valid JSON.');
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) return BadRequest('The request could not be read.');
   return scimError(500, undefined, 'Something went wrong on our side. The request id in the X-Request-Id header identifies it in the logs.');
 }
