@@ -2,6 +2,7 @@ import type { Actor } from '../base/actor.ts';
 import { NotFound } from '../base/errors.ts';
 import { constantTimeEqual, randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
+import { scopedStatement } from '../db/one-shot.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { insertAudit } from '../orgs/org.repo.ts';
 import { assertGrantable } from '../orgs/org-rules.ts';
@@ -242,7 +243,8 @@ export class DirectoryService {
    */
   async authenticate(tenantId: string, directoryId: string, bearer: string | undefined): Promise<DirectoryRow | undefined> {
     const presented = sha256Hex(bearer ?? '');
-    const row = await inTenant(this.db, tenantId, (tx) =>
+    // One statement, one round trip (db/one-shot.ts): every SCIM request starts here.
+    const row = await scopedStatement(this.db, tenantId, (tx) =>
       tx.selectFrom('scim_directories').selectAll().where('tenant_id', '=', tenantId).where('id', '=', directoryId).executeTakeFirst(),
     );
     // Compared even when there is nothing to compare with, so the time taken says nothing either.
@@ -252,7 +254,7 @@ export class DirectoryService {
 
   /** What the portal shows as the directory's last request. */
   async recordRequest(tenantId: string, directoryId: string, request: LastScimRequest) {
-    await inTenant(this.db, tenantId, (tx) =>
+    await scopedStatement(this.db, tenantId, (tx) =>
       tx
         .updateTable('scim_directories')
         .set({ last_request: JSON.stringify(request) })

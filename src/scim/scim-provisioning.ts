@@ -53,6 +53,14 @@ export interface ScimScope {
   base: string;
 }
 
+/** What applyUser compares of the account. */
+interface AccountFields {
+  email_key: string;
+  name: string | null;
+  given_name: string | null;
+  family_name: string | null;
+}
+
 export interface ListQuery {
   filter?: string | undefined;
   startIndex?: string | undefined;
@@ -179,6 +187,27 @@ export class ScimProvisioning {
     return row;
   }
 
+  /** The user, locked, with what applyUser compares of its account: one statement on the hot PATCH path. */
+  private async userForUpdate(tx: TenantTx, s: ScimScope, id: string) {
+    if (!UUID.test(id)) throw NotFound(`The directory has no user ${id.slice(0, 60)}.`);
+    const found = await tx
+      .selectFrom('scim_users as su')
+      .innerJoin('users as u', (j) => j.onRef('u.tenant_id', '=', 'su.tenant_id').onRef('u.id', '=', 'su.user_id'))
+      .selectAll('su')
+      .select(['u.email_key as account_email_key', 'u.name as account_name', 'u.given_name as account_given_name', 'u.family_name as account_family_name'])
+      .where('su.tenant_id', '=', s.tenantId)
+      .where('su.directory_id', '=', s.directory.id)
+      .where('su.id', '=', id)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!found) throw NotFound(`The directory has no user ${id}.`);
+    const { account_email_key, account_name, account_given_name, account_family_name, ...row } = found;
+    return {
+      row: row as ScimUserRow,
+      account: { email_key: account_email_key, name: account_name, given_name: account_given_name, family_name: account_family_name },
+    };
+  }
+
   async getUser(s: ScimScope, id: string) {
     const row = await inTenant(this.db, s.tenantId, (tx) => this.userRow(tx, s, id));
     return { resource: presentUser(row, s.base), version: row.version };
@@ -271,22 +300,22 @@ export class ScimProvisioning {
   async replaceUser(s: ScimScope, id: string, body: unknown, ifMatch: string | undefined) {
     const input = readUser(body);
     return this.write(s, async (tx) => {
-      const row = await this.userRow(tx, s, id, true);
+      const { row, account } = await this.userForUpdate(tx, s, id);
       assertMatches(ifMatch, row.version);
-      return this.applyUser(tx, s, row, input);
+      return this.applyUser(tx, s, row, account, input);
     });
   }
 
   async patchUser(s: ScimScope, id: string, body: unknown, ifMatch: string | undefined) {
     return this.write(s, async (tx) => {
-      const row = await this.userRow(tx, s, id, true);
+      const { row, account } = await this.userForUpdate(tx, s, id);
       assertMatches(ifMatch, row.version);
       const current = { ...row.resource, userName: row.user_name, ...(row.external_id !== null ? { externalId: row.external_id } : {}), active: row.active };
       const patched = applyPatch(current, body);
       // Entra sends "active": "False"; scim-patch keeps it as the string it got.
       if ('active' in patched) patched.active = patched.active === undefined || patched.active === null ? true : scimBoolean(patched.active, 'active');
       const { meta: _meta, ...rest } = patched as Record<string, unknown>;
-      return this.applyUser(tx, s, row, readUser(rest));
+      return this.applyUser(tx, s, row, account, readUser(rest));
     });
   }
 
@@ -302,9 +331,8 @@ export class ScimProvisioning {
   }
 
   /** PUT and PATCH alike: the user as it should be now. */
-  private async applyUser(tx: TenantTx, s: ScimScope, row: ScimUserRow, input: UserInput) {
+  private async applyUser(tx: TenantTx, s: ScimScope, row: ScimUserRow, user: AccountFields, input: UserInput) {
     if (input.userNameKey !== row.user_name_key) await this.assertUserNameFree(tx, s, input.userNameKey);
-    const user = (await findUserById(tx, s.tenantId, row.user_id))!;
     const email = requireEmail(input);
     const accountPatch: Parameters<typeof updateUser>[3] = {};
     if (email.key !== user.email_key) {
@@ -313,7 +341,7 @@ export class ScimProvisioning {
       if (row.created_account) {
         if (!(await this.domainVerified(tx, s, email))) throw unverifiedDomain(email);
         const other = await findUserByEmail(tx, s.tenantId, email.address);
-        if (other && other.id !== user.id) throw Uniqueness(`${email.address} is the email of another account.`);
+        if (other && other.id !== row.user_id) throw Uniqueness(`${email.address} is the email of another account.`);
         accountPatch.email = email.address;
         accountPatch.email_verified = true;
       }
@@ -322,7 +350,7 @@ export class ScimProvisioning {
     if (names.name !== user.name && input.name) accountPatch.name = names.name;
     if (names.given_name !== user.given_name && input.givenName) accountPatch.given_name = names.given_name;
     if (names.family_name !== user.family_name && input.familyName) accountPatch.family_name = names.family_name;
-    if (Object.keys(accountPatch).length) await updateUser(tx, s.tenantId, user.id, accountPatch);
+    if (Object.keys(accountPatch).length) await updateUser(tx, s.tenantId, row.user_id, accountPatch);
 
     const after = await tx
       .updateTable('scim_users')
