@@ -275,6 +275,23 @@ async function directoryAccount(tx: TenantTx, conn: ConnectionRow, profile: Upst
   return rows.length === 1 ? rows[0]!.user_id : undefined;
 }
 
+/**
+ * Whether one of the organization's directories holds the account as a deactivated user (and
+ * none as an active one): then a sign-in through the organization's IdP does not bring the
+ * person back into the organization — the directory removed them, and only it reactivates them.
+ */
+async function deactivatedByDirectory(tx: TenantTx, conn: ConnectionRow, userId: string): Promise<boolean> {
+  const rows = await tx
+    .selectFrom('scim_users as su')
+    .innerJoin('scim_directories as d', (j) => j.onRef('d.tenant_id', '=', 'su.tenant_id').onRef('d.id', '=', 'su.directory_id'))
+    .select('su.active')
+    .where('su.tenant_id', '=', conn.tenant_id)
+    .where('d.org_id', '=', conn.org_id)
+    .where('su.user_id', '=', userId)
+    .execute();
+  return rows.length > 0 && !rows.some((r) => r.active);
+}
+
 /** `withFactor`: a link the person proved was proven with the account's second factor too. */
 async function link(tx: TenantTx, conn: ConnectionRow, subject: string, userId: string, reason: LinkReason, withFactor = false) {
   await tx
@@ -319,6 +336,8 @@ async function ensureMembership(tx: TenantTx, conn: ConnectionRow, userId: strin
   const mapped = mappedRoles(conn.group_roles, profile.groups);
   const member = await findMember(tx, tenantId, conn.org_id, userId);
   if (!member) {
+    if (await deactivatedByDirectory(tx, conn, userId))
+      throw new SsoRefused("the organization's directory deactivated this person: it decides who is in the organization");
     const org = (await findOrg(tx, tenantId, conn.org_id, { lock: true }))!;
     const wanted = mapped.length ? mapped : [conn.default_role].filter((r) => r !== 'owner');
     const roles = await rolesByName(tx, tenantId, conn.org_id, wanted.length ? wanted : ['member']);

@@ -156,7 +156,39 @@ test('an SSO sign-in through the organization lands in the account the directory
   const audit = (await w.api('GET', `/organizations/${w.orgId}/audit-log?limit=100`)).body.data;
   tt.true(audit.some((e: any) => e.action === 'sso.link_created' && e.after?.reason === 'directory'));
 
-  // Deactivated: the directory no longer vouches; the sign-in falls back to the usual rules.
+  // Deactivated: the account the directory made is disabled, so no sign-in opens it.
   await w.scim('PATCH', `/Users/${made.body.id}`, deactivate);
   tt.true((await adminApi(t, w.tenant, 'GET', `/users/${account.id}`)).body.disabled);
+
+  // An account that existed before (the directory linked it, never disabled it): once the
+  // directory deactivates the person, a sign-in through the organization's IdP does not bring
+  // them back into the organization.
+  await w.api('POST', '/users', { email: 'ian@saml.example', password: 'ian ian ian ian ian', email_verified: true });
+  const ian = await w.scim('POST', '/Users', user('ian@saml.example', { externalId: '00u-ian' }));
+  tt.is(ian.status, 201);
+  const signInAsIan = async () => {
+    const b = new Browser(t.url);
+    const start = await startAuthorization(w.tenant, client);
+    const first = await b.follow(start.url);
+    const hop = await enterCredentials(b, await first.res.text(), first.url, 'ian@saml.example', 'unused');
+    const id = await idp.requestIdOf(sp, hop.url);
+    const r = await idp.response(sp, conn.acs_url, conn.sp_entity_id, {
+      inResponseTo: id,
+      nameId: '00u-ian',
+      attributes: { email: 'ian@saml.example', name: 'Ian' },
+    });
+    return b.follow(conn.acs_url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://idp.test' },
+      body: new URLSearchParams({ SAMLResponse: r }).toString(),
+    });
+  };
+  tt.true((await signInAsIan()).url.startsWith(client.redirect_uris[0]!));
+  await w.scim('PATCH', `/Users/${ian.body.id}`, deactivate);
+  tt.false((await w.api('GET', '/users?email=ian@saml.example')).body.data[0].disabled);
+  const refused = await signInAsIan();
+  tt.false(refused.url.startsWith(client.redirect_uris[0]!), 'refused: the directory decides who is in the organization');
+  tt.false('ian@saml.example' in (await membersOf(w)));
+  const lastError = (await w.api('GET', `/organizations/${w.orgId}/sso-connections/${conn.id}`)).body.last_error;
+  tt.regex(JSON.stringify(lastError), /directory deactivated this person/);
 });
