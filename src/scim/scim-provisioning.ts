@@ -6,7 +6,7 @@ import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { revokeEverythingOfAccount } from '../oidc-store/oidc-payload.repo.ts';
 import * as membership from '../orgs/membership.ts';
-import { findMember, findOrg, insertAudit, rolesByName } from '../orgs/org.repo.ts';
+import { findMember, findOrg, insertAudit, type RoleRow, rolesByName } from '../orgs/org.repo.ts';
 import { mappedRoles } from '../sso/group-roles.ts';
 import { existingAccountVerdict } from '../sso/jit.ts';
 import type { EmailAddress } from '../users/email-address.ts';
@@ -667,7 +667,7 @@ export class ScimProvisioning {
       .execute();
     const missing = ids.find((id) => !rows.some((r) => r.id === id.toLowerCase()));
     if (missing !== undefined) throw InvalidValue(`The directory has no user ${missing} to make a member.`);
-    return rows.map((r) => ({ ...r, user_name: r.user_name }));
+    return rows;
   }
 
   /** A write in one transaction; a lost race on a unique key is the same 409 as the check before it. */
@@ -704,19 +704,30 @@ async function syncMembership(tx: TenantTx, s: ScimScope, rows: ScimUserRow[], j
     )
     .execute();
   const change = { tx, tenantId: s.tenantId, orgId: d.org_id, actor: directoryActor(d) };
+  // A group's members share their roles: each set of role names is read once.
+  const resolved = new Map<string, RoleRow[]>();
+  const rolesFor = async (names: string[]) => {
+    const key = [...names].sort().join('\n');
+    let roles = resolved.get(key);
+    if (!roles) {
+      roles = await rolesByName(tx, s.tenantId, d.org_id, names);
+      // A mapped or default role deleted since: the member keeps a place, as `member`.
+      if (!roles.length) roles = await rolesByName(tx, s.tenantId, d.org_id, ['member']);
+      resolved.set(key, roles);
+    }
+    return roles;
+  };
   for (const row of active) {
     const names = groups.filter((g) => g.scim_user_id === row.id).map((g) => g.display_name);
     const mapped = mappedRoles(d.group_roles, names);
-    const wanted = mapped.length ? mapped : [d.default_role].filter((r) => r !== 'owner');
-    let roles = await rolesByName(tx, s.tenantId, d.org_id, wanted);
-    if (!roles.length) roles = await rolesByName(tx, s.tenantId, d.org_id, ['member']);
+    const roles = await rolesFor(mapped.length ? mapped : [d.default_role].filter((r) => r !== 'owner'));
     const member = await findMember(tx, s.tenantId, d.org_id, row.user_id);
     if (!member) {
       if (join) await membership.addMember(change, org, row.user_id, roles);
       if (join) org.member_count += 1;
       continue;
     }
-    const keep = member.roles.includes('owner') ? await rolesByName(tx, s.tenantId, d.org_id, ['owner']) : [];
+    const keep = member.roles.includes('owner') ? await rolesFor(['owner']) : [];
     await membership.setRoles(change, member, [...roles, ...keep.filter((k) => !roles.some((r) => r.id === k.id))]);
   }
 }
