@@ -262,7 +262,9 @@ export class ScimProvisioning {
           .executeTakeFirst();
         if (linked) throw Uniqueness(`${email.address} is already the directory's user ${linked.id}.`);
         userId = existing.id;
-        if (input.name || input.givenName || input.familyName) await updateUser(tx, s.tenantId, userId, accountName(input));
+        // The names the directory sent, as an SSO sign-in refreshes them; what it did not send stays.
+        const names = Object.fromEntries(Object.entries(accountName(input)).filter(([, v]) => v !== null));
+        if (Object.keys(names).length) await updateUser(tx, s.tenantId, userId, names);
       } else {
         if (!domainVerified) throw unverifiedDomain(email);
         const user = await insertUser(tx, s.tenantId, { email: email.address, ...accountName(input), email_verified: true, password_hash: null });
