@@ -271,4 +271,26 @@ export class DirectoryService {
       after,
     });
   }
+
+  /** The groups a directory has pushed, by name, with how many of its users each holds (the portal's group mapping). */
+  async groups(tenantId: string, orgId: string, directoryId: string) {
+    return inTenant(this.db, tenantId, async (tx) => {
+      await this.row(tx, tenantId, orgId, directoryId);
+      const rows = await tx
+        .selectFrom('scim_groups as g')
+        .leftJoin('scim_group_members as m', (j) => j.onRef('m.tenant_id', '=', 'g.tenant_id').onRef('m.group_id', '=', 'g.id'))
+        .select(['g.id', 'g.display_name', (eb) => eb.fn.count<string>('m.scim_user_id').as('members')])
+        .where('g.tenant_id', '=', tenantId)
+        .where('g.directory_id', '=', directoryId)
+        .groupBy(['g.id', 'g.display_name'])
+        .orderBy('g.display_name')
+        .orderBy('g.id')
+        .limit(GROUPS_SHOWN)
+        .execute();
+      return rows.map((g) => ({ id: g.id, display_name: g.display_name, members: Number(g.members) }));
+    });
+  }
 }
+
+/** A mapping page lists at most this many pushed groups (a mapping holds at most 100). */
+export const GROUPS_SHOWN = 500;
