@@ -196,7 +196,8 @@ export function directoryPages(deps: { orgs: OrgService; directories: DirectoryS
     const pushed = await deps.directories.groups(org.tenantId, org.org.id, directory.id);
     const rows = postedMapping(ctx, pushed);
     try {
-      const groupRoles = groupRolesOf(rows);
+      const roles = new Set((await deps.orgs.listRoles(org.tenantId, org.org.id)).map((r) => r.name));
+      const groupRoles = groupRolesOf(rows, roles);
       parseForm(UpdateDirectory, { group_roles: groupRoles });
       await deps.directories.update(org.tenantId, slugOf(ctx), actorOf(org), org.org.id, directory.id, { group_roles: groupRoles });
       redirectWithNotice(ctx, `${directoryPath(org, directory.id)}#group-mapping`, 'mapping_saved');
@@ -283,15 +284,25 @@ function postedMapping(ctx: Context, pushed: PushedGroup[]): MappingRows {
   return { pushed: pushed.map((g) => ({ ...g, field: `role_${g.id}`, role: field(`role_${g.id}`) })), extra };
 }
 
-/** The mapping the rows describe; a row that can't be read is refused next to its field. */
-function groupRolesOf(rows: MappingRows): Record<string, string> {
+/**
+ * The mapping the rows describe; a row that can't be read is refused next to its field. A role
+ * the organization doesn't have (a tampered form, or a role deleted since) is named here, on its
+ * row; whether a role may be granted at all (never owner, the viewer's ceiling) is the service's
+ * rule, its refusal put on the row by mappingErrors.
+ */
+function groupRolesOf(rows: MappingRows, roles: ReadonlySet<string>): Record<string, string> {
   const groupRoles: Record<string, string> = {};
   const errors: FormErrors = {};
-  for (const g of rows.pushed) if (g.role) groupRoles[g.display_name] = g.role;
+  const unknown = (role: string) => role !== 'owner' && !roles.has(role);
+  for (const g of rows.pushed) {
+    if (g.role && unknown(g.role)) errors[g.field] = `${g.role} is not a role of this organization: choose another.`;
+    else if (g.role) groupRoles[g.display_name] = g.role;
+  }
   for (const r of rows.extra) {
     if (!r.group && !r.role) continue;
     if (!r.group) errors[r.groupField] = 'Name the group this role is for, or choose no role.';
     else if (!r.role) errors[r.roleField] = 'Choose a role for this group, or clear its name.';
+    else if (unknown(r.role)) errors[r.roleField] = `${r.role} is not a role of this organization: choose another.`;
     else if (r.group.length > 200) errors[r.groupField] = 'A group name is at most 200 characters.';
     else if (Object.hasOwn(groupRoles, r.group)) errors[r.groupField] = 'This group is already mapped above.';
     else groupRoles[r.group] = r.role;

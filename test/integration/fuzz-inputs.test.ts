@@ -71,6 +71,8 @@ test.before(async () => {
       client_secret: 's',
     })
   ).id;
+  // A directory, so the portal's Directory sync forms are found and tried.
+  await api('POST', `/organizations/${ids.orgId}/directories`, { name: 'Fuzz Directory' });
   ids.tokenId = (await api('POST', `/users/${ids.userId}/tokens`, { scopes: ['openid'], expires_in: 3600 })).id;
   ids.clientId = (await api('POST', '/clients', webClient('http://localhost:8080/target'))).client_id;
   // A second factor of the target (unconfirmed: what the factor routes' path values aim at).
@@ -570,6 +572,9 @@ test.serial('every portal and account form, signed in, answers hostile values be
     '/sso ',
     '/sso/:id ',
     '/sso/domains ',
+    '/directories ',
+    '/directories/:id ',
+    '/directories/:id/groups ',
     '/portal/organizations ',
     '/account/profile ',
     '/account/password ',

@@ -230,6 +230,16 @@ test.serial('the owner edits settings and the group mapping; owner and half-fill
   tt.regex(await fieldError(page, `role_${engineering}`).innerText(), /never grants owner/);
   d = (await directoryApi()).body;
   tt.deepEqual(d.group_roles, { Engineering: 'admin', Contractors: 'member' });
+  // A role the organization doesn't have: named on its row too.
+  await page.evaluate(() => {
+    const select = document.querySelector<HTMLSelectElement>('#f-extra_role_0')!;
+    select.add(new Option('superuser', 'superuser'));
+    select.value = 'superuser';
+  });
+  await page.getByRole('button', { name: 'Save group mapping' }).click();
+  await tt.notThrowsAsync(fieldError(page, 'extra_role_0').waitFor());
+  tt.regex(await fieldError(page, 'extra_role_0').innerText(), /superuser is not a role of this organization/);
+  tt.deepEqual((await directoryApi()).body.group_roles, { Engineering: 'admin', Contractors: 'member' });
 
   // Unmapping a group: "No role from this group".
   await page.goto(tab(acme, `/${directoryId}`));
