@@ -5,7 +5,7 @@ import { AppError, NotFound } from '../base/errors.ts';
 import { isUuid } from '../base/ids.ts';
 import type { Render } from '../base/views.ts';
 import type { OrgService } from '../orgs/org.service.ts';
-import type { DirectoryService } from '../scim/directory.service.ts';
+import { type DirectoryService, GROUPS_SHOWN } from '../scim/directory.service.ts';
 import { DIRECTORY_PROVIDERS, SSO_MATCHES } from '../scim/scim.table.ts';
 import { type FormErrors, FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice } from './forms.ts';
 import { type OrgPageContext, orgPageContext, requireAbility } from './org-context.ts';
@@ -130,6 +130,7 @@ export function directoryPages(deps: { orgs: OrgService; directories: DirectoryS
         roleOptions: roles,
         roleNames: roles.map((r) => r.value),
         mapping: extra.mapping ?? mappingRows(directory.group_roles, groups),
+        groupsCut: groups.length >= GROUPS_SHOWN ? GROUPS_SHOWN : undefined,
         notice: noticeFor(ctx, NOTICES),
         formError: extra.errors?._form,
         values: extra.values ?? settingsValues(directory),
@@ -200,7 +201,7 @@ export function directoryPages(deps: { orgs: OrgService; directories: DirectoryS
       const groupRoles = groupRolesOf(rows, roles);
       parseForm(UpdateDirectory, { group_roles: groupRoles });
       await deps.directories.update(org.tenantId, slugOf(ctx), actorOf(org), org.org.id, directory.id, { group_roles: groupRoles });
-      redirectWithNotice(ctx, `${directoryPath(org, directory.id)}#group-mapping`, 'mapping_saved');
+      redirectWithNotice(ctx, directoryPath(org, directory.id), 'mapping_saved');
     } catch (err) {
       await directoryPage(ctx, org, directory, { mapping: rows, errors: mappingErrors(err, rows) }, 422);
     }

@@ -292,5 +292,8 @@ export class DirectoryService {
   }
 }
 
-/** A mapping page lists at most this many pushed groups (a mapping holds at most 100). */
-export const GROUPS_SHOWN = 500;
+/**
+ * The mapping page lists at most this many pushed groups (a mapping holds at most 100; the rest are
+ * mapped by name), so its form stays within the portal's 16 kB form body.
+ */
+export const GROUPS_SHOWN = 200;

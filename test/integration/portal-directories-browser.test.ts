@@ -215,7 +215,8 @@ test.serial('the owner edits settings and the group mapping; owner and half-fill
   tt.deepEqual((await directoryApi()).body.group_roles, {});
   await page.getByLabel('Group not pushed yet, row 2').fill('');
   await page.getByRole('button', { name: 'Save group mapping' }).click();
-  await page.waitForURL(/\?done=mapping_saved/);
+  await page.waitForURL(/\/directories\/[0-9a-f-]{36}\?done=mapping_saved$/);
+  await tt.notThrowsAsync(page.getByRole('status').filter({ hasText: 'Group mapping saved.' }).waitFor());
   tt.deepEqual((await directoryApi()).body.group_roles, { Engineering: 'admin', Contractors: 'member' });
   await look(tt, page, 'portal-directory-settings', true);
 
