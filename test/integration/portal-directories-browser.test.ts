@@ -75,10 +75,10 @@ const fieldError = (page: Page, field: string) => page.locator(`#e-${field}`);
 const shownToken = async (page: Page) => ((await page.locator('#bearer-token').count()) ? (await page.locator('#bearer-token').innerText()).trim() : undefined);
 
 /** Signs in over plain HTTP and returns the browser and its CSRF token, for the posts a page would never offer. */
-async function signedInOverHttp(email: string, start = tab()) {
+async function signedInOverHttp(email: string, start = tab(), password = PASSWORD) {
   const browser = new Browser(t.url);
   const first = await browser.follow(start);
-  const done = await enterCredentials(browser, await first.res.text(), first.url, email, PASSWORD);
+  const done = await enterCredentials(browser, await first.res.text(), first.url, email, password);
   const html = await done.res.text();
   const csrf = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
   if (!csrf) throw new Error(`not signed in as ${email}`);
@@ -292,33 +292,60 @@ test.serial('a member gets nothing: no tab, 403 on the pages and the forms', asy
   tt.is((await adminApi(t, tenant, 'GET', `/organizations/${acme}/directories`)).body.data.length, 1);
 });
 
-test.serial("forms need the session's CSRF token and the same origin; another organization's directory is not found", async (tt) => {
-  const owner = await signedInOverHttp(people.owner);
-  const rotate = tab(acme, `/${directoryId}/token/rotate`);
-  const hint = (await directoryApi()).body.token.hint;
-  tt.is((await post(owner, rotate, {}, `${owner.csrf}x`)).status, 403);
-  const crossSite = await owner.browser.request(rotate, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' },
-    body: new URLSearchParams({ _csrf: owner.csrf }).toString(),
-  });
-  tt.is(crossSite.status, 403);
-  tt.is((await directoryApi()).body.token.hint, hint);
+test.serial(
+  "forms need the CSRF token and the same origin; a new token's cookie opens once, for its viewer only; another organization's directory is not found",
+  async (tt) => {
+    const owner = await signedInOverHttp(people.owner);
+    const rotate = tab(acme, `/${directoryId}/token/rotate`);
+    const hint = (await directoryApi()).body.token.hint;
+    tt.is((await post(owner, rotate, {}, `${owner.csrf}x`)).status, 403);
+    const crossSite = await owner.browser.request(rotate, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' },
+      body: new URLSearchParams({ _csrf: owner.csrf }).toString(),
+    });
+    tt.is(crossSite.status, 403);
+    tt.is((await directoryApi()).body.token.hint, hint);
 
-  // Globex's directory through Acme's pages (the owner is not in Globex): 404, as a made-up id.
-  const theirs = (await adminApi(t, tenant, 'POST', `/organizations/${globex}/directories`, { name: 'Globex Okta' })).body;
-  tt.is((await owner.browser.request(tab(acme, `/${theirs.id}`))).status, 404);
-  tt.is((await post(owner, tab(acme, `/${theirs.id}/token/rotate`))).status, 404);
-  tt.is((await post(owner, tab(acme, `/${theirs.id}/delete`))).status, 404);
-  tt.is((await owner.browser.request(tab(acme, '/not-a-uuid'))).status, 404);
-  tt.is((await owner.browser.request(tab(globex))).status, 404);
-  tt.is((await adminApi(t, tenant, 'GET', `/organizations/${globex}/directories/${theirs.id}`)).body.token.hint, theirs.token.hint);
+    // The new token crosses to its page in a cookie: encrypted, scoped to that page, HttpOnly,
+    // SameSite=Strict, taken once, and opening for no one else (here a tenant administrator).
+    const rotated = await post(owner, rotate);
+    tt.is(rotated.status, 303);
+    const setCookie = rotated.headers.getSetCookie().find((c) => c.startsWith('tessera_shown_once='))!;
+    tt.regex(setCookie, new RegExp(`path=/t/${tenant.slug}/portal/organizations/${acme}/directories/${directoryId};`, 'i'));
+    tt.regex(setCookie, /httponly/i);
+    tt.regex(setCookie, /samesite=strict/i);
+    const sealed = /^tessera_shown_once=([^;]+)/.exec(setCookie)![1]!;
+    const tokenOf = (html: string) => /id="bearer-token">([^<]+)</.exec(html)?.[1];
+    const pageUrl = tab(acme, `/${directoryId}`);
+    const tenantAdmin = await signedInOverHttp(tenant.adminEmail, tab(), tenant.adminPassword);
+    await tenantAdmin.browser.jar.setCookie(
+      `tessera_shown_once=${sealed}; Path=/t/${tenant.slug}/portal/organizations/${acme}/directories/${directoryId}`,
+      pageUrl,
+    );
+    tt.is(tokenOf(await (await tenantAdmin.browser.request(pageUrl)).text()), undefined);
+    const token = tokenOf(await (await owner.browser.request(pageUrl)).text());
+    tt.truthy(token);
+    tt.false(sealed.includes(token!));
+    // (The directory was disabled above, so the token opens nothing yet: its hint tells it is the one.)
+    tt.is((await directoryApi()).body.token.hint, token!.slice(-4));
+    tt.is(tokenOf(await (await owner.browser.request(pageUrl)).text()), undefined);
 
-  // Deleting: the accounts and memberships it made stay (said on the page), the directory goes.
-  const res = await post(owner, tab(acme, `/${directoryId}/delete`));
-  tt.is(res.status, 303);
-  tt.regex(res.headers.get('location') ?? '', /\/directories\?done=deleted$/);
-  tt.is((await directoryApi()).status, 404);
-  const page = await owner.browser.request(tab(acme, '?done=deleted'));
-  tt.regex(await page.text(), /The accounts and memberships it made stay/);
-});
+    // Globex's directory through Acme's pages (the owner is not in Globex): 404, as a made-up id.
+    const theirs = (await adminApi(t, tenant, 'POST', `/organizations/${globex}/directories`, { name: 'Globex Okta' })).body;
+    tt.is((await owner.browser.request(tab(acme, `/${theirs.id}`))).status, 404);
+    tt.is((await post(owner, tab(acme, `/${theirs.id}/token/rotate`))).status, 404);
+    tt.is((await post(owner, tab(acme, `/${theirs.id}/delete`))).status, 404);
+    tt.is((await owner.browser.request(tab(acme, '/not-a-uuid'))).status, 404);
+    tt.is((await owner.browser.request(tab(globex))).status, 404);
+    tt.is((await adminApi(t, tenant, 'GET', `/organizations/${globex}/directories/${theirs.id}`)).body.token.hint, theirs.token.hint);
+
+    // Deleting: the accounts and memberships it made stay (said on the page), the directory goes.
+    const res = await post(owner, tab(acme, `/${directoryId}/delete`));
+    tt.is(res.status, 303);
+    tt.regex(res.headers.get('location') ?? '', /\/directories\?done=deleted$/);
+    tt.is((await directoryApi()).status, 404);
+    const page = await owner.browser.request(tab(acme, '?done=deleted'));
+    tt.regex(await page.text(), /The accounts and memberships it made stay/);
+  },
+);
