@@ -276,4 +276,29 @@ export class DirectoryService {
       after,
     });
   }
+
+  /** The groups a directory has pushed, by name, with how many of its users each holds (the portal's group mapping). */
+  async groups(tenantId: string, orgId: string, directoryId: string) {
+    return inTenant(this.db, tenantId, async (tx) => {
+      await this.row(tx, tenantId, orgId, directoryId);
+      const rows = await tx
+        .selectFrom('scim_groups as g')
+        .leftJoin('scim_group_members as m', (j) => j.onRef('m.tenant_id', '=', 'g.tenant_id').onRef('m.group_id', '=', 'g.id'))
+        .select(['g.id', 'g.display_name', (eb) => eb.fn.count<string>('m.scim_user_id').as('members')])
+        .where('g.tenant_id', '=', tenantId)
+        .where('g.directory_id', '=', directoryId)
+        .groupBy(['g.id', 'g.display_name'])
+        .orderBy('g.display_name')
+        .orderBy('g.id')
+        .limit(GROUPS_SHOWN)
+        .execute();
+      return rows.map((g) => ({ id: g.id, display_name: g.display_name, members: Number(g.members) }));
+    });
+  }
 }
+
+/**
+ * The mapping page lists at most this many pushed groups (a mapping holds at most 100; the rest are
+ * mapped by name), so its form stays within the portal's 16 kB form body.
+ */
+export const GROUPS_SHOWN = 200;

@@ -26,7 +26,19 @@ let t: TestApp;
 let tenant: TestTenant;
 let client: RegisteredClient & { client_secret: string };
 /** What the Admin API's paths name: a user, organization, role, … made for the test to aim at. */
-const ids = { userId: '', otherUser: '', orgId: '', roleId: '', invitationId: '', domain: '', connectionId: '', tokenId: '', clientId: '', factorId: '' };
+const ids = {
+  userId: '',
+  otherUser: '',
+  orgId: '',
+  roleId: '',
+  invitationId: '',
+  domain: '',
+  connectionId: '',
+  directoryId: '',
+  tokenId: '',
+  clientId: '',
+  factorId: '',
+};
 /**
  * Someone who signs in, resets a password and calls /api/v1/me — not the user the Admin API
  * test aims at, whose password, status and tokens it may change (a hostile value that is valid).
@@ -71,6 +83,8 @@ test.before(async () => {
       client_secret: 's',
     })
   ).id;
+  // A directory: what the directory paths aim at, and so the portal's Directory sync forms are found and tried.
+  ids.directoryId = (await api('POST', `/organizations/${ids.orgId}/directories`, { name: 'Fuzz Directory' })).id;
   ids.tokenId = (await api('POST', `/users/${ids.userId}/tokens`, { scopes: ['openid'], expires_in: 3600 })).id;
   ids.clientId = (await api('POST', '/clients', webClient('http://localhost:8080/target'))).client_id;
   // A second factor of the target (unconfirmed: what the factor routes' path values aim at).
@@ -194,6 +208,8 @@ const VALID_BODIES: Record<string, () => unknown> = {
     client_secret: 's',
   }),
   'patch /organizations/{orgId}/sso-connections/{connectionId}': () => ({ name: 'Fuzz IdP' }),
+  'post /organizations/{orgId}/directories': () => ({ name: 'Another directory' }),
+  'patch /organizations/{orgId}/directories/{directoryId}': () => ({ name: 'Fuzz Directory' }),
 };
 
 /** The fields a JSON Schema object (or a union of them) may have. */
@@ -570,6 +586,9 @@ test.serial('every portal and account form, signed in, answers hostile values be
     '/sso ',
     '/sso/:id ',
     '/sso/domains ',
+    '/directories ',
+    '/directories/:id ',
+    '/directories/:id/groups ',
     '/portal/organizations ',
     '/account/profile ',
     '/account/password ',

@@ -99,7 +99,7 @@ test('MFA required: a password-only admin gets 403 on every page and form of the
   tt.regex(list, /Strict Co<\/a>\s*<br><span class="badge step-up">needs a stronger sign-in<\/span>/);
   tt.notRegex(list, /Open Co<\/a>\s*<br><span class="badge step-up">/);
 
-  for (const tab of ['members', 'invitations', 'roles', 'settings', 'sso', 'sign-in-policy', 'audit']) {
+  for (const tab of ['members', 'invitations', 'roles', 'settings', 'sso', 'directories', 'sign-in-policy', 'audit']) {
     const page = await browser.follow(portal(`organizations/${strict}/${tab}`));
     tt.is(page.res.status, 403, tab);
     const html = await page.res.text();
