@@ -11,6 +11,7 @@ import { basic, expectStatus, form, send } from './lib/http.ts';
 import type { Op } from './lib/load.ts';
 import { Pool } from './lib/pool.ts';
 import { adminClient, type Tessera } from './lib/tessera.ts';
+import { scimScenarios } from './scim-scenarios.ts';
 
 /** What a scenario runs against: Tessera's own process, the bare provider's, or this process (crypto floors). */
 export type Target = 'tessera' | 'bare' | 'local';
@@ -360,6 +361,7 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   ...adminOrgs(),
+  ...scimScenarios(),
   {
     name: 'ManyTenants',
     goal: { p99Ms: 50 },
