@@ -252,6 +252,31 @@ export class DirectoryService {
     return ok && bearer && row?.enabled && row.token_hash ? row : undefined;
   }
 
+  /**
+   * Notes a request as the directory's last, for the portal. Written after the answer, not before
+   * it: a directory's request does not wait for a second commit, and a burst (a first sync pushes
+   * thousands) makes one write at a time per directory, the latest request winning.
+   */
+  noteRequest(tenantId: string, directoryId: string, request: LastScimRequest, onError: (err: unknown) => void): void {
+    this.unwritten.set(directoryId, { tenantId, request });
+    if (!this.writing.has(directoryId)) void this.writeLastRequests(directoryId, onError);
+  }
+
+  private readonly unwritten = new Map<string, { tenantId: string; request: LastScimRequest }>();
+  private readonly writing = new Set<string>();
+
+  private async writeLastRequests(directoryId: string, onError: (err: unknown) => void) {
+    this.writing.add(directoryId);
+    try {
+      for (let next = this.unwritten.get(directoryId); next; next = this.unwritten.get(directoryId)) {
+        this.unwritten.delete(directoryId);
+        await this.recordRequest(next.tenantId, directoryId, next.request).catch(onError);
+      }
+    } finally {
+      this.writing.delete(directoryId);
+    }
+  }
+
   /** What the portal shows as the directory's last request. */
   async recordRequest(tenantId: string, directoryId: string, request: LastScimRequest) {
     await scopedStatement(this.db, tenantId, (tx) =>

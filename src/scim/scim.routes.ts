@@ -74,15 +74,18 @@ function authenticate(directories: DirectoryService, publicUrl: string) {
     requests.set(ctx, request);
     // The error boundary after this one has answered refusals: the status is the one the directory got.
     await next();
-    await directories
-      .recordRequest(tenant.id, directory.id, {
+    directories.noteRequest(
+      tenant.id,
+      directory.id,
+      {
         at: new Date().toISOString(),
         method: ctx.method,
         path: (rest ?? '/').slice(0, 200),
         status: ctx.status,
         outcome: (request.outcome ?? (ctx.status < 400 ? 'ok' : 'refused')).slice(0, 500),
-      })
-      .catch((err) => ctx.state.log.warn({ err }, "the SCIM directory's last request could not be recorded"));
+      },
+      (err) => ctx.state.log.warn({ err }, "the SCIM directory's last request could not be recorded"),
+    );
   };
 }
 

@@ -77,3 +77,20 @@ export async function membersOf(w: ScimWorld): Promise<Record<string, string[]>>
   const res = await w.api('GET', `/organizations/${w.orgId}/members?limit=200`);
   return Object.fromEntries(res.body.data.map((m: { email: string; roles: string[] }) => [m.email, [...m.roles].sort()]));
 }
+
+/**
+ * The directory's last request as the Admin API shows it, once it is the one `matches` expects:
+ * the record is written just after the answer (not before it), so a read right after the answer
+ * may still see the one before. Waits up to two seconds.
+ */
+export async function lastRequestOnceItIs(
+  read: () => Promise<{ last_request: Record<string, unknown> | null }>,
+  matches: (last: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown> | null> {
+  let last: Record<string, unknown> | null = null;
+  for (const deadline = Date.now() + 2000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 25))) {
+    last = (await read()).last_request;
+    if (last && matches(last)) break;
+  }
+  return last;
+}
