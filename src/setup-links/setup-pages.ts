@@ -114,12 +114,12 @@ export function setupPages(deps: SetupPageDeps) {
       });
     }
     const v: SetupVisit = { link: entry.link, orgName: entry.orgName, actor: setupLinkActor(entry.link.id), url, csrf: csrfOf(binding) };
-    if (ctx.method === 'POST' && !constantTimeEqual(formField(ctx, '_csrf', 100), v.csrf)) {
-      message(ctx, 403, 'This form has expired', ['Go back, reload the page and try again. Nothing was changed.']);
-      return undefined;
-    }
     if (feature && !v.link.features.includes(feature)) {
       message(ctx, 404, 'This link does not set that up', [`Ask ${v.orgName} for a link that includes it. Nothing was changed.`]);
+      return undefined;
+    }
+    if (ctx.method === 'POST' && !constantTimeEqual(formField(ctx, '_csrf', 100), v.csrf)) {
+      message(ctx, 403, 'This form has expired', ['Go back, reload the page and try again. Nothing was changed.']);
       return undefined;
     }
     if (ctx.method === 'POST') await deps.setupLinks.touch(tenantId(ctx), v.link.id);
