@@ -17,7 +17,8 @@ export async function previewSignIn(db: Database, domains: DomainService, conn: 
   const tenantId = conn.tenant_id;
   const emailDomainVerified = await domains.isVerifiedFor(tenantId, conn.org_id, profile.email);
   const roles = [conn.default_role, ...mappedRoles(conn.group_roles, profile.groups)];
-  const asRoles = `as ${[...new Set(roles)].join(', ')}`;
+  const unique = [...new Set(roles)];
+  const asRoles = `with the role${unique.length > 1 ? 's' : ''} ${unique.join(', ')}`;
   return inTenant(db, tenantId, async (tx) => {
     const identity = await tx
       .selectFrom('sso_identities')
