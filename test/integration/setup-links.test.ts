@@ -1,8 +1,9 @@
 import test, { type ExecutionContext } from 'ava';
 import * as samlify from 'samlify';
-import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
+import { adminApi, createTenant, freePort, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
 import { Browser, unescapeHtml } from '../helpers/browser.ts';
 import { TestSamlIdp } from '../helpers/saml-idp.ts';
+import { startUpstreamIdp } from '../helpers/upstream-idp.ts';
 
 /**
  * Setup links over real HTTP: the Admin API that makes them, and the pages the customer's IT admin
@@ -41,9 +42,14 @@ async function makeLink(features: string[], orgId: string) {
 
 /** A browser at the link's pages: its form token is read from the page like a person's browser would. */
 class SetupBrowser {
-  readonly browser = new Browser(t.url);
+  readonly browser: Browser;
   csrf = '';
-  constructor(readonly url: string) {}
+  constructor(
+    readonly url: string,
+    origins: string[] = [],
+  ) {
+    this.browser = new Browser([t.url, ...origins]);
+  }
 
   async get(path = '') {
     const r = await this.browser.follow(`${this.url}${path}`);
@@ -419,4 +425,78 @@ test('directory sync through a link: the token shown once, rotated; Google said 
   const audit = await auditOf(acme);
   for (const action of ['directory.created', 'directory.token_rotated'])
     tt.deepEqual(audit.find((a) => a.action === action)?.actor, { type: 'setup_link', id: link.id }, action);
+});
+
+test('an OIDC connection through a link, and its test sign-in through a real upstream OpenID Provider: what it sent, or why it was refused', async (tt) => {
+  const acme = await freshOrg();
+  const link = await makeLink(['sso'], acme);
+  const port = await freePort();
+  const issuer = `http://localhost:${port}`;
+  const b = new SetupBrowser(link.url, [issuer]);
+  await b.get();
+  const form = await b.get('/sso/oidc');
+  const redirectUri = /data-copy="redirect uri">([^<]+)</.exec(form.html)![1]!;
+  tt.regex(redirectUri, new RegExp(`^${t.url}/t/${tenant.slug}/sso/oidc/[0-9a-f-]{36}/callback$`));
+  const upstream = await startUpstreamIdp({
+    clientId: 'tessera',
+    clientSecret: 'upstream-secret',
+    redirectUri,
+    port,
+    users: {
+      olga: { email: 'olga@oidc-corp.example', email_verified: true, name: 'Olga', groups: ['ops'], amr: ['pwd', 'otp', 'mfa'] },
+      unverified: { email: 'umberto@oidc-corp.example', email_verified: false, name: 'Umberto' },
+    },
+  });
+  try {
+    const saved = await b.post('/sso/oidc', { name: 'Corp IdP', issuer_url: issuer, client_id: 'tessera', client_secret: 'upstream-secret' });
+    tt.is(saved.status, 200, saved.html.slice(0, 300));
+    const [conn] = await connectionsOf(acme);
+    tt.is(conn!.redirect_uri, redirectUri);
+    tt.is(conn!.type, 'oidc');
+
+    /** Start the test, sign in at the upstream's dev login as `login`, and land where the answer sends the browser. */
+    const testAs = async (login: string) => {
+      let hop = await b.browser.follow(`${link.url}/test`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url },
+        body: new URLSearchParams({ _csrf: b.csrf }).toString(),
+      });
+      for (let i = 0; i < 3 && hop.url.startsWith(issuer); i++) {
+        const html = await hop.res.text();
+        const action = new URL(/action="([^"]+)"/.exec(html)![1]!, hop.url).href;
+        hop = /name="login"/.test(html)
+          ? await b.browser.submit(action, { prompt: 'login', login, password: 'any' })
+          : await b.browser.submit(action, { prompt: 'consent' });
+      }
+      return { url: hop.url, html: await hop.res.text() };
+    };
+    const worked = await testAs('olga');
+    tt.is(worked.url, `${link.url}/test`);
+    tt.regex(worked.html, /The test sign-in worked/);
+    tt.regex(worked.html, /<code>olga<\/code>/, 'the subject is the upstream sub');
+    tt.regex(worked.html, /olga@oidc-corp\.example/);
+    tt.regex(worked.html, /yes, the provider says so/);
+    tt.regex(worked.html, /ops/);
+    tt.is((await api('GET', '/users?email=olga%40oidc-corp.example')).body.data.length, 0, 'no account');
+
+    // Signed out at the upstream (its session cookie sits at /), so its login form asks again.
+    await b.browser.jar.store.removeCookies('localhost', '/');
+    const refused = await testAs('unverified');
+    tt.is(refused.url, `${link.url}/test`);
+    tt.regex(refused.html, /The test sign-in was refused/);
+    tt.regex(refused.html, /email_verified is not true/);
+  } finally {
+    await upstream.close();
+  }
+});
+
+test('a link is its tenant’s only: its secret at another tenant opens nothing', async (tt) => {
+  const acme = await freshOrg();
+  const link = await makeLink(['domains'], acme);
+  const secret = link.url.split('/').pop()!;
+  const elsewhere = new SetupBrowser(`${t.url}/t/${other.slug}/setup/${secret}`);
+  const r = await elsewhere.get();
+  tt.is(r.status, 404);
+  tt.regex(r.html, /This setup link does not work/);
+  tt.is((await api('GET', `/organizations/${acme}/setup-links/${link.id}`)).body.status, 'active', 'and it was not opened');
 });
