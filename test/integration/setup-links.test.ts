@@ -2,6 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import * as samlify from 'samlify';
 import { adminApi, createTenant, freePort, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
 import { Browser, unescapeHtml } from '../helpers/browser.ts';
+import { formsIn, HOSTILE_TEXT } from '../helpers/hostile.ts';
 import { TestSamlIdp } from '../helpers/saml-idp.ts';
 import { startUpstreamIdp } from '../helpers/upstream-idp.ts';
 
@@ -499,4 +500,29 @@ test('a link is its tenant’s only: its secret at another tenant opens nothing'
   tt.is(r.status, 404);
   tt.regex(r.html, /This setup link does not work/);
   tt.is((await api('GET', `/organizations/${acme}/setup-links/${link.id}`)).body.status, 'active', 'and it was not opened');
+});
+
+test('every form of a link’s pages answers hostile values below 500, and a refused one changes nothing', async (tt) => {
+  const acme = await freshOrg();
+  const link = await makeLink(['domains', 'sso', 'directory_sync'], acme);
+  const b = new SetupBrowser(link.url);
+  await b.get();
+  const path = new URL(link.url).pathname;
+  let requests = 0;
+  for (const page of ['/domains', '/sso/saml', '/sso/oidc', '/sso/okta']) {
+    const html = (await b.get(page)).html;
+    for (const form of formsIn(html).filter((f) => f.method === 'post')) {
+      const fields = Object.keys(form.fields).filter((f) => f !== '_csrf');
+      for (const field of fields) {
+        for (const [name, value] of HOSTILE_TEXT) {
+          const before = await snapshot(acme);
+          const res = await b.post(form.action.slice(path.length), { ...form.fields, _csrf: b.csrf, [field]: value });
+          requests++;
+          tt.true(res.status < 500, `${form.action} ${field}=${name}: ${res.status}`);
+          if (res.status >= 400) await unchanged(tt, acme, before);
+        }
+      }
+    }
+  }
+  tt.true(requests > 50, `${requests} requests`);
 });
