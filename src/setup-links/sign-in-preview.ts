@@ -2,7 +2,7 @@ import type { Database } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import type { DomainService } from '../sso/domain.service.ts';
 import { mappedRoles } from '../sso/group-roles.ts';
-import { existingAccountVerdict } from '../sso/jit.ts';
+import { directoryAccount, existingAccountVerdict } from '../sso/jit.ts';
 import type { ConnectionRow } from '../sso/sso.table.ts';
 import type { UpstreamProfile } from '../sso/upstream.ts';
 import { findUserByEmail, findUserById } from '../users/user.repo.ts';
@@ -16,8 +16,9 @@ import { findUserByEmail, findUserById } from '../users/user.repo.ts';
 export async function previewSignIn(db: Database, domains: DomainService, conn: ConnectionRow, profile: UpstreamProfile): Promise<string> {
   const tenantId = conn.tenant_id;
   const emailDomainVerified = await domains.isVerifiedFor(tenantId, conn.org_id, profile.email);
-  const roles = [conn.default_role, ...mappedRoles(conn.group_roles, profile.groups)];
-  const unique = [...new Set(roles)];
+  // As jit.ts's ensureMembership: the roles the groups map to, else the connection's default.
+  const mapped = mappedRoles(conn.group_roles, profile.groups);
+  const unique = mapped.length ? mapped : [conn.default_role];
   const asRoles = `with the role${unique.length > 1 ? 's' : ''} ${unique.join(', ')}`;
   return inTenant(db, tenantId, async (tx) => {
     const identity = await tx
@@ -33,6 +34,9 @@ export async function previewSignIn(db: Database, domains: DomainService, conn: 
         ? `This person already signed in through this connection: a real sign-in opens their account and keeps them a member ${asRoles}.`
         : 'This person is linked to an account that cannot sign in through an organization connection: a real sign-in would be refused.';
     }
+    const provisioned = await directoryAccount(tx, conn, profile);
+    if (provisioned)
+      return `The organization's directory holds this person: a real sign-in opens the account the directory made or linked, and keeps them a member ${asRoles}.`;
     const existing = await findUserByEmail(tx, tenantId, profile.email);
     if (existing) {
       const verdict = existingAccountVerdict(existing, emailDomainVerified);

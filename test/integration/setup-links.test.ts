@@ -4,6 +4,7 @@ import { adminApi, createTenant, freePort, startTestApp, type TestApp, type Test
 import { Browser, unescapeHtml } from '../helpers/browser.ts';
 import { formsIn, HOSTILE_TEXT } from '../helpers/hostile.ts';
 import { TestSamlIdp } from '../helpers/saml-idp.ts';
+import { scimCall } from '../helpers/scim.ts';
 import { startUpstreamIdp } from '../helpers/upstream-idp.ts';
 
 /**
@@ -525,4 +526,42 @@ test('every form of a link’s pages answers hostile values below 500, and a ref
     }
   }
   tt.true(requests > 50, `${requests} requests`);
+});
+
+test('a test sign-in of a person the organization’s directory pushed says the real sign-in opens the directory’s account', async (tt) => {
+  const acme = await freshOrg();
+  await api('POST', `/organizations/${acme}/domains`, { domain: 'dir-corp.example' });
+  await api('PATCH', `/organizations/${acme}/domains/dir-corp.example`, { verified: true });
+  const conn = (await api('POST', `/organizations/${acme}/sso-connections`, { type: 'saml', name: 'Corp', metadata_xml: idp.idp.getMetadata() })).body;
+  const dir = (await api('POST', `/organizations/${acme}/directories`, { name: 'Corp directory' })).body;
+  const pushed = await scimCall(dir.scim_base_url, dir.bearer_token, 'POST', '/Users', {
+    schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+    userName: 'dora@dir-corp.example',
+    emails: [{ value: 'dora@dir-corp.example', primary: true }],
+    active: true,
+  });
+  tt.is(pushed.status, 201, JSON.stringify(pushed.body));
+  const link = await makeLink(['sso'], acme);
+  const b = new SetupBrowser(link.url);
+  await b.get('/test');
+  const started = await b.browser.request(`${link.url}/test`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url },
+    body: new URLSearchParams({ _csrf: b.csrf }).toString(),
+  });
+  const sp = samlify.ServiceProvider({ metadata: await (await fetch(conn.sp_metadata_url)).text() });
+  const answer = await idp.response(sp, conn.acs_url, conn.sp_entity_id, {
+    inResponseTo: await idp.requestIdOf(sp, started.headers.get('location')!),
+    nameId: 'dora@dir-corp.example',
+    attributes: { email: 'dora@dir-corp.example' },
+  });
+  const back = await b.browser.follow(conn.acs_url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://idp.test' },
+    body: new URLSearchParams({ SAMLResponse: answer }).toString(),
+  });
+  const html = await back.res.text();
+  tt.regex(html, /The test sign-in worked/);
+  tt.regex(html, /directory holds this person: a real sign-in opens the account the directory made or linked/);
+  tt.is((await t.app.connection.db.selectFrom('sso_identities').select('user_id').where('connection_id', '=', conn.id).execute()).length, 0, 'nothing linked');
 });
