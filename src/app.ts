@@ -52,12 +52,15 @@ import { orgPolicyGate } from './portal/org-policy-gate.ts';
 import { peoplePages } from './portal/people-pages.ts';
 import { policyPages } from './portal/policy-pages.ts';
 import { PortalSessions } from './portal/portal-session.ts';
+import { setupLinkPages } from './portal/setup-link-pages.ts';
 import { ShownOnce } from './portal/shown-once.ts';
 import { ssoPages } from './portal/sso-pages.ts';
 import { tenantPolicyPages } from './portal/tenant-policy-pages.ts';
 import { DirectoryService } from './scim/directory.service.ts';
 import { scimRoutes } from './scim/scim.routes.ts';
 import { ScimProvisioning } from './scim/scim-provisioning.ts';
+import { SetupLinkService } from './setup-links/setup-link.service.ts';
+import { setupPages } from './setup-links/setup-pages.ts';
 import { ConnectionService, loopbackIdpsAllowed } from './sso/connection.service.ts';
 import { DomainService, systemTxtResolver, type TxtResolver } from './sso/domain.service.ts';
 import { OidcSso } from './sso/oidc-sso.ts';
@@ -94,6 +97,7 @@ export interface App {
     domains: DomainService;
     connections: ConnectionService;
     directories: DirectoryService;
+    setupLinks: SetupLinkService;
   };
   /** Listens on config.port (0 = any free port), and on METRICS_PORT when set; resolves to the base URL. */
   start(): Promise<string>;
@@ -166,6 +170,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const outbound = new Outbound({ allowPrivateNetworks: config.outboundAllowPrivateNetworks });
   const connections = new ConnectionService(db, config.encryptionKey, config.publicUrl, outbound);
   const directories = new DirectoryService(db, config.publicUrl);
+  const setupLinks = new SetupLinkService(db, config.publicUrl);
   const oidcSso = new OidcSso(db, connections, loopbackIdpsAllowed(config.publicUrl), outbound);
   const samlSso = new SamlSso(db, config.publicUrl, (c) => connections.spPrivateKey(c));
   const sso = new SsoRouter(domains, connections, oidcSso, samlSso, orgTokens);
@@ -265,6 +270,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   portal.use(peoplePages({ orgs, invitations, users, render }).routes());
   portal.use(ssoPages({ orgs, connections, domains, oidc: oidcSso, saml: samlSso, render }).routes());
   portal.use(directoryPages({ orgs, directories, shownOnce: new ShownOnce(config.encryptionKey), render }).routes());
+  portal.use(setupLinkPages({ orgs, setupLinks, render }).routes());
   portal.use(policyPages({ orgs, render }).routes());
   portal.use(tenantPolicyPages({ tenants, runtimes, render }).routes());
   koa.use(portal.routes());
@@ -302,12 +308,19 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       log,
       sameOrigin: sameOriginForms(config.publicUrl),
       metrics,
+      setupLinks,
     }).routes(),
   );
   koa.use(ssoRouter.routes());
 
   // A directory's SCIM requests: its bearer token, its own error form (scim/scim.routes.ts).
   koa.use(scimRoutes({ directories, provisioning: new ScimProvisioning(db), publicUrl: config.publicUrl }));
+
+  // A setup link's pages, for the customer's IT admin: no account; the link and its browser binding are the credential.
+  const setup = new Router({ prefix: '/t/:slug/setup' });
+  setup.use(...forms());
+  setup.use(setupPages({ publicUrl: config.publicUrl, setupLinks, connections, domains, directories, saml: samlSso, oidc: oidcSso, render }).routes());
+  koa.use(setup.routes());
 
   const me = new Router({ prefix: '/t/:slug/api/v1/me' });
   me.use(...json(), requireUser({ db, users, apiTokens }));
@@ -328,6 +341,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     domains,
     connections,
     directories,
+    setupLinks,
     factorAdmin,
   });
   const openapi = new Router();
@@ -400,6 +414,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       domains,
       connections,
       directories,
+      setupLinks,
     },
     async start() {
       server = koa.listen(config.port, config.host);
@@ -458,7 +473,7 @@ async function migrateOnOwnConnection(config: Config) {
  * routes handle the path or hands the request to the tenant's oidc-provider, mounted at the prefix.
  */
 function tenantDispatch(runtimes: TenantRuntimes) {
-  const OWN_ROUTES = /^\/(interaction|api|portal|account|invitations|sso|scim)(\/|$)/;
+  const OWN_ROUTES = /^\/(interaction|api|portal|account|invitations|sso|scim|setup)(\/|$)/;
   return async (ctx: Context, next: Next) => {
     const m = /^\/t\/([^/]+)(\/.*)?$/.exec(ctx.path);
     if (!m) return next();

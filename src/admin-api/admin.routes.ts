@@ -11,6 +11,7 @@ import type { TenantRuntimes } from '../oidc/tenant-runtime.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { type OrgService, presentOrg } from '../orgs/org.service.ts';
 import type { DirectoryService } from '../scim/directory.service.ts';
+import type { SetupLinkService } from '../setup-links/setup-link.service.ts';
 import type { ConnectionService } from '../sso/connection.service.ts';
 import type { DomainService } from '../sso/domain.service.ts';
 import type { TenantService } from '../tenants/tenant.service.ts';
@@ -33,6 +34,7 @@ export interface AdminDeps {
   domains: DomainService;
   connections: ConnectionService;
   directories: DirectoryService;
+  setupLinks: SetupLinkService;
   factorAdmin: FactorAdministration;
 }
 
@@ -857,6 +859,56 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
     handler: async (ctx, { params }) => {
       const t = tenantOf(ctx);
       ctx.body = await deps.directories.revokeToken(t.id, t.slug, ctx.state.actor, params.orgId, params.directoryId);
+    },
+  });
+
+  const L = 'Setup links';
+  api.add({
+    method: 'post',
+    path: '/organizations/:orgId/setup-links',
+    tag: L,
+    summary: "A link for the customer's IT admin to set up SSO, directory sync or domains (its url is shown only in this answer)",
+    params: s.OrgId,
+    body: s.CreateSetupLink,
+    responses: { 201: 'The link: id, url (holds the secret), expires_at, features, status' },
+    handler: async (ctx, { params, body }) => {
+      const t = tenantOf(ctx);
+      const link = await deps.setupLinks.create(t.id, t.slug, ctx.state.actor, params.orgId, body);
+      created(ctx, `${ctx.path}/${link.id}`, link);
+    },
+  });
+  api.add({
+    method: 'get',
+    path: '/organizations/:orgId/setup-links',
+    tag: L,
+    summary: "The organization's setup links, newest first, with their status (active, opened, expired, revoked); never their secret",
+    params: s.OrgId,
+    responses: { 200: '{ data: [setup link] }' },
+    handler: async (ctx, { params }) => {
+      ctx.body = { data: await deps.setupLinks.list(tenantOf(ctx).id, params.orgId), next_cursor: null };
+    },
+  });
+  api.add({
+    method: 'get',
+    path: '/organizations/:orgId/setup-links/:setupLinkId',
+    tag: L,
+    summary: 'Get a setup link (never its secret)',
+    params: s.SetupLinkParams,
+    responses: { 200: 'The setup link' },
+    handler: async (ctx, { params }) => {
+      ctx.body = await deps.setupLinks.get(tenantOf(ctx).id, params.orgId, params.setupLinkId);
+    },
+  });
+  api.add({
+    method: 'delete',
+    path: '/organizations/:orgId/setup-links/:setupLinkId',
+    tag: L,
+    summary: 'Revoke a setup link: it stops working at once, also in the browser that opened it',
+    params: s.SetupLinkParams,
+    responses: { 204: 'Revoked' },
+    handler: async (ctx, { params }) => {
+      await deps.setupLinks.revoke(tenantOf(ctx).id, ctx.state.actor, params.orgId, params.setupLinkId);
+      ctx.status = 204;
     },
   });
 

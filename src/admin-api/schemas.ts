@@ -4,6 +4,8 @@ import { TENANT_SCOPES } from '../oidc/provider.ts';
 import { domain, text } from '../orgs/org.schemas.ts';
 import { ORG_STATUSES } from '../orgs/org.table.ts';
 import { DIRECTORY_PROVIDERS, SSO_MATCHES } from '../scim/scim.table.ts';
+import { SETUP_LINK_MAX_TTL_S, SETUP_LINK_MIN_TTL_S } from '../setup-links/setup-link.service.ts';
+import { SETUP_FEATURES } from '../setup-links/setup-link.table.ts';
 import { MFA_AUTHN_CONTEXTS_MAX } from '../sso/saml/authn-context.ts';
 import { userFields } from '../users/user-fields.ts';
 
@@ -245,3 +247,18 @@ export const CreateDirectory = z.strictObject(directoryFields);
 export const UpdateDirectory = z
   .strictObject({ ...directoryFields, name: directoryFields.name.optional() })
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
+
+// ── setup links ──────────────────────────────────────────────────────────────
+
+export const SetupLinkParams = z.object({ orgId: uuid, setupLinkId: uuid });
+export const CreateSetupLink = z.strictObject({
+  /** What the link sets up: `sso` (with its test sign-in), `directory_sync`, `domains`. */
+  features: z.array(z.enum(SETUP_FEATURES)).min(1, 'give at least one feature').max(SETUP_FEATURES.length),
+  /** Seconds; 7 days when absent. */
+  expires_in: z
+    .number()
+    .int()
+    .min(SETUP_LINK_MIN_TTL_S, `must be at least ${SETUP_LINK_MIN_TTL_S} seconds`)
+    .max(SETUP_LINK_MAX_TTL_S, 'must be at most 30 days')
+    .optional(),
+});

@@ -15,6 +15,7 @@ import type {
   OrgRoleTable,
 } from '../orgs/org.table.ts';
 import type { ScimDirectoryTable, ScimGroupMemberTable, ScimGroupTable, ScimUserTable } from '../scim/scim.table.ts';
+import type { SetupLinkTable } from '../setup-links/setup-link.table.ts';
 import type {
   OrgDomainTable,
   SamlReplayTable,
@@ -62,6 +63,7 @@ export interface DB {
   scim_users: ScimUserTable;
   scim_groups: ScimGroupTable;
   scim_group_members: ScimGroupMemberTable;
+  setup_links: SetupLinkTable;
 }
 
 export type Database = Kysely<DB>;

@@ -209,7 +209,17 @@ export class ConnectionService {
     return cfg as SamlConfig;
   }
 
-  async create(tenantId: string, actor: Actor, orgId: string, input: OidcConnectionInput | SamlConnectionInput): Promise<ConnectionRow> {
+  /**
+   * `opts.id`: the connection's id chosen beforehand, so its ACS URL, entity ID or redirect URI
+   * could be given to the IdP before its metadata existed (a setup link's SSO step).
+   */
+  async create(
+    tenantId: string,
+    actor: Actor,
+    orgId: string,
+    input: OidcConnectionInput | SamlConnectionInput,
+    opts: { id?: string } = {},
+  ): Promise<ConnectionRow> {
     // SAML: our encryption key pair for this connection, so IdPs may encrypt assertions to us.
     const spKey = input.type === 'saml' ? await generateSpEncryptionKey(`Tessera SP ${input.name}`) : undefined;
     const samlCfg = input.type === 'saml' ? { ...(await this.samlConfig(input)), sp_encryption_cert: spKey!.certificatePem } : undefined;
@@ -224,6 +234,7 @@ export class ConnectionService {
         .values({
           tenant_id: tenantId,
           org_id: orgId,
+          ...(opts.id ? { id: opts.id } : {}),
           type: input.type,
           name: input.name,
           enabled: input.enabled ?? true,

@@ -249,7 +249,7 @@ export async function linkProven(
  * None when nothing matches, or when the directories name more than one account (ambiguity
  * links nothing: the usual rules for existing accounts decide then).
  */
-async function directoryAccount(tx: TenantTx, conn: ConnectionRow, profile: UpstreamProfile): Promise<string | undefined> {
+export async function directoryAccount(tx: TenantTx, conn: ConnectionRow, profile: UpstreamProfile): Promise<string | undefined> {
   const key = emailKey(profile.email);
   const subject = profile.subject.normalize('NFC').toLowerCase();
   const email = profile.email.normalize('NFC').toLowerCase();

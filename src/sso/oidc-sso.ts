@@ -6,7 +6,7 @@ import type { Database } from '../db/database.ts';
 import { parseEmail } from '../users/email-address.ts';
 import { type ConnectionService, DEFAULT_ATTRIBUTES, LOOPBACK_HOSTS } from './connection.service.ts';
 import type { ConnectionRow } from './sso.table.ts';
-import { rememberRequest, type SsoBinding, takeRequest } from './sso-request.ts';
+import { checkedFor, rememberRequest, type SsoBinding, takeRequest } from './sso-request.ts';
 import { SsoRefused, type UpstreamProfile, upstreamReportedMfa } from './upstream.ts';
 
 /**
@@ -80,53 +80,55 @@ export class OidcSso {
   async finish(conn: ConnectionRow, tenantSlug: string, callbackUrl: URL): Promise<{ profile: UpstreamProfile; binding: SsoBinding }> {
     const state = callbackUrl.searchParams.get('state') ?? '';
     const request = await takeRequest(this.db, conn, state, 'the state');
-    const config = await this.config(conn);
-    // The registered redirect URI (what the upstream knows), with the response parameters.
-    const url = new URL(this.connections.redirectUri(tenantSlug, conn.id));
-    url.search = callbackUrl.search;
-    let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
-    try {
-      tokens = await client.authorizationCodeGrant(config, url, {
-        pkceCodeVerifier: request.code_verifier!,
-        expectedState: state,
-        expectedNonce: request.nonce!,
-        idTokenExpected: true,
-      });
-    } catch (err) {
-      throw new SsoRefused(`upstream sign-in failed: ${describe(err)}`);
-    }
-    const claims = tokens.claims() as Record<string, unknown>;
-    let all: Record<string, unknown> = { ...claims };
-    if (tokens.access_token && config.serverMetadata().userinfo_endpoint) {
+    return checkedFor(request.binding, async () => {
+      const config = await this.config(conn);
+      // The registered redirect URI (what the upstream knows), with the response parameters.
+      const url = new URL(this.connections.redirectUri(tenantSlug, conn.id));
+      url.search = callbackUrl.search;
+      let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
       try {
-        all = { ...(await client.fetchUserInfo(config, tokens.access_token, String(claims.sub))), ...claims };
-      } catch {
-        // userinfo is optional; the ID token's claims stand
+        tokens = await client.authorizationCodeGrant(config, url, {
+          pkceCodeVerifier: request.code_verifier!,
+          expectedState: state,
+          expectedNonce: request.nonce!,
+          idTokenExpected: true,
+        });
+      } catch (err) {
+        throw new SsoRefused(`upstream sign-in failed: ${describe(err)}`);
       }
-    }
-    const map = { ...DEFAULT_ATTRIBUTES, ...(conn.attribute_mapping as object) } as typeof DEFAULT_ATTRIBUTES;
-    const claimed = typeof all[map.email] === 'string' ? (all[map.email] as string).trim() : '';
-    if (!claimed) throw new SsoRefused('the identity provider sent no email address');
-    // The same rule as every other way in: an address it refuses makes no account here either.
-    const parsed = parseEmail(claimed);
-    if (!parsed.ok) throw new SsoRefused(`the identity provider sent ${JSON.stringify(claimed)}, which is not a usable email address: it ${parsed.problem}`);
-    const email = parsed.email.address;
-    if (all.email_verified !== true) throw new SsoRefused(`the identity provider does not vouch for ${email} (email_verified is not true)`);
-    const str = (k: string) => (typeof all[k] === 'string' ? (all[k] as string).slice(0, 200) : undefined);
-    const groups = Array.isArray(all[map.groups]) ? (all[map.groups] as unknown[]).filter((g): g is string => typeof g === 'string') : undefined;
-    return {
-      binding: request.binding,
-      profile: {
-        subject: String(claims.sub),
-        email,
-        name: str(map.name),
-        given_name: str(map.given_name),
-        family_name: str(map.family_name),
-        groups,
-        // From the ID token only: userinfo describes the person, not this sign-in.
-        mfa: upstreamReportedMfa(claims.amr),
-      },
-    };
+      const claims = tokens.claims() as Record<string, unknown>;
+      let all: Record<string, unknown> = { ...claims };
+      if (tokens.access_token && config.serverMetadata().userinfo_endpoint) {
+        try {
+          all = { ...(await client.fetchUserInfo(config, tokens.access_token, String(claims.sub))), ...claims };
+        } catch {
+          // userinfo is optional; the ID token's claims stand
+        }
+      }
+      const map = { ...DEFAULT_ATTRIBUTES, ...(conn.attribute_mapping as object) } as typeof DEFAULT_ATTRIBUTES;
+      const claimed = typeof all[map.email] === 'string' ? (all[map.email] as string).trim() : '';
+      if (!claimed) throw new SsoRefused('the identity provider sent no email address');
+      // The same rule as every other way in: an address it refuses makes no account here either.
+      const parsed = parseEmail(claimed);
+      if (!parsed.ok) throw new SsoRefused(`the identity provider sent ${JSON.stringify(claimed)}, which is not a usable email address: it ${parsed.problem}`);
+      const email = parsed.email.address;
+      if (all.email_verified !== true) throw new SsoRefused(`the identity provider does not vouch for ${email} (email_verified is not true)`);
+      const str = (k: string) => (typeof all[k] === 'string' ? (all[k] as string).slice(0, 200) : undefined);
+      const groups = Array.isArray(all[map.groups]) ? (all[map.groups] as unknown[]).filter((g): g is string => typeof g === 'string') : undefined;
+      return {
+        binding: request.binding,
+        profile: {
+          subject: String(claims.sub),
+          email,
+          name: str(map.name),
+          given_name: str(map.given_name),
+          family_name: str(map.family_name),
+          groups,
+          // From the ID token only: userinfo describes the person, not this sign-in.
+          mfa: upstreamReportedMfa(claims.amr),
+        },
+      };
+    });
   }
 }
 

@@ -14,6 +14,8 @@ import type { MailOutbox } from '../mail/outbox.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { findOrg } from '../orgs/org.repo.ts';
+import type { SetupLinkService } from '../setup-links/setup-link.service.ts';
+import { previewSignIn } from '../setup-links/sign-in-preview.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { ConnectionService } from './connection.service.ts';
@@ -26,7 +28,7 @@ import { PENDING_LINK_TTL_MS, type PendingLink, type PendingLinks } from './pend
 import type { SamlSso } from './saml/saml-sso.ts';
 import type { ConnectionRow } from './sso.table.ts';
 import { mailLinkMade } from './sso-link-mail.ts';
-import type { SsoBinding } from './sso-request.ts';
+import { bindingOfError, type SsoBinding } from './sso-request.ts';
 import { SsoRefused, type UpstreamProfile } from './upstream.ts';
 
 /** The browser's handle on a pending link (see PendingLinks): HttpOnly, this tenant's /sso/link only. */
@@ -50,6 +52,8 @@ export interface SsoRouteDeps {
   /** The same-origin check of form posts (CSRF), for the account-linking forms. */
   sameOrigin: Middleware;
   metrics: Metrics;
+  /** Where a setup link's test sign-in reports what the IdP sent. */
+  setupLinks: SetupLinkService;
 }
 
 const linkPath = (ctx: Context) => `/t/${ctx.state.runtime.tenant.slug}/sso/link`;
@@ -115,6 +119,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
     try {
       const answer = await upstream();
       profile = answer.profile;
+      if (answer.binding.setupLinkId) return await tested(ctx, conn, answer.binding.setupLinkId, profile);
       const emailDomainVerified = await deps.domains.isVerifiedFor(runtime.tenant.id, conn.org_id, profile.email);
       const outcome = await provision(deps.db, deps.invitations, conn, profile, {
         emailDomainVerified,
@@ -141,8 +146,43 @@ export function ssoRoutes(deps: SsoRouteDeps) {
       const reason = err instanceof SsoRefused ? err.message : `unexpected: ${(err as Error).message}`;
       deps.log.warn({ tenant: runtime.tenant.slug, connection: conn.id, reason }, 'sso sign-in refused');
       await deps.connections.recordError(runtime.tenant.id, conn.id, reason);
+      const setupLinkId = bindingOfError(err)?.setupLinkId;
+      if (setupLinkId) {
+        await deps.setupLinks.testFinished(runtime.tenant.id, setupLinkId, { ok: false, error: reason });
+        return backToSetup(ctx);
+      }
       return failed(ctx);
     }
+  }
+
+  /**
+   * A setup link's test sign-in: the answer passed every check of a sign-in. Instead of signing
+   * anyone in, what the IdP sent and what a real sign-in would do go to the link's test page —
+   * no account, link, membership or session is made.
+   */
+  async function tested(ctx: Context, conn: ConnectionRow, setupLinkId: string, profile: UpstreamProfile) {
+    const outcome = await previewSignIn(deps.db, deps.domains, conn, profile);
+    await deps.setupLinks.testFinished(conn.tenant_id, setupLinkId, {
+      ok: true,
+      outcome,
+      profile: {
+        subject: profile.subject,
+        email: profile.email,
+        name: profile.name ?? null,
+        given_name: profile.given_name ?? null,
+        family_name: profile.family_name ?? null,
+        groups: (profile.groups ?? []).slice(0, 50).map((g) => g.slice(0, 200)),
+        mfa: profile.mfa === true,
+      },
+    });
+    deps.log.info({ tenant: ctx.state.runtime.tenant.slug, connection: conn.id, setupLink: setupLinkId }, 'setup link test sign-in');
+    return backToSetup(ctx);
+  }
+
+  /** The setup pages find the link again from this browser's cookie (setup-pages.ts, /tested). */
+  function backToSetup(ctx: Context) {
+    ctx.status = 303;
+    ctx.redirect(`/t/${ctx.state.runtime.tenant.slug}/setup/tested`);
   }
 
   /** A refusal or deferral in the organization's audit log (its own transaction: nothing else was written). */

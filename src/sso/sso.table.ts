@@ -63,6 +63,8 @@ export interface SsoRequestTable {
   interaction_uid: string | null;
   /** The invitation whose link started this sign-in (its link proved the mailbox). */
   invitation_id: string | null;
+  /** A test sign-in started from this setup link: shown on its page, it signs no one in. */
+  setup_link_id: Generated<string | null>;
   nonce: string | null;
   code_verifier: string | null;
   expires_at: Date;

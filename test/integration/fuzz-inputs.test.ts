@@ -35,6 +35,7 @@ const ids = {
   domain: '',
   connectionId: '',
   directoryId: '',
+  setupLinkId: '',
   tokenId: '',
   clientId: '',
   factorId: '',
@@ -85,6 +86,7 @@ test.before(async () => {
   ).id;
   // A directory: what the directory paths aim at, and so the portal's Directory sync forms are found and tried.
   ids.directoryId = (await api('POST', `/organizations/${ids.orgId}/directories`, { name: 'Fuzz Directory' })).id;
+  ids.setupLinkId = (await api('POST', `/organizations/${ids.orgId}/setup-links`, { features: ['domains'] })).id;
   ids.tokenId = (await api('POST', `/users/${ids.userId}/tokens`, { scopes: ['openid'], expires_in: 3600 })).id;
   ids.clientId = (await api('POST', '/clients', webClient('http://localhost:8080/target'))).client_id;
   // A second factor of the target (unconfirmed: what the factor routes' path values aim at).
@@ -210,6 +212,7 @@ const VALID_BODIES: Record<string, () => unknown> = {
   'patch /organizations/{orgId}/sso-connections/{connectionId}': () => ({ name: 'Fuzz IdP' }),
   'post /organizations/{orgId}/directories': () => ({ name: 'Another directory' }),
   'patch /organizations/{orgId}/directories/{directoryId}': () => ({ name: 'Fuzz Directory' }),
+  'post /organizations/{orgId}/setup-links': () => ({ features: ['sso'], expires_in: 3600 }),
 };
 
 /** The fields a JSON Schema object (or a union of them) may have. */

@@ -36,6 +36,8 @@ const CONTRACT = [
   'post /organizations/{orgId}/invitations/{invitationId}/resend',
   'delete /organizations/{orgId}/invitations/{invitationId}',
   'get /organizations/{orgId}/audit-log',
+  'post /organizations/{orgId}/setup-links',
+  'delete /organizations/{orgId}/setup-links/{setupLinkId}',
   'get /settings',
   'patch /settings',
   'get /users',

@@ -25,6 +25,8 @@ const LAYER_RULES: LayerRules = {
     { name: 'oidc', modules: ['oidc'] },
     { name: 'sso and tokens', modules: ['sso', 'tokens'] },
     { name: 'directories', modules: ['scim'] },
+    // A setup link drives the organization's domains, SSO connection and directories for its IT admin.
+    { name: 'setup links', modules: ['setup-links'] },
     { name: 'http', modules: ['http'] },
     // Pages share form helpers (portal/forms.ts) and the Admin API's schemas.
     { name: 'routes and pages', modules: ['admin-api', 'me', 'portal'], shareable: true },

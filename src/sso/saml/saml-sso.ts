@@ -5,7 +5,7 @@ import type { Database } from '../../db/database.ts';
 import { inTenant } from '../../db/tenant-scope.ts';
 import { parseEmail } from '../../users/email-address.ts';
 import type { ConnectionRow } from '../sso.table.ts';
-import { rememberRequest, type SsoBinding, takeRequest } from '../sso-request.ts';
+import { checkedFor, rememberRequest, type SsoBinding, takeRequest } from '../sso-request.ts';
 import { SsoRefused, type UpstreamProfile } from '../upstream.ts';
 import { MS_AUTHN_METHODS_ATTRIBUTE, samlReportedMfa } from './authn-context.ts';
 import { installSamlSchemaValidator } from './schema-validator.ts';
@@ -243,118 +243,121 @@ export class SamlSso {
     const claimed = /<(?:[\w-]+:)?Response\b[^>]*?\sInResponseTo="([^"]{1,200})"/.exec(xml)?.[1];
     if (!claimed) throw new SsoRefused('unsolicited response (no InResponseTo); IdP-initiated sign-in is not accepted');
     const request = await takeRequest(this.db, conn, claimed, `InResponseTo ${claimed}`);
-    const key = encrypted ? this.spPrivateKey(conn) : undefined;
-    if (encrypted && !key) throw new SsoRefused('the assertion is encrypted but this connection has no decryption key');
-    let parsed: { extract: any; samlContent: string };
-    try {
-      parsed = (await this.sp(conn, slug, key).parseLoginResponse(this.idp(conn, encrypted), 'post', {
-        body: { SAMLResponse: samlResponse },
-      })) as typeof parsed;
-    } catch (err) {
-      throw new SsoRefused(`samlify refused the response: ${(err as Error).message ?? err}`);
-    }
-    const ex = parsed.extract;
-    // The verified message: for an encrypted assertion, samlify verified the decrypted document
-    // but hands back the encrypted one, so decrypt it again (same key) to read what it leaves out.
-    const content = encrypted
-      ? (
-          await (samlify.SamlLib as unknown as { decryptAssertion(sp: unknown, xml: string): Promise<[string, string]> }).decryptAssertion(
-            this.sp(conn, slug, key),
-            xml,
-          )
-        )[0]
-      : parsed.samlContent;
-    // Still exactly one assertion (no wrapping inside the encrypted part), and no SHA-1 in the
-    // signature that was inside it.
-    if ((content.match(/<(?:[\w-]+:)?Assertion[\s>]/g) ?? []).length !== 1) throw new SsoRefused('the decrypted response does not hold exactly one assertion');
-    if (encrypted) rejectWeakSignatures(content);
-    const acs = acsUrl(this.publicUrl, slug, conn.id);
-    const cfg = conn.config as unknown as SamlConfig;
-    if (wantsSignedAssertions(cfg) && !this.assertionSignatureValid(conn, content)) {
-      throw new SsoRefused('the assertion is not signed by the IdP (this connection requires signed assertions, as its SP metadata says)');
-    }
+    return checkedFor(request.binding, async () => {
+      const key = encrypted ? this.spPrivateKey(conn) : undefined;
+      if (encrypted && !key) throw new SsoRefused('the assertion is encrypted but this connection has no decryption key');
+      let parsed: { extract: any; samlContent: string };
+      try {
+        parsed = (await this.sp(conn, slug, key).parseLoginResponse(this.idp(conn, encrypted), 'post', {
+          body: { SAMLResponse: samlResponse },
+        })) as typeof parsed;
+      } catch (err) {
+        throw new SsoRefused(`samlify refused the response: ${(err as Error).message ?? err}`);
+      }
+      const ex = parsed.extract;
+      // The verified message: for an encrypted assertion, samlify verified the decrypted document
+      // but hands back the encrypted one, so decrypt it again (same key) to read what it leaves out.
+      const content = encrypted
+        ? (
+            await (samlify.SamlLib as unknown as { decryptAssertion(sp: unknown, xml: string): Promise<[string, string]> }).decryptAssertion(
+              this.sp(conn, slug, key),
+              xml,
+            )
+          )[0]
+        : parsed.samlContent;
+      // Still exactly one assertion (no wrapping inside the encrypted part), and no SHA-1 in the
+      // signature that was inside it.
+      if ((content.match(/<(?:[\w-]+:)?Assertion[\s>]/g) ?? []).length !== 1)
+        throw new SsoRefused('the decrypted response does not hold exactly one assertion');
+      if (encrypted) rejectWeakSignatures(content);
+      const acs = acsUrl(this.publicUrl, slug, conn.id);
+      const cfg = conn.config as unknown as SamlConfig;
+      if (wantsSignedAssertions(cfg) && !this.assertionSignatureValid(conn, content)) {
+        throw new SsoRefused('the assertion is not signed by the IdP (this connection requires signed assertions, as its SP metadata says)');
+      }
 
-    if (ex.issuer !== cfg.idp_entity_id) throw new SsoRefused(`issuer ${ex.issuer} is not this connection's IdP`);
-    const audiences = [ex.audience].flat().filter(Boolean);
-    if (!audiences.includes(spEntityId(this.publicUrl, slug, conn.id)))
-      throw new SsoRefused(`audience ${audiences.join(', ') || '(none)'} is not this service provider`);
-    if (ex.response?.destination !== acs) throw new SsoRefused(`destination ${ex.response?.destination ?? '(none)'} is not this ACS`);
-    const root = /^\s*(?:<\?xml[^>]*>\s*)?<(?:[\w-]+:)?Assertion[\s>]/.test(content) ? [] : ['Response'];
-    const confirmation = samlify.Extractor.extract(content, [
-      {
-        key: 'data',
-        localPath: [...root, 'Assertion', 'Subject', 'SubjectConfirmation', 'SubjectConfirmationData'],
-        attributes: ['Recipient', 'InResponseTo', 'NotOnOrAfter'],
-      },
-      { key: 'assertion', localPath: [...root, 'Assertion'], attributes: ['ID'] },
-      { key: 'authnContext', localPath: [...root, 'Assertion', 'AuthnStatement', 'AuthnContext', 'AuthnContextClassRef'], attributes: [] },
-    ]) as {
-      data?: { recipient?: string; inResponseTo?: string; notOnOrAfter?: string };
-      assertion?: string;
-      authnContext?: string | string[];
-    };
-    // (a single selected attribute comes back as its value, not as an object)
-    if (confirmation.data?.recipient !== acs) throw new SsoRefused(`recipient ${confirmation.data?.recipient ?? '(none)'} is not this ACS`);
-    const now = Date.now();
-    const notBefore = ex.conditions?.notBefore ? Date.parse(ex.conditions.notBefore) : NaN;
-    const notOnOrAfter = ex.conditions?.notOnOrAfter ? Date.parse(ex.conditions.notOnOrAfter) : NaN;
-    if (Number.isNaN(notOnOrAfter) || now >= notOnOrAfter + SKEW_MS) throw new SsoRefused('the assertion has expired');
-    if (!Number.isNaN(notBefore) && now < notBefore - SKEW_MS) throw new SsoRefused('the assertion is not valid yet');
+      if (ex.issuer !== cfg.idp_entity_id) throw new SsoRefused(`issuer ${ex.issuer} is not this connection's IdP`);
+      const audiences = [ex.audience].flat().filter(Boolean);
+      if (!audiences.includes(spEntityId(this.publicUrl, slug, conn.id)))
+        throw new SsoRefused(`audience ${audiences.join(', ') || '(none)'} is not this service provider`);
+      if (ex.response?.destination !== acs) throw new SsoRefused(`destination ${ex.response?.destination ?? '(none)'} is not this ACS`);
+      const root = /^\s*(?:<\?xml[^>]*>\s*)?<(?:[\w-]+:)?Assertion[\s>]/.test(content) ? [] : ['Response'];
+      const confirmation = samlify.Extractor.extract(content, [
+        {
+          key: 'data',
+          localPath: [...root, 'Assertion', 'Subject', 'SubjectConfirmation', 'SubjectConfirmationData'],
+          attributes: ['Recipient', 'InResponseTo', 'NotOnOrAfter'],
+        },
+        { key: 'assertion', localPath: [...root, 'Assertion'], attributes: ['ID'] },
+        { key: 'authnContext', localPath: [...root, 'Assertion', 'AuthnStatement', 'AuthnContext', 'AuthnContextClassRef'], attributes: [] },
+      ]) as {
+        data?: { recipient?: string; inResponseTo?: string; notOnOrAfter?: string };
+        assertion?: string;
+        authnContext?: string | string[];
+      };
+      // (a single selected attribute comes back as its value, not as an object)
+      if (confirmation.data?.recipient !== acs) throw new SsoRefused(`recipient ${confirmation.data?.recipient ?? '(none)'} is not this ACS`);
+      const now = Date.now();
+      const notBefore = ex.conditions?.notBefore ? Date.parse(ex.conditions.notBefore) : NaN;
+      const notOnOrAfter = ex.conditions?.notOnOrAfter ? Date.parse(ex.conditions.notOnOrAfter) : NaN;
+      if (Number.isNaN(notOnOrAfter) || now >= notOnOrAfter + SKEW_MS) throw new SsoRefused('the assertion has expired');
+      if (!Number.isNaN(notBefore) && now < notBefore - SKEW_MS) throw new SsoRefused('the assertion is not valid yet');
 
-    // InResponseTo: a request we issued for this connection, used once.
-    const inResponseTo = ex.response?.inResponseTo;
-    if (!inResponseTo) throw new SsoRefused('unsolicited response (no InResponseTo); IdP-initiated sign-in is not accepted');
-    if (confirmation.data?.inResponseTo && confirmation.data.inResponseTo !== inResponseTo)
-      throw new SsoRefused('InResponseTo of the response and the assertion differ');
-    // The verified InResponseTo must be the one the request was found by.
-    if (inResponseTo !== claimed) throw new SsoRefused('InResponseTo changed between the raw and the verified response');
+      // InResponseTo: a request we issued for this connection, used once.
+      const inResponseTo = ex.response?.inResponseTo;
+      if (!inResponseTo) throw new SsoRefused('unsolicited response (no InResponseTo); IdP-initiated sign-in is not accepted');
+      if (confirmation.data?.inResponseTo && confirmation.data.inResponseTo !== inResponseTo)
+        throw new SsoRefused('InResponseTo of the response and the assertion differ');
+      // The verified InResponseTo must be the one the request was found by.
+      if (inResponseTo !== claimed) throw new SsoRefused('InResponseTo changed between the raw and the verified response');
 
-    // Replay: each assertion id once, remembered until it would have expired anyway.
-    const assertionId = typeof confirmation.assertion === 'string' ? confirmation.assertion : undefined;
-    if (!assertionId) throw new SsoRefused('the assertion has no ID');
-    const fresh = await inTenant(this.db, conn.tenant_id, (tx) =>
-      tx
-        .insertInto('saml_replay')
-        .values({ tenant_id: conn.tenant_id, connection_id: conn.id, assertion_id: assertionId, expires_at: new Date(notOnOrAfter + SKEW_MS) })
-        .onConflict((oc) => oc.doNothing())
-        .returning('assertion_id')
-        .executeTakeFirst(),
-    );
-    if (!fresh) throw new SsoRefused(`assertion ${assertionId} was already used (replay)`);
+      // Replay: each assertion id once, remembered until it would have expired anyway.
+      const assertionId = typeof confirmation.assertion === 'string' ? confirmation.assertion : undefined;
+      if (!assertionId) throw new SsoRefused('the assertion has no ID');
+      const fresh = await inTenant(this.db, conn.tenant_id, (tx) =>
+        tx
+          .insertInto('saml_replay')
+          .values({ tenant_id: conn.tenant_id, connection_id: conn.id, assertion_id: assertionId, expires_at: new Date(notOnOrAfter + SKEW_MS) })
+          .onConflict((oc) => oc.doNothing())
+          .returning('assertion_id')
+          .executeTakeFirst(),
+      );
+      if (!fresh) throw new SsoRefused(`assertion ${assertionId} was already used (replay)`);
 
-    const attributes = (ex.attributes ?? {}) as Record<string, string | string[]>;
-    const map = {
-      email: 'email',
-      name: 'name',
-      given_name: 'given_name',
-      family_name: 'family_name',
-      groups: 'groups',
-      ...(conn.attribute_mapping as object),
-    } as Record<string, string>;
-    const one = (k: string) => {
-      const v = attributes[map[k]!];
-      return typeof v === 'string' ? v.slice(0, 200) : Array.isArray(v) ? String(v[0] ?? '').slice(0, 200) : undefined;
-    };
-    const nameId = typeof ex.nameID === 'string' ? ex.nameID : '';
-    const asserted = (one('email') ?? (nameId.includes('@') ? nameId : '')).trim();
-    if (!asserted) throw new SsoRefused('the assertion carries no email address');
-    const parsedEmail = parseEmail(asserted);
-    if (!parsedEmail.ok)
-      throw new SsoRefused(`the assertion carries ${JSON.stringify(asserted)}, which is not a usable email address: it ${parsedEmail.problem}`);
-    const email = parsedEmail.email.address;
-    if (!nameId) throw new SsoRefused('the assertion has no NameID');
-    const groupsRaw = attributes[map.groups!];
-    const groups = Array.isArray(groupsRaw) ? groupsRaw.map(String) : typeof groupsRaw === 'string' ? [groupsRaw] : undefined;
-    // Read from the verified content, as everything above: a class ref, or Microsoft's methods attribute.
-    const methods = attributes[MS_AUTHN_METHODS_ATTRIBUTE];
-    const contexts = [confirmation.authnContext, methods]
-      .flat()
-      .filter((v): v is string => typeof v === 'string')
-      .slice(0, 50);
-    const mfa = samlReportedMfa(contexts, cfg.mfa_authn_contexts);
-    return {
-      binding: request.binding,
-      profile: { subject: nameId, email, name: one('name'), given_name: one('given_name'), family_name: one('family_name'), groups, mfa },
-    };
+      const attributes = (ex.attributes ?? {}) as Record<string, string | string[]>;
+      const map = {
+        email: 'email',
+        name: 'name',
+        given_name: 'given_name',
+        family_name: 'family_name',
+        groups: 'groups',
+        ...(conn.attribute_mapping as object),
+      } as Record<string, string>;
+      const one = (k: string) => {
+        const v = attributes[map[k]!];
+        return typeof v === 'string' ? v.slice(0, 200) : Array.isArray(v) ? String(v[0] ?? '').slice(0, 200) : undefined;
+      };
+      const nameId = typeof ex.nameID === 'string' ? ex.nameID : '';
+      const asserted = (one('email') ?? (nameId.includes('@') ? nameId : '')).trim();
+      if (!asserted) throw new SsoRefused('the assertion carries no email address');
+      const parsedEmail = parseEmail(asserted);
+      if (!parsedEmail.ok)
+        throw new SsoRefused(`the assertion carries ${JSON.stringify(asserted)}, which is not a usable email address: it ${parsedEmail.problem}`);
+      const email = parsedEmail.email.address;
+      if (!nameId) throw new SsoRefused('the assertion has no NameID');
+      const groupsRaw = attributes[map.groups!];
+      const groups = Array.isArray(groupsRaw) ? groupsRaw.map(String) : typeof groupsRaw === 'string' ? [groupsRaw] : undefined;
+      // Read from the verified content, as everything above: a class ref, or Microsoft's methods attribute.
+      const methods = attributes[MS_AUTHN_METHODS_ATTRIBUTE];
+      const contexts = [confirmation.authnContext, methods]
+        .flat()
+        .filter((v): v is string => typeof v === 'string')
+        .slice(0, 50);
+      const mfa = samlReportedMfa(contexts, cfg.mfa_authn_contexts);
+      return {
+        binding: request.binding,
+        profile: { subject: nameId, email, name: one('name'), given_name: one('given_name'), family_name: one('family_name'), groups, mfa },
+      };
+    });
   }
 }
