@@ -1,53 +1,40 @@
 import type { Database } from '../db/database.ts';
-import { inTenant } from '../db/tenant-scope.ts';
+import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { DomainService } from '../sso/domain.service.ts';
-import { mappedRoles } from '../sso/group-roles.ts';
-import { directoryAccount, existingAccountVerdict } from '../sso/jit.ts';
+import { rehearseProvision } from '../sso/jit.ts';
 import type { ConnectionRow } from '../sso/sso.table.ts';
 import type { UpstreamProfile } from '../sso/upstream.ts';
-import { findUserByEmail, findUserById } from '../users/user.repo.ts';
 
 /**
- * What a real sign-in with this IdP answer would do, in words, for a setup link's test sign-in —
- * read only: the same questions jit.ts asks (a link for this subject, an account with this email,
- * the email's domain, automatic provisioning), answered without writing anything. It says only
- * whether an account exists, never whose: the person testing sees their own answer.
+ * What a real sign-in with this IdP answer would do, in words, for a setup link's test sign-in.
+ * jit.ts rehearses the sign-in and rolls it back, so the answer is the real rules' and nothing is
+ * kept. The person testing controls the IdP and so the email it asserts: whether an account
+ * exists is said only for the organization's verified domains, whose mailboxes its IdP is
+ * trusted for anyway; for any other address the answer is the same whether or not one exists.
  */
-export async function previewSignIn(db: Database, domains: DomainService, conn: ConnectionRow, profile: UpstreamProfile): Promise<string> {
-  const tenantId = conn.tenant_id;
-  const emailDomainVerified = await domains.isVerifiedFor(tenantId, conn.org_id, profile.email);
-  // As jit.ts's ensureMembership: the roles the groups map to, else the connection's default.
-  const mapped = mappedRoles(conn.group_roles, profile.groups);
-  const unique = mapped.length ? mapped : [conn.default_role];
-  const asRoles = `with the role${unique.length > 1 ? 's' : ''} ${unique.join(', ')}`;
-  return inTenant(db, tenantId, async (tx) => {
-    const identity = await tx
-      .selectFrom('sso_identities')
-      .select('user_id')
-      .where('tenant_id', '=', tenantId)
-      .where('connection_id', '=', conn.id)
-      .where('subject', '=', profile.subject)
-      .executeTakeFirst();
-    if (identity) {
-      const user = await findUserById(tx, tenantId, identity.user_id);
-      return user && !user.disabled && !user.tenant_admin
-        ? `This person already signed in through this connection: a real sign-in opens their account and keeps them a member ${asRoles}.`
-        : 'This person is linked to an account that cannot sign in through an organization connection: a real sign-in would be refused.';
-    }
-    const provisioned = await directoryAccount(tx, conn, profile);
-    if (provisioned)
-      return `The organization's directory holds this person: a real sign-in opens the account the directory made or linked, and keeps them a member ${asRoles}.`;
-    const existing = await findUserByEmail(tx, tenantId, profile.email);
-    if (existing) {
-      const verdict = existingAccountVerdict(existing, emailDomainVerified);
-      if (verdict.ok)
-        return `An account with this email exists on a verified domain: a real sign-in links it to this connection and makes it a member ${asRoles}.`;
-      if (verdict.refuse) return 'An account with this email exists but may not sign in through an organization connection: a real sign-in would be refused.';
-      return 'An account with this email exists: at a real sign-in the person first proves it is theirs (its password or a link mailed to it), then it is linked.';
-    }
-    if (!emailDomainVerified)
-      return `${profile.email.split('@')[1]} is not a verified domain of the organization: a real sign-in would create no account (verify the domain, or invite the person).`;
-    if (!conn.auto_provision) return 'Automatic provisioning is off for this connection: a real sign-in would create no account.';
-    return `A real sign-in creates an account for ${profile.email} and makes it a member ${asRoles}.`;
-  });
+export async function previewSignIn(
+  db: Database,
+  domains: DomainService,
+  invitations: InvitationService,
+  conn: ConnectionRow,
+  profile: UpstreamProfile,
+): Promise<string> {
+  const emailDomainVerified = await domains.isVerifiedFor(conn.tenant_id, conn.org_id, profile.email);
+  if (!emailDomainVerified)
+    return `${profile.email.split('@')[1]} is not a verified domain of the organization: a real sign-in creates no account for this address, and an account that already has it is linked only after its owner proves it is theirs (verify the domain, or invite the person).`;
+  const rehearsed = await rehearseProvision(db, invitations, conn, profile, { emailDomainVerified, invitationId: null });
+  const roles = `with the role${rehearsed.roles.length > 1 ? 's' : ''} ${rehearsed.roles.join(', ')}`;
+  switch (rehearsed.kind) {
+    case 'signed_in':
+      if (rehearsed.created) return `A real sign-in creates an account for ${profile.email} and makes it a member ${roles}.`;
+      if (rehearsed.linkedBy === 'directory')
+        return `The organization's directory holds this person: a real sign-in opens the account the directory made or linked, as a member ${roles}.`;
+      if (rehearsed.linkedBy === 'verified_domain')
+        return `An account with this email exists on a verified domain: a real sign-in links it to this connection and opens it, as a member ${roles}.`;
+      return `This person already signed in through this connection: a real sign-in opens their account, as a member ${roles}.`;
+    case 'proof_required':
+      return `An account with this email exists (${rehearsed.reason}): at a real sign-in the person first proves it is theirs (its password or a link mailed to it), then it is linked.`;
+    case 'refused':
+      return `A real sign-in would be refused: ${rehearsed.reason}.`;
+  }
 }

@@ -76,114 +76,172 @@ export async function provision(
   profile: UpstreamProfile,
   opts: ProvisionContext,
 ): Promise<Provisioned> {
+  return inTenant(db, conn.tenant_id, (tx) => decide(tx, invitations, conn, profile, opts));
+}
+
+/**
+ * What a rehearsal found: the verdict, the roles the person would hold when signed in, and why the
+ * (connection, subject) link the sign-in would use exists (a LinkReason, or one made before).
+ */
+export type Rehearsed = Provisioned & { roles: string[]; linkedBy?: string | undefined };
+
+class RolledBack extends Error {
+  constructor(readonly result: Rehearsed) {
+    super('rehearsal rolled back');
+  }
+}
+
+/**
+ * What `provision` would do with this answer, found by doing it and rolling it back — the same
+ * rules by construction, not a copy of them to keep in step. Nothing it wrote remains: no
+ * account, link, membership or audit row. (A setup link's test sign-in shows it.)
+ */
+export async function rehearseProvision(
+  db: Database,
+  invitations: InvitationService,
+  conn: ConnectionRow,
+  profile: UpstreamProfile,
+  opts: ProvisionContext,
+): Promise<Rehearsed> {
+  try {
+    await inTenant(db, conn.tenant_id, async (tx) => {
+      let result: Provisioned;
+      try {
+        result = await decide(tx, invitations, conn, profile, opts);
+      } catch (err) {
+        if (!(err instanceof SsoRefused)) throw err;
+        result = { kind: 'refused', reason: err.message };
+      }
+      const member = result.kind === 'signed_in' ? await findMember(tx, conn.tenant_id, conn.org_id, result.userId) : undefined;
+      const link = await tx
+        .selectFrom('sso_identities')
+        .select('linked_by')
+        .where('tenant_id', '=', conn.tenant_id)
+        .where('connection_id', '=', conn.id)
+        .where('subject', '=', profile.subject)
+        .executeTakeFirst();
+      throw new RolledBack({ ...result, roles: member?.roles ?? [], linkedBy: link?.linked_by });
+    });
+  } catch (err) {
+    if (err instanceof RolledBack) return err.result;
+    throw err;
+  }
+  throw new Error('unreachable: a rehearsal always rolls back');
+}
+
+async function decide(
+  tx: TenantTx,
+  invitations: InvitationService,
+  conn: ConnectionRow,
+  profile: UpstreamProfile,
+  opts: ProvisionContext,
+): Promise<Provisioned> {
   const tenantId = conn.tenant_id;
-  return inTenant(db, tenantId, async (tx): Promise<Provisioned> => {
-    const identity = await tx
-      .selectFrom('sso_identities')
-      .select(['user_id', 'linked_by', 'proven_with_factor'])
+  const identity = await tx
+    .selectFrom('sso_identities')
+    .select(['user_id', 'linked_by', 'proven_with_factor'])
+    .where('tenant_id', '=', tenantId)
+    .where('connection_id', '=', conn.id)
+    .where('subject', '=', profile.subject)
+    .executeTakeFirst();
+
+  if (identity) {
+    const user = await findUserById(tx, tenantId, identity.user_id);
+    if (!user) return { kind: 'refused', reason: 'the linked account no longer exists' };
+    if (user.tenant_admin)
+      return {
+        kind: 'refused',
+        reason: 'the linked account is a tenant administrator, which never signs in through an organization connection',
+        userId: user.id,
+      };
+    if (user.disabled) return { kind: 'refused', reason: 'the linked account is disabled', userId: user.id };
+    // A link from before these rules is used only if it would be made today; else: proof first.
+    if (identity.linked_by === 'legacy') {
+      const verdict = existingAccountVerdict(user, opts.emailDomainVerified && sameEmail(user.email, profile.email));
+      if (!verdict.ok) return { kind: 'proof_required', userId: user.id, reason: `an older link is re-checked: ${verdict.reason}` };
+      await setLinkReason(tx, conn, profile.subject, 'verified_domain', false);
+    }
+    // A link is as strong as its proof. One proven without a second factor (the account had none,
+    // or it predates the code step) is used only while the account still has no usable factor:
+    // a link made today would ask for its code. Else the person proves it again, code included,
+    // and the link is upgraded. Links the organization made are not affected: through its verified
+    // domain it vouches for its own domain's mailboxes, and a new account or an invitation's link
+    // to one took over no account that existed before.
+    // Any factor counts here, even of a kind the tenant does not accept now: the proof page then
+    // refuses, as it refuses a new link — a factor the tenant turned off must not reopen a link
+    // that its addition had closed.
+    if (PROVEN_BY_PERSON.includes(identity.linked_by as LinkReason) && !identity.proven_with_factor) {
+      if ((await confirmedKinds(tx, tenantId, user.id)).length > 0)
+        return { kind: 'proof_required', userId: user.id, reason: 'the link was proven without a second factor, and the account has one now' };
+    }
+    await tx
+      .updateTable('sso_identities')
+      .set({ last_login_at: new Date() })
       .where('tenant_id', '=', tenantId)
       .where('connection_id', '=', conn.id)
       .where('subject', '=', profile.subject)
-      .executeTakeFirst();
-
-    if (identity) {
-      const user = await findUserById(tx, tenantId, identity.user_id);
-      if (!user) return { kind: 'refused', reason: 'the linked account no longer exists' };
-      if (user.tenant_admin)
-        return {
-          kind: 'refused',
-          reason: 'the linked account is a tenant administrator, which never signs in through an organization connection',
-          userId: user.id,
-        };
-      if (user.disabled) return { kind: 'refused', reason: 'the linked account is disabled', userId: user.id };
-      // A link from before these rules is used only if it would be made today; else: proof first.
-      if (identity.linked_by === 'legacy') {
-        const verdict = existingAccountVerdict(user, opts.emailDomainVerified && sameEmail(user.email, profile.email));
-        if (!verdict.ok) return { kind: 'proof_required', userId: user.id, reason: `an older link is re-checked: ${verdict.reason}` };
-        await setLinkReason(tx, conn, profile.subject, 'verified_domain', false);
-      }
-      // A link is as strong as its proof. One proven without a second factor (the account had none,
-      // or it predates the code step) is used only while the account still has no usable factor:
-      // a link made today would ask for its code. Else the person proves it again, code included,
-      // and the link is upgraded. Links the organization made are not affected: through its verified
-      // domain it vouches for its own domain's mailboxes, and a new account or an invitation's link
-      // to one took over no account that existed before.
-      // Any factor counts here, even of a kind the tenant does not accept now: the proof page then
-      // refuses, as it refuses a new link — a factor the tenant turned off must not reopen a link
-      // that its addition had closed.
-      if (PROVEN_BY_PERSON.includes(identity.linked_by as LinkReason) && !identity.proven_with_factor) {
-        if ((await confirmedKinds(tx, tenantId, user.id)).length > 0)
-          return { kind: 'proof_required', userId: user.id, reason: 'the link was proven without a second factor, and the account has one now' };
-      }
-      await tx
-        .updateTable('sso_identities')
-        .set({ last_login_at: new Date() })
-        .where('tenant_id', '=', tenantId)
-        .where('connection_id', '=', conn.id)
-        .where('subject', '=', profile.subject)
-        .execute();
-      await updateUser(tx, tenantId, user.id, {
-        ...(profile.name ? { name: profile.name } : {}),
-        ...(profile.given_name ? { given_name: profile.given_name } : {}),
-        ...(profile.family_name ? { family_name: profile.family_name } : {}),
-      });
-      await ensureMembership(tx, conn, user.id, profile);
-      return { kind: 'signed_in', userId: user.id, created: false };
-    }
-
-    // The organization's own directory already says who this is: the account it created or linked.
-    const provisioned = await directoryAccount(tx, conn, profile);
-    if (provisioned) {
-      const user = (await findUserById(tx, tenantId, provisioned))!;
-      if (user.tenant_admin || user.disabled) {
-        const verdict = existingAccountVerdict(user, true);
-        return { kind: 'refused', reason: `${profile.email}: ${verdict.ok ? 'the account may not sign in' : verdict.reason}`, userId: user.id };
-      }
-      await link(tx, conn, profile.subject, user.id, 'directory');
-      await ensureMembership(tx, conn, user.id, profile);
-      return { kind: 'signed_in', userId: user.id, created: false };
-    }
-
-    const existing = await findUserByEmail(tx, tenantId, profile.email);
-    if (existing) {
-      const verdict = existingAccountVerdict(existing, opts.emailDomainVerified);
-      if (!verdict.ok) {
-        return verdict.refuse
-          ? { kind: 'refused', reason: `${profile.email}: ${verdict.reason}`, userId: existing.id }
-          : { kind: 'proof_required', userId: existing.id, reason: verdict.reason };
-      }
-      await link(tx, conn, profile.subject, existing.id, 'verified_domain');
-      await ensureMembership(tx, conn, existing.id, profile);
-      return { kind: 'signed_in', userId: existing.id, created: false };
-    }
-
-    // A new account: through the invitation link of this very email, or on a verified domain.
-    const invitation = opts.invitationId ? await findInvitation(tx, tenantId, conn.org_id, opts.invitationId, { lock: true }) : undefined;
-    const byInvitation = invitation && invitationStatus(invitation) === 'pending' && sameEmail(invitation.email, profile.email);
-    if (opts.invitationId && !byInvitation) {
-      return { kind: 'refused', reason: `the invitation that started this sign-in is not a pending invitation of ${profile.email} to this organization` };
-    }
-    if (!byInvitation) {
-      if (!opts.emailDomainVerified)
-        return {
-          kind: 'refused',
-          reason: `the domain of ${profile.email} is not a verified domain of the organization; accounts are created only for verified domains or through an invitation link`,
-        };
-      if (!conn.auto_provision) return { kind: 'refused', reason: `${profile.email} has no account and automatic provisioning is off` };
-    }
-    const user = await insertUser(tx, tenantId, {
-      email: profile.email,
-      name: profile.name ?? null,
-      given_name: profile.given_name ?? null,
-      family_name: profile.family_name ?? null,
-      email_verified: true,
-      password_hash: null,
+      .execute();
+    await updateUser(tx, tenantId, user.id, {
+      ...(profile.name ? { name: profile.name } : {}),
+      ...(profile.given_name ? { given_name: profile.given_name } : {}),
+      ...(profile.family_name ? { family_name: profile.family_name } : {}),
     });
-    await link(tx, conn, profile.subject, user.id, byInvitation ? 'invitation' : 'new_account');
-    if (byInvitation) await invitations.acceptForSso(tx, tenantId, conn.org_id, invitation.id, user.id);
     await ensureMembership(tx, conn, user.id, profile);
-    return { kind: 'signed_in', userId: user.id, created: true };
+    return { kind: 'signed_in', userId: user.id, created: false };
+  }
+
+  // The organization's own directory already says who this is: the account it created or linked.
+  const provisioned = await directoryAccount(tx, conn, profile);
+  if (provisioned) {
+    const user = (await findUserById(tx, tenantId, provisioned))!;
+    if (user.tenant_admin || user.disabled) {
+      const verdict = existingAccountVerdict(user, true);
+      return { kind: 'refused', reason: `${profile.email}: ${verdict.ok ? 'the account may not sign in' : verdict.reason}`, userId: user.id };
+    }
+    await link(tx, conn, profile.subject, user.id, 'directory');
+    await ensureMembership(tx, conn, user.id, profile);
+    return { kind: 'signed_in', userId: user.id, created: false };
+  }
+
+  const existing = await findUserByEmail(tx, tenantId, profile.email);
+  if (existing) {
+    const verdict = existingAccountVerdict(existing, opts.emailDomainVerified);
+    if (!verdict.ok) {
+      return verdict.refuse
+        ? { kind: 'refused', reason: `${profile.email}: ${verdict.reason}`, userId: existing.id }
+        : { kind: 'proof_required', userId: existing.id, reason: verdict.reason };
+    }
+    await link(tx, conn, profile.subject, existing.id, 'verified_domain');
+    await ensureMembership(tx, conn, existing.id, profile);
+    return { kind: 'signed_in', userId: existing.id, created: false };
+  }
+
+  // A new account: through the invitation link of this very email, or on a verified domain.
+  const invitation = opts.invitationId ? await findInvitation(tx, tenantId, conn.org_id, opts.invitationId, { lock: true }) : undefined;
+  const byInvitation = invitation && invitationStatus(invitation) === 'pending' && sameEmail(invitation.email, profile.email);
+  if (opts.invitationId && !byInvitation) {
+    return { kind: 'refused', reason: `the invitation that started this sign-in is not a pending invitation of ${profile.email} to this organization` };
+  }
+  if (!byInvitation) {
+    if (!opts.emailDomainVerified)
+      return {
+        kind: 'refused',
+        reason: `the domain of ${profile.email} is not a verified domain of the organization; accounts are created only for verified domains or through an invitation link`,
+      };
+    if (!conn.auto_provision) return { kind: 'refused', reason: `${profile.email} has no account and automatic provisioning is off` };
+  }
+  const user = await insertUser(tx, tenantId, {
+    email: profile.email,
+    name: profile.name ?? null,
+    given_name: profile.given_name ?? null,
+    family_name: profile.family_name ?? null,
+    email_verified: true,
+    password_hash: null,
   });
+  await link(tx, conn, profile.subject, user.id, byInvitation ? 'invitation' : 'new_account');
+  if (byInvitation) await invitations.acceptForSso(tx, tenantId, conn.org_id, invitation.id, user.id);
+  await ensureMembership(tx, conn, user.id, profile);
+  return { kind: 'signed_in', userId: user.id, created: true };
 }
 
 /**

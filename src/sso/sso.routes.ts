@@ -161,7 +161,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
    * no account, link, membership or session is made.
    */
   async function tested(ctx: Context, conn: ConnectionRow, setupLinkId: string, profile: UpstreamProfile) {
-    const outcome = await previewSignIn(deps.db, deps.domains, conn, profile);
+    const outcome = await previewSignIn(deps.db, deps.domains, deps.invitations, conn, profile);
     await deps.setupLinks.testFinished(conn.tenant_id, setupLinkId, {
       ok: true,
       outcome,

@@ -342,7 +342,7 @@ test('SSO through a link: our values before the connection exists, created with 
   tt.regex(html, /tess\.tester@acme-test\.example/);
   tt.regex(html, /Tess Tester/);
   tt.regex(html, /engineering/);
-  tt.regex(html, /not a verified domain of the organization: a real sign-in would create no account/);
+  tt.regex(html, /not a verified domain of the organization: a real sign-in creates no account/);
   tt.is(await users(), 0, 'no account');
   tt.is((await t.app.connection.db.selectFrom('sso_identities').select('user_id').where('connection_id', '=', plannedId).execute()).length, 0, 'no link');
   tt.deepEqual(
@@ -563,5 +563,40 @@ test('a test sign-in of a person the organization’s directory pushed says the 
   const html = await back.res.text();
   tt.regex(html, /The test sign-in worked/);
   tt.regex(html, /directory holds this person: a real sign-in opens the account the directory made or linked/);
+  tt.is((await t.app.connection.db.selectFrom('sso_identities').select('user_id').where('connection_id', '=', conn.id).execute()).length, 0, 'nothing linked');
+});
+
+test('a test sign-in tells the person testing nothing about accounts outside the organization’s verified domains', async (tt) => {
+  const acme = await freshOrg();
+  const conn = (await api('POST', `/organizations/${acme}/sso-connections`, { type: 'saml', name: 'Corp', metadata_xml: idp.idp.getMetadata() })).body;
+  await api('POST', '/users', { email: 'existing.person@elsewhere.example', email_verified: true, password: 'a long enough password 1' });
+  const link = await makeLink(['sso'], acme);
+  const b = new SetupBrowser(link.url);
+  await b.get('/test');
+  const sp = samlify.ServiceProvider({ metadata: await (await fetch(conn.sp_metadata_url)).text() });
+  const outcomeFor = async (email: string) => {
+    const started = await b.browser.request(`${link.url}/test`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url },
+      body: new URLSearchParams({ _csrf: b.csrf }).toString(),
+    });
+    const answer = await idp.response(sp, conn.acs_url, conn.sp_entity_id, {
+      inResponseTo: await idp.requestIdOf(sp, started.headers.get('location')!),
+      nameId: email,
+      attributes: { email },
+    });
+    const back = await b.browser.follow(conn.acs_url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://idp.test' },
+      body: new URLSearchParams({ SAMLResponse: answer }).toString(),
+    });
+    const html = await back.res.text();
+    tt.regex(html, /The test sign-in worked/);
+    return /not a verified domain[^<]*/.exec(html)?.[0];
+  };
+  const existing = await outcomeFor('existing.person@elsewhere.example');
+  const absent = await outcomeFor('nobody.here@elsewhere.example');
+  tt.truthy(existing);
+  tt.is(existing, absent, 'the same words whether or not an account has the address');
   tt.is((await t.app.connection.db.selectFrom('sso_identities').select('user_id').where('connection_id', '=', conn.id).execute()).length, 0, 'nothing linked');
 });
