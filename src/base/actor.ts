@@ -19,3 +19,11 @@ export type Actor =
  * setup link's pages): they never make anyone an owner, whatever that configuration says.
  */
 export const isConfiguredActor = (actor: Actor) => actor.type === 'sso_connection' || actor.type === 'scim_directory' || actor.type === 'setup_link';
+
+/**
+ * What a setup link configures is never trusted by itself: an IdP decides who its users become
+ * (on the organization's verified domains, its owners included) and a directory who is in the
+ * organization, so an SSO connection or a directory a link creates or changes is off until an
+ * owner (or a tenant administrator) turns it on. A link's test sign-in works while it is off.
+ */
+export const offUntilAnOwnerTurnsItOn = (actor: Actor) => actor.type === 'setup_link';

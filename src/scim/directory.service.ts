@@ -1,4 +1,4 @@
-import type { Actor } from '../base/actor.ts';
+import { type Actor, offUntilAnOwnerTurnsItOn } from '../base/actor.ts';
 import { NotFound } from '../base/errors.ts';
 import { constantTimeEqual, randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
@@ -150,7 +150,7 @@ export class DirectoryService {
           org_id: orgId,
           name: input.name,
           ...(input.provider ? { provider: input.provider } : {}),
-          ...(input.enabled !== undefined ? { enabled: input.enabled } : {}),
+          ...(offUntilAnOwnerTurnsItOn(actor) ? { enabled: false } : input.enabled !== undefined ? { enabled: input.enabled } : {}),
           ...(input.default_role ? { default_role: input.default_role } : {}),
           group_roles: JSON.stringify(input.group_roles ?? {}),
           ...(input.sso_match ? { sso_match: input.sso_match } : {}),
@@ -174,7 +174,7 @@ export class DirectoryService {
         .set({
           ...(patch.name !== undefined ? { name: patch.name } : {}),
           ...(patch.provider !== undefined ? { provider: patch.provider } : {}),
-          ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
+          ...(offUntilAnOwnerTurnsItOn(actor) ? { enabled: false } : patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
           ...(patch.default_role !== undefined ? { default_role: patch.default_role } : {}),
           ...(patch.group_roles !== undefined ? { group_roles: JSON.stringify(patch.group_roles) } : {}),
           ...(patch.sso_match !== undefined ? { sso_match: patch.sso_match } : {}),
@@ -238,8 +238,9 @@ export class DirectoryService {
 
   /**
    * The directory a SCIM request's bearer token opens, or undefined — the same answer for an
-   * unknown directory, a wrong, revoked or missing token, and a disabled directory, so the
-   * answer tells a caller without the token nothing.
+   * unknown directory and a wrong, revoked or missing token, so the answer tells a caller without
+   * the token nothing. A directory that is turned off is returned: only its token's holder learns
+   * that it is off (the SCIM routes refuse it, saying who turns it on).
    */
   async authenticate(tenantId: string, directoryId: string, bearer: string | undefined): Promise<DirectoryRow | undefined> {
     const presented = sha256Hex(bearer ?? '');
@@ -249,7 +250,7 @@ export class DirectoryService {
     );
     // Compared even when there is nothing to compare with, so the time taken says nothing either.
     const ok = constantTimeEqual(presented, row?.token_hash ?? sha256Hex('no token'));
-    return ok && bearer && row?.enabled && row.token_hash ? row : undefined;
+    return ok && bearer && row?.token_hash ? row : undefined;
   }
 
   /**

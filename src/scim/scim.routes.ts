@@ -70,6 +70,12 @@ function authenticate(directories: DirectoryService, publicUrl: string) {
     const tenant = ctx.state.runtime.tenant;
     const directory = bearer && UUID.test(directoryId!) ? await directories.authenticate(tenant.id, directoryId!, bearer) : undefined;
     if (!directory) throw new AppError(401, 'unauthorized', 'Unauthorized', UNAUTHORIZED, undefined, { 'WWW-Authenticate': 'Bearer' });
+    if (!directory.enabled)
+      throw scimError(
+        403,
+        undefined,
+        "This directory is turned off. An owner of the organization turns it on in the portal's Directory sync tab (a directory set up through a setup link starts off until an owner has reviewed it).",
+      );
     const request: ScimRequest = { scope: { tenantId: tenant.id, directory, base: scimBaseUrl(publicUrl, tenant.slug, directory.id) } };
     requests.set(ctx, request);
     // The error boundary after this one has answered refusals: the status is the one the directory got.

@@ -333,7 +333,9 @@ export function setupPages(deps: SetupPageDeps) {
         const input = parseForm(CreateConnection, { type: provider.protocol, name: values.name || provider.name, ...idp });
         await deps.connections.create(tenantId(ctx), v.actor, v.link.org_id, input, { id });
       }
-      await providerPage(ctx, v, provider, { notice: 'Saved. Now test it: sign in once through your identity provider.' });
+      await providerPage(ctx, v, provider, {
+        notice: `Saved. Now test it: sign in once through your identity provider. Real sign-ins start once an owner of ${v.orgName} turns the connection on.`,
+      });
     } catch (err) {
       await providerPage(ctx, v, provider, { values: { ...values, client_secret: '' }, errors: formErrorsOf(err) }, 422);
     }
@@ -364,7 +366,8 @@ export function setupPages(deps: SetupPageDeps) {
     const { id, exists } = await deps.setupLinks.connectionIdFor(tenantId(ctx), v.link);
     if (!exists) return testPage(ctx, v, { error: 'Set up single sign-on first.' }, 409);
     const conn = await deps.connections.get(tenantId(ctx), v.link.org_id, id);
-    if (!conn.enabled) return testPage(ctx, v, { error: `The connection is disabled. Ask ${v.orgName} to enable it.` }, 409);
+    // A connection a link set up is off until an owner turns it on; its test sign-in is how the
+    // IT admin checks it first, so it runs whether the connection is on or off.
     const binding = { interactionUid: null, invitationId: null, setupLinkId: v.link.id };
     let to: string;
     try {

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Actor } from '../base/actor.ts';
+import { type Actor, offUntilAnOwnerTurnsItOn } from '../base/actor.ts';
 import { NotFound, ValidationFailed } from '../base/errors.ts';
 import { type Outbound, OutboundRefused, refusedField } from '../base/outbound-fetch.ts';
 import { decrypt, encrypt } from '../crypto/secrets.ts';
@@ -237,7 +237,7 @@ export class ConnectionService {
           ...(opts.id ? { id: opts.id } : {}),
           type: input.type,
           name: input.name,
-          enabled: input.enabled ?? true,
+          enabled: offUntilAnOwnerTurnsItOn(actor) ? false : (input.enabled ?? true),
           auto_provision: input.auto_provision ?? true,
           default_role: input.default_role ?? 'member',
           attribute_mapping: JSON.stringify(input.attribute_mapping ?? {}),
@@ -337,7 +337,7 @@ export class ConnectionService {
         .updateTable('sso_connections')
         .set({
           ...(patch.name !== undefined ? { name: patch.name } : {}),
-          ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
+          ...(offUntilAnOwnerTurnsItOn(actor) ? { enabled: false } : patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
           ...(patch.auto_provision !== undefined ? { auto_provision: patch.auto_provision } : {}),
           ...(patch.default_role !== undefined ? { default_role: patch.default_role } : {}),
           ...(patch.attribute_mapping ? { attribute_mapping: JSON.stringify(patch.attribute_mapping) } : {}),

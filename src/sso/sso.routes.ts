@@ -100,7 +100,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
   /** The Assertion Consumer Service: the IdP posts the response here (cross-site, by design). */
   router.post('/saml/:connectionId/acs', async (ctx) => {
     const conn = await connectionOf(ctx, 'saml');
-    if (!conn?.enabled) return failed(ctx);
+    if (!conn) return failed(ctx);
     const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
     const samlResponse = typeof body.SAMLResponse === 'string' ? body.SAMLResponse : '';
     await complete(ctx, conn, () => deps.saml.finish(conn, ctx.state.runtime.tenant.slug, samlResponse));
@@ -108,7 +108,7 @@ export function ssoRoutes(deps: SsoRouteDeps) {
 
   router.get('/oidc/:connectionId/callback', async (ctx) => {
     const conn = await connectionOf(ctx, 'oidc');
-    if (!conn?.enabled) return failed(ctx);
+    if (!conn) return failed(ctx);
     await complete(ctx, conn, () => deps.oidc.finish(conn, ctx.state.runtime.tenant.slug, new URL(ctx.href)));
   });
 
@@ -120,6 +120,10 @@ export function ssoRoutes(deps: SsoRouteDeps) {
       const answer = await upstream();
       profile = answer.profile;
       if (answer.binding.setupLinkId) return await tested(ctx, conn, answer.binding.setupLinkId, profile);
+      // Only a setup link's test sign-in runs through a connection that is off (see
+      // offUntilAnOwnerTurnsItOn): a real sign-in needs it on, checked after the answer's own
+      // checks so a test's answer still finds its way back to the link's page.
+      if (!conn.enabled) throw new SsoRefused('the connection is turned off: an owner of the organization turns it on');
       const emailDomainVerified = await deps.domains.isVerifiedFor(runtime.tenant.id, conn.org_id, profile.email);
       const outcome = await provision(deps.db, deps.invitations, conn, profile, {
         emailDomainVerified,
@@ -237,7 +241,9 @@ export function ssoRoutes(deps: SsoRouteDeps) {
   }
 
   async function describePending(pending: PendingLink) {
-    const conn = await deps.connections.find(pending.tenantId, pending.connectionId);
+    // A connection turned off since the sign-in began completes nothing (the page says it expired).
+    const found = await deps.connections.find(pending.tenantId, pending.connectionId);
+    const conn = found?.enabled ? found : undefined;
     const org = conn ? await inTenant(deps.db, pending.tenantId, (tx) => findOrg(tx, pending.tenantId, conn.org_id)) : undefined;
     const user = await deps.users.find(pending.tenantId, pending.userId);
     return conn && org && user ? { conn, org, user } : undefined;

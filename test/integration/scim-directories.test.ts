@@ -42,7 +42,10 @@ test('create, read, list, update, delete; the token is shown once and only its h
   tt.true((await api('GET', `/organizations/${orgId}/directories`)).body.data.some((x: { id: string }) => x.id === d.id));
   const updated = await api('PATCH', `/organizations/${orgId}/directories/${d.id}`, { sso_match: 'email', enabled: false });
   tt.like(updated.body, { sso_match: 'email', enabled: false });
-  tt.is((await scimCall(d.scim_base_url, d.bearer_token, 'GET', '/Users')).status, 401, 'a disabled directory is refused');
+  const off = await scimCall(d.scim_base_url, d.bearer_token, 'GET', '/Users');
+  tt.is(off.status, 403, 'a directory turned off is refused');
+  tt.regex(off.body.detail, /turned off\. An owner of the organization turns it on/, 'saying who turns it on, to the token holder only');
+  tt.is((await scimCall(d.scim_base_url, 'scim_wrong', 'GET', '/Users')).status, 401, 'without the token, nothing is learnt');
   await api('PATCH', `/organizations/${orgId}/directories/${d.id}`, { enabled: true });
   const last = await lastRequestOnceItIs(
     async () => (await api('GET', `/organizations/${orgId}/directories/${d.id}`)).body,

@@ -1,8 +1,9 @@
 import test, { type ExecutionContext } from 'ava';
 import * as samlify from 'samlify';
-import { adminApi, createTenant, freePort, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
-import { Browser, unescapeHtml } from '../helpers/browser.ts';
+import { adminApi, createTenant, freePort, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
+import { Browser, enterCredentials, unescapeHtml } from '../helpers/browser.ts';
 import { formsIn, HOSTILE_TEXT } from '../helpers/hostile.ts';
+import { startAuthorization } from '../helpers/oidc.ts';
 import { TestSamlIdp } from '../helpers/saml-idp.ts';
 import { scimCall } from '../helpers/scim.ts';
 import { startUpstreamIdp } from '../helpers/upstream-idp.ts';
@@ -599,4 +600,66 @@ test('a test sign-in tells the person testing nothing about accounts outside the
   tt.truthy(existing);
   tt.is(existing, absent, 'the same words whether or not an account has the address');
   tt.is((await t.app.connection.db.selectFrom('sso_identities').select('user_id').where('connection_id', '=', conn.id).execute()).length, 0, 'nothing linked');
+});
+
+test('what a link sets up is off until an owner turns it on: no real sign-in through its IdP (the owner’s account out of reach), no directory pushes; its test sign-in still works', async (tt) => {
+  const acme = await freshOrg();
+  await api('POST', `/organizations/${acme}/domains`, { domain: 'trust-corp.example' });
+  await api('PATCH', `/organizations/${acme}/domains/trust-corp.example`, { verified: true });
+  const owner = (await api('POST', '/users', { email: 'owner@trust-corp.example', email_verified: true, password: 'a long enough password 1' })).body;
+  await api('POST', `/organizations/${acme}/members`, { user_id: owner.id, role: 'owner' });
+  const client = (await api('POST', '/clients', webClient())).body;
+  const routedToIdp = async (email: string) => {
+    const browser = new Browser(t.url);
+    const { url } = await startAuthorization(tenant, client);
+    const page = await browser.follow(url);
+    const next = await enterCredentials(browser, await page.res.text(), page.url, email, 'unused');
+    return next.url.startsWith(idp.ssoUrl);
+  };
+
+  const link = await makeLink(['sso', 'directory_sync'], acme);
+  const b = new SetupBrowser(link.url);
+  await b.get('/sso/okta');
+  tt.is((await b.post('/sso/okta', { name: 'Okta', metadata_xml: idp.idp.getMetadata() })).status, 200);
+  const [conn] = await connectionsOf(acme);
+  tt.false(conn!.enabled, 'a connection a link made starts off');
+  tt.false(await routedToIdp('owner@trust-corp.example'), 'no real sign-in goes to an IdP no owner turned on');
+
+  // The IT admin's test sign-in runs through it all the same.
+  const sp = samlify.ServiceProvider({ metadata: await (await fetch(conn!.sp_metadata_url)).text() });
+  const started = await b.browser.request(`${link.url}/test`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url },
+    body: new URLSearchParams({ _csrf: b.csrf }).toString(),
+  });
+  tt.is(started.status, 303);
+  const answer = await idp.response(sp, conn!.acs_url, conn!.sp_entity_id, {
+    inResponseTo: await idp.requestIdOf(sp, started.headers.get('location')!),
+    nameId: 'someone@trust-corp.example',
+    attributes: { email: 'someone@trust-corp.example' },
+  });
+  const back = await b.browser.follow(conn!.acs_url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://idp.test' },
+    body: new URLSearchParams({ SAMLResponse: answer }).toString(),
+  });
+  tt.regex(await back.res.text(), /The test sign-in worked/);
+
+  // An owner turns it on; the link changing it again turns it off again.
+  tt.is((await api('PATCH', `/organizations/${acme}/sso-connections/${conn!.id}`, { enabled: true })).status, 200);
+  tt.true(await routedToIdp('newcomer@trust-corp.example'), 'on once an owner turned it on');
+  tt.is((await b.post(`/sso/okta`, { name: 'Okta renamed', metadata_xml: idp.idp.getMetadata() })).status, 200);
+  tt.false((await connectionsOf(acme))[0]!.enabled, 'a change through a link turns it off until an owner turns it on again');
+  tt.false(await routedToIdp('owner@trust-corp.example'));
+
+  // The same for a directory: its token works only once an owner turned it on.
+  const made = await b.post('/directory/okta');
+  const token = /data-copy="token">(scim_[A-Za-z0-9_-]+)</.exec(made.html)?.[1];
+  const [dir] = await directoriesOf(acme);
+  tt.false(dir!.enabled);
+  const pushed = await scimCall(dir!.scim_base_url, token!, 'POST', '/Users', { userName: 'pushed@trust-corp.example' });
+  tt.is(pushed.status, 403);
+  tt.regex(pushed.body.detail, /turned off/);
+  tt.is((await api('PATCH', `/organizations/${acme}/directories/${dir!.id}`, { enabled: true })).status, 200);
+  tt.is((await scimCall(dir!.scim_base_url, token!, 'GET', '/Users')).status, 200);
 });
