@@ -208,9 +208,11 @@ export class DirectoryService {
     return inTenant(this.db, tenantId, async (tx) => {
       const before = await this.row(tx, tenantId, orgId, directoryId);
       const { token, ...stored } = newToken();
+      // A new token through a setup link puts the directory in the link holder's hands: off until
+      // an owner turns it on, like a directory the link made.
       const after = await tx
         .updateTable('scim_directories')
-        .set({ ...stored, updated_at: new Date() })
+        .set({ ...stored, ...(offUntilAnOwnerTurnsItOn(actor) ? { enabled: false } : {}), updated_at: new Date() })
         .where('tenant_id', '=', tenantId)
         .where('id', '=', directoryId)
         .returningAll()

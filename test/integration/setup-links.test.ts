@@ -662,4 +662,8 @@ test('what a link sets up is off until an owner turns it on: no real sign-in thr
   tt.regex(pushed.body.detail, /turned off/);
   tt.is((await api('PATCH', `/organizations/${acme}/directories/${dir!.id}`, { enabled: true })).status, 200);
   tt.is((await scimCall(dir!.scim_base_url, token!, 'GET', '/Users')).status, 200);
+  // A new token through the link puts the directory in the link holder's hands again: off.
+  const rotated = await b.post(`/directories/${dir!.id}/rotate`);
+  const next = /data-copy="token">(scim_[A-Za-z0-9_-]+)</.exec(rotated.html)?.[1];
+  tt.is((await scimCall(dir!.scim_base_url, next!, 'GET', '/Users')).status, 403);
 });
