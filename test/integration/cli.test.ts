@@ -134,8 +134,9 @@ test('on the embedded database the CLI refuses, with a clear message, while a se
   tt.is(JSON.parse(created.stdout).tenant.slug, 'other');
 });
 
+/** Up to two minutes: an embedded database runs every migration in WebAssembly first, slowly on a busy machine. */
 async function waitForHealthy(base: string) {
-  for (let i = 0; i < 150; i++) {
+  for (let i = 0; i < 600; i++) {
     try {
       if ((await fetch(`${base}/readyz`)).ok) return;
     } catch {}
