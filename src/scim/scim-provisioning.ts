@@ -12,8 +12,9 @@ import { existingAccountVerdict } from '../sso/jit.ts';
 import type { EmailAddress } from '../users/email-address.ts';
 import { findUserByEmail, findUserById, insertUser, updateUser } from '../users/user.repo.ts';
 import type { DirectoryRow } from './scim.table.ts';
+import { type ResourceKind, readPatch } from './scim-attributes.ts';
 import { MAX_PAGE_SIZE, SCHEMA } from './scim-discovery.ts';
-import { InvalidSyntax, InvalidValue, scimError, Uniqueness } from './scim-errors.ts';
+import { InvalidValue, scimError, Uniqueness } from './scim-errors.ts';
 import { type FilterAttributes, filterToSql, jsonbValues } from './scim-filter.ts';
 import {
   etag,
@@ -24,7 +25,6 @@ import {
   readUser,
   type ScimGroupRow,
   type ScimUserRow,
-  scimBoolean,
   type UserInput,
   userNameKey,
 } from './scim-resources.ts';
@@ -119,23 +119,20 @@ function assertMatches(ifMatch: string | undefined, version: number) {
   throw scimError(412, undefined, `The resource changed: its version is ${etag(version)}, not ${ifMatch.slice(0, 60)}. Read it again, then retry.`);
 }
 
-/** PATCH (RFC 7644 §3.5.2) read and applied by scim-patch; what it refuses becomes a 400 naming the problem. */
-function applyPatch<T extends Record<string, unknown>>(resource: T, body: unknown): T {
-  const ops = (body as { Operations?: unknown; operations?: unknown } | null)?.Operations ?? (body as { operations?: unknown } | null)?.operations;
-  if (!Array.isArray(ops) || ops.length === 0)
-    throw InvalidSyntax('A PATCH body is { "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [ … ] }.');
-  if (ops.length > 1000) throw InvalidValue('At most 1000 operations per PATCH.');
-  for (const op of ops) {
-    const name = typeof op?.op === 'string' ? op.op.toLowerCase() : undefined;
-    if (name !== 'add' && name !== 'replace' && name !== 'remove') throw InvalidSyntax('Each operation has "op": "add", "replace" or "remove" (any case).');
-    if (op.path !== undefined && typeof op.path !== 'string') throw scimError(400, 'invalidPath', '"path" must be a string.');
-  }
-  const normalised = ops.flatMap((op) => removeByValue(resource, { ...op, op: op.op.toLowerCase() })) as ScimPatchOperation[];
+/**
+ * PATCH (RFC 7644 §3.5.2): the operations are checked first (scim-attributes readPatch: served,
+ * writable attributes only, no prototype keys), then applied by scim-patch to a copy; what it
+ * refuses becomes a 400 naming the problem. Answers the result and the attributes written.
+ */
+function applyPatch<T extends Record<string, unknown>>(kind: ResourceKind, resource: T & { id: string }, body: unknown): { patched: T; touched: Set<string> } {
+  const { operations, touched } = readPatch(kind, body, resource.id);
+  const normalised = operations.flatMap((op) => removeByValue(resource, op)) as ScimPatchOperation[];
   try {
-    return scimPatch({ ...resource, meta: { created: new Date(0), lastModified: new Date(0) } } as never, normalised, {
+    const patched = scimPatch({ ...structuredClone(resource), meta: { created: new Date(0), lastModified: new Date(0) } } as never, normalised, {
       mutateDocument: false,
       treatMissingAsAdd: true,
     }) as T;
+    return { patched, touched };
   } catch (err) {
     if (err instanceof ScimPatchError) {
       const scimType = (err.scimCode as 'invalidPath' | 'noTarget' | 'invalidValue' | undefined) ?? 'invalidValue';
@@ -243,12 +240,14 @@ export class ScimProvisioning {
     return this.write(s, async (tx) => {
       await this.assertUserNameFree(tx, s, input.userNameKey);
       const email = requireEmail(input);
-      const domainVerified = await this.domainVerified(tx, s, email);
+      // The domain first: off the organization's verified domains the answer is one and the same
+      // whether or not the tenant has an account with the address, so it tells nothing about accounts.
+      if (!(await this.domainVerified(tx, s, email))) throw unverifiedDomain(email);
       const existing = await findUserByEmail(tx, s.tenantId, email.address);
       let userId: string;
       let created = false;
       if (existing) {
-        const verdict = existingAccountVerdict(existing, domainVerified);
+        const verdict = existingAccountVerdict(existing, true);
         if (!verdict.ok)
           throw Conflict(
             `${email.address} already has an account the directory can't take over: ${verdict.reason}. A directory links only accounts its organization's SSO could sign in to.`,
@@ -266,7 +265,6 @@ export class ScimProvisioning {
         const names = Object.fromEntries(Object.entries(accountName(input)).filter(([, v]) => v !== null));
         if (Object.keys(names).length) await updateUser(tx, s.tenantId, userId, names);
       } else {
-        if (!domainVerified) throw unverifiedDomain(email);
         const user = await insertUser(tx, s.tenantId, { email: email.address, ...accountName(input), email_verified: true, password_hash: null });
         userId = user.id;
         created = true;
@@ -312,12 +310,17 @@ export class ScimProvisioning {
     return this.write(s, async (tx) => {
       const { row, account } = await this.userForUpdate(tx, s, id);
       assertMatches(ifMatch, row.version);
-      const current = { ...row.resource, userName: row.user_name, ...(row.external_id !== null ? { externalId: row.external_id } : {}), active: row.active };
-      const patched = applyPatch(current, body);
-      // Entra sends "active": "False"; scim-patch keeps it as the string it got.
-      if ('active' in patched) patched.active = patched.active === undefined || patched.active === null ? true : scimBoolean(patched.active, 'active');
-      const { meta: _meta, ...rest } = patched as Record<string, unknown>;
-      return this.applyUser(tx, s, row, account, readUser(rest));
+      const current = {
+        ...row.resource,
+        id: row.id,
+        userName: row.user_name,
+        ...(row.external_id !== null ? { externalId: row.external_id } : {}),
+        active: row.active,
+      };
+      const { patched, touched } = applyPatch('User', current, body);
+      const { meta: _meta, id: _id, ...rest } = patched as Record<string, unknown>;
+      // Checked where the PATCH wrote ("True"/"False" read as booleans); what was stored before stays readable.
+      return this.applyUser(tx, s, row, account, readUser(rest, touched));
     });
   }
 
@@ -570,7 +573,7 @@ export class ScimProvisioning {
         ...(row.external_id !== null ? { externalId: row.external_id } : {}),
         members: members.map((m) => ({ value: m.id })),
       };
-      const patched = applyPatch(current, body);
+      const { patched } = applyPatch('Group', current, body);
       return this.applyGroup(tx, s, row, readGroup(patched), members);
     });
   }

@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import { type EmailAddress, parseEmail } from '../users/email-address.ts';
 import type { ScimGroupTable, ScimUserTable } from './scim.table.ts';
+import { assertNoPrototypeKeys, checkAttributes } from './scim-attributes.ts';
 import { SCHEMA } from './scim-discovery.ts';
 import { InvalidValue } from './scim-errors.ts';
 
@@ -61,11 +62,14 @@ function text(body: Record<string, unknown>, field: string, required: boolean): 
   return v;
 }
 
-/** Attribute names are case-insensitive in SCIM: `username` is `userName`. */
-function canonicalKeys(body: Record<string, unknown>, names: readonly string[]) {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(body)) out[names.find((n) => n.toLowerCase() === k.toLowerCase()) ?? k] = v;
-  return out;
+/**
+ * What a body may hold, in one pass: no key that reaches a prototype (at any depth), the served
+ * attributes under their canonical names (SCIM names are case-insensitive: `username` is
+ * `userName`) in their RFC 7643 shapes. `only`: a PATCH's result, checked where the PATCH wrote.
+ */
+function servedAttributes(kind: 'User' | 'Group', raw: Record<string, unknown>, only?: Set<string>) {
+  assertNoPrototypeKeys(raw, `The ${kind}`);
+  return checkAttributes(kind, raw, only);
 }
 
 /** The email the account is keyed by: primary, else work, else the first; else a userName that is an address. */
@@ -81,9 +85,10 @@ function accountEmail(emails: unknown, userName: string): { email?: EmailAddress
 
 const NOT_STORED = new Set(['id', 'meta', 'password', 'groups', 'userName', 'externalId', 'active']);
 
-export function readUser(raw: unknown): UserInput {
+/** A User as sent (POST, PUT) or as a PATCH left it (`patched`: the attributes it wrote, checked). */
+export function readUser(raw: unknown, patched?: Set<string>): UserInput {
   if (!isObject(raw)) throw InvalidValue('The body must be a JSON object: a SCIM User.');
-  const body = canonicalKeys(raw, ['userName', 'externalId', 'active', 'emails', 'name', 'displayName', 'schemas', 'id', 'meta', 'password', 'groups']);
+  const body = servedAttributes('User', raw, patched);
   const userName = text(body, 'userName', true)!;
   const externalId = text(body, 'externalId', false);
   const active = body.active === undefined || body.active === null ? true : scimBoolean(body.active, 'active');
@@ -93,14 +98,14 @@ export function readUser(raw: unknown): UserInput {
   const familyName = str(name.familyName);
   const display = str(body.displayName) ?? str(name.formatted) ?? ([givenName, familyName].filter(Boolean).join(' ') || null);
   const resource = Object.fromEntries(Object.entries(body).filter(([k]) => !NOT_STORED.has(k)));
-  if (!Array.isArray(resource.schemas)) resource.schemas = [SCHEMA.user];
+  if (!Array.isArray(resource.schemas) || !resource.schemas.every((v) => typeof v === 'string')) resource.schemas = [SCHEMA.user];
   const { email, problem } = accountEmail(body.emails, userName);
   return { userName, userNameKey: userNameKey(userName), externalId, active, resource, email, emailProblem: problem, name: display, givenName, familyName };
 }
 
 export function readGroup(raw: unknown): GroupInput {
   if (!isObject(raw)) throw InvalidValue('The body must be a JSON object: a SCIM Group.');
-  const body = canonicalKeys(raw, ['displayName', 'externalId', 'members']);
+  const body = servedAttributes('Group', raw);
   const displayName = text(body, 'displayName', true)!;
   const externalId = text(body, 'externalId', false);
   const members = body.members ?? [];

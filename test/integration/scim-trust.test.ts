@@ -79,7 +79,8 @@ test('a directory never takes over an account its SSO could not sign in to, nor 
 
   await api('POST', '/users', { email: 'someone@gmail.test', password: 'some password here', email_verified: true });
   const foreign = await w.scim('POST', '/Users', user('someone@gmail.test'));
-  tt.is(foreign.status, 409, 'an existing account off the verified domains');
+  tt.is(foreign.status, 400, 'an existing account off the verified domains: the same answer as for no account');
+  tt.regex(foreign.body.detail, /gmail\.test is not a verified domain of the organization/);
   const fresh = await w.scim('POST', '/Users', user('new@elsewhere.test'));
   tt.is(fresh.status, 400);
   tt.is(fresh.body.scimType, 'invalidValue');
