@@ -20,6 +20,9 @@ export interface DirectoryInput {
 
 export type DirectoryPatch = Partial<DirectoryInput>;
 
+/** How often, at most, a directory's last request is written (noteRequest). */
+const LAST_REQUEST_EVERY_MS = 1000;
+
 /** A bearer token is `scim_` and 43 characters of base64url (256 bits): recognisable in a leak scan. */
 const TOKEN_PREFIX = 'scim_';
 
@@ -257,8 +260,9 @@ export class DirectoryService {
 
   /**
    * Notes a request as the directory's last, for the portal. Written after the answer, not before
-   * it: a directory's request does not wait for a second commit, and a burst (a first sync pushes
-   * thousands) makes one write at a time per directory, the latest request winning.
+   * it, so a directory's request never waits for a second commit; and at most once a second per
+   * directory (the first at once, then the latest of each second), so a burst — a first sync
+   * pushes thousands — costs the directory's row a write a second, not one per request.
    */
   noteRequest(tenantId: string, directoryId: string, request: LastScimRequest, onError: (err: unknown) => void): void {
     this.unwritten.set(directoryId, { tenantId, request });
@@ -274,6 +278,7 @@ export class DirectoryService {
       for (let next = this.unwritten.get(directoryId); next; next = this.unwritten.get(directoryId)) {
         this.unwritten.delete(directoryId);
         await this.recordRequest(next.tenantId, directoryId, next.request).catch(onError);
+        await new Promise((resolve) => setTimeout(resolve, LAST_REQUEST_EVERY_MS).unref());
       }
     } finally {
       this.writing.delete(directoryId);

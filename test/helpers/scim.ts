@@ -81,14 +81,14 @@ export async function membersOf(w: ScimWorld): Promise<Record<string, string[]>>
 /**
  * The directory's last request as the Admin API shows it, once it is the one `matches` expects:
  * the record is written just after the answer (not before it), so a read right after the answer
- * may still see the one before. Waits up to two seconds.
+ * may still see the one before (it is written at most once a second). Waits up to five seconds.
  */
 export async function lastRequestOnceItIs(
   read: () => Promise<{ last_request: Record<string, unknown> | null }>,
   matches: (last: Record<string, unknown>) => boolean,
 ): Promise<Record<string, unknown> | null> {
   let last: Record<string, unknown> | null = null;
-  for (const deadline = Date.now() + 2000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 25))) {
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 25))) {
     last = (await read()).last_request;
     if (last && matches(last)) break;
   }
