@@ -68,7 +68,9 @@ function translate(f: Filter, attributes: FilterAttributes, depth: number): RawB
 
 function compare(path: string, op: string, value: unknown, attributes: FilterAttributes): RawBuilder<boolean> {
   const name = path.replace(CORE_PREFIX, '').toLowerCase();
-  const attr = attributes[name] ?? (name.endsWith('.value') ? undefined : attributes[`${name}.value`]);
+  // Own properties only: `__proto__` or `constructor` must name nothing, not Object's prototype.
+  const own = (key: string) => (Object.hasOwn(attributes, key) ? attributes[key] : undefined);
+  const attr = own(name) ?? (name.endsWith('.value') ? undefined : own(`${name}.value`));
   if (!attr) throw InvalidFilter(`Filtering on "${path}" is not supported. Supported: ${Object.keys(attributes).join(', ')}.`);
   const unsupported = () => InvalidFilter(`The operator "${op}" is not supported on "${path}".`);
   if (op === 'pr') {

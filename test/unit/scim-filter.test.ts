@@ -53,6 +53,11 @@ test('unsupported attributes, operators and values are refused with invalidFilte
     'not (userName eq "x")',
     'userName eq true',
     'userName eq',
+    // Names of Object's own machinery name no attribute.
+    '__proto__ pr',
+    '__proto__ eq "x"',
+    'constructor pr',
+    'userName pr and toString pr',
   ]) {
     const err = t.throws(() => compile(f), undefined, f) as { status?: number; extensions?: { scimType?: string } };
     t.is(err.status, 400, f);
