@@ -14,7 +14,7 @@ import type {
   OrgMemberTable,
   OrgRoleTable,
 } from '../orgs/org.table.ts';
-import type { ScimDirectoryTable, ScimGroupMemberTable, ScimGroupTable, ScimUserTable } from '../scim/scim.table.ts';
+import type { ScimDepartureTable, ScimDirectoryTable, ScimGroupMemberTable, ScimGroupTable, ScimUserTable } from '../scim/scim.table.ts';
 import type { SetupLinkTable } from '../setup-links/setup-link.table.ts';
 import type {
   OrgDomainTable,
@@ -63,6 +63,7 @@ export interface DB {
   scim_users: ScimUserTable;
   scim_groups: ScimGroupTable;
   scim_group_members: ScimGroupMemberTable;
+  scim_departures: ScimDepartureTable;
   setup_links: SetupLinkTable;
 }
 

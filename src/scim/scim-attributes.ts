@@ -249,7 +249,8 @@ export function readPatch(kind: ResourceKind, body: unknown, resourceId: string)
       // A key of a value without a path is an attribute (`name.givenName` and URN-prefixed names
       // included), never a value filter: the patch engine would store `emails[type eq "x"]` as a
       // key of its own.
-      if (key.includes('[') || key.includes(']')) throw invalidPath(`${where} has no path: "${key.slice(0, 100)}" names no attribute (a value filter needs "path").`);
+      if (key.includes('[') || key.includes(']'))
+        throw invalidPath(`${where} has no path: "${key.slice(0, 100)}" names no attribute (a value filter needs "path").`);
       touched.add(checkPath(kind, key).attribute);
     }
     return { op, value };

@@ -271,6 +271,13 @@ export class ScimProvisioning {
         // Created inactive: the account exists, disabled, until the directory activates it.
         if (!input.active) await updateUser(tx, s.tenantId, userId, { disabled: true });
       }
+      // Pushed again: the directory holds the person once more.
+      await tx
+        .deleteFrom('scim_departures')
+        .where('tenant_id', '=', s.tenantId)
+        .where('directory_id', '=', s.directory.id)
+        .where('user_id', '=', userId)
+        .execute();
       const row = await tx
         .insertInto('scim_users')
         .values({
@@ -330,6 +337,12 @@ export class ScimProvisioning {
       assertMatches(ifMatch, row.version);
       const disabled = row.active ? await this.endMembership(tx, s, row) : false;
       await tx.deleteFrom('scim_users').where('tenant_id', '=', s.tenantId).where('id', '=', row.id).execute();
+      // The directory forgets its user; the organization remembers that its directory removed them.
+      await tx
+        .insertInto('scim_departures')
+        .values({ tenant_id: s.tenantId, directory_id: s.directory.id, user_id: row.user_id })
+        .onConflict((oc) => oc.columns(['tenant_id', 'directory_id', 'user_id']).doUpdateSet({ departed_at: new Date() }))
+        .execute();
       await this.audit(tx, s, 'scim.user_deleted', { type: 'scim_user', id: row.id }, auditUser(row), { account_disabled: disabled || row.disabled_account });
       return { outcome: `deleted ${row.user_name}${disabled ? '; its account is disabled' : ''}` };
     });

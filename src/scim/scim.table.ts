@@ -86,3 +86,11 @@ export interface ScimGroupMemberTable {
   group_id: string;
   scim_user_id: string;
 }
+
+/** A person a directory deleted: the organization remembers it (see jit.ts, deactivatedByDirectory). */
+export interface ScimDepartureTable {
+  tenant_id: string;
+  directory_id: string;
+  user_id: string;
+  departed_at: Generated<Date>;
+}

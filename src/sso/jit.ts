@@ -334,8 +334,8 @@ export async function directoryAccount(tx: TenantTx, conn: ConnectionRow, profil
 }
 
 /**
- * Whether one of the organization's directories holds the account as a deactivated user (and
- * none as an active one): then a sign-in through the organization's IdP does not bring the
+ * Whether one of the organization's directories holds the account as a deactivated user, or
+ * deleted it (and none holds it as an active one): then a sign-in through the organization's IdP does not bring the
  * person back into the organization — the directory removed them, and only it reactivates them.
  */
 async function deactivatedByDirectory(tx: TenantTx, conn: ConnectionRow, userId: string): Promise<boolean> {
@@ -347,7 +347,19 @@ async function deactivatedByDirectory(tx: TenantTx, conn: ConnectionRow, userId:
     .where('d.org_id', '=', conn.org_id)
     .where('su.user_id', '=', userId)
     .execute();
-  return rows.length > 0 && !rows.some((r) => r.active);
+  if (rows.some((r) => r.active)) return false;
+  if (rows.length > 0) return true;
+  // Deleted by a directory (SCIM DELETE) counts as deactivated: the directory forgot the user, the
+  // organization did not.
+  const departed = await tx
+    .selectFrom('scim_departures as sd')
+    .innerJoin('scim_directories as d', (j) => j.onRef('d.tenant_id', '=', 'sd.tenant_id').onRef('d.id', '=', 'sd.directory_id'))
+    .select('sd.user_id')
+    .where('sd.tenant_id', '=', conn.tenant_id)
+    .where('d.org_id', '=', conn.org_id)
+    .where('sd.user_id', '=', userId)
+    .executeTakeFirst();
+  return departed !== undefined;
 }
 
 /** `withFactor`: a link the person proved was proven with the account's second factor too. */

@@ -195,4 +195,13 @@ test('an SSO sign-in through the organization lands in the account the directory
   tt.false('ian@saml.example' in (await membersOf(w)));
   const lastError = (await w.api('GET', `/organizations/${w.orgId}/sso-connections/${conn.id}`)).body.last_error;
   tt.regex(JSON.stringify(lastError), /directory deactivated this person/);
+
+  // Deleted (Entra deactivates, then deletes): the directory forgets its user, the organization
+  // does not — still no way back in through its IdP. Pushed again, the person is back.
+  tt.is((await w.scim('DELETE', `/Users/${ian.body.id}`)).status, 204);
+  tt.false((await signInAsIan()).url.startsWith(client.redirect_uris[0]!), 'a deleted person stays out too');
+  tt.false('ian@saml.example' in (await membersOf(w)));
+  tt.is((await w.scim('POST', '/Users', user('ian@saml.example', { externalId: '00u-ian' }))).status, 201);
+  tt.true('ian@saml.example' in (await membersOf(w)), 'pushed again: a member again');
+  tt.true((await signInAsIan()).url.startsWith(client.redirect_uris[0]!));
 });
