@@ -8,11 +8,12 @@ import type { Metrics } from '../metrics/metrics.ts';
 const SAFE_ID = /^[\w.-]{1,64}$/;
 
 /**
- * Paths that carry a one-time secret: an invitation's, a password reset's, an email verification's
- * and an SSO account link's token (orgs/invitation.routes.ts, accounts/account.routes.ts,
- * sso/sso.routes.ts). The access line names the route, never the token.
+ * Paths that carry a secret: an invitation's, a password reset's, an email verification's, an SSO
+ * account link's token and a setup link's secret (orgs/invitation.routes.ts,
+ * accounts/account.routes.ts, sso/sso.routes.ts, setup-links/setup-pages.ts). The access line
+ * names the route, never the token.
  */
-const SECRET_IN_PATH = /^(\/t\/[^/]+\/(?:invitations|account\/reset-password|account\/verify-email|sso\/link\/confirm))\/[^/]+/;
+const SECRET_IN_PATH = /^(\/t\/[^/]+\/(?:invitations|account\/reset-password|account\/verify-email|sso\/link\/confirm|setup))\/[^/]+/;
 
 /** A request's path as the access line shows it: no query string (it may hold codes and state), no token. */
 export function loggablePath(path: string): string {

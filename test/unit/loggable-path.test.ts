@@ -6,6 +6,7 @@ test('the access line names the route of a one-time token, never the token', (tt
   tt.is(loggablePath('/t/acme/account/reset-password/abc'), '/t/acme/account/reset-password/[redacted]');
   tt.is(loggablePath('/t/acme/account/verify-email/abc'), '/t/acme/account/verify-email/[redacted]');
   tt.is(loggablePath('/t/acme/sso/link/confirm/abc'), '/t/acme/sso/link/confirm/[redacted]');
+  tt.is(loggablePath('/t/acme/setup/stl_abc-DEF/directory/okta'), '/t/acme/setup/[redacted]/directory/okta');
   // Only the token's own segment goes.
   tt.is(loggablePath('/t/acme/invitations/abc/extra'), '/t/acme/invitations/[redacted]/extra');
 });
