@@ -4,7 +4,7 @@ import { NotFound } from '../base/errors.ts';
 import { constantTimeEqual, randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { findOrg, insertAudit } from '../orgs/org.repo.ts';
+import { findMember, findOrg, insertAudit } from '../orgs/org.repo.ts';
 import type { SetupFeature, SetupLinkRow, SetupTest } from './setup-link.table.ts';
 
 /** How long a link lasts unless its maker says otherwise, and at most. */
@@ -36,6 +36,8 @@ export type SetupEntry =
   | { kind: 'ok'; link: SetupLinkRow; orgName: string; bound?: string }
   | { kind: 'unknown' }
   | { kind: 'expired' | 'revoked'; orgName: string }
+  /** Made by a person who is no longer an owner of the organization (nor a tenant administrator). */
+  | { kind: 'maker_lost_rights'; orgName: string }
   | { kind: 'other_browser'; orgName: string };
 
 /**
@@ -175,6 +177,7 @@ export class SetupLinkService {
       const orgName = org?.name ?? 'the organization';
       const status = statusOf(link);
       if (status === 'revoked' || status === 'expired') return { kind: status, orgName };
+      if (!(await makerMayStillSetUp(tx, tenantId, link))) return { kind: 'maker_lost_rights', orgName };
       if (link.browser_hash) {
         // Compared even without a cookie, so the time taken says nothing about the binding.
         const same = constantTimeEqual(sha256Hex(browserValue ?? ''), link.browser_hash);
@@ -279,4 +282,18 @@ export class SetupLinkService {
   private audit(tx: TenantTx, actor: Actor, row: SetupLinkRow, action: string, before: unknown, after: unknown) {
     return insertAudit(tx, { tenant_id: row.tenant_id, org_id: row.org_id, actor, action, target_type: 'setup_link', target_id: row.id, before, after });
   }
+}
+
+/**
+ * A link carries its maker's power to set the organization up: made by a person, it works only
+ * while they still hold that power — an owner of the organization, or a tenant administrator. (A
+ * link made with the Admin API's key or a machine client is the tenant's own.)
+ */
+async function makerMayStillSetUp(tx: TenantTx, tenantId: string, link: SetupLinkRow): Promise<boolean> {
+  const maker = link.created_by as { type?: string; id?: string };
+  if (maker.type !== 'user' || typeof maker.id !== 'string') return true;
+  const user = await tx.selectFrom('users').select('tenant_admin').where('tenant_id', '=', tenantId).where('id', '=', maker.id).executeTakeFirst();
+  if (!user) return false;
+  if (user.tenant_admin) return true;
+  return (await findMember(tx, tenantId, link.org_id, maker.id))?.roles.includes('owner') ?? false;
 }

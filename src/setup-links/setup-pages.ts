@@ -96,6 +96,11 @@ export function setupPages(deps: SetupPageDeps) {
       case 'revoked':
         message(ctx, 410, 'This setup link was revoked', [`It no longer works. Ask ${entry.orgName} for a new one if you still need it. Nothing was changed.`]);
         return undefined;
+      case 'maker_lost_rights':
+        message(ctx, 410, 'This setup link no longer works', [
+          `The person who made it can no longer set up ${entry.orgName}. Ask ${entry.orgName} for a new one. Nothing was changed.`,
+        ]);
+        return undefined;
       case 'other_browser':
         message(ctx, 409, 'This link was opened in another browser', [
           `A setup link works in the first browser that opens it, and only there. Go back to that browser, or ask ${entry.orgName} for a new one. Nothing was changed.`,

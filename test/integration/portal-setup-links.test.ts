@@ -92,3 +92,22 @@ test.serial('an admin sees the list but makes and revokes nothing; a member and 
   const outsider = await signedIn(people.outsider);
   tt.is(outsider.status, 404);
 });
+
+test.serial('a link made by an owner stops working once its maker is no longer an owner', async (tt) => {
+  const owner = await signedIn(people.owner);
+  const made = await post(owner, '', { feature_sso: 'on', days: '3' });
+  const url = /data-copy="setup link">([^<]+)</.exec(await made.res.text())?.[1]!;
+  tt.is((await new Browser(t.url).follow(url)).res.status, 200, 'works while its maker is an owner');
+  // Another owner takes over; the maker becomes a member.
+  const members = (await adminApi(t, tenant, 'GET', `/organizations/${acme}/members`)).body.data as Array<{ user_id: string; email: string }>;
+  const ownerId = members.find((m) => m.email === people.owner)!.user_id;
+  const adminId = members.find((m) => m.email === people.admin)!.user_id;
+  tt.is((await adminApi(t, tenant, 'PATCH', `/organizations/${acme}/members/${adminId}`, { roles: ['owner'] })).status, 200);
+  tt.is((await adminApi(t, tenant, 'PATCH', `/organizations/${acme}/members/${ownerId}`, { roles: ['member'] })).status, 200);
+  const after = await new Browser(t.url).follow(url);
+  tt.is(after.res.status, 410);
+  tt.regex(await after.res.text(), /The person who made it can no longer set up/);
+  // Owner again: the link works again (it was never revoked).
+  tt.is((await adminApi(t, tenant, 'PATCH', `/organizations/${acme}/members/${ownerId}`, { roles: ['owner'] })).status, 200);
+  tt.is((await adminApi(t, tenant, 'PATCH', `/organizations/${acme}/members/${adminId}`, { roles: ['admin'] })).status, 200);
+});
