@@ -335,8 +335,9 @@ export async function directoryAccount(tx: TenantTx, conn: ConnectionRow, profil
 
 /**
  * Whether one of the organization's directories holds the account as a deactivated user, or
- * deleted it (and none holds it as an active one): then a sign-in through the organization's IdP does not bring the
- * person back into the organization — the directory removed them, and only it reactivates them.
+ * deleted it (and none holds it as an active one): then a sign-in through the organization's IdP
+ * does not bring the person back into the organization — the directory removed them, and only it
+ * reactivates them (or pushes them again).
  */
 async function deactivatedByDirectory(tx: TenantTx, conn: ConnectionRow, userId: string): Promise<boolean> {
   const rows = await tx
