@@ -130,6 +130,24 @@ export function scimScenarios(): Scenario[] {
       },
     },
     {
+      // The cheapest request of a running directory that reads a person: the token check and one
+      // read. Its tail at the same rate as Scim.patchUser's is what the machine adds to any request.
+      name: 'Scim.getUser',
+      async prepare(env) {
+        const dir = await sync(env);
+        let n = 0;
+        return [
+          {
+            target: 'tessera',
+            op: async () => {
+              const id = dir.userIds[n++ % dir.userIds.length]!;
+              expectStatus(await send(`${dir.base}/Users/${id}`, { method: 'GET', headers: dir.headers }), 200);
+            },
+          },
+        ];
+      },
+    },
+    {
       // The most common request of a running directory: one attribute of one person changed
       // (Entra's PATCH with a capitalised op), on a directory of 10,000 people.
       name: 'Scim.patchUser',
