@@ -6,6 +6,7 @@ import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { revokeEverythingOfClient } from '../oidc-store/oidc-payload.repo.ts';
+import type { ClaimsFormat } from './claims-format.ts';
 import type { ClientRow } from './client.repo.ts';
 import * as repo from './client.repo.ts';
 
@@ -48,6 +49,7 @@ export interface ClientInput {
   require_consent: boolean;
   organization_usage: 'deny' | 'allow' | 'require';
   organization_ids: string[];
+  claims_format: ClaimsFormat;
 }
 
 /** Checks metadata the way the tenant's oidc-provider will (throws its InvalidClientMetadata). */
@@ -84,6 +86,7 @@ function fromRow(row: ClientRow): ClientInput {
     require_consent: row.require_consent,
     organization_usage: row.organization_usage,
     organization_ids: row.organization_ids,
+    claims_format: row.claims_format,
   };
 }
 
@@ -156,6 +159,7 @@ export class ClientService {
         require_consent: input.require_consent,
         organization_usage: input.organization_usage,
         organization_ids: input.organization_ids,
+        claims_format: input.claims_format,
       });
     });
     return { row, secret };
@@ -193,6 +197,7 @@ export class ClientService {
         client_secret_hash: secretHash,
         organization_usage: next.organization_usage,
         organization_ids: next.organization_ids,
+        claims_format: next.claims_format,
       });
       return { row: row!, secret };
     });
@@ -235,6 +240,16 @@ export class ClientService {
   /** Whether a machine client was granted `orgId` (client credentials with organization=<id>). */
   async mayActFor(tenantId: string, clientId: string, orgId: string): Promise<boolean> {
     return (await this.cachedRow(tenantId, clientId))?.organization_ids.includes(orgId) ?? false;
+  }
+
+  /**
+   * The shape of the membership list claim in the client's tokens, read through the same cache as
+   * the metadata: a change made here applies to the client's next token (other instances: within
+   * the cache's ttl). The built-in clients keep Tessera's own shape.
+   */
+  async claimsFormat(tenantId: string, clientId: string): Promise<ClaimsFormat> {
+    if (clientId === API_TOKENS_CLIENT || clientId === PORTAL_CLIENT) return 'tessera';
+    return (await this.cachedRow(tenantId, clientId))?.claims_format ?? 'tessera';
   }
 
   /** Whether sign-in to this client shows a consent page (first-party apps usually skip it). */
