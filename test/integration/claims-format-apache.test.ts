@@ -72,9 +72,10 @@ if (missing) {
       tt.is(env.OIDC_CLAIM_org_ids?.split(',').length, 2);
       // What an app does with it: organization → roles.
       const rolesByOrg: Record<string, string[]> = {};
-      for (const pair of env.OIDC_CLAIM_org_roles_by_org!.split(',')) {
+      for (const pair of (env.OIDC_CLAIM_org_roles_by_org ?? '').split(',')) {
         const at = pair.indexOf(':');
-        (rolesByOrg[pair.slice(0, at)] ??= []).push(pair.slice(at + 1));
+        const org = pair.slice(0, at);
+        rolesByOrg[org] = [...(rolesByOrg[org] ?? []), pair.slice(at + 1)];
       }
       tt.deepEqual(rolesByOrg, { acme: ['owner'], globex: ['member'] });
     } finally {
