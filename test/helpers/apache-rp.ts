@@ -23,6 +23,9 @@ export interface ApacheRp {
   url: string;
   /** The protected page: a CGI script that prints its environment, one `NAME=value` per line. */
   protectedUrl: string;
+  /** The same script for whoever is owner of Acme / of Globex (`Require claim org_roles_by_org:<slug>:owner`). */
+  acmeOwnersUrl: string;
+  globexOwnersUrl: string;
   redirectUri: string;
   /** Apache's error log so far (mod_auth_openidc logs why a sign-in failed there). */
   errorLog(): string;
@@ -95,9 +98,20 @@ OIDCClaimPrefix OIDC_CLAIM_
 OIDCPassClaimsAs environment
 
 ScriptAlias /app/env "${script}"
+ScriptAlias /app/acme-owners "${script}"
+ScriptAlias /app/globex-owners "${script}"
 <Location /app>
   AuthType openid-connect
   Require valid-user
+</Location>
+# Apache itself deciding on a role in an organization (the flat format's org_roles_by_org).
+<Location /app/acme-owners>
+  AuthType openid-connect
+  Require claim org_roles_by_org:acme:owner
+</Location>
+<Location /app/globex-owners>
+  AuthType openid-connect
+  Require claim org_roles_by_org:globex:owner
 </Location>
 `,
   );
@@ -138,7 +152,15 @@ ScriptAlias /app/env "${script}"
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { url: base, protectedUrl: `${base}/app/env`, redirectUri, errorLog, stop };
+  return {
+    url: base,
+    protectedUrl: `${base}/app/env`,
+    acmeOwnersUrl: `${base}/app/acme-owners`,
+    globexOwnersUrl: `${base}/app/globex-owners`,
+    redirectUri,
+    errorLog,
+    stop,
+  };
 }
 
 /** The `NAME=value` lines the CGI script printed, as a map. */

@@ -28,7 +28,7 @@ test.before(async () => {
 test.after.always(async () => t?.stop());
 
 /** A client of `format`, an Apache RP for it, and the environment its app sees after a sign-in. */
-async function signInThroughApache(format: string): Promise<{ env: Record<string, string>; rp: ApacheRp }> {
+async function signInThroughApache(format: string): Promise<{ env: Record<string, string>; rp: ApacheRp; browser: Browser }> {
   const { port, redirectUri } = await apacheAddress();
   const client = (await api('POST', '/clients', webClient(redirectUri, { claims_format: format, scopes: ['openid', 'email', 'organizations'] }))).body;
   const rp = await startApacheRp({
@@ -50,7 +50,7 @@ async function signInThroughApache(format: string): Promise<{ env: Record<string
     if (back.res.status !== 200 || !back.url.startsWith(rp.protectedUrl)) {
       throw new Error(`the sign-in through Apache did not reach the app: ${back.res.status} ${back.url}\n${body.slice(0, 400)}\n${rp.errorLog()}`);
     }
-    return { env: parseEnv(body), rp };
+    return { env: parseEnv(body), rp, browser };
   } catch (err) {
     await rp.stop();
     throw err;
@@ -78,6 +78,21 @@ if (missing) {
         rolesByOrg[org] = [...(rolesByOrg[org] ?? []), pair.slice(at + 1)];
       }
       tt.deepEqual(rolesByOrg, { acme: ['owner'], globex: ['member'] });
+    } finally {
+      await rp.stop();
+    }
+  });
+
+  test('flat: Apache itself lets in the owner of Acme, and keeps a member of Globex out of the Globex owners page', async (tt) => {
+    const { rp, browser } = await signInThroughApache('flat');
+    try {
+      const acme = await browser.request(rp.acmeOwnersUrl);
+      tt.is(acme.status, 200);
+      tt.regex(await acme.text(), /OIDC_CLAIM_org_roles_by_org=acme:owner,globex:member/);
+      // A member, not an owner, of Globex: the same session is refused there.
+      const globex = await browser.request(rp.globexOwnersUrl);
+      tt.is(globex.status, 401);
+      await globex.body?.cancel();
     } finally {
       await rp.stop();
     }
