@@ -1,11 +1,13 @@
 import { LRUCache } from 'lru-cache';
 import type { AdapterPayload } from 'oidc-provider';
+import type { Actor } from '../base/actor.ts';
 import { NotFound, ValidationFailed } from '../base/errors.ts';
 import { decodeCursor, page } from '../base/pagination.ts';
 import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { revokeEverythingOfClient } from '../oidc-store/oidc-payload.repo.ts';
+import { insertTenantAudit } from '../tenants/tenant-audit.repo.ts';
 import type { ClaimsFormat } from './claims-format.ts';
 import type { ClientRow } from './client.repo.ts';
 import * as repo from './client.repo.ts';
@@ -177,8 +179,18 @@ export class ClientService {
     return { data: p.data.map(presentClient), next_cursor: p.next_cursor };
   }
 
-  /** PATCH semantics: fields left out keep their value. `rotate_secret` issues a new secret (shown once). */
-  async update(tenantId: string, clientId: string, patch: Partial<ClientInput> & { rotate_secret?: boolean | undefined }, validate: MetadataValidator) {
+  /**
+   * PATCH semantics: fields left out keep their value. `rotate_secret` issues a new secret (shown
+   * once). A change of `claims_format` changes what the client's app reads from every token, so
+   * it is written to the tenant's audit log with who made it.
+   */
+  async update(
+    tenantId: string,
+    clientId: string,
+    patch: Partial<ClientInput> & { rotate_secret?: boolean | undefined },
+    validate: MetadataValidator,
+    actor?: Actor,
+  ) {
     const { rotate_secret, ...changes } = patch;
     const result = await inTenant(this.db, tenantId, async (tx) => {
       const current = await repo.findClient(tx, tenantId, clientId);
@@ -199,6 +211,17 @@ export class ClientService {
         organization_ids: next.organization_ids,
         claims_format: next.claims_format,
       });
+      if (actor && current.claims_format !== next.claims_format) {
+        await insertTenantAudit(tx, {
+          tenant_id: tenantId,
+          actor,
+          action: 'client.claims_format.updated',
+          target_type: 'client',
+          target_id: clientId,
+          before: { claims_format: current.claims_format },
+          after: { claims_format: next.claims_format },
+        });
+      }
       return { row: row!, secret };
     });
     this.cache.delete(`${tenantId}:${clientId}`);

@@ -144,3 +144,74 @@ test('bad claims_format: 422 naming the allowed formats; another tenant cannot c
   tt.is(foreign.status, 404);
   tt.is((await api('GET', `/clients/${client.client_id}`)).body.claims_format, 'flat');
 });
+
+test('a change of claims_format is in the tenant audit log with who made it; an unchanged one is not', async (tt) => {
+  const client = await clientWith('tessera', 50);
+  const audit = async () =>
+    ((await api('GET', '/audit-log?limit=200')).body.data as Array<Record<string, any>>).filter(
+      (e) => e.action === 'client.claims_format.updated' && e.target.id === client.client_id,
+    );
+  await api('PATCH', `/clients/${client.client_id}`, { claims_format: 'logto' });
+  await api('PATCH', `/clients/${client.client_id}`, { claims_format: 'logto', name: 'Renamed' });
+  const entries = await audit();
+  tt.is(entries.length, 1);
+  tt.like(entries[0], {
+    actor: { type: 'api_key' },
+    target: { type: 'client', id: client.client_id },
+    before: { claims_format: 'tessera' },
+    after: { claims_format: 'logto' },
+  });
+});
+
+test('refresh: the new access token keeps the format; switching to an organization adds auth0 org_name', async (tt) => {
+  for (const [n, format] of (['flat', 'auth0'] as const).entries()) {
+    const client = await clientWith(format, 60 + n);
+    const { tokens, config } = await signIn(t, tenant, client, { scope: 'openid organizations offline_access', params: { prompt: 'consent' } });
+    const first = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    const refreshed = await verify(first.access_token);
+    tt.deepEqual(Object.fromEntries(LIST_CLAIMS.filter((c) => c in refreshed).map((c) => [c, refreshed[c]])), expected()[format], `${format} after refresh`);
+    const switched = await verify((await oidc.refreshTokenGrant(config, first.refresh_token!, { organization: globex.id })).access_token);
+    tt.is(switched.org_id, globex.id);
+    tt.deepEqual(switched.org_roles, ['member']);
+    tt.is(switched.org_name, format === 'auth0' ? 'Globex' : undefined, format);
+  }
+});
+
+test('a machine client acting for an organization: the same org claims, auth0 adds org_name', async (tt) => {
+  for (const format of ['tessera', 'auth0'] as const) {
+    const m = (
+      await api('POST', '/clients', {
+        name: `sync ${format}`,
+        grant_types: ['client_credentials'],
+        scopes: ['openid'],
+        organization_ids: [acme.id],
+        claims_format: format,
+      })
+    ).body;
+    const config = await oidc.discovery(new URL(tenant.issuer), m.client_id, m.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    const claims = await verify((await oidc.clientCredentialsGrant(config, { organization: acme.id })).access_token);
+    tt.like(claims, { org_id: acme.id, org_slug: 'acme', org_roles: [], sub: m.client_id });
+    tt.is(claims.org_name, format === 'auth0' ? 'Acme' : undefined, format);
+    tt.is((await verify((await oidc.clientCredentialsGrant(config)).access_token)).org_name, undefined, `${format}: none without an organization`);
+  }
+});
+
+test("past the tenant's cap, each claim of the format points at userinfo, which answers in the format", async (tt) => {
+  // Another tenant, so that the cap applies to no other test of this file.
+  const api2 = (method: string, path: string, body?: unknown) => adminApi(t, other, method, path, body);
+  tt.is((await api2('PATCH', '/settings', { organizations_claim_cap: 1 })).status, 200);
+  const me = (await api2('GET', `/users?email=${encodeURIComponent(other.adminEmail)}`)).body.data[0].id;
+  for (const slug of ['one', 'two']) {
+    const org = (await api2('POST', '/organizations', { name: slug, slug })).body;
+    await api2('POST', `/organizations/${org.id}/members`, { user_id: me, role: 'member' });
+  }
+  const client = (await api2('POST', '/clients', webClient('http://localhost:8080/cap', { claims_format: 'flat' }))).body;
+  const { tokens, config } = await signIn(t, other, client, { scope: 'openid organizations' });
+  for (const claims of [tokens.claims() as Claims, (await jwtVerify(tokens.access_token, remoteJwks(`${other.issuer}/jwks`))).payload as Claims]) {
+    tt.is(claims.org_roles_by_org, undefined);
+    tt.deepEqual(claims._claim_names, { org_ids: 'tessera_userinfo', org_slugs: 'tessera_userinfo', org_roles_by_org: 'tessera_userinfo' });
+    tt.is(claims._claim_sources.tessera_userinfo.endpoint, `${other.issuer}/me`);
+  }
+  const info = await oidc.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
+  tt.deepEqual(info.org_roles_by_org, ['one:member', 'two:member']);
+});
