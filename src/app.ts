@@ -44,7 +44,9 @@ import { TenantRuntimes } from './oidc/tenant-runtime.ts';
 import { invitationRoutes } from './orgs/invitation.routes.ts';
 import { InvitationService } from './orgs/invitation.service.ts';
 import { registerInvitationMail } from './orgs/invitation-mail.ts';
-import { OrgService } from './orgs/org.service.ts';
+import { registerLifecycleMail } from './orgs/lifecycle-mail.ts';
+import { OrgService, presentOrg } from './orgs/org.service.ts';
+import { OrgLifecycle } from './orgs/org-lifecycle.ts';
 import { OrgTokens } from './orgs/org-tokens.ts';
 import { directoryPages } from './portal/directory-pages.ts';
 import { orgPages } from './portal/org-pages.ts';
@@ -92,6 +94,7 @@ export interface App {
     outbox: MailOutbox;
     orgs: OrgService;
     invitations: InvitationService;
+    lifecycle: OrgLifecycle;
     orgTokens: OrgTokens;
     apiTokens: ApiTokenService;
     domains: DomainService;
@@ -160,7 +163,9 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const factorAdmin = new FactorAdministration(db, outbox, render, renderText, removePasswordProvenLinks);
   const orgs = new OrgService(db);
   const invitations = new InvitationService(db, outbox);
+  const lifecycle = new OrgLifecycle(db, outbox, presentOrg);
   registerInvitationMail(outbox, config.publicUrl, render, renderText);
+  registerLifecycleMail(outbox, config.publicUrl, render, renderText);
   registerSsoLinkMail(outbox, config.publicUrl, render, renderText);
   const pendingLinks = new PendingLinks(db, outbox);
   const users = new UserService(db, removePasswordProvenLinks);
@@ -337,6 +342,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     outbox,
     orgs,
     invitations,
+    lifecycle,
     apiTokens,
     domains,
     connections,
@@ -389,7 +395,10 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     draining = true;
     log.info('draining: /readyz answers 503; requests are still served');
   }
-  const maintenance = startMaintenance(db, log, { refreshSamlMetadata: () => connections.refreshSamlMetadata() });
+  const maintenance = startMaintenance(db, log, {
+    refreshSamlMetadata: () => connections.refreshSamlMetadata(),
+    expireTrials: { run: () => lifecycle.expireTrials(), everyMs: config.trialCheckMs },
+  });
 
   return {
     koa,
@@ -409,6 +418,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       outbox,
       orgs,
       invitations,
+      lifecycle,
       orgTokens,
       apiTokens,
       domains,

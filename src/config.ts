@@ -65,6 +65,8 @@ export interface Config {
    * served, before the listener closes (a second signal cuts it short).
    */
   readonly shutdownGraceMs: number;
+  /** How often each instance suspends organizations whose trial ended (orgs/org-lifecycle.ts). */
+  readonly trialCheckMs: number;
   /** GET /metrics (Prometheus): off unless a token or a port of its own is set. */
   readonly metrics: {
     /** Bearer token that /metrics asks for (on the public port; on METRICS_PORT too when set). */
@@ -120,6 +122,7 @@ const EnvSchema = z.object({
   TENANT_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
   TENANT_PROVIDER_CACHE_SIZE: z.coerce.number().int().min(1).max(1_000_000).default(500),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
+  ORG_TRIAL_CHECK_MS: z.coerce.number().int().min(1000).max(86_400_000).default(60_000),
   // Long and random, since it may face the internet.
   METRICS_TOKEN: z
     .string()
@@ -164,6 +167,7 @@ const ENV_HELP: { readonly [K in EnvName]: { text: string; unset?: string } } = 
   DATABASE_CONNECT_TIMEOUT_MS: { text: 'how long a request waits for a database connection before it is answered 503' },
   DATABASE_STATEMENT_TIMEOUT_MS: { text: 'longest a statement of a request may run (or go unanswered) before it is answered 503; 0: no bound' },
   SHUTDOWN_GRACE_MS: { text: 'after SIGTERM/SIGINT, how long /readyz answers 503 while requests are still served (0: close at once)' },
+  ORG_TRIAL_CHECK_MS: { text: 'how often each instance suspends organizations whose trial ended' },
   METRICS_TOKEN: { text: 'bearer token that GET /metrics asks for (openssl rand -hex 32)', unset: '/metrics is off unless METRICS_PORT is set' },
   METRICS_PORT: { text: 'serve /metrics on this port of its own instead of the public one', unset: 'none' },
   METRICS_HOST: { text: 'interface of METRICS_PORT' },
@@ -216,6 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantProviderCacheSize: e.TENANT_PROVIDER_CACHE_SIZE,
     outboundAllowPrivateNetworks: e.OUTBOUND_ALLOW_PRIVATE_NETWORKS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    trialCheckMs: e.ORG_TRIAL_CHECK_MS,
     metrics: Object.freeze({ token: e.METRICS_TOKEN, port: e.METRICS_PORT, host: e.METRICS_HOST }),
   });
 }

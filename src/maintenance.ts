@@ -47,7 +47,15 @@ export async function deleteOldInvitationSends(db: Database): Promise<number> {
 /** Hourly: IdP metadata configured by URL is fetched again (certificate rollovers). */
 const METADATA_EVERY_MS = 60 * 60 * 1000;
 
-export function startMaintenance(db: Database, log: Logger, jobs: { refreshSamlMetadata?: () => Promise<{ refreshed: number; failed: number }> } = {}) {
+export function startMaintenance(
+  db: Database,
+  log: Logger,
+  jobs: {
+    refreshSamlMetadata?: () => Promise<{ refreshed: number; failed: number }>;
+    /** Suspends organizations whose trial ended (orgs/org-lifecycle.ts), every `everyMs` (ORG_TRIAL_CHECK_MS). */
+    expireTrials?: { run: () => Promise<number>; everyMs: number };
+  } = {},
+) {
   const refresh = () =>
     jobs
       .refreshSamlMetadata?.()
@@ -62,10 +70,24 @@ export function startMaintenance(db: Database, log: Logger, jobs: { refreshSamlM
       .catch((err) => log.warn({ err }, 'expired-row cleanup failed'));
   const timer = setInterval(run, EVERY_MS);
   timer.unref();
+  // Every instance runs it; each organization is changed once however many do (expireTrials).
+  const trials = jobs.expireTrials;
+  const trialTimer = trials
+    ? setInterval(
+        () =>
+          trials
+            .run()
+            .then((n) => n && log.info({ suspended: n }, 'organization trials ended'))
+            .catch((err) => log.warn({ err }, 'organization trial job failed')),
+        trials.everyMs,
+      )
+    : undefined;
+  trialTimer?.unref();
   return {
     stop: () => {
       clearInterval(timer);
       clearInterval(metadataTimer);
+      clearInterval(trialTimer);
     },
   };
 }

@@ -12,7 +12,7 @@ import { formField } from '../http/pages.ts';
 import { PORTAL_CLIENT } from '../oidc/client.service.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
-import type { OrgTokens } from '../orgs/org-tokens.ts';
+import { type OrgTokens, statusRefusalText } from '../orgs/org-tokens.ts';
 import { type FormErrors, FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice } from '../portal/forms.ts';
 import { portalSignIn, renderPolicyNotMet, stepUpsFor } from '../portal/org-policy-gate.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
@@ -110,7 +110,7 @@ export function accountPages(deps: {
     if ('refused' in r && r.refused === 'policy') {
       return renderPolicyNotMet(deps.render, ctx, r, url(ctx, 'organizations'), 'switch to this organization');
     }
-    if ('refused' in r) throw NotFound(r.refused === 'suspended' ? 'That organization is suspended.' : 'You are not a member of that organization.');
+    if ('refused' in r) throw NotFound(r.refused === 'not_found_or_not_member' ? 'You are not a member of that organization.' : statusRefusalText(r.refused));
     await deps.orgTokens.selectForGrant(tenantId, viewer.grantId, viewer.user.id, r.claims.org_id);
     redirectWithNotice(ctx, url(ctx, 'organizations'), 'switched');
   });

@@ -10,6 +10,7 @@ import { presentClient } from '../oidc/client.service.ts';
 import type { TenantRuntimes } from '../oidc/tenant-runtime.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { type OrgService, presentOrg } from '../orgs/org.service.ts';
+import type { OrgLifecycle } from '../orgs/org-lifecycle.ts';
 import type { DirectoryService } from '../scim/directory.service.ts';
 import type { SetupLinkService } from '../setup-links/setup-link.service.ts';
 import type { ConnectionService } from '../sso/connection.service.ts';
@@ -30,6 +31,7 @@ export interface AdminDeps {
   outbox: MailOutbox;
   orgs: OrgService;
   invitations: InvitationService;
+  lifecycle: OrgLifecycle;
   apiTokens: ApiTokenService;
   domains: DomainService;
   connections: ConnectionService;
@@ -401,6 +403,30 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
     responses: { 200: 'The organization' },
     handler: async (ctx, { params, body }) => {
       ctx.body = presentOrg(await orgs.update(ctx.state.runtime.tenant.id, ctx.state.actor, params.orgId, body, 'patch'));
+    },
+  });
+  api.add({
+    method: 'post',
+    path: '/organizations/:orgId/approve',
+    tag: O,
+    summary: 'Approve a pending (or rejected) organization: active, or trialing until trial_ends_at; its owners are mailed',
+    params: s.OrgId,
+    body: s.ApproveOrg,
+    responses: { 200: 'The organization', 409: 'The organization is not pending or rejected' },
+    handler: async (ctx, { params, body }) => {
+      ctx.body = presentOrg(await deps.lifecycle.approve(ctx.state.runtime.tenant.id, ctx.state.actor, params.orgId, body));
+    },
+  });
+  api.add({
+    method: 'post',
+    path: '/organizations/:orgId/reject',
+    tag: O,
+    summary: 'Reject a pending organization with a reason its owners are mailed; it stays, rejected, and issues nothing',
+    params: s.OrgId,
+    body: s.RejectOrg,
+    responses: { 200: 'The organization', 409: 'The organization is not pending' },
+    handler: async (ctx, { params, body }) => {
+      ctx.body = presentOrg(await deps.lifecycle.reject(ctx.state.runtime.tenant.id, ctx.state.actor, params.orgId, body.reason));
     },
   });
   api.add({

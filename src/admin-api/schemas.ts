@@ -106,7 +106,7 @@ export { UpdateSettings } from '../tenants/settings.ts';
 
 export const OrgId = z.object({ orgId: uuid });
 export { PatchOrgAuthPolicy, PutOrgAuthPolicy } from '../auth-policy/policy.schemas.ts';
-export { CreateOrg, PatchOrg, PutOrg } from '../orgs/org.schemas.ts';
+export { ApproveOrg, CreateOrg, PatchOrg, PutOrg, RejectOrg } from '../orgs/org.schemas.ts';
 
 export const ListOrgs = z.strictObject({
   q: z.string().trim().min(1).max(200).optional(),

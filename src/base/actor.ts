@@ -4,7 +4,7 @@
  * `invited_by` store, as this JSON. A tenant's admin API key, a machine client with the admin
  * scope, a user (a tenant admin through the Admin API, or anyone through the portal), or an
  * organization's SSO connection or SCIM directory provisioning its members, or a setup link an
- * owner gave the customer's IT admin.
+ * owner gave the customer's IT admin; or the service itself (a scheduled job).
  */
 export type Actor =
   | { type: 'api_key' }
@@ -12,7 +12,9 @@ export type Actor =
   | { type: 'user'; id: string }
   | { type: 'sso_connection'; id: string }
   | { type: 'scim_directory'; id: string }
-  | { type: 'setup_link'; id: string };
+  | { type: 'setup_link'; id: string }
+  /** A job of the service itself, such as ending trials (`trial_expiry`). */
+  | { type: 'system'; id: string };
 
 /**
  * Actors that act on configuration an owner made (an IdP's assertions, a directory's pushes, a

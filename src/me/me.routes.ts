@@ -9,7 +9,7 @@ import { carriedSignIn } from '../oidc/org-request.ts';
 import { mintAccessToken } from '../oidc/provider.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
-import type { OrgTokens } from '../orgs/org-tokens.ts';
+import { type OrgTokens, statusRefusalText } from '../orgs/org-tokens.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 
 const ChangePassword = z.strictObject({
@@ -72,9 +72,9 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
       grantId,
     });
     if ('refused' in r) {
-      if (r.refused === 'suspended') throw Forbidden('That organization is suspended.');
       if (r.refused === 'policy') throw AuthPolicyNotMet(`${r.detail} Sign in again as it requires, then switch.`, r.missing);
-      throw NotFound('You are not a member of that organization (or it does not exist).');
+      if (r.refused === 'not_found_or_not_member') throw NotFound('You are not a member of that organization (or it does not exist).');
+      throw Forbidden(statusRefusalText(r.refused));
     }
     await deps.orgTokens.selectForGrant(tenantId, grantId, user.userId, r.claims.org_id);
     // The new token says how the sign-in was made, as the one presented did.

@@ -9,7 +9,7 @@ import { LOW_RECOVERY_CODES } from '../factors/recovery-codes.ts';
 import { factorsTurnedOff, kindAllowed, usableKinds } from '../factors/tenant-factors.ts';
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { OrgTokens } from '../orgs/org-tokens.ts';
+import { type OrgTokens, statusRefusalText } from '../orgs/org-tokens.ts';
 import type { SsoRouter } from '../sso/sso-router.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
@@ -351,9 +351,9 @@ export function interactionRoutes(deps: {
     const r = await deps.orgTokens.claimsFor(tenant.id, accountId, wanted);
     if ('refused' in r) {
       const description =
-        r.refused === 'suspended'
-          ? `The organization ${wanted} is suspended.`
-          : `The user is not a member of the organization ${wanted}, or it does not exist.`;
+        r.refused === 'not_found_or_not_member' || r.refused === 'policy' // no policy is judged without a sign-in
+          ? `The user is not a member of the organization ${wanted}, or it does not exist.`
+          : statusRefusalText(r.refused, wanted);
       const to = await provider.interactionResult(
         ctx.req,
         ctx.res,

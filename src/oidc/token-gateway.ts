@@ -3,7 +3,7 @@ import type Provider from 'oidc-provider';
 import { isDatabaseUnavailable } from '../base/database-unavailable.ts';
 import type { Logger } from '../base/logger.ts';
 import { sha256Hex } from '../crypto/secrets.ts';
-import type { OrgTokens } from '../orgs/org-tokens.ts';
+import { type OrgTokens, statusRefusal, statusRefusalText } from '../orgs/org-tokens.ts';
 import type { TenantMfaMode } from '../tenants/settings.ts';
 import { verifiedAccessToken } from './adapter.ts';
 import type { ClientService } from './client.service.ts';
@@ -110,7 +110,9 @@ export function tokenGateway(opts: {
         });
         if ('refused' in r) {
           if (r.refused === 'policy') return refusal(`${r.detail} (missing: ${r.missing}); sign in again as it requires`);
-          return refusal(r.refused === 'suspended' ? `organization ${org} is suspended` : `not a member of organization ${org}, or it does not exist`);
+          return refusal(
+            r.refused === 'not_found_or_not_member' ? `not a member of organization ${org}, or it does not exist` : statusRefusalText(r.refused, org),
+          );
         }
         return orgRequest.run({ orgId: r.claims.org_id }, next);
       }
@@ -120,7 +122,8 @@ export function tokenGateway(opts: {
         if (!found || !clientId || !(await opts.clients.mayActFor(opts.tenantId, clientId, found.id))) {
           return refusal(`this client is not granted organization ${org}, or it does not exist`);
         }
-        if (found.status === 'suspended') return refusal(`organization ${org} is suspended`);
+        const refused = statusRefusal(found.status);
+        if (refused) return refusal(statusRefusalText(refused, org));
         return orgRequest.run({ orgId: found.id, clientId }, next);
       }
       ctx.status = 400;

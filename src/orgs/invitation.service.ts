@@ -24,6 +24,17 @@ export function isInvitedAccount(inv: { email_key: string | null }, user: { emai
 }
 
 /**
+ * No invitation leaves an organization that is waiting for approval or was rejected: nobody is
+ * asked to join what may never work. Refused (409), not held: the owner invites once it is
+ * approved, and the approval mail says so.
+ */
+function assertMayInvite(org: OrgRow) {
+  if (org.status === 'pending')
+    throw Conflict(`${org.name} is waiting for approval by an administrator: invite people once it is approved (you will get an email).`);
+  if (org.status === 'rejected') throw Conflict(`${org.name} was not approved, so it can't invite anyone.`);
+}
+
+/**
  * Invitations to an organization: by email, with a role and an expiry; the link's token is
  * mailed and only its SHA-256 kept; resend rotates it; accepted from the emailed page or from the
  * account API, declined from the account API. Membership rules (limit, roles) are the
@@ -55,6 +66,7 @@ export class InvitationService {
   async invite(tenantId: string, actor: Actor, orgId: string, input: { email: string; role: string; expires_in?: number | undefined }) {
     return this.tx(tenantId, async (tx) => {
       const org = await orgOrThrow(tx, tenantId, orgId, true);
+      assertMayInvite(org);
       const [role] = await resolveRoles(tx, tenantId, orgId, [input.role], 'role');
       await membership.assertRolesMayChange({ tx, tenantId, orgId, actor }, [role!]);
       if (await repo.pendingInvitationFor(tx, tenantId, orgId, input.email)) {
@@ -89,6 +101,7 @@ export class InvitationService {
   async resendInvitation(tenantId: string, actor: Actor, orgId: string, invitationId: string, expiresIn?: number) {
     return this.tx(tenantId, async (tx) => {
       const org = await orgOrThrow(tx, tenantId, orgId);
+      assertMayInvite(org);
       const before = await repo.findInvitation(tx, tenantId, orgId, invitationId, { lock: true });
       if (!before) throw NotFound('No such invitation in this organization.');
       if (before.status !== 'pending') throw Conflict(`This invitation is ${before.status}; create a new one instead.`);

@@ -12,6 +12,18 @@ export async function orgOrThrow(tx: TenantTx, tenantId: string, orgId: string, 
   return org;
 }
 
+/**
+ * Whether `actor` acts for the tenant itself: an admin API key, a machine client with the admin
+ * scope, or a user who is a tenant administrator. Not an organization's SSO connection, SCIM
+ * directory or setup link: those act on what an owner configured.
+ */
+export async function isTenantAdmin(tx: TenantTx, tenantId: string, actor: Actor): Promise<boolean> {
+  if (actor.type === 'api_key' || actor.type === 'client') return true;
+  if (actor.type !== 'user') return false;
+  const user = await tx.selectFrom('users').select('tenant_admin').where('tenant_id', '=', tenantId).where('id', '=', actor.id).executeTakeFirst();
+  return user?.tenant_admin === true;
+}
+
 /** Every change is written to the audit log in the transaction that makes it. */
 export function audit(
   tx: TenantTx,
@@ -46,8 +58,7 @@ export async function resolveRoles(tx: TenantTx, tenantId: string, orgId: string
  */
 async function permissionsHeld(tx: TenantTx, tenantId: string, orgId: string, actor: Actor): Promise<'all' | Set<string>> {
   if (actor.type !== 'user') return 'all';
-  const user = await tx.selectFrom('users').select('tenant_admin').where('tenant_id', '=', tenantId).where('id', '=', actor.id).executeTakeFirst();
-  if (user?.tenant_admin) return 'all';
+  if (await isTenantAdmin(tx, tenantId, actor)) return 'all';
   const member = await repo.findMember(tx, tenantId, orgId, actor.id);
   if (member?.roles.includes('owner')) return 'all';
   const roles = await repo.rolesByName(tx, tenantId, orgId, member?.roles ?? []);

@@ -7,6 +7,7 @@ import { inTenant } from '../db/tenant-scope.ts';
 import { revokeGrant } from '../oidc-store/oidc-payload.repo.ts';
 import type { TenantMfaMode } from '../tenants/settings.ts';
 import { memberRoleNames } from './org.repo.ts';
+import { isWorking, WORKING_STATUSES } from './org.table.ts';
 import { mfaRequiredSince, orgAuthPolicy } from './org-auth-policy.ts';
 
 /** The request-reads key of a grant's working organization (see base/request-reads.ts). */
@@ -41,8 +42,27 @@ export interface PolicyCheck {
   grantId?: string | undefined;
 }
 
-/** Why a user can't work in an organization (one message per reason, for OAuth errors). */
-export type OrgRefusal = 'not_found_or_not_member' | 'suspended';
+/**
+ * Why a user can't work in an organization (one message per reason, for OAuth errors): not a
+ * member (or no such organization), or the organization is not working — suspended, waiting for
+ * approval (`pending`) or `rejected` (org.table.ts `isWorking`).
+ */
+export type OrgRefusal = 'not_found_or_not_member' | 'suspended' | 'pending' | 'rejected';
+export type StatusRefusal = Exclude<OrgRefusal, 'not_found_or_not_member'>;
+
+/** The refusal an organization's status makes, or undefined when it works. */
+export function statusRefusal(status: string): StatusRefusal | undefined {
+  if (isWorking(status)) return undefined;
+  return status === 'pending' || status === 'rejected' ? status : 'suspended';
+}
+
+/** What every path that refuses a token for an organization's status says (`org`: how the request named it, if it did). */
+export function statusRefusalText(refused: StatusRefusal, org?: string): string {
+  const subject = org ? `The organization ${org}` : 'That organization';
+  if (refused === 'pending') return `${subject} is waiting for approval by an administrator; it works once approved.`;
+  if (refused === 'rejected') return `${subject} was not approved.`;
+  return `${subject} is suspended.`;
+}
 
 /**
  * What tokens say about organizations, and the rules behind it, in one place: which
@@ -53,7 +73,10 @@ export type OrgRefusal = 'not_found_or_not_member' | 'suspended';
 export class OrgTokens {
   constructor(private readonly db: Database) {}
 
-  /** Every organization the user is in and that is not suspended, with their roles. */
+  /**
+   * Every organization the user is in and that works (active or trialing), with their roles;
+   * with `includeSuspended`, those that don't too (suspended, pending, rejected), for listing.
+   */
   async memberships(tenantId: string, userId: string, opts: { includeSuspended?: boolean } = {}): Promise<Array<MembershipClaim & { status: string }>> {
     return inTenant(this.db, tenantId, async (tx) => {
       let qb = tx
@@ -62,7 +85,7 @@ export class OrgTokens {
         .select(['o.id', 'o.slug', 'o.name', 'o.status', memberRoleNames(sql.ref('m.tenant_id'), sql.ref('m.org_id'), sql.ref('m.user_id')).as('roles')])
         .where('m.tenant_id', '=', tenantId)
         .where('m.user_id', '=', userId);
-      if (!opts.includeSuspended) qb = qb.where('o.status', '!=', 'suspended');
+      if (!opts.includeSuspended) qb = qb.where('o.status', 'in', [...WORKING_STATUSES]);
       return qb.orderBy('o.name').orderBy('o.id').execute();
     });
   }
@@ -90,7 +113,8 @@ export class OrgTokens {
     if (!orgIdOrSlug || orgIdOrSlug.length > 100) return { refused: 'not_found_or_not_member' };
     const [row] = await this.orgsForSignIn(tenantId, userId, { idOrSlug: orgIdOrSlug }, signIn);
     if (!row?.member) return { refused: 'not_found_or_not_member' };
-    if (row.status === 'suspended') return { refused: 'suspended' };
+    const refused = statusRefusal(row.status);
+    if (refused) return { refused };
     const verdict = signIn && judge(row, signIn);
     if (verdict && !verdict.ok) return { refused: 'policy', missing: verdict.missing, detail: verdict.detail };
     return { claims: { org_id: row.id, org_slug: row.slug, org_roles: row.roles, org_permissions: row.permissions } };
@@ -187,7 +211,7 @@ export class OrgTokens {
         .where(isUuid(orgIdOrSlug) ? 'o.id' : 'o.slug', '=', orgIdOrSlug)
         .executeTakeFirst(),
     );
-    if (!row || row.status === 'suspended') return undefined;
+    if (!row || !isWorking(row.status)) return undefined;
     const policy = strictest({ mfa: tenantMfa }, orgAuthPolicy(row), mfaRequiredSince(row));
     // Only the MFA part is this step's business: the methods and SSO rules are the organization step's.
     const verdict = sessionMeets(
@@ -242,7 +266,7 @@ export class OrgTokens {
 
   async orgClaimsForClient(tenantId: string, orgId: string): Promise<OrgClaims | undefined> {
     const org = await this.findOrg(tenantId, orgId);
-    if (!org || org.status === 'suspended') return undefined;
+    if (!org || !isWorking(org.status)) return undefined;
     return { org_id: org.id, org_slug: org.slug, org_roles: [], org_permissions: [] };
   }
 }

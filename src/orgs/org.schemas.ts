@@ -47,6 +47,23 @@ function nestingDepth(value: unknown, limit: number): number {
 
 export const text = (max: number) => z.string().trim().max(max, `must be at most ${max} characters`);
 
+/**
+ * When a trial ends: an ISO 8601 date-time with its offset (2027-01-31T00:00:00Z), in the future
+ * when it is set — a trial that has already ended is a suspension (the trial job's work).
+ */
+export const trialEndsAt = z
+  .string()
+  .max(40, 'must be an ISO 8601 date-time such as 2027-01-31T00:00:00Z')
+  .refine((s) => z.iso.datetime({ offset: true }).safeParse(s).success, 'must be an ISO 8601 date-time such as 2027-01-31T00:00:00Z')
+  .transform((s, ctx) => {
+    const at = new Date(s);
+    if (at.getTime() > Date.now()) return at;
+    ctx.addIssue({ code: 'custom', message: 'is in the past: a trial must end in the future (set status to suspended to end it now)' });
+    return z.NEVER;
+  });
+/** Why a status was set: kept on the organization and in its audit log. */
+export const statusReason = z.string().trim().min(1, 'must not be empty').max(500, 'must be at most 500 characters');
+
 const orgFields = {
   name: fields.name,
   slug: orgSlug.nullable().optional(),
@@ -59,6 +76,8 @@ const orgFields = {
   metadata: metadata.optional(),
   max_members: z.number().int().min(1).max(1_000_000).optional(),
   sso_required: z.boolean().optional(),
+  trial_ends_at: trialEndsAt.nullable().optional(),
+  status_reason: statusReason.nullable().optional(),
 };
 
 export const CreateOrg = z.strictObject(orgFields);
@@ -73,6 +92,11 @@ export const PatchOrg = z
     ).optional(),
   })
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
+
+/** Approving: `active`, or `trialing` until `trial_ends_at`; the reason defaults to `approved`. */
+export const ApproveOrg = z.strictObject({ trial_ends_at: trialEndsAt.optional(), status_reason: statusReason.optional() });
+/** Rejecting takes the reason its owners are told. */
+export const RejectOrg = z.strictObject({ reason: statusReason });
 
 /** An organization to create or replace; the portal's "create" also names its first owner. */
 export type OrgInput = z.output<typeof CreateOrg> & { owner?: string | undefined };

@@ -11,6 +11,7 @@ import * as membership from './membership.ts';
 import { presentMember } from './membership.ts';
 import type { OrgInput } from './org.schemas.ts';
 import { nextAuthPolicy, presentAuthPolicy } from './org-auth-policy.ts';
+import { creationRule, nextLifecycle, STATUS_REASONS, stopsWorking } from './org-lifecycle.ts';
 import * as rules from './org-rules.ts';
 import { revokeOrgScoped } from './org-tokens.ts';
 
@@ -38,6 +39,10 @@ export function presentOrg(o: OrgRow) {
     industry: o.industry,
     logo_url: o.logo_url,
     status: o.status,
+    status_reason: o.status_reason,
+    status_changed_at: o.status_changed_at?.toISOString() ?? null,
+    trial_ends_at: o.trial_ends_at?.toISOString() ?? null,
+    created_by: o.created_by,
     metadata: o.metadata,
     max_members: o.max_members,
     sso_required: o.sso_required,
@@ -66,6 +71,9 @@ export function presentInvitation(i: InvitationRow, roleName: string) {
     created_at: i.created_at.toISOString(),
   };
 }
+
+/** Written only through org-lifecycle.ts `nextLifecycle`, which decides who may change them. */
+const LIFECYCLE_FIELDS = new Set(['status', 'status_reason', 'trial_ends_at']);
 
 const NO_MEMBER = () => NotFound('No such member in this organization.');
 
@@ -114,9 +122,21 @@ export class OrgService {
 
   // ── organizations ──────────────────────────────────────────────────────────
 
-  async create(tenantId: string, actor: Actor, input: OrgInput): Promise<OrgRow> {
+  /**
+   * Creates an organization. One a user (not a tenant admin) creates counts against the tenant's
+   * max_organizations_per_user and, when approval is required, starts `pending` whatever was
+   * asked (org-lifecycle.ts); only the tenant sets a status, its reason or a trial on creation.
+   */
+  async create(tenantId: string, actor: Actor, input: OrgInput, now = new Date()): Promise<OrgRow> {
     try {
       return await this.tx(tenantId, async (tx) => {
+        const rule = await creationRule(tx, tenantId, actor);
+        const status = rule.pending ? 'pending' : (input.status ?? 'active');
+        if (input.trial_ends_at && status !== 'trialing') {
+          throw ValidationFailed('A trial end applies only to a trialing organization: set status to trialing too.', [
+            { field: 'trial_ends_at', message: 'needs status trialing' },
+          ]);
+        }
         const slug = input.slug ?? (await uniqueSlug(slugify(input.name), (s) => repo.slugTaken(tx, tenantId, s)));
         const org = await repo.insertOrg(tx, {
           tenant_id: tenantId,
@@ -128,7 +148,11 @@ export class OrgService {
           industry: input.industry ?? null,
           logo_url: input.logo_url ?? null,
           metadata: input.metadata ?? {},
-          ...(input.status ? { status: input.status } : {}),
+          status,
+          status_reason: rule.pending ? STATUS_REASONS.awaitingApproval : (input.status_reason ?? null),
+          status_changed_at: now,
+          trial_ends_at: rule.pending ? null : (input.trial_ends_at ?? null),
+          created_by: rule.createdBy,
           ...(input.max_members ? { max_members: input.max_members } : {}),
           ...(input.sso_required !== undefined ? { sso_required: input.sso_required } : {}),
         });
@@ -182,12 +206,13 @@ export class OrgService {
                 website: input.website ?? null,
                 industry: input.industry ?? null,
                 logo_url: input.logo_url ?? null,
-                status: input.status ?? 'active',
                 metadata: input.metadata ?? {},
                 max_members: input.max_members ?? 50,
                 sso_required: input.sso_required ?? false,
               }
-            : Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+            : Object.fromEntries(Object.entries(input).filter(([key, v]) => v !== undefined && !LIFECYCLE_FIELDS.has(key)));
+        // Status, its reason and the trial: who may change them and to what (org-lifecycle.ts).
+        Object.assign(next, await nextLifecycle(tx, tenantId, actor, before, input, mode, new Date()));
         if (next.max_members !== undefined) {
           const count = before.member_count;
           if ((next.max_members as number) < count) {
@@ -197,8 +222,9 @@ export class OrgService {
           }
         }
         const after = await repo.updateOrg(tx, tenantId, orgId, next as Parameters<typeof repo.updateOrg>[3]);
-        // A suspended organization issues no org-scoped tokens: end the sign-ins working in it.
-        if (after.status === 'suspended' && before.status !== 'suspended') await revokeOrgScoped(tx, tenantId, orgId);
+        // An organization that stops working (suspended, back to pending) issues no org-scoped
+        // tokens: end the sign-ins and API tokens working in it.
+        if (stopsWorking(before, after)) await revokeOrgScoped(tx, tenantId, orgId);
         await this.audit(tx, tenantId, orgId, actor, 'organization.updated', { type: 'organization', id: orgId }, presentOrg(before), presentOrg(after));
         return after;
       });

@@ -2,8 +2,15 @@ import type { ColumnType, Generated, JSONColumnType } from 'kysely';
 import type { StoredOrgAuthPolicy } from './org-auth-policy.ts';
 
 /** An organization's states, written once: the type, the API's enum and the portal's choices come from here. */
-export const ORG_STATUSES = ['active', 'trialing', 'pending', 'suspended'] as const;
+export const ORG_STATUSES = ['active', 'trialing', 'pending', 'suspended', 'rejected'] as const;
 export type OrgStatus = (typeof ORG_STATUSES)[number];
+/**
+ * The states in which an organization works: org-scoped tokens are issued only for these
+ * (org-tokens.ts). `pending` waits for a tenant administrator's approval, `rejected` was refused
+ * it, `suspended` was stopped (by a tenant administrator, or when its trial ended).
+ */
+export const WORKING_STATUSES: readonly OrgStatus[] = ['active', 'trialing'];
+export const isWorking = (status: OrgStatus | string) => (WORKING_STATUSES as readonly string[]).includes(status);
 /** Every organization has these; they can't be deleted. */
 export const BUILTIN_ROLES = ['owner', 'admin', 'member', 'billing'] as const;
 
@@ -26,6 +33,13 @@ export interface OrganizationTable {
   sso_required: Generated<boolean>;
   /** The authentication policy's other fields (org-auth-policy.ts), only those off their defaults. */
   auth_policy: ColumnType<StoredOrgAuthPolicy, string | undefined, string>;
+  /** Why the status is what it is (`trial_ended`, a rejection's reason, what an admin wrote), or null. */
+  status_reason: string | null;
+  status_changed_at: Date | null;
+  /** When a `trialing` organization's trial ends: the trial job suspends it then (org-lifecycle.ts). */
+  trial_ends_at: Date | null;
+  /** The user who created it (null: an API key or machine client): what max_organizations_per_user counts. */
+  created_by: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

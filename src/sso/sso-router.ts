@@ -1,4 +1,5 @@
 import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
+import { isWorking } from '../orgs/org.table.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { ConnectionService } from './connection.service.ts';
 import type { DomainService } from './domain.service.ts';
@@ -45,7 +46,7 @@ export class SsoRouter {
   /** `organization=` on the authorization request → that organization's IdP, when it has one. */
   async startForOrganization(runtime: TenantRuntime, idOrSlug: string, uid: string, loginHint?: string) {
     const org = await this.orgTokens.findOrg(runtime.tenant.id, idOrSlug);
-    return org && org.status !== 'suspended' ? this.start(runtime, org.id, { interactionUid: uid, invitationId: null }, loginHint) : undefined;
+    return org && isWorking(org.status) ? this.start(runtime, org.id, { interactionUid: uid, invitationId: null }, loginHint) : undefined;
   }
 
   /**

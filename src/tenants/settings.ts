@@ -43,6 +43,10 @@ export type TenantMfaMode = (typeof TENANT_MFA_MODES)[number];
 export const MFA_FACTORS = ['totp', 'passkey'] as const;
 export type MfaFactor = (typeof MFA_FACTORS)[number];
 
+/** Whether organizations users create wait for a tenant administrator's approval (orgs/org-lifecycle.ts). */
+export const ORGANIZATION_APPROVAL_MODES = ['off', 'required'] as const;
+export type OrganizationApprovalMode = (typeof ORGANIZATION_APPROVAL_MODES)[number];
+
 export interface EffectiveSettings {
   registration_enabled: boolean;
   /**
@@ -57,6 +61,13 @@ export interface EffectiveSettings {
   logo_url: string | null;
   /** Whether any signed-in user may create an organization in the portal (and becomes its owner); tenant admins always may. */
   users_can_create_organizations: boolean;
+  /** `required`: an organization a user (not a tenant admin) creates starts `pending` until a tenant admin approves it. */
+  organization_approval: OrganizationApprovalMode;
+  /**
+   * How many organizations one user may create (those whose `created_by` they are, whatever
+   * their status, deleted ones not counted); null: no limit. Tenant admins are not limited.
+   */
+  max_organizations_per_user: number | null;
   /** The tenant's MFA rule; organizations may only be stricter (auth-policy/policy.ts `strictest`). */
   mfa: TenantMfaMode;
   /** The second factors people of this tenant may enroll and use. */
@@ -71,6 +82,8 @@ export const SETTINGS_DEFAULTS: Omit<EffectiveSettings, 'brute_force'> = {
   mail_from_name: null,
   logo_url: null,
   users_can_create_organizations: false,
+  organization_approval: 'off',
+  max_organizations_per_user: null,
   mfa: 'optional',
   mfa_factors: [...MFA_FACTORS],
 };
@@ -89,6 +102,8 @@ export function effectiveSettings(stored: StoredSettings): EffectiveSettings {
     mail_from_name: stored.mail_from_name ?? SETTINGS_DEFAULTS.mail_from_name,
     logo_url: stored.logo_url ?? SETTINGS_DEFAULTS.logo_url,
     users_can_create_organizations: stored.users_can_create_organizations ?? SETTINGS_DEFAULTS.users_can_create_organizations,
+    organization_approval: stored.organization_approval ?? SETTINGS_DEFAULTS.organization_approval,
+    max_organizations_per_user: stored.max_organizations_per_user ?? SETTINGS_DEFAULTS.max_organizations_per_user,
     mfa: stored.mfa ?? SETTINGS_DEFAULTS.mfa,
     mfa_factors: stored.mfa_factors ?? SETTINGS_DEFAULTS.mfa_factors,
     brute_force: { ...BRUTE_FORCE_DEFAULTS, ...stored.brute_force },
@@ -115,6 +130,9 @@ export const UpdateSettings = z
       .refine((s) => URL.canParse(s) && new URL(s).protocol === 'https:', 'must be an https URL')
       .nullable(),
     users_can_create_organizations: z.boolean(),
+    organization_approval: z.enum(ORGANIZATION_APPROVAL_MODES),
+    // null: no limit. 1 is "one organization per sign-up".
+    max_organizations_per_user: z.number().int('must be a whole number').min(1, 'must be at least 1 (null: no limit)').max(10_000).nullable(),
     mfa: z.enum(TENANT_MFA_MODES),
     mfa_factors: z
       .array(z.enum(MFA_FACTORS))

@@ -199,7 +199,8 @@ export class TenantService {
   /** PATCH semantics, `brute_force` merged field by field. Bumps the config version so every instance sees it. */
   /**
    * Changes settings (Admin API, portal). A change of the tenant's authentication rule (`mfa`,
-   * `mfa_factors`) is written to the tenant's audit log with who made it.
+   * `mfa_factors`) or of its organization rules (`organization_approval`,
+   * `max_organizations_per_user`) is written to the tenant's audit log with who made it.
    */
   async updateSettings(tenant: TenantRow, patch: UpdateSettings, actor?: Actor): Promise<TenantRow> {
     const { name, brute_force, ...rest } = patch;
@@ -208,20 +209,17 @@ export class TenantService {
       ...rest,
       ...(brute_force ? { brute_force: { ...tenant.settings.brute_force, ...brute_force } } : {}),
     };
-    const before = authRule(tenant.settings);
     const updated = await repo.updateTenant(this.db, tenant.id, { name, settings });
-    const after = authRule(updated.settings);
-    if (actor && JSON.stringify(before) !== JSON.stringify(after)) {
+    // Rules that decide who may sign in, or who may make an organization work, are audited.
+    for (const [action, rule] of [
+      ['tenant.auth_policy.updated', authRule],
+      ['tenant.organization_rules.updated', organizationRules],
+    ] as const) {
+      const before = rule(tenant.settings);
+      const after = rule(updated.settings);
+      if (!actor || JSON.stringify(before) === JSON.stringify(after)) continue;
       await inTenant(this.db, tenant.id, (tx) =>
-        insertTenantAudit(tx, {
-          tenant_id: tenant.id,
-          actor,
-          action: 'tenant.auth_policy.updated',
-          target_type: 'tenant',
-          target_id: tenant.id,
-          before,
-          after,
-        }),
+        insertTenantAudit(tx, { tenant_id: tenant.id, actor, action, target_type: 'tenant', target_id: tenant.id, before, after }),
       );
     }
     return updated;
@@ -249,4 +247,10 @@ export class TenantService {
 function authRule(settings: TenantSettings) {
   const e = effectiveSettings(settings);
   return { mfa: e.mfa, mfa_factors: e.mfa_factors };
+}
+
+/** Who may make an organization work, as its audit rows show it. */
+function organizationRules(settings: TenantSettings) {
+  const e = effectiveSettings(settings);
+  return { organization_approval: e.organization_approval, max_organizations_per_user: e.max_organizations_per_user };
 }

@@ -7,7 +7,7 @@ import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
 import { mintAccessToken } from '../oidc/provider.ts';
 import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
 import { revokeGrant } from '../oidc-store/oidc-payload.repo.ts';
-import type { OrgTokens } from '../orgs/org-tokens.ts';
+import { type OrgTokens, statusRefusalText } from '../orgs/org-tokens.ts';
 
 /**
  * Scoped API tokens an admin mints for a user (scripts, CLIs, integrations). Each is an access
@@ -27,10 +27,10 @@ export class ApiTokenService {
     if (input.org_id) {
       const r = await this.orgTokens.claimsFor(tenantId, userId, input.org_id);
       if ('refused' in r) {
-        throw ValidationFailed(
-          r.refused === 'suspended' ? 'That organization is suspended.' : 'The user is not a member of that organization (or it does not exist).',
-          [{ field: 'org_id', message: r.refused === 'suspended' ? 'organization suspended' : 'not a member' }],
-        );
+        // No policy is judged without a sign-in: only membership and the organization's status refuse here.
+        if (r.refused === 'not_found_or_not_member' || r.refused === 'policy')
+          throw ValidationFailed('The user is not a member of that organization (or it does not exist).', [{ field: 'org_id', message: 'not a member' }]);
+        throw ValidationFailed(statusRefusalText(r.refused, input.org_id), [{ field: 'org_id', message: `organization ${r.refused}` }]);
       }
     }
     const { provider } = runtime;
