@@ -48,6 +48,7 @@ import { registerLifecycleMail } from './orgs/lifecycle-mail.ts';
 import { OrgService, presentOrg } from './orgs/org.service.ts';
 import { OrgLifecycle } from './orgs/org-lifecycle.ts';
 import { OrgTokens } from './orgs/org-tokens.ts';
+import { approvalPages } from './portal/approval-pages.ts';
 import { directoryPages } from './portal/directory-pages.ts';
 import { orgPages } from './portal/org-pages.ts';
 import { orgPolicyGate } from './portal/org-policy-gate.ts';
@@ -278,6 +279,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   portal.use(setupLinkPages({ orgs, setupLinks, render }).routes());
   portal.use(policyPages({ orgs, render }).routes());
   portal.use(tenantPolicyPages({ tenants, runtimes, render }).routes());
+  portal.use(approvalPages({ orgs, lifecycle, tenants, runtimes, render }).routes());
   koa.use(portal.routes());
 
   const account = new Router({ prefix: '/t/:slug/account' });

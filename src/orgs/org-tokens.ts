@@ -77,12 +77,23 @@ export class OrgTokens {
    * Every organization the user is in and that works (active or trialing), with their roles;
    * with `includeSuspended`, those that don't too (suspended, pending, rejected), for listing.
    */
-  async memberships(tenantId: string, userId: string, opts: { includeSuspended?: boolean } = {}): Promise<Array<MembershipClaim & { status: string }>> {
+  async memberships(
+    tenantId: string,
+    userId: string,
+    opts: { includeSuspended?: boolean } = {},
+  ): Promise<Array<MembershipClaim & { status: string; status_reason: string | null }>> {
     return inTenant(this.db, tenantId, async (tx) => {
       let qb = tx
         .selectFrom('org_members as m')
         .innerJoin('organizations as o', (j) => j.onRef('o.tenant_id', '=', 'm.tenant_id').onRef('o.id', '=', 'm.org_id'))
-        .select(['o.id', 'o.slug', 'o.name', 'o.status', memberRoleNames(sql.ref('m.tenant_id'), sql.ref('m.org_id'), sql.ref('m.user_id')).as('roles')])
+        .select([
+          'o.id',
+          'o.slug',
+          'o.name',
+          'o.status',
+          'o.status_reason',
+          memberRoleNames(sql.ref('m.tenant_id'), sql.ref('m.org_id'), sql.ref('m.user_id')).as('roles'),
+        ])
         .where('m.tenant_id', '=', tenantId)
         .where('m.user_id', '=', userId);
       if (!opts.includeSuspended) qb = qb.where('o.status', 'in', [...WORKING_STATUSES]);

@@ -78,6 +78,7 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
       q,
       organizations: rows.map((r) => ({ ...r, stepUp: stepUps.get(r.id) })),
       allOrganizations: viewer.user.tenant_admin,
+      pendingCount: viewer.user.tenant_admin ? (await deps.orgs.list(tenantId, { status: 'pending', limit: 200 })).data.length : 0,
       nextUrl: nextCursor ? `${listUrl(ctx)}?${new URLSearchParams({ ...(q ? { q } : {}), cursor: nextCursor })}` : undefined,
       canCreate: mayCreate(ctx),
       notice: noticeFor(ctx, NOTICES),
@@ -152,7 +153,10 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
         values,
         errors,
         formError: errors._form,
-        statuses: ORG_STATUSES.map((s) => ({ value: s, label: s })),
+        // Out of pending or rejected only by approve or reject (the owners are mailed): the Approvals page.
+        statuses: (org.org.status === 'pending' || org.org.status === 'rejected' ? [org.org.status] : ORG_STATUSES.filter((s) => s !== 'rejected')).map(
+          (s) => ({ value: s, label: s }),
+        ),
         notice: noticeFor(ctx, NOTICES),
       },
       status,
