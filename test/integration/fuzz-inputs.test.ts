@@ -192,6 +192,8 @@ const VALID_BODIES: Record<string, () => unknown> = {
   'post /organizations': () => ({ name: 'Fuzz org' }),
   'put /organizations/{orgId}': () => ({ name: 'Fuzz Target', domain: 'fuzz-target.example' }),
   'patch /organizations/{orgId}': () => ({ name: 'Fuzz Target' }),
+  'post /organizations/{orgId}/approve': () => ({ status_reason: 'Fuzz approval' }),
+  'post /organizations/{orgId}/reject': () => ({ reason: 'Fuzz rejection' }),
   'put /organizations/{orgId}/auth-policy': () => ({ mfa_required: true, mfa_grace_days: 7, allowed_methods: ['password', 'sso'] }),
   'patch /organizations/{orgId}/auth-policy': () => ({ max_session_age_seconds: 3600 }),
   'post /organizations/{orgId}/members': () => ({ user_id: ids.otherUser, role: 'member' }),
