@@ -130,7 +130,7 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
         { type: 'user', id: viewer.user.id },
         { ...input, ...(makeOwner ? { owner: viewer.user.id } : {}) },
       );
-      redirectWithNotice(ctx, `${listUrl(ctx)}/${org.id}/members`, makeOwner ? 'created' : 'created_admin');
+      redirectWithNotice(ctx, `${listUrl(ctx)}/${org.id}/members`, org.status === 'pending' ? 'created_pending' : makeOwner ? 'created' : 'created_admin');
     } catch (err) {
       newPage(ctx, { ...values, make_owner: makeOwner ? 'on' : 'off' }, formErrorsOf(err), 422);
     }

@@ -13,6 +13,7 @@ import { type OrgPageContext, orgChange, orgPageContext, requireAbility } from '
 const NOTICES = {
   created: 'Organization created. You are its owner.',
   created_admin: 'Organization created.',
+  created_pending: 'Organization created. You are its owner. It waits for approval by an administrator; you will get an email when it is approved.',
   added: 'Member added.',
   role_changed: 'Role changed.',
   removed: 'Member removed.',
