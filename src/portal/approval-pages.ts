@@ -54,9 +54,12 @@ export function approvalPages(deps: { orgs: OrgService; lifecycle: OrgLifecycle;
         title: 'Approvals',
         section: 'portal',
         action: url(ctx),
-        values: extra.values ?? {
+        // The rules as saved, unless their form was just refused (then what was typed); a
+        // refused rejection's reason is kept the same way.
+        values: {
           organization_approval: settings.organization_approval,
           max_organizations_per_user: settings.max_organizations_per_user === null ? '' : String(settings.max_organizations_per_user),
+          ...extra.values,
         },
         errors,
         rejecting: extra.rejecting,

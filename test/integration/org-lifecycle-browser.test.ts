@@ -76,6 +76,7 @@ test.serial('a created organization waits, marked; a tenant administrator reject
   await admin.getByRole('button', { name: 'Reject Doubtful Co' }).click();
   await tt.notThrowsAsync(admin.locator('.field-error').filter({ hasText: 'Must not be empty' }).waitFor());
   await look(tt, admin, 'lifecycle-approvals-reject-error');
+  tt.true(await admin.getByRole('radio', { name: /Required —/ }).isChecked(), 'the rules form still shows the rules');
   await admin.getByLabel('Reason for rejecting Doubtful Co (mailed to its owners)').fill('We only serve registered charities.');
   await admin.getByRole('button', { name: 'Reject Doubtful Co' }).click();
   await tt.notThrowsAsync(admin.getByRole('status').filter({ hasText: 'Organization rejected' }).waitFor());
