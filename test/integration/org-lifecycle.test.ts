@@ -98,7 +98,8 @@ test('approval: created in the portal it waits, issues no org token and sends no
   const err = await tt.throwsAsync(signIn(t, tenant, client, { email: owner.email, password: PASSWORD, params: { organization: orgId } }));
   tt.is((err as oidc.AuthorizationResponseError).error, 'access_denied');
   tt.regex(String((err as oidc.AuthorizationResponseError).error_description), /waiting for approval/);
-  const plain = await signIn(t, tenant, client, { email: owner.email, password: PASSWORD });
+  const plain = await signIn(t, tenant, client, { email: owner.email, password: PASSWORD, scope: 'openid organizations offline_access' });
+  tt.deepEqual(plain.tokens.claims()!.organizations, [], 'left out of the organizations claim');
   const sw = await fetch(`${tenant.issuer}/api/v1/me/organizations/${orgId}/switch`, {
     method: 'POST',
     headers: { authorization: `Bearer ${plain.tokens.access_token}` },
@@ -129,6 +130,11 @@ test('approval: created in the portal it waits, issues no org token and sends no
   tt.regex(mail.text!, new RegExp(`/portal/organizations/${orgId}/members`));
   const { tokens } = await signIn(t, tenant, client, { email: owner.email, password: PASSWORD, params: { organization: orgId } });
   tt.is(tokens.claims()!.org_id, orgId);
+  const listed = await signIn(t, tenant, client, { email: owner.email, password: PASSWORD, scope: 'openid organizations' });
+  tt.deepEqual(
+    listed.tokens.claims()!.organizations.map((o: { id: string }) => o.id),
+    [orgId],
+  );
   tt.is((await session.post(`organizations/${orgId}/invitations`, { email: invitee, role: 'member' })).status, 303);
   await smtp.waitFor(invitee, /invited to join Waiting Co/);
   tt.is(smtp.countTo(invitee), 1, 'only the invitation made after approval was mailed');
@@ -217,6 +223,9 @@ test('the approvals page: tenant admins approve and reject with CSRF-protected f
   const a = await createInPortal(await signedIn(ownerA.email), 'Portal Approve Co');
   const b = await createInPortal(await signedIn(ownerB.email), 'Portal Reject Co');
   const admin = await signedIn(tenant.adminEmail, tenant.adminPassword);
+  // A tenant administrator's own organization never waits.
+  const own = await createInPortal(admin, 'Admin Made Co');
+  tt.is((await api('GET', `/organizations/${own}`)).body.status, 'active');
   const page = await (await admin.browser.request(portal('approvals'))).text();
   tt.regex(page, /Portal Approve Co/);
   tt.regex(page, /Portal Reject Co/);
@@ -403,7 +412,10 @@ test('bad input: trial dates, statuses only approve/reject may set, approving wh
       JSON.stringify(r.body),
     );
   }
-  const active = (await api('POST', '/organizations', { name: 'Plain' }, tn)).body.id;
+  const plain = (await api('POST', '/organizations', { name: 'Plain' }, tn)).body;
+  tt.is(plain.created_by, null, 'an API key is nobody');
+  tt.is(plain.status_reason, null);
+  const active = plain.id;
   tt.is((await api('POST', `/organizations/${active}/approve`, {}, tn)).status, 409);
   tt.regex((await api('POST', `/organizations/${active}/approve`, {}, tn)).body.detail, /only a pending or rejected organization/);
   tt.is((await api('POST', `/organizations/${active}/reject`, { reason: 'no' }, tn)).status, 409);
@@ -429,4 +441,22 @@ test('bad input: trial dates, statuses only approve/reject may set, approving wh
   tt.is(suspended.body.status_reason, 'Unpaid invoice');
   const reactivated = await api('PATCH', `/organizations/${pending}`, { status: 'active' }, tn);
   tt.is(reactivated.body.status_reason, null, 'a new status without a reason has none');
+});
+
+test('trials: the job is scheduled on every instance, every ORG_TRIAL_CHECK_MS', async (tt) => {
+  // The one test here that waits on the real clock: it shows the job is wired, not what it does.
+  const quick = await startTestApp({ env: { ORG_TRIAL_CHECK_MS: '1000' } });
+  try {
+    const tn = await createTenant(quick);
+    const ends = new Date(Date.now() + 1500);
+    const id = (await adminApi(quick, tn, 'POST', '/organizations', { name: 'Short Trial', status: 'trialing', trial_ends_at: ends.toISOString() })).body.id;
+    let status = 'trialing';
+    for (let i = 0; i < 40 && status === 'trialing'; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      status = (await adminApi(quick, tn, 'GET', `/organizations/${id}`)).body.status;
+    }
+    tt.is(status, 'suspended');
+  } finally {
+    await quick.stop();
+  }
 });
