@@ -132,7 +132,7 @@ test('approval: created in the portal it waits, issues no org token and sends no
   tt.is(tokens.claims()!.org_id, orgId);
   const listed = await signIn(t, tenant, client, { email: owner.email, password: PASSWORD, scope: 'openid organizations' });
   tt.deepEqual(
-    listed.tokens.claims()!.organizations.map((o: { id: string }) => o.id),
+    (listed.tokens.claims()!.organizations as Array<{ id: string }>).map((o) => o.id),
     [orgId],
   );
   tt.is((await session.post(`organizations/${orgId}/invitations`, { email: invitee, role: 'member' })).status, 303);
