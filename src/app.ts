@@ -46,6 +46,7 @@ import { InvitationService } from './orgs/invitation.service.ts';
 import { registerInvitationMail } from './orgs/invitation-mail.ts';
 import { OrgService } from './orgs/org.service.ts';
 import { OrgTokens } from './orgs/org-tokens.ts';
+import { TeamService } from './orgs/team.service.ts';
 import { directoryPages } from './portal/directory-pages.ts';
 import { orgPages } from './portal/org-pages.ts';
 import { orgPolicyGate } from './portal/org-policy-gate.ts';
@@ -91,6 +92,7 @@ export interface App {
     passkeys: PasskeyService;
     outbox: MailOutbox;
     orgs: OrgService;
+    teams: TeamService;
     invitations: InvitationService;
     orgTokens: OrgTokens;
     apiTokens: ApiTokenService;
@@ -159,6 +161,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const security = new AccountSecurity(db, factors, bruteForce, outbox, render, renderText);
   const factorAdmin = new FactorAdministration(db, outbox, render, renderText, removePasswordProvenLinks);
   const orgs = new OrgService(db);
+  const teams = new TeamService(db);
   const invitations = new InvitationService(db, outbox);
   registerInvitationMail(outbox, config.publicUrl, render, renderText);
   registerSsoLinkMail(outbox, config.publicUrl, render, renderText);
@@ -324,7 +327,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const me = new Router({ prefix: '/t/:slug/api/v1/me' });
   me.use(...json(), requireUser({ db, users, apiTokens }));
-  me.use(meRoutes({ accounts, orgTokens, orgs, invitations }).routes());
+  me.use(meRoutes({ accounts, orgTokens, orgs, teams, invitations }).routes());
   koa.use(me.routes());
 
   const adminRegistry = adminApi({
@@ -336,6 +339,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     bruteForce,
     outbox,
     orgs,
+    teams,
     invitations,
     apiTokens,
     domains,
@@ -408,6 +412,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       passkeys,
       outbox,
       orgs,
+      teams,
       invitations,
       orgTokens,
       apiTokens,

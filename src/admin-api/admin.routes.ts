@@ -10,6 +10,7 @@ import { presentClient } from '../oidc/client.service.ts';
 import type { TenantRuntimes } from '../oidc/tenant-runtime.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { type OrgService, presentOrg } from '../orgs/org.service.ts';
+import type { TeamService } from '../orgs/team.service.ts';
 import type { DirectoryService } from '../scim/directory.service.ts';
 import type { SetupLinkService } from '../setup-links/setup-link.service.ts';
 import type { ConnectionService } from '../sso/connection.service.ts';
@@ -18,6 +19,7 @@ import type { TenantService } from '../tenants/tenant.service.ts';
 import type { ApiTokenService } from '../tokens/api-token.service.ts';
 import { presentUser, type UserService } from '../users/user.service.ts';
 import { ApiRegistry } from './registry.ts';
+import { teamRoutes } from './team-routes.ts';
 import * as s from './schemas.ts';
 
 export interface AdminDeps {
@@ -29,6 +31,7 @@ export interface AdminDeps {
   bruteForce: BruteForce;
   outbox: MailOutbox;
   orgs: OrgService;
+  teams: TeamService;
   invitations: InvitationService;
   apiTokens: ApiTokenService;
   domains: DomainService;
@@ -587,6 +590,8 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
       ctx.status = 204;
     },
   });
+
+  teamRoutes(api, deps.teams);
 
   const I = 'Invitations';
   api.add({

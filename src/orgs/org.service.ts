@@ -20,6 +20,7 @@ import type { InvitationRow, OrgRow, RoleRow } from './org.repo.ts';
 import * as repo from './org.repo.ts';
 import { BUILTIN_ROLES } from './org.table.ts';
 import { slugify, uniqueSlug } from './slug.ts';
+import { countTeams } from './team.repo.ts';
 
 export const DEFAULT_INVITATION_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -40,6 +41,7 @@ export function presentOrg(o: OrgRow) {
     status: o.status,
     metadata: o.metadata,
     max_members: o.max_members,
+    max_teams: o.max_teams,
     sso_required: o.sso_required,
     created_at: o.created_at.toISOString(),
     updated_at: o.updated_at.toISOString(),
@@ -130,6 +132,7 @@ export class OrgService {
           metadata: input.metadata ?? {},
           ...(input.status ? { status: input.status } : {}),
           ...(input.max_members ? { max_members: input.max_members } : {}),
+          ...(input.max_teams !== undefined ? { max_teams: input.max_teams } : {}),
           ...(input.sso_required !== undefined ? { sso_required: input.sso_required } : {}),
         });
         const roles = await repo.insertRoles(
@@ -185,6 +188,7 @@ export class OrgService {
                 status: input.status ?? 'active',
                 metadata: input.metadata ?? {},
                 max_members: input.max_members ?? 50,
+                max_teams: input.max_teams ?? 100,
                 sso_required: input.sso_required ?? false,
               }
             : Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
@@ -194,6 +198,12 @@ export class OrgService {
             throw ValidationFailed(`The organization already has ${count} members; max_members can't be lower.`, [
               { field: 'max_members', message: `must be at least ${count}` },
             ]);
+          }
+        }
+        if (next.max_teams !== undefined) {
+          const teams = await countTeams(tx, tenantId, orgId);
+          if ((next.max_teams as number) < teams) {
+            throw ValidationFailed(`The organization already has ${teams} teams; max_teams can't be lower.`, [{ field: 'max_teams', message: `must be at least ${teams}` }]);
           }
         }
         const after = await repo.updateOrg(tx, tenantId, orgId, next as Parameters<typeof repo.updateOrg>[3]);
