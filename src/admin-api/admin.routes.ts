@@ -19,8 +19,8 @@ import type { TenantService } from '../tenants/tenant.service.ts';
 import type { ApiTokenService } from '../tokens/api-token.service.ts';
 import { presentUser, type UserService } from '../users/user.service.ts';
 import { ApiRegistry } from './registry.ts';
-import { teamRoutes } from './team-routes.ts';
 import * as s from './schemas.ts';
+import { teamRoutes } from './team-routes.ts';
 
 export interface AdminDeps {
   users: UserService;

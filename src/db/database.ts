@@ -14,8 +14,8 @@ import type {
   OrgMemberTable,
   OrgRoleTable,
 } from '../orgs/org.table.ts';
-import type { ScimDepartureTable, ScimDirectoryTable, ScimGroupMemberTable, ScimGroupTable, ScimUserTable } from '../scim/scim.table.ts';
 import type { TeamMemberTable, TeamRoleTable, TeamTable } from '../orgs/team.table.ts';
+import type { ScimDepartureTable, ScimDirectoryTable, ScimGroupMemberTable, ScimGroupTable, ScimUserTable } from '../scim/scim.table.ts';
 import type { SetupLinkTable } from '../setup-links/setup-link.table.ts';
 import type {
   OrgDomainTable,

@@ -126,7 +126,10 @@ export function tokenGateway(opts: {
       if (team !== undefined) {
         ctx.status = 400;
         ctx.set('Cache-Control', 'no-store');
-        ctx.body = { error: 'invalid_request', error_description: 'team is accepted with the refresh_token grant; at sign-in, put it on the authorization request' };
+        ctx.body = {
+          error: 'invalid_request',
+          error_description: 'team is accepted with the refresh_token grant; at sign-in, put it on the authorization request',
+        };
         return;
       }
       const org = asked as string;

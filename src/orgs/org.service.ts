@@ -203,7 +203,9 @@ export class OrgService {
         if (next.max_teams !== undefined) {
           const teams = await countTeams(tx, tenantId, orgId);
           if ((next.max_teams as number) < teams) {
-            throw ValidationFailed(`The organization already has ${teams} teams; max_teams can't be lower.`, [{ field: 'max_teams', message: `must be at least ${teams}` }]);
+            throw ValidationFailed(`The organization already has ${teams} teams; max_teams can't be lower.`, [
+              { field: 'max_teams', message: `must be at least ${teams}` },
+            ]);
           }
         }
         const after = await repo.updateOrg(tx, tenantId, orgId, next as Parameters<typeof repo.updateOrg>[3]);

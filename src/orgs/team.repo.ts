@@ -74,7 +74,12 @@ const teamMemberSelect = (tx: TenantTx, tenantId: string, teamId: string) =>
     .where('tm.tenant_id', '=', tenantId)
     .where('tm.team_id', '=', teamId);
 
-export async function listTeamMembers(tx: TenantTx, tenantId: string, teamId: string, q: { after?: Keyset | undefined; limit: number }): Promise<TeamMemberRow[]> {
+export async function listTeamMembers(
+  tx: TenantTx,
+  tenantId: string,
+  teamId: string,
+  q: { after?: Keyset | undefined; limit: number },
+): Promise<TeamMemberRow[]> {
   let qb = teamMemberSelect(tx, tenantId, teamId);
   if (q.after) qb = qb.where(sql<boolean>`(tm.joined_at, tm.user_id) > (${q.after.createdAt}, ${q.after.id}::uuid)`);
   return qb
@@ -147,7 +152,10 @@ export async function teamRolesByName(tx: TenantTx, tenantId: string, orgId: str
     .execute();
 }
 
-export async function insertTeamRole(tx: TenantTx, row: { tenant_id: string; org_id: string; name: string; description: string | null; permissions: string[] }) {
+export async function insertTeamRole(
+  tx: TenantTx,
+  row: { tenant_id: string; org_id: string; name: string; description: string | null; permissions: string[] },
+) {
   return tx.insertInto('team_roles').values(row).returningAll().executeTakeFirstOrThrow();
 }
 

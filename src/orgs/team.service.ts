@@ -7,8 +7,8 @@ import * as orgRepo from './org.repo.ts';
 import * as rules from './org-rules.ts';
 import { revokeTeamScoped } from './org-tokens.ts';
 import { slugify, uniqueSlug } from './slug.ts';
-import * as repo from './team.repo.ts';
 import type { TeamMemberRow, TeamRoleRow, TeamRow } from './team.repo.ts';
+import * as repo from './team.repo.ts';
 import { BUILTIN_TEAM_ROLES } from './team.table.ts';
 
 // ── presenters: the Admin API's shapes ───────────────────────────────────────
@@ -135,7 +135,15 @@ export class TeamService {
    * a permission they do not hold — in the organization (org-rules.ts), or through their own roles
    * in this team.
    */
-  private async assertTeamRolesWithinReach(tx: TenantTx, tenantId: string, orgId: string, teamId: string, actor: Actor, roles: readonly TeamRoleRow[], field: string) {
+  private async assertTeamRolesWithinReach(
+    tx: TenantTx,
+    tenantId: string,
+    orgId: string,
+    teamId: string,
+    actor: Actor,
+    roles: readonly TeamRoleRow[],
+    field: string,
+  ) {
     let permissions = roles.flatMap((r) => r.permissions);
     if (!permissions.length) return;
     if (actor.type === 'user') {
@@ -336,7 +344,12 @@ export class TeamService {
     });
   }
 
-  async createRole(tenantId: string, actor: Actor, orgId: string, input: { name: string; description?: string | undefined; permissions?: string[] | undefined }) {
+  async createRole(
+    tenantId: string,
+    actor: Actor,
+    orgId: string,
+    input: { name: string; description?: string | undefined; permissions?: string[] | undefined },
+  ) {
     if ((BUILTIN_TEAM_ROLES as readonly string[]).includes(input.name)) {
       throw Conflict(`"${input.name}" is a built-in team role.`, [{ field: 'name', message: 'already in use' }]);
     }
@@ -346,7 +359,13 @@ export class TeamService {
         await this.requireManageTeams(tx, tenantId, orgId, actor);
         const permissions = [...new Set(input.permissions ?? [])];
         await rules.assertPermissionsHeld(tx, tenantId, orgId, actor, permissions, 'permissions', 'write');
-        const role = await repo.insertTeamRole(tx, { tenant_id: tenantId, org_id: orgId, name: input.name, description: input.description ?? null, permissions });
+        const role = await repo.insertTeamRole(tx, {
+          tenant_id: tenantId,
+          org_id: orgId,
+          name: input.name,
+          description: input.description ?? null,
+          permissions,
+        });
         await rules.audit(tx, tenantId, orgId, actor, 'team_role.created', { type: 'team_role', id: role.id }, null, presentTeamRole(role));
         return presentTeamRole(role);
       });
@@ -355,14 +374,21 @@ export class TeamService {
     }
   }
 
-  async updateRole(tenantId: string, actor: Actor, orgId: string, roleId: string, input: { description?: string | null | undefined; permissions?: string[] | undefined }) {
+  async updateRole(
+    tenantId: string,
+    actor: Actor,
+    orgId: string,
+    roleId: string,
+    input: { description?: string | null | undefined; permissions?: string[] | undefined },
+  ) {
     return this.tx(tenantId, async (tx) => {
       await rules.orgOrThrow(tx, tenantId, orgId);
       await this.requireManageTeams(tx, tenantId, orgId, actor);
       const before = await repo.findTeamRole(tx, tenantId, orgId, roleId);
       if (!before) throw NO_TEAM_ROLE();
       // A role above the actor stays as it is; a new permission set stays within the ceiling.
-      if (input.permissions) await rules.assertPermissionsHeld(tx, tenantId, orgId, actor, [...before.permissions, ...input.permissions], 'permissions', 'change');
+      if (input.permissions)
+        await rules.assertPermissionsHeld(tx, tenantId, orgId, actor, [...before.permissions, ...input.permissions], 'permissions', 'change');
       const after = await repo.updateTeamRole(tx, tenantId, roleId, {
         ...(input.description !== undefined ? { description: input.description } : {}),
         ...(input.permissions ? { permissions: [...new Set(input.permissions)] } : {}),
@@ -386,7 +412,16 @@ export class TeamService {
       }
       await repo.removeTeamRoleFromMembers(tx, tenantId, orgId, role.name);
       await repo.deleteTeamRole(tx, tenantId, roleId);
-      await rules.audit(tx, tenantId, orgId, actor, 'team_role.deleted', { type: 'team_role', id: roleId }, { ...presentTeamRole(role), holders: holders.length }, null);
+      await rules.audit(
+        tx,
+        tenantId,
+        orgId,
+        actor,
+        'team_role.deleted',
+        { type: 'team_role', id: roleId },
+        { ...presentTeamRole(role), holders: holders.length },
+        null,
+      );
     });
   }
 }
