@@ -56,6 +56,7 @@ import { PortalSessions } from './portal/portal-session.ts';
 import { setupLinkPages } from './portal/setup-link-pages.ts';
 import { ShownOnce } from './portal/shown-once.ts';
 import { ssoPages } from './portal/sso-pages.ts';
+import { teamPages } from './portal/team-pages.ts';
 import { tenantPolicyPages } from './portal/tenant-policy-pages.ts';
 import { DirectoryService } from './scim/directory.service.ts';
 import { scimRoutes } from './scim/scim.routes.ts';
@@ -271,6 +272,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   portal.use(...forms(), guard, orgPolicyGate({ orgTokens, render }));
   portal.use(orgPages({ orgs, orgTokens, users, render }).routes());
   portal.use(peoplePages({ orgs, invitations, users, render }).routes());
+  portal.use(teamPages({ orgs, teams, render }).routes());
   portal.use(ssoPages({ orgs, connections, domains, oidc: oidcSso, saml: samlSso, render }).routes());
   portal.use(directoryPages({ orgs, directories, shownOnce: new ShownOnce(config.encryptionKey), render }).routes());
   portal.use(setupLinkPages({ orgs, setupLinks, render }).routes());

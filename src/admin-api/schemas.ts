@@ -158,7 +158,7 @@ export const PatchTeam = z
 export const TeamMemberParams = z.object({ orgId: uuid, teamId: uuid, userId: uuid });
 export const AddTeamMember = z.strictObject({ user_id: uuid, roles: z.array(roleName).min(1).max(50).optional() });
 export const ChangeTeamMember = z.strictObject({ roles: z.array(roleName).min(1).max(50) });
-export const TeamRoleParams = z.object({ orgId: uuid, roleId: uuid });
+export const TeamRoleParams = z.object({ orgId: uuid, teamRoleId: uuid });
 
 export const InvitationParams = z.object({ orgId: uuid, invitationId: uuid });
 export const CreateInvitation = z.strictObject({

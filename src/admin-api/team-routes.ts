@@ -149,26 +149,26 @@ export function teamRoutes(api: ApiRegistry, teams: TeamService) {
   });
   api.add({
     method: 'patch',
-    path: '/organizations/:orgId/team-roles/:roleId',
+    path: '/organizations/:orgId/team-roles/:teamRoleId',
     tag: T,
     summary: "Change a team role's description or permissions",
     params: s.TeamRoleParams,
     body: s.UpdateRole,
     responses: { 200: 'The team role' },
     handler: async (ctx, { params, body }) => {
-      ctx.body = await teams.updateRole(ctx.state.runtime.tenant.id, ctx.state.actor, params.orgId, params.roleId, body);
+      ctx.body = await teams.updateRole(ctx.state.runtime.tenant.id, ctx.state.actor, params.orgId, params.teamRoleId, body);
     },
   });
   api.add({
     method: 'delete',
-    path: '/organizations/:orgId/team-roles/:roleId',
+    path: '/organizations/:orgId/team-roles/:teamRoleId',
     tag: T,
     summary: 'Delete a custom team role (?force=true when in use)',
     params: s.TeamRoleParams,
     query: s.DeleteRole,
     responses: { 204: 'Deleted' },
     handler: async (ctx, { params, query }) => {
-      await teams.deleteRole(ctx.state.runtime.tenant.id, ctx.state.actor, params.orgId, params.roleId, query.force === 'true');
+      await teams.deleteRole(ctx.state.runtime.tenant.id, ctx.state.actor, params.orgId, params.teamRoleId, query.force === 'true');
       ctx.status = 204;
     },
   });
