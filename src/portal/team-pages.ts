@@ -38,10 +38,7 @@ export function teamPages(deps: { orgs: OrgService; teams: TeamService; render: 
 
   async function teamsPage(ctx: Context, org: OrgPageContext, extra: { values?: Record<string, string>; errors?: FormErrors } = {}, status = 200) {
     const cursor = typeof ctx.query.cursor === 'string' ? ctx.query.cursor.slice(0, 500) : undefined;
-    const [teams, roles] = await Promise.all([
-      deps.teams.list(org.tenantId, actorOf(org), org.org.id, { limit: 50, cursor }),
-      deps.teams.listRoles(org.tenantId, actorOf(org), org.org.id),
-    ]);
+    const teams = await deps.teams.list(org.tenantId, actorOf(org), org.org.id, { limit: 50, cursor });
     page(
       ctx,
       'portal/org-teams.njk',
@@ -51,8 +48,26 @@ export function teamPages(deps: { orgs: OrgService; teams: TeamService; render: 
         tab: 'teams',
         org,
         teams: teams.data,
-        roles,
         nextUrl: teams.next_cursor ? `${org.url}/teams?cursor=${encodeURIComponent(teams.next_cursor)}` : undefined,
+        notice: noticeFor(ctx, NOTICES),
+        formError: extra.errors?._form,
+        values: extra.values ?? {},
+        errors: extra.errors ?? {},
+      },
+      status,
+    );
+  }
+
+  async function teamRolesPage(ctx: Context, org: OrgPageContext, extra: { values?: Record<string, string>; errors?: FormErrors } = {}, status = 200) {
+    page(
+      ctx,
+      'portal/org-team-roles.njk',
+      {
+        title: `Team roles · ${org.org.name}`,
+        section: 'portal',
+        tab: 'teams',
+        org,
+        roles: await deps.teams.listRoles(org.tenantId, actorOf(org), org.org.id),
         notice: noticeFor(ctx, NOTICES),
         formError: extra.errors?._form,
         values: extra.values ?? {},
@@ -98,9 +113,11 @@ export function teamPages(deps: { orgs: OrgService; teams: TeamService; render: 
   }
 
   router.get('/organizations/:orgId/teams', async (ctx) => teamsPage(ctx, await orgPageContext(ctx, deps.orgs)));
+  router.get('/organizations/:orgId/team-roles', async (ctx) => teamRolesPage(ctx, await orgPageContext(ctx, deps.orgs)));
   router.get('/organizations/:orgId/teams/:teamId', async (ctx) => teamPage(ctx, await orgPageContext(ctx, deps.orgs)));
 
   const teamsTab = { back: 'teams', show: teamsPage, ability: 'manage', what: 'manage teams' } as const;
+  const rolesTab = { back: 'team-roles', show: teamRolesPage, ability: 'manage', what: 'manage team roles' } as const;
 
   router.post(
     '/organizations/:orgId/teams',
@@ -117,7 +134,7 @@ export function teamPages(deps: { orgs: OrgService; teams: TeamService; render: 
 
   router.post(
     '/organizations/:orgId/team-roles',
-    orgChange(deps.orgs, { ...teamsTab, fields: ['name', 'description', 'permissions'] }, async (_ctx, org, values) => {
+    orgChange(deps.orgs, { ...rolesTab, fields: ['name', 'description', 'permissions'] }, async (_ctx, org, values) => {
       const permissions = values.permissions!.split(/[\s,]+/).filter(Boolean);
       const input = parseForm(CreateRole, {
         name: values.name,
@@ -132,7 +149,7 @@ export function teamPages(deps: { orgs: OrgService; teams: TeamService; render: 
   /** Deleting a team role in use takes it from its holders too (the form says so before). */
   router.post(
     '/organizations/:orgId/team-roles/:roleId/delete',
-    orgChange(deps.orgs, { ...teamsTab, refusedStatus: 409 }, async (ctx, org) => {
+    orgChange(deps.orgs, { ...rolesTab, refusedStatus: 409 }, async (ctx, org) => {
       const roleId = String(ctx.params.roleId);
       if (!isUuid(roleId)) throw NotFound('No such team role.');
       await deps.teams.deleteRole(org.tenantId, actorOf(org), org.org.id, roleId, true);

@@ -90,12 +90,25 @@ test.serial('an admin creates a team, adds members with team roles, adds a team 
   await page.getByRole('button', { name: 'Create team' }).click();
   await tt.notThrowsAsync(page.locator('#e-name').waitFor());
 
+  await page.getByRole('link', { name: 'Team roles' }).click();
   await page.getByLabel('Role name').fill('deployer');
+  // An admin writes no permission they lack into a team role.
+  await page.getByLabel('Permissions').fill('deploy:prod');
+  await page.getByRole('button', { name: 'Add team role' }).click();
+  await tt.notThrowsAsync(
+    page
+      .getByText(/permissions you do not hold yourself: deploy:prod/)
+      .first()
+      .waitFor(),
+  );
+  await page.getByLabel('Permissions').fill('');
   await page.getByRole('button', { name: 'Add team role' }).click();
   await page.waitForURL(/done=role_created/);
+  await look(tt, page, 'portal-team-roles');
+  await page.goto(tab());
 
   await page.getByLabel('Name', { exact: true }).fill('Platform Engineering');
-  await page.getByLabel('Description').first().fill('Runs the platform');
+  await page.getByLabel('Description').fill('Runs the platform');
   await page.getByRole('button', { name: 'Create team' }).click();
   await page.waitForURL(/done=created/);
   await page.getByRole('link', { name: 'Platform Engineering' }).click();
