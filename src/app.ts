@@ -283,7 +283,9 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const account = new Router({ prefix: '/t/:slug/account' });
   account.use(...forms());
   account.use(accountRoutes({ accounts, bruteForce, render }).routes());
-  account.use(accountPages({ guard, users, orgs, orgTokens, invitations, accounts, sessions: new SessionService(db), factors, security, render }).routes());
+  account.use(
+    accountPages({ guard, users, orgs, teams, orgTokens, invitations, accounts, sessions: new SessionService(db), factors, security, render }).routes(),
+  );
   account.use(passkeyPages({ guard, passkeys, security, render }).routes());
   koa.use(account.routes());
 

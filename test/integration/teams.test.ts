@@ -2,6 +2,7 @@ import test from 'ava';
 import { decodeJwt, type JWTPayload } from 'jose';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
+import { Browser, enterCredentials } from '../helpers/browser.ts';
 import { type RegisteredClient, signIn } from '../helpers/oidc.ts';
 
 let t: TestApp;
@@ -317,4 +318,20 @@ test('refresh_token grant with team=, switch API with { team }; leaving the team
   tt.is((err as oidc.ResponseBodyError).error, 'invalid_grant');
   tt.false((await oidc.tokenIntrospection(lead.config, lead.tokens.access_token)).active);
   await api('POST', `/organizations/${acme.id}/teams/${ops.id}/members`, { user_id: alice.id });
+});
+
+test('the account page lists, per organization, the person’s teams and team roles', async (tt) => {
+  const browser = new Browser(t.url);
+  const start = `${t.url}/t/${tenant.slug}/account/organizations`;
+  const first = await browser.follow(start);
+  const done = await enterCredentials(browser, await first.res.text(), first.url, 'alice@teams.test', 'correct horse battery staple');
+  const html = await done.res.text();
+  tt.regex(html, /Your teams/);
+  tt.regex(
+    html,
+    new RegExp(
+      `/portal/organizations/${acme.id}/teams/${eng.id}">Engineering</a> <span class="badge admin">admin</span><span class="badge deployer">deployer</span>`,
+    ),
+  );
+  tt.regex(html, new RegExp(`/portal/organizations/${globex.id}/teams/${globexTeam.id}">Engineering</a>`));
 });
