@@ -4,6 +4,7 @@ import * as oidc from 'openid-client';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
 import { type RegisteredClient, signIn } from '../helpers/oidc.ts';
+import { scimWorld } from '../helpers/scim.ts';
 
 let t: TestApp;
 let tenant: TestTenant;
@@ -334,4 +335,26 @@ test('the account page lists, per organization, the person’s teams and team ro
     ),
   );
   tt.regex(html, new RegExp(`/portal/organizations/${globex.id}/teams/${globexTeam.id}">Engineering</a>`));
+});
+
+test('cascade: a person the organization’s SCIM directory deactivates leaves its teams', async (tt) => {
+  const w = await scimWorld(t, { tenant });
+  const created = await w.scim('POST', '/Users', {
+    schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+    userName: 'grace@example.com',
+    emails: [{ primary: true, value: 'grace@example.com' }],
+    active: true,
+  });
+  tt.is(created.status, 201);
+  const userId = (await api('GET', '/users?email=grace@example.com')).body.data[0].id;
+  const team = (await api('POST', `/organizations/${w.orgId}/teams`, { name: 'Directory people' })).body;
+  tt.is((await api('POST', `/organizations/${w.orgId}/teams/${team.id}/members`, { user_id: userId })).status, 201);
+  const off = await w.scim('PATCH', `/Users/${created.body.id}`, {
+    schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+    Operations: [{ op: 'replace', value: { active: false } }],
+  });
+  tt.is(off.status, 200);
+  tt.deepEqual((await api('GET', `/organizations/${w.orgId}/teams/${team.id}/members`)).body.data, []);
+  const audit = (await api('GET', `/organizations/${w.orgId}/audit-log?limit=200`)).body.data.map((e: any) => e.action);
+  tt.true(audit.includes('member.removed'));
 });
