@@ -74,19 +74,27 @@ const teamMemberSelect = (tx: TenantTx, tenantId: string, teamId: string) =>
     .where('tm.tenant_id', '=', tenantId)
     .where('tm.team_id', '=', teamId);
 
+/**
+ * A page of a team's members. `orgId` is part of the condition: a row then proves the team is
+ * the organization's, so a non-empty page needs no other statement (team.service.ts).
+ */
 export async function listTeamMembers(
   tx: TenantTx,
   tenantId: string,
+  orgId: string,
   teamId: string,
   q: { after?: Keyset | undefined; limit: number },
 ): Promise<TeamMemberRow[]> {
-  let qb = teamMemberSelect(tx, tenantId, teamId);
+  let qb = teamMemberSelect(tx, tenantId, teamId).where('tm.org_id', '=', orgId);
   if (q.after) qb = qb.where(sql<boolean>`(tm.joined_at, tm.user_id) > (${q.after.createdAt}, ${q.after.id}::uuid)`);
-  return qb
-    .orderBy('tm.joined_at')
-    .orderBy('tm.user_id')
-    .limit(q.limit + 1)
-    .execute();
+  return (
+    qb
+      .orderBy('tm.joined_at')
+      .orderBy('tm.user_id')
+      // A literal, not a parameter: the statement is prepared with a generic plan (db/prepared.ts).
+      .limit(sql.lit(pageRows(q.limit)))
+      .execute()
+  );
 }
 
 export async function findTeamMember(tx: TenantTx, tenantId: string, teamId: string, userId: string): Promise<TeamMemberRow | undefined> {
@@ -183,4 +191,10 @@ export async function removeTeamRoleFromMembers(tx: TenantTx, tenantId: string, 
 
 export async function deleteTeamRole(tx: TenantTx, tenantId: string, roleId: string) {
   await tx.deleteFrom('team_roles').where('tenant_id', '=', tenantId).where('id', '=', roleId).execute();
+}
+
+/** A page size plus one, written into the statement's text: only a small positive integer ever is. */
+function pageRows(limit: number) {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) throw new Error(`not a page size: ${limit}`);
+  return limit + 1;
 }

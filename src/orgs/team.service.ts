@@ -2,6 +2,7 @@ import type { Actor } from '../base/actor.ts';
 import { Conflict, Forbidden, isUniqueViolation, NotFound, ValidationFailed } from '../base/errors.ts';
 import { decodeCursor, page } from '../base/pagination.ts';
 import type { Database, TenantTx } from '../db/database.ts';
+import { scopedStatement } from '../db/one-shot.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import * as orgRepo from './org.repo.ts';
 import * as rules from './org-rules.ts';
@@ -229,14 +230,23 @@ export class TeamService {
   // ── members ────────────────────────────────────────────────────────────────
 
   async listMembers(tenantId: string, actor: Actor, orgId: string, teamId: string, q: { limit: number; cursor?: string | undefined }) {
-    return this.tx(tenantId, async (tx) => {
-      await rules.orgOrThrow(tx, tenantId, orgId);
-      await this.access(tx, tenantId, orgId, actor);
-      await this.teamOrThrow(tx, tenantId, orgId, teamId);
-      const rows = await repo.listTeamMembers(tx, tenantId, teamId, { limit: q.limit, after: decodeCursor(q.cursor) });
-      const p = page(rows, q.limit, (m) => ({ createdAt: m.joined_at, id: m.user_id }));
-      return { data: p.data.map(presentTeamMember), next_cursor: p.next_cursor };
-    });
+    const after = decodeCursor(q.cursor);
+    let rows: TeamMemberRow[];
+    if (actor.type === 'user') {
+      rows = await this.tx(tenantId, async (tx) => {
+        await rules.orgOrThrow(tx, tenantId, orgId);
+        await this.access(tx, tenantId, orgId, actor);
+        await this.teamOrThrow(tx, tenantId, orgId, teamId);
+        return repo.listTeamMembers(tx, tenantId, orgId, teamId, { limit: q.limit, after });
+      });
+    } else {
+      // A tenant administrator's read: one prepared statement in one round trip (as the
+      // organization's member list, db/one-shot.ts); only an empty page asks whether the team is there.
+      rows = await scopedStatement(this.db, tenantId, (tx) => repo.listTeamMembers(tx, tenantId, orgId, teamId, { limit: q.limit, after }), { prepare: true });
+      if (rows.length === 0) await this.tx(tenantId, (tx) => this.teamOrThrow(tx, tenantId, orgId, teamId));
+    }
+    const p = page(rows, q.limit, (m) => ({ createdAt: m.joined_at, id: m.user_id }));
+    return { data: p.data.map(presentTeamMember), next_cursor: p.next_cursor };
   }
 
   /** A member of the organization into the team (422 for anyone else; 409 when already in it). */
