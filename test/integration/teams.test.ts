@@ -1,6 +1,7 @@
 import test from 'ava';
 import { decodeJwt, type JWTPayload } from 'jose';
 import * as oidc from 'openid-client';
+import { inTenant } from '../../src/db/tenant-scope.ts';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
 import { type RegisteredClient, signIn } from '../helpers/oidc.ts';
@@ -357,4 +358,33 @@ test('cascade: a person the organization’s SCIM directory deactivates leaves i
   tt.deepEqual((await api('GET', `/organizations/${w.orgId}/teams/${team.id}/members`)).body.data, []);
   const audit = (await api('GET', `/organizations/${w.orgId}/audit-log?limit=200`)).body.data.map((e: any) => e.action);
   tt.true(audit.includes('member.removed'));
+});
+
+test('row-level security binds the team tables: a query forgetting its tenant filter sees only its tenant', async (tt) => {
+  const { db } = t.app.connection;
+  const theirs = (await adminApi(t, other, 'POST', `/organizations/${foreignOrg}/teams`, { name: 'RLS' })).body;
+  tt.truthy(theirs.id);
+  // Deliberately no WHERE tenant_id: only RLS stands between the tenants' rows.
+  for (const table of ['teams', 'team_members', 'team_roles'] as const) {
+    const seen = await inTenant(db, other.id, (tx) => tx.selectFrom(table).select('tenant_id').execute());
+    tt.true(
+      seen.every((r) => r.tenant_id === other.id),
+      table,
+    );
+  }
+  const mine = await inTenant(db, tenant.id, (tx) => tx.selectFrom('teams').select(['tenant_id', 'id']).execute());
+  tt.true(mine.length > 0);
+  tt.false(mine.some((r) => r.id === theirs.id));
+  await tt.throwsAsync(
+    inTenant(db, tenant.id, (tx) =>
+      tx.insertInto('teams').values({ tenant_id: other.id, org_id: foreignOrg, name: 'Sneaky', slug: 'sneaky', description: null }).execute(),
+    ),
+    { message: /row-level security/ },
+  );
+});
+
+test('a client that does not use organizations refuses team= like organization=', async (tt) => {
+  const deny = (await api('POST', '/clients', { ...webClient('http://localhost:8080/deny-teams'), organization_usage: 'deny' })).body;
+  const err = await tt.throwsAsync(signIn(t, tenant, deny, { email: 'alice@teams.test', password: 'correct horse battery staple', params: { team: eng.id } }));
+  tt.is((err as oidc.AuthorizationResponseError).error, 'invalid_request');
 });
