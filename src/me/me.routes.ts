@@ -73,7 +73,7 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
     const grantId = user.grantId;
     const orgId = String(ctx.params.orgId).slice(0, 100);
     // A body is optional: `{ "team": "<id or slug>" }` switches into a team of the organization.
-    const team = ctx.request.length || ctx.get('content-type') ? readBody(ctx, SwitchBody).team : undefined;
+    const team = ctx.request.length ? readBody(ctx, SwitchBody).team : undefined;
     const r = await deps.orgTokens.claimsFor(tenantId, user.userId, orgId, {
       facts: user.signIn,
       tenantMfa: effectiveSettings(runtime.tenant.settings).mfa,

@@ -198,3 +198,15 @@ function pageRows(limit: number) {
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) throw new Error(`not a page size: ${limit}`);
   return limit + 1;
 }
+
+/** The teams of `orgId` a person is in, with their roles: what leaving the organization ends. */
+export async function teamMembershipsOf(tx: TenantTx, tenantId: string, orgId: string, userId: string) {
+  return tx
+    .selectFrom('team_members')
+    .select(['team_id', 'roles'])
+    .where('tenant_id', '=', tenantId)
+    .where('org_id', '=', orgId)
+    .where('user_id', '=', userId)
+    .orderBy('team_id')
+    .execute();
+}

@@ -1,4 +1,4 @@
-import type { Actor } from '../base/actor.ts';
+import { type Actor, isConfiguredActor } from '../base/actor.ts';
 import { Conflict, Forbidden, isUniqueViolation, NotFound, ValidationFailed } from '../base/errors.ts';
 import { decodeCursor, page } from '../base/pagination.ts';
 import type { Database, TenantTx } from '../db/database.ts';
@@ -79,6 +79,8 @@ export class TeamService {
 
   private async access(tx: TenantTx, tenantId: string, orgId: string, actor: Actor): Promise<TeamAccess> {
     const all = { manageTeams: true, teamAdminOf: new Set<string>() };
+    // What an IdP, a directory or a setup link does never reaches teams.
+    if (isConfiguredActor(actor)) throw Forbidden('Teams are managed by people and the Admin API only.');
     if (actor.type !== 'user') return all;
     const user = await tx.selectFrom('users').select('tenant_admin').where('tenant_id', '=', tenantId).where('id', '=', actor.id).executeTakeFirst();
     if (user?.tenant_admin) return all;

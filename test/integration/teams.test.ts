@@ -224,6 +224,8 @@ test('cascade: leaving the organization leaves its teams; deleting the organizat
   });
   tt.is(left.status, 204);
   tt.deepEqual((await api('GET', `/organizations/${org.id}/teams/${team.id}/members`)).body.data, []);
+  const leftEntry = (await api('GET', `/organizations/${org.id}/audit-log?limit=200`)).body.data.find((e: any) => e.action === 'member.left');
+  tt.deepEqual(leftEntry.before.teams, [{ team_id: team.id, roles: ['member'] }], 'the audit row says which teams were left');
   // Back in the organization, not back in the team.
   await api('POST', `/organizations/${org.id}/members`, { user_id: u.id });
   tt.deepEqual((await api('GET', `/organizations/${org.id}/teams/${team.id}/members`)).body.data, []);
