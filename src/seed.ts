@@ -54,6 +54,7 @@ export async function seedDemo(app: App): Promise<SeedOutcome> {
       require_consent: false,
       organization_usage: 'allow',
       organization_ids: [],
+      claims_format: 'tessera',
     },
     async (_t, metadata) => runtime!.provider.Client.validate(metadata as never),
   );

@@ -280,7 +280,7 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
     body: s.UpdateClient,
     responses: { 200: 'The client' },
     handler: async (ctx, { params, body }) => {
-      const { row, secret } = await clients.update(ctx.state.runtime.tenant.id, params.clientId, body, validateWith(ctx));
+      const { row, secret } = await clients.update(ctx.state.runtime.tenant.id, params.clientId, body, validateWith(ctx), ctx.state.actor);
       ctx.body = { ...presentClient(row), ...(secret ? { client_secret: secret } : {}) };
     },
   });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { fields, httpUrl } from '../base/validate.ts';
+import { CLAIMS_FORMATS } from '../oidc/claims-format.ts';
 import { TENANT_SCOPES } from '../oidc/provider.ts';
 import { domain, text } from '../orgs/org.schemas.ts';
 import { ORG_STATUSES } from '../orgs/org.table.ts';
@@ -48,6 +49,7 @@ const clientFields = {
   require_consent: z.boolean(),
   organization_usage: z.enum(['deny', 'allow', 'require']),
   organization_ids: z.array(z.uuid('must be a UUID')).max(100, 'at most 100'),
+  claims_format: z.enum(CLAIMS_FORMATS, { error: `must be one of ${CLAIMS_FORMATS.join(', ')}` }),
 };
 
 export const CreateClient = z
@@ -62,6 +64,7 @@ export const CreateClient = z
     require_consent: clientFields.require_consent.default(false),
     organization_usage: clientFields.organization_usage.default('allow'),
     organization_ids: clientFields.organization_ids.default([]),
+    claims_format: clientFields.claims_format.default('tessera'),
   })
   .superRefine((c, ctx) => {
     if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
@@ -84,6 +87,7 @@ export const UpdateClient = z
     require_consent: clientFields.require_consent.optional(),
     organization_usage: clientFields.organization_usage.optional(),
     organization_ids: clientFields.organization_ids.optional(),
+    claims_format: clientFields.claims_format.optional(),
     rotate_secret: z.boolean().optional(),
   })
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');

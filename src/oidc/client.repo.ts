@@ -41,6 +41,7 @@ export async function updateClient(
     client_secret_hash?: string | null;
     organization_usage?: ClientRow['organization_usage'];
     organization_ids?: string[];
+    claims_format?: ClientRow['claims_format'];
   },
 ): Promise<ClientRow | undefined> {
   const { metadata, ...rest } = patch;

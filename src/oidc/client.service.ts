@@ -1,11 +1,14 @@
 import { LRUCache } from 'lru-cache';
 import type { AdapterPayload } from 'oidc-provider';
+import type { Actor } from '../base/actor.ts';
 import { NotFound, ValidationFailed } from '../base/errors.ts';
 import { decodeCursor, page } from '../base/pagination.ts';
 import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { revokeEverythingOfClient } from '../oidc-store/oidc-payload.repo.ts';
+import { insertTenantAudit } from '../tenants/tenant-audit.repo.ts';
+import type { ClaimsFormat } from './claims-format.ts';
 import type { ClientRow } from './client.repo.ts';
 import * as repo from './client.repo.ts';
 
@@ -48,6 +51,7 @@ export interface ClientInput {
   require_consent: boolean;
   organization_usage: 'deny' | 'allow' | 'require';
   organization_ids: string[];
+  claims_format: ClaimsFormat;
 }
 
 /** Checks metadata the way the tenant's oidc-provider will (throws its InvalidClientMetadata). */
@@ -84,6 +88,7 @@ function fromRow(row: ClientRow): ClientInput {
     require_consent: row.require_consent,
     organization_usage: row.organization_usage,
     organization_ids: row.organization_ids,
+    claims_format: row.claims_format,
   };
 }
 
@@ -156,6 +161,7 @@ export class ClientService {
         require_consent: input.require_consent,
         organization_usage: input.organization_usage,
         organization_ids: input.organization_ids,
+        claims_format: input.claims_format,
       });
     });
     return { row, secret };
@@ -173,8 +179,18 @@ export class ClientService {
     return { data: p.data.map(presentClient), next_cursor: p.next_cursor };
   }
 
-  /** PATCH semantics: fields left out keep their value. `rotate_secret` issues a new secret (shown once). */
-  async update(tenantId: string, clientId: string, patch: Partial<ClientInput> & { rotate_secret?: boolean | undefined }, validate: MetadataValidator) {
+  /**
+   * PATCH semantics: fields left out keep their value. `rotate_secret` issues a new secret (shown
+   * once). A change of `claims_format` changes what the client's app reads from every token, so
+   * it is written to the tenant's audit log with who made it.
+   */
+  async update(
+    tenantId: string,
+    clientId: string,
+    patch: Partial<ClientInput> & { rotate_secret?: boolean | undefined },
+    validate: MetadataValidator,
+    actor?: Actor,
+  ) {
     const { rotate_secret, ...changes } = patch;
     const result = await inTenant(this.db, tenantId, async (tx) => {
       const current = await repo.findClient(tx, tenantId, clientId);
@@ -193,7 +209,19 @@ export class ClientService {
         client_secret_hash: secretHash,
         organization_usage: next.organization_usage,
         organization_ids: next.organization_ids,
+        claims_format: next.claims_format,
       });
+      if (actor && current.claims_format !== next.claims_format) {
+        await insertTenantAudit(tx, {
+          tenant_id: tenantId,
+          actor,
+          action: 'client.claims_format.updated',
+          target_type: 'client',
+          target_id: clientId,
+          before: { claims_format: current.claims_format },
+          after: { claims_format: next.claims_format },
+        });
+      }
       return { row: row!, secret };
     });
     this.cache.delete(`${tenantId}:${clientId}`);
@@ -235,6 +263,16 @@ export class ClientService {
   /** Whether a machine client was granted `orgId` (client credentials with organization=<id>). */
   async mayActFor(tenantId: string, clientId: string, orgId: string): Promise<boolean> {
     return (await this.cachedRow(tenantId, clientId))?.organization_ids.includes(orgId) ?? false;
+  }
+
+  /**
+   * The shape of the membership list claim in the client's tokens, read through the same cache as
+   * the metadata: a change made here applies to the client's next token (other instances: within
+   * the cache's ttl). The built-in clients keep Tessera's own shape.
+   */
+  async claimsFormat(tenantId: string, clientId: string): Promise<ClaimsFormat> {
+    if (clientId === API_TOKENS_CLIENT || clientId === PORTAL_CLIENT) return 'tessera';
+    return (await this.cachedRow(tenantId, clientId))?.claims_format ?? 'tessera';
   }
 
   /** Whether sign-in to this client shows a consent page (first-party apps usually skip it). */

@@ -13,6 +13,8 @@ export interface ClientTable {
   organization_usage: Generated<'deny' | 'allow' | 'require'>;
   /** Organizations a machine client may act for (client credentials with organization=<id>). */
   organization_ids: Generated<string[]>;
+  /** The shape of the membership list claim in this client's tokens (see oidc/claims-format.ts). */
+  claims_format: Generated<'tessera' | 'flat' | 'keycloak' | 'auth0' | 'logto'>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

@@ -13,6 +13,14 @@ import { effectiveSettings, type StoredSettings } from '../tenants/settings.ts';
 import type { PrivateSigningKey, SigningAlg } from '../tenants/signing-keys.ts';
 import type { UserService } from '../users/user.service.ts';
 import { adapterFor } from './adapter.ts';
+import {
+  type ClaimsFormat,
+  distributedMembershipClaims,
+  MEMBERSHIP_CLAIMS,
+  membershipClaims,
+  ORG_SCOPED_EXTRA_CLAIMS,
+  orgScopedExtras,
+} from './claims-format.ts';
 import type { ClientService } from './client.service.ts';
 import { missingConsent, recordConsent } from './consent.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
@@ -102,19 +110,26 @@ export function buildProvider(
     return memo.get(key) as Promise<T>;
   }
 
-  /** The `organizations` claim, or, past the cap, a distributed-claims pointer to userinfo. */
-  async function membershipsClaim(ctx: unknown, userId: string, capped: boolean) {
+  /** The membership list in the client's format (claims-format.ts), or, past the cap, a distributed-claims pointer to userinfo. */
+  async function membershipsClaim(ctx: unknown, userId: string, capped: boolean, format: ClaimsFormat) {
     const all = (await once(ctx, `memberships:${userId}`, () => deps.orgTokens.memberships(tenant.id, userId))).map(({ id, slug, name, roles }) => ({
       id,
       slug,
       name,
       roles,
     }));
-    if (capped && all.length > claimCap) {
-      return { _claim_names: { organizations: 'tessera_userinfo' }, _claim_sources: { tessera_userinfo: { endpoint: userinfoEndpoint } } };
-    }
-    return { organizations: all };
+    if (capped && all.length > claimCap) return distributedMembershipClaims(format, userinfoEndpoint);
+    return membershipClaims(format, all);
   }
+
+  /** The client's claims format, and what it adds to org-scoped claims (auth0's org_name). */
+  const formatOf = (clientId: string | undefined) => (clientId ? deps.clients.claimsFormat(tenant.id, clientId) : Promise.resolve('tessera' as const));
+  const withFormatExtras = async (ctx: unknown, format: ClaimsFormat, orgClaims: Record<string, unknown>) => ({
+    ...orgClaims,
+    ...(await orgScopedExtras(format, orgClaims, (orgId) =>
+      once(ctx, `org-name:${orgId}`, async () => (await deps.orgTokens.findOrg(tenant.id, orgId))?.name),
+    )),
+  });
 
   /** The org claims of a grant's sign-in, when it works in an organization the user may still use. */
   function grantOrgClaims(ctx: unknown, grantId: string | undefined, userId: string) {
@@ -195,9 +210,10 @@ export function buildProvider(
         accountId: user.id,
         async claims(use, scope) {
           const scopes = new Set(String(scope ?? '').split(' '));
+          const format = await formatOf(ctx?.oidc?.client?.clientId);
           return {
-            ...(await grantOrgClaims(ctx, ctx?.oidc?.entities?.Grant?.jti, user.id)),
-            ...(scopes.has('organizations') ? await membershipsClaim(ctx, user.id, use !== 'userinfo') : {}),
+            ...(await withFormatExtras(ctx, format, await grantOrgClaims(ctx, ctx?.oidc?.entities?.Grant?.jti, user.id))),
+            ...(scopes.has('organizations') ? await membershipsClaim(ctx, user.id, use !== 'userinfo', format) : {}),
             sub: user.id,
             email: user.email,
             email_verified: user.email_verified,
@@ -214,8 +230,8 @@ export function buildProvider(
     claims: {
       // `acr` and `amr`: how the person signed in (Tessera's acr values; RFC 8176 methods), from
       // the sign-in's login result. Under `openid` so that every ID token carries them.
-      openid: ['sub', 'acr', 'amr', ...ORG_CLAIMS, ...TEAM_CLAIMS],
-      organizations: ['organizations'],
+      openid: ['sub', 'acr', 'amr', ...ORG_CLAIMS, ...ORG_SCOPED_EXTRA_CLAIMS, ...TEAM_CLAIMS],
+      organizations: [...MEMBERSHIP_CLAIMS],
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name', 'updated_at'],
     },
@@ -237,7 +253,8 @@ export function buildProvider(
         // A machine client acting for an organization it was granted (checked by the gateway).
         const asked = orgRequest.getStore();
         if (!asked || asked.clientId !== token.clientId) return undefined;
-        return (await deps.orgTokens.orgClaimsForClient(tenant.id, asked.orgId)) ?? undefined;
+        const orgClaims = await deps.orgTokens.orgClaimsForClient(tenant.id, asked.orgId);
+        return orgClaims && withFormatExtras(ctx, await formatOf(token.clientId), { ...orgClaims });
       }
       const accountId = (token as { accountId?: string }).accountId;
       if (!accountId) return undefined;
@@ -246,10 +263,11 @@ export function buildProvider(
       if (switchTo && grantId) await deps.orgTokens.selectForGrant(tenant.id, grantId, accountId, switchTo.orgId, switchTo.teamId ?? null);
       // A switch changes the grant's organization: don't reuse what this request read before it.
       const memoCtx = switchTo ? undefined : ctx;
+      const format = await formatOf(token.clientId);
       return {
         ...signInClaims(ctx),
-        ...(await grantOrgClaims(memoCtx, grantId, accountId)),
-        ...(token.scopes.has('organizations') ? await membershipsClaim(memoCtx, accountId, true) : {}),
+        ...(await withFormatExtras(memoCtx, format, await grantOrgClaims(memoCtx, grantId, accountId))),
+        ...(token.scopes.has('organizations') ? await membershipsClaim(memoCtx, accountId, true, format) : {}),
       };
     },
     interactions: {
