@@ -321,6 +321,47 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    // OrgSwitch with teams: 50 organizations of 5 teams each, the user in 2 teams of every one;
+    // each refresh switches to a random organization and one of the user's teams there, so every
+    // token carries org_teams and the team claims.
+    name: 'OrgSwitch.teams',
+    async prepare(env) {
+      const client = await webClient(env, 'allow');
+      const [user] = await users(env, 1);
+      const orgs = await memo(env, 'orgs50teams', async () => {
+        const made: Array<{ id: string; teams: string[] }> = [];
+        for (let i = 0; i < (env.smoke ? 5 : 50); i++) {
+          const org = await env.admin<{ id: string }>('POST', '/organizations', { name: `Team Switch Org ${i}` });
+          await env.admin('POST', `/organizations/${org.id}/members`, { user_id: user!.id, role: i % 2 ? 'admin' : 'member' });
+          if (i === 0) await env.admin('POST', `/organizations/${org.id}/team-roles`, { name: 'deployer', permissions: ['deploy:prod'] });
+          const mine: string[] = [];
+          for (let j = 0; j < 5; j++) {
+            const team = await env.admin<{ id: string; slug: string }>('POST', `/organizations/${org.id}/teams`, { name: `Team ${j}` });
+            if (j % 2 === 0 && j < 4) {
+              await env.admin('POST', `/organizations/${org.id}/teams/${team.id}/members`, { user_id: user!.id, roles: j === 0 ? ['admin'] : ['member'] });
+              mine.push(team.slug);
+            }
+          }
+          made.push({ id: org.id, teams: mine });
+        }
+        return made;
+      });
+      const chains = new Pool(
+        async () => (await signIn(env.tessera.url, env.issuer, client, user!, { organization: orgs[0]!.id, team: orgs[0]!.teams[0]! })).tokens.refresh_token!,
+      );
+      return [
+        {
+          target: 'tessera',
+          op: () =>
+            chains.use(async (rt) => {
+              const org = pick(orgs);
+              return (await refresh(env.issuer, client, rt, { organization: org.id, team: pick(org.teams) })).refresh_token!;
+            }),
+        },
+      ];
+    },
+  },
+  {
     name: 'Introspect',
     goal: { opsPerCpuSecond: 1500 },
     async prepare(env) {
@@ -549,7 +590,68 @@ function adminOrgs(): Scenario[] {
       }
       return { id: org.id, spareIds, cursors };
     });
+  /**
+   * The same 100,000 people in a second organization that has 100 teams: everyone in the first
+   * (`everyone`), and each person in one of the 99 others too — so the organization's member list
+   * can be compared with and without teams, and a team of 100,000 members listed.
+   */
+  const bigWithTeams = (env: BenchEnv) =>
+    memo(env, 'big-org-teams', async () => {
+      await big(env);
+      const members = env.smoke ? 1_000 : 100_000;
+      const org = await env.admin<{ id: string }>('POST', '/organizations', { name: 'Big Org With Teams', max_members: 1_000_000 });
+      const everyone = await env.admin<{ id: string }>('POST', `/organizations/${org.id}/teams`, { name: 'Everyone' });
+      for (let i = 1; i < 100; i++) await env.admin('POST', `/organizations/${org.id}/teams`, { name: `Team ${i}` });
+      const db = env.tessera.connection.db;
+      const tenantId = (await db.selectFrom('tenants').select('id').where('slug', '=', env.slug).executeTakeFirstOrThrow()).id;
+      const started = Date.now();
+      await sql`
+        INSERT INTO org_members (tenant_id, org_id, user_id, joined_at)
+        SELECT tenant_id, ${org.id}::uuid, id, now() - (random() * interval '365 days') FROM users
+        WHERE tenant_id = ${tenantId}::uuid AND email LIKE 'm%@big.test' AND split_part(substr(email, 2), '@', 1)::int <= ${members}::int`.execute(db);
+      await sql`
+        INSERT INTO org_member_roles (tenant_id, org_id, user_id, role_id)
+        SELECT m.tenant_id, m.org_id, m.user_id, r.id FROM org_members m
+        JOIN org_roles r ON r.tenant_id = m.tenant_id AND r.org_id = m.org_id AND r.name = 'member'
+        WHERE m.tenant_id = ${tenantId}::uuid AND m.org_id = ${org.id}::uuid`.execute(db);
+      await sql`
+        INSERT INTO team_members (tenant_id, org_id, team_id, user_id, roles, joined_at)
+        SELECT m.tenant_id, m.org_id, ${everyone.id}::uuid, m.user_id, array['member'], m.joined_at FROM org_members m
+        WHERE m.tenant_id = ${tenantId}::uuid AND m.org_id = ${org.id}::uuid`.execute(db);
+      await sql`
+        INSERT INTO team_members (tenant_id, org_id, team_id, user_id, roles)
+        SELECT m.tenant_id, m.org_id, t.id, m.user_id, array['member'] FROM org_members m
+        JOIN LATERAL (SELECT id FROM teams t WHERE t.tenant_id = m.tenant_id AND t.org_id = m.org_id AND t.id <> ${everyone.id}::uuid
+          ORDER BY t.id OFFSET (abs(hashtext(m.user_id::text)) % 99) LIMIT 1) t ON true
+        WHERE m.tenant_id = ${tenantId}::uuid AND m.org_id = ${org.id}::uuid`.execute(db);
+      await sql`ANALYZE`.execute(db);
+      env.progress(`AdminOrgs: ${members} members in 100 teams seeded in ${Math.round((Date.now() - started) / 1000)} s`);
+      const pages = async (path: string) => {
+        const cursors: Array<string | undefined> = [undefined];
+        for (let i = 0; i < 20; i++) {
+          const page = await env.admin<{ next_cursor: string | null }>(
+            'GET',
+            `${path}?limit=50${cursors.at(-1) ? `&cursor=${encodeURIComponent(cursors.at(-1)!)}` : ''}`,
+          );
+          if (!page.next_cursor) break;
+          cursors.push(page.next_cursor);
+        }
+        return cursors;
+      };
+      const membersPath = `/organizations/${org.id}/members`;
+      const teamPath = `/organizations/${org.id}/teams/${everyone.id}/members`;
+      return { membersPath, teamPath, memberCursors: await pages(membersPath), teamCursors: await pages(teamPath) };
+    });
   const apiKeyHeader = (env: BenchEnv) => ({ authorization: `Bearer ${env.apiKey}`, 'content-type': 'application/json' });
+  /** A page of 50 at a random one of the first 20 cursors of `path`. */
+  const listPage = (env: BenchEnv, path: string, cursors: Array<string | undefined>) => async () => {
+    const cursor = pick(cursors);
+    const r = expectStatus(
+      await send(`${env.issuer}/api/v1/admin${path}?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { headers: apiKeyHeader(env) }),
+      200,
+    );
+    if (!r.body.startsWith('{"data":[{')) throw new Error('an empty page');
+  };
   let created = 0;
   return [
     {
@@ -615,6 +717,25 @@ function adminOrgs(): Scenario[] {
             },
           },
         ];
+      },
+    },
+    {
+      // The member list of an organization whose 100,000 members are in 100 teams: the same
+      // statement as AdminOrgs.list (members' teams are read per team), so the same goal.
+      name: 'AdminOrgs.listWithTeams',
+      goal: { p99Ms: 20 },
+      async prepare(env) {
+        const org = await bigWithTeams(env);
+        return [{ target: 'tessera', op: listPage(env, org.membersPath, org.memberCursors) }];
+      },
+    },
+    {
+      // A page of a team of 100,000 members.
+      name: 'Teams.listMembers',
+      goal: { p99Ms: 20 },
+      async prepare(env) {
+        const org = await bigWithTeams(env);
+        return [{ target: 'tessera', op: listPage(env, org.teamPath, org.teamCursors) }];
       },
     },
   ];

@@ -48,6 +48,7 @@ import { registerLifecycleMail } from './orgs/lifecycle-mail.ts';
 import { OrgService, presentOrg } from './orgs/org.service.ts';
 import { OrgLifecycle } from './orgs/org-lifecycle.ts';
 import { OrgTokens } from './orgs/org-tokens.ts';
+import { TeamService } from './orgs/team.service.ts';
 import { approvalPages } from './portal/approval-pages.ts';
 import { directoryPages } from './portal/directory-pages.ts';
 import { orgPages } from './portal/org-pages.ts';
@@ -58,6 +59,7 @@ import { PortalSessions } from './portal/portal-session.ts';
 import { setupLinkPages } from './portal/setup-link-pages.ts';
 import { ShownOnce } from './portal/shown-once.ts';
 import { ssoPages } from './portal/sso-pages.ts';
+import { teamPages } from './portal/team-pages.ts';
 import { tenantPolicyPages } from './portal/tenant-policy-pages.ts';
 import { DirectoryService } from './scim/directory.service.ts';
 import { scimRoutes } from './scim/scim.routes.ts';
@@ -94,6 +96,7 @@ export interface App {
     passkeys: PasskeyService;
     outbox: MailOutbox;
     orgs: OrgService;
+    teams: TeamService;
     invitations: InvitationService;
     lifecycle: OrgLifecycle;
     orgTokens: OrgTokens;
@@ -163,6 +166,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const security = new AccountSecurity(db, factors, bruteForce, outbox, render, renderText);
   const factorAdmin = new FactorAdministration(db, outbox, render, renderText, removePasswordProvenLinks);
   const orgs = new OrgService(db);
+  const teams = new TeamService(db);
   const invitations = new InvitationService(db, outbox);
   const lifecycle = new OrgLifecycle(db, outbox, presentOrg);
   registerInvitationMail(outbox, config.publicUrl, render, renderText);
@@ -274,6 +278,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   portal.use(...forms(), guard, orgPolicyGate({ orgTokens, render }));
   portal.use(orgPages({ orgs, orgTokens, users, render }).routes());
   portal.use(peoplePages({ orgs, invitations, users, render }).routes());
+  portal.use(teamPages({ orgs, teams, render }).routes());
   portal.use(ssoPages({ orgs, connections, domains, oidc: oidcSso, saml: samlSso, render }).routes());
   portal.use(directoryPages({ orgs, directories, shownOnce: new ShownOnce(config.encryptionKey), render }).routes());
   portal.use(setupLinkPages({ orgs, setupLinks, render }).routes());
@@ -285,7 +290,9 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   const account = new Router({ prefix: '/t/:slug/account' });
   account.use(...forms());
   account.use(accountRoutes({ accounts, bruteForce, render }).routes());
-  account.use(accountPages({ guard, users, orgs, orgTokens, invitations, accounts, sessions: new SessionService(db), factors, security, render }).routes());
+  account.use(
+    accountPages({ guard, users, orgs, teams, orgTokens, invitations, accounts, sessions: new SessionService(db), factors, security, render }).routes(),
+  );
   account.use(passkeyPages({ guard, passkeys, security, render }).routes());
   koa.use(account.routes());
 
@@ -331,7 +338,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const me = new Router({ prefix: '/t/:slug/api/v1/me' });
   me.use(...json(), requireUser({ db, users, apiTokens }));
-  me.use(meRoutes({ accounts, orgTokens, orgs, invitations }).routes());
+  me.use(meRoutes({ accounts, orgTokens, orgs, teams, invitations }).routes());
   koa.use(me.routes());
 
   const adminRegistry = adminApi({
@@ -343,6 +350,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
     bruteForce,
     outbox,
     orgs,
+    teams,
     invitations,
     lifecycle,
     apiTokens,
@@ -419,6 +427,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
       passkeys,
       outbox,
       orgs,
+      teams,
       invitations,
       lifecycle,
       orgTokens,

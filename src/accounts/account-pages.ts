@@ -13,6 +13,7 @@ import { PORTAL_CLIENT } from '../oidc/client.service.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import { type OrgTokens, statusRefusalText } from '../orgs/org-tokens.ts';
+import type { TeamService } from '../orgs/team.service.ts';
 import { type FormErrors, FormRejected, formErrorsOf, formValues, noticeFor, parseForm, portalPage, redirectWithNotice } from '../portal/forms.ts';
 import { portalSignIn, renderPolicyNotMet, stepUpsFor } from '../portal/org-policy-gate.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
@@ -53,6 +54,7 @@ export function accountPages(deps: {
   guard: Middleware;
   users: UserService;
   orgs: OrgService;
+  teams: TeamService;
   orgTokens: OrgTokens;
   invitations: InvitationService;
   accounts: AccountService;
@@ -76,10 +78,11 @@ export function accountPages(deps: {
   router.get('/organizations', guard, async (ctx) => {
     const viewer = ctx.state.viewer;
     const tenantId = ctx.state.runtime.tenant.id;
-    const [memberships, invitations, current] = await Promise.all([
+    const [memberships, invitations, current, teams] = await Promise.all([
       deps.orgTokens.memberships(tenantId, viewer.user.id, { includeSuspended: true }),
       deps.invitations.invitationsFor(tenantId, viewer.user.id),
       deps.orgTokens.grantOrg(tenantId, viewer.grantId),
+      deps.teams.teamsOf(tenantId, viewer.user.id),
     ]);
     const active = current ?? viewer.user.active_org_id;
     const refusal = typeof ctx.query.refused === 'string' ? REFUSALS[ctx.query.refused] : undefined;
@@ -92,7 +95,7 @@ export function accountPages(deps: {
     );
     view(ctx, 'account/organizations.njk', 'organizations', {
       title: 'My organizations',
-      memberships: memberships.map((m) => ({ ...m, active: m.id === active, stepUp: stepUps.get(m.id) })),
+      memberships: memberships.map((m) => ({ ...m, teams: teams.get(m.id) ?? [], active: m.id === active, stepUp: stepUps.get(m.id) })),
       invitations,
       formError: refusal,
     });

@@ -11,6 +11,7 @@ import type { TenantRuntimes } from '../oidc/tenant-runtime.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import { type OrgService, presentOrg } from '../orgs/org.service.ts';
 import type { OrgLifecycle } from '../orgs/org-lifecycle.ts';
+import type { TeamService } from '../orgs/team.service.ts';
 import type { DirectoryService } from '../scim/directory.service.ts';
 import type { SetupLinkService } from '../setup-links/setup-link.service.ts';
 import type { ConnectionService } from '../sso/connection.service.ts';
@@ -20,6 +21,7 @@ import type { ApiTokenService } from '../tokens/api-token.service.ts';
 import { presentUser, type UserService } from '../users/user.service.ts';
 import { ApiRegistry } from './registry.ts';
 import * as s from './schemas.ts';
+import { teamRoutes } from './team-routes.ts';
 
 export interface AdminDeps {
   users: UserService;
@@ -30,6 +32,7 @@ export interface AdminDeps {
   bruteForce: BruteForce;
   outbox: MailOutbox;
   orgs: OrgService;
+  teams: TeamService;
   invitations: InvitationService;
   lifecycle: OrgLifecycle;
   apiTokens: ApiTokenService;
@@ -613,6 +616,8 @@ export function adminApi(deps: AdminDeps): ApiRegistry {
       ctx.status = 204;
     },
   });
+
+  teamRoutes(api, deps.teams);
 
   const I = 'Invitations';
   api.add({

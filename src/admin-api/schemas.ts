@@ -146,6 +146,24 @@ export const UpdateRole = z
   .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
 export const DeleteRole = z.strictObject({ force: z.enum(['true', 'false']).optional() });
 
+// ── teams ────────────────────────────────────────────────────────────────────
+
+const teamSlug = z
+  .string()
+  .min(2, 'must be 2–64 characters')
+  .max(64, 'must be 2–64 characters')
+  .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'use lowercase letters, digits and hyphens, not at the start or end');
+const teamFields = { name: text(200).min(1, 'required'), slug: teamSlug.nullable().optional(), description: text(2000).nullable().optional() };
+export const TeamParams = z.object({ orgId: uuid, teamId: uuid });
+export const CreateTeam = z.strictObject(teamFields);
+export const PatchTeam = z
+  .strictObject({ ...teamFields, name: teamFields.name.optional(), slug: teamSlug.optional() })
+  .refine((v) => Object.keys(v).length > 0, 'send at least one field to change');
+export const TeamMemberParams = z.object({ orgId: uuid, teamId: uuid, userId: uuid });
+export const AddTeamMember = z.strictObject({ user_id: uuid, roles: z.array(roleName).min(1).max(50).optional() });
+export const ChangeTeamMember = z.strictObject({ roles: z.array(roleName).min(1).max(50) });
+export const TeamRoleParams = z.object({ orgId: uuid, teamRoleId: uuid });
+
 export const InvitationParams = z.object({ orgId: uuid, invitationId: uuid });
 export const CreateInvitation = z.strictObject({
   email: userFields.email,

@@ -14,6 +14,7 @@ import type {
   OrgMemberTable,
   OrgRoleTable,
 } from '../orgs/org.table.ts';
+import type { TeamMemberTable, TeamRoleTable, TeamTable } from '../orgs/team.table.ts';
 import type { ScimDepartureTable, ScimDirectoryTable, ScimGroupMemberTable, ScimGroupTable, ScimUserTable } from '../scim/scim.table.ts';
 import type { SetupLinkTable } from '../setup-links/setup-link.table.ts';
 import type {
@@ -65,6 +66,9 @@ export interface DB {
   scim_group_members: ScimGroupMemberTable;
   scim_departures: ScimDepartureTable;
   setup_links: SetupLinkTable;
+  teams: TeamTable;
+  team_roles: TeamRoleTable;
+  team_members: TeamMemberTable;
 }
 
 export type Database = Kysely<DB>;

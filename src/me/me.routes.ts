@@ -10,7 +10,10 @@ import { mintAccessToken } from '../oidc/provider.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import { type OrgTokens, statusRefusalText } from '../orgs/org-tokens.ts';
+import type { TeamService } from '../orgs/team.service.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
+
+const SwitchBody = z.strictObject({ team: z.string().min(1, 'required').max(100).optional() });
 
 const ChangePassword = z.strictObject({
   current_password: z.string().min(1, 'required').max(256),
@@ -18,7 +21,7 @@ const ChangePassword = z.strictObject({
 });
 
 /** The signed-in user's own API, /t/<slug>/api/v1/me. */
-export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens; orgs: OrgService; invitations: InvitationService }) {
+export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens; orgs: OrgService; teams: TeamService; invitations: InvitationService }) {
   const router = new Router();
 
   /**
@@ -43,13 +46,16 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
     ctx.status = 204;
   });
 
-  /** Every organization the user is in (suspended ones too, marked), with their roles there. */
+  /** Every organization the user is in (suspended ones too, marked), with their roles and teams there. */
   router.get('/organizations', async (ctx) => {
     const user = ctx.state.user;
     const runtime = ctx.state.runtime;
     const current = user.grantId ? await deps.orgTokens.grantOrg(runtime.tenant.id, user.grantId) : undefined;
-    const all = await deps.orgTokens.memberships(runtime.tenant.id, user.userId, { includeSuspended: true });
-    ctx.body = { data: all.map((o) => ({ ...o, current: o.id === current })), next_cursor: null };
+    const [all, teams] = await Promise.all([
+      deps.orgTokens.memberships(runtime.tenant.id, user.userId, { includeSuspended: true }),
+      deps.teams.teamsOf(runtime.tenant.id, user.userId),
+    ]);
+    ctx.body = { data: all.map((o) => ({ ...o, teams: teams.get(o.id) ?? [], current: o.id === current })), next_cursor: null };
   });
 
   /**
@@ -66,6 +72,8 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
     }
     const grantId = user.grantId;
     const orgId = String(ctx.params.orgId).slice(0, 100);
+    // A body is optional: `{ "team": "<id or slug>" }` switches into a team of the organization.
+    const team = ctx.request.length ? readBody(ctx, SwitchBody).team : undefined;
     const r = await deps.orgTokens.claimsFor(tenantId, user.userId, orgId, {
       facts: user.signIn,
       tenantMfa: effectiveSettings(runtime.tenant.settings).mfa,
@@ -76,7 +84,15 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
       if (r.refused === 'not_found_or_not_member') throw NotFound('You are not a member of that organization (or it does not exist).');
       throw Forbidden(statusRefusalText(r.refused));
     }
-    await deps.orgTokens.selectForGrant(tenantId, grantId, user.userId, r.claims.org_id);
+    let teamId: string | null = null;
+    if (team !== undefined) {
+      // Refused as the organization is for a non-member: the same 404, whatever the reason.
+      const t = await deps.orgTokens.teamClaimsFor(tenantId, user.userId, r.claims.org_id, { team });
+      if (!('claims' in t) || !t.claims.team_id) throw NotFound('You are not a member of that team of the organization (or it does not exist).');
+      teamId = t.claims.team_id;
+    }
+    await deps.orgTokens.selectForGrant(tenantId, grantId, user.userId, r.claims.org_id, teamId);
+    const teams = await deps.orgTokens.teamClaimsFor(tenantId, user.userId, r.claims.org_id, { grantId });
     // The new token says how the sign-in was made, as the one presented did.
     const token = await carriedSignIn.run(user.signIn, () =>
       mintAccessToken(runtime, {
@@ -88,7 +104,7 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
       }),
     );
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { new_token: token.value, token_type: 'Bearer', expires_in: token.expiresIn, ...r.claims };
+    ctx.body = { new_token: token.value, token_type: 'Bearer', expires_in: token.expiresIn, ...r.claims, ...('claims' in teams ? teams.claims : {}) };
   });
 
   /** Leave an organization (the membership only; the last owner can't: 409). */

@@ -16,7 +16,7 @@ import type { UserService } from '../users/user.service.ts';
 import type { ClientService } from './client.service.ts';
 import { type MissingConsent, recordConsent } from './consent.ts';
 import type { MfaEnrollment } from './mfa-enroll.routes.ts';
-import { requestedOrganization } from './org-request.ts';
+import { requestedOrganization, requestedTeam } from './org-request.ts';
 import { interactionBase } from './passkey-offer.ts';
 import {
   codeStepPage,
@@ -334,7 +334,10 @@ export function interactionRoutes(deps: {
     }
     // Named on the request, chosen by signing in through an organization's SSO, or picked here.
     const ssoOrg = (details.lastSubmission as { sso?: { org_id?: string } } | undefined)?.sso?.org_id;
-    const wanted = requestedOrganization(details.params) ?? ssoOrg ?? picked;
+    const team = requestedTeam(details.params);
+    // A team named by its id alone says its organization.
+    const teamOrg = team && !requestedOrganization(details.params) && !ssoOrg ? await deps.orgTokens.teamOrg(tenant.id, team) : undefined;
+    const wanted = requestedOrganization(details.params) ?? ssoOrg ?? teamOrg ?? picked;
     if (!wanted) {
       const [organizations, user] = await Promise.all([deps.orgTokens.memberships(tenant.id, accountId), deps.users.find(tenant.id, accountId)]);
       // The user's active organization (last chosen here, in the account pages or by an app) first.
@@ -363,7 +366,23 @@ export function interactionRoutes(deps: {
       ctx.status = 303;
       return ctx.redirect(to);
     }
-    await deps.orgTokens.selectForGrant(tenant.id, details.grantId, accountId, r.claims.org_id);
+    let teamId: string | null = null;
+    if (team) {
+      // Refused as an organization is: not in the team, or a team of another organization.
+      const t = await deps.orgTokens.teamClaimsFor(tenant.id, accountId, r.claims.org_id, { team });
+      if (!('claims' in t) || !t.claims.team_id) {
+        const to = await provider.interactionResult(
+          ctx.req,
+          ctx.res,
+          { error: 'access_denied', error_description: `The user is not a member of the team ${team} of the organization ${wanted}, or it does not exist.` },
+          { mergeWithLastSubmission: false },
+        );
+        ctx.status = 303;
+        return ctx.redirect(to);
+      }
+      teamId = t.claims.team_id;
+    }
+    await deps.orgTokens.selectForGrant(tenant.id, details.grantId, accountId, r.claims.org_id, teamId);
     const to = await provider.interactionResult(ctx.req, ctx.res, { organization: { id: r.claims.org_id } }, { mergeWithLastSubmission: true });
     ctx.status = 303;
     ctx.redirect(to);

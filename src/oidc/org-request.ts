@@ -5,7 +5,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  * the `organization` parameter oidc-provider does not know at its token endpoint) to the
  * token-claims hook, within one request.
  */
-export const orgRequest = new AsyncLocalStorage<{ orgId: string; clientId?: string }>();
+export const orgRequest = new AsyncLocalStorage<{ orgId: string; teamId?: string | undefined; clientId?: string }>();
 
 /**
  * How the sign-in a switch works for was made (`amr`, `acr`, `authTime`, read from the presented
@@ -23,4 +23,9 @@ export function requestedOrganization(params: { organization?: unknown; scope?: 
     if (m) return m[1];
   }
   return undefined;
+}
+
+/** `team=<id or slug>` of an authorization request: a team of the organization it works in. */
+export function requestedTeam(params: { team?: unknown }): string | undefined {
+  return typeof params.team === 'string' && params.team ? params.team : undefined;
 }

@@ -25,7 +25,7 @@ import type { ClientService } from './client.service.ts';
 import { missingConsent, recordConsent } from './consent.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { oauthInput } from './oauth-input.ts';
-import { carriedSignIn, orgRequest, requestedOrganization } from './org-request.ts';
+import { carriedSignIn, orgRequest, requestedOrganization, requestedTeam } from './org-request.ts';
 import { databaseOutage } from './outage.ts';
 import { basePromptsWithRequestedAcr } from './requested-acr.ts';
 import type { SpendRefunds } from './spend-refunds.ts';
@@ -56,6 +56,8 @@ export interface TenantIdentity {
 
 /** Claims of an org-scoped token; under `openid` so they appear whenever the token has an organization. */
 export const ORG_CLAIMS = ['org_id', 'org_slug', 'org_roles', 'org_permissions'] as const;
+/** Claims of an org-scoped token about teams (`org_teams`), and of a team-scoped one (the others). */
+export const TEAM_CLAIMS = ['org_teams', 'team_id', 'team_slug', 'team_roles', 'team_permissions'] as const;
 
 export interface ProviderDeps {
   db: Database;
@@ -139,8 +141,18 @@ export function buildProvider(
       // sign-in that no longer meets it loses the organization, as a removed member does.
       const facts = signInFacts(ctx as KoaContextWithOIDC | undefined);
       const r = await deps.orgTokens.claimsFor(tenant.id, userId, orgId, facts && { facts, tenantMfa: effectiveSettings(tenant.settings).mfa, grantId });
-      return 'claims' in r ? r.claims : {};
+      return 'claims' in r ? { ...r.claims, ...(await grantTeamClaims(grantId, userId, r.claims.org_id)) } : {};
     });
+  }
+
+  /**
+   * `org_teams` of an org-scoped token, and the team claims when the sign-in works in a team the
+   * person is still in (one who left it is dropped to the organization; leaving also revoked
+   * the sign-in: org-tokens.ts revokeTeamScoped).
+   */
+  async function grantTeamClaims(grantId: string, userId: string, orgId: string) {
+    const r = await deps.orgTokens.teamClaimsFor(tenant.id, userId, orgId, { grantId });
+    return 'claims' in r ? r.claims : {};
   }
 
   /** The grant this authorization request continues (see loadExistingGrant below). */
@@ -218,7 +230,7 @@ export function buildProvider(
     claims: {
       // `acr` and `amr`: how the person signed in (Tessera's acr values; RFC 8176 methods), from
       // the sign-in's login result. Under `openid` so that every ID token carries them.
-      openid: ['sub', 'acr', 'amr', ...ORG_CLAIMS, ...ORG_SCOPED_EXTRA_CLAIMS],
+      openid: ['sub', 'acr', 'amr', ...ORG_CLAIMS, ...ORG_SCOPED_EXTRA_CLAIMS, ...TEAM_CLAIMS],
       organizations: [...MEMBERSHIP_CLAIMS],
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name', 'updated_at'],
@@ -233,6 +245,8 @@ export function buildProvider(
       // here reaches the app. This validator, registered with `organization`, checks every
       // parameter of the request, before its interaction stores them.
       organization: refuseUnstorableParams,
+      // `team=<id or slug>`: a team-scoped token (the organization prompt below checks it).
+      team: null,
     },
     async extraTokenClaims(ctx, token) {
       if (token.kind === 'ClientCredentials') {
@@ -246,7 +260,7 @@ export function buildProvider(
       if (!accountId) return undefined;
       const grantId = (token as { grantId?: string }).grantId;
       const switchTo = orgRequest.getStore();
-      if (switchTo && grantId) await deps.orgTokens.selectForGrant(tenant.id, grantId, accountId, switchTo.orgId);
+      if (switchTo && grantId) await deps.orgTokens.selectForGrant(tenant.id, grantId, accountId, switchTo.orgId, switchTo.teamId ?? null);
       // A switch changes the grant's organization: don't reuse what this request read before it.
       const memoCtx = switchTo ? undefined : ctx;
       const format = await formatOf(token.clientId);
@@ -498,13 +512,15 @@ function organizationPrompt(deps: ProviderDeps, tenant: TenantIdentity) {
       // Signing in through an organization's SSO connection makes the sign-in work in it.
       const ssoOrg = (oidc.result as { sso?: { org_id?: string } } | undefined)?.sso?.org_id;
       const asked = requestedOrganization(oidc.params as Record<string, unknown>);
+      const team = requestedTeam(oidc.params as Record<string, unknown>);
       const usage = await deps.clients.organizationUsage(tenant.id, oidc.client!.clientId);
-      if (usage === 'deny' && asked) throw new errors.InvalidRequest('this client does not use organizations; leave out the organization parameter');
+      if (usage === 'deny' && (asked || team))
+        throw new errors.InvalidRequest('this client does not use organizations; leave out the organization and team parameters');
       // A client without organizations (the portal among them) signs in people of an SSO
       // organization like anyone else: the sign-in is recorded as through SSO, and works in none.
       if (usage === 'deny') return Check.NO_NEED_TO_PROMPT;
       const requested = asked ?? ssoOrg;
-      if (!requested && usage !== 'require') return Check.NO_NEED_TO_PROMPT;
+      if (!requested && !team && usage !== 'require') return Check.NO_NEED_TO_PROMPT;
       const grantId = oidc.grant?.jti;
       const accountId = oidc.session?.accountId;
       if (!grantId || !accountId) return Check.REQUEST_PROMPT;
@@ -513,6 +529,14 @@ function organizationPrompt(deps: ProviderDeps, tenant: TenantIdentity) {
       if (requested) {
         const org = await deps.orgTokens.findOrg(tenant.id, requested);
         if (org?.id !== current) return Check.REQUEST_PROMPT;
+      }
+      // A team asked for: the sign-in must already work in exactly that team of its organization.
+      if (team) {
+        const [t, currentTeam] = await Promise.all([
+          deps.orgTokens.teamClaimsFor(tenant.id, accountId, current, { team }),
+          deps.orgTokens.grantTeam(tenant.id, grantId),
+        ]);
+        if (!('claims' in t) || t.claims.team_id !== currentTeam) return Check.REQUEST_PROMPT;
       }
       const still = await deps.orgTokens.claimsFor(tenant.id, accountId, current, {
         facts: { amr: oidc.session?.amr ?? [], acr: oidc.session?.acr, authTime: oidc.session?.authTime() },

@@ -5,6 +5,7 @@ import type { MemberRow, OrgRow, RoleRow } from './org.repo.ts';
 import * as repo from './org.repo.ts';
 import { assertRolesWithinReach, audit, isFull } from './org-rules.ts';
 import { revokeOrgScoped } from './org-tokens.ts';
+import { teamMembershipsOf } from './team.repo.ts';
 
 /**
  * Every change of membership goes through here, whoever asks — the Admin API, the portal, the
@@ -119,7 +120,8 @@ export async function setRoles(c: MembershipChange, before: MemberRow, roles: re
 }
 
 /**
- * Ends a membership (the account stays) and the org-scoped tokens working in it. Leaving is
+ * Ends a membership (the account stays), the person's memberships of the organization's teams,
+ * and the org-scoped (and team-scoped) tokens working in it. Leaving is
  * always allowed but for the last owner; removing someone else takes the rights to take away
  * each of their roles.
  */
@@ -127,6 +129,9 @@ export async function removeMember(c: MembershipChange, before: MemberRow): Prom
   const leaving = c.actor.type === 'user' && c.actor.id === before.user_id;
   if (!leaving) await assertRolesMayChange(c, await repo.rolesByName(c.tx, c.tenantId, c.orgId, before.roles), false);
   if (before.roles.includes('owner')) await assertNotLastOwner(c, before.user_id);
+  // The team memberships end with this one (the foreign key from team_members, migration 0020);
+  // the audit row says which they were.
+  const teams = await teamMembershipsOf(c.tx, c.tenantId, c.orgId, before.user_id);
   await repo.deleteMember(c.tx, c.tenantId, c.orgId, before.user_id);
   await revokeOrgScoped(c.tx, c.tenantId, c.orgId, [before.user_id]);
   await audit(
@@ -136,7 +141,7 @@ export async function removeMember(c: MembershipChange, before: MemberRow): Prom
     c.actor,
     leaving ? 'member.left' : 'member.removed',
     { type: 'member', id: before.user_id },
-    presentMember(before),
+    teams.length ? { ...presentMember(before), teams } : presentMember(before),
     null,
   );
 }

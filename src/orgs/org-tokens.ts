@@ -3,6 +3,7 @@ import { type Missing, type PolicyVerdict, type SessionFacts, SIGN_IN_METHODS, s
 import { isUuid } from '../base/ids.ts';
 import { forget, readOnce } from '../base/request-reads.ts';
 import type { Database, TenantTx } from '../db/database.ts';
+import { scopedStatement } from '../db/one-shot.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { revokeGrant } from '../oidc-store/oidc-payload.repo.ts';
 import type { TenantMfaMode } from '../tenants/settings.ts';
@@ -26,6 +27,26 @@ export interface OrgClaims {
   org_slug: string;
   org_roles: string[];
   org_permissions: string[];
+}
+
+/** A team of the token's organization the person is in, as `org_teams` lists it. */
+export interface TeamMembershipClaim {
+  id: string;
+  slug: string;
+  name: string;
+  roles: string[];
+}
+
+/**
+ * What an org-scoped token says about teams: every team of its organization the person is in
+ * and, for a team-scoped token, which team it works in with the roles and permissions there.
+ */
+export interface TeamClaims {
+  org_teams: TeamMembershipClaim[];
+  team_id?: string;
+  team_slug?: string;
+  team_roles?: string[];
+  team_permissions?: string[];
 }
 
 /**
@@ -260,19 +281,92 @@ export class OrgTokens {
   }
 
   /**
-   * The sign-in (grant) now works in `orgId`; the user's active organization — preselected the
+   * The sign-in (grant) now works in `orgId` (and in its team `teamId`, or in no team); the user's active organization — preselected the
    * next time an app asks them to choose — becomes it too.
    */
-  async selectForGrant(tenantId: string, grantId: string, userId: string, orgId: string): Promise<void> {
+  async selectForGrant(tenantId: string, grantId: string, userId: string, orgId: string, teamId: string | null = null): Promise<void> {
     forget(grantOrgKey(tenantId, grantId));
     await inTenant(this.db, tenantId, async (tx) => {
       await tx
         .insertInto('grant_organizations')
-        .values({ tenant_id: tenantId, grant_id: grantId, user_id: userId, org_id: orgId })
-        .onConflict((oc) => oc.columns(['tenant_id', 'grant_id']).doUpdateSet({ org_id: orgId, user_id: userId, selected_at: new Date() }))
+        .values({ tenant_id: tenantId, grant_id: grantId, user_id: userId, org_id: orgId, team_id: teamId })
+        .onConflict((oc) => oc.columns(['tenant_id', 'grant_id']).doUpdateSet({ org_id: orgId, user_id: userId, team_id: teamId, selected_at: new Date() }))
         .execute();
       await tx.updateTable('users').set({ active_org_id: orgId }).where('tenant_id', '=', tenantId).where('id', '=', userId).execute();
     });
+  }
+
+  /**
+   * The team claims of `userId` in `orgId` — one statement. The team is `team` (an id or a slug of
+   * that organization) when given: refused, as for an organization, when the person is not in it
+   * or it is not a team of `orgId`. Otherwise the team the sign-in `grantId` works in, left out
+   * when the person is no longer in it.
+   */
+  async teamClaimsFor(
+    tenantId: string,
+    userId: string,
+    orgId: string,
+    which: { team?: string | undefined; grantId?: string | undefined },
+  ): Promise<{ claims: TeamClaims } | { refused: 'not_found_or_not_member' }> {
+    if (!isUuid(orgId) || (which.team !== undefined && (!which.team || which.team.length > 100))) return { refused: 'not_found_or_not_member' };
+    const team = which.team;
+    const grantId = which.grantId;
+    const rows = await scopedStatement(this.db, tenantId, (tx) =>
+      tx
+        .selectFrom('team_members as tm')
+        .innerJoin('teams as t', (j) => j.onRef('t.tenant_id', '=', 'tm.tenant_id').onRef('t.id', '=', 'tm.team_id'))
+        .select([
+          't.id',
+          't.slug',
+          't.name',
+          'tm.roles',
+          sql<string[]>`coalesce((
+            select array_agg(distinct p order by p) from team_roles r cross join lateral unnest(r.permissions) p
+            where r.tenant_id = tm.tenant_id and r.org_id = tm.org_id and r.name = any(tm.roles)), '{}')`.as('permissions'),
+          (team !== undefined
+            ? isUuid(team)
+              ? sql<boolean>`t.id = ${team}::uuid`
+              : sql<boolean>`t.slug = ${team}`
+            : grantId
+              ? sql<boolean>`coalesce(t.id = (select go.team_id from grant_organizations go
+                  where go.tenant_id = tm.tenant_id and go.grant_id = ${grantId} and go.org_id = tm.org_id), false)`
+              : sql<boolean>`false`
+          ).as('selected'),
+        ])
+        .where('tm.tenant_id', '=', tenantId)
+        .where('tm.org_id', '=', orgId)
+        .where('tm.user_id', '=', userId)
+        .orderBy('t.name')
+        .orderBy('t.id')
+        .execute(),
+    );
+    const selected = rows.find((r) => r.selected);
+    if (team !== undefined && !selected) return { refused: 'not_found_or_not_member' };
+    const claims: TeamClaims = { org_teams: rows.map(({ id, slug, name, roles }) => ({ id, slug, name, roles })) };
+    if (selected) {
+      claims.team_id = selected.id;
+      claims.team_slug = selected.slug;
+      claims.team_roles = selected.roles;
+      claims.team_permissions = selected.permissions;
+    }
+    return { claims };
+  }
+
+  /** The organization of the team `teamId`, if it is a team of the tenant. */
+  async teamOrg(tenantId: string, teamId: string): Promise<string | undefined> {
+    if (!isUuid(teamId)) return undefined;
+    const row = await scopedStatement(this.db, tenantId, (tx) =>
+      tx.selectFrom('teams').select('org_id').where('tenant_id', '=', tenantId).where('id', '=', teamId).executeTakeFirst(),
+    );
+    return row?.org_id;
+  }
+
+  /** The team a grant (sign-in) works in, if any. */
+  async grantTeam(tenantId: string, grantId: string): Promise<string | undefined> {
+    const row = await scopedStatement(this.db, tenantId, (tx) =>
+      tx.selectFrom('grant_organizations').select('team_id').where('tenant_id', '=', tenantId).where('grant_id', '=', grantId).executeTakeFirst(),
+    );
+    return row?.team_id ?? undefined;
   }
 
   async orgClaimsForClient(tenantId: string, orgId: string): Promise<OrgClaims | undefined> {
@@ -301,6 +395,32 @@ function judge(
   // work in it only through its SSO; members from elsewhere (guests) are not asked for it.
   const policy = strictest({ mfa: signIn.tenantMfa }, { ...stored, sso_required: stored.sso_required && row.domain_member }, mfaRequiredSince(row));
   return sessionMeets(policy, { ...signIn.facts, viaOrgSso: row.viaSsoOrg === undefined ? undefined : row.viaSsoOrg === row.id });
+}
+
+/**
+ * Revokes the sign-ins (grants, with their refresh and access tokens) working in team `teamId` —
+ * of all its members, or only `userIds` — in the caller's transaction: a person who leaves a team
+ * (or whose team goes) loses the team-scoped sign-in, as one who leaves the organization loses the
+ * org-scoped one. The next refresh of such a token is `invalid_grant`; the app signs in again.
+ */
+export async function revokeTeamScoped(tx: TenantTx, tenantId: string, teamId: string, userIds?: string[]): Promise<number> {
+  if (userIds && userIds.length === 0) return 0;
+  let qb = tx.selectFrom('grant_organizations').select('grant_id').where('tenant_id', '=', tenantId).where('team_id', '=', teamId);
+  if (userIds) qb = qb.where('user_id', 'in', userIds);
+  const grants = await qb.execute();
+  for (const g of grants) await revokeGrant(tx, tenantId, g.grant_id);
+  if (grants.length) {
+    await tx
+      .deleteFrom('grant_organizations')
+      .where('tenant_id', '=', tenantId)
+      .where(
+        'grant_id',
+        'in',
+        grants.map((g) => g.grant_id),
+      )
+      .execute();
+  }
+  return grants.length;
 }
 
 /**

@@ -16,10 +16,14 @@ const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 export async function insertOrg(
   tx: TenantTx,
-  row: Omit<OrgRow, 'id' | 'created_at' | 'updated_at' | 'metadata' | 'status' | 'max_members' | 'member_count' | 'sso_required' | 'auth_policy'> & {
+  row: Omit<
+    OrgRow,
+    'id' | 'created_at' | 'updated_at' | 'metadata' | 'status' | 'max_members' | 'max_teams' | 'member_count' | 'sso_required' | 'auth_policy'
+  > & {
     metadata: Record<string, unknown>;
     status?: OrgRow['status'];
     max_members?: number;
+    max_teams?: number;
     sso_required?: boolean;
   },
 ) {

@@ -75,6 +75,7 @@ const orgFields = {
   status: z.enum(ORG_STATUSES).optional(),
   metadata: metadata.optional(),
   max_members: z.number().int().min(1).max(1_000_000).optional(),
+  max_teams: z.number().int().min(0).max(10_000).optional(),
   sso_required: z.boolean().optional(),
   trial_ends_at: trialEndsAt.nullable().optional(),
   status_reason: statusReason.nullable().optional(),

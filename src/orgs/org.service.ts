@@ -21,6 +21,7 @@ import type { InvitationRow, OrgRow, RoleRow } from './org.repo.ts';
 import * as repo from './org.repo.ts';
 import { BUILTIN_ROLES } from './org.table.ts';
 import { slugify, uniqueSlug } from './slug.ts';
+import { countTeams } from './team.repo.ts';
 
 export const DEFAULT_INVITATION_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -45,6 +46,7 @@ export function presentOrg(o: OrgRow) {
     created_by: o.created_by,
     metadata: o.metadata,
     max_members: o.max_members,
+    max_teams: o.max_teams,
     sso_required: o.sso_required,
     created_at: o.created_at.toISOString(),
     updated_at: o.updated_at.toISOString(),
@@ -154,6 +156,7 @@ export class OrgService {
           trial_ends_at: rule.pending ? null : (input.trial_ends_at ?? null),
           created_by: rule.createdBy,
           ...(input.max_members ? { max_members: input.max_members } : {}),
+          ...(input.max_teams !== undefined ? { max_teams: input.max_teams } : {}),
           ...(input.sso_required !== undefined ? { sso_required: input.sso_required } : {}),
         });
         const roles = await repo.insertRoles(
@@ -208,6 +211,7 @@ export class OrgService {
                 logo_url: input.logo_url ?? null,
                 metadata: input.metadata ?? {},
                 max_members: input.max_members ?? 50,
+                max_teams: input.max_teams ?? 100,
                 sso_required: input.sso_required ?? false,
               }
             : Object.fromEntries(Object.entries(input).filter(([key, v]) => v !== undefined && !LIFECYCLE_FIELDS.has(key)));
@@ -218,6 +222,14 @@ export class OrgService {
           if ((next.max_members as number) < count) {
             throw ValidationFailed(`The organization already has ${count} members; max_members can't be lower.`, [
               { field: 'max_members', message: `must be at least ${count}` },
+            ]);
+          }
+        }
+        if (next.max_teams !== undefined) {
+          const teams = await countTeams(tx, tenantId, orgId);
+          if ((next.max_teams as number) < teams) {
+            throw ValidationFailed(`The organization already has ${teams} teams; max_teams can't be lower.`, [
+              { field: 'max_teams', message: `must be at least ${teams}` },
             ]);
           }
         }

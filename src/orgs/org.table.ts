@@ -27,6 +27,8 @@ export interface OrganizationTable {
   status: Generated<OrgStatus>;
   metadata: JSONColumnType<Record<string, unknown>, string, string>;
   max_members: Generated<number>;
+  /** How many teams the organization may have (team.service.ts). */
+  max_teams: Generated<number>;
   /** Kept by the database (migration 0007 triggers); read it from a locked row to check the limit. */
   member_count: Generated<number>;
   /** Users of the organization's verified domains must sign in through its SSO connection. */
@@ -118,5 +120,7 @@ export interface GrantOrganizationTable {
   grant_id: string;
   org_id: string;
   user_id: string;
+  /** The team of `org_id` the sign-in works in, if any (team-scoped tokens). */
+  team_id: Generated<string | null>;
   selected_at: Generated<Date>;
 }

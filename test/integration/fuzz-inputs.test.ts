@@ -39,6 +39,8 @@ const ids = {
   tokenId: '',
   clientId: '',
   factorId: '',
+  teamId: '',
+  teamRoleId: '',
 };
 /**
  * Someone who signs in, resets a password and calls /api/v1/me — not the user the Admin API
@@ -87,6 +89,9 @@ test.before(async () => {
   // A directory: what the directory paths aim at, and so the portal's Directory sync forms are found and tried.
   ids.directoryId = (await api('POST', `/organizations/${ids.orgId}/directories`, { name: 'Fuzz Directory' })).id;
   ids.setupLinkId = (await api('POST', `/organizations/${ids.orgId}/setup-links`, { features: ['domains'] })).id;
+  ids.teamId = (await api('POST', `/organizations/${ids.orgId}/teams`, { name: 'Fuzz Team' })).id;
+  ids.teamRoleId = (await api('POST', `/organizations/${ids.orgId}/team-roles`, { name: 'fuzz-team-role', permissions: ['deploy:prod'] })).id;
+  await api('POST', `/organizations/${ids.orgId}/teams/${ids.teamId}/members`, { user_id: ids.userId, roles: ['member'] });
   ids.tokenId = (await api('POST', `/users/${ids.userId}/tokens`, { scopes: ['openid'], expires_in: 3600 })).id;
   ids.clientId = (await api('POST', '/clients', webClient('http://localhost:8080/target'))).client_id;
   // A second factor of the target (unconfirmed: what the factor routes' path values aim at).
@@ -215,6 +220,12 @@ const VALID_BODIES: Record<string, () => unknown> = {
   'post /organizations/{orgId}/directories': () => ({ name: 'Another directory' }),
   'patch /organizations/{orgId}/directories/{directoryId}': () => ({ name: 'Fuzz Directory' }),
   'post /organizations/{orgId}/setup-links': () => ({ features: ['sso'], expires_in: 3600 }),
+  'post /organizations/{orgId}/teams': () => ({ name: 'Another team' }),
+  'patch /organizations/{orgId}/teams/{teamId}': () => ({ name: 'Fuzz Team' }),
+  'post /organizations/{orgId}/teams/{teamId}/members': () => ({ user_id: ids.userId, roles: ['member'] }),
+  'patch /organizations/{orgId}/teams/{teamId}/members/{userId}': () => ({ roles: ['member'] }),
+  'post /organizations/{orgId}/team-roles': () => ({ name: 'another-team-role' }),
+  'patch /organizations/{orgId}/team-roles/{teamRoleId}': () => ({ description: 'Deploys' }),
 };
 
 /** The fields a JSON Schema object (or a union of them) may have. */

@@ -56,6 +56,19 @@ const CONTRACT = [
   'get /clients/{clientId}',
   'patch /clients/{clientId}',
   'delete /clients/{clientId}',
+  'get /organizations/{orgId}/teams',
+  'post /organizations/{orgId}/teams',
+  'get /organizations/{orgId}/teams/{teamId}',
+  'patch /organizations/{orgId}/teams/{teamId}',
+  'delete /organizations/{orgId}/teams/{teamId}',
+  'get /organizations/{orgId}/teams/{teamId}/members',
+  'post /organizations/{orgId}/teams/{teamId}/members',
+  'patch /organizations/{orgId}/teams/{teamId}/members/{userId}',
+  'delete /organizations/{orgId}/teams/{teamId}/members/{userId}',
+  'get /organizations/{orgId}/team-roles',
+  'post /organizations/{orgId}/team-roles',
+  'patch /organizations/{orgId}/team-roles/{teamRoleId}',
+  'delete /organizations/{orgId}/team-roles/{teamRoleId}',
 ];
 
 test('OpenAPI 3.1 describes every Admin API operation of the contract, with security and errors', (tt) => {
