@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { fields, httpUrl } from '../base/validate.ts';
+import { fields, httpsUrl, httpUrl } from '../base/validate.ts';
 import { parseDomain } from '../users/email-address.ts';
 import { ORG_STATUSES } from './org.table.ts';
 
@@ -54,7 +54,7 @@ const orgFields = {
   description: text(2000).nullable().optional(),
   website: httpUrl.nullable().optional(),
   industry: text(100).nullable().optional(),
-  logo_url: httpUrl.nullable().optional(),
+  logo_url: httpsUrl.nullable().optional(),
   status: z.enum(ORG_STATUSES).optional(),
   metadata: metadata.optional(),
   max_members: z.number().int().min(1).max(1_000_000).optional(),

@@ -1,0 +1,26 @@
+import { isHttpsUrl } from '../base/validate.ts';
+
+/**
+ * Which organizations people sign in to: an active or trialing one. A suspended organization, or
+ * one still waiting for approval (pending), has no sign-in page and no branded sign-in — any other
+ * status a later release adds is not signing in either until it is named here.
+ */
+export function orgSignsIn(status: string): boolean {
+  return status === 'active' || status === 'trialing';
+}
+
+/** What an organization's sign-in shows of it. */
+export interface OrgBranding {
+  id: string;
+  slug: string;
+  name: string;
+  /** Only an https URL: a stored value of another scheme (from before the rule) is not shown. */
+  logoUrl: string | undefined;
+}
+
+export function orgBranding(org: { id: string; slug: string; name: string; logo_url: string | null }): OrgBranding {
+  return { id: org.id, slug: org.slug, name: org.name, logoUrl: isHttpsUrl(org.logo_url) ? org.logo_url : undefined };
+}
+
+/** The organization's own sign-in page, under its tenant's path. */
+export const orgLoginPath = (tenantSlug: string, orgSlug: string) => `/t/${tenantSlug}/o/${encodeURIComponent(orgSlug)}/login`;
