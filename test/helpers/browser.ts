@@ -64,6 +64,18 @@ export function formAction(html: string): string {
   return m[1]!.replace(/&amp;/g, '&');
 }
 
+/**
+ * On a sign-in page for an organization (organization=), its "Continue with …’s SSO" button:
+ * pressed, answering where that leads (the IdP). Any other page is answered as it is.
+ */
+export async function continueWithSso(browser: Browser, hop: { res: Response; url: string }): Promise<{ res: Response; url: string }> {
+  if (hop.res.status !== 200 || !hop.url.includes('/interaction/')) return hop;
+  const html = await hop.res.text();
+  const sso = /<form method="post" action="([^"]+\/interaction\/[^/"]+\/sso)">/.exec(html)?.[1];
+  if (!sso) return { res: new Response(html, { status: hop.res.status, headers: hop.res.headers }), url: hop.url };
+  return browser.submit(new URL(sso.replace(/&amp;/g, '&'), hop.url).href, {});
+}
+
 /** The href of the first link whose text matches. */
 export function linkTo(html: string, text: RegExp): string {
   for (const m of html.matchAll(/<a href="([^"]+)"[^>]*>([^<]*)<\/a>/g)) {
