@@ -23,6 +23,7 @@ import {
   confirmEmailFirstPage,
   finishSignIn,
   loginPage,
+  namedOrganization as namedOrg,
   PENDING_SECOND_FACTOR,
   type PendingSecondFactor,
   pendingSecondFactor,
@@ -64,28 +65,15 @@ export function interactionRoutes(deps: {
   const page = (ctx: Context, template: string, context: Record<string, unknown>, status?: number) => renderPage(ctx, deps.render, template, context, status);
   const settingsOf = (ctx: Context) => effectiveSettings(ctx.state.runtime.tenant.settings);
 
-  /** The organization `organization=` names, when it is one of this tenant that signs people in. */
-  const namedOrganization = (ctx: Context, details: { params: Record<string, unknown> }): Promise<OrgSignIn | undefined> => {
-    const requested = requestedOrganization(details.params);
-    return requested ? deps.sso.organizationSignIn(ctx.state.runtime, requested) : Promise.resolve(undefined);
-  };
-
-  /**
-   * The sign-in page, branded for the organization the request names (its name, its logo, its
-   * SSO first); for any other request — no organization, or one that is unknown, another
-   * tenant's, suspended or pending — the tenant's own page, the same as without the parameter.
-   */
-  const signInPage = async (
+  const signInPage = (
     ctx: Context,
     details: { uid: string; params: Record<string, unknown> },
     extra: Record<string, unknown> = {},
     status?: number,
     known?: OrgSignIn | null,
-  ) => {
-    const org = known === undefined ? await namedOrganization(ctx, details) : (known ?? undefined);
-    const branding = org ? { org: { name: org.name, logoUrl: org.logoUrl, ssoUrl: org.hasSso ? `${base(ctx, details.uid)}/sso` : undefined } } : {};
-    return loginPage(ctx, deps.render, details, { ...branding, ...extra }, status);
-  };
+  ) => loginPage(ctx, deps.render, deps.sso, details, extra, status, known);
+
+  const namedOrganization = (ctx: Context, details: { params: Record<string, unknown> }) => namedOrg(ctx, deps.sso, details);
 
   const ssoLoginHint = (details: { params: Record<string, unknown> }) =>
     typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
