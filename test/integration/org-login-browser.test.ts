@@ -26,7 +26,7 @@ let org: { id: string; slug: string };
 
 /** A logo as the organization's own server would answer it: an SVG, served to the browser only. */
 const LOGO_SVG =
-  '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40" viewBox="0 0 120 40"><rect width="40" height="40" rx="8" fill="#0b6e4f"/><path d="M10 30V10l20 20V10" stroke="#fff" stroke-width="4" fill="none"/><text x="48" y="27" font-family="sans-serif" font-size="16" font-weight="700" fill="#0b6e4f">NW</text></svg>';
+  '<svg xmlns="http://www.w3.org/2000/svg" width="84" height="40" viewBox="0 0 84 40"><rect width="40" height="40" rx="8" fill="#0b6e4f"/><path d="M10 30V10l20 20V10" stroke="#fff" stroke-width="4" fill="none"/><text x="48" y="27" font-family="sans-serif" font-size="16" font-weight="700" fill="#0b6e4f">NW</text></svg>';
 
 test.before(async () => {
   t = await startTestApp();
@@ -63,7 +63,11 @@ async function newPage() {
   await context.route(`${idp.ssoUrl}**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>Northwind Okta</h1>' }));
   await context.route(`${client.redirect_uris[0]}**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>App</h1>' }));
   const page = await context.newPage();
-  return { context, page, problems: watchProblems(page) };
+  // The IdP and the app are reached by redirects, which nothing answers here (Chromium reports
+  // them as failed requests): what counts is what went wrong on Tessera's own pages and the logo.
+  const problems = watchProblems(page);
+  const ours = () => problems.filter((p) => !p.includes(idp.ssoUrl) && !p.includes(client.redirect_uris[0]!));
+  return { context, page, problems: ours };
 }
 
 test('in Chromium: the organization’s page shows its logo and name, its SSO first, and the button reaches its IdP', async (tt) => {
@@ -85,7 +89,7 @@ test('in Chromium: the organization’s page shows its logo and name, its SSO fi
   await sso.click();
   await page.waitForURL(`${idp.ssoUrl}**`);
   tt.regex(new URL(page.url()).searchParams.get('SAMLRequest') ?? '', /./);
-  tt.deepEqual(problems, []);
+  tt.deepEqual(problems(), []);
   await context.close();
 });
 
@@ -98,7 +102,7 @@ test('in Chromium: signing out of the app’s sign-in for the organization ends 
   const { url } = await startAuthorization(tenant, client, { organization: org.id, state: 'org-browser' });
   await page.goto(url);
   await page.getByLabel('Email').fill(MEMBER);
-  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('button', { name: 'Continue', exact: true }).click();
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${client.redirect_uris[0]}**`);
@@ -110,6 +114,6 @@ test('in Chromium: signing out of the app’s sign-in for the organization ends 
   tt.true(visited.includes(`${t.url}/t/${tenant.slug}/o/northwind/login`), visited.join('\n'));
   tt.regex(page.url(), /\/interaction\//);
   await screenshots(page, 'org-signed-out');
-  tt.deepEqual(problems, []);
+  tt.deepEqual(problems(), []);
   await context.close();
 });
