@@ -45,11 +45,17 @@ export class OrgSignOut {
     return distinct.size === 1 ? [...distinct][0] : undefined;
   }
 
-  /** At the signed-out page: the organization's sign-in page to go to, if the sign-out remembered one that still signs people in. */
+  /**
+   * At the signed-out page: the organization's sign-in page to go to, if the sign-out remembered
+   * one that still signs people in. Only after a whole sign-out: "Stay signed in" ends the app's
+   * sign-in alone (the provider then names the app with `client_id`), and the browser's session,
+   * still signed in, would pass through the organization's page without stopping.
+   */
   async destination(ctx: KoaContextWithOIDC): Promise<string | undefined> {
     const orgId = ctx.cookies.get(COOKIE, { signed: true });
     if (!orgId) return undefined;
     ctx.cookies.set(COOKIE, null, this.cookieOptions(ctx));
+    if (ctx.oidc.params?.client_id) return undefined;
     const org = await this.orgTokens.findOrg(this.tenant.id, orgId);
     return org && orgSignsIn(org.status) ? orgLoginPath(this.tenant.slug, org.slug) : undefined;
   }

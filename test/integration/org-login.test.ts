@@ -322,6 +322,21 @@ test('sign-out with a registered post_logout_redirect_uri, or of a sign-in witho
   tt.false(plain.hops.some((h) => h.includes('/o/')));
 });
 
+test('“Stay signed in” ends the app’s sign-in only: the tenant’s page naming the app, not the organization’s', async (tt) => {
+  const { idToken, browser } = await appSignIn(member, { organization: acme.id });
+  const page = await browser.follow(`${tenant.issuer}/session/end?${new URLSearchParams({ id_token_hint: idToken })}`);
+  const html = await page.res.text();
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)![1]!;
+  const from = browser.visited.length;
+  const after = await browser.submit(logoutAction(html), { xsrf });
+  tt.is(after.res.status, 200);
+  tt.regex(await after.res.text(), /signed out of Test app/);
+  tt.false(
+    browser.visited.slice(from).some((h) => h.includes('/o/')),
+    browser.visited.slice(from).join('\n'),
+  );
+});
+
 test('sign-out of an organization suspended meanwhile: the tenant’s signed-out page, never a 500', async (tt) => {
   const org = await organization({ name: 'Soon Suspended' });
   const p = await person();
