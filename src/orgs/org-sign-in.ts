@@ -1,4 +1,5 @@
 import { isHttpsUrl } from '../base/validate.ts';
+import { orgAuthPolicy, type StoredOrgAuthPolicy } from './org-auth-policy.ts';
 
 /**
  * Which organizations people sign in to: an active or trialing one. A suspended organization, or
@@ -24,3 +25,13 @@ export function orgBranding(org: { id: string; slug: string; name: string; logo_
 
 /** The organization's own sign-in page, under its tenant's path. */
 export const orgLoginPath = (tenantSlug: string, orgSlug: string) => `/t/${tenantSlug}/o/${encodeURIComponent(orgSlug)}/login`;
+
+/**
+ * Whether a sign-in for the organization has to go through its SSO, so the email step can be
+ * skipped: its policy requires SSO (`sso_required`: people of its verified domains), or admits
+ * no method but SSO (`allowed_methods: ["sso"]`: everyone).
+ */
+export function orgSignInIsSsoOnly(org: { sso_required: boolean; auth_policy: StoredOrgAuthPolicy }): boolean {
+  const policy = orgAuthPolicy(org);
+  return policy.sso_required || (policy.allowed_methods.length > 0 && policy.allowed_methods.every((m) => m === 'sso'));
+}

@@ -73,7 +73,7 @@ export class OrgTokens {
     return inTenant(this.db, tenantId, (tx) =>
       tx
         .selectFrom('organizations')
-        .select(['id', 'slug', 'name', 'status', 'logo_url', 'sso_required'])
+        .select(['id', 'slug', 'name', 'status', 'logo_url', 'sso_required', 'auth_policy'])
         .where('tenant_id', '=', tenantId)
         .where(isUuid(idOrSlug) ? 'id' : 'slug', '=', idOrSlug)
         .executeTakeFirst(),

@@ -1,5 +1,5 @@
 import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
-import { type OrgBranding, orgBranding, orgSignsIn } from '../orgs/org-sign-in.ts';
+import { type OrgBranding, orgBranding, orgSignInIsSsoOnly, orgSignsIn } from '../orgs/org-sign-in.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { ConnectionService } from './connection.service.ts';
 import type { DomainService } from './domain.service.ts';
@@ -9,7 +9,7 @@ import type { SsoBinding } from './sso-request.ts';
 
 /** An organization named on an authorization request, as its sign-in page shows it. */
 export interface OrgSignIn extends OrgBranding {
-  /** Its policy requires SSO: with a connection, the sign-in goes there without the email step. */
+  /** Its policy requires SSO (orgSignInIsSsoOnly): with a connection, the sign-in goes there without the email step. */
   ssoRequired: boolean;
   /** It has an enabled SSO connection. */
   hasSso: boolean;
@@ -61,7 +61,7 @@ export class SsoRouter {
     const org = await this.orgTokens.findOrg(runtime.tenant.id, idOrSlug);
     if (!org || !orgSignsIn(org.status)) return undefined;
     const conn = await this.connections.enabledFor(runtime.tenant.id, org.id);
-    return { ...orgBranding(org), ssoRequired: org.sso_required, hasSso: conn !== undefined };
+    return { ...orgBranding(org), ssoRequired: orgSignInIsSsoOnly(org), hasSso: conn !== undefined };
   }
 
   /**

@@ -261,6 +261,21 @@ test('sso_required: the email step is skipped — straight to the IdP, and back 
   tt.true(strictPage.url.startsWith(idp.ssoUrl), strictPage.url);
 });
 
+test('allowed_methods ["sso"] skips the email step too; a policy that still admits passwords offers the button', async (tt) => {
+  const org = await organization({ name: 'SSO Only Corp' });
+  await samlConnection(org.id);
+  tt.is((await api('PATCH', `/organizations/${org.id}/auth-policy`, { allowed_methods: ['sso'] })).status, 200);
+  const browser = new Browser(t.url);
+  const first = await browser.request((await startAuthorization(tenant, client, { organization: org.id })).url);
+  const toIdp = await browser.request(new URL(first.headers.get('location')!, t.url).href);
+  tt.is(toIdp.status, 302);
+  tt.true(toIdp.headers.get('location')!.startsWith(idp.ssoUrl));
+  tt.is((await api('PATCH', `/organizations/${org.id}/auth-policy`, { allowed_methods: ['sso', 'passkey'] })).status, 200);
+  const { html, res } = await landing({ organization: org.id });
+  tt.is(res.status, 200);
+  tt.regex(html, /Continue with SSO Only Corp’s SSO/);
+});
+
 test('sso_required without an enabled connection: the branded page with the email step, as the policy already handles', async (tt) => {
   const org = await organization({ name: 'No Connection Corp', sso_required: true });
   const { html, res } = await landing({ organization: org.id });
