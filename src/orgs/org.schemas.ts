@@ -12,6 +12,8 @@ const slugRules = (s: z.ZodString) =>
     .max(64, 'must be 2–64 characters')
     .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'use lowercase letters, digits and hyphens, not at the start or end');
 const orgSlug = slugRules(z.string());
+/** Whether `s` can be an organization's slug (one in a URL is checked before it is looked up). */
+export const isOrgSlug = (s: string) => orgSlug.safeParse(s).success;
 /** Stored (and matched against emails' domains) in IDNA ASCII form: `bücher.de` is `xn--bcher-kva.de`. */
 export const domain = z
   .string()

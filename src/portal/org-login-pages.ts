@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Render } from '../base/views.ts';
 import { renderPage } from '../http/pages.ts';
+import { isOrgSlug } from '../orgs/org.schemas.ts';
 import { orgSignsIn } from '../orgs/org-sign-in.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { PortalSessions } from './portal-session.ts';
@@ -22,8 +23,9 @@ export function orgLoginPages(deps: { orgTokens: OrgTokens; portalSessions: Port
   router.get('/o/:orgSlug/login', async (ctx) => {
     const { tenant } = ctx.state.runtime;
     const slug = ctx.params.orgSlug ?? '';
-    // By slug only (findOrg also takes ids): one address per organization.
-    const org = await deps.orgTokens.findOrg(tenant.id, slug);
+    // By slug only (findOrg also takes ids): one address per organization. Anything that can't be
+    // a slug (a NUL, markup, an id) is not looked up at all.
+    const org = isOrgSlug(slug) ? await deps.orgTokens.findOrg(tenant.id, slug) : undefined;
     if (!org || org.slug !== slug || !orgSignsIn(org.status)) {
       return renderPage(
         ctx,

@@ -94,7 +94,9 @@ export async function enterCredentials(browser: Browser, html: string, pageUrl: 
   let page = html;
   let url = pageUrl;
   if (!/name="password"/.test(page)) {
-    const identified = await browser.submit(new URL(formAction(page), url).href, { email }, headers);
+    // The email form (an organization's sign-in page has its SSO button before it).
+    const identify = /<form method="post" action="([^"]+\/identify)"/.exec(page)?.[1]?.replace(/&amp;/g, '&') ?? formAction(page);
+    const identified = await browser.submit(new URL(identify, url).href, { email }, headers);
     // Sent to an organization's IdP: the caller takes it from there.
     if ((identified.res.status >= 300 && identified.res.status < 400) || new URL(identified.url).origin !== new URL(url).origin) return identified;
     page = await identified.res.text();

@@ -117,7 +117,15 @@ test('an unknown slug, an id, another tenant’s organization, a suspended and a
   const pending = await organization({ name: 'Waiting Co', status: 'pending' });
   const foreign = await organization({ name: 'Foreign Co', slug: 'foreign-co' }, other);
   const bodies = new Set<string>();
-  for (const url of [pageOf('no-such-org'), pageOf(acme.id), pageOf(foreign.slug), pageOf(suspended.slug), pageOf(pending.slug), pageOf('%3Cscript%3E')]) {
+  for (const url of [
+    pageOf('no-such-org'),
+    pageOf(acme.id),
+    pageOf(foreign.slug),
+    pageOf(suspended.slug),
+    pageOf(pending.slug),
+    pageOf('%3Cscript%3E'),
+    pageOf('a%00b'),
+  ]) {
     const res = await fetch(url, { redirect: 'manual' });
     tt.is(res.status, 404, url);
     tt.regex(res.headers.get('content-type') ?? '', /text\/html/);
