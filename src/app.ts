@@ -51,6 +51,7 @@ import { OrgTokens } from './orgs/org-tokens.ts';
 import { TeamService } from './orgs/team.service.ts';
 import { approvalPages } from './portal/approval-pages.ts';
 import { directoryPages } from './portal/directory-pages.ts';
+import { orgLoginPages } from './portal/org-login-pages.ts';
 import { orgPages } from './portal/org-pages.ts';
 import { orgPolicyGate } from './portal/org-policy-gate.ts';
 import { peoplePages } from './portal/people-pages.ts';
@@ -274,6 +275,10 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
   portalSignIn.use(...forms());
   portalSignIn.use(portalSessions.routes().routes());
   koa.use(portalSignIn.routes());
+  // An organization's own sign-in page: starts the portal's sign-in for that organization.
+  const orgLogin = new Router({ prefix: '/t/:slug' });
+  orgLogin.use(orgLoginPages({ orgTokens, portalSessions, render }).routes());
+  koa.use(orgLogin.routes());
   const portal = new Router({ prefix: '/t/:slug/portal' });
   portal.use(...forms(), guard, orgPolicyGate({ orgTokens, render }));
   portal.use(orgPages({ orgs, orgTokens, users, render }).routes());
@@ -494,7 +499,7 @@ async function migrateOnOwnConnection(config: Config) {
  * routes handle the path or hands the request to the tenant's oidc-provider, mounted at the prefix.
  */
 function tenantDispatch(runtimes: TenantRuntimes) {
-  const OWN_ROUTES = /^\/(interaction|api|portal|account|invitations|sso|scim|setup)(\/|$)/;
+  const OWN_ROUTES = /^\/(interaction|api|portal|account|invitations|sso|scim|setup|o)(\/|$)/;
   return async (ctx: Context, next: Next) => {
     const m = /^\/t\/([^/]+)(\/.*)?$/.exec(ctx.path);
     if (!m) return next();

@@ -45,6 +45,15 @@ export const httpUrl = z
   .max(2000, 'must be at most 2000 characters')
   .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), 'must be an http(s) URL');
 
+/** Whether `s` is an absolute https URL: the only kind of image a page of ours loads from elsewhere. */
+export const isHttpsUrl = (s: unknown): s is string => typeof s === 'string' && URL.canParse(s) && new URL(s).protocol === 'https:';
+
+/**
+ * An absolute https URL (an organization's logo): a sign-in page never mixes in plain http, and
+ * `javascript:` or `data:` never reach an `<img>`.
+ */
+export const httpsUrl = z.string().max(2000, 'must be at most 2000 characters').refine(isHttpsUrl, 'must be an https URL');
+
 /**
  * Common field shapes, so one rule for a name or a page lives in one place (an email's and a
  * password's are the users' rules: users/user-fields.ts).

@@ -10,7 +10,7 @@ import { factorsTurnedOff, kindAllowed, usableKinds } from '../factors/tenant-fa
 import { emailFieldError, formField, renderPage } from '../http/pages.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { type OrgTokens, statusRefusalText } from '../orgs/org-tokens.ts';
-import type { SsoRouter } from '../sso/sso-router.ts';
+import type { OrgSignIn, SsoRouter } from '../sso/sso-router.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
 import type { ClientService } from './client.service.ts';
@@ -23,6 +23,7 @@ import {
   confirmEmailFirstPage,
   finishSignIn,
   loginPage,
+  namedOrganization as namedOrg,
   PENDING_SECOND_FACTOR,
   type PendingSecondFactor,
   pendingSecondFactor,
@@ -64,20 +65,30 @@ export function interactionRoutes(deps: {
   const page = (ctx: Context, template: string, context: Record<string, unknown>, status?: number) => renderPage(ctx, deps.render, template, context, status);
   const settingsOf = (ctx: Context) => effectiveSettings(ctx.state.runtime.tenant.settings);
 
-  const signInPage = (ctx: Context, details: { uid: string; params: Record<string, unknown> }, extra: Record<string, unknown> = {}, status?: number) =>
-    loginPage(ctx, deps.render, details, extra, status);
+  const signInPage = (
+    ctx: Context,
+    details: { uid: string; params: Record<string, unknown> },
+    extra: Record<string, unknown> = {},
+    status?: number,
+    known?: OrgSignIn | null,
+  ) => loginPage(ctx, deps.render, deps.sso, details, extra, status, known);
+
+  const namedOrganization = (ctx: Context, details: { params: Record<string, unknown> }) => namedOrg(ctx, deps.sso, details);
+
+  const ssoLoginHint = (details: { params: Record<string, unknown> }) =>
+    typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
 
   router.get('/:uid', async (ctx) => {
     const { provider, tenant } = ctx.state.runtime;
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const uid = details.uid;
     if (details.prompt.name === 'login') {
-      // organization=<id or slug> with an SSO connection goes straight to that IdP.
-      const requested = requestedOrganization(details.params);
-      const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
-      const to = requested ? await deps.sso.startForOrganization(ctx.state.runtime, requested, uid, hint) : undefined;
+      // organization=<id or slug> whose policy requires SSO goes straight to its IdP: a password
+      // sign-in could not work in it anyway. Otherwise its SSO is offered first, on the page.
+      const org = await namedOrganization(ctx, details);
+      const to = org?.ssoRequired ? await deps.sso.startForOrganization(ctx.state.runtime, org, uid, ssoLoginHint(details)) : undefined;
       if (to) return ctx.redirect(to);
-      return signInPage(ctx, details);
+      return signInPage(ctx, details, {}, undefined, org ?? null);
     }
     if (details.prompt.name === 'consent') {
       const clientId = details.params.client_id as string;
@@ -102,6 +113,27 @@ export function interactionRoutes(deps: {
       { title: 'Unsupported step', detail: `This sign-in asks for "${details.prompt.name}", which this server does not offer.` },
       400,
     );
+  });
+
+  /**
+   * "Continue with <organization>'s SSO": the IdP of the organization the request itself names —
+   * never one a form field names, so the button starts no other organization's sign-in.
+   */
+  router.post('/:uid/sso', async (ctx) => {
+    const details = await ctx.state.runtime.provider.interactionDetails(ctx.req, ctx.res);
+    if (details.prompt.name !== 'login') {
+      return page(
+        ctx,
+        'error.njk',
+        { title: 'Already signed in', detail: 'This sign-in is not waiting for you to sign in. Start again from the application.' },
+        400,
+      );
+    }
+    const org = await namedOrganization(ctx, details);
+    const to = org ? await deps.sso.startForOrganization(ctx.state.runtime, org, details.uid, ssoLoginHint(details)) : undefined;
+    if (!to) return signInPage(ctx, details, { error: 'Single sign-on is not available for this sign-in. Sign in with your email instead.' }, 400, org ?? null);
+    ctx.status = 303;
+    ctx.redirect(to);
   });
 
   /**

@@ -75,7 +75,7 @@ export function passkeyRoutes(deps: {
     if (!passkeysAllowed(ctx)) throw NotFound('Passkeys are not offered here.');
   }
 
-  const signInPage = (ctx: Context, details: Details, error: string, status: number) => loginPage(ctx, deps.render, details, { error }, status);
+  const signInPage = (ctx: Context, details: Details, error: string, status: number) => loginPage(ctx, deps.render, deps.sso, details, { error }, status);
   const secondFactorPage = (ctx: Context, details: Details, pending: PendingSecondFactor, error: string, status: number) =>
     codeStepPage(ctx, deps.render, deps.factors, details.uid, pending, 'totp', { error }, status);
 

@@ -21,11 +21,12 @@ import {
   ORG_SCOPED_EXTRA_CLAIMS,
   orgScopedExtras,
 } from './claims-format.ts';
-import type { ClientService } from './client.service.ts';
+import { type ClientService, PORTAL_CLIENT } from './client.service.ts';
 import { missingConsent, recordConsent } from './consent.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { oauthInput } from './oauth-input.ts';
 import { carriedSignIn, orgRequest, requestedOrganization, requestedTeam } from './org-request.ts';
+import { OrgSignOut } from './org-sign-out.ts';
 import { databaseOutage } from './outage.ts';
 import { basePromptsWithRequestedAcr } from './requested-acr.ts';
 import type { SpendRefunds } from './spend-refunds.ts';
@@ -91,6 +92,7 @@ export function buildProvider(
   const issuer = issuerOf(deps.publicUrl, tenant.slug);
   const apiAudience = apiAudienceOf(issuer);
   const basePath = `/t/${tenant.slug}`;
+  const orgSignOut = new OrgSignOut(deps.orgTokens, tenant);
   const claimCap = effectiveSettings(tenant.settings).organizations_claim_cap;
   const userinfoEndpoint = `${issuer}/me`;
 
@@ -315,10 +317,17 @@ export function buildProvider(
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
+          await orgSignOut.remember(ctx);
           ctx.type = 'html';
           ctx.body = deps.render('logout.njk', { title: 'Sign out', tenantName: tenant.name, form });
         },
         async postLogoutSuccessSource(ctx) {
+          // A sign-in made for an organization ends on that organization's own sign-in page.
+          const orgPage = await orgSignOut.destination(ctx);
+          if (orgPage) {
+            ctx.status = 303;
+            return ctx.redirect(orgPage);
+          }
           ctx.type = 'html';
           ctx.body = deps.render('logged-out.njk', {
             title: 'Signed out',
@@ -513,7 +522,10 @@ function organizationPrompt(deps: ProviderDeps, tenant: TenantIdentity) {
       const ssoOrg = (oidc.result as { sso?: { org_id?: string } } | undefined)?.sso?.org_id;
       const asked = requestedOrganization(oidc.params as Record<string, unknown>);
       const team = requestedTeam(oidc.params as Record<string, unknown>);
-      const usage = await deps.clients.organizationUsage(tenant.id, oidc.client!.clientId);
+      // The portal works in an organization only when its sign-in asks for one — started from the
+      // organization's own sign-in page (/o/<slug>/login), which checks membership like any app's.
+      const usage =
+        oidc.client!.clientId === PORTAL_CLIENT ? (asked ? 'allow' : 'deny') : await deps.clients.organizationUsage(tenant.id, oidc.client!.clientId);
       if (usage === 'deny' && (asked || team))
         throw new errors.InvalidRequest('this client does not use organizations; leave out the organization and team parameters');
       // A client without organizations (the portal among them) signs in people of an SSO

@@ -6,7 +6,9 @@ import type { FactorKind } from '../factors/factor.table.ts';
 import { parseCredentialJson, UnreadableCredential } from '../factors/passkeys.ts';
 import { usableKinds } from '../factors/tenant-factors.ts';
 import { formField, renderPage } from '../http/pages.ts';
+import type { OrgSignIn, SsoRouter } from '../sso/sso-router.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
+import { requestedOrganization } from './org-request.ts';
 import { interactionBase, passkeySecondFactorOffer, passkeySignInOffer } from './passkey-offer.ts';
 
 /**
@@ -35,16 +37,31 @@ export function pendingSecondFactor(details: { prompt: { name: string }; lastSub
   return { accountId: pending.accountId, email: pending.email, ...(Array.isArray(pending.kinds) ? { kinds: pending.kinds } : {}) };
 }
 
-/** The email-first sign-in page of this interaction (and its password step, with `step: 'password'` in `extra`). */
+/** The organization `organization=` names, when it is one of this tenant that signs people in. */
+export function namedOrganization(ctx: Context, sso: SsoRouter, details: { params: Record<string, unknown> }): Promise<OrgSignIn | undefined> {
+  const requested = requestedOrganization(details.params);
+  return requested ? sso.organizationSignIn(ctx.state.runtime, requested) : Promise.resolve(undefined);
+}
+
+/**
+ * The email-first sign-in page of this interaction (and its password step, with `step: 'password'`
+ * in `extra`), branded for the organization the request names: its name, its logo, its SSO
+ * first. For any other request — no organization, or one that is unknown, another tenant's,
+ * suspended or pending — the tenant's own page, the same as without the parameter. `known`: the
+ * organization already looked up for this request (null: none).
+ */
 export async function loginPage(
   ctx: Context,
   render: Render,
+  sso: SsoRouter,
   details: { uid: string; params: Record<string, unknown> },
   extra: Record<string, unknown> = {},
   status?: number,
+  known?: OrgSignIn | null,
 ) {
   const { tenant, provider } = ctx.state.runtime;
   const base = interactionBase(ctx, details.uid);
+  const org = known === undefined ? await namedOrganization(ctx, sso, details) : (known ?? undefined);
   const clientId = details.params.client_id;
   const client = typeof clientId === 'string' ? await provider.Client.find(clientId) : undefined;
   renderPage(
@@ -62,6 +79,7 @@ export async function loginPage(
       registerUrl: effectiveSettings(tenant.settings).registration_enabled ? `${base}/register` : undefined,
       email: typeof details.params.login_hint === 'string' ? details.params.login_hint : '',
       ...passkeySignInOffer(ctx, details.uid),
+      ...(org ? { org: { name: org.name, logoUrl: org.logoUrl, ssoUrl: org.hasSso ? `${base}/sso` : undefined } } : {}),
       ...extra,
     },
     status,

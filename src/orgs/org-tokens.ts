@@ -122,13 +122,13 @@ export class OrgTokens {
     });
   }
 
-  /** An organization of the tenant by id or slug. */
+  /** An organization of the tenant by id or slug (with what its sign-in page shows of it). */
   async findOrg(tenantId: string, idOrSlug: string) {
     if (!idOrSlug || idOrSlug.length > 100) return undefined;
     return inTenant(this.db, tenantId, (tx) =>
       tx
         .selectFrom('organizations')
-        .select(['id', 'slug', 'name', 'status'])
+        .select(['id', 'slug', 'name', 'status', 'logo_url', 'sso_required', 'auth_policy'])
         .where('tenant_id', '=', tenantId)
         .where(isUuid(idOrSlug) ? 'id' : 'slug', '=', idOrSlug)
         .executeTakeFirst(),

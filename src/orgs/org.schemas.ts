@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { fields, httpUrl } from '../base/validate.ts';
+import { fields, httpsUrl, httpUrl } from '../base/validate.ts';
 import { parseDomain } from '../users/email-address.ts';
 import { ORG_STATUSES } from './org.table.ts';
 
@@ -12,6 +12,8 @@ const slugRules = (s: z.ZodString) =>
     .max(64, 'must be 2–64 characters')
     .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'use lowercase letters, digits and hyphens, not at the start or end');
 const orgSlug = slugRules(z.string());
+/** Whether `s` can be an organization's slug (one in a URL is checked before it is looked up). */
+export const isOrgSlug = (s: string) => orgSlug.safeParse(s).success;
 /** Stored (and matched against emails' domains) in IDNA ASCII form: `bücher.de` is `xn--bcher-kva.de`. */
 export const domain = z
   .string()
@@ -71,7 +73,7 @@ const orgFields = {
   description: text(2000).nullable().optional(),
   website: httpUrl.nullable().optional(),
   industry: text(100).nullable().optional(),
-  logo_url: httpUrl.nullable().optional(),
+  logo_url: httpsUrl.nullable().optional(),
   status: z.enum(ORG_STATUSES).optional(),
   metadata: metadata.optional(),
   max_members: z.number().int().min(1).max(1_000_000).optional(),

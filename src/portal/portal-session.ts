@@ -146,26 +146,7 @@ export class PortalSessions {
     const router = new Router();
 
     router.get('/login', (ctx) => {
-      const { issuer } = ctx.state.runtime;
-      const state = randomSecret(24);
-      const verifier = randomSecret(32);
-      this.login.write(
-        ctx,
-        { state, verifier, returnTo: safeReturnTo(ctx, ctx.query.return_to), exp: Math.floor(Date.now() / 1000) + LOGIN_SECONDS },
-        `${tenantPath(ctx)}portal/`,
-      );
-      const url = new URL(`${issuer}/auth`);
-      url.search = new URLSearchParams({
-        client_id: PORTAL_CLIENT,
-        response_type: 'code',
-        redirect_uri: portalRedirectUri(issuer),
-        scope: 'openid email profile',
-        state,
-        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-        code_challenge_method: 'S256',
-        ...(typeof ctx.query.step === 'string' && Object.hasOwn(STEP_UP, ctx.query.step) ? STEP_UP[ctx.query.step] : {}),
-      }).toString();
-      ctx.redirect(url.href);
+      this.startSignIn(ctx, ctx.query.return_to, typeof ctx.query.step === 'string' && Object.hasOwn(STEP_UP, ctx.query.step) ? STEP_UP[ctx.query.step] : {});
     });
 
     router.get('/callback', async (ctx) => {
@@ -175,7 +156,15 @@ export class PortalSessions {
       const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
       if (!pending || !constantTimeEqual(state, pending.state))
         return this.failed(ctx, 'This sign-in link is stale or was opened in another browser. Start again.');
-      if (typeof ctx.query.error === 'string') return this.failed(ctx, 'The sign-in was cancelled.');
+      // The provider's own refusal (state matched, so it is ours): e.g. not a member of the
+      // organization whose sign-in page this started from. A cancel says just that.
+      if (typeof ctx.query.error === 'string') {
+        const why = typeof ctx.query.error_description === 'string' ? ctx.query.error_description.slice(0, 300) : '';
+        return this.failed(
+          ctx,
+          ctx.query.error === 'access_denied' && why && !/cancelled/.test(why) ? `The sign-in was refused: ${why}` : 'The sign-in was cancelled.',
+        );
+      }
       const code = typeof ctx.query.code === 'string' ? await runtime.provider.AuthorizationCode.find(ctx.query.code) : undefined;
       const challenge = createHash('sha256').update(pending.verifier).digest('base64url');
       if (code && (code as { consumed?: unknown }).consumed) {
@@ -233,6 +222,34 @@ export class PortalSessions {
     });
 
     return router;
+  }
+
+  /**
+   * Sends the browser to the tenant's authorization endpoint as the portal, coming back to
+   * `returnTo` (only the tenant's own portal and account pages; anything else is the portal's
+   * home). `params` are added to the request: a step-up, or an organization's own sign-in.
+   */
+  startSignIn(ctx: Context, returnTo: unknown, params: Record<string, string> = {}) {
+    const { issuer } = ctx.state.runtime;
+    const state = randomSecret(24);
+    const verifier = randomSecret(32);
+    this.login.write(
+      ctx,
+      { state, verifier, returnTo: safeReturnTo(ctx, returnTo), exp: Math.floor(Date.now() / 1000) + LOGIN_SECONDS },
+      `${tenantPath(ctx)}portal/`,
+    );
+    const url = new URL(`${issuer}/auth`);
+    url.search = new URLSearchParams({
+      client_id: PORTAL_CLIENT,
+      response_type: 'code',
+      redirect_uri: portalRedirectUri(issuer),
+      scope: 'openid email profile',
+      state,
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+      ...params,
+    }).toString();
+    ctx.redirect(url.href);
   }
 
   private failed(ctx: Context, message: string) {

@@ -1,11 +1,19 @@
 import type { TenantRuntime } from '../oidc/tenant-runtime.ts';
-import { isWorking } from '../orgs/org.table.ts';
+import { type OrgBranding, orgBranding, orgSignInIsSsoOnly, orgSignsIn } from '../orgs/org-sign-in.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import type { ConnectionService } from './connection.service.ts';
 import type { DomainService } from './domain.service.ts';
 import type { OidcSso } from './oidc-sso.ts';
 import type { SamlSso } from './saml/saml-sso.ts';
 import type { SsoBinding } from './sso-request.ts';
+
+/** An organization named on an authorization request, as its sign-in page shows it. */
+export interface OrgSignIn extends OrgBranding {
+  /** Its policy requires SSO (orgSignInIsSsoOnly): with a connection, the sign-in goes there without the email step. */
+  ssoRequired: boolean;
+  /** It has an enabled SSO connection. */
+  hasSso: boolean;
+}
 
 /** Where to send the browser: the IdP, or (when it can't be reached) our own failure page. */
 export type SsoStart = string;
@@ -43,10 +51,26 @@ export class SsoRouter {
     return route ? this.start(runtime, route.orgId, { interactionUid: uid, invitationId: null }, email) : undefined;
   }
 
-  /** `organization=` on the authorization request → that organization's IdP, when it has one. */
-  async startForOrganization(runtime: TenantRuntime, idOrSlug: string, uid: string, loginHint?: string) {
+  /**
+   * The organization `organization=` names, as its sign-in shows it: one of this tenant that
+   * signs people in (orgSignsIn), whether it has an enabled connection, and whether its policy
+   * requires SSO. Anything else — unknown, another tenant's, suspended, pending — is undefined,
+   * and the sign-in page is the tenant's own, as without the parameter.
+   */
+  async organizationSignIn(runtime: TenantRuntime, idOrSlug: string): Promise<OrgSignIn | undefined> {
     const org = await this.orgTokens.findOrg(runtime.tenant.id, idOrSlug);
-    return org && isWorking(org.status) ? this.start(runtime, org.id, { interactionUid: uid, invitationId: null }, loginHint) : undefined;
+    if (!org || !orgSignsIn(org.status)) return undefined;
+    const conn = await this.connections.enabledFor(runtime.tenant.id, org.id);
+    return { ...orgBranding(org), ssoRequired: orgSignInIsSsoOnly(org), hasSso: conn !== undefined };
+  }
+
+  /**
+   * That organization's IdP for a waiting sign-in. With several enabled connections, the oldest —
+   * the one its verified domains' emails are routed to as well, so every path of one organization
+   * leads to the same IdP.
+   */
+  async startForOrganization(runtime: TenantRuntime, org: OrgSignIn, uid: string, loginHint?: string) {
+    return org.hasSso ? this.start(runtime, org.id, { interactionUid: uid, invitationId: null }, loginHint) : undefined;
   }
 
   /**

@@ -64,6 +64,18 @@ export function formAction(html: string): string {
   return m[1]!.replace(/&amp;/g, '&');
 }
 
+/**
+ * On a sign-in page for an organization (organization=), its "Continue with …’s SSO" button:
+ * pressed, answering where that leads (the IdP). Any other page is answered as it is.
+ */
+export async function continueWithSso(browser: Browser, hop: { res: Response; url: string }): Promise<{ res: Response; url: string }> {
+  if (hop.res.status !== 200 || !hop.url.includes('/interaction/')) return hop;
+  const html = await hop.res.text();
+  const sso = /<form method="post" action="([^"]+\/interaction\/[^/"]+\/sso)">/.exec(html)?.[1];
+  if (!sso) return { res: new Response(html, { status: hop.res.status, headers: hop.res.headers }), url: hop.url };
+  return browser.submit(new URL(sso.replace(/&amp;/g, '&'), hop.url).href, {});
+}
+
 /** The href of the first link whose text matches. */
 export function linkTo(html: string, text: RegExp): string {
   for (const m of html.matchAll(/<a href="([^"]+)"[^>]*>([^<]*)<\/a>/g)) {
@@ -82,7 +94,9 @@ export async function enterCredentials(browser: Browser, html: string, pageUrl: 
   let page = html;
   let url = pageUrl;
   if (!/name="password"/.test(page)) {
-    const identified = await browser.submit(new URL(formAction(page), url).href, { email }, headers);
+    // The email form (an organization's sign-in page has its SSO button before it).
+    const identify = /<form method="post" action="([^"]+\/identify)"/.exec(page)?.[1]?.replace(/&amp;/g, '&') ?? formAction(page);
+    const identified = await browser.submit(new URL(identify, url).href, { email }, headers);
     // Sent to an organization's IdP: the caller takes it from there.
     if ((identified.res.status >= 300 && identified.res.status < 400) || new URL(identified.url).origin !== new URL(url).origin) return identified;
     page = await identified.res.text();

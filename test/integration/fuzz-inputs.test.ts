@@ -342,6 +342,17 @@ test.serial('the OAuth endpoints answer hostile parameters below 500 and a refus
     url: `${issuer}/interaction/${encodeURIComponent(v)}`,
     what: `the interaction uid = ${n}`,
   }));
+  // An organization's sign-in page: its slug, and where to return after signing in.
+  await withHostile(coreOf(HOSTILE_TEXT), hostileText, (v, n) => ({
+    method: 'GET',
+    url: `${t.url}/t/${tenant.slug}/o/${encodeURIComponent(v)}/login`,
+    what: `the organization's sign-in slug = ${n}`,
+  }));
+  await withHostile(HOSTILE_TEXT, hostileText, (v, n) => ({
+    method: 'GET',
+    url: `${t.url}/t/${tenant.slug}/o/fuzz-target/login?${new URLSearchParams({ return_to: v })}`,
+    what: `the organization's sign-in return_to = ${n}`,
+  }));
 
   const posts: Array<[path: string, auth: string, params: Record<string, string>]> = [
     ['/token', basic(client), { grant_type: 'authorization_code', code: 'not-a-code', redirect_uri: client.redirect_uris[0]!, code_verifier: 'v'.repeat(43) }],
@@ -513,6 +524,8 @@ test.serial(
       { url: passwordStep.url, forms: formsIn(await passwordStep.res.text()) },
       await formsOf(browser, `${interaction}/register`),
       { url: interaction, forms: [{ method: 'post', action: `${interaction}/organization`, fields: { org_id: ids.orgId } }] },
+      // The organization's SSO button reads no field; a posted one must change nothing.
+      { url: interaction, forms: [{ method: 'post', action: `${interaction}/sso`, fields: { organization: ids.orgId } }] },
       await formsOf(browser, `${t.url}/t/${tenant.slug}/account/forgot-password`),
       await formsOf(browser, `${t.url}/t/${tenant.slug}/account/verify-email/resend`),
     ];
@@ -532,6 +545,7 @@ test.serial(
       '/login',
       '/register',
       '/organization',
+      '/sso',
       '/account/forgot-password',
       '/account/verify-email/resend',
       '/account/reset-password/',

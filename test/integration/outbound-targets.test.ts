@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import test from 'ava';
 import { sql } from 'kysely';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
-import { Browser } from '../helpers/browser.ts';
+import { Browser, continueWithSso } from '../helpers/browser.ts';
 import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
 import { TestSamlIdp } from '../helpers/saml-idp.ts';
 
@@ -118,7 +118,8 @@ test.serial('at sign-in, OIDC discovery of an issuer that now points at a non-pu
     t.app.connection.db,
   );
   const { url } = await startAuthorization(tenant, client, { organization: org.id });
-  const hop = await new Browser(t.url).follow(url);
+  const browser = new Browser(t.url);
+  const hop = await continueWithSso(browser, await browser.follow(url));
   tt.false(hop.url.includes(`:${port}`), hop.url);
   const after = (await api('GET', `/organizations/${org.id}/sso-connections/${created.body.id}`)).body;
   tt.regex(after.last_error, /could not start the sign-in: .*localhost resolves to (127\.0\.0\.1|::1), a loopback address/);

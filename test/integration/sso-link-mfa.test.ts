@@ -6,7 +6,7 @@ import { accountKey } from '../../src/accounts/brute-force.ts';
 import { base32Decode, hotp, totpStep } from '../../src/factors/totp.ts';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { seriousA11yViolations } from '../helpers/axe.ts';
-import { Browser, formAction } from '../helpers/browser.ts';
+import { Browser, continueWithSso, formAction } from '../helpers/browser.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { type RegisteredClient, signIn, startAuthorization } from '../helpers/oidc.ts';
 import { keyPair, TestSamlIdp } from '../helpers/saml-idp.ts';
@@ -119,7 +119,8 @@ async function idpAsserts(w: World, email: string, subject: string) {
 async function idpSignIn(w: World, email: string, subject: string) {
   const browser = new Browser(t.url);
   const { config, verifier, state, url } = await startAuthorization(w.tenant, w.client, { organization: w.orgId });
-  const toIdp = await browser.follow(url);
+  // The sign-in page offers the organization's SSO first: the person takes it.
+  const toIdp = await continueWithSso(browser, await browser.follow(url));
   if (!toIdp.url.startsWith(idp.ssoUrl)) throw new Error(`expected the IdP, got ${toIdp.res.status} ${toIdp.url}`);
   const response = await idp.response(w.sp, w.conn.acs_url, w.conn.sp_entity_id, {
     inResponseTo: await idp.requestIdOf(w.sp, toIdp.url),

@@ -3,7 +3,7 @@ import { decodeJwt } from 'jose';
 import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { adminApi, createTenant, freePort, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
-import { Browser, enterCredentials, formAction } from '../helpers/browser.ts';
+import { Browser, continueWithSso, enterCredentials, formAction } from '../helpers/browser.ts';
 import { authorizationUrl, discover, type RegisteredClient, signIn, startAuthorization } from '../helpers/oidc.ts';
 import { startUpstreamIdp, type UpstreamUser } from '../helpers/upstream-idp.ts';
 
@@ -65,7 +65,8 @@ async function startUpstreamIdpOn(port: number) {
 async function ssoSignIn(login: string, params: Record<string, string> = {}) {
   const browser = new Browser([t.url, upstream.issuer]);
   const { config, verifier, state, url } = await startAuthorization(tenant, client, { scope: 'openid profile email organizations', ...params });
-  let hop = await browser.follow(url);
+  // With organization=, the page offers the organization's SSO first: the person takes it.
+  let hop = await continueWithSso(browser, await browser.follow(url));
   if (hop.url.startsWith(`${t.url}/t/${tenant.slug}/interaction/`)) {
     hop = await enterCredentials(browser, await hop.res.text(), hop.url, users[login]?.email ?? login, 'ignored');
   }
@@ -113,7 +114,7 @@ test('SP-initiated SSO: email routes to the IdP, JIT creates the user and member
   tt.truthy(detail.identities[0].last_login_at);
 });
 
-test('organization= on the authorization request goes straight to its IdP', async (tt) => {
+test('organization= on the authorization request: its SSO button goes to its IdP', async (tt) => {
   const r = await ssoSignIn('bob', { organization: corp.id });
   tt.is(r.tokens!.claims()!.org_id, corp.id);
   tt.deepEqual(r.tokens!.claims()!.org_roles, ['member'], 'the default role');
@@ -150,7 +151,7 @@ test('an existing account of the verified domain, its email verified, is linked 
 });
 
 test.serial('an IdP asserting an address the email rule refuses gets no account: the same rule as every other way in', async (tt) => {
-  // Straight to the IdP (organization=): the email-first page would refuse the address itself.
+  // To the IdP by the organization's SSO button (organization=): the email-first page would refuse the address itself.
   const r = await ssoSignIn('lookalike', { organization: corp.id });
   tt.is(r.failed?.status, 403);
   tt.regex(r.failed!.html, /Single sign-on failed/);

@@ -4,7 +4,7 @@ import * as oidc from 'openid-client';
 import * as samlify from 'samlify';
 import { mappedRoles } from '../../src/sso/group-roles.ts';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
-import { Browser, enterCredentials } from '../helpers/browser.ts';
+import { Browser, continueWithSso, enterCredentials } from '../helpers/browser.ts';
 import { type RegisteredClient, startAuthorization } from '../helpers/oidc.ts';
 import { keyPair, TestSamlIdp } from '../helpers/saml-idp.ts';
 import { linkIn, SmtpSink } from '../helpers/smtp.ts';
@@ -77,10 +77,10 @@ test.after.always(async () => {
   await smtp?.stop();
 });
 
-/** A sign-in at the app with organization=<org>: straight to the IdP. */
+/** A sign-in at the app with organization=<org>: its SSO button, to the IdP. */
 async function beginAtApp(browser = new Browser(t.url)) {
   const { config, verifier, state, url } = await startAuthorization(tenant, client, { organization: orgId });
-  const toIdp = await browser.follow(url);
+  const toIdp = await continueWithSso(browser, await browser.follow(url));
   if (!toIdp.url.startsWith(idp.ssoUrl)) throw new Error(`expected the IdP, got ${toIdp.res.status} ${toIdp.url}`);
   return { browser, config, verifier, state, requestId: await idp.requestIdOf(sp, toIdp.url) };
 }
@@ -193,7 +193,7 @@ test.serial("attack: the portal's own sign-in with organization= and the tenant 
   const login = await browser.request(`${t.url}/t/${tenant.slug}/portal/login`);
   const auth = new URL(login.headers.get('location')!, t.url);
   auth.searchParams.set('organization', orgId);
-  const toIdp = await browser.follow(auth.href);
+  const toIdp = await continueWithSso(browser, await browser.follow(auth.href));
   tt.true(toIdp.url.startsWith(idp.ssoUrl), toIdp.url);
   const done = await post(browser, await assertion(await idp.requestIdOf(sp, toIdp.url), 'attacker-2', tenant.adminEmail));
   tt.is(done.res.status, 403);
@@ -445,7 +445,7 @@ test('signed assertions: a response signed only at the message level is refused 
   });
   const browser = new Browser(t.url);
   const { url } = await startAuthorization(tenant, client, { organization: other });
-  const toIdp = await browser.follow(url);
+  const toIdp = await continueWithSso(browser, await browser.follow(url));
   const requestId = await idp.requestIdOf(samlify.ServiceProvider({ metadata: await (await fetch(relaxed.sp_metadata_url)).text() }), toIdp.url);
   const response = await idp.response(relaxedSp, relaxed.acs_url, relaxed.sp_entity_id, {
     inResponseTo: requestId,
