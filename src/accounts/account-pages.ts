@@ -79,7 +79,7 @@ export function accountPages(deps: {
     const viewer = ctx.state.viewer;
     const tenantId = ctx.state.runtime.tenant.id;
     const [memberships, invitations, current, teams] = await Promise.all([
-      deps.orgTokens.memberships(tenantId, viewer.user.id, { includeSuspended: true }),
+      deps.orgTokens.memberships(tenantId, viewer.user.id, { includeNotWorking: true }),
       deps.invitations.invitationsFor(tenantId, viewer.user.id),
       deps.orgTokens.grantOrg(tenantId, viewer.grantId),
       deps.teams.teamsOf(tenantId, viewer.user.id),

@@ -52,7 +52,7 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
     const runtime = ctx.state.runtime;
     const current = user.grantId ? await deps.orgTokens.grantOrg(runtime.tenant.id, user.grantId) : undefined;
     const [all, teams] = await Promise.all([
-      deps.orgTokens.memberships(runtime.tenant.id, user.userId, { includeSuspended: true }),
+      deps.orgTokens.memberships(runtime.tenant.id, user.userId, { includeNotWorking: true }),
       deps.teams.teamsOf(runtime.tenant.id, user.userId),
     ]);
     ctx.body = { data: all.map((o) => ({ ...o, teams: teams.get(o.id) ?? [], current: o.id === current })), next_cursor: null };

@@ -96,12 +96,12 @@ export class OrgTokens {
 
   /**
    * Every organization the user is in and that works (active or trialing), with their roles;
-   * with `includeSuspended`, those that don't too (suspended, pending, rejected), for listing.
+   * with `includeNotWorking`, those that don't too (suspended, pending, rejected), for listing.
    */
   async memberships(
     tenantId: string,
     userId: string,
-    opts: { includeSuspended?: boolean } = {},
+    opts: { includeNotWorking?: boolean } = {},
   ): Promise<Array<MembershipClaim & { status: string; status_reason: string | null }>> {
     return inTenant(this.db, tenantId, async (tx) => {
       let qb = tx
@@ -117,7 +117,7 @@ export class OrgTokens {
         ])
         .where('m.tenant_id', '=', tenantId)
         .where('m.user_id', '=', userId);
-      if (!opts.includeSuspended) qb = qb.where('o.status', 'in', [...WORKING_STATUSES]);
+      if (!opts.includeNotWorking) qb = qb.where('o.status', 'in', [...WORKING_STATUSES]);
       return qb.orderBy('o.name').orderBy('o.id').execute();
     });
   }

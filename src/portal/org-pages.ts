@@ -56,11 +56,11 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
       const result = await deps.orgs.list(tenantId, { q: q || undefined, limit: 50, cursor });
       rows = result.data;
       nextCursor = result.next_cursor;
-      const mine = new Map((await deps.orgTokens.memberships(tenantId, viewer.user.id, { includeSuspended: true })).map((m) => [m.id, m.roles]));
+      const mine = new Map((await deps.orgTokens.memberships(tenantId, viewer.user.id, { includeNotWorking: true })).map((m) => [m.id, m.roles]));
       rows = rows.map((r) => ({ ...r, roles: mine.get(r.id) ?? [] }));
     } else {
       const needle = q.toLowerCase();
-      rows = (await deps.orgTokens.memberships(tenantId, viewer.user.id, { includeSuspended: true })).filter(
+      rows = (await deps.orgTokens.memberships(tenantId, viewer.user.id, { includeNotWorking: true })).filter(
         (m) => !needle || m.name.toLowerCase().includes(needle) || m.slug.includes(needle),
       );
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { httpsUrl } from '../base/validate.ts';
 
 /**
  * Tenant settings: what an admin may change (PATCH /settings), with every default in one place.
@@ -124,11 +125,7 @@ export const UpdateSettings = z
       .regex(/^[^<>"\r\n]+$/, 'must not contain <, >, " or line breaks')
       .nullable(),
     // https only: the logo is loaded by every sign-in page, which must not mix in plain http.
-    logo_url: z
-      .string()
-      .max(2000, 'must be at most 2000 characters')
-      .refine((s) => URL.canParse(s) && new URL(s).protocol === 'https:', 'must be an https URL')
-      .nullable(),
+    logo_url: httpsUrl.nullable(),
     users_can_create_organizations: z.boolean(),
     organization_approval: z.enum(ORGANIZATION_APPROVAL_MODES),
     // null: no limit. 1 is "one organization per sign-up".
