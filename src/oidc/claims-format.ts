@@ -46,7 +46,7 @@ const FORMATS: Record<ClaimsFormat, Format> = {
     list: (ms) => (ms.length ? { organization: ms.map((m) => m.slug) } : {}),
   },
   // Auth0 has no membership list: its tokens name only the organization they are for (org_id,
-  // org_name: see orgScopedExtras), and carry no organization claim otherwise.
+  // org_name — the slug: see orgScopedExtras), and carry no organization claim otherwise.
   auth0: {
     claims: [],
     list: () => ({}),
@@ -89,16 +89,13 @@ export const MEMBERSHIP_CLAIMS: readonly string[] = [...new Set(CLAIMS_FORMATS.f
 export const ORG_SCOPED_EXTRA_CLAIMS = ['org_name'] as const;
 
 /**
- * What `format` adds to an org-scoped token's claims (`org_name` for auth0, as Auth0 puts it
- * beside `org_id`); nothing for a token without an organization. `orgName` is asked only when
- * needed.
+ * What `format` adds to an org-scoped token's claims; nothing for a token without an organization.
+ * auth0: `org_name` beside `org_id`, as Auth0 puts it. In Auth0 that is the organization's *name*
+ * identifier — unique, lowercase, what "Use Organization Names in Authentication API" lets an app
+ * match on — not its display name, which is neither unique nor stable (an org admin renames it).
+ * Tessera's counterpart is the slug (unique in the tenant, lowercase), already in the org claims.
  */
-export async function orgScopedExtras(
-  format: ClaimsFormat,
-  orgClaims: { org_id?: unknown },
-  orgName: (orgId: string) => Promise<string | undefined>,
-): Promise<Record<string, unknown>> {
-  if (format !== 'auth0' || typeof orgClaims.org_id !== 'string') return {};
-  const name = await orgName(orgClaims.org_id);
-  return name === undefined ? {} : { org_name: name };
+export function orgScopedExtras(format: ClaimsFormat, orgClaims: { org_id?: unknown; org_slug?: unknown }): Record<string, unknown> {
+  if (format !== 'auth0' || typeof orgClaims.org_id !== 'string' || typeof orgClaims.org_slug !== 'string') return {};
+  return { org_name: orgClaims.org_slug };
 }

@@ -126,11 +126,9 @@ export function buildProvider(
 
   /** The client's claims format, and what it adds to org-scoped claims (auth0's org_name). */
   const formatOf = (clientId: string | undefined) => (clientId ? deps.clients.claimsFormat(tenant.id, clientId) : Promise.resolve('tessera' as const));
-  const withFormatExtras = async (ctx: unknown, format: ClaimsFormat, orgClaims: Record<string, unknown>) => ({
+  const withFormatExtras = (format: ClaimsFormat, orgClaims: Record<string, unknown>) => ({
     ...orgClaims,
-    ...(await orgScopedExtras(format, orgClaims, (orgId) =>
-      once(ctx, `org-name:${orgId}`, async () => (await deps.orgTokens.findOrg(tenant.id, orgId))?.name),
-    )),
+    ...orgScopedExtras(format, orgClaims),
   });
 
   /** The org claims of a grant's sign-in, when it works in an organization the user may still use. */
@@ -214,7 +212,7 @@ export function buildProvider(
           const scopes = new Set(String(scope ?? '').split(' '));
           const format = await formatOf(ctx?.oidc?.client?.clientId);
           return {
-            ...(await withFormatExtras(ctx, format, await grantOrgClaims(ctx, ctx?.oidc?.entities?.Grant?.jti, user.id))),
+            ...withFormatExtras(format, await grantOrgClaims(ctx, ctx?.oidc?.entities?.Grant?.jti, user.id)),
             ...(scopes.has('organizations') ? await membershipsClaim(ctx, user.id, use !== 'userinfo', format) : {}),
             sub: user.id,
             email: user.email,
@@ -256,7 +254,7 @@ export function buildProvider(
         const asked = orgRequest.getStore();
         if (!asked || asked.clientId !== token.clientId) return undefined;
         const orgClaims = await deps.orgTokens.orgClaimsForClient(tenant.id, asked.orgId);
-        return orgClaims && withFormatExtras(ctx, await formatOf(token.clientId), { ...orgClaims });
+        return orgClaims && withFormatExtras(await formatOf(token.clientId), { ...orgClaims });
       }
       const accountId = (token as { accountId?: string }).accountId;
       if (!accountId) return undefined;
@@ -268,7 +266,7 @@ export function buildProvider(
       const format = await formatOf(token.clientId);
       return {
         ...signInClaims(ctx),
-        ...(await withFormatExtras(memoCtx, format, await grantOrgClaims(memoCtx, grantId, accountId))),
+        ...withFormatExtras(format, await grantOrgClaims(memoCtx, grantId, accountId)),
         ...(token.scopes.has('organizations') ? await membershipsClaim(memoCtx, accountId, true, format) : {}),
       };
     },

@@ -84,16 +84,10 @@ test('every claim a format emits is registered under the organizations scope, an
   t.deepEqual([...ORG_SCOPED_EXTRA_CLAIMS], ['org_name']);
 });
 
-test('org-scoped tokens: auth0 adds org_name beside org_id; no other format adds anything; none without an organization', async (t) => {
-  const asked: string[] = [];
-  const orgName = async (id: string) => {
-    asked.push(id);
-    return id === ACME ? 'Acme' : undefined;
-  };
+test('org-scoped tokens: auth0 adds org_name (the slug, not the display name) beside org_id; no other format adds anything', (t) => {
   const orgClaims = { org_id: ACME, org_slug: 'acme', org_roles: ['owner'], org_permissions: [] };
-  t.deepEqual(await orgScopedExtras('auth0', orgClaims, orgName), { org_name: 'Acme' });
-  for (const format of ['tessera', 'flat', 'keycloak', 'logto'] satisfies ClaimsFormat[]) t.deepEqual(await orgScopedExtras(format, orgClaims, orgName), {});
-  t.deepEqual(await orgScopedExtras('auth0', {}, orgName), {}, 'Auth0 omits org_name without an organization');
-  t.deepEqual(await orgScopedExtras('auth0', { org_id: GLOBEX }, orgName), {}, 'an organization gone meanwhile: no name rather than a wrong one');
-  t.deepEqual(asked, [ACME, GLOBEX], 'the name is looked up only for auth0 tokens with an organization');
+  t.deepEqual(orgScopedExtras('auth0', orgClaims), { org_name: 'acme' });
+  for (const format of ['tessera', 'flat', 'keycloak', 'logto'] satisfies ClaimsFormat[]) t.deepEqual(orgScopedExtras(format, orgClaims), {});
+  t.deepEqual(orgScopedExtras('auth0', {}), {}, 'Auth0 omits org_name without an organization');
+  t.deepEqual(orgScopedExtras('auth0', { org_id: GLOBEX }), {}, 'no slug: no org_name rather than a wrong one');
 });
