@@ -4,6 +4,7 @@ import { CLAIMS_FORMATS } from '../oidc/claims-format.ts';
 import { TENANT_SCOPES } from '../oidc/provider.ts';
 import { domain, text } from '../orgs/org.schemas.ts';
 import { ORG_STATUSES } from '../orgs/org.table.ts';
+import { slug } from '../orgs/slug.ts';
 import { DIRECTORY_PROVIDERS, SSO_MATCHES } from '../scim/scim.table.ts';
 import { SETUP_LINK_MAX_TTL_S, SETUP_LINK_MIN_TTL_S } from '../setup-links/setup-link.service.ts';
 import { SETUP_FEATURES } from '../setup-links/setup-link.table.ts';
@@ -148,11 +149,8 @@ export const DeleteRole = z.strictObject({ force: z.enum(['true', 'false']).opti
 
 // ── teams ────────────────────────────────────────────────────────────────────
 
-const teamSlug = z
-  .string()
-  .min(2, 'must be 2–64 characters')
-  .max(64, 'must be 2–64 characters')
-  .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'use lowercase letters, digits and hyphens, not at the start or end');
+// The same slug rule as an organization's (orgs/slug.ts).
+const teamSlug = slug;
 const teamFields = { name: text(200).min(1, 'required'), slug: teamSlug.nullable().optional(), description: text(2000).nullable().optional() };
 export const TeamParams = z.object({ orgId: uuid, teamId: uuid });
 export const CreateTeam = z.strictObject(teamFields);

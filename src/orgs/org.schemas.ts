@@ -2,18 +2,17 @@ import { z } from 'zod';
 import { fields, httpsUrl, httpUrl } from '../base/validate.ts';
 import { parseDomain } from '../users/email-address.ts';
 import { ORG_STATUSES } from './org.table.ts';
+import { slug, slugFormat, slugRules } from './slug.ts';
 
 // What creating and changing an organization takes: the Admin API and the portal validate with
 // these, and the service's input type is derived from them.
 
-const slugRules = (s: z.ZodString) =>
-  s
-    .min(2, 'must be 2–64 characters')
-    .max(64, 'must be 2–64 characters')
-    .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'use lowercase letters, digits and hyphens, not at the start or end');
-const orgSlug = slugRules(z.string());
-/** Whether `s` can be an organization's slug (one in a URL is checked before it is looked up). */
-export const isOrgSlug = (s: string) => orgSlug.safeParse(s).success;
+const orgSlug = slug;
+/**
+ * Whether `s` can name an organization in a URL (checked before it is looked up): a slug, or an
+ * organization's id, which lookups take as an id.
+ */
+export const isOrgSlug = (s: string) => slugFormat(z.string()).safeParse(s).success;
 /** Stored (and matched against emails' domains) in IDNA ASCII form: `bücher.de` is `xn--bcher-kva.de`. */
 export const domain = z
   .string()
