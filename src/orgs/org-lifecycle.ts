@@ -28,6 +28,23 @@ export const STATUS_REASONS = { awaitingApproval: 'awaiting_approval', approved:
 // ── creating ─────────────────────────────────────────────────────────────────
 
 /**
+ * Who may delete an organization in `status`. A rejected one counts toward its creator's
+ * `max_organizations_per_user` so that a rejection can't be retried without end: were its owner
+ * to delete it, they could create another at once. So only a tenant administrator removes a
+ * rejected organization; every other status is its owners' (and the tenant's) to delete.
+ */
+export function refuseDeleting(org: { status: OrgStatus }, tenantAdmin: boolean): void {
+  if (org.status === 'rejected' && !tenantAdmin) {
+    throw Conflict('This organization was rejected, so it stays (and counts toward the organizations you may create) until a tenant administrator removes it.');
+  }
+}
+
+/** `refuseDeleting` for `actor`, in the deleting transaction. */
+export async function assertMayDelete(tx: TenantTx, tenantId: string, actor: Actor, org: { status: OrgStatus }): Promise<void> {
+  refuseDeleting(org, org.status === 'rejected' && (await isTenantAdmin(tx, tenantId, actor)));
+}
+
+/**
  * How an organization `actor` creates starts, or a 409 when the creator is at the tenant's
  * `max_organizations_per_user`. Runs in the creating transaction: the creator's user row is
  * locked first, so two creations by one person at the same moment are counted one after the other.

@@ -11,7 +11,7 @@ import * as membership from './membership.ts';
 import { presentMember } from './membership.ts';
 import type { OrgInput } from './org.schemas.ts';
 import { nextAuthPolicy, presentAuthPolicy } from './org-auth-policy.ts';
-import { creationRule, nextLifecycle, STATUS_REASONS, stopsWorking } from './org-lifecycle.ts';
+import { assertMayDelete, creationRule, nextLifecycle, STATUS_REASONS, stopsWorking } from './org-lifecycle.ts';
 import * as rules from './org-rules.ts';
 import { revokeOrgScoped } from './org-tokens.ts';
 
@@ -267,6 +267,7 @@ export class OrgService {
   async delete(tenantId: string, actor: Actor, orgId: string): Promise<void> {
     await this.tx(tenantId, async (tx) => {
       const before = await this.orgOrThrow(tx, tenantId, orgId, true);
+      await assertMayDelete(tx, tenantId, actor, before);
       await revokeOrgScoped(tx, tenantId, orgId);
       await repo.deleteOrg(tx, tenantId, orgId);
       await this.audit(tx, tenantId, orgId, actor, 'organization.deleted', { type: 'organization', id: orgId }, presentOrg(before), null);

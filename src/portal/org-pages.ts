@@ -4,6 +4,7 @@ import { CreateOrg, PatchOrg } from '../admin-api/schemas.ts';
 import type { Render } from '../base/views.ts';
 import type { OrgService } from '../orgs/org.service.ts';
 import { ORG_STATUSES } from '../orgs/org.table.ts';
+import { refuseDeleting } from '../orgs/org-lifecycle.ts';
 import type { OrgTokens } from '../orgs/org-tokens.ts';
 import { effectiveSettings } from '../tenants/settings.ts';
 import type { UserService } from '../users/user.service.ts';
@@ -188,6 +189,7 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
   router.get('/organizations/:orgId/delete', async (ctx) => {
     const org = await orgPageContext(ctx, deps.orgs);
     requireAbility(org, 'ownerPowers', 'delete the organization');
+    refuseDeleting(org.org, org.viewer.user.tenant_admin);
     page(ctx, 'portal/org-delete.njk', { title: `Delete ${org.org.name}`, section: 'portal', tab: 'settings', org });
   });
 
@@ -195,6 +197,7 @@ export function orgPages(deps: { orgs: OrgService; orgTokens: OrgTokens; users: 
   router.post('/organizations/:orgId/delete', async (ctx) => {
     const org = await orgPageContext(ctx, deps.orgs);
     requireAbility(org, 'ownerPowers', 'delete the organization');
+    refuseDeleting(org.org, org.viewer.user.tenant_admin);
     const values = formValues(ctx, ['confirm_slug']);
     if (values.confirm_slug !== org.org.slug) {
       return page(
