@@ -16,7 +16,7 @@ import { passwordProblem } from '../users/password-policy.ts';
 import { hashPassword } from '../users/passwords.ts';
 import { findUserByEmail, insertUser } from '../users/user.repo.ts';
 import type { UserService } from '../users/user.service.ts';
-import { type InvitationService, isInvitedAccount } from './invitation.service.ts';
+import { type InvitationService, isInvitedAccount, joinRefusal } from './invitation.service.ts';
 import type { OrgTokens } from './org-tokens.ts';
 
 const GONE: Record<string, { title: string; text: string }> = {
@@ -56,6 +56,12 @@ export function invitationRoutes(deps: {
     if (found.status !== 'pending') {
       const gone = GONE[found.status]!;
       message(ctx, gone.title, gone.text, 410);
+      return undefined;
+    }
+    // An organization that doesn't work (suspended, pending, rejected) takes nobody in: no form, no SSO.
+    const refused = joinRefusal(found.org);
+    if (refused) {
+      message(ctx, `Can't join ${found.org.name} now`, refused, 409);
       return undefined;
     }
     if (found.invitation.email_key === null) {

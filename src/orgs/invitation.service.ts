@@ -12,6 +12,7 @@ import * as membership from './membership.ts';
 import type { InvitationRow, OrgRow } from './org.repo.ts';
 import * as repo from './org.repo.ts';
 import { DEFAULT_INVITATION_TTL_SECONDS, invitationStatus, presentInvitation, presentOrg } from './org.service.ts';
+import { isWorking } from './org.table.ts';
 import { audit, orgOrThrow, resolveRoles } from './org-rules.ts';
 
 /**
@@ -24,14 +25,24 @@ export function isInvitedAccount(inv: { email_key: string | null }, user: { emai
 }
 
 /**
- * No invitation leaves an organization that is waiting for approval or was rejected: nobody is
- * asked to join what may never work. Refused (409), not held: the owner invites once it is
- * approved, and the approval mail says so.
+ * Invitations go out and are taken up only while the organization works (`isWorking`: active or
+ * trialing). None leaves one that is waiting for approval or was rejected — nobody is asked to
+ * join what may never work — nor a suspended one: it issues no tokens, and its invitations'
+ * pages would otherwise still offer its SSO. Refused (409), not held: the owner invites (or
+ * resends) once it works again; the approval mail says so.
  */
 function assertMayInvite(org: OrgRow) {
   if (org.status === 'pending')
     throw Conflict(`${org.name} is waiting for approval by an administrator: invite people once it is approved (you will get an email).`);
   if (org.status === 'rejected') throw Conflict(`${org.name} was not approved, so it can't invite anyone.`);
+  if (!isWorking(org.status)) throw Conflict(`${org.name} is ${org.status}, so it can't invite anyone until a tenant administrator reactivates it.`);
+}
+
+/** Why nobody can join `org` through an invitation now, or undefined when they can. */
+export function joinRefusal(org: { name: string; status: string }): string | undefined {
+  return isWorking(org.status)
+    ? undefined
+    : `${org.name} is not taking new members at the moment, so this invitation can't be accepted now. Ask whoever invited you.`;
 }
 
 /**
@@ -270,6 +281,8 @@ export class InvitationService {
     const user = await findUserById(tx, tenantId, userId);
     if (!user || !isInvitedAccount(inv, user)) throw Conflict('This invitation is for another email address.');
     const org = (await repo.findOrg(tx, tenantId, inv.org_id, { lock: true }))!;
+    const refused = joinRefusal(org);
+    if (refused) throw Conflict(refused);
     const role = (await repo.findRole(tx, tenantId, inv.org_id, inv.role_id))!;
     const actor: Actor = { type: 'user', id: userId };
     // The roles were the inviter's to give (checked again now: an inviter who lost the right can't).
