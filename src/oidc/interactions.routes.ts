@@ -367,8 +367,9 @@ export function interactionRoutes(deps: {
     // Named on the request, chosen by signing in through an organization's SSO, or picked here.
     const ssoOrg = (details.lastSubmission as { sso?: { org_id?: string } } | undefined)?.sso?.org_id;
     const team = requestedTeam(details.params);
-    // A team named by its id alone says its organization.
-    const teamOrg = team && !requestedOrganization(details.params) && !ssoOrg ? await deps.orgTokens.teamOrg(tenant.id, team) : undefined;
+    // A team named by its id alone says its organization — only for a team the person is in:
+    // any other is answered like an unknown one (the picker), never with its organization's id.
+    const teamOrg = team && !requestedOrganization(details.params) && !ssoOrg ? await deps.orgTokens.teamOrg(tenant.id, accountId, team) : undefined;
     const wanted = requestedOrganization(details.params) ?? ssoOrg ?? teamOrg ?? picked;
     if (!wanted) {
       const [organizations, user] = await Promise.all([deps.orgTokens.memberships(tenant.id, accountId), deps.users.find(tenant.id, accountId)]);

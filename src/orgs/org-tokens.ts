@@ -352,11 +352,21 @@ export class OrgTokens {
     return { claims };
   }
 
-  /** The organization of the team `teamId`, if it is a team of the tenant. */
-  async teamOrg(tenantId: string, teamId: string): Promise<string | undefined> {
-    if (!isUuid(teamId)) return undefined;
+  /**
+   * The organization of the team `teamId`, when `userId` is in that team. A team the person can't
+   * use — another organization's, one they are not in, or none at all — gives nothing, so it is
+   * answered the same whatever the reason and never names an organization the person is not in.
+   */
+  async teamOrg(tenantId: string, userId: string, teamId: string): Promise<string | undefined> {
+    if (!isUuid(teamId) || !isUuid(userId)) return undefined;
     const row = await scopedStatement(this.db, tenantId, (tx) =>
-      tx.selectFrom('teams').select('org_id').where('tenant_id', '=', tenantId).where('id', '=', teamId).executeTakeFirst(),
+      tx
+        .selectFrom('team_members')
+        .select('org_id')
+        .where('tenant_id', '=', tenantId)
+        .where('team_id', '=', teamId)
+        .where('user_id', '=', userId)
+        .executeTakeFirst(),
     );
     return row?.org_id;
   }
