@@ -135,8 +135,10 @@ export class TeamService {
 
   /**
    * The permission ceiling for team roles: nobody hands out (or takes away) a team role carrying
-   * a permission they do not hold — in the organization (org-rules.ts), or through their own roles
-   * in this team.
+   * a permission they do not hold — in the organization (org-rules.ts), or, for the team's own
+   * `admin`, through their roles in this team. A plain holder of a team role (an organization
+   * admin who is a `deployer` of the team, say) does not pass it on: a team role's permissions
+   * count only where the team's admins decide, in that team.
    */
   private async assertTeamRolesWithinReach(
     tx: TenantTx,
@@ -146,15 +148,18 @@ export class TeamService {
     actor: Actor,
     roles: readonly TeamRoleRow[],
     field: string,
+    what: 'grant' | 'take away' | 'grant or take away',
   ) {
     let permissions = roles.flatMap((r) => r.permissions);
     if (!permissions.length) return;
     if (actor.type === 'user') {
       const mine = await repo.findTeamMember(tx, tenantId, teamId, actor.id);
-      const held = new Set((await repo.teamRolesByName(tx, tenantId, orgId, mine?.roles ?? [])).flatMap((r) => r.permissions));
-      permissions = permissions.filter((p) => !held.has(p));
+      if (mine?.roles.includes('admin')) {
+        const held = new Set((await repo.teamRolesByName(tx, tenantId, orgId, mine.roles)).flatMap((r) => r.permissions));
+        permissions = permissions.filter((p) => !held.has(p));
+      }
     }
-    await rules.assertPermissionsHeld(tx, tenantId, orgId, actor, permissions, field);
+    await rules.assertPermissionsHeld(tx, tenantId, orgId, actor, permissions, field, what);
   }
 
   // ── teams ──────────────────────────────────────────────────────────────────
@@ -265,7 +270,7 @@ export class TeamService {
       }
       if (await repo.findTeamMember(tx, tenantId, teamId, userId)) throw Conflict('That person is already in the team; change their roles with PATCH instead.');
       const roles = await this.resolveTeamRoles(tx, tenantId, orgId, roleNames, 'roles');
-      await this.assertTeamRolesWithinReach(tx, tenantId, orgId, teamId, actor, roles.rows, 'roles');
+      await this.assertTeamRolesWithinReach(tx, tenantId, orgId, teamId, actor, roles.rows, 'roles', 'grant');
       await repo.insertTeamMember(tx, { tenant_id: tenantId, org_id: orgId, team_id: teamId, user_id: userId, roles: roles.names });
       const after = (await repo.findTeamMember(tx, tenantId, teamId, userId))!;
       await rules.audit(tx, tenantId, orgId, actor, 'team.member.added', { type: 'team_member', id: `${teamId}:${userId}` }, null, {
@@ -287,7 +292,16 @@ export class TeamService {
       const next = await this.resolveTeamRoles(tx, tenantId, orgId, roleNames, 'roles');
       const changed = [...next.names.filter((n) => !before.roles.includes(n)), ...before.roles.filter((n) => !next.names.includes(n))];
       if (!changed.length) return presentTeamMember(before);
-      await this.assertTeamRolesWithinReach(tx, tenantId, orgId, teamId, actor, await repo.teamRolesByName(tx, tenantId, orgId, changed), 'roles');
+      await this.assertTeamRolesWithinReach(
+        tx,
+        tenantId,
+        orgId,
+        teamId,
+        actor,
+        await repo.teamRolesByName(tx, tenantId, orgId, changed),
+        'roles',
+        'grant or take away',
+      );
       await repo.setTeamMemberRoles(tx, tenantId, teamId, userId, next.names);
       const after = (await repo.findTeamMember(tx, tenantId, teamId, userId))!;
       await rules.audit(
@@ -318,7 +332,16 @@ export class TeamService {
       const before = await repo.findTeamMember(tx, tenantId, teamId, userId);
       if (!before) throw NO_TEAM_MEMBER();
       if (!leaving)
-        await this.assertTeamRolesWithinReach(tx, tenantId, orgId, teamId, actor, await repo.teamRolesByName(tx, tenantId, orgId, before.roles), 'roles');
+        await this.assertTeamRolesWithinReach(
+          tx,
+          tenantId,
+          orgId,
+          teamId,
+          actor,
+          await repo.teamRolesByName(tx, tenantId, orgId, before.roles),
+          'roles',
+          'take away',
+        );
       await repo.deleteTeamMember(tx, tenantId, teamId, userId);
       await revokeTeamScoped(tx, tenantId, teamId, [userId]);
       await rules.audit(
