@@ -95,6 +95,49 @@ test("organization_usage: 'require' shows the picker; 'deny' refuses an organiza
   tt.is(plain.tokens.claims()!.org_id, undefined);
 });
 
+test("organization_usage 'deny': no organization or team through refresh or the switch API either, and none once a client becomes deny", async (tt) => {
+  const deny = (await api('POST', '/clients', { ...webClient('http://localhost:8080/deny-refresh'), organization_usage: 'deny' })).body;
+  const team = (await api('POST', `/organizations/${acme.id}/teams`, { name: 'Deny Crew' })).body;
+  tt.is((await api('POST', `/organizations/${acme.id}/teams/${team.id}/members`, { user_id: adminId })).status, 201);
+  const { tokens, config } = await signIn(t, tenant, deny, { scope: 'openid organizations offline_access' });
+  tt.truthy(tokens.refresh_token);
+  for (const params of [{ organization: acme.id }, { organization: 'acme' }, { organization: acme.id, team: team.id }, { team: team.id }] as Array<
+    Record<string, string>
+  >) {
+    const err = await tt.throwsAsync(oidc.refreshTokenGrant(config, tokens.refresh_token!, params));
+    tt.is((err as oidc.ResponseBodyError).error, 'invalid_request', JSON.stringify(params));
+    tt.is((err as oidc.ResponseBodyError).error_description, 'this client does not use organizations; leave out the organization and team parameters');
+  }
+  // The refusals did not spend the refresh token, and it still works without an organization.
+  const plain = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  tt.is((await verify(plain.access_token)).org_id, undefined);
+
+  // The switch API with the deny client's access token: a problem saying so; the sign-in stays out of organizations.
+  const switchTo = (orgId: string, body?: unknown) =>
+    fetch(`${t.url}/t/${tenant.slug}/api/v1/me/organizations/${orgId}/switch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${plain.access_token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+  for (const res of [await switchTo(acme.id), await switchTo(acme.id, { team: team.id })]) {
+    tt.is(res.status, 403);
+    tt.is(res.headers.get('content-type'), 'application/problem+json');
+    tt.regex((await res.json()).detail, /does not use organizations/);
+  }
+  const after = await oidc.refreshTokenGrant(config, plain.refresh_token!);
+  tt.is((await verify(after.access_token)).org_id, undefined);
+  tt.is(after.claims()!.org_id, undefined);
+
+  // A client that worked in an organization and is then set to deny: its sign-ins' next tokens have none.
+  const was = (await api('POST', '/clients', { ...webClient('http://localhost:8080/becomes-deny') })).body;
+  const s = await signIn(t, tenant, was, { params: { organization: acme.id } });
+  tt.is((await verify(s.tokens.access_token)).org_id, acme.id);
+  tt.is((await api('PATCH', `/clients/${was.client_id}`, { organization_usage: 'deny' })).status, 200);
+  const refreshed = await oidc.refreshTokenGrant(s.config, s.tokens.refresh_token!);
+  tt.is((await verify(refreshed.access_token)).org_id, undefined);
+  tt.is(refreshed.claims()!.org_id, undefined);
+});
+
 test('switching by refresh_token grant with organization=<id>; refresh keeps it; refusals are OAuth errors', async (tt) => {
   const { tokens, config } = await signIn(t, tenant, client, { params: { organization: acme.id } });
   const switched = await oidc.refreshTokenGrant(config, tokens.refresh_token!, { organization: globex.id });
