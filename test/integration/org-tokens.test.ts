@@ -316,6 +316,51 @@ test('a machine client granted an organization gets org-scoped client-credential
   tt.is(bad.body.errors[0].field, 'organization_ids');
 });
 
+test("a machine client's org-scoped tokens stop working when the organization is suspended or deleted, or the client is no longer granted it", async (tt) => {
+  const machine = async (orgId: string) => {
+    const m = (await api('POST', '/clients', { name: 'machine', grant_types: ['client_credentials'], scopes: ['openid', 'admin'], organization_ids: [orgId] }))
+      .body;
+    const config = await discover(tenant, m);
+    return { m, config, token: async () => (await oidc.clientCredentialsGrant(config, { organization: orgId, scope: 'admin' })).access_token };
+  };
+  // Both places a token is checked: introspection, and Tessera's own APIs (here the Admin API, which machine tokens with `admin` may use).
+  const works = async (config: oidc.Configuration, token: string) => {
+    const active = (await oidc.tokenIntrospection(config, token)).active;
+    const status = (await adminApi(t, tenant, 'GET', '/organizations?limit=1', undefined, token)).status;
+    tt.is(status, active ? 200 : 401, 'introspection and the API agree');
+    return active;
+  };
+
+  // Suspended: inactive; active again: a token of the same client works again.
+  const suspended = (await api('POST', '/organizations', { name: 'Machine Suspended' })).body;
+  const a = await machine(suspended.id);
+  const aToken = await a.token();
+  tt.is((await verify(aToken)).org_id, suspended.id);
+  tt.true(await works(a.config, aToken));
+  tt.is((await api('PATCH', `/organizations/${suspended.id}`, { status: 'suspended' })).status, 200);
+  tt.false(await works(a.config, aToken));
+  tt.is((await api('PATCH', `/organizations/${suspended.id}`, { status: 'active' })).status, 200);
+  tt.true(await works(a.config, await a.token()));
+
+  // Deleted.
+  const deleted = (await api('POST', '/organizations', { name: 'Machine Deleted' })).body;
+  const b = await machine(deleted.id);
+  const bToken = await b.token();
+  tt.true(await works(b.config, bToken));
+  tt.is((await api('DELETE', `/organizations/${deleted.id}`)).status, 204);
+  tt.false(await works(b.config, bToken));
+
+  // No longer among the client's organizations; its token without an organization is unaffected.
+  const ungranted = (await api('POST', '/organizations', { name: 'Machine Ungranted' })).body;
+  const c = await machine(ungranted.id);
+  const cToken = await c.token();
+  const plain = (await oidc.clientCredentialsGrant(c.config, { scope: 'admin' })).access_token;
+  tt.true(await works(c.config, cToken));
+  tt.is((await api('PATCH', `/clients/${c.m.client_id}`, { organization_ids: [] })).status, 200);
+  tt.false(await works(c.config, cToken));
+  tt.true(await works(c.config, plain));
+});
+
 test('a user in 1,000 organizations: tokens stay small and point to userinfo, which lists all 1,000', async (tt) => {
   const u = (await api('POST', '/users', { email: 'busy@x.test', password: 'so many orgs here', email_verified: true })).body;
   const { db } = t.app.connection;
