@@ -21,6 +21,9 @@ export function safeReturnTo(tenantSlug: string, candidate: unknown): string {
   if (typeof candidate !== 'string' || candidate.length > MAX_LENGTH) return fallback;
   // A path on this host: one leading slash (`//host` and `/\host` are other hosts to a browser).
   if (!candidate.startsWith('/') || candidate.startsWith('//')) return fallback;
+  // The characters our own pages' paths and queries are written with, and no others.
+  if (!/^[\w\-/?=&%.]*$/.test(candidate)) return fallback;
+  // Excluded by the set above already; named because they are what attacks use.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
   if (/[\\\u0000-\u001f\u007f]/.test(candidate) || /%2e/i.test(candidate)) return fallback;
   const path = candidate.split(/[?#]/, 1)[0]!;
