@@ -343,7 +343,7 @@ export async function createApp(config: Config, opts: { log?: Logger; connection
 
   const me = new Router({ prefix: '/t/:slug/api/v1/me' });
   me.use(...json(), requireUser({ db, users, apiTokens }));
-  me.use(meRoutes({ accounts, orgTokens, orgs, teams, invitations }).routes());
+  me.use(meRoutes({ accounts, orgTokens, orgs, teams, invitations, clients }).routes());
   koa.use(me.routes());
 
   const adminRegistry = adminApi({

@@ -4,7 +4,7 @@ import { type AccountService, PasswordRejected } from '../accounts/account.servi
 import { AuthPolicyNotMet, Forbidden, NotFound, TooManyRequests, ValidationFailed } from '../base/errors.ts';
 import { isUuid } from '../base/ids.ts';
 import { readBody } from '../base/validate.ts';
-import { API_TOKENS_CLIENT } from '../oidc/client.service.ts';
+import { API_TOKENS_CLIENT, type ClientService } from '../oidc/client.service.ts';
 import { carriedSignIn } from '../oidc/org-request.ts';
 import { mintAccessToken } from '../oidc/provider.ts';
 import type { InvitationService } from '../orgs/invitation.service.ts';
@@ -21,7 +21,14 @@ const ChangePassword = z.strictObject({
 });
 
 /** The signed-in user's own API, /t/<slug>/api/v1/me. */
-export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens; orgs: OrgService; teams: TeamService; invitations: InvitationService }) {
+export function meRoutes(deps: {
+  accounts: AccountService;
+  orgTokens: OrgTokens;
+  orgs: OrgService;
+  teams: TeamService;
+  invitations: InvitationService;
+  clients: ClientService;
+}) {
   const router = new Router();
 
   /**
@@ -69,6 +76,10 @@ export function meRoutes(deps: { accounts: AccountService; orgTokens: OrgTokens;
     const tenantId = runtime.tenant.id;
     if (!user.grantId || user.clientId === API_TOKENS_CLIENT) {
       throw Forbidden('This token is not part of a sign-in that can switch organizations (API tokens keep the organization they were made for).');
+    }
+    // The client's organization_usage, as at its authorization and refresh requests.
+    if (!(await deps.clients.usesOrganizations(tenantId, user.clientId))) {
+      throw Forbidden("This token's client does not use organizations (its organization_usage is deny): it cannot switch into one.");
     }
     const grantId = user.grantId;
     const orgId = String(ctx.params.orgId).slice(0, 100);

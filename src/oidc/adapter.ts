@@ -7,7 +7,7 @@ import { GroupCommit } from '../db/group-commit.ts';
 import { scopedBatch, scopedStatement } from '../db/one-shot.ts';
 import type { inTenant } from '../db/tenant-scope.ts';
 import * as repo from '../oidc-store/oidc-payload.repo.ts';
-import { grantOrgKey } from '../orgs/org-tokens.ts';
+import { grantOrgKey, machineOrgStillWorks, machineTokenOrg } from '../orgs/org-tokens.ts';
 import { userKey } from '../users/user.service.ts';
 import type { ClientService } from './client.service.ts';
 import { heldSaves } from './held-saves.ts';
@@ -104,7 +104,10 @@ export function adapterFor(db: Database, tenantId: string, issuer: string, clien
       // introspection asks for both at once: one shared query answers both.
       if (JWT_BACKED_MODELS.has(this.model)) {
         const hit = await readOnce(`oidc:${tenantId}:jwt:${id}`, () => this.findWithRelated([...JWT_BACKED_MODELS], id));
-        return hit?.model === this.model ? this.found(hit.token) : undefined;
+        if (hit?.model !== this.model) return undefined;
+        // An org-scoped machine token is found only while it still works in its organization.
+        if (hit.model === 'ClientCredentials' && machineTokenOrg(hit.token.payload) && !machineOrgStillWorks(hit.machineOrg)) return undefined;
+        return this.found(hit.token);
       }
       return readOnce(this.key('id', id), async () => this.found((await this.findWithRelated([this.model], id))?.token));
     }

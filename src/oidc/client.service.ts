@@ -16,6 +16,9 @@ export const API_TOKENS_CLIENT = 'tessera:api-tokens';
 /** The built-in client the portal and account pages sign in with (see portal/portal-session.ts). */
 export const PORTAL_CLIENT = 'tessera:portal';
 
+/** What every path says when a client whose `organization_usage` is `deny` asks for an organization or team. */
+export const NO_ORGANIZATIONS_TEXT = 'this client does not use organizations; leave out the organization and team parameters';
+
 /** The portal's redirect URI at a tenant's issuer. */
 export const portalRedirectUri = (issuer: string) => `${issuer}/portal/callback`;
 
@@ -258,6 +261,19 @@ export class ClientService {
   /** deny, allow or require: may (must) the client's sign-ins work in an organization. */
   async organizationUsage(tenantId: string, clientId: string): Promise<'deny' | 'allow' | 'require'> {
     return (await this.cachedRow(tenantId, clientId))?.organization_usage ?? 'deny';
+  }
+
+  /**
+   * Whether the client's sign-ins may work in an organization at all — the one rule behind
+   * `organization_usage: "deny"`, asked by every path that puts an organization in a user's token
+   * (the authorization request, the refresh_token grant with organization= or team=, the switch
+   * API, and the org claims of every later token of a sign-in). The built-in clients do: the
+   * portal when its sign-in asks for an organization, API tokens when made with one. Machine
+   * clients are granted organizations one by one instead (`organization_ids`, mayActFor).
+   */
+  async usesOrganizations(tenantId: string, clientId: string): Promise<boolean> {
+    if (clientId === PORTAL_CLIENT || clientId === API_TOKENS_CLIENT) return true;
+    return (await this.organizationUsage(tenantId, clientId)) !== 'deny';
   }
 
   /** Whether a machine client was granted `orgId` (client credentials with organization=<id>). */

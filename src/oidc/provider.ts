@@ -21,7 +21,7 @@ import {
   ORG_SCOPED_EXTRA_CLAIMS,
   orgScopedExtras,
 } from './claims-format.ts';
-import { type ClientService, PORTAL_CLIENT } from './client.service.ts';
+import { type ClientService, NO_ORGANIZATIONS_TEXT, PORTAL_CLIENT } from './client.service.ts';
 import { missingConsent, recordConsent } from './consent.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { oauthInput } from './oauth-input.ts';
@@ -132,9 +132,12 @@ export function buildProvider(
   });
 
   /** The org claims of a grant's sign-in, when it works in an organization the user may still use. */
-  function grantOrgClaims(ctx: unknown, grantId: string | undefined, userId: string) {
+  function grantOrgClaims(ctx: unknown, grantId: string | undefined, userId: string, clientId: string | undefined) {
     if (!grantId) return Promise.resolve({});
     return once(ctx, `grant-org:${grantId}:${userId}`, async () => {
+      // A client that does not use organizations never works in one, even when its sign-in did
+      // before its organization_usage became deny (a cached read of the client's row).
+      if (clientId && !(await deps.clients.usesOrganizations(tenant.id, clientId))) return {};
       const orgId = await deps.orgTokens.grantOrg(tenant.id, grantId);
       if (!orgId) return {};
       // A refresh or code exchange is judged by the organization's policy as it stands now: a
@@ -212,7 +215,7 @@ export function buildProvider(
           const scopes = new Set(String(scope ?? '').split(' '));
           const format = await formatOf(ctx?.oidc?.client?.clientId);
           return {
-            ...withFormatExtras(format, await grantOrgClaims(ctx, ctx?.oidc?.entities?.Grant?.jti, user.id)),
+            ...withFormatExtras(format, await grantOrgClaims(ctx, ctx?.oidc?.entities?.Grant?.jti, user.id, ctx?.oidc?.client?.clientId)),
             ...(scopes.has('organizations') ? await membershipsClaim(ctx, user.id, use !== 'userinfo', format) : {}),
             sub: user.id,
             email: user.email,
@@ -266,7 +269,7 @@ export function buildProvider(
       const format = await formatOf(token.clientId);
       return {
         ...signInClaims(ctx),
-        ...withFormatExtras(format, await grantOrgClaims(memoCtx, grantId, accountId)),
+        ...withFormatExtras(format, await grantOrgClaims(memoCtx, grantId, accountId, token.clientId)),
         ...(token.scopes.has('organizations') ? await membershipsClaim(memoCtx, accountId, true, format) : {}),
       };
     },
@@ -524,8 +527,7 @@ function organizationPrompt(deps: ProviderDeps, tenant: TenantIdentity) {
       // organization's own sign-in page (/o/<slug>/login), which checks membership like any app's.
       const usage =
         oidc.client!.clientId === PORTAL_CLIENT ? (asked ? 'allow' : 'deny') : await deps.clients.organizationUsage(tenant.id, oidc.client!.clientId);
-      if (usage === 'deny' && (asked || team))
-        throw new errors.InvalidRequest('this client does not use organizations; leave out the organization and team parameters');
+      if (usage === 'deny' && (asked || team)) throw new errors.InvalidRequest(NO_ORGANIZATIONS_TEXT);
       // A client without organizations (the portal among them) signs in people of an SSO
       // organization like anyone else: the sign-in is recorded as through SSO, and works in none.
       if (usage === 'deny') return Check.NO_NEED_TO_PROMPT;

@@ -6,7 +6,7 @@ import { sha256Hex } from '../crypto/secrets.ts';
 import { type OrgTokens, statusRefusal, statusRefusalText } from '../orgs/org-tokens.ts';
 import type { TenantMfaMode } from '../tenants/settings.ts';
 import { verifiedAccessToken } from './adapter.ts';
-import type { ClientService } from './client.service.ts';
+import { type ClientService, NO_ORGANIZATIONS_TEXT } from './client.service.ts';
 import { HeldSavesNotStored, withHeldSaves } from './held-saves.ts';
 import type { AccessTokenVerifier } from './jwt-verifier.ts';
 import { orgRequest } from './org-request.ts';
@@ -106,6 +106,14 @@ export function tokenGateway(opts: {
       if (body.grant_type === 'refresh_token' && typeof body.refresh_token === 'string') {
         const rt = await opts.provider().RefreshToken.find(body.refresh_token);
         if (!rt?.accountId) return next(); // the provider answers invalid_grant
+        // As at the authorization endpoint: a client that does not use organizations gets none.
+        // (The provider checks afterwards that the refresh token is the authenticated client's.)
+        if (rt.clientId && !(await opts.clients.usesOrganizations(opts.tenantId, rt.clientId))) {
+          ctx.status = 400;
+          ctx.set('Cache-Control', 'no-store');
+          ctx.body = { error: 'invalid_request', error_description: NO_ORGANIZATIONS_TEXT };
+          return;
+        }
         // `team=` alone works in a team of the organization the sign-in already works in.
         const org = (asked as string | undefined) ?? (rt.grantId ? await opts.orgTokens.grantOrg(opts.tenantId, rt.grantId) : undefined);
         if (!org) return refusal('team needs an organization: send organization=<id or slug> too, or refresh a sign-in that works in one');

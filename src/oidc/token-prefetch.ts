@@ -13,6 +13,18 @@ export interface TokenWithRelated {
   session: StoredPayload | undefined;
   user: UserRow | undefined;
   grantOrg: string | undefined;
+  /**
+   * For an org-scoped client-credentials token: its organization's status and whether the client
+   * is still granted it (judged by OrgTokens' machineOrgStillWorks); null when the organization
+   * is gone, or the token is not one.
+   */
+  machineOrg: MachineOrg | null;
+}
+
+/** What an org-scoped machine token's organization and client say now. */
+export interface MachineOrg {
+  status: string;
+  granted: boolean;
 }
 
 interface JsonPayload {
@@ -30,6 +42,7 @@ interface TokenWithRelatedRow {
   session: JsonPayload | null;
   account: (Omit<UserRow, 'created_at' | 'updated_at' | 'last_login_at'> & { created_at: string; updated_at: string; last_login_at: string | null }) | null;
   grant_org: string | null;
+  machine_org: MachineOrg | null;
 }
 
 const date = (s: string | null) => (s === null ? null : new Date(s));
@@ -41,7 +54,9 @@ const stored = (j: JsonPayload | null): StoredPayload | undefined =>
  * Tessera read right after it on every token request: its grant, the session it is bound to,
  * the account, and the organization the grant works in. One round trip instead of five
  * transactions at userinfo and introspection (measured with `npm run bench`, tx/op).
- * The filters are those of findPayload, findUserById and OrgTokens.grantOrg.
+ * The filters are those of findPayload, findUserById and OrgTokens.grantOrg. For an org-scoped
+ * client-credentials token it also reads its organization's status and the client's grant of it
+ * (two primary-key lookups, in the same round trip): such a token stops working with them.
  */
 export async function findTokenWithRelated(tx: TenantTx, tenantId: string, models: string[], id: string): Promise<TokenWithRelated | undefined> {
   const r = await tx.executeQuery(tokenWithRelatedQuery(tenantId, models, id));
@@ -55,6 +70,7 @@ export async function findTokenWithRelated(tx: TenantTx, tenantId: string, model
     session: stored(row.session),
     user: a ? { ...a, created_at: new Date(a.created_at), updated_at: new Date(a.updated_at), last_login_at: date(a.last_login_at) } : undefined,
     grantOrg: row.grant_org ?? undefined,
+    machineOrg: row.machine_org,
   };
 }
 
@@ -81,6 +97,7 @@ export function tokenWithRelatedQuery(tenantId: string, models: string[], id: st
 }
 
 const statementFor = new Map<number, string>();
+const UUID = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
 /** Parameters: $1 the tenant, $2…$(n+1) the models, $(n+2) the token id. */
 function tokenWithRelatedText(modelCount: number): string {
@@ -96,13 +113,20 @@ function tokenWithRelatedText(modelCount: number): string {
         where s.tenant_id = t.tenant_id and s.model = 'Session' and s.uid = t.session_ref and ${live('s')}
         limit 1) as session,
       (select row_to_json(u) from users u where u.tenant_id = t.tenant_id and u.id = t.account_ref) as account,
-      (select go.org_id from grant_organizations go where go.tenant_id = t.tenant_id and go.grant_id = t.grant_ref) as grant_org
+      (select go.org_id from grant_organizations go where go.tenant_id = t.tenant_id and go.grant_id = t.grant_ref) as grant_org,
+      (select json_build_object('status', o.status, 'granted', coalesce((select o.id = any(c.organization_ids)
+           from clients c where c.tenant_id = t.tenant_id and c.client_id = t.client_ref), false))
+         from organizations o
+        where o.tenant_id = t.tenant_id and o.id = t.machine_org_ref) as machine_org
     from (
       select t.tenant_id, t.model, t.payload, t.expires_at, t.consumed_at,
         t.payload->>'grantId' as grant_ref,
         t.payload->>'sessionUid' as session_ref,
-        case when t.payload->>'accountId' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-             then (t.payload->>'accountId')::uuid end as account_ref
+        case when t.payload->>'accountId' ~ '${UUID}'
+             then (t.payload->>'accountId')::uuid end as account_ref,
+        case when t.model = 'ClientCredentials' and t.payload->'extra'->>'org_id' ~ '${UUID}'
+             then (t.payload->'extra'->>'org_id')::uuid end as machine_org_ref,
+        t.payload->>'clientId' as client_ref
       from oidc_payloads t
       where t.tenant_id = $1 and t.model in (${models}) and t.id = $${modelCount + 2} and ${live('t')}
       limit 1

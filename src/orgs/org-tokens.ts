@@ -85,6 +85,23 @@ export function statusRefusalText(refused: StatusRefusal, org?: string): string 
   return `${subject} is suspended.`;
 }
 
+/** The organization an org-scoped machine (client-credentials) token works in, from its stored payload. */
+export function machineTokenOrg(payload: Record<string, unknown>): string | undefined {
+  const extra = payload.extra as { org_id?: unknown } | undefined;
+  return typeof extra?.org_id === 'string' ? extra.org_id : undefined;
+}
+
+/**
+ * Whether an org-scoped machine token still works in its organization: the organization still
+ * exists and works (active or trialing) and the client is still granted it (`organization_ids`)
+ * — the conditions it was issued under, judged again wherever the token is checked
+ * (introspection, Tessera's own APIs), as nothing records these tokens against the organization
+ * to revoke them. `machineOrg`: what the token's lookup read now; null when the organization is gone.
+ */
+export function machineOrgStillWorks(machineOrg: { status: string; granted: boolean } | null | undefined): boolean {
+  return !!machineOrg && machineOrg.granted && isWorking(machineOrg.status);
+}
+
 /**
  * What tokens say about organizations, and the rules behind it, in one place: which
  * organization a sign-in works in, whether the user may (a member of an organization that is

@@ -8,6 +8,7 @@ import { formField, renderPage } from '../http/pages.ts';
 import { PORTAL_CLIENT, portalRedirectUri } from '../oidc/client.service.ts';
 import type { UserRow } from '../users/user.repo.ts';
 import type { UserService } from '../users/user.service.ts';
+import { safeReturnTo } from './return-to.ts';
 
 /**
  * Signing in to the portal and account pages. The portal is an OIDC client of its own tenant
@@ -120,14 +121,6 @@ export function stepUpUrl(ctx: Context, missing: Missing, returnTo: string): str
   return `${tenantPath(ctx)}portal/login?${new URLSearchParams({ step, return_to: returnTo })}`;
 }
 
-/** Only our own portal and account pages are places to return to after signing in. */
-function safeReturnTo(ctx: Context, candidate: unknown): string {
-  const base = tenantPath(ctx);
-  const fallback = `${base}portal/organizations`;
-  if (typeof candidate !== 'string' || candidate.length > 500) return fallback;
-  return new RegExp(`^${base}(portal|account)/[\\w\\-/?=&%.]*$`).test(candidate) && !candidate.includes('//') ? candidate : fallback;
-}
-
 export class PortalSessions {
   private readonly session: SignedCookie<SessionCookie>;
   private readonly login: SignedCookie<LoginCookie>;
@@ -235,7 +228,7 @@ export class PortalSessions {
     const verifier = randomSecret(32);
     this.login.write(
       ctx,
-      { state, verifier, returnTo: safeReturnTo(ctx, returnTo), exp: Math.floor(Date.now() / 1000) + LOGIN_SECONDS },
+      { state, verifier, returnTo: safeReturnTo(ctx.state.runtime.tenant.slug, returnTo), exp: Math.floor(Date.now() / 1000) + LOGIN_SECONDS },
       `${tenantPath(ctx)}portal/`,
     );
     const url = new URL(`${issuer}/auth`);

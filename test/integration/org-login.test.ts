@@ -5,6 +5,7 @@ import * as samlify from 'samlify';
 import { adminApi, createTenant, startTestApp, type TestApp, type TestTenant, webClient } from '../helpers/app.ts';
 import { Browser, enterCredentials, formAction } from '../helpers/browser.ts';
 import { type RegisteredClient, signIn, startAuthorization } from '../helpers/oidc.ts';
+import { callbackLocation, hostileReturnTos } from '../helpers/return-to.ts';
 import { TestSamlIdp } from '../helpers/saml-idp.ts';
 
 /**
@@ -101,6 +102,18 @@ test('?return_to= is honoured only for the tenant’s own portal and account pag
     const done = await enterCredentials(browser, await page.res.text(), page.url, member.email, PASSWORD);
     tt.is(new URL(done.url).pathname, expected, asked);
   }
+});
+
+test('?return_to= with dot segments, encoded dots, backslashes, other hosts or control characters goes to the portal’s home', async (tt) => {
+  const browser = new Browser(t.url);
+  const page = await browser.follow(pageOf('acme'));
+  await enterCredentials(browser, await page.res.text(), page.url, member.email, PASSWORD);
+  const login = (returnTo: string) => `${pageOf('acme')}?${new URLSearchParams({ return_to: returnTo })}`;
+  for (const hostile of hostileReturnTos(tenant.slug, other.slug)) {
+    const to = await callbackLocation(browser, t.url, login(hostile));
+    tt.true(to === `/t/${tenant.slug}/portal/organizations` || to === 'refused 400', `${JSON.stringify(hostile)} → ${to}`);
+  }
+  tt.is(await callbackLocation(browser, t.url, login(`/t/${tenant.slug}/account/security`)), `/t/${tenant.slug}/account/security`);
 });
 
 test('someone who is not a member signs in on the page and is refused, with the reason', async (tt) => {

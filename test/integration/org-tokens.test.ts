@@ -95,6 +95,49 @@ test("organization_usage: 'require' shows the picker; 'deny' refuses an organiza
   tt.is(plain.tokens.claims()!.org_id, undefined);
 });
 
+test("organization_usage 'deny': no organization or team through refresh or the switch API either, and none once a client becomes deny", async (tt) => {
+  const deny = (await api('POST', '/clients', { ...webClient('http://localhost:8080/deny-refresh'), organization_usage: 'deny' })).body;
+  const team = (await api('POST', `/organizations/${acme.id}/teams`, { name: 'Deny Crew' })).body;
+  tt.is((await api('POST', `/organizations/${acme.id}/teams/${team.id}/members`, { user_id: adminId })).status, 201);
+  const { tokens, config } = await signIn(t, tenant, deny, { scope: 'openid organizations offline_access' });
+  tt.truthy(tokens.refresh_token);
+  for (const params of [{ organization: acme.id }, { organization: 'acme' }, { organization: acme.id, team: team.id }, { team: team.id }] as Array<
+    Record<string, string>
+  >) {
+    const err = await tt.throwsAsync(oidc.refreshTokenGrant(config, tokens.refresh_token!, params));
+    tt.is((err as oidc.ResponseBodyError).error, 'invalid_request', JSON.stringify(params));
+    tt.is((err as oidc.ResponseBodyError).error_description, 'this client does not use organizations; leave out the organization and team parameters');
+  }
+  // The refusals did not spend the refresh token, and it still works without an organization.
+  const plain = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+  tt.is((await verify(plain.access_token)).org_id, undefined);
+
+  // The switch API with the deny client's access token: a problem saying so; the sign-in stays out of organizations.
+  const switchTo = (orgId: string, body?: unknown) =>
+    fetch(`${t.url}/t/${tenant.slug}/api/v1/me/organizations/${orgId}/switch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${plain.access_token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+  for (const res of [await switchTo(acme.id), await switchTo(acme.id, { team: team.id })]) {
+    tt.is(res.status, 403);
+    tt.is(res.headers.get('content-type'), 'application/problem+json');
+    tt.regex((await res.json()).detail, /does not use organizations/);
+  }
+  const after = await oidc.refreshTokenGrant(config, plain.refresh_token!);
+  tt.is((await verify(after.access_token)).org_id, undefined);
+  tt.is(after.claims()!.org_id, undefined);
+
+  // A client that worked in an organization and is then set to deny: its sign-ins' next tokens have none.
+  const was = (await api('POST', '/clients', { ...webClient('http://localhost:8080/becomes-deny') })).body;
+  const s = await signIn(t, tenant, was, { params: { organization: acme.id } });
+  tt.is((await verify(s.tokens.access_token)).org_id, acme.id);
+  tt.is((await api('PATCH', `/clients/${was.client_id}`, { organization_usage: 'deny' })).status, 200);
+  const refreshed = await oidc.refreshTokenGrant(s.config, s.tokens.refresh_token!);
+  tt.is((await verify(refreshed.access_token)).org_id, undefined);
+  tt.is(refreshed.claims()!.org_id, undefined);
+});
+
 test('switching by refresh_token grant with organization=<id>; refresh keeps it; refusals are OAuth errors', async (tt) => {
   const { tokens, config } = await signIn(t, tenant, client, { params: { organization: acme.id } });
   const switched = await oidc.refreshTokenGrant(config, tokens.refresh_token!, { organization: globex.id });
@@ -271,6 +314,51 @@ test('a machine client granted an organization gets org-scoped client-credential
   const bad = await api('POST', '/clients', { name: 'x', grant_types: ['client_credentials'], scopes: ['openid'], organization_ids: [foreignOrg] });
   tt.is(bad.status, 422);
   tt.is(bad.body.errors[0].field, 'organization_ids');
+});
+
+test("a machine client's org-scoped tokens stop working when the organization is suspended or deleted, or the client is no longer granted it", async (tt) => {
+  const machine = async (orgId: string) => {
+    const m = (await api('POST', '/clients', { name: 'machine', grant_types: ['client_credentials'], scopes: ['openid', 'admin'], organization_ids: [orgId] }))
+      .body;
+    const config = await discover(tenant, m);
+    return { m, config, token: async () => (await oidc.clientCredentialsGrant(config, { organization: orgId, scope: 'admin' })).access_token };
+  };
+  // Both places a token is checked: introspection, and Tessera's own APIs (here the Admin API, which machine tokens with `admin` may use).
+  const works = async (config: oidc.Configuration, token: string) => {
+    const active = (await oidc.tokenIntrospection(config, token)).active;
+    const status = (await adminApi(t, tenant, 'GET', '/organizations?limit=1', undefined, token)).status;
+    tt.is(status, active ? 200 : 401, 'introspection and the API agree');
+    return active;
+  };
+
+  // Suspended: inactive; active again: a token of the same client works again.
+  const suspended = (await api('POST', '/organizations', { name: 'Machine Suspended' })).body;
+  const a = await machine(suspended.id);
+  const aToken = await a.token();
+  tt.is((await verify(aToken)).org_id, suspended.id);
+  tt.true(await works(a.config, aToken));
+  tt.is((await api('PATCH', `/organizations/${suspended.id}`, { status: 'suspended' })).status, 200);
+  tt.false(await works(a.config, aToken));
+  tt.is((await api('PATCH', `/organizations/${suspended.id}`, { status: 'active' })).status, 200);
+  tt.true(await works(a.config, await a.token()));
+
+  // Deleted.
+  const deleted = (await api('POST', '/organizations', { name: 'Machine Deleted' })).body;
+  const b = await machine(deleted.id);
+  const bToken = await b.token();
+  tt.true(await works(b.config, bToken));
+  tt.is((await api('DELETE', `/organizations/${deleted.id}`)).status, 204);
+  tt.false(await works(b.config, bToken));
+
+  // No longer among the client's organizations; its token without an organization is unaffected.
+  const ungranted = (await api('POST', '/organizations', { name: 'Machine Ungranted' })).body;
+  const c = await machine(ungranted.id);
+  const cToken = await c.token();
+  const plain = (await oidc.clientCredentialsGrant(c.config, { scope: 'admin' })).access_token;
+  tt.true(await works(c.config, cToken));
+  tt.is((await api('PATCH', `/clients/${c.m.client_id}`, { organization_ids: [] })).status, 200);
+  tt.false(await works(c.config, cToken));
+  tt.true(await works(c.config, plain));
 });
 
 test('a user in 1,000 organizations: tokens stay small and point to userinfo, which lists all 1,000', async (tt) => {

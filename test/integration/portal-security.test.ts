@@ -2,6 +2,7 @@ import test from 'ava';
 import { adminApi, startTestApp, type TestApp, type TestTenant } from '../helpers/app.ts';
 import { Browser, enterCredentials } from '../helpers/browser.ts';
 import { type Placement, portalWorld } from '../helpers/portal-world.ts';
+import { callbackLocation, hostileReturnTos } from '../helpers/return-to.ts';
 
 /**
  * The portal's security over plain HTTP (the browser tests show the pages work; these show what
@@ -82,6 +83,20 @@ test('after sign-in the browser returns where it was going; an outside return_to
   tt.is(new URL(evil.url).pathname, `/t/${tenant.slug}/portal/organizations`);
   const sneaky = await signedIn(people.member, `${portal('login')}?return_to=${encodeURIComponent(`/t/${tenant.slug}/portal//evil.example`)}`);
   tt.is(new URL(sneaky.url).pathname, `/t/${tenant.slug}/portal/organizations`);
+});
+
+test('return_to is judged as the browser resolves it: dot segments, encoded dots, backslashes, other hosts and control characters go home', async (tt) => {
+  const { browser } = await signedIn(people.member);
+  const login = (returnTo: string) => `${portal('login')}?${new URLSearchParams({ return_to: returnTo })}`;
+  const home = `/t/${tenant.slug}/portal/organizations`;
+  for (const hostile of hostileReturnTos(tenant.slug, other.slug)) {
+    const to = await callbackLocation(browser, t.url, login(hostile));
+    tt.true(to === home || to === 'refused 400', `${JSON.stringify(hostile)} → ${to}`);
+  }
+  // The tenant's own pages are still honoured, query and all.
+  const members = `/t/${tenant.slug}/portal/organizations/${acme}/members?page=2`;
+  tt.is(await callbackLocation(browser, t.url, login(members)), members);
+  tt.is(await callbackLocation(browser, t.url, login(`/t/${tenant.slug}/account/security`)), `/t/${tenant.slug}/account/security`);
 });
 
 test('CSRF: a form post without the session token, with a wrong one, or from another site is refused and changes nothing', async (tt) => {

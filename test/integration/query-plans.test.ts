@@ -102,6 +102,45 @@ test("a token's grant, session, account and organization are looked up by index 
   }
 });
 
+test("an org-scoped machine token's organization and client grant are looked up by index under row-level security", async (tt) => {
+  const db = t.app.connection.db;
+  const org = (await adminApi(t, tenant, 'POST', '/organizations', { name: 'Machine Plans' })).body as { id: string };
+  const client = (
+    await adminApi(t, tenant, 'POST', '/clients', {
+      name: 'machine-plans',
+      grant_types: ['client_credentials'],
+      scopes: ['openid'],
+      organization_ids: [org.id],
+    })
+  ).body as { client_id: string };
+  // A tenant with 1,000 other organizations and clients.
+  await sql`INSERT INTO organizations (tenant_id, name, slug) SELECT ${tenant.id}::uuid, 'Machine ' || g, 'machine-' || g FROM generate_series(1, 1000) g`.execute(
+    db,
+  );
+  await sql`INSERT INTO clients (tenant_id, client_id, name, metadata) SELECT ${tenant.id}::uuid, 'plans-client-' || g, 'c', '{}'::jsonb FROM generate_series(1, 1000) g`.execute(
+    db,
+  );
+  await sql`
+    INSERT INTO oidc_payloads (tenant_id, model, id, payload, expires_at)
+    VALUES (${tenant.id}::uuid, 'ClientCredentials', 'the-machine-token', ${JSON.stringify({ clientId: client.client_id, extra: { org_id: org.id } })}::jsonb, now() + interval '1 hour')`.execute(
+    db,
+  );
+  await sql`ANALYZE organizations, clients, oidc_payloads`.execute(db);
+
+  const query = tokenWithRelatedQuery(tenant.id, ['AccessToken', 'ClientCredentials'], 'the-machine-token');
+  const { plan, found } = await db.transaction().execute(async (tx) => {
+    await sql`select set_config('tessera.tenant_id', ${tenant.id}, true), set_config('role', 'tessera_app', true)`.execute(tx);
+    const found = await findTokenWithRelated(tx, tenant.id, ['AccessToken', 'ClientCredentials'], 'the-machine-token');
+    const r = await tx.executeQuery(CompiledQuery.raw(`explain (analyze, format json) ${query.sql}`, [...query.parameters]));
+    return { plan: (r.rows[0] as { 'QUERY PLAN': Array<{ Plan: Record<string, unknown> }> })['QUERY PLAN'][0]!.Plan, found };
+  });
+  tt.deepEqual(found?.machineOrg, { status: 'active', granted: true });
+  for (const relation of ['organizations', 'clients']) {
+    const examined = rowsExamined(plan, relation);
+    tt.true(examined <= 2, `${relation}: ${examined} rows examined (the tenant has ~1,000)`);
+  }
+});
+
 /** Runs `work` as the application does (unprivileged role, tenant scope) and returns the rows it read per table. */
 async function rowsReadDoing(work: (tx: TenantTx) => Promise<unknown>) {
   return t.app.connection.db.transaction().execute(async (tx) => {
