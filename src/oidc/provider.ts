@@ -143,8 +143,13 @@ export function buildProvider(
       // A refresh or code exchange is judged by the organization's policy as it stands now: a
       // sign-in that no longer meets it loses the organization, as a removed member does.
       const facts = signInFacts(ctx as KoaContextWithOIDC | undefined);
-      const r = await deps.orgTokens.claimsFor(tenant.id, userId, orgId, facts && { facts, tenantMfa: effectiveSettings(tenant.settings).mfa, grantId });
-      return 'claims' in r ? { ...r.claims, ...(await grantTeamClaims(grantId, userId, r.claims.org_id)) } : {};
+      // Both reads at once: one-shot reads in flight together share a round trip (db/one-shot.ts).
+      // The team claims are dropped when the organization is refused.
+      const [r, teams] = await Promise.all([
+        deps.orgTokens.claimsFor(tenant.id, userId, orgId, facts && { facts, tenantMfa: effectiveSettings(tenant.settings).mfa, grantId }),
+        grantTeamClaims(grantId, userId, orgId),
+      ]);
+      return 'claims' in r ? { ...r.claims, ...teams } : {};
     });
   }
 

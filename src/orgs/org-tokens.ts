@@ -200,7 +200,8 @@ export class OrgTokens {
     // caller did not say and the sign-in is known by its grant and time.
     const authTime = signIn?.facts.authTime;
     const lookUpSso = signIn?.viaSsoOrg === undefined && signIn?.grantId !== undefined && authTime !== undefined && Number.isSafeInteger(authTime);
-    const rows = await inTenant(this.db, tenantId, (tx) => {
+    // One statement, one round trip (db/one-shot.ts): every org-scoped token is judged here.
+    const rows = await scopedStatement(this.db, tenantId, (tx) => {
       let qb = tx
         .selectFrom('organizations as o')
         .leftJoin('org_members as m', (j) => j.onRef('m.tenant_id', '=', 'o.tenant_id').onRef('m.org_id', '=', 'o.id').on('m.user_id', '=', userId))
