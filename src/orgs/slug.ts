@@ -1,14 +1,16 @@
 import { z } from 'zod';
 
 /**
- * An id's shape (a UUID: 8-4-4-4-12 hex digits, any case). `organization=` and `team=` take an id
- * or a slug, and the flat and keycloak claim formats carry slugs, so a slug of this shape could be
- * read as another organization's or team's id: no organization or team slug may have it.
+ * An id's shape: a UUID's 32 hex digits, with hyphens or without, in any case — every spelling
+ * PostgreSQL's uuid type and common UUID parsers read as an id (8-4-4-4-12, the compact 32 digits,
+ * hyphens after other groups of four). `organization=` and `team=` take an id or a slug, and the
+ * flat and keycloak claim formats carry slugs, so a slug of this shape could be read as another
+ * organization's or team's id: no organization or team slug may have it.
  */
-const ID_SHAPED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ID_DIGITS = /^[0-9a-f]{32}$/i;
 
 /** Whether `s` has an id's shape, and so can never be a slug. */
-export const isIdShaped = (s: string) => ID_SHAPED.test(s);
+export const isIdShaped = (s: string) => ID_DIGITS.test(s.replaceAll('-', ''));
 
 /** A slug's characters and length (a URL's `/o/<slug or id>` is looked up when it has them). */
 export const slugFormat = (s: z.ZodString) =>
@@ -22,7 +24,10 @@ export const slugFormat = (s: z.ZodString) =>
  * create, PUT and PATCH, the portal's forms); `s` carries its own type error message.
  */
 export const slugRules = (s: z.ZodString) =>
-  slugFormat(s).refine((v) => !isIdShaped(v), 'must not look like an id (8-4-4-4-12 hex digits): ids and slugs are accepted in the same places');
+  slugFormat(s).refine(
+    (v) => !isIdShaped(v),
+    'must not look like an id (32 hex digits, with or without hyphens): ids and slugs are accepted in the same places',
+  );
 export const slug = slugRules(z.string());
 
 /** A URL-safe slug from a display name: "Acme Café, Inc." → "acme-cafe-inc". Never id-shaped. */

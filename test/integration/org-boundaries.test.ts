@@ -77,10 +77,12 @@ async function signedIn(k: string) {
   return { browser, post };
 }
 
-const ID_SHAPED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** 32 hex digits with or without hyphens: what PostgreSQL's uuid type and UUID parsers read as an id. */
+const ID_SHAPED = { test: (s: string) => /^[0-9a-f]{32}$/i.test(s.replaceAll('-', '')) };
+const compact = (id: string) => id.replaceAll('-', '');
 
 test('no organization slug is shaped like an id: create, PUT, PATCH and the portal refuse one (422); generated ones never are', async (tt) => {
-  for (const slug of [globex.id, globex.id.toUpperCase(), '00000000-0000-0000-0000-000000000000']) {
+  for (const slug of [globex.id, globex.id.toUpperCase(), '00000000-0000-0000-0000-000000000000', compact(globex.id)]) {
     const created = await api('POST', '/organizations', { name: 'Impostor', slug });
     tt.is(created.status, 422, slug);
     tt.is(created.body.errors[0].field, 'slug');
@@ -90,6 +92,7 @@ test('no organization slug is shaped like an id: create, PUT, PATCH and the port
   tt.is(patched.status, 422);
   tt.regex(patched.body.errors[0].message, /must not look like an id/i);
   tt.is((await api('PUT', `/organizations/${acme.id}`, { name: 'Acme', slug: globex.id })).status, 422);
+  tt.is((await api('PATCH', `/organizations/${acme.id}`, { slug: compact(globex.id) })).status, 422, 'the compact form too');
 
   // A name that is an id: its generated slug is not one, on create and on PUT's regeneration.
   const named = await api('POST', '/organizations', { name: globex.id });
@@ -104,6 +107,9 @@ test('no organization slug is shaped like an id: create, PUT, PATCH and the port
   const form = await ada.post(`organizations/${acme.id}/settings`, { name: 'Acme', slug: globex.id });
   tt.is(form.status, 422);
   tt.regex(await form.text(), /must not look like an id/i);
+  const compactForm = await ada.post(`organizations/${acme.id}/settings`, { name: 'Acme', slug: compact(globex.id) });
+  tt.is(compactForm.status, 422);
+  tt.regex(await compactForm.text(), /must not look like an id/i);
   tt.is((await api('GET', `/organizations/${acme.id}`)).body.slug, acme.slug, 'the slug is unchanged');
 });
 
@@ -113,6 +119,7 @@ test('no team slug is shaped like an id: the Admin API and the portal refuse one
   tt.is(created.body.errors[0].field, 'slug');
   const patched = await api('PATCH', `/organizations/${acme.id}/teams/${ops.id}`, { slug: ops.id });
   tt.is(patched.status, 422);
+  tt.is((await api('PATCH', `/organizations/${acme.id}/teams/${ops.id}`, { slug: compact(globexTeam.id) })).status, 422, 'the compact form too');
   tt.regex(patched.body.errors[0].message, /must not look like an id/i);
   const named = await api('POST', `/organizations/${acme.id}/teams`, { name: globexTeam.id });
   tt.is(named.status, 201);
