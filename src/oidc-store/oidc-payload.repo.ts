@@ -266,6 +266,25 @@ export async function revokeEverythingOfAccount(
   await qb.execute();
 }
 
+/**
+ * The client-credentials (machine) tokens scoped to organization `orgId` — of every client, or
+ * only of `clientId`. Deleted, not marked: introspection and Tessera's own APIs find no row, so
+ * the token is inactive for good, whatever later happens to the organization or the client.
+ * These rows carry no grant; the organization is in the payload (`extra.org_id`), so this reads
+ * the tenant's client-credentials rows (index prefix tenant_id, model) — run only when an
+ * organization stops working or a client loses one, never on a token request.
+ */
+export async function revokeClientCredentialsOfOrg(tx: TenantTx, tenantId: string, orgId: string, clientId?: string): Promise<number> {
+  let qb = tx
+    .deleteFrom('oidc_payloads')
+    .where('tenant_id', '=', tenantId)
+    .where('model', '=', 'ClientCredentials')
+    .where(sql<string>`payload->'extra'->>'org_id'`, '=', orgId);
+  if (clientId !== undefined) qb = qb.where(sql<string>`payload->>'clientId'`, '=', clientId);
+  const r = await qb.executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
 /** Tokens issued to a client (client credentials included), for when the client is deleted. */
 export async function revokeEverythingOfClient(tx: TenantTx, tenantId: string, clientId: string): Promise<void> {
   await tx.deleteFrom('oidc_payloads').where('tenant_id', '=', tenantId).where(sql<string>`payload->>'clientId'`, '=', clientId).execute();

@@ -7,6 +7,7 @@ import { randomSecret, sha256Hex } from '../crypto/secrets.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { revokeEverythingOfClient } from '../oidc-store/oidc-payload.repo.ts';
+import { revokeMachineOrgScoped } from '../orgs/org-tokens.ts';
 import { insertTenantAudit } from '../tenants/tenant-audit.repo.ts';
 import type { ClaimsFormat } from './claims-format.ts';
 import type { ClientRow } from './client.repo.ts';
@@ -214,6 +215,10 @@ export class ClientService {
         organization_ids: next.organization_ids,
         claims_format: next.claims_format,
       });
+      // Organizations taken out of organization_ids: the client's machine tokens scoped to them
+      // are revoked with the change, so putting one back does not revive them.
+      const removed = current.organization_ids.filter((id) => !next.organization_ids.includes(id));
+      if (removed.length) await revokeMachineOrgScoped(tx, tenantId, clientId, removed);
       if (actor && current.claims_format !== next.claims_format) {
         await insertTenantAudit(tx, {
           tenant_id: tenantId,

@@ -5,7 +5,7 @@ import { forget, readOnce } from '../base/request-reads.ts';
 import type { Database, TenantTx } from '../db/database.ts';
 import { scopedStatement } from '../db/one-shot.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { revokeGrant } from '../oidc-store/oidc-payload.repo.ts';
+import { revokeClientCredentialsOfOrg, revokeGrant } from '../oidc-store/oidc-payload.repo.ts';
 import type { TenantMfaMode } from '../tenants/settings.ts';
 import { memberRoleNames } from './org.repo.ts';
 import { isWorking, WORKING_STATUSES } from './org.table.ts';
@@ -95,8 +95,12 @@ export function machineTokenOrg(payload: Record<string, unknown>): string | unde
  * Whether an org-scoped machine token still works in its organization: the organization still
  * exists and works (active or trialing) and the client is still granted it (`organization_ids`)
  * — the conditions it was issued under, judged again wherever the token is checked
- * (introspection, Tessera's own APIs), as nothing records these tokens against the organization
- * to revoke them. `machineOrg`: what the token's lookup read now; null when the organization is gone.
+ * (introspection, Tessera's own APIs). Such tokens are revoked when those conditions end
+ * (revokeOrgScoped, revokeMachineOrgScoped); this check stays for what revocation can't see: a
+ * token issued while the change was committing, or by an instance whose client cache still had
+ * the organization granted. It costs nothing extra at introspection (read in the token's own
+ * statement, token-prefetch.ts). `machineOrg`: what the token's lookup read now; null when the
+ * organization is gone.
  */
 export function machineOrgStillWorks(machineOrg: { status: string; granted: boolean } | null | undefined): boolean {
   return !!machineOrg && machineOrg.granted && isWorking(machineOrg.status);
@@ -452,9 +456,22 @@ export async function revokeTeamScoped(tx: TenantTx, tenantId: string, teamId: s
 }
 
 /**
+ * Revokes the machine (client-credentials) tokens of `clientId` scoped to each of `orgIds`, in the
+ * caller's transaction: the client is no longer granted those organizations. Granting one again
+ * brings none of them back; the client asks for new ones.
+ */
+export async function revokeMachineOrgScoped(tx: TenantTx, tenantId: string, clientId: string, orgIds: readonly string[]): Promise<number> {
+  let n = 0;
+  for (const orgId of orgIds) n += await revokeClientCredentialsOfOrg(tx, tenantId, orgId, clientId);
+  return n;
+}
+
+/**
  * Revokes every sign-in (grant, with its refresh and access tokens) and API token working in
  * `orgId` — for all its users, or only `userIds`. Runs in the caller's transaction, so the
- * membership change and the revocation happen together.
+ * membership change and the revocation happen together. For the whole organization (the
+ * organization stops working or is deleted) the machine tokens of every client scoped to it go
+ * too: reactivating it brings none of them back.
  */
 export async function revokeOrgScoped(tx: TenantTx, tenantId: string, orgId: string, userIds?: string[]): Promise<number> {
   if (userIds && userIds.length === 0) return 0;
@@ -473,5 +490,6 @@ export async function revokeOrgScoped(tx: TenantTx, tenantId: string, orgId: str
     .where('revoked_at', 'is', null);
   if (userIds) api = api.where('user_id', 'in', userIds);
   await api.execute();
+  if (!userIds) await revokeClientCredentialsOfOrg(tx, tenantId, orgId);
   return grants.length;
 }

@@ -316,12 +316,16 @@ test('a machine client granted an organization gets org-scoped client-credential
   tt.is(bad.body.errors[0].field, 'organization_ids');
 });
 
-test("a machine client's org-scoped tokens stop working when the organization is suspended or deleted, or the client is no longer granted it", async (tt) => {
-  const machine = async (orgId: string) => {
-    const m = (await api('POST', '/clients', { name: 'machine', grant_types: ['client_credentials'], scopes: ['openid', 'admin'], organization_ids: [orgId] }))
+test("a machine client's org-scoped tokens are revoked when the organization is suspended, deleted or its trial ends, or the client is no longer granted it", async (tt) => {
+  const machine = async (orgIds: string[]) => {
+    const m = (await api('POST', '/clients', { name: 'machine', grant_types: ['client_credentials'], scopes: ['openid', 'admin'], organization_ids: orgIds }))
       .body;
     const config = await discover(tenant, m);
-    return { m, config, token: async () => (await oidc.clientCredentialsGrant(config, { organization: orgId, scope: 'admin' })).access_token };
+    return {
+      m,
+      config,
+      token: async (orgId = orgIds[0]!) => (await oidc.clientCredentialsGrant(config, { organization: orgId, scope: 'admin' })).access_token,
+    };
   };
   // Both places a token is checked: introspection, and Tessera's own APIs (here the Admin API, which machine tokens with `admin` may use).
   const works = async (config: oidc.Configuration, token: string) => {
@@ -330,35 +334,77 @@ test("a machine client's org-scoped tokens stop working when the organization is
     tt.is(status, active ? 200 : 401, 'introspection and the API agree');
     return active;
   };
+  // Revoked, not hidden: the stored token is gone.
+  const stored = async (token: string) => {
+    const r = await sql<{ n: number }>`select count(*)::int as n from oidc_payloads
+      where tenant_id = ${tenant.id} and model = 'ClientCredentials' and id = ${claimsOf(token).jti as string}`.execute(t.app.connection.db);
+    return r.rows[0]!.n === 1;
+  };
 
-  // Suspended: inactive; active again: a token of the same client works again.
+  // Suspended, then active again: the old token stays inactive; a new one of the same client works,
+  // and so does the token of the client's other organization, all along.
   const suspended = (await api('POST', '/organizations', { name: 'Machine Suspended' })).body;
-  const a = await machine(suspended.id);
+  const bystander = (await api('POST', '/organizations', { name: 'Machine Bystander' })).body;
+  const a = await machine([suspended.id, bystander.id]);
   const aToken = await a.token();
+  const aOther = await a.token(bystander.id);
   tt.is((await verify(aToken)).org_id, suspended.id);
+  tt.is((await verify(aOther)).org_id, bystander.id);
   tt.true(await works(a.config, aToken));
   tt.is((await api('PATCH', `/organizations/${suspended.id}`, { status: 'suspended' })).status, 200);
   tt.false(await works(a.config, aToken));
+  tt.false(await stored(aToken));
+  tt.true(await works(a.config, aOther));
   tt.is((await api('PATCH', `/organizations/${suspended.id}`, { status: 'active' })).status, 200);
+  tt.false(await works(a.config, aToken), 'reactivating the organization does not revive its revoked tokens');
   tt.true(await works(a.config, await a.token()));
+  tt.true(await works(a.config, aOther));
 
   // Deleted.
   const deleted = (await api('POST', '/organizations', { name: 'Machine Deleted' })).body;
-  const b = await machine(deleted.id);
+  const b = await machine([deleted.id]);
   const bToken = await b.token();
   tt.true(await works(b.config, bToken));
   tt.is((await api('DELETE', `/organizations/${deleted.id}`)).status, 204);
   tt.false(await works(b.config, bToken));
+  tt.false(await stored(bToken));
 
-  // No longer among the client's organizations; its token without an organization is unaffected.
+  // No longer among the client's organizations, then put back: the old token stays inactive. The
+  // client's token without an organization, and its token of the organization it keeps, are
+  // unaffected — as is another client's token of the same organization.
   const ungranted = (await api('POST', '/organizations', { name: 'Machine Ungranted' })).body;
-  const c = await machine(ungranted.id);
+  const kept = (await api('POST', '/organizations', { name: 'Machine Kept' })).body;
+  const c = await machine([ungranted.id, kept.id]);
   const cToken = await c.token();
+  const cKept = await c.token(kept.id);
   const plain = (await oidc.clientCredentialsGrant(c.config, { scope: 'admin' })).access_token;
+  const d = await machine([ungranted.id]);
+  const dToken = await d.token();
   tt.true(await works(c.config, cToken));
-  tt.is((await api('PATCH', `/clients/${c.m.client_id}`, { organization_ids: [] })).status, 200);
+  tt.is((await api('PATCH', `/clients/${c.m.client_id}`, { organization_ids: [kept.id] })).status, 200);
   tt.false(await works(c.config, cToken));
+  tt.false(await stored(cToken));
   tt.true(await works(c.config, plain));
+  tt.true(await works(c.config, cKept));
+  tt.true(await works(d.config, dToken), "another client's token of the organization is not this client's to lose");
+  tt.is((await api('PATCH', `/clients/${c.m.client_id}`, { organization_ids: [ungranted.id, kept.id] })).status, 200);
+  tt.false(await works(c.config, cToken), 'granting the organization again does not revive the revoked token');
+  tt.true(await works(c.config, await c.token()));
+
+  // The trial job's suspension revokes them too, and only that organization's.
+  const ends = new Date(Date.now() + 3_600_000);
+  const trial = (await api('POST', '/organizations', { name: 'Machine Trial', status: 'trialing', trial_ends_at: ends.toISOString() })).body;
+  const e = await machine([trial.id, bystander.id]);
+  const eToken = await e.token();
+  const eOther = await e.token(bystander.id);
+  tt.true(await works(e.config, eToken));
+  await t.app.services.lifecycle.expireTrials(new Date(ends.getTime() + 1000));
+  tt.is((await api('GET', `/organizations/${trial.id}`)).body.status, 'suspended');
+  tt.false(await works(e.config, eToken));
+  tt.false(await stored(eToken));
+  tt.true(await works(e.config, eOther));
+  tt.is((await api('PATCH', `/organizations/${trial.id}`, { status: 'active' })).status, 200);
+  tt.false(await works(e.config, eToken), 'ending the suspension does not revive the token');
 });
 
 test('a user in 1,000 organizations: tokens stay small and point to userinfo, which lists all 1,000', async (tt) => {
