@@ -3,9 +3,9 @@ import { Conflict, Forbidden } from '../base/errors.ts';
 import type { TenantTx } from '../db/database.ts';
 import type { MemberRow, OrgRow, RoleRow } from './org.repo.ts';
 import * as repo from './org.repo.ts';
-import { assertRolesWithinReach, audit, isFull } from './org-rules.ts';
+import { assertRolesWithinReach, assertTeamRolesWithinReach, audit, isFull } from './org-rules.ts';
 import { revokeOrgScoped } from './org-tokens.ts';
-import { teamMembershipsOf } from './team.repo.ts';
+import { teamMembershipsOf, teamRolesByName } from './team.repo.ts';
 
 /**
  * Every change of membership goes through here, whoever asks — the Admin API, the portal, the
@@ -53,7 +53,14 @@ async function assertMayChangeOwners(c: MembershipChange, granting: boolean) {
 /** Whether the grantor may give (or take away) `roles`: owner only by owners; within the permission ceiling. */
 export async function assertRolesMayChange(c: MembershipChange, roles: readonly RoleRow[], granting = true) {
   if (roles.some((r) => r.name === 'owner')) await assertMayChangeOwners(c, granting);
-  await assertRolesWithinReach(c.tx, c.tenantId, c.orgId, c.grantor ?? c.actor, roles, 'roles');
+  await assertRolesWithinReach(c.tx, c.tenantId, c.orgId, c.grantor ?? c.actor, roles, 'roles', granting ? 'grant' : 'take away');
+}
+
+/** The team roles a person holds in the organization's teams are the remover's to take away, team by team. */
+async function assertTeamRolesMayBeTakenAway(c: MembershipChange, teams: ReadonlyArray<{ team_id: string; roles: string[] }>) {
+  const rows = await teamRolesByName(c.tx, c.tenantId, c.orgId, [...new Set(teams.flatMap((t) => t.roles))]);
+  const held = teams.map((t) => ({ teamId: t.team_id, roles: rows.filter((r) => t.roles.includes(r.name)) }));
+  await assertTeamRolesWithinReach(c.tx, c.tenantId, c.orgId, c.grantor ?? c.actor, held, 'team_roles', 'take away');
 }
 
 /** An organization with owners never loses its last one. */
@@ -123,15 +130,20 @@ export async function setRoles(c: MembershipChange, before: MemberRow, roles: re
  * Ends a membership (the account stays), the person's memberships of the organization's teams,
  * and the org-scoped (and team-scoped) tokens working in it. Leaving is
  * always allowed but for the last owner; removing someone else takes the rights to take away
- * each of their roles.
+ * each of their roles — their organization roles and the team roles they hold in its teams,
+ * which end with the membership. A configured actor (an SCIM directory deactivating someone, an
+ * SSO connection) takes both away as it takes organization roles: what an owner configured it to do.
  */
 export async function removeMember(c: MembershipChange, before: MemberRow): Promise<void> {
   const leaving = c.actor.type === 'user' && c.actor.id === before.user_id;
-  if (!leaving) await assertRolesMayChange(c, await repo.rolesByName(c.tx, c.tenantId, c.orgId, before.roles), false);
-  if (before.roles.includes('owner')) await assertNotLastOwner(c, before.user_id);
   // The team memberships end with this one (the foreign key from team_members, migration 0020);
   // the audit row says which they were.
   const teams = await teamMembershipsOf(c.tx, c.tenantId, c.orgId, before.user_id);
+  if (!leaving) {
+    await assertRolesMayChange(c, await repo.rolesByName(c.tx, c.tenantId, c.orgId, before.roles), false);
+    await assertTeamRolesMayBeTakenAway(c, teams);
+  }
+  if (before.roles.includes('owner')) await assertNotLastOwner(c, before.user_id);
   await repo.deleteMember(c.tx, c.tenantId, c.orgId, before.user_id);
   await revokeOrgScoped(c.tx, c.tenantId, c.orgId, [before.user_id]);
   await audit(

@@ -3,6 +3,8 @@ import { NotFound, ValidationFailed } from '../base/errors.ts';
 import type { TenantTx } from '../db/database.ts';
 import type { OrgRow, RoleRow } from './org.repo.ts';
 import * as repo from './org.repo.ts';
+import type { TeamRoleRow } from './team.repo.ts';
+import * as teamRepo from './team.repo.ts';
 
 // Rules shared by the organization and invitation services; each lives here once.
 
@@ -91,7 +93,15 @@ export async function assertPermissionsHeld(
 }
 
 /** Roles `actor` may give (or take away): each within the permission ceiling. */
-export async function assertRolesWithinReach(tx: TenantTx, tenantId: string, orgId: string, actor: Actor, roles: readonly RoleRow[], field: string) {
+export async function assertRolesWithinReach(
+  tx: TenantTx,
+  tenantId: string,
+  orgId: string,
+  actor: Actor,
+  roles: readonly RoleRow[],
+  field: string,
+  what: 'grant' | 'take away' = 'grant',
+) {
   await assertPermissionsHeld(
     tx,
     tenantId,
@@ -99,7 +109,41 @@ export async function assertRolesWithinReach(tx: TenantTx, tenantId: string, org
     actor,
     roles.flatMap((r) => r.permissions),
     field,
+    what,
   );
+}
+
+/**
+ * The permission ceiling for team roles, team by team: nobody hands out (or takes away) a team
+ * role carrying a permission they do not hold — in the organization, or, for a team's own
+ * `admin`, through their roles in that team. A plain holder of a team role (an organization
+ * admin who is a `deployer` of the team, say) does not pass it on: a team role's permissions
+ * count only where the team's admins decide, in that team. Every path that gives or takes a
+ * team role comes here: a team's members (team.service.ts), deleting a team, and removing
+ * someone from the organization, whose team memberships end with it (membership.ts).
+ */
+export async function assertTeamRolesWithinReach(
+  tx: TenantTx,
+  tenantId: string,
+  orgId: string,
+  actor: Actor,
+  held: ReadonlyArray<{ teamId: string; roles: readonly TeamRoleRow[] }>,
+  field: string,
+  what: 'grant' | 'take away' | 'grant or take away',
+) {
+  const permissions: string[] = [];
+  for (const { teamId, roles } of held) {
+    let mine = roles.flatMap((r) => r.permissions);
+    if (mine.length && actor.type === 'user') {
+      const own = await teamRepo.findTeamMember(tx, tenantId, teamId, actor.id);
+      if (own?.roles.includes('admin')) {
+        const there = new Set((await teamRepo.teamRolesByName(tx, tenantId, orgId, own.roles)).flatMap((r) => r.permissions));
+        mine = mine.filter((p) => !there.has(p));
+      }
+    }
+    permissions.push(...mine);
+  }
+  await assertPermissionsHeld(tx, tenantId, orgId, actor, permissions, field, what);
 }
 
 /**

@@ -171,6 +171,18 @@ export async function updateTeamRole(tx: TenantTx, tenantId: string, roleId: str
   return tx.updateTable('team_roles').set(patch).where('tenant_id', '=', tenantId).where('id', '=', roleId).returningAll().executeTakeFirstOrThrow();
 }
 
+/** The team role names held in team `teamId`, each once. */
+export async function teamRoleNamesHeldIn(tx: TenantTx, tenantId: string, teamId: string): Promise<string[]> {
+  const rows = await tx
+    .selectFrom('team_members')
+    .select(sql<string>`unnest(roles)`.as('name'))
+    .distinct()
+    .where('tenant_id', '=', tenantId)
+    .where('team_id', '=', teamId)
+    .execute();
+  return rows.map((r) => r.name);
+}
+
 /** Who in the organization's teams holds the role `name`: (team, user) pairs. */
 export async function teamRoleHolders(tx: TenantTx, tenantId: string, orgId: string, name: string) {
   return tx

@@ -133,13 +133,7 @@ export class TeamService {
     return { names: unique, rows };
   }
 
-  /**
-   * The permission ceiling for team roles: nobody hands out (or takes away) a team role carrying
-   * a permission they do not hold — in the organization (org-rules.ts), or, for the team's own
-   * `admin`, through their roles in this team. A plain holder of a team role (an organization
-   * admin who is a `deployer` of the team, say) does not pass it on: a team role's permissions
-   * count only where the team's admins decide, in that team.
-   */
+  /** The permission ceiling for the team roles of one team (org-rules.ts says who may). */
   private async assertTeamRolesWithinReach(
     tx: TenantTx,
     tenantId: string,
@@ -150,16 +144,7 @@ export class TeamService {
     field: string,
     what: 'grant' | 'take away' | 'grant or take away',
   ) {
-    let permissions = roles.flatMap((r) => r.permissions);
-    if (!permissions.length) return;
-    if (actor.type === 'user') {
-      const mine = await repo.findTeamMember(tx, tenantId, teamId, actor.id);
-      if (mine?.roles.includes('admin')) {
-        const held = new Set((await repo.teamRolesByName(tx, tenantId, orgId, mine.roles)).flatMap((r) => r.permissions));
-        permissions = permissions.filter((p) => !held.has(p));
-      }
-    }
-    await rules.assertPermissionsHeld(tx, tenantId, orgId, actor, permissions, field, what);
+    await rules.assertTeamRolesWithinReach(tx, tenantId, orgId, actor, [{ teamId, roles }], field, what);
   }
 
   // ── teams ──────────────────────────────────────────────────────────────────
@@ -222,12 +207,18 @@ export class TeamService {
     }
   }
 
-  /** Deletes the team with its memberships; the sign-ins working in it lose it (revoked). */
+  /**
+   * Deletes the team with its memberships; the sign-ins working in it lose it (revoked). The
+   * memberships take their team roles with them, so deleting takes the rights to take away each
+   * team role held in the team (as removing its holders one by one would).
+   */
   async delete(tenantId: string, actor: Actor, orgId: string, teamId: string) {
     await this.tx(tenantId, async (tx) => {
       await rules.orgOrThrow(tx, tenantId, orgId);
       await this.requireManageTeams(tx, tenantId, orgId, actor);
       const before = await this.teamOrThrow(tx, tenantId, orgId, teamId);
+      const held = await repo.teamRoleNamesHeldIn(tx, tenantId, teamId);
+      await this.assertTeamRolesWithinReach(tx, tenantId, orgId, teamId, actor, await repo.teamRolesByName(tx, tenantId, orgId, held), 'team', 'take away');
       await revokeTeamScoped(tx, tenantId, teamId);
       await repo.deleteTeam(tx, tenantId, teamId);
       await rules.audit(tx, tenantId, orgId, actor, 'team.deleted', { type: 'team', id: teamId }, presentTeam(before), null);

@@ -237,3 +237,112 @@ test("team roles: a plain holder of a team role can't grant, change or take it a
   tt.deepEqual((await opsMembers())[ids.dee!], ['deployer']);
   tt.is((await tara.post(`organizations/${acme.id}/teams/${ops.id}/members/${ids.dee}/remove`, {})).status, 303);
 });
+
+/** Fresh people in Acme (so the tests above keep theirs), and a team holding `deployer`. */
+type Crew = Record<'p1' | 'p2' | 'p3' | 'p4' | 'plain' | 'team', string>;
+async function releaseCrew(tag: string): Promise<Crew> {
+  const made: Record<string, string> = {};
+  for (const k of ['p1', 'p2', 'p3', 'p4', 'plain']) {
+    const id = (await api('POST', '/users', { email: email(`${tag}-${k}`), password: PASSWORD, email_verified: true })).body.id;
+    const r = await api('POST', `/organizations/${acme.id}/members`, { user_id: id, role: 'member' });
+    if (r.status !== 201) throw new Error(r.text);
+    made[k] = id;
+  }
+  const team = (await api('POST', `/organizations/${acme.id}/teams`, { name: `Release ${tag}` })).body as { id: string };
+  for (const k of ['p1', 'p2', 'p3', 'p4']) {
+    const r = await api('POST', `/organizations/${acme.id}/teams/${team.id}/members`, { user_id: made[k], roles: ['deployer'] });
+    if (r.status !== 201) throw new Error(r.text);
+  }
+  return { ...made, team: team.id } as Crew;
+}
+
+/** An organization admin who holds deploy:prod through an organization role (`shipper`). */
+async function shipperAdmin(tag: string) {
+  await api('POST', `/organizations/${acme.id}/roles`, { name: 'shipper', permissions: ['deploy:prod'] });
+  const id = (await api('POST', '/users', { email: email(`${tag}-ivy`), password: PASSWORD, email_verified: true })).body.id;
+  const r = await api('POST', `/organizations/${acme.id}/members`, { user_id: id, roles: ['admin', 'shipper'] });
+  if (r.status !== 201) throw new Error(r.text);
+  return `${tag}-ivy`;
+}
+
+const TAKE_AWAY_DEPLOY = /can(&#39;|')t take away permissions you do not hold yourself: deploy:prod/;
+
+test("removing someone from the organization takes away their team roles: an admin lacking the permission can't; owners, tenant administrators and holders can", async (tt) => {
+  const crew = await releaseCrew('rm');
+  const acmeMember = async (id: string) => (await api('GET', `/organizations/${acme.id}/members/${id}`)).status;
+  const inTeam = async (id: string) =>
+    ((await api('GET', `/organizations/${acme.id}/teams/${crew.team}/members`)).body.data as Array<{ user_id: string }>).some((m) => m.user_id === id);
+
+  // Ada, an admin of Acme without deploy:prod (a plain deployer in Ops does not count), is refused.
+  const ada = await signedIn('ada');
+  const refused = await ada.post(`organizations/${acme.id}/members/${crew.p1}/remove`, {});
+  tt.is(refused.status, 409);
+  const text = await refused.text();
+  tt.regex(text, TAKE_AWAY_DEPLOY);
+  tt.notRegex(text, /can(&#39;|')t grant/);
+  tt.is(await acmeMember(crew.p1), 200, 'still a member');
+  tt.true(await inTeam(crew.p1), 'still a deployer of the team');
+  tt.false(
+    ((await api('GET', `/organizations/${acme.id}/audit-log?limit=100`)).body.data as Array<{ action: string; target_id: string }>).some(
+      (e) => e.action === 'member.removed' && e.target_id === crew.p1,
+    ),
+  );
+  // Someone without team roles she may remove.
+  tt.is((await ada.post(`organizations/${acme.id}/members/${crew.plain}/remove`, {})).status, 303);
+  tt.is(await acmeMember(crew.plain), 404);
+
+  // The owner, the tenant (Admin API), an admin holding deploy:prod, and the team's own admin may.
+  const owen = await signedIn('owen');
+  tt.is((await owen.post(`organizations/${acme.id}/members/${crew.p1}/remove`, {})).status, 303);
+  tt.is(await acmeMember(crew.p1), 404);
+  tt.false(await inTeam(crew.p1));
+  tt.is((await api('DELETE', `/organizations/${acme.id}/members/${crew.p2}`)).status, 204);
+  tt.false(await inTeam(crew.p2));
+  const ivy = await signedIn(await shipperAdmin('rm'));
+  tt.is((await ivy.post(`organizations/${acme.id}/members/${crew.p3}/remove`, {})).status, 303);
+  tt.false(await inTeam(crew.p3));
+  // Ada made the team's admin (and a deployer there) may take deployer away in that team.
+  tt.is((await api('POST', `/organizations/${acme.id}/teams/${crew.team}/members`, { user_id: ids.ada, roles: ['admin', 'deployer'] })).status, 201);
+  tt.is((await ada.post(`organizations/${acme.id}/members/${crew.p4}/remove`, {})).status, 303);
+  tt.false(await inTeam(crew.p4));
+});
+
+test("a refused removal of an organization member says it can't take away (not grant) what the remover lacks", async (tt) => {
+  await api('POST', `/organizations/${acme.id}/roles`, { name: 'signer', permissions: ['release:sign'] });
+  const id = (await api('POST', '/users', { email: email('signer'), password: PASSWORD, email_verified: true })).body.id;
+  tt.is((await api('POST', `/organizations/${acme.id}/members`, { user_id: id, roles: ['member', 'signer'] })).status, 201);
+  const ada = await signedIn('ada');
+  const refused = await ada.post(`organizations/${acme.id}/members/${id}/remove`, {});
+  tt.is(refused.status, 409);
+  const text = await refused.text();
+  tt.regex(text, /can(&#39;|')t take away permissions you do not hold yourself: release:sign/);
+  tt.notRegex(text, /can(&#39;|')t grant/);
+  tt.is((await api('GET', `/organizations/${acme.id}/members/${id}`)).status, 200);
+});
+
+test("deleting a team takes away its members' team roles: an admin lacking the permission can't; owners, tenant administrators and holders can", async (tt) => {
+  const teamOf = async (tag: string) => (await releaseCrew(tag)).team;
+  const exists = async (teamId: string) => (await api('GET', `/organizations/${acme.id}/teams/${teamId}`)).status;
+  const [a, b, c] = [await teamOf('del-a'), await teamOf('del-b'), await teamOf('del-c')];
+
+  const ada = await signedIn('ada');
+  const refused = await ada.post(`organizations/${acme.id}/teams/${a}/delete`, {});
+  tt.is(refused.status, 409);
+  tt.regex(await refused.text(), TAKE_AWAY_DEPLOY);
+  tt.is(await exists(a), 200, 'the team and its deployers stay');
+  tt.is(((await api('GET', `/organizations/${acme.id}/teams/${a}/members`)).body.data as unknown[]).length, 4);
+  // A team whose members hold no role carrying a permission she lacks goes.
+  const plainTeam = (await api('POST', `/organizations/${acme.id}/teams`, { name: 'Plain' })).body.id as string;
+  tt.is((await api('POST', `/organizations/${acme.id}/teams/${plainTeam}/members`, { user_id: ids.dee, roles: ['member'] })).status, 201);
+  tt.is((await ada.post(`organizations/${acme.id}/teams/${plainTeam}/delete`, {})).status, 303);
+  tt.is(await exists(plainTeam), 404);
+
+  const owen = await signedIn('owen');
+  tt.is((await owen.post(`organizations/${acme.id}/teams/${a}/delete`, {})).status, 303);
+  tt.is(await exists(a), 404);
+  tt.is((await api('DELETE', `/organizations/${acme.id}/teams/${b}`)).status, 204);
+  tt.is(await exists(b), 404);
+  const ivy = await signedIn(await shipperAdmin('del'));
+  tt.is((await ivy.post(`organizations/${acme.id}/teams/${c}/delete`, {})).status, 303);
+  tt.is(await exists(c), 404);
+});
