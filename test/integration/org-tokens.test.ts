@@ -307,6 +307,10 @@ test('a machine client granted an organization gets org-scoped client-credential
   tt.is(claims.org_slug, 'acme');
   tt.is(claims.sub, m.client_id);
   tt.is((await verify((await oidc.clientCredentialsGrant(config)).access_token)).org_id, undefined);
+  // The scope organization:<slug> is the parameter's other spelling: an org-scoped token or a refusal, never a tenant-wide one.
+  tt.is((await verify((await oidc.clientCredentialsGrant(config, { scope: 'openid organization:acme' })).access_token)).org_id, acme.id);
+  const byScope = await tt.throwsAsync(oidc.clientCredentialsGrant(config, { scope: 'openid organization:globex' }));
+  tt.is((byScope as oidc.ResponseBodyError).error, 'invalid_target');
   for (const organization of [globex.id, foreignOrg, 'acme-but-not']) {
     const err = await tt.throwsAsync(oidc.clientCredentialsGrant(config, { organization }));
     tt.is((err as oidc.ResponseBodyError).error, 'invalid_target', organization);
